@@ -1,0 +1,210 @@
+# Makefile of the quantization toolchain: libquant, formats, the tools, tests and documentation.
+# `make help` lists the targets. Variables: PREFIX, DESTDIR, CC, CFLAGS, V=1 (show commands),
+# WERROR=1 (warnings are errors), SANITIZE=address,undefined.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+VERSION := $(shell sed -n 's/^\#define LQ_VERSION_STRING "\(.*\)"/\1/p' libquant/include/libquant.h)
+VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+	-Wvla -Wformat=2 -Wwrite-strings
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+# C11, POSIX and GNU interfaces (pread, posix_fallocate, getopt_long); float arithmetic exactly as
+# written: no contraction into fused multiply-adds, which would change results.
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -ffp-contract=off -fPIC -pthread $(WARNINGS)
+BASE_CPPFLAGS := -Ilibquant/include -MMD -MP
+LDLIBS := -lcjson -lzstd -lm -lpthread
+ifdef SANITIZE
+BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
+ALL_CPPFLAGS = $(BASE_CPPFLAGS) $(CPPFLAGS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+B := build
+
+LIBQUANT_SRC := $(sort $(wildcard libquant/*.c))
+LIBQUANT_OBJ := $(LIBQUANT_SRC:%.c=$(B)/%.o) $(B)/libquant/rcp_approx_table.o
+FORMATS_SRC := $(sort $(wildcard formats/*.c))
+FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
+TOOLS := nf4quant
+TOOL_BINS := $(TOOLS:%=$(B)/%)
+CLI_OBJ := $(B)/tools/cli.o
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
+MANPAGES := $(sort $(wildcard man/*.[1-9]))
+
+# ---------------------------------------------------------------------------------------- build
+.PHONY: all
+all: $(B)/libquant.a $(B)/libquant.so $(B)/libquant.pc $(TOOL_BINS)
+
+# libquant is built with LQ_BUILDING so its internal headers compile; others never see them.
+$(B)/libquant/%.o: libquant/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) -c $< -o $@
+
+# The AVX2 kernels: compiled for AVX2 and F16C, called only when the CPU has both.
+$(B)/libquant/quant4_avx2.o: libquant/quant4_avx2.c
+	@mkdir -p $(@D)
+	@echo "  CC      $< (avx2)"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) -mavx2 -mf16c -c $< -o $@
+
+# The reciprocal table is linked in as data; .incbin paths are relative to the top directory.
+$(B)/libquant/rcp_approx_table.o: libquant/rcp_approx_table.S libquant/data/rcp_approx_delta.bin.zst
+	@mkdir -p $(@D)
+	@echo "  AS      $<"
+	$(Q)$(CC) -c $< -o $@
+
+$(B)/formats/%.o: formats/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Iformats $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/tools/%.o: tools/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Iformats -Itools $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libquant.a: $(LIBQUANT_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/libquant.so: $(LIBQUANT_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) -shared -Wl,-soname,libquant.so.$(VERSION_MAJOR) $(LDFLAGS) -pthread -o $@ $^ -lzstd -lm
+
+$(B)/libformats.a: $(FORMATS_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
+	@echo "  GEN     $@"
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# The tools link the static libraries: nothing to find at run time but the system's.
+$(TOOL_BINS): $(B)/%: $(B)/tools/%.o $(CLI_OBJ) $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---------------------------------------------------------------------------------------- tests
+$(B)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant -Iformats -Itests/unit $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/test_unit: $(UNIT_OBJ) $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/stcmp: $(B)/tests/tools/stcmp.o $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/fuzz_replay: $(B)/tests/fuzz/fuzz_safetensors.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: check test unit cli-tests fuzz-replay interop fuzz
+# check: fast (under a minute), what CI runs.
+check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay
+	$(Q)$(B)/test_unit
+	$(Q)$(B)/fuzz_replay tests/fuzz/corpus/safetensors
+	$(Q)tests/cli/run.sh $(B)
+	$(Q)tests/interop/check_python_reads.sh $(B)
+
+# test: everything: check, the tests under sanitizers are `make SANITIZE=address,undefined check`.
+test: check
+	$(Q)tests/gpu/run.sh $(B)
+
+# A coverage-guided fuzzing session of the safetensors header parser (clang with libFuzzer).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p $(B)/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilibquant/include -Iformats \
+		tests/fuzz/fuzz_safetensors.c formats/*.c -o $(B)/fuzz/fuzz_safetensors -lcjson
+	mkdir -p $(B)/fuzz/corpus && cp tests/fuzz/corpus/safetensors/* $(B)/fuzz/corpus/
+	$(B)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(B)/fuzz/corpus \
+		tests/fuzz/corpus/safetensors
+
+# ----------------------------------------------------------------------------------------- demo
+.PHONY: demo
+demo: all
+	@rm -rf $(B)/demo && mkdir -p $(B)/demo
+	$(B)/nf4quant -v fixtures/models/tiny-llama -o $(B)/demo/tiny-llama-nf4
+	@echo
+	$(B)/nf4quant --dry-run fixtures/models/tiny-llama -o $(B)/demo/unused --quant-type fp4
+	@echo
+	@echo "Wrote $(B)/demo/tiny-llama-nf4:" && ls -l $(B)/demo/tiny-llama-nf4
+
+# ---------------------------------------------------------------------------------------- bench
+.PHONY: bench
+bench: all
+	$(Q)tests/bench/run.sh $(B)
+
+# -------------------------------------------------------------------------------------- install
+.PHONY: install uninstall
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	$(INSTALL) -m 0755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 $(B)/libquant.a $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 0755 $(B)/libquant.so $(DESTDIR)$(LIBDIR)/libquant.so.$(VERSION)
+	ln -sf libquant.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libquant.so.$(VERSION_MAJOR)
+	ln -sf libquant.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libquant.so
+	$(INSTALL) -m 0644 libquant/include/libquant.h libquant/include/lq_errors.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 0644 $(B)/libquant.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 0644 $(filter %.1,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 $(filter %.5,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man5/
+
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(DESTDIR)$(LIBDIR)/libquant.a $(DESTDIR)$(LIBDIR)/libquant.so $(DESTDIR)$(LIBDIR)/libquant.so.$(VERSION_MAJOR) \
+		$(DESTDIR)$(LIBDIR)/libquant.so.$(VERSION)
+	rm -f $(DESTDIR)$(INCLUDEDIR)/libquant.h $(DESTDIR)$(INCLUDEDIR)/lq_errors.h $(DESTDIR)$(PKGCONFIGDIR)/libquant.pc
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(filter %.1,$(MANPAGES)))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(filter %.5,$(MANPAGES)))
+
+# ----------------------------------------------------------------------------------------- misc
+.PHONY: clean help lint-man
+clean:
+	rm -rf $(B)
+
+lint-man:
+	mandoc -Tlint -W warning $(MANPAGES)
+
+help:
+	@echo "make            build libquant, the formats library and the tools into $(B)/"
+	@echo "make check      fast tests (unit, golden, fuzz corpus, command line, Python interop)"
+	@echo "make test       everything: check, then the GPU tests (skipped, and said so, without a GPU)"
+	@echo "make demo       quantize the model shipped in fixtures/ and show the result"
+	@echo "make bench      throughput and memory benchmarks (results in bench/)"
+	@echo "make fuzz       fuzz the safetensors parser for FUZZ_SECONDS (clang, libFuzzer)"
+	@echo "make install    install into PREFIX=$(PREFIX) (DESTDIR honoured); make uninstall"
+	@echo "make lint-man   check the man pages with mandoc -Tlint"
+	@echo "make clean      remove $(B)/"
+	@echo "Variables: V=1 (commands), WERROR=1, SANITIZE=address,undefined, PREFIX, DESTDIR, CC, CFLAGS"
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

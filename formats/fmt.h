@@ -1,0 +1,44 @@
+/*
+ * fmt.h: what the format readers and writers share: message buffers, checked arithmetic on values read
+ * from untrusted files, and quoting of names for messages.
+ */
+#ifndef FORMATS_FMT_H
+#define FORMATS_FMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libquant.h"
+
+#if defined(__GNUC__)
+#define FMT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define FMT_PRINTF(f, a)
+#endif
+
+#define FMT_ERRBUF 1024
+
+/* Formats into err (FMT_ERRBUF bytes) and returns status, for `return fmt_fail(...)`. */
+lq_status fmt_fail(char *err, lq_status status, const char *fmt, ...) FMT_PRINTF(3, 4);
+
+/* Checked arithmetic: false on overflow, *out untouched. */
+static inline bool fmt_add_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+	return !__builtin_add_overflow(a, b, out);
+}
+
+static inline bool fmt_mul_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+	return !__builtin_mul_overflow(a, b, out);
+}
+
+/* s with control characters (and bytes that are not printable ASCII or UTF-8 continuation) shown as '?',
+ * cut to fit, into buf. Returns buf. For names in messages: a hostile name must not move the cursor or
+ * ring the terminal. */
+const char *fmt_quote(const char *s, char *buf, size_t size);
+
+/* The same for a string with an explicit length (may contain NUL). */
+const char *fmt_quote_n(const char *s, size_t len, char *buf, size_t size);
+
+#endif /* FORMATS_FMT_H */

@@ -1,0 +1,401 @@
+/* hf_model.c: reading a Hugging Face model directory (hf_model.h). */
+#include "hf_model.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+hf_model *hf_model_create(void)
+{
+	return calloc(1, sizeof(hf_model));
+}
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+void hf_model_free(hf_model *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->nshards; i++) {
+		free(m->shards[i].name);
+		free(m->shards[i].path);
+		st_file_free(m->shards[i].st);
+	}
+	free(m->shards);
+	free(m->input);
+	free(m->dir);
+	free(m->config_text);
+	cJSON_Delete(m->config);
+	free_list(m->carry, m->ncarry);
+	free_list(m->skipped, m->nskipped);
+	free(m);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static char *join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+/* Reads a whole small file (at most `limit` bytes). */
+static lq_status read_small(const char *path, size_t limit, char **out, size_t *len, char *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return fmt_fail(err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	char *buf = malloc(limit + 1);
+	if (!buf) {
+		fclose(f);
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	}
+	size_t n = fread(buf, 1, limit + 1, f);
+	bool failed = ferror(f);
+	fclose(f);
+	if (failed) {
+		free(buf);
+		return fmt_fail(err, LQ_ERR_IO, "cannot read '%s'", path);
+	}
+	if (n > limit) {
+		free(buf);
+		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: larger than %zu bytes", path, limit);
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return LQ_OK;
+}
+
+static lq_status add_shard(hf_model *m, const char *name)
+{
+	hf_shard *s = realloc(m->shards, (m->nshards + 1) * sizeof *s);
+	if (!s)
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	m->shards = s;
+	hf_shard *sh = &m->shards[m->nshards];
+	memset(sh, 0, sizeof *sh);
+	sh->name = strdup(name);
+	sh->path = m->dir ? join(m->dir, name) : strdup(name);
+	sh->st = st_file_create();
+	m->nshards++;
+	if (!sh->name || !sh->path || !sh->st)
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st = st_file_open(sh->st, sh->path);
+	if (st != LQ_OK) {
+		if (st == LQ_ERR_IO && m->sharded && access(sh->path, F_OK) != 0)
+			return fmt_fail(m->err, LQ_ERR_IO, "shard '%s' named by the index is missing: %s", sh->path,
+					strerror(errno));
+		return fmt_fail(m->err, st, "%s", st_file_error(sh->st));
+	}
+	return LQ_OK;
+}
+
+/* The loader's rules for a shard name: relative, inside the directory, a .safetensors file. */
+static bool shard_name_ok(const char *name)
+{
+	if (!*name || name[0] == '/' || name[0] == '\\' || strchr(name, '\\') || (name[1] == ':'))
+		return false;
+	if (!ends_with(name, ".safetensors"))
+		return false;
+	const char *p = name;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if ((len == 2 && p[0] == '.' && p[1] == '.') || len == 0)
+			return false;
+		p += len + (slash ? 1 : 0);
+	}
+	for (const char *c = name; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			return false;
+	return true;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static lq_status open_index(hf_model *m, const char *index_path)
+{
+	char *text;
+	size_t len;
+	lq_status st = read_small(index_path, 256u << 20, &text, &len, m->err);
+	if (st != LQ_OK)
+		return st;
+	cJSON *root = cJSON_ParseWithLength(text, len);
+	free(text);
+	if (!root)
+		return fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: not valid JSON", index_path);
+	const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+	if (!cJSON_IsObject(map)) {
+		cJSON_Delete(root);
+		return fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: no \"weight_map\" object", index_path);
+	}
+	/* the distinct shard names, sorted */
+	size_t n = (size_t)cJSON_GetArraySize(map), nnames = 0;
+	char **names = calloc(n ? n : 1, sizeof *names);
+	if (!names) {
+		cJSON_Delete(root);
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	}
+	const cJSON *e;
+	st = LQ_OK;
+	cJSON_ArrayForEach(e, map)
+	{
+		char q[160], q2[160];
+		if (!cJSON_IsString(e)) {
+			st = fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: tensor '%s' maps to something other than a file name",
+				      index_path, fmt_quote(e->string, q, sizeof q));
+			break;
+		}
+		if (!shard_name_ok(e->valuestring)) {
+			st = fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: tensor '%s': shard name '%s' is not a .safetensors file "
+				      "inside the model directory", index_path, fmt_quote(e->string, q, sizeof q),
+				      fmt_quote(e->valuestring, q2, sizeof q2));
+			break;
+		}
+		names[nnames++] = e->valuestring;
+	}
+	if (st == LQ_OK) {
+		qsort(names, nnames, sizeof *names, cmp_str);
+		for (size_t i = 0; i < nnames && st == LQ_OK; i++)
+			if (i == 0 || strcmp(names[i], names[i - 1]) != 0)
+				st = add_shard(m, names[i]);
+	}
+	free(names);
+	if (st != LQ_OK) {
+		cJSON_Delete(root);
+		return st;
+	}
+	/* every indexed tensor in its shard */
+	cJSON_ArrayForEach(e, map)
+	{
+		hf_shard *sh = NULL;
+		for (size_t i = 0; i < m->nshards && !sh; i++)
+			if (strcmp(m->shards[i].name, e->valuestring) == 0)
+				sh = &m->shards[i];
+		if (!st_file_find(sh->st, e->string)) {
+			char q[160];
+			st = fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: tensor '%s' is listed in shard '%s' but that shard does "
+				      "not hold it", index_path, fmt_quote(e->string, q, sizeof q), sh->name);
+			break;
+		}
+	}
+	/* no tensor in two shards; count those the index leaves out */
+	for (size_t i = 0; i < m->nshards && st == LQ_OK; i++)
+		for (size_t k = 0; k < m->shards[i].st->ntensors && st == LQ_OK; k++) {
+			const char *name = m->shards[i].st->tensors[k].name;
+			for (size_t j = i + 1; j < m->nshards; j++)
+				if (st_file_find(m->shards[j].st, name)) {
+					char q[160];
+					st = fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: tensor '%s' appears in shard '%s' and in "
+						      "shard '%s'", index_path, fmt_quote(name, q, sizeof q),
+						      m->shards[i].name, m->shards[j].name);
+					break;
+				}
+			if (st == LQ_OK && !cJSON_GetObjectItemCaseSensitive(map, name))
+				m->unindexed++;
+		}
+	cJSON_Delete(root);
+	return st;
+}
+
+static bool is_weight_file(const char *name)
+{
+	static const char *const ext[] = {".safetensors", ".index.json", ".bin", ".pt", ".pth", ".ckpt",
+					  ".h5", ".msgpack", ".gguf", ".onnx", ".ot", ".tflite"};
+	for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+		if (ends_with(name, ext[i]))
+			return true;
+	return false;
+}
+
+static lq_status push(char ***list, size_t *n, const char *s)
+{
+	char **l = realloc(*list, (*n + 1) * sizeof *l);
+	if (!l)
+		return LQ_ERR_NOMEM;
+	*list = l;
+	if (!(l[*n] = strdup(s)))
+		return LQ_ERR_NOMEM;
+	(*n)++;
+	return LQ_OK;
+}
+
+/* The directory's other files: carried over unless they are weights (stale full-precision copies),
+ * hidden (.git, .cache of huggingface_hub), or not regular files. */
+static lq_status list_carried(hf_model *m)
+{
+	DIR *d = opendir(m->dir);
+	if (!d)
+		return fmt_fail(m->err, LQ_ERR_IO, "cannot read directory '%s': %s", m->dir, strerror(errno));
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	lq_status st = LQ_OK;
+	while ((de = readdir(d)) && st == LQ_OK)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			st = push(&names, &n, de->d_name);
+	closedir(d);
+	if (st != LQ_OK) {
+		free_list(names, n);
+		return fmt_fail(m->err, st, "out of memory");
+	}
+	qsort(names, n, sizeof *names, cmp_str);
+	for (size_t i = 0; i < n && st == LQ_OK; i++) {
+		const char *name = names[i];
+		char *path = join(m->dir, name);
+		struct stat sb;
+		char note[512];
+		note[0] = '\0';
+		if (!path) {
+			st = LQ_ERR_NOMEM;
+		} else if (strcmp(name, "config.json") == 0) {
+			/* rewritten, not carried */
+		} else if (name[0] == '.') {
+			snprintf(note, sizeof note, "%s: hidden", name);
+		} else if (stat(path, &sb) != 0) {
+			snprintf(note, sizeof note, "%s: %s", name, strerror(errno));
+		} else if (S_ISDIR(sb.st_mode)) {
+			snprintf(note, sizeof note, "%s/: a directory", name);
+		} else if (!S_ISREG(sb.st_mode)) {
+			snprintf(note, sizeof note, "%s: not a regular file", name);
+		} else if (is_weight_file(name)) {
+			bool ours = false;
+			for (size_t s = 0; s < m->nshards; s++)
+				ours |= strcmp(m->shards[s].name, name) == 0;
+			if (!ours && strcmp(name, HF_INDEX_NAME) != 0)
+				snprintf(note, sizeof note, "%s: weights in another file", name);
+		} else {
+			st = push(&m->carry, &m->ncarry, name);
+		}
+		if (st == LQ_OK && note[0])
+			st = push(&m->skipped, &m->nskipped, note);
+		free(path);
+	}
+	free_list(names, n);
+	return st == LQ_OK ? LQ_OK : fmt_fail(m->err, st, "out of memory");
+}
+
+lq_status hf_model_open(hf_model *m, const char *input)
+{
+	m->err[0] = '\0';
+	m->input = strdup(input);
+	if (!m->input)
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	struct stat sb;
+	if (stat(input, &sb) != 0)
+		return fmt_fail(m->err, LQ_ERR_IO, "cannot open '%s': %s", input, strerror(errno));
+	char *index = NULL;
+	lq_status st;
+	if (S_ISDIR(sb.st_mode)) {
+		m->dir = strdup(input);
+		m->is_model_dir = true;
+		char *ip = join(input, HF_INDEX_NAME), *sp = join(input, HF_SINGLE_NAME);
+		if (!m->dir || !ip || !sp) {
+			free(ip);
+			free(sp);
+			return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+		}
+		if (access(ip, F_OK) == 0) {
+			index = ip;
+			free(sp);
+		} else if (access(sp, F_OK) == 0) {
+			free(ip);
+			free(sp);
+			m->sharded = false;
+			st = add_shard(m, HF_SINGLE_NAME);
+			if (st != LQ_OK)
+				return st;
+		} else {
+			free(ip);
+			free(sp);
+			char *bin = join(input, "pytorch_model.bin");
+			bool pickled = bin && access(bin, F_OK) == 0;
+			free(bin);
+			return fmt_fail(m->err, LQ_ERR_IO, "'%s' holds no %s or %s%s", input, HF_SINGLE_NAME, HF_INDEX_NAME,
+					pickled ? " (only pickled pytorch_model.bin, which is never unpickled here: convert "
+						  "it to safetensors first)" : "");
+		}
+	} else if (ends_with(input, ".index.json")) {
+		char *copy = strdup(input);
+		if (!copy)
+			return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+		m->dir = strdup(dirname(copy));
+		free(copy);
+		m->is_model_dir = true;
+		index = strdup(input);
+		if (!m->dir || !index) {
+			free(index);
+			return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+		}
+	} else {
+		/* a bare tensor file: no config, nothing to carry */
+		m->sharded = false;
+		m->shards = calloc(1, sizeof *m->shards);
+		if (!m->shards)
+			return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+		m->nshards = 1;
+		m->shards[0].name = strdup(input);
+		m->shards[0].path = strdup(input);
+		m->shards[0].st = st_file_create();
+		if (!m->shards[0].name || !m->shards[0].path || !m->shards[0].st)
+			return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+		st = st_file_open(m->shards[0].st, input);
+		return st == LQ_OK ? LQ_OK : fmt_fail(m->err, st, "%s", st_file_error(m->shards[0].st));
+	}
+	if (index) {
+		m->sharded = true;
+		st = open_index(m, index);
+		free(index);
+		if (st != LQ_OK)
+			return st;
+	}
+	char *cfg = join(m->dir, "config.json");
+	if (!cfg)
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	if (access(cfg, F_OK) == 0) {
+		st = read_small(cfg, 64u << 20, &m->config_text, &m->config_len, m->err);
+		if (st == LQ_OK) {
+			m->config = cJSON_ParseWithLength(m->config_text, m->config_len);
+			if (!m->config || !cJSON_IsObject(m->config))
+				st = fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: not a JSON object", cfg);
+		}
+		if (st != LQ_OK) {
+			free(cfg);
+			return st;
+		}
+	}
+	free(cfg);
+	return list_carried(m);
+}
+
+uint64_t hf_model_parameters(const hf_model *m)
+{
+	uint64_t n = 0;
+	for (size_t s = 0; s < m->nshards; s++)
+		for (size_t i = 0; i < m->shards[s].st->ntensors; i++)
+			n += m->shards[s].st->tensors[i].nelem;
+	return n;
+}

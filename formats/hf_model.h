@@ -1,0 +1,103 @@
+/*
+ * hf_model.h: a Hugging Face model as the tools take it in: a model directory (one model.safetensors, or
+ * shards named by model.safetensors.index.json), the index itself, or a bare .safetensors file; and the
+ * model directory a tool writes: shards, index, config.json and the carried files, written under a
+ * temporary name beside the target and renamed into place at the end.
+ */
+#ifndef FORMATS_HF_MODEL_H
+#define FORMATS_HF_MODEL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fmt.h"
+#include "safetensors.h"
+
+#define HF_INDEX_NAME "model.safetensors.index.json"
+#define HF_SINGLE_NAME "model.safetensors"
+
+/* ------------------------------------------------------------------------------------ input */
+
+typedef struct hf_shard {
+	char *name; /* as the index names it (relative to the model directory) */
+	char *path;
+	st_file *st;
+} hf_shard;
+
+typedef struct hf_model {
+	char *input;      /* as given */
+	char *dir;        /* the directory holding the weights */
+	bool is_model_dir;/* a model directory or index (config and carried files belong to it) */
+	bool sharded;
+	hf_shard *shards;
+	size_t nshards;
+	size_t unindexed; /* tensors found in shards that the index does not list (loaded anyway) */
+	char *config_text;/* config.json as read, NULL when there is none */
+	size_t config_len;
+	cJSON *config;
+	char **carry;     /* other files of the directory to carry over, by name */
+	size_t ncarry;
+	char **skipped;   /* entries not carried, with the reason, for -v */
+	size_t nskipped;
+	char err[FMT_ERRBUF];
+} hf_model;
+
+hf_model *hf_model_create(void);
+void hf_model_free(hf_model *m); /* NULL is a no-op */
+
+/* Opens INPUT: a model directory, a model.safetensors.index.json, or a .safetensors file. Validates every
+ * shard's header and the index (shard names inside the directory, every indexed tensor in its shard, no
+ * tensor in two shards). LQ_ERR_IO, LQ_ERR_CORRUPT or LQ_ERR_UNSUPPORTED with a message. */
+lq_status hf_model_open(hf_model *m, const char *input);
+
+/* Total elements of all tensors. */
+uint64_t hf_model_parameters(const hf_model *m);
+
+/* ------------------------------------------------------------------------------------ output */
+
+typedef struct hf_out hf_out;
+
+hf_out *hf_out_create(void);
+/* Removes whatever was written unless committed; NULL is a no-op. */
+void hf_out_free(hf_out *o);
+
+/* Starts an output at final_path: a directory (is_dir) or a single file. Fails with LQ_ERR_EXISTS when
+ * final_path exists and !force. The work happens under a temporary name in final_path's parent. */
+lq_status hf_out_begin(hf_out *o, const char *final_path, bool is_dir, bool force);
+
+/* The path to write file `name` at (is_dir), or the temporary file (!is_dir, name ignored). The string is
+ * owned by o and valid until the next call. */
+const char *hf_out_path(hf_out *o, const char *name);
+
+/* Writes a small file (config.json, the index) into the output directory. */
+lq_status hf_out_write_file(hf_out *o, const char *name, const void *data, size_t len);
+
+/* Copies src (following links) into the output directory as `name`. */
+lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name);
+
+/* Syncs and renames the output into place (replacing an old one when forced). */
+lq_status hf_out_commit(hf_out *o);
+
+const char *hf_out_error(const hf_out *o);
+
+/* The shard file names for n shards: "model.safetensors" for one, "model-00001-of-0000n.safetensors". */
+void hf_shard_name(char *buf, size_t size, size_t i, size_t n);
+
+/* model.safetensors.index.json as transformers writes it (indent 2, sorted keys, newline at the end).
+ * names[i] is in shard file shard_files[shard_of[i]]. The string is malloc'd. */
+char *hf_index_json(uint64_t total_parameters, uint64_t total_size, char *const *names, const size_t *shard_of,
+		    size_t n, char *const *shard_files);
+
+/* config.json with `member` ("\"key\": value" in JSON, multi-line allowed, written with a two-space
+ * indent as transformers does) inserted as a top-level member, in sorted position when the existing keys
+ * are sorted, at the end otherwise; an existing member of that key is replaced. Everything else is kept
+ * byte for byte. `remove_key` (may be NULL) is removed instead when member is NULL. Returns a malloc'd
+ * string or NULL with a message in err. */
+char *hf_config_edit(const char *text, size_t len, const char *key, const char *member, size_t *out_len, char *err);
+
+/* Python json.dumps(s) of a string (ASCII only, \uXXXX escapes), appended to a malloc'd buffer. */
+char *hf_py_json_string(const char *s);
+
+#endif /* FORMATS_HF_MODEL_H */

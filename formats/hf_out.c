@@ -1,0 +1,534 @@
+/*
+ * hf_out.c: writing a model directory (hf_model.h): a temporary directory (or file) beside the target,
+ * renamed into place once everything is written and synced, removed on any failure; the index and the
+ * config.json edit in transformers' own JSON style.
+ */
+#include "hf_model.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "json_scan.h"
+
+struct hf_out {
+	char *final;   /* the target path */
+	char *parent;  /* its directory */
+	char *tmp;     /* the temporary directory or file */
+	bool is_dir, force, committed;
+	char *scratch; /* hf_out_path's result */
+	char err[FMT_ERRBUF];
+};
+
+hf_out *hf_out_create(void)
+{
+	return calloc(1, sizeof(hf_out));
+}
+
+const char *hf_out_error(const hf_out *o)
+{
+	return o->err;
+}
+
+/* rm -r of a directory we made (files only one level deep, as we write them). */
+static void remove_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			size_t n = strlen(path) + strlen(de->d_name) + 2;
+			char *p = malloc(n);
+			if (!p)
+				continue;
+			snprintf(p, n, "%s/%s", path, de->d_name);
+			struct stat sb;
+			if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+				remove_tree(p);
+			else
+				unlink(p);
+			free(p);
+		}
+		closedir(d);
+		rmdir(path);
+	} else {
+		unlink(path);
+	}
+}
+
+void hf_out_free(hf_out *o)
+{
+	if (!o)
+		return;
+	if (o->tmp && !o->committed)
+		remove_tree(o->tmp);
+	free(o->final);
+	free(o->parent);
+	free(o->tmp);
+	free(o->scratch);
+	free(o);
+}
+
+lq_status hf_out_begin(hf_out *o, const char *final_path, bool is_dir, bool force)
+{
+	o->is_dir = is_dir;
+	o->force = force;
+	o->final = strdup(final_path);
+	char *copy = strdup(final_path), *copy2 = strdup(final_path);
+	if (!o->final || !copy || !copy2) {
+		free(copy);
+		free(copy2);
+		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	}
+	o->parent = strdup(dirname(copy));
+	const char *base = basename(copy2);
+	size_t n = strlen(o->parent) + strlen(base) + 32;
+	o->tmp = malloc(n);
+	if (!o->parent || !o->tmp) {
+		free(copy);
+		free(copy2);
+		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	}
+	snprintf(o->tmp, n, "%s/.%s.tmp-XXXXXX", o->parent, base);
+	free(copy);
+	free(copy2);
+	struct stat sb;
+	if (lstat(final_path, &sb) == 0 && !force) {
+		free(o->tmp);
+		o->tmp = NULL;
+		return fmt_fail(o->err, LQ_ERR_EXISTS, "'%s' exists (use -f to replace it)", final_path);
+	}
+	if (is_dir) {
+		if (!mkdtemp(o->tmp)) {
+			int e = errno;
+			free(o->tmp);
+			o->tmp = NULL;
+			return fmt_fail(o->err, LQ_ERR_IO, "cannot create a directory in '%s': %s", o->parent, strerror(e));
+		}
+	} else {
+		int fd = mkstemp(o->tmp);
+		if (fd < 0) {
+			int e = errno;
+			free(o->tmp);
+			o->tmp = NULL;
+			return fmt_fail(o->err, LQ_ERR_IO, "cannot create a file in '%s': %s", o->parent, strerror(e));
+		}
+		close(fd);
+		unlink(o->tmp); /* the writer creates it exclusively; the name stays ours */
+	}
+	return LQ_OK;
+}
+
+const char *hf_out_path(hf_out *o, const char *name)
+{
+	if (!o->is_dir)
+		return o->tmp;
+	free(o->scratch);
+	size_t n = strlen(o->tmp) + strlen(name) + 2;
+	o->scratch = malloc(n);
+	if (o->scratch)
+		snprintf(o->scratch, n, "%s/%s", o->tmp, name);
+	return o->scratch;
+}
+
+static lq_status write_all(hf_out *o, int fd, const char *path, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t k = write(fd, p, len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return fmt_fail(o->err, LQ_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+		}
+		p += k;
+		len -= (size_t)k;
+	}
+	return LQ_OK;
+}
+
+lq_status hf_out_write_file(hf_out *o, const char *name, const void *data, size_t len)
+{
+	const char *path = hf_out_path(o, name);
+	if (!path)
+		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return fmt_fail(o->err, LQ_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+	lq_status st = write_all(o, fd, path, data, len);
+	if (st == LQ_OK && fsync(fd) != 0)
+		st = fmt_fail(o->err, LQ_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+	if (close(fd) != 0 && st == LQ_OK)
+		st = fmt_fail(o->err, LQ_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+	return st;
+}
+
+lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return fmt_fail(o->err, LQ_ERR_IO, "cannot open '%s': %s", src, strerror(errno));
+	const char *path = hf_out_path(o, name);
+	int out = path ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+	if (out < 0) {
+		close(in);
+		return fmt_fail(o->err, LQ_ERR_IO, "cannot create '%s': %s", path ? path : name, strerror(errno));
+	}
+	lq_status st = LQ_OK;
+	char buf[1 << 16];
+	for (;;) {
+		ssize_t k = read(in, buf, sizeof buf);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			st = fmt_fail(o->err, LQ_ERR_IO, "cannot read '%s': %s", src, strerror(errno));
+			break;
+		}
+		if (k == 0)
+			break;
+		st = write_all(o, out, path, buf, (size_t)k);
+		if (st != LQ_OK)
+			break;
+	}
+	if (st == LQ_OK && fsync(out) != 0)
+		st = fmt_fail(o->err, LQ_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+	if (close(out) != 0 && st == LQ_OK)
+		st = fmt_fail(o->err, LQ_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+	close(in);
+	return st;
+}
+
+static void sync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+lq_status hf_out_commit(hf_out *o)
+{
+	if (o->is_dir)
+		sync_dir(o->tmp);
+	char *old = NULL;
+	struct stat sb;
+	if (lstat(o->final, &sb) == 0) {
+		if (!o->force)
+			return fmt_fail(o->err, LQ_ERR_EXISTS, "'%s' exists (use -f to replace it)", o->final);
+		/* move the old output aside first: a directory cannot be renamed over a non-empty one */
+		size_t n = strlen(o->tmp) + 8;
+		old = malloc(n);
+		if (!old)
+			return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+		snprintf(old, n, "%s.old", o->tmp);
+		if (rename(o->final, old) != 0) {
+			free(old);
+			return fmt_fail(o->err, LQ_ERR_IO, "cannot replace '%s': %s", o->final, strerror(errno));
+		}
+	}
+	if (rename(o->tmp, o->final) != 0) {
+		int e = errno;
+		if (old)
+			rename(old, o->final); /* put the old one back */
+		free(old);
+		return fmt_fail(o->err, LQ_ERR_IO, "cannot rename into '%s': %s", o->final, strerror(e));
+	}
+	o->committed = true;
+	if (old) {
+		remove_tree(old);
+		free(old);
+	}
+	sync_dir(o->parent);
+	return LQ_OK;
+}
+
+void hf_shard_name(char *buf, size_t size, size_t i, size_t n)
+{
+	if (n == 1)
+		snprintf(buf, size, "%s", HF_SINGLE_NAME);
+	else
+		snprintf(buf, size, "model-%05zu-of-%05zu.safetensors", i + 1, n);
+}
+
+/* ----------------------------------------------------------------------------- Python-style JSON */
+
+typedef struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+/* json.dumps of a str with ensure_ascii=True: non-ASCII as \uXXXX (UTF-16 surrogates above U+FFFF). */
+static void sb_py_string(sbuf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char esc[16];
+	sb_puts(b, "\"");
+	while (*p) {
+		unsigned c = *p;
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			sb_put(b, esc, 2);
+			p++;
+		} else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
+			esc[0] = '\\';
+			esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b' : 'f';
+			sb_put(b, esc, 2);
+			p++;
+		} else if (c < 0x20) {
+			snprintf(esc, sizeof esc, "\\u%04x", c);
+			sb_puts(b, esc);
+			p++;
+		} else if (c < 0x80) {
+			sb_put(b, (const char *)p, 1);
+			p++;
+		} else {
+			/* decode one UTF-8 sequence (the input was validated where it came from a file) */
+			unsigned cp;
+			int extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+			cp = c & (0x3f >> extra);
+			p++;
+			for (int k = 0; k < extra && (*p & 0xc0) == 0x80; k++, p++)
+				cp = cp << 6 | (*p & 0x3f);
+			if (cp >= 0x10000) {
+				cp -= 0x10000;
+				snprintf(esc, sizeof esc, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+			} else {
+				snprintf(esc, sizeof esc, "\\u%04x", cp);
+			}
+			sb_puts(b, esc);
+		}
+	}
+	sb_puts(b, "\"");
+}
+
+char *hf_py_json_string(const char *s)
+{
+	sbuf b = {0};
+	sb_py_string(&b, s);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+typedef struct entry {
+	const char *name;
+	const char *file;
+} entry;
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
+
+char *hf_index_json(uint64_t total_parameters, uint64_t total_size, char *const *names, const size_t *shard_of,
+		    size_t n, char *const *shard_files)
+{
+	entry *e = malloc((n ? n : 1) * sizeof *e);
+	if (!e)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		e[i] = (entry){names[i], shard_files[shard_of[i]]};
+	/* sort_keys=True sorts by code point; for UTF-8 that is the byte order strcmp gives */
+	qsort(e, n, sizeof *e, entry_cmp);
+	sbuf b = {0};
+	char num[96];
+	snprintf(num, sizeof num, "{\n  \"metadata\": {\n    \"total_parameters\": %" PRIu64 ",\n    \"total_size\": %" PRIu64
+		 "\n  },\n  \"weight_map\": {", total_parameters, total_size);
+	sb_puts(&b, num);
+	for (size_t i = 0; i < n; i++) {
+		sb_puts(&b, i ? ",\n    " : "\n    ");
+		sb_py_string(&b, e[i].name);
+		sb_puts(&b, ": ");
+		sb_py_string(&b, e[i].file);
+	}
+	sb_puts(&b, n ? "\n  }\n}\n" : "}\n}\n");
+	free(e);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* ------------------------------------------------------------------------------ config.json edit */
+
+typedef struct member {
+	size_t start, end; /* from the key's opening quote to the end of the value */
+	char *key;
+} member;
+
+char *hf_config_edit(const char *text, size_t len, const char *key, const char *new_member, size_t *out_len,
+		     char *err)
+{
+	json_scan js;
+	json_scan_init(&js, text, len);
+	member *mem = NULL;
+	size_t n = 0;
+	char *result = NULL;
+	size_t open_at;
+	if (json_peek(&js) != '{') {
+		fmt_fail(err, LQ_ERR_CORRUPT, "config.json: not a JSON object");
+		return NULL;
+	}
+	open_at = json_pos(&js);
+	js.p++;
+	bool ok = true;
+	if (!json_accept(&js, '}')) {
+		do {
+			member *m = realloc(mem, (n + 1) * sizeof *m);
+			if (!m) {
+				ok = false;
+				break;
+			}
+			mem = m;
+			json_peek(&js);
+			mem[n].start = json_pos(&js);
+			mem[n].key = NULL;
+			if (!json_string(&js, &mem[n].key, NULL) || !json_expect(&js, ':') || !json_skip_value(&js)) {
+				free(mem[n].key);
+				ok = false;
+				break;
+			}
+			mem[n].end = json_pos(&js);
+			n++;
+		} while (json_accept(&js, ','));
+		ok = ok && json_expect(&js, '}');
+	}
+	size_t close_at = json_pos(&js) - 1;
+	if (!ok || !json_end(&js)) {
+		fmt_fail(err, LQ_ERR_CORRUPT, "config.json: byte %zu: %s", js.err_pos, js.err[0] ? js.err : "bad JSON");
+		goto out;
+	}
+	/* the indent of the members, from the first one (transformers: two spaces) */
+	char indent[64] = "  ";
+	bool multiline = false;
+	if (n > 0) {
+		size_t s = mem[0].start, k = s;
+		while (k > open_at + 1 && (text[k - 1] == ' ' || text[k - 1] == '\t'))
+			k--;
+		multiline = text[k - 1] == '\n';
+		if (multiline && s - k < sizeof indent) {
+			memcpy(indent, text + k, s - k);
+			indent[s - k] = '\0';
+		}
+	} else {
+		multiline = true;
+	}
+	bool sorted = true;
+	for (size_t i = 1; i < n; i++)
+		sorted &= strcmp(mem[i - 1].key, mem[i].key) < 0;
+
+	sbuf b = {0};
+	/* re-indent the new member's continuation lines to the file's indent */
+	sbuf nm = {0};
+	if (new_member) {
+		for (const char *p = new_member; *p; p++) {
+			sb_put(&nm, p, 1);
+			if (*p == '\n')
+				sb_puts(&nm, indent);
+		}
+	}
+	size_t existing = n;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(mem[i].key, key) == 0)
+			existing = i;
+	if (existing < n) {
+		/* replace (or remove) in place */
+		size_t s = mem[existing].start, e = mem[existing].end;
+		if (!new_member) {
+			/* remove the member and one separator next to it */
+			if (existing + 1 < n)
+				e = mem[existing + 1].start;
+			else if (existing > 0)
+				s = mem[existing - 1].end;
+		}
+		sb_put(&b, text, s);
+		if (new_member)
+			sb_put(&b, nm.p, nm.len);
+		sb_put(&b, text + e, len - e);
+	} else if (!new_member) {
+		sb_put(&b, text, len);
+	} else {
+		size_t before = n; /* insert before member `before` (n: at the end) */
+		if (sorted)
+			for (size_t i = 0; i < n && before == n; i++)
+				if (strcmp(key, mem[i].key) < 0)
+					before = i;
+		const char *sep = multiline ? ",\n" : ", ";
+		if (before < n) {
+			sb_put(&b, text, mem[before].start);
+			sb_put(&b, nm.p, nm.len);
+			sb_puts(&b, sep);
+			if (multiline)
+				sb_puts(&b, indent);
+			sb_put(&b, text + mem[before].start, len - mem[before].start);
+		} else if (n > 0) {
+			sb_put(&b, text, mem[n - 1].end);
+			sb_puts(&b, sep);
+			if (multiline)
+				sb_puts(&b, indent);
+			sb_put(&b, nm.p, nm.len);
+			sb_put(&b, text + mem[n - 1].end, len - mem[n - 1].end);
+		} else {
+			sb_put(&b, text, close_at);
+			sb_puts(&b, "\n");
+			sb_puts(&b, indent);
+			sb_put(&b, nm.p, nm.len);
+			sb_puts(&b, "\n");
+			sb_put(&b, text + close_at, len - close_at);
+		}
+	}
+	free(nm.p);
+	if (b.oom) {
+		free(b.p);
+		fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	result = b.p;
+	*out_len = b.len;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(mem[i].key);
+	free(mem);
+	return result;
+}

@@ -1,0 +1,152 @@
+/*
+ * safetensors.h: the safetensors format (shared/specs/safetensors.md): a validating reader and a writer
+ * that emits what the official writer emits.
+ *
+ * Reader: st_file_open() reads and checks the whole header (every check of the official reader, plus
+ * duplicate names, control characters in names, and a `__metadata__` that is not a map of strings)
+ * before anything else is trusted; tensor data is then read with st_file_read(). All sizes are 64-bit and
+ * overflow-checked; the header is little-endian whatever the host.
+ *
+ * Writer: the tensors are declared first (name, dtype, shape), st_writer_layout() fixes the order (dtype
+ * group, then name), the offsets and the header, so the file's size and every tensor's place are known
+ * before any data is written; data is then written at offsets in any order, and st_writer_finish()
+ * checks that every byte was written exactly as planned, then syncs.
+ */
+#ifndef FORMATS_SAFETENSORS_H
+#define FORMATS_SAFETENSORS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fmt.h"
+
+/* The official Dtype enum, in its order: the writer sorts by it (descending). */
+typedef enum st_dtype {
+	ST_BOOL,
+	ST_F4,
+	ST_F6_E2M3,
+	ST_F6_E3M2,
+	ST_U8,
+	ST_I8,
+	ST_F8_E5M2,
+	ST_F8_E4M3,
+	ST_F8_E8M0,
+	ST_F8_E4M3FNUZ,
+	ST_F8_E5M2FNUZ,
+	ST_I16,
+	ST_U16,
+	ST_F16,
+	ST_BF16,
+	ST_I32,
+	ST_U32,
+	ST_F32,
+	ST_C64,
+	ST_F64,
+	ST_I64,
+	ST_U64,
+	ST_DTYPE_COUNT
+} st_dtype;
+
+const char *st_dtype_name(st_dtype dtype);
+unsigned st_dtype_bits(st_dtype dtype);
+/* Parses an official dtype name; false for anything else. */
+bool st_dtype_parse(const char *name, st_dtype *out);
+/* The libquant element type of F32/F16/BF16/U8; false for the others. */
+bool st_dtype_to_lq(st_dtype dtype, lq_dtype *out);
+st_dtype st_dtype_from_lq(lq_dtype dtype);
+
+/* Header limit of the official reader. */
+#define ST_MAX_HEADER 100000000ull
+/* Ranks above this are refused (as unsupported, not corrupt): no checkpoint has them. */
+#define ST_MAX_DIMS 16
+
+typedef struct st_tensor {
+	char *name;
+	st_dtype dtype;
+	int ndim;
+	int64_t shape[ST_MAX_DIMS];
+	uint64_t nelem;
+	uint64_t begin, end; /* data_offsets, from the start of the data buffer */
+} st_tensor;
+
+/* ----------------------------------------------------------------------------------- reader */
+
+typedef struct st_file {
+	char *path;           /* as given, for messages */
+	int fd;               /* -1 when parsed from memory */
+	uint64_t file_size;
+	uint64_t header_len;  /* N */
+	uint64_t data_start;  /* 8 + N */
+	size_t ntensors;
+	st_tensor *tensors;   /* in data order */
+	size_t nmeta;
+	char **meta_keys, **meta_values;
+	st_tensor **by_name;  /* the tensors sorted by name, for st_file_find */
+	char err[FMT_ERRBUF];
+} st_file;
+
+st_file *st_file_create(void);
+void st_file_free(st_file *f); /* NULL is a no-op */
+
+/* Opens path and validates its header against the file's size. LQ_ERR_IO when it cannot be opened or
+ * read, LQ_ERR_CORRUPT for a header that breaks a rule, LQ_ERR_UNSUPPORTED for a rank above ST_MAX_DIMS.
+ * The message names the file, the tensor and the offset. */
+lq_status st_file_open(st_file *f, const char *path);
+
+/* Validates a header held in memory: `prefix_and_header` is the file's first 8 + N bytes (or fewer, for a
+ * short file), file_size the size of the whole file. `name` is used in messages. Same statuses. */
+lq_status st_file_parse(st_file *f, const void *prefix_and_header, size_t len, uint64_t file_size,
+			const char *name);
+
+/* Reads len bytes of tensor t from byte `offset` of its data into dst. LQ_ERR_IO on a failed or short
+ * read (the file changed under us). */
+lq_status st_file_read(st_file *f, const st_tensor *t, uint64_t offset, void *dst, size_t len);
+
+/* The tensor of that name, or NULL. */
+const st_tensor *st_file_find(const st_file *f, const char *name);
+
+/* A metadata value, or NULL. */
+const char *st_file_meta(const st_file *f, const char *key);
+
+const char *st_file_error(const st_file *f);
+
+/* Bytes of a tensor of nelem elements of dtype: false when not a whole number of bytes or on overflow. */
+bool st_tensor_bytes(st_dtype dtype, uint64_t nelem, uint64_t *bytes);
+
+/* ----------------------------------------------------------------------------------- writer */
+
+typedef struct st_writer st_writer;
+
+st_writer *st_writer_create(void);
+void st_writer_free(st_writer *w); /* also removes an unfinished file; NULL is a no-op */
+
+/* Declares a tensor; returns its id (0, 1, ... in declaration order) or -1 (message in the writer) on a
+ * duplicate name, a name with control characters, or a size that overflows. */
+int32_t st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape);
+
+/* Adds a __metadata__ entry; {"format": "pt"} is always written. */
+lq_status st_writer_set_meta(st_writer *w, const char *key, const char *value);
+
+/* Fixes order, offsets and header. After this no tensor can be added. */
+lq_status st_writer_layout(st_writer *w);
+
+/* The size of the file that will be written (after layout). */
+uint64_t st_writer_file_size(const st_writer *w);
+/* The total bytes of tensor data (after layout). */
+uint64_t st_writer_data_size(const st_writer *w);
+size_t st_writer_count(const st_writer *w);
+uint64_t st_writer_tensor_bytes(const st_writer *w, int32_t id);
+
+/* Creates path (which must not exist), writes the header. LQ_ERR_EXISTS when it exists, LQ_ERR_IO else. */
+lq_status st_writer_open(st_writer *w, const char *path);
+
+/* Writes len bytes of tensor `id` at byte `offset` of its data. */
+lq_status st_writer_write(st_writer *w, int32_t id, uint64_t offset, const void *buf, size_t len);
+
+/* Checks every byte was written, syncs and closes. The file stays; the caller renames it into place. */
+lq_status st_writer_finish(st_writer *w);
+
+const char *st_writer_error(const st_writer *w);
+
+#endif /* FORMATS_SAFETENSORS_H */

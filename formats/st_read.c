@@ -1,0 +1,573 @@
+/*
+ * st_read.c: the safetensors reader (safetensors.h). Every value of the header is checked before it is
+ * used; the checks are those of the official reader (safetensors 0.8), in the order of
+ * shared/specs/safetensors.md, plus the ones it lacks.
+ */
+#include "safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "json_scan.h"
+
+static const struct {
+	const char *name;
+	unsigned bits;
+} dtypes[ST_DTYPE_COUNT] = {
+	[ST_BOOL] = {"BOOL", 8},       [ST_F4] = {"F4", 4},
+	[ST_F6_E2M3] = {"F6_E2M3", 6}, [ST_F6_E3M2] = {"F6_E3M2", 6},
+	[ST_U8] = {"U8", 8},           [ST_I8] = {"I8", 8},
+	[ST_F8_E5M2] = {"F8_E5M2", 8}, [ST_F8_E4M3] = {"F8_E4M3", 8},
+	[ST_F8_E8M0] = {"F8_E8M0", 8}, [ST_F8_E4M3FNUZ] = {"F8_E4M3FNUZ", 8},
+	[ST_F8_E5M2FNUZ] = {"F8_E5M2FNUZ", 8},
+	[ST_I16] = {"I16", 16},        [ST_U16] = {"U16", 16},
+	[ST_F16] = {"F16", 16},        [ST_BF16] = {"BF16", 16},
+	[ST_I32] = {"I32", 32},        [ST_U32] = {"U32", 32},
+	[ST_F32] = {"F32", 32},        [ST_C64] = {"C64", 64},
+	[ST_F64] = {"F64", 64},        [ST_I64] = {"I64", 64},
+	[ST_U64] = {"U64", 64},
+};
+
+const char *st_dtype_name(st_dtype dtype)
+{
+	return (unsigned)dtype < ST_DTYPE_COUNT ? dtypes[dtype].name : "?";
+}
+
+unsigned st_dtype_bits(st_dtype dtype)
+{
+	return (unsigned)dtype < ST_DTYPE_COUNT ? dtypes[dtype].bits : 0;
+}
+
+bool st_dtype_parse(const char *name, st_dtype *out)
+{
+	for (int i = 0; i < ST_DTYPE_COUNT; i++)
+		if (strcmp(name, dtypes[i].name) == 0) {
+			*out = (st_dtype)i;
+			return true;
+		}
+	return false;
+}
+
+bool st_dtype_to_lq(st_dtype dtype, lq_dtype *out)
+{
+	switch (dtype) {
+	case ST_F32: *out = LQ_DTYPE_F32; return true;
+	case ST_F16: *out = LQ_DTYPE_F16; return true;
+	case ST_BF16: *out = LQ_DTYPE_BF16; return true;
+	case ST_U8: *out = LQ_DTYPE_U8; return true;
+	default: return false;
+	}
+}
+
+st_dtype st_dtype_from_lq(lq_dtype dtype)
+{
+	switch (dtype) {
+	case LQ_DTYPE_F32: return ST_F32;
+	case LQ_DTYPE_F16: return ST_F16;
+	case LQ_DTYPE_BF16: return ST_BF16;
+	default: return ST_U8;
+	}
+}
+
+bool st_tensor_bytes(st_dtype dtype, uint64_t nelem, uint64_t *bytes)
+{
+	uint64_t bits;
+	if (!fmt_mul_u64(nelem, st_dtype_bits(dtype), &bits) || bits % 8 != 0)
+		return false;
+	*bytes = bits / 8;
+	return true;
+}
+
+st_file *st_file_create(void)
+{
+	st_file *f = calloc(1, sizeof *f);
+	if (f)
+		f->fd = -1;
+	return f;
+}
+
+static void clear(st_file *f)
+{
+	for (size_t i = 0; i < f->ntensors; i++)
+		free(f->tensors[i].name);
+	for (size_t i = 0; i < f->nmeta; i++) {
+		free(f->meta_keys[i]);
+		free(f->meta_values[i]);
+	}
+	free(f->tensors);
+	free(f->meta_keys);
+	free(f->meta_values);
+	free(f->by_name);
+	f->tensors = NULL;
+	f->meta_keys = f->meta_values = NULL;
+	f->by_name = NULL;
+	f->ntensors = f->nmeta = 0;
+}
+
+void st_file_free(st_file *f)
+{
+	if (!f)
+		return;
+	clear(f);
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->path);
+	free(f);
+}
+
+const char *st_file_error(const st_file *f)
+{
+	return f->err;
+}
+
+/* ------------------------------------------------------------------------------ header parsing */
+
+typedef struct parser {
+	st_file *f;
+	json_scan js;
+	const char *name; /* file name for messages */
+	size_t cap_tensors, cap_meta;
+} parser;
+
+/* A header error at the scanner's position: "file: header byte 123: message". */
+static lq_status header_fail(parser *p)
+{
+	return fmt_fail(p->f->err, LQ_ERR_CORRUPT, "%s: header byte %zu: %s", p->name, 8 + p->js.err_pos, p->js.err);
+}
+
+static bool has_control(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+static lq_status parse_metadata(parser *p)
+{
+	st_file *f = p->f;
+	json_scan *js = &p->js;
+	if (json_peek(js) == 'n') /* null: the official reader takes it as no metadata */
+		return json_skip_value(js) ? LQ_OK : header_fail(p);
+	if (!json_expect(js, '{'))
+		return header_fail(p);
+	if (json_accept(js, '}'))
+		return LQ_OK;
+	do {
+		char *key = NULL, *value = NULL;
+		if (!json_string(js, &key, NULL) || !json_expect(js, ':')) {
+			free(key);
+			return header_fail(p);
+		}
+		if (json_peek(js) != '"') {
+			char q[128];
+			json_fail(js, "__metadata__ value of '%s' is not a string", fmt_quote(key, q, sizeof q));
+			free(key);
+			return header_fail(p);
+		}
+		if (!json_string(js, &value, NULL)) {
+			free(key);
+			return header_fail(p);
+		}
+		for (size_t i = 0; i < f->nmeta; i++)
+			if (strcmp(f->meta_keys[i], key) == 0) {
+				char q[128];
+				json_fail(js, "__metadata__ key '%s' appears twice", fmt_quote(key, q, sizeof q));
+				free(key);
+				free(value);
+				return header_fail(p);
+			}
+		if (f->nmeta == p->cap_meta) {
+			size_t cap = p->cap_meta ? 2 * p->cap_meta : 8;
+			char **k = realloc(f->meta_keys, cap * sizeof *k);
+			if (k)
+				f->meta_keys = k;
+			char **v = k ? realloc(f->meta_values, cap * sizeof *v) : NULL;
+			if (v)
+				f->meta_values = v;
+			if (!k || !v) {
+				free(key);
+				free(value);
+				return fmt_fail(f->err, LQ_ERR_NOMEM, "%s: out of memory", p->name);
+			}
+			p->cap_meta = cap;
+		}
+		f->meta_keys[f->nmeta] = key;
+		f->meta_values[f->nmeta++] = value;
+	} while (json_accept(js, ','));
+	return json_expect(js, '}') ? LQ_OK : header_fail(p);
+}
+
+/* [u64, ...] into out (at most max entries; *n = count). */
+static bool parse_u64_array(json_scan *js, uint64_t *out, int max, int *n, const char *what, bool *too_many)
+{
+	*n = 0;
+	*too_many = false;
+	if (!json_expect(js, '['))
+		return false;
+	if (json_accept(js, ']'))
+		return true;
+	do {
+		uint64_t v;
+		if (!json_u64(js, &v))
+			return false;
+		if (*n == max) {
+			*too_many = true;
+			return json_fail(js, "%s has more than %d entries", what, max);
+		}
+		out[(*n)++] = v;
+	} while (json_accept(js, ','));
+	return json_expect(js, ']');
+}
+
+static lq_status parse_tensor(parser *p, st_tensor *t, const char *qname)
+{
+	json_scan *js = &p->js;
+	bool have_dtype = false, have_shape = false, have_offsets = false;
+	if (!json_expect(js, '{'))
+		return header_fail(p);
+	if (!json_accept(js, '}')) {
+		do {
+			char *field = NULL;
+			if (!json_string(js, &field, NULL) || !json_expect(js, ':')) {
+				free(field);
+				return header_fail(p);
+			}
+			bool *seen = strcmp(field, "dtype") == 0 ? &have_dtype
+				     : strcmp(field, "shape") == 0 ? &have_shape
+				     : strcmp(field, "data_offsets") == 0 ? &have_offsets : NULL;
+			if (seen && *seen) {
+				json_fail(js, "tensor '%s': field '%s' appears twice", qname, field);
+				free(field);
+				return header_fail(p);
+			}
+			if (seen == &have_dtype) {
+				char *dt = NULL;
+				if (json_peek(js) != '"') {
+					json_fail(js, "tensor '%s': dtype is not a string", qname);
+				} else if (json_string(js, &dt, NULL) && !st_dtype_parse(dt, &t->dtype)) {
+					char q[64];
+					json_fail(js, "tensor '%s': unknown dtype '%s'", qname, fmt_quote(dt, q, sizeof q));
+				}
+				bool ok = dt && js->err[0] == '\0';
+				free(dt);
+				if (!ok) {
+					free(field);
+					return header_fail(p);
+				}
+			} else if (seen == &have_shape) {
+				uint64_t dims[ST_MAX_DIMS];
+				bool too_many;
+				if (!parse_u64_array(js, dims, ST_MAX_DIMS, &t->ndim, "shape", &too_many)) {
+					free(field);
+					if (too_many)
+						return fmt_fail(p->f->err, LQ_ERR_UNSUPPORTED,
+								"%s: tensor '%s': more than %d dimensions", p->name, qname,
+								ST_MAX_DIMS);
+					return header_fail(p);
+				}
+				for (int d = 0; d < t->ndim; d++) {
+					if (dims[d] > (uint64_t)INT64_MAX) {
+						json_fail(js, "tensor '%s': dimension %d is too large", qname, d);
+						free(field);
+						return header_fail(p);
+					}
+					t->shape[d] = (int64_t)dims[d];
+				}
+			} else if (seen == &have_offsets) {
+				uint64_t off[2];
+				int n;
+				bool too_many;
+				bool ok = parse_u64_array(js, off, 2, &n, "data_offsets", &too_many);
+				if (ok && n != 2)
+					ok = json_fail(js, "tensor '%s': data_offsets must hold two numbers", qname);
+				if (!ok) {
+					free(field);
+					return header_fail(p);
+				}
+				t->begin = off[0];
+				t->end = off[1];
+			} else if ((js->depth = 2, !json_skip_value(js))) {
+				/* an unknown field: ignored, as the official reader does; the depth limit counts the
+				 * header object and this tensor's object */
+				free(field);
+				return header_fail(p);
+			}
+			if (seen)
+				*seen = true;
+			free(field);
+		} while (json_accept(js, ','));
+		if (!json_expect(js, '}'))
+			return header_fail(p);
+	}
+	if (!have_dtype || !have_shape || !have_offsets) {
+		json_fail(js, "tensor '%s': missing field '%s'", qname,
+			  !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
+		return header_fail(p);
+	}
+	return LQ_OK;
+}
+
+static lq_status parse_header_json(parser *p, const unsigned char *json, size_t len)
+{
+	st_file *f = p->f;
+	json_scan *js = &p->js;
+	json_scan_init(js, json, len);
+	bool seen_meta = false;
+	if (!json_expect(js, '{'))
+		return header_fail(p);
+	if (!json_accept(js, '}')) {
+		do {
+			char *name = NULL;
+			size_t nlen;
+			if (!json_string(js, &name, &nlen) || !json_expect(js, ':')) {
+				free(name);
+				return header_fail(p);
+			}
+			char q[160];
+			fmt_quote_n(name, nlen, q, sizeof q);
+			if (strlen(name) == nlen && strcmp(name, "__metadata__") == 0) {
+				free(name);
+				if (seen_meta) {
+					json_fail(js, "__metadata__ appears twice");
+					return header_fail(p);
+				}
+				seen_meta = true;
+				lq_status st = parse_metadata(p);
+				if (st != LQ_OK)
+					return st;
+				continue;
+			}
+			if (has_control(name, nlen)) {
+				free(name);
+				json_fail(js, "tensor name '%s' contains a control character", q);
+				return header_fail(p);
+			}
+			if (f->ntensors == p->cap_tensors) {
+				size_t cap = p->cap_tensors ? 2 * p->cap_tensors : 64;
+				st_tensor *t = realloc(f->tensors, cap * sizeof *t);
+				if (!t) {
+					free(name);
+					return fmt_fail(f->err, LQ_ERR_NOMEM, "%s: out of memory", p->name);
+				}
+				f->tensors = t;
+				p->cap_tensors = cap;
+			}
+			st_tensor *t = &f->tensors[f->ntensors++];
+			memset(t, 0, sizeof *t);
+			t->name = name;
+			lq_status st = parse_tensor(p, t, q);
+			if (st != LQ_OK)
+				return st;
+		} while (json_accept(js, ','));
+		if (!json_expect(js, '}'))
+			return header_fail(p);
+	}
+	return json_end(js) ? LQ_OK : header_fail(p);
+}
+
+static int by_offsets(const void *a, const void *b)
+{
+	const st_tensor *x = a, *y = b;
+	if (x->begin != y->begin)
+		return x->begin < y->begin ? -1 : 1;
+	if (x->end != y->end)
+		return x->end < y->end ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(const st_tensor *const *)a)->name, (*(const st_tensor *const *)b)->name);
+}
+
+/* The checks on offsets and sizes, after the JSON is known to be well-formed. */
+static lq_status check_layout(parser *p)
+{
+	st_file *f = p->f;
+	qsort(f->tensors, f->ntensors, sizeof *f->tensors, by_offsets);
+	uint64_t at = 0;
+	for (size_t i = 0; i < f->ntensors; i++) {
+		st_tensor *t = &f->tensors[i];
+		char q[160];
+		fmt_quote(t->name, q, sizeof q);
+		if (t->end < t->begin)
+			return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+					"] end before they begin", p->name, q, t->begin, t->end);
+		if (t->begin != at)
+			return fmt_fail(f->err, LQ_ERR_CORRUPT,
+					"%s: tensor '%s': data begins at offset %" PRIu64 " but the previous tensor ends at %"
+					PRIu64 " (%s)", p->name, q, t->begin, at, t->begin > at ? "a gap" : "overlapping data");
+		uint64_t nelem = 1;
+		for (int d = 0; d < t->ndim; d++)
+			if (!fmt_mul_u64(nelem, (uint64_t)t->shape[d], &nelem))
+				return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: tensor '%s': shape overflows", p->name, q);
+		uint64_t bits, bytes;
+		if (!fmt_mul_u64(nelem, st_dtype_bits(t->dtype), &bits))
+			return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: tensor '%s': size overflows", p->name, q);
+		if (bits % 8 != 0)
+			return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: tensor '%s': %" PRIu64 " elements of %s are not a whole "
+					"number of bytes", p->name, q, nelem, st_dtype_name(t->dtype));
+		bytes = bits / 8;
+		if (t->end - t->begin != bytes)
+			return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %"
+					PRIu64 " bytes but %s of %" PRIu64 " elements needs %" PRIu64, p->name, q, t->begin,
+					t->end, t->end - t->begin, st_dtype_name(t->dtype), nelem, bytes);
+		t->nelem = nelem;
+		at = t->end;
+	}
+	uint64_t expect;
+	if (!fmt_add_u64(f->data_start, at, &expect) || expect != f->file_size)
+		return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: the tensors end at byte %" PRIu64 " of the data but the file "
+				"holds %" PRIu64 " data bytes (%s)", p->name, at, f->file_size - f->data_start,
+				f->file_size - f->data_start > at ? "trailing bytes" : "truncated file");
+	/* names: sorted index, duplicates */
+	f->by_name = malloc((f->ntensors ? f->ntensors : 1) * sizeof *f->by_name);
+	if (!f->by_name)
+		return fmt_fail(f->err, LQ_ERR_NOMEM, "%s: out of memory", p->name);
+	for (size_t i = 0; i < f->ntensors; i++)
+		f->by_name[i] = &f->tensors[i];
+	qsort(f->by_name, f->ntensors, sizeof *f->by_name, by_name);
+	for (size_t i = 1; i < f->ntensors; i++)
+		if (strcmp(f->by_name[i]->name, f->by_name[i - 1]->name) == 0) {
+			char q[160];
+			return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: tensor '%s' appears twice in the header", p->name,
+					fmt_quote(f->by_name[i]->name, q, sizeof q));
+		}
+	return LQ_OK;
+}
+
+lq_status st_file_parse(st_file *f, const void *buf, size_t len, uint64_t file_size, const char *name)
+{
+	clear(f);
+	f->err[0] = '\0';
+	f->file_size = file_size;
+	const unsigned char *b = buf;
+	if (file_size < 8 || len < 8)
+		return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: file of %" PRIu64 " bytes is too short for a safetensors "
+				"header", name, file_size);
+	uint64_t n = 0;
+	for (int i = 7; i >= 0; i--)
+		n = n << 8 | b[i];
+	f->header_len = n;
+	if (n > ST_MAX_HEADER)
+		return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: header length %" PRIu64 " exceeds the limit of %llu bytes",
+				name, n, ST_MAX_HEADER);
+	if (n > file_size - 8)
+		return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: header length %" PRIu64 " runs past the end of the file (%"
+				PRIu64 " bytes)", name, n, file_size);
+	if (len < 8 + n)
+		return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: header truncated", name);
+	f->data_start = 8 + n;
+	size_t bad;
+	if (!json_utf8_valid(b + 8, (size_t)n, &bad))
+		return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: header byte %zu: not valid UTF-8", name, 8 + bad);
+	parser p = {.f = f, .name = name};
+	lq_status st = parse_header_json(&p, b + 8, (size_t)n);
+	if (st == LQ_OK)
+		st = check_layout(&p);
+	if (st != LQ_OK)
+		clear(f);
+	return st;
+}
+
+/* --------------------------------------------------------------------------------- file access */
+
+static lq_status read_full(st_file *f, uint64_t pos, void *dst, size_t len)
+{
+	char *d = dst;
+	while (len > 0) {
+		ssize_t got = pread(f->fd, d, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len, (off_t)pos);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': %s", f->path, strerror(errno));
+		}
+		if (got == 0)
+			return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': unexpected end of file at byte %" PRIu64
+					" (did it change while being read?)", f->path, pos);
+		d += got;
+		pos += (uint64_t)got;
+		len -= (size_t)got;
+	}
+	return LQ_OK;
+}
+
+lq_status st_file_open(st_file *f, const char *path)
+{
+	f->err[0] = '\0';
+	free(f->path);
+	f->path = strdup(path);
+	if (!f->path)
+		return fmt_fail(f->err, LQ_ERR_NOMEM, "out of memory");
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0)
+		return fmt_fail(f->err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	struct stat sb;
+	if (fstat(f->fd, &sb) != 0)
+		return fmt_fail(f->err, LQ_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': not a regular file", path);
+	uint64_t size = (uint64_t)sb.st_size;
+	unsigned char prefix[8];
+	if (size < 8)
+		return st_file_parse(f, prefix, 0, size, path);
+	lq_status st = read_full(f, 0, prefix, 8);
+	if (st != LQ_OK)
+		return st;
+	uint64_t n = 0;
+	for (int i = 7; i >= 0; i--)
+		n = n << 8 | prefix[i];
+	if (n > ST_MAX_HEADER || n > size - 8)
+		return st_file_parse(f, prefix, 8, size, path); /* reports the bad length */
+	unsigned char *hdr = malloc((size_t)(8 + n));
+	if (!hdr)
+		return fmt_fail(f->err, LQ_ERR_NOMEM, "%s: out of memory for a header of %" PRIu64 " bytes", path, n);
+	memcpy(hdr, prefix, 8);
+	st = read_full(f, 8, hdr + 8, (size_t)n);
+	if (st == LQ_OK)
+		st = st_file_parse(f, hdr, (size_t)(8 + n), size, path);
+	free(hdr);
+	return st;
+}
+
+lq_status st_file_read(st_file *f, const st_tensor *t, uint64_t offset, void *dst, size_t len)
+{
+	uint64_t tsize = t->end - t->begin;
+	if (offset > tsize || len > tsize - offset)
+		return fmt_fail(f->err, LQ_ERR_ARG, "%s: read past the end of tensor '%s'", f->path, t->name);
+	if (f->fd < 0)
+		return fmt_fail(f->err, LQ_ERR_ARG, "%s: no file to read from", f->path ? f->path : "?");
+	return read_full(f, f->data_start + t->begin + offset, dst, len);
+}
+
+const st_tensor *st_file_find(const st_file *f, const char *name)
+{
+	size_t lo = 0, hi = f->ntensors;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(f->by_name[mid]->name, name);
+		if (c == 0)
+			return f->by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const char *st_file_meta(const st_file *f, const char *key)
+{
+	for (size_t i = 0; i < f->nmeta; i++)
+		if (strcmp(f->meta_keys[i], key) == 0)
+			return f->meta_values[i];
+	return NULL;
+}

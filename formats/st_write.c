@@ -1,0 +1,407 @@
+/*
+ * st_write.c: the safetensors writer (safetensors.h). The layout is the official writer's: tensors sorted
+ * by dtype (the Dtype enum, descending) then by name bytewise, contiguous from offset 0, compact JSON with
+ * __metadata__ first and each tensor's fields in the order dtype, shape, data_offsets, padded with spaces
+ * so that the data starts at a multiple of 8.
+ */
+#include "safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct wtensor {
+	char *name;
+	st_dtype dtype;
+	int ndim;
+	int64_t shape[ST_MAX_DIMS];
+	uint64_t nbytes;
+	uint64_t begin;   /* in the data buffer, after layout */
+	uint64_t written; /* bytes written so far */
+} wtensor;
+
+struct st_writer {
+	wtensor *t;
+	size_t n, cap;
+	struct meta {
+		char *key, *value;
+	} *meta;
+	size_t nmeta;
+	char *header; /* the 8-byte length and the padded JSON */
+	size_t header_size;
+	uint64_t data_size, file_size;
+	bool laid_out, finished;
+	int fd;
+	char *path;
+	char err[FMT_ERRBUF];
+};
+
+st_writer *st_writer_create(void)
+{
+	st_writer *w = calloc(1, sizeof *w);
+	if (w)
+		w->fd = -1;
+	return w;
+}
+
+void st_writer_free(st_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0) {
+		close(w->fd);
+		if (!w->finished && w->path)
+			unlink(w->path); /* never leave a partial file behind */
+	}
+	for (size_t i = 0; i < w->n; i++)
+		free(w->t[i].name);
+	for (size_t i = 0; i < w->nmeta; i++) {
+		free(w->meta[i].key);
+		free(w->meta[i].value);
+	}
+	free(w->t);
+	free(w->meta);
+	free(w->header);
+	free(w->path);
+	free(w);
+}
+
+const char *st_writer_error(const st_writer *w)
+{
+	return w->err;
+}
+
+int32_t st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape)
+{
+	char q[160];
+	fmt_quote(name, q, sizeof q);
+	if (w->laid_out) {
+		fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s' added after the layout was fixed", q);
+		return -1;
+	}
+	for (const char *c = name; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			fmt_fail(w->err, LQ_ERR_ARG, "tensor name '%s' contains a control character", q);
+			return -1;
+		}
+	if (strcmp(name, "__metadata__") == 0 || ndim < 0 || ndim > ST_MAX_DIMS || (unsigned)dtype >= ST_DTYPE_COUNT) {
+		fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s': invalid name, rank or dtype", q);
+		return -1;
+	}
+	uint64_t nelem = 1, nbytes;
+	for (int d = 0; d < ndim; d++)
+		if (shape[d] < 0 || !fmt_mul_u64(nelem, (uint64_t)shape[d], &nelem)) {
+			fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s': invalid shape", q);
+			return -1;
+		}
+	if (!st_tensor_bytes(dtype, nelem, &nbytes)) {
+		fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s': size is not a whole number of bytes", q);
+		return -1;
+	}
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		wtensor *t = realloc(w->t, cap * sizeof *t);
+		if (!t) {
+			fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+			return -1;
+		}
+		w->t = t;
+		w->cap = cap;
+	}
+	if (w->n >= INT32_MAX) {
+		fmt_fail(w->err, LQ_ERR_ARG, "too many tensors");
+		return -1;
+	}
+	wtensor *t = &w->t[w->n];
+	memset(t, 0, sizeof *t);
+	t->name = strdup(name);
+	if (!t->name) {
+		fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+		return -1;
+	}
+	t->dtype = dtype;
+	t->ndim = ndim;
+	memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+	t->nbytes = nbytes;
+	return (int32_t)w->n++;
+}
+
+lq_status st_writer_set_meta(st_writer *w, const char *key, const char *value)
+{
+	char *v = strdup(value);
+	if (!v)
+		return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < w->nmeta; i++)
+		if (strcmp(w->meta[i].key, key) == 0) {
+			free(w->meta[i].value);
+			w->meta[i].value = v;
+			return LQ_OK;
+		}
+	struct meta *m = realloc(w->meta, (w->nmeta + 1) * sizeof *m);
+	char *k = strdup(key);
+	if (!m || !k) {
+		if (m)
+			w->meta = m;
+		free(k);
+		free(v);
+		return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+	}
+	w->meta = m;
+	w->meta[w->nmeta].key = k;
+	w->meta[w->nmeta++].value = v;
+	return LQ_OK;
+}
+
+/* ----------------------------------------------------------------------------------- layout */
+
+typedef struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...) FMT_PRINTF(2, 3);
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+	char tmp[64];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* A JSON string as serde_json writes it: quote, backslash and control characters escaped, the rest raw. */
+static void sb_json_string(sbuf *b, const char *s)
+{
+	sb_puts(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			sb_put(b, e, 2);
+		} else if (c < 0x20) {
+			sb_printf(b, "\\u%04x", c);
+		} else {
+			sb_put(b, (const char *)&c, 1);
+		}
+	}
+	sb_puts(b, "\"");
+}
+
+static int by_dtype_then_name(const void *a, const void *b)
+{
+	const wtensor *x = *(const wtensor *const *)a, *y = *(const wtensor *const *)b;
+	if (x->dtype != y->dtype)
+		return x->dtype > y->dtype ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(const wtensor *const *)a)->name, (*(const wtensor *const *)b)->name);
+}
+
+static int by_meta_key(const void *a, const void *b)
+{
+	return strcmp(((const struct meta *)a)->key, ((const struct meta *)b)->key);
+}
+
+lq_status st_writer_layout(st_writer *w)
+{
+	if (w->laid_out)
+		return LQ_OK;
+	lq_status st = st_writer_set_meta(w, "format", "pt");
+	if (st != LQ_OK)
+		return st;
+	/* ids stay the declaration order; the file order is a sorted array of pointers */
+	wtensor **order = malloc((w->n ? w->n : 1) * sizeof *order);
+	if (!order)
+		return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < w->n; i++)
+		order[i] = &w->t[i];
+	qsort(order, w->n, sizeof *order, by_name);
+	for (size_t i = 1; i < w->n; i++)
+		if (strcmp(order[i]->name, order[i - 1]->name) == 0) {
+			char q[160];
+			free(order);
+			return fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s' declared twice", fmt_quote(order[i]->name, q, sizeof q));
+		}
+	qsort(order, w->n, sizeof *order, by_dtype_then_name);
+	/* the official writer serializes its metadata map in no fixed order; sorted keys are one such order
+	 * and make the header a function of the input alone */
+	qsort(w->meta, w->nmeta, sizeof *w->meta, by_meta_key);
+
+	sbuf b = {0};
+	sb_put(&b, "\0\0\0\0\0\0\0\0", 8);
+	sb_puts(&b, "{\"__metadata__\":{");
+	for (size_t i = 0; i < w->nmeta; i++) {
+		if (i)
+			sb_puts(&b, ",");
+		sb_json_string(&b, w->meta[i].key);
+		sb_puts(&b, ":");
+		sb_json_string(&b, w->meta[i].value);
+	}
+	sb_puts(&b, "}");
+	uint64_t at = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		wtensor *t = order[i];
+		t->begin = at;
+		if (!fmt_add_u64(at, t->nbytes, &at)) {
+			free(order);
+			free(b.p);
+			return fmt_fail(w->err, LQ_ERR_ARG, "total size overflows");
+		}
+		sb_puts(&b, ",");
+		sb_json_string(&b, t->name);
+		sb_printf(&b, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype_name(t->dtype));
+		for (int d = 0; d < t->ndim; d++)
+			sb_printf(&b, d ? ",%" PRId64 : "%" PRId64, t->shape[d]);
+		sb_printf(&b, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", t->begin, at);
+	}
+	sb_puts(&b, "}");
+	while (b.len % 8 != 0)
+		sb_puts(&b, " ");
+	free(order);
+	if (b.oom) {
+		free(b.p);
+		return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+	}
+	uint64_t n = b.len - 8;
+	for (int i = 0; i < 8; i++)
+		b.p[i] = (char)(n >> (8 * i) & 0xff);
+	w->header = b.p;
+	w->header_size = b.len;
+	w->data_size = at;
+	w->file_size = b.len + at;
+	w->laid_out = true;
+	return LQ_OK;
+}
+
+uint64_t st_writer_file_size(const st_writer *w)
+{
+	return w->file_size;
+}
+
+uint64_t st_writer_data_size(const st_writer *w)
+{
+	return w->data_size;
+}
+
+size_t st_writer_count(const st_writer *w)
+{
+	return w->n;
+}
+
+uint64_t st_writer_tensor_bytes(const st_writer *w, int32_t id)
+{
+	return id >= 0 && (size_t)id < w->n ? w->t[id].nbytes : 0;
+}
+
+/* ------------------------------------------------------------------------------------- output */
+
+static lq_status write_full(st_writer *w, uint64_t pos, const void *src, size_t len)
+{
+	const char *s = src;
+	while (len > 0) {
+		ssize_t put = pwrite(w->fd, s, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len, (off_t)pos);
+		if (put < 0) {
+			if (errno == EINTR)
+				continue;
+			return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", w->path, strerror(errno));
+		}
+		s += put;
+		pos += (uint64_t)put;
+		len -= (size_t)put;
+	}
+	return LQ_OK;
+}
+
+lq_status st_writer_open(st_writer *w, const char *path)
+{
+	lq_status st = st_writer_layout(w);
+	if (st != LQ_OK)
+		return st;
+	if (w->fd >= 0)
+		return fmt_fail(w->err, LQ_ERR_ARG, "writer already open");
+	free(w->path);
+	w->path = strdup(path);
+	if (!w->path)
+		return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (w->fd < 0)
+		return fmt_fail(w->err, errno == EEXIST ? LQ_ERR_EXISTS : LQ_ERR_IO, "cannot create '%s': %s", path,
+				strerror(errno));
+	/* Reserve the whole file now: a disk that is too small fails here, before any work is done. */
+	int err = posix_fallocate(w->fd, 0, (off_t)w->file_size);
+	if (err == ENOSPC || err == EFBIG || err == EDQUOT)
+		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s' (%" PRIu64 " bytes): %s", path, w->file_size,
+				strerror(err));
+	return write_full(w, 0, w->header, w->header_size);
+}
+
+lq_status st_writer_write(st_writer *w, int32_t id, uint64_t offset, const void *buf, size_t len)
+{
+	if (id < 0 || (size_t)id >= w->n || w->fd < 0)
+		return fmt_fail(w->err, LQ_ERR_ARG, "write to an unknown tensor");
+	wtensor *t = &w->t[id];
+	if (offset > t->nbytes || len > t->nbytes - offset)
+		return fmt_fail(w->err, LQ_ERR_ARG, "write past the end of tensor '%s'", t->name);
+	lq_status st = write_full(w, w->header_size + t->begin + offset, buf, len);
+	if (st == LQ_OK)
+		t->written += len;
+	return st;
+}
+
+lq_status st_writer_finish(st_writer *w)
+{
+	if (w->fd < 0)
+		return fmt_fail(w->err, LQ_ERR_ARG, "writer not open");
+	for (size_t i = 0; i < w->n; i++)
+		if (w->t[i].written != w->t[i].nbytes) {
+			char q[160];
+			return fmt_fail(w->err, LQ_ERR_ARG, "%s: tensor '%s': %" PRIu64 " of %" PRIu64 " bytes written", w->path,
+					fmt_quote(w->t[i].name, q, sizeof q), w->t[i].written, w->t[i].nbytes);
+		}
+	if (fsync(w->fd) != 0)
+		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", w->path, strerror(errno));
+	if (close(w->fd) != 0) {
+		w->fd = -1;
+		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", w->path, strerror(errno));
+	}
+	w->fd = -1;
+	w->finished = true;
+	return LQ_OK;
+}

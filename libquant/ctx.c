@@ -1,0 +1,81 @@
+/* ctx.c: the context: thread pool, kernels in use, and the message of the last failure. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "lq_internal.h"
+
+lq_ctx *lq_ctx_create(const lq_ctx_options *options)
+{
+	if (lq_rcp_approx_init() != LQ_OK)
+		return NULL; /* the table linked into the library is damaged: nothing exact can be done */
+	int threads = options ? options->threads : 0;
+	if (threads <= 0) {
+		long online = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = online > 0 ? (int)online : 1;
+	}
+	lq_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx)
+		return NULL;
+	ctx->pool = lq_pool_create(threads);
+	if (!ctx->pool) {
+		free(ctx);
+		return NULL;
+	}
+	ctx->cpu = lq_cpu_kernels_best();
+	return ctx;
+}
+
+void lq_ctx_free(lq_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	lq_pool_free(ctx->pool);
+	free(ctx);
+}
+
+const char *lq_ctx_error_string(const lq_ctx *ctx)
+{
+	return ctx->err;
+}
+
+int lq_ctx_threads(const lq_ctx *ctx)
+{
+	return lq_pool_threads(ctx->pool);
+}
+
+const char *lq_ctx_backend_name(const lq_ctx *ctx)
+{
+	return ctx->cpu->name;
+}
+
+lq_status lq_fail(lq_ctx *ctx, lq_status status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+void lq_clear_error(lq_ctx *ctx)
+{
+	ctx->err[0] = '\0';
+}
+
+void lq_format_index(char *buf, size_t size, const int64_t *shape, int ndim, int64_t i)
+{
+	int64_t idx[LQ_MAX_DIMS];
+	for (int d = ndim - 1; d >= 0; d--) {
+		int64_t extent = shape[d] > 0 ? shape[d] : 1;
+		idx[d] = i % extent;
+		i /= extent;
+	}
+	size_t used = 0;
+	used += (size_t)snprintf(buf, size, "[");
+	for (int d = 0; d < ndim && used < size; d++)
+		used += (size_t)snprintf(buf + used, size - used, d ? ", %" PRId64 : "%" PRId64, idx[d]);
+	if (used < size)
+		snprintf(buf + used, size - used, "]");
+}

@@ -1,0 +1,225 @@
+/*
+ * libquant.h: blockwise 4-bit quantization exactly as bitsandbytes computes it on CUDA, and the streaming
+ * executor that the toolchain's programs are built on.
+ *
+ * libquant knows nothing of files: callers hand it memory, or a source and a sink (small function tables)
+ * that the executor pulls input bytes from and pushes output bytes to. Every fallible call returns an
+ * lq_status; the detail (which tensor, which element) is kept in the lq_ctx and read with
+ * lq_ctx_error_string(). The library never prints, exits or aborts on bad input.
+ *
+ * Thread safety: one lq_ctx is used by one thread at a time; separate contexts are independent.
+ */
+#ifndef LIBQUANT_H
+#define LIBQUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lq_errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The version, in one place: the Makefile reads it from here. */
+#define LQ_VERSION_MAJOR 0
+#define LQ_VERSION_MINOR 1
+#define LQ_VERSION_PATCH 0
+#define LQ_VERSION_STRING "0.1.0"
+
+/* "0.1.0", the version of the library actually linked. */
+const char *lq_version_string(void);
+
+/* ------------------------------------------------------------------------------------------ dtypes */
+
+/* The element types libquant computes on. Values frozen. */
+typedef enum lq_dtype {
+	LQ_DTYPE_F32 = 0,
+	LQ_DTYPE_F16 = 1,
+	LQ_DTYPE_BF16 = 2,
+	LQ_DTYPE_U8 = 3,
+} lq_dtype;
+
+/* Bytes per element (4, 2, 2, 1); 0 for a value outside the enum. */
+size_t lq_dtype_size(lq_dtype dtype);
+
+/* "float32", "float16", "bfloat16", "uint8": the torch names that bitsandbytes records. */
+const char *lq_dtype_torch_name(lq_dtype dtype);
+
+/* IEEE binary16 and bfloat16 conversions. To-narrow conversions round to nearest even and keep NaN a
+ * NaN; the widening ones are exact. */
+float lq_f16_to_f32(uint16_t h);
+float lq_bf16_to_f32(uint16_t b);
+uint16_t lq_f32_to_f16(float f);
+uint16_t lq_f32_to_bf16(float f);
+
+/* ------------------------------------------------------------------------------------ quantization */
+
+typedef enum lq_qtype {
+	LQ_QTYPE_NF4 = 0,
+	LQ_QTYPE_FP4 = 1,
+} lq_qtype;
+
+/* "nf4" or "fp4". */
+const char *lq_qtype_name(lq_qtype qtype);
+
+/* The 16 values the 4-bit codes dequantize to, index = code (FP4's code 8 is -0.0, as the CUDA kernel
+ * computes it). */
+const float *lq_code_table(lq_qtype qtype);
+
+/* The 16 values as bitsandbytes stores them in a checkpoint's `quant_map` (get_4bit_type): the same but
+ * for FP4's index 8, stored as +0.0. */
+const float *lq_quant_map(lq_qtype qtype);
+
+/* The 256 values of bitsandbytes' signed dynamic 8-bit map (`nested_quant_map`). */
+const float *lq_dynamic_map(void);
+
+#define LQ_BLOCKSIZE_MIN 32
+#define LQ_BLOCKSIZE_MAX 4096
+#define LQ_NESTED_BLOCKSIZE 256
+
+/* True for the block sizes bitsandbytes accepts: powers of two from 32 to 4096. */
+bool lq_blocksize_valid(int64_t blocksize);
+
+typedef struct lq_quant_params {
+	lq_qtype qtype;
+	int32_t blocksize;
+	bool double_quant; /* quantize the block absmax to 8 bits in blocks of 256 */
+} lq_quant_params;
+
+/* Sizes of the parts of a quantized tensor of n elements (n >= 0). */
+int64_t lq_quant_nblocks(int64_t n, int32_t blocksize);  /* ceil(n / blocksize) */
+int64_t lq_quant_packed_bytes(int64_t n);                /* ceil(n / 2) */
+int64_t lq_quant_nested_blocks(int64_t nblocks);         /* ceil(nblocks / 256) */
+
+/* Bits per parameter of the codes and constants, without the per-tensor fixed part:
+ * 4 + 32/blocksize, or 4 + 8/blocksize + 32/(256*blocksize) with double quantization. */
+double lq_quant_bits_per_param(const lq_quant_params *params);
+
+/* ------------------------------------------------------------------------------------------ context */
+
+typedef struct lq_ctx lq_ctx;
+
+typedef struct lq_ctx_options {
+	int threads; /* CPU threads for compute; 0 = one per online core */
+} lq_ctx_options;
+
+/* A context with its own thread pool. options may be NULL (defaults). Returns NULL only when memory or
+ * threads cannot be had. */
+lq_ctx *lq_ctx_create(const lq_ctx_options *options);
+void lq_ctx_free(lq_ctx *ctx); /* NULL is a no-op */
+
+/* The message of the last failure in this context ("tensor 'x': element [3, 7] is NaN"), or "" when
+ * the last call succeeded. Owned by the context, valid until its next call. */
+const char *lq_ctx_error_string(const lq_ctx *ctx);
+
+/* The number of compute threads the context uses. */
+int lq_ctx_threads(const lq_ctx *ctx);
+
+/* Name of the compute backend in use ("cpu-avx2", "cpu-scalar", ...). */
+const char *lq_ctx_backend_name(const lq_ctx *ctx);
+
+/* --------------------------------------------------------------------- in-memory operations */
+
+/*
+ * Quantizes n elements of `src` (dtype F32, F16 or BF16) in blocks of `blocksize`: writes the packed codes
+ * (element 2k in the high nibble of byte k, ceil(n/2) bytes) and the float32 absmax of each block
+ * (ceil(n/blocksize) floats). Bit-identical to bitsandbytes' CUDA kQuantizeBlockwise, on any thread count.
+ *
+ * Returns LQ_ERR_NONFINITE when an element is NaN or infinite, with the smallest such index in
+ * *bad_index (when bad_index is not NULL) and nothing useful in the outputs; LQ_ERR_ARG for a bad dtype or
+ * blocksize.
+ */
+lq_status lq_quantize_blocks(lq_ctx *ctx, const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+			     int32_t blocksize, uint8_t *packed, float *absmax, int64_t *bad_index);
+
+/*
+ * Double quantization of nblocks >= 1 absmax values: *offset is their mean as bitsandbytes computes it,
+ * absmax_q the 8-bit codes of (absmax - offset) in blocks of 256 (nblocks bytes), nested_absmax the
+ * float32 absmax of each block of 256 (ceil(nblocks/256) floats).
+ */
+lq_status lq_double_quant(lq_ctx *ctx, const float *absmax, int64_t nblocks, uint8_t *absmax_q,
+			  float *nested_absmax, float *offset);
+
+/* The inverse of lq_double_quant: absmax[j] = float32(float32(map8[q[j]] * nested_absmax[j / 256]) + offset). */
+lq_status lq_dequantize_absmax(lq_ctx *ctx, const uint8_t *absmax_q, const float *nested_absmax,
+			       float offset, int64_t nblocks, float *absmax);
+
+/* out[i] = dtype(code[nibble i] * absmax[i / blocksize]) for i < n, dtype F32, F16 or BF16. */
+lq_status lq_dequantize_blocks(lq_ctx *ctx, const uint8_t *packed, const float *absmax, int64_t n,
+			       lq_qtype qtype, int32_t blocksize, lq_dtype dtype, void *out);
+
+/* ------------------------------------------------------------------------- the streaming executor */
+
+/*
+ * A conversion is a list of tasks. Each task reads one input tensor from the source and writes one or
+ * more output tensors to the sink. Tasks run in list order, each input byte is read once and each output
+ * byte written once, at most a few chunks of a few MiB are in memory at a time, and reads, compute and
+ * writes overlap. Output is identical whatever the thread count.
+ */
+
+typedef enum lq_op {
+	LQ_OP_COPY = 0,      /* input bytes to out_data unchanged */
+	LQ_OP_QUANTIZE4 = 1, /* 4-bit codes to out_data, absmax to out_absmax (see lq_task) */
+} lq_op;
+
+#define LQ_MAX_DIMS 8
+
+typedef struct lq_task {
+	lq_op op;
+	const char *name;    /* the tensor's name, for messages */
+	int32_t input;       /* the source's id for the input tensor */
+	lq_dtype dtype;      /* element type of the input (QUANTIZE4) */
+	int ndim;            /* shape, for messages that say where an element is */
+	int64_t shape[LQ_MAX_DIMS];
+	uint64_t nbytes;     /* input size in bytes */
+	lq_quant_params quant; /* QUANTIZE4 */
+	/* The sink's ids of the output tensors; -1 where the task has none. QUANTIZE4 writes out_data (packed
+	 * codes), out_absmax (F32 absmax, or U8 codes with double quantization) and, with double
+	 * quantization, out_nested_absmax. */
+	int32_t out_data;
+	int32_t out_absmax;
+	int32_t out_nested_absmax;
+} lq_task;
+
+/* What a task computed that its outputs' metadata needs (the sink writes that itself). */
+typedef struct lq_task_result {
+	float nested_offset; /* QUANTIZE4 with double quantization */
+} lq_task_result;
+
+typedef struct lq_source {
+	void *self;
+	/* Reads len bytes of input tensor `input`, from byte `offset` of that tensor, into dst. Called from one
+	 * thread at a time, in task order, with consecutive offsets. The callee sets its own message. */
+	lq_status (*read)(void *self, int32_t input, uint64_t offset, void *dst, size_t len);
+	/* A message for the last failed read; may be NULL. */
+	const char *(*error_string)(void *self);
+} lq_source;
+
+typedef struct lq_sink {
+	void *self;
+	/* Writes len bytes to output tensor `output` at byte `offset` of that tensor. Called from one thread
+	 * at a time, offsets in any order. */
+	lq_status (*write)(void *self, int32_t output, uint64_t offset, const void *src, size_t len);
+	/* Called once per task after all its bytes were written; may be NULL. */
+	lq_status (*task_done)(void *self, const lq_task *task, const lq_task_result *result);
+	const char *(*error_string)(void *self);
+} lq_sink;
+
+/* Called after each chunk with the bytes of input consumed so far; returning false cancels the run
+ * (LQ_ERR_CANCELLED). May be NULL. */
+typedef bool (*lq_progress_fn)(void *arg, uint64_t done_bytes, uint64_t total_bytes);
+
+/* Runs the tasks. On failure, returns the first error; the context's message names the task's tensor. */
+lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_source *source,
+		     const lq_sink *sink, lq_progress_fn progress, void *progress_arg);
+
+/* The memory lq_execute uses at most for staging, in bytes, for the given tasks (for --dry-run). */
+uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t ntasks);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBQUANT_H */

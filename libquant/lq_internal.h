@@ -1,0 +1,219 @@
+/*
+ * lq_internal.h: what the files of libquant share and nobody else sees.
+ */
+#ifndef LQ_BUILDING
+#error "lq_internal.h is internal to libquant"
+#endif
+#ifndef LQ_INTERNAL_H
+#define LQ_INTERNAL_H
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "libquant.h"
+
+#if defined(__GNUC__)
+#define LQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define LQ_PRINTF(f, a)
+#endif
+
+/* ----------------------------------------------------------------- float bits and flush-to-zero */
+
+static inline uint32_t lq_f32_bits(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	return u;
+}
+
+static inline float lq_f32_from_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* bitsandbytes is built with --use_fast_math, so its kernels flush subnormal operands and results to a
+ * zero of the same sign (the .ftz instruction variants). These helpers reproduce that on the CPU. */
+static inline float lq_ftz(float x)
+{
+	uint32_t u = lq_f32_bits(x);
+	return (u & 0x7f800000u) == 0 ? lq_f32_from_bits(u & 0x80000000u) : x;
+}
+
+static inline float lq_mul_ftz(float a, float b)
+{
+	return lq_ftz(lq_ftz(a) * lq_ftz(b));
+}
+
+/* |x| with subnormals flushed, as fabsf() under fast math feeds the block maximum. */
+static inline float lq_abs_ftz(float x)
+{
+	uint32_t u = lq_f32_bits(x) & 0x7fffffffu;
+	return (u & 0x7f800000u) == 0 ? 0.0f : lq_f32_from_bits(u);
+}
+
+static inline bool lq_is_finite_bits(uint32_t u)
+{
+	return (u & 0x7f800000u) != 0x7f800000u;
+}
+
+/* ---------------------------------------------------------------------------- codebooks */
+
+/* The GPU's rcp.approx.ftz.f32 for x >= 0, reproduced from a table generated on the GPU
+ * (kernels/rcp_approx_gen.cu, libquant/data/). */
+float lq_rcp_approx(float x);
+
+/* Prepares the reciprocal table; lq_ctx_create calls it so that lq_rcp_approx never fails. */
+lq_status lq_rcp_approx_init(void);
+
+/* NF4 decision thresholds (15, ascending) and the FP4 magnitude thresholds (7, ascending). */
+extern const float lq_nf4_thresholds[15];
+extern const float lq_fp4_thresholds_sorted[7];
+/* FP4 magnitude code by the number of thresholds below |y| (0..7). */
+extern const uint8_t lq_fp4_code_by_rank[8];
+
+/* The 4-bit code of y = x * (1/absmax), exactly as bitsandbytes' dQuantizeNF4 / dQuantizeFP4. */
+static inline uint8_t lq_nf4_code(float y)
+{
+	uint8_t c = 0;
+	for (int i = 0; i < 15; i++)
+		c += y > lq_nf4_thresholds[i];
+	return c;
+}
+
+static inline uint8_t lq_fp4_code(float y)
+{
+	uint8_t sign = y < 0.0f ? 8 : 0;
+	float a = y < 0.0f ? -y : y;
+	uint8_t rank = 0;
+	for (int i = 0; i < 7; i++)
+		rank += a > lq_fp4_thresholds_sorted[i];
+	return (uint8_t)(sign | lq_fp4_code_by_rank[rank]);
+}
+
+/* The 8-bit code of v in the dynamic map, as bitsandbytes' dQuantize<0>: a binary search from 127 and a
+ * comparison with the midpoint to the neighbour on the side v lies. */
+uint8_t lq_dynamic_code(float v);
+
+/* ----------------------------------------------------------------------- reference kernels */
+
+/* The plain C reference implementations: the oracle that the SIMD and CUDA versions are tested against.
+ * Same contracts as the public calls, single-threaded, no context. */
+lq_status lq_quantize_blocks_ref(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+				 int32_t blocksize, uint8_t *packed, float *absmax, int64_t *bad_index);
+void lq_double_quant_ref(const float *absmax, int64_t nblocks, uint8_t *absmax_q, float *nested_absmax,
+			 float *offset);
+/* Double-quantizes nested block k (256 absmax values) once the offset is known. */
+void lq_double_quant_block(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
+			   float *nested_absmax);
+void lq_dequantize_absmax_ref(const uint8_t *absmax_q, const float *nested_absmax, float offset,
+			      int64_t nblocks, float *absmax);
+void lq_dequantize_blocks_ref(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
+			      int32_t blocksize, lq_dtype dtype, void *out);
+
+/* Loads element i of src as float32. */
+static inline float lq_load_f32(const void *src, lq_dtype dtype, int64_t i)
+{
+	switch (dtype) {
+	case LQ_DTYPE_F32: {
+		float f;
+		memcpy(&f, (const char *)src + 4 * i, 4);
+		return f;
+	}
+	case LQ_DTYPE_F16: {
+		uint16_t h;
+		memcpy(&h, (const char *)src + 2 * i, 2);
+		return lq_f16_to_f32(h);
+	}
+	case LQ_DTYPE_BF16: {
+		uint16_t b;
+		memcpy(&b, (const char *)src + 2 * i, 2);
+		return lq_bf16_to_f32(b);
+	}
+	default:
+		return 0.0f;
+	}
+}
+
+/* Stores v as element i of dst (float32 → dtype, round to nearest even). */
+static inline void lq_store_f32(void *dst, lq_dtype dtype, int64_t i, float v)
+{
+	uint16_t h;
+	switch (dtype) {
+	case LQ_DTYPE_F32:
+		memcpy((char *)dst + 4 * i, &v, 4);
+		break;
+	case LQ_DTYPE_F16:
+		h = lq_f32_to_f16(v);
+		memcpy((char *)dst + 2 * i, &h, 2);
+		break;
+	case LQ_DTYPE_BF16:
+		h = lq_f32_to_bf16(v);
+		memcpy((char *)dst + 2 * i, &h, 2);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------------------- SIMD kernels */
+
+/* A block range kernel: quantizes blocks [b0, b1) of a tensor of n elements (b0 * blocksize < n). Writes
+ * packed bytes from b0 * blocksize / 2 and absmax from b0. Returns the first non-finite index or -1. */
+typedef int64_t (*lq_quantize_range_fn)(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+					int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
+typedef void (*lq_dequantize_range_fn)(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
+				       int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
+
+int64_t lq_quantize_range_scalar(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+				 int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
+void lq_dequantize_range_scalar(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
+				int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
+#if defined(__x86_64__)
+int64_t lq_quantize_range_avx2(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+			       int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
+void lq_dequantize_range_avx2(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
+			      int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
+#endif
+
+/* The fastest kernels this CPU runs, found once. */
+typedef struct lq_cpu_kernels {
+	const char *name;
+	lq_quantize_range_fn quantize_range;
+	lq_dequantize_range_fn dequantize_range;
+} lq_cpu_kernels;
+const lq_cpu_kernels *lq_cpu_kernels_best(void);
+
+/* ------------------------------------------------------------------------------- thread pool */
+
+typedef struct lq_pool lq_pool;
+
+/* A pool of `threads` - 1 workers; the caller of lq_pool_run is the last one. */
+lq_pool *lq_pool_create(int threads);
+void lq_pool_free(lq_pool *pool);
+int lq_pool_threads(const lq_pool *pool);
+
+/* Runs fn(arg, i) for every i in [0, nitems), spread over the pool, and returns when all are done. Work
+ * items must be independent; which thread runs which item varies, so results must not depend on it. */
+void lq_pool_run(lq_pool *pool, int64_t nitems, void (*fn)(void *arg, int64_t i), void *arg);
+
+/* ------------------------------------------------------------------------------------ context */
+
+#define LQ_ERRBUF 1024
+
+struct lq_ctx {
+	lq_pool *pool;
+	const lq_cpu_kernels *cpu;
+	char err[LQ_ERRBUF];
+};
+
+/* Sets the context's message (printf-style) and returns `status`, for `return lq_fail(ctx, ...)`. */
+lq_status lq_fail(lq_ctx *ctx, lq_status status, const char *fmt, ...) LQ_PRINTF(3, 4);
+void lq_clear_error(lq_ctx *ctx);
+
+/* Formats element index i of a tensor of the given shape as "[3, 7]" into buf. */
+void lq_format_index(char *buf, size_t size, const int64_t *shape, int ndim, int64_t i);
+
+#endif /* LQ_INTERNAL_H */

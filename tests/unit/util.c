@@ -1,0 +1,65 @@
+/* util.c: see util.h. */
+#include "util.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "test.h"
+
+st_file *util_open(const char *rel)
+{
+	st_file *f = st_file_create();
+	if (!f || st_file_open(f, test_path(rel)) != LQ_OK) {
+		test_fail(__FILE__, __LINE__, "cannot open fixture %s: %s", rel, f ? st_file_error(f) : "out of memory");
+		st_file_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void *util_tensor(st_file *f, const char *name, size_t *len)
+{
+	const st_tensor *t = st_file_find(f, name);
+	if (!t) {
+		test_fail(__FILE__, __LINE__, "fixture has no tensor '%s'", name);
+		return NULL;
+	}
+	size_t n = (size_t)(t->end - t->begin);
+	void *buf = malloc(n ? n : 1);
+	if (!buf || st_file_read(f, t, 0, buf, n) != LQ_OK) {
+		test_fail(__FILE__, __LINE__, "cannot read tensor '%s'", name);
+		free(buf);
+		return NULL;
+	}
+	if (len)
+		*len = n;
+	return buf;
+}
+
+uint64_t util_next(util_rng *r)
+{
+	r->s ^= r->s >> 12;
+	r->s ^= r->s << 25;
+	r->s ^= r->s >> 27;
+	return r->s * 0x2545F4914F6CDD1DULL;
+}
+
+float util_normal(util_rng *r, float scale)
+{
+	float s = 0;
+	for (int i = 0; i < 4; i++)
+		s += (float)(util_next(r) >> 40) / (float)(1 << 24);
+	return (s - 2.0f) * 1.7320508f * scale;
+}
+
+const char *util_tmpdir(void)
+{
+	static char dir[4096];
+	if (!dir[0]) {
+		const char *base = getenv("TMPDIR");
+		snprintf(dir, sizeof dir, "%s/lq-unit-XXXXXX", base && *base ? base : "/tmp");
+		if (!mkdtemp(dir))
+			snprintf(dir, sizeof dir, "/tmp");
+	}
+	return dir;
+}

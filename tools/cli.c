@@ -1,0 +1,185 @@
+/* cli.c: see cli.h. */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int cli_verbosity = 0;
+static const char *progname = "?";
+static volatile sig_atomic_t interrupted;
+static bool progress_shown;
+
+void cli_init(const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	progname = slash ? slash + 1 : name;
+}
+
+const char *cli_progname(void)
+{
+	return progname;
+}
+
+static void vmessage(const char *prefix, const char *fmt, va_list ap)
+{
+	char buf[4096];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	if (progress_shown)
+		cli_progress_end();
+	fprintf(stderr, "%s: %s%s\n", progname, prefix, buf);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage("", fmt, ap);
+	va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	if (cli_verbosity < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void cli_info(int level, const char *fmt, ...)
+{
+	if (cli_verbosity < level)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage("", fmt, ap);
+	va_end(ap);
+}
+
+void cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage("", fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
+	exit(CLI_EXIT_USAGE);
+}
+
+bool cli_parse_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+	if (!*s)
+		return false;
+	long v = strtol(s, &end, 10);
+	if (*end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cli_parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {
+		{"", 1},          {"B", 1},
+		{"K", 1ull << 10}, {"KiB", 1ull << 10}, {"KB", 1000},       {"kB", 1000},
+		{"M", 1ull << 20}, {"MiB", 1ull << 20}, {"MB", 1000000},
+		{"G", 1ull << 30}, {"GiB", 1ull << 30}, {"GB", 1000000000},
+		{"T", 1ull << 40}, {"TiB", 1ull << 40}, {"TB", 1000000000000ull},
+	};
+	if (*s < '0' || *s > '9')
+		return false;
+	uint64_t v = 0;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+			return false;
+	for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+		if (strcmp(p, units[i].suffix) == 0)
+			return !__builtin_mul_overflow(v, units[i].mult, out);
+	return false;
+}
+
+const char *cli_human_bytes(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const unit[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+	double v = (double)bytes;
+	int u = 0;
+	while (v >= 1000 && u < 5) {
+		v /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, unit[u]);
+	return buf;
+}
+
+double cli_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void cli_progress(const char *what, uint64_t done, uint64_t total)
+{
+	static double last, start;
+	if (cli_verbosity < 0 || !isatty(STDERR_FILENO))
+		return;
+	double now = cli_now();
+	if (!progress_shown)
+		start = now;
+	if (progress_shown && now - last < 0.1 && done < total)
+		return;
+	last = now;
+	char a[32], b[32], r[32];
+	double rate = now > start ? (double)done / (now - start) : 0;
+	fprintf(stderr, "\r%s: %s %3d%%  %s / %s  %s/s   ", progname, what,
+		total ? (int)(100.0 * (double)done / (double)total) : 100, cli_human_bytes(done, a, sizeof a),
+		cli_human_bytes(total, b, sizeof b), cli_human_bytes((uint64_t)rate, r, sizeof r));
+	progress_shown = true;
+}
+
+void cli_progress_end(void)
+{
+	if (progress_shown) {
+		fprintf(stderr, "\r\033[K");
+		progress_shown = false;
+	}
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+void cli_install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGXFSZ, SIG_IGN);
+}
+
+bool cli_interrupted(void)
+{
+	return interrupted != 0;
+}

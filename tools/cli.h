@@ -1,0 +1,58 @@
+/*
+ * cli.h: what the three programs share on the command line: messages in one style, verbosity, sizes
+ * with units, a progress line on terminals, and interruption by signals.
+ */
+#ifndef TOOLS_CLI_H
+#define TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+/* Exit statuses, the same for every tool (documented in each man page). */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
+
+/* Set once from main: the program's name for messages. */
+void cli_init(const char *progname);
+const char *cli_progname(void);
+
+/* Verbosity: -1 quiet (errors only), 0 normal, 1 verbose, 2 more. */
+extern int cli_verbosity;
+
+/* "prog: message" on stderr, control characters shown as '?', newline added. */
+void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* "prog: warning: message", unless quiet. */
+void cli_warn(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* "prog: message" when cli_verbosity >= level. */
+void cli_info(int level, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* A usage error: the message, a hint to --help, and exit status 2. */
+void cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2) __attribute__((noreturn));
+
+/* Parses "123", "5GB" (10^9), "500MB", "100KB", "2GiB" (2^30), "64MiB", "1K", "1M", "1G" (powers of 1024
+ * for the single letters, as zstd takes them), with overflow checks. */
+bool cli_parse_size(const char *s, uint64_t *out);
+/* Parses a decimal integer in [min, max]. */
+bool cli_parse_int(const char *s, long min, long max, long *out);
+
+/* "2.14 GB", "296.2 kB", "512 B" (decimal units, as the sizes users see on the Hub). */
+const char *cli_human_bytes(uint64_t bytes, char *buf, size_t size);
+
+/* Progress on stderr, only when it is a terminal and not quiet, at most ten times a second. */
+void cli_progress(const char *what, uint64_t done, uint64_t total);
+void cli_progress_end(void);
+
+/* SIGINT/SIGTERM/SIGHUP set a flag that long work polls (so partial output is removed before exit);
+ * SIGXFSZ is ignored so that a file size limit turns into a write error like a full disk. */
+void cli_install_signals(void);
+bool cli_interrupted(void);
+
+/* Wall-clock seconds since an arbitrary start. */
+double cli_now(void);
+
+#endif /* TOOLS_CLI_H */

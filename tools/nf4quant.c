@@ -1,0 +1,860 @@
+/*
+ * nf4quant: Hugging Face checkpoint → bitsandbytes 4-bit checkpoint (NF4 or FP4, double-quantized
+ * constants), bit-identical to what bitsandbytes' CUDA quantize_4bit gives and transformers saves.
+ *
+ * The composition of DESIGN.md: open the model (headers only), plan every output tensor, file and offset,
+ * then stream the tensors through libquant's executor from a safetensors source to a safetensors sink,
+ * then write index, config.json and the carried files, and rename the result into place.
+ */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bnb.h"
+#include "cli.h"
+#include "hf_model.h"
+#include "libquant.h"
+#include "model_io.h"
+#include "select.h"
+
+typedef struct options {
+	const char *input, *output;
+	lq_quant_params quant;
+	bool compute_dtype_set;
+	lq_dtype compute_dtype;
+	uint64_t max_shard_size; /* 0: the input's layout */
+	int threads;
+	bool force, dry_run, json;
+	const char **include, **exclude;
+	size_t ninclude, nexclude;
+} options;
+
+/* One input tensor and what becomes of it. */
+typedef struct item {
+	size_t shard;
+	const st_tensor *t;
+	bool quantize, transpose;
+	const char *reason;
+	lq_dtype dtype;
+	bnb_state state;          /* quantized: the group's state */
+	uint64_t bytes_in, bytes_out;
+	size_t out_shard;
+	int32_t wid[BNB_NPARTS];  /* writer ids of the outputs (wid[0] only for a copy) */
+	int32_t sid[BNB_NPARTS];  /* sink ids */
+} item;
+
+typedef struct plan {
+	item *items;
+	size_t n;
+	size_t nout;              /* output shards */
+	st_writer **writers;
+	char **shard_files;
+	uint64_t params_in, params_quantized, bytes_in, bytes_out, quantized_bytes_out;
+	size_t nquantized;
+} plan;
+
+static void usage(void)
+{
+	printf("Usage: %s [OPTION]... INPUT -o OUTPUT\n"
+	       "Quantize a Hugging Face safetensors checkpoint to a bitsandbytes 4-bit checkpoint.\n"
+	       "\n"
+	       "INPUT is a model directory, a model.safetensors.index.json or a .safetensors file; OUTPUT is a\n"
+	       "directory (a model transformers loads as is) or a .safetensors file.\n"
+	       "\n"
+	       "  -o, --output PATH        where to write (required)\n"
+	       "      --quant-type TYPE    nf4 (default) or fp4\n"
+	       "      --blocksize N        elements per block: 32, 64 (default), 128, ..., 4096\n"
+	       "      --no-double-quant    keep the block constants in float32\n"
+	       "      --compute-dtype T    bf16, fp16 or fp32, recorded in quantization_config\n"
+	       "                           (default: the dtype of the quantized weights)\n"
+	       "      --include GLOB       also quantize tensors whose name matches (repeatable)\n"
+	       "      --exclude GLOB       never quantize tensors whose name matches (repeatable)\n"
+	       "      --max-shard-size SIZE  split the output into shards of at most SIZE (5GB, 500MB, 2GiB);\n"
+	       "                           default: the input's layout\n"
+	       "  -T, --threads N          compute threads (0 = one per core, the default)\n"
+	       "  -f, --force              replace OUTPUT if it exists\n"
+	       "  -n, --dry-run            print what would be done, sizes and memory; write nothing\n"
+	       "      --json               print a machine-readable summary on standard output\n"
+	       "  -q, --quiet              only errors\n"
+	       "  -v, --verbose            more detail (repeat for more)\n"
+	       "  -h, --help               this help\n"
+	       "  -V, --version            version\n"
+	       "\n"
+	       "By default the tensors transformers converts to 4 bits are quantized: weights of linear layers,\n"
+	       "not embeddings, norms, biases or the output head. Exit status: 0 success, 1 failure, 2 usage.\n",
+	       cli_progname());
+}
+
+static bool parse_dtype_arg(const char *s, lq_dtype *out)
+{
+	if (strcmp(s, "bf16") == 0 || strcmp(s, "bfloat16") == 0)
+		*out = LQ_DTYPE_BF16;
+	else if (strcmp(s, "fp16") == 0 || strcmp(s, "float16") == 0)
+		*out = LQ_DTYPE_F16;
+	else if (strcmp(s, "fp32") == 0 || strcmp(s, "float32") == 0)
+		*out = LQ_DTYPE_F32;
+	else
+		return false;
+	return true;
+}
+
+static void push_glob(const char ***list, size_t *n, const char *glob)
+{
+	const char **l = realloc(*list, (*n + 1) * sizeof *l);
+	if (!l) {
+		cli_error("out of memory");
+		exit(CLI_EXIT_FAILURE);
+	}
+	l[(*n)++] = glob;
+	*list = l;
+}
+
+static void parse_args(int argc, char **argv, options *o)
+{
+	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_SHARD, OPT_JSON };
+	static const struct option longopts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"quant-type", required_argument, NULL, OPT_QTYPE},
+		{"blocksize", required_argument, NULL, OPT_BLOCKSIZE},
+		{"no-double-quant", no_argument, NULL, OPT_NO_DQ},
+		{"compute-dtype", required_argument, NULL, OPT_COMPUTE},
+		{"include", required_argument, NULL, OPT_INCLUDE},
+		{"exclude", required_argument, NULL, OPT_EXCLUDE},
+		{"max-shard-size", required_argument, NULL, OPT_SHARD},
+		{"threads", required_argument, NULL, 'T'},
+		{"force", no_argument, NULL, 'f'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}};
+	long v;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:T:fnqvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o->output = optarg;
+			break;
+		case OPT_QTYPE:
+			if (strcmp(optarg, "nf4") == 0)
+				o->quant.qtype = LQ_QTYPE_NF4;
+			else if (strcmp(optarg, "fp4") == 0)
+				o->quant.qtype = LQ_QTYPE_FP4;
+			else
+				cli_usage_error("invalid --quant-type '%s' (nf4 or fp4)", optarg);
+			break;
+		case OPT_BLOCKSIZE:
+			if (!cli_parse_int(optarg, LQ_BLOCKSIZE_MIN, LQ_BLOCKSIZE_MAX, &v) || !lq_blocksize_valid(v))
+				cli_usage_error("invalid --blocksize '%s' (a power of two from 32 to 4096)", optarg);
+			o->quant.blocksize = (int32_t)v;
+			break;
+		case OPT_NO_DQ:
+			o->quant.double_quant = false;
+			break;
+		case OPT_COMPUTE:
+			if (!parse_dtype_arg(optarg, &o->compute_dtype))
+				cli_usage_error("invalid --compute-dtype '%s' (bf16, fp16 or fp32)", optarg);
+			o->compute_dtype_set = true;
+			break;
+		case OPT_INCLUDE:
+			push_glob(&o->include, &o->ninclude, optarg);
+			break;
+		case OPT_EXCLUDE:
+			push_glob(&o->exclude, &o->nexclude, optarg);
+			break;
+		case OPT_SHARD:
+			if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
+				cli_usage_error("invalid --max-shard-size '%s' (a size such as 5GB, 500MB or 2GiB)", optarg);
+			break;
+		case 'T':
+			if (!cli_parse_int(optarg, 0, 4096, &v))
+				cli_usage_error("invalid --threads '%s' (0 to 4096)", optarg);
+			o->threads = (int)v;
+			break;
+		case 'f':
+			o->force = true;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case 'q':
+			cli_verbosity = cli_verbosity > 0 ? 0 : -1;
+			break;
+		case 'v':
+			cli_verbosity = cli_verbosity < 0 ? 0 : cli_verbosity + 1;
+			break;
+		case 'h':
+			usage();
+			exit(CLI_EXIT_OK);
+		case 'V':
+			printf("nf4quant %s (libquant %s)\n", LQ_VERSION_STRING, lq_version_string());
+			exit(CLI_EXIT_OK);
+		default:
+			fprintf(stderr, "Try '%s --help' for more information.\n", cli_progname());
+			exit(CLI_EXIT_USAGE);
+		}
+	}
+	if (optind >= argc)
+		cli_usage_error("no INPUT given");
+	if (optind + 1 < argc)
+		cli_usage_error("one INPUT expected, got '%s' too", argv[optind + 1]);
+	o->input = argv[optind];
+	if (!o->output)
+		cli_usage_error("no OUTPUT given (-o)");
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static bool matches_any(const char *name, const char **globs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(globs[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+/* The real path of p's directory part joined with its last component: p need not exist. */
+static char *resolve_path(const char *p)
+{
+	char *copy = strdup(p);
+	if (!copy)
+		return NULL;
+	size_t len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	char *slash = strrchr(copy, '/');
+	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+	const char *base = slash ? slash + 1 : copy;
+	if (slash)
+		*slash = '\0';
+	char real[PATH_MAX];
+	char *out = NULL;
+	if (realpath(dir, real)) {
+		size_t n = strlen(real) + strlen(base) + 2;
+		out = malloc(n);
+		if (out)
+			snprintf(out, n, "%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
+	}
+	free(copy);
+	return out;
+}
+
+/* Refuses an output that is the input, or lies inside the input's directory. */
+static bool check_output_place(const hf_model *m, const char *output)
+{
+	char *out = resolve_path(output);
+	if (!out) {
+		cli_error("cannot use output '%s': %s", output, strerror(errno));
+		return false;
+	}
+	char in[PATH_MAX];
+	bool ok = true;
+	const char *in_path = m->is_model_dir ? m->dir : m->input;
+	if (realpath(in_path, in)) {
+		size_t n = strlen(in);
+		if (strcmp(out, in) == 0) {
+			cli_error("output '%s' is the input", output);
+			ok = false;
+		} else if (m->is_model_dir && strncmp(out, in, n) == 0 && out[n] == '/') {
+			cli_error("output '%s' is inside the input directory '%s'", output, m->dir);
+			ok = false;
+		}
+	}
+	free(out);
+	return ok;
+}
+
+/* ----------------------------------------------------------------------------------- planning */
+
+static lq_status plan_items(const options *o, const hf_model *m, plan *p)
+{
+	size_t total = 0;
+	for (size_t s = 0; s < m->nshards; s++)
+		total += m->shards[s].st->ntensors;
+	p->items = calloc(total ? total : 1, sizeof *p->items);
+	if (!p->items)
+		return LQ_ERR_NOMEM;
+	hf_select *sel = hf_select_create(m->is_model_dir ? m->config : NULL);
+	if (!sel)
+		return LQ_ERR_NOMEM;
+	for (size_t s = 0; s < m->nshards; s++) {
+		const st_file *f = m->shards[s].st;
+		for (size_t i = 0; i < f->ntensors; i++) {
+			item *it = &p->items[p->n++];
+			const st_tensor *t = &f->tensors[i];
+			it->shard = s;
+			it->t = t;
+			it->bytes_in = t->end - t->begin;
+			lq_dtype dt;
+			bool is_float = st_dtype_to_lq(t->dtype, &dt) && dt != LQ_DTYPE_U8;
+			it->quantize = hf_select_quantize(sel, t->name, t->ndim, t->shape, is_float, &it->transpose, &it->reason);
+			if (!it->quantize && matches_any(t->name, o->include, o->ninclude)) {
+				it->quantize = is_float && t->nelem > 0;
+				it->transpose = false;
+				it->reason = it->quantize ? "--include" : "--include, but not a floating-point tensor";
+			}
+			if (it->quantize && matches_any(t->name, o->exclude, o->nexclude)) {
+				it->quantize = false;
+				it->reason = "--exclude";
+			}
+			if (it->quantize && (t->nelem == 0 || t->ndim > BNB_MAX_DIMS)) {
+				it->quantize = false;
+				it->reason = t->nelem == 0 ? "empty" : "too many dimensions";
+			}
+			p->params_in += t->nelem;
+			p->bytes_in += it->bytes_in;
+			if (!it->quantize) {
+				it->bytes_out = it->bytes_in;
+				continue;
+			}
+			it->dtype = dt;
+			bnb_state *bs = &it->state;
+			*bs = (bnb_state){.qtype = o->quant.qtype, .blocksize = o->quant.blocksize, .dtype = dt,
+					  .ndim = t->ndim, .double_quant = o->quant.double_quant,
+					  .nested_blocksize = LQ_NESTED_BLOCKSIZE};
+			for (int d = 0; d < t->ndim; d++)
+				bs->shape[d] = t->shape[d];
+			if (it->transpose) {
+				bs->shape[0] = t->shape[1];
+				bs->shape[1] = t->shape[0];
+			}
+			int64_t n = (int64_t)t->nelem;
+			int64_t nb = lq_quant_nblocks(n, o->quant.blocksize);
+			it->bytes_out = (uint64_t)lq_quant_packed_bytes(n) + 16 * 4 + bnb_state_json_size(bs) +
+					(o->quant.double_quant ? (uint64_t)nb + (uint64_t)lq_quant_nested_blocks(nb) * 4 + 256 * 4
+							       : (uint64_t)nb * 4);
+			p->nquantized++;
+			p->params_quantized += t->nelem;
+			p->quantized_bytes_out += it->bytes_out;
+		}
+	}
+	hf_select_free(sel);
+	return LQ_OK;
+}
+
+/* Output shards: the input's layout, or a split by size that keeps each quantized group in one shard. */
+static void plan_shards(const options *o, const hf_model *m, plan *p)
+{
+	if (!o->max_shard_size) {
+		p->nout = m->nshards;
+		for (size_t i = 0; i < p->n; i++)
+			p->items[i].out_shard = p->items[i].shard;
+		return;
+	}
+	size_t shard = 0;
+	uint64_t used = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		uint64_t b = p->items[i].bytes_out;
+		if (used > 0 && used + b > o->max_shard_size) {
+			shard++;
+			used = 0;
+		}
+		p->items[i].out_shard = shard;
+		used += b;
+	}
+	p->nout = p->n ? shard + 1 : 1;
+}
+
+static lq_status declare_outputs(const options *o, plan *p, char *err)
+{
+	p->writers = calloc(p->nout, sizeof *p->writers);
+	p->shard_files = calloc(p->nout, sizeof *p->shard_files);
+	if (!p->writers || !p->shard_files)
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	for (size_t s = 0; s < p->nout; s++) {
+		char name[64];
+		hf_shard_name(name, sizeof name, s, p->nout);
+		p->writers[s] = st_writer_create();
+		p->shard_files[s] = strdup(name);
+		if (!p->writers[s] || !p->shard_files[s])
+			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	}
+	(void)o;
+	for (size_t i = 0; i < p->n; i++) {
+		item *it = &p->items[i];
+		st_writer *w = p->writers[it->out_shard];
+		for (int k = 0; k < BNB_NPARTS; k++)
+			it->wid[k] = it->sid[k] = -1;
+		if (!it->quantize) {
+			it->wid[0] = st_writer_add(w, it->t->name, it->t->dtype, it->t->ndim, it->t->shape);
+			if (it->wid[0] < 0)
+				return fmt_fail(err, LQ_ERR_ARG, "%s", st_writer_error(w));
+			continue;
+		}
+		const bnb_state *bs = &it->state;
+		int64_t n = (int64_t)it->t->nelem, nb = lq_quant_nblocks(n, bs->blocksize);
+		for (int k = 0; k < BNB_NPARTS; k++) {
+			if (!bnb_has_part(bs, (bnb_part)k))
+				continue;
+			char name[4096];
+			if (!bnb_part_name(name, sizeof name, it->t->name, (bnb_part)k, bs->qtype))
+				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "tensor name too long");
+			int64_t shape[2] = {0, 1};
+			st_dtype dt = ST_U8;
+			int ndim = 1;
+			switch ((bnb_part)k) {
+			case BNB_PART_WEIGHT:
+				shape[0] = lq_quant_packed_bytes(n);
+				ndim = 2;
+				break;
+			case BNB_PART_ABSMAX:
+				shape[0] = nb;
+				dt = bs->double_quant ? ST_U8 : ST_F32;
+				break;
+			case BNB_PART_QUANT_MAP:
+				shape[0] = 16;
+				dt = ST_F32;
+				break;
+			case BNB_PART_NESTED_ABSMAX:
+				shape[0] = lq_quant_nested_blocks(nb);
+				dt = ST_F32;
+				break;
+			case BNB_PART_NESTED_QUANT_MAP:
+				shape[0] = 256;
+				dt = ST_F32;
+				break;
+			default:
+				shape[0] = (int64_t)bnb_state_json_size(bs);
+				break;
+			}
+			it->wid[k] = st_writer_add(w, name, dt, ndim, shape);
+			if (it->wid[k] < 0)
+				return fmt_fail(err, LQ_ERR_ARG, "%s", st_writer_error(w));
+		}
+	}
+	for (size_t s = 0; s < p->nout; s++) {
+		lq_status st = st_writer_layout(p->writers[s]);
+		if (st != LQ_OK)
+			return fmt_fail(err, st, "%s", st_writer_error(p->writers[s]));
+		p->bytes_out += st_writer_data_size(p->writers[s]);
+	}
+	return LQ_OK;
+}
+
+static void plan_free(plan *p)
+{
+	for (size_t s = 0; s < p->nout; s++) {
+		if (p->writers)
+			st_writer_free(p->writers[s]);
+		if (p->shard_files)
+			free(p->shard_files[s]);
+	}
+	free(p->writers);
+	free(p->shard_files);
+	free(p->items);
+}
+
+/* ---------------------------------------------------------------------------------- reporting */
+
+static void shape_str(char *buf, size_t size, int ndim, const int64_t *shape)
+{
+	size_t n = (size_t)snprintf(buf, size, "[");
+	for (int d = 0; d < ndim && n < size; d++)
+		n += (size_t)snprintf(buf + n, size - n, d ? ", %" PRId64 : "%" PRId64, shape[d]);
+	if (n < size)
+		snprintf(buf + n, size - n, "]");
+}
+
+static double bits_per_param(uint64_t bytes, uint64_t params)
+{
+	return params ? 8.0 * (double)bytes / (double)params : 0.0;
+}
+
+static void print_plan(const options *o, const hf_model *m, const plan *p, uint64_t memory)
+{
+	char a[32], b[32], c[32];
+	for (size_t i = 0; i < p->n; i++) {
+		const item *it = &p->items[i];
+		char shape[128];
+		shape_str(shape, sizeof shape, it->t->ndim, it->t->shape);
+		cli_info(o->dry_run ? 0 : 1, "%-9s %s %s %s -> %s (%s)%s", it->quantize ? "quantize" : "copy", it->t->name,
+			 st_dtype_name(it->t->dtype), shape, cli_human_bytes(it->bytes_out, a, sizeof a), it->reason,
+			 it->transpose ? ", transposed (Conv1D)" : "");
+	}
+	cli_info(0, "%zu of %zu tensors quantized (%s, blocksize %d%s): %s -> %s, %.3f bits per parameter in "
+		 "quantized tensors, %.3f overall", p->nquantized, p->n, lq_qtype_name(o->quant.qtype),
+		 (int)o->quant.blocksize, o->quant.double_quant ? ", double quant" : "", cli_human_bytes(p->bytes_in, a, sizeof a),
+		 cli_human_bytes(p->bytes_out, b, sizeof b), bits_per_param(p->quantized_bytes_out, p->params_quantized),
+		 bits_per_param(p->bytes_out, p->params_in));
+	cli_info(0, "output: %s (%zu shard%s%s), memory needed: about %s", o->output, p->nout, p->nout == 1 ? "" : "s",
+		 m->is_model_dir ? ", config.json, carried files" : "", cli_human_bytes(memory, c, sizeof c));
+	for (size_t i = 0; i < m->nskipped; i++)
+		cli_info(1, "not carried: %s", m->skipped[i]);
+}
+
+static void print_json(const options *o, const plan *p, double seconds, bool written)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "tool", "nf4quant");
+	cJSON_AddStringToObject(root, "version", LQ_VERSION_STRING);
+	cJSON_AddStringToObject(root, "input", o->input);
+	cJSON_AddStringToObject(root, "output", o->output);
+	cJSON_AddBoolToObject(root, "dry_run", !written);
+	cJSON *q = cJSON_AddObjectToObject(root, "quantization");
+	cJSON_AddStringToObject(q, "quant_type", lq_qtype_name(o->quant.qtype));
+	cJSON_AddNumberToObject(q, "blocksize", o->quant.blocksize);
+	cJSON_AddBoolToObject(q, "double_quant", o->quant.double_quant);
+	cJSON *arr = cJSON_AddArrayToObject(root, "tensors");
+	for (size_t i = 0; i < p->n; i++) {
+		const item *it = &p->items[i];
+		cJSON *t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "name", it->t->name);
+		cJSON_AddStringToObject(t, "action", it->quantize ? "quantize" : "copy");
+		cJSON_AddStringToObject(t, "reason", it->reason);
+		cJSON_AddStringToObject(t, "dtype", st_dtype_name(it->t->dtype));
+		cJSON *shape = cJSON_AddArrayToObject(t, "shape");
+		for (int d = 0; d < it->t->ndim; d++)
+			cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)it->t->shape[d]));
+		cJSON_AddNumberToObject(t, "bytes_in", (double)it->bytes_in);
+		cJSON_AddNumberToObject(t, "bytes_out", (double)it->bytes_out);
+		cJSON_AddStringToObject(t, "shard", p->shard_files[it->out_shard]);
+		cJSON_AddItemToArray(arr, t);
+	}
+	cJSON *tot = cJSON_AddObjectToObject(root, "totals");
+	cJSON_AddNumberToObject(tot, "tensors", (double)p->n);
+	cJSON_AddNumberToObject(tot, "quantized", (double)p->nquantized);
+	cJSON_AddNumberToObject(tot, "parameters", (double)p->params_in);
+	cJSON_AddNumberToObject(tot, "quantized_parameters", (double)p->params_quantized);
+	cJSON_AddNumberToObject(tot, "bytes_in", (double)p->bytes_in);
+	cJSON_AddNumberToObject(tot, "bytes_out", (double)p->bytes_out);
+	cJSON_AddNumberToObject(tot, "bits_per_param", bits_per_param(p->bytes_out, p->params_in));
+	cJSON_AddNumberToObject(tot, "quantized_bits_per_param", bits_per_param(p->quantized_bytes_out, p->params_quantized));
+	cJSON_AddNumberToObject(tot, "shards", (double)p->nout);
+	cJSON_AddNumberToObject(root, "seconds", seconds);
+	char *s = cJSON_Print(root);
+	if (s) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+		free(s);
+	}
+	cJSON_Delete(root);
+}
+
+/* ------------------------------------------------------------------------------------- output */
+
+static bool on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	(void)arg;
+	cli_progress("quantizing", done, total);
+	return !cli_interrupted();
+}
+
+/* The quantization_config member of config.json, as transformers writes it (sorted keys, indent 2). */
+static char *quantization_config(const options *o, lq_dtype compute)
+{
+	char *buf = malloc(1024);
+	if (!buf)
+		return NULL;
+	snprintf(buf, 1024,
+		 "\"quantization_config\": {\n"
+		 "  \"_load_in_4bit\": true,\n"
+		 "  \"_load_in_8bit\": false,\n"
+		 "  \"bnb_4bit_compute_dtype\": \"%s\",\n"
+		 "  \"bnb_4bit_quant_storage\": \"uint8\",\n"
+		 "  \"bnb_4bit_quant_type\": \"%s\",\n"
+		 "  \"bnb_4bit_use_double_quant\": %s,\n"
+		 "  \"llm_int8_enable_fp32_cpu_offload\": false,\n"
+		 "  \"llm_int8_has_fp16_weight\": false,\n"
+		 "  \"llm_int8_skip_modules\": null,\n"
+		 "  \"llm_int8_threshold\": 6.0,\n"
+		 "  \"load_in_4bit\": true,\n"
+		 "  \"load_in_8bit\": false,\n"
+		 "  \"quant_method\": \"bitsandbytes\"\n"
+		 "}",
+		 lq_dtype_torch_name(compute), lq_qtype_name(o->quant.qtype), o->quant.double_quant ? "true" : "false");
+	return buf;
+}
+
+static lq_status write_model_files(const options *o, const hf_model *m, const plan *p, hf_out *out, char *err)
+{
+	lq_status st;
+	if (p->nout > 1) {
+		size_t total = 0;
+		for (size_t s = 0; s < p->nout; s++)
+			total += st_writer_count(p->writers[s]);
+		/* the names of the written tensors, in plan order */
+		char **names = calloc(total ? total : 1, sizeof *names);
+		size_t *shard_of = calloc(total ? total : 1, sizeof *shard_of);
+		size_t k = 0;
+		if (!names || !shard_of) {
+			free(names);
+			free(shard_of);
+			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		}
+		st = LQ_OK;
+		for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
+			const item *it = &p->items[i];
+			for (int part = 0; part < BNB_NPARTS; part++) {
+				if (it->wid[part] < 0)
+					continue;
+				char name[4096];
+				if (it->quantize)
+					bnb_part_name(name, sizeof name, it->t->name, (bnb_part)part, it->state.qtype);
+				else
+					snprintf(name, sizeof name, "%s", it->t->name);
+				names[k] = strdup(name);
+				if (!names[k]) {
+					st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+					break;
+				}
+				shard_of[k++] = it->out_shard;
+			}
+		}
+		char *index = st == LQ_OK ? hf_index_json(p->params_in, p->bytes_out, names, shard_of, k, p->shard_files) : NULL;
+		for (size_t i = 0; i < k; i++)
+			free(names[i]);
+		free(names);
+		free(shard_of);
+		if (st != LQ_OK)
+			return st;
+		if (!index)
+			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		st = hf_out_write_file(out, HF_INDEX_NAME, index, strlen(index));
+		free(index);
+		if (st != LQ_OK)
+			return fmt_fail(err, st, "%s", hf_out_error(out));
+	}
+	if (!m->is_model_dir)
+		return LQ_OK;
+	if (m->config_text) {
+		lq_dtype compute = o->compute_dtype;
+		if (!o->compute_dtype_set) {
+			compute = LQ_DTYPE_BF16;
+			for (size_t i = 0; i < p->n; i++)
+				if (p->items[i].quantize) {
+					compute = p->items[i].dtype;
+					break;
+				}
+		}
+		char *member = quantization_config(o, compute);
+		size_t len;
+		char *cfg = member ? hf_config_edit(m->config_text, m->config_len, "quantization_config", member, &len, err) : NULL;
+		free(member);
+		if (!cfg)
+			return err[0] ? LQ_ERR_CORRUPT : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		st = hf_out_write_file(out, "config.json", cfg, len);
+		free(cfg);
+		if (st != LQ_OK)
+			return fmt_fail(err, st, "%s", hf_out_error(out));
+	}
+	for (size_t i = 0; i < m->ncarry; i++) {
+		size_t n = strlen(m->dir) + strlen(m->carry[i]) + 2;
+		char *src = malloc(n);
+		if (!src)
+			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		snprintf(src, n, "%s/%s", m->dir, m->carry[i]);
+		st = hf_out_copy_file(out, src, m->carry[i]);
+		free(src);
+		if (st != LQ_OK)
+			return fmt_fail(err, st, "%s", hf_out_error(out));
+	}
+	return LQ_OK;
+}
+
+/* Streams the tensors and writes everything under the temporary name; the caller commits. */
+static lq_status convert(const options *o, hf_model *m, plan *p, hf_out *out, lq_ctx *ctx, char *err)
+{
+	lq_status st;
+	bool is_dir = !ends_with(o->output, ".safetensors");
+	for (size_t s = 0; s < p->nout; s++) {
+		const char *path = hf_out_path(out, p->shard_files[s]);
+		st = path ? st_writer_open(p->writers[s], path) : LQ_ERR_NOMEM;
+		if (st != LQ_OK)
+			return fmt_fail(err, st, "%s", path ? st_writer_error(p->writers[s]) : "out of memory");
+	}
+	st_source *src = st_source_create();
+	st_sink *sink = st_sink_create();
+	lq_task *tasks = calloc(p->n ? p->n : 1, sizeof *tasks);
+	if (!src || !sink || !tasks) {
+		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		item *it = &p->items[i];
+		st_writer *w = p->writers[it->out_shard];
+		lq_task *t = &tasks[i];
+		t->name = it->t->name;
+		t->input = st_source_add(src, m->shards[it->shard].st, it->t, it->transpose);
+		t->nbytes = it->bytes_in;
+		t->out_data = t->out_absmax = t->out_nested_absmax = -1;
+		for (int k = 0; k < BNB_NPARTS; k++)
+			if (it->wid[k] >= 0 && (it->sid[k] = st_sink_add(sink, w, it->wid[k])) < 0)
+				t->input = -1;
+		if (t->input < 0) {
+			st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		t->out_data = it->sid[BNB_PART_WEIGHT];
+		if (!it->quantize) {
+			t->op = LQ_OP_COPY;
+			continue;
+		}
+		t->op = LQ_OP_QUANTIZE4;
+		t->dtype = it->dtype;
+		t->ndim = it->state.ndim;
+		memcpy(t->shape, it->state.shape, sizeof it->state.shape);
+		t->quant = o->quant;
+		t->out_absmax = it->sid[BNB_PART_ABSMAX];
+		t->out_nested_absmax = it->sid[BNB_PART_NESTED_ABSMAX];
+		st = st_sink_add_group(sink, t->out_data, &it->state, it->sid[BNB_PART_QUANT_MAP],
+				       it->sid[BNB_PART_NESTED_QUANT_MAP], it->sid[BNB_PART_QUANT_STATE]);
+		if (st != LQ_OK) {
+			fmt_fail(err, st, "out of memory");
+			goto done;
+		}
+	}
+	lq_source source = st_source_iface(src);
+	lq_sink lsink = st_sink_iface(sink);
+	st = lq_execute(ctx, tasks, p->n, &source, &lsink, on_progress, NULL);
+	cli_progress_end();
+	if (st != LQ_OK) {
+		fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
+		goto done;
+	}
+	for (size_t s = 0; s < p->nout && st == LQ_OK; s++)
+		if ((st = st_writer_finish(p->writers[s])) != LQ_OK)
+			fmt_fail(err, st, "%s", st_writer_error(p->writers[s]));
+	if (st == LQ_OK && is_dir)
+		st = write_model_files(o, m, p, out, err);
+done:
+	free(tasks);
+	st_source_free(src);
+	st_sink_free(sink);
+	return st;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init(argv[0]);
+	options o;
+	parse_args(argc, argv, &o);
+	bool out_is_file = ends_with(o.output, ".safetensors");
+	if (o.max_shard_size && out_is_file)
+		cli_usage_error("--max-shard-size needs a directory OUTPUT, not a .safetensors file");
+	if (o.json && !o.dry_run && strcmp(o.output, "-") == 0)
+		cli_usage_error("--json and output to standard output cannot go together");
+	cli_install_signals();
+	double t0 = cli_now();
+
+	int status = CLI_EXIT_FAILURE;
+	char err[FMT_ERRBUF] = "";
+	hf_model *m = hf_model_create();
+	plan p = {0};
+	lq_ctx *ctx = NULL;
+	hf_out *out = NULL;
+	if (!m) {
+		cli_error("out of memory");
+		return CLI_EXIT_FAILURE;
+	}
+	if (hf_model_open(m, o.input) != LQ_OK) {
+		cli_error("%s", m->err);
+		goto finish;
+	}
+	if (m->unindexed)
+		cli_warn("%zu tensors in the shards are missing from the index; they are converted too", m->unindexed);
+	if (m->config && cJSON_GetObjectItemCaseSensitive(m->config, "quantization_config")) {
+		cli_error("%s: the model is already quantized (config.json has a quantization_config)", o.input);
+		goto finish;
+	}
+	if (!check_output_place(m, o.output))
+		goto finish;
+	if (plan_items(&o, m, &p) != LQ_OK) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	if (p.nquantized == 0)
+		cli_warn("no tensor matches the rules for quantization: the output is a copy");
+	plan_shards(&o, m, &p);
+	if (declare_outputs(&o, &p, err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
+	}
+	lq_ctx_options copts = {.threads = o.threads};
+	ctx = lq_ctx_create(&copts);
+	if (!ctx) {
+		cli_error("cannot start: out of memory or threads");
+		goto finish;
+	}
+	lq_task *probe = calloc(p.n ? p.n : 1, sizeof *probe);
+	uint64_t memory = 0, largest_transposed = 0;
+	if (probe) {
+		for (size_t i = 0; i < p.n; i++) {
+			probe[i] = (lq_task){.op = p.items[i].quantize ? LQ_OP_QUANTIZE4 : LQ_OP_COPY,
+					     .dtype = p.items[i].dtype, .nbytes = p.items[i].bytes_in, .quant = o.quant};
+			if (p.items[i].transpose && 2 * p.items[i].bytes_in > largest_transposed)
+				largest_transposed = 2 * p.items[i].bytes_in;
+		}
+		memory = lq_execute_memory_bound(ctx, probe, p.n) + largest_transposed;
+		free(probe);
+	}
+	if (o.dry_run || cli_verbosity > 0)
+		print_plan(&o, m, &p, memory);
+	if (o.dry_run) {
+		if (o.json)
+			print_json(&o, &p, cli_now() - t0, false);
+		status = CLI_EXIT_OK;
+		goto finish;
+	}
+	out = hf_out_create();
+	if (!out) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	lq_status st = hf_out_begin(out, o.output, !out_is_file, o.force);
+	if (st != LQ_OK) {
+		cli_error("%s", hf_out_error(out));
+		goto finish;
+	}
+	cli_info(1, "compute: %s, %d thread%s", lq_ctx_backend_name(ctx), lq_ctx_threads(ctx),
+		 lq_ctx_threads(ctx) == 1 ? "" : "s");
+	if (convert(&o, m, &p, out, ctx, err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
+	}
+	if (hf_out_commit(out) != LQ_OK) {
+		cli_error("%s", hf_out_error(out));
+		goto finish;
+	}
+	double secs = cli_now() - t0;
+	if (o.json) {
+		print_json(&o, &p, secs, true);
+	} else {
+		char a[32], b[32];
+		cli_info(0, "%s: %zu of %zu tensors quantized to %s, %s -> %s (%.3f bits per parameter), %.2f s", o.output,
+			 p.nquantized, p.n, lq_qtype_name(o.quant.qtype), cli_human_bytes(p.bytes_in, a, sizeof a),
+			 cli_human_bytes(p.bytes_out, b, sizeof b), bits_per_param(p.bytes_out, p.params_in), secs);
+	}
+	status = CLI_EXIT_OK;
+finish:
+	plan_free(&p); /* unfinished shard files are removed */
+	hf_out_free(out); /* an uncommitted output directory is removed */
+	lq_ctx_free(ctx);
+	hf_model_free(m);
+	free(o.include);
+	free(o.exclude);
+	if (status == CLI_EXIT_OK && fflush(stdout) != 0) {
+		cli_error("cannot write to standard output: %s", strerror(errno));
+		status = CLI_EXIT_FAILURE;
+	}
+	return status;
+}
