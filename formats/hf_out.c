@@ -114,6 +114,10 @@ lq_status hf_out_begin(hf_out *o, const char *final_path, bool is_dir, bool forc
 			o->tmp = NULL;
 			return fmt_fail(o->err, LQ_ERR_IO, "cannot create a directory in '%s': %s", o->parent, strerror(e));
 		}
+		/* mkdtemp makes it private; the result is an ordinary directory, as mkdir would make it */
+		mode_t mask = umask(0);
+		umask(mask);
+		chmod(o->tmp, 0777 & ~mask);
 	} else {
 		int fd = mkstemp(o->tmp);
 		if (fd < 0) {
@@ -371,7 +375,7 @@ char *hf_index_json(uint64_t total_parameters, uint64_t total_size, char *const 
 	/* sort_keys=True sorts by code point; for UTF-8 that is the byte order strcmp gives */
 	qsort(e, n, sizeof *e, entry_cmp);
 	sbuf b = {0};
-	char num[96];
+	char num[256];
 	snprintf(num, sizeof num, "{\n  \"metadata\": {\n    \"total_parameters\": %" PRIu64 ",\n    \"total_size\": %" PRIu64
 		 "\n  },\n  \"weight_map\": {", total_parameters, total_size);
 	sb_puts(&b, num);

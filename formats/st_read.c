@@ -140,6 +140,13 @@ static lq_status header_fail(parser *p)
 	return fmt_fail(p->f->err, LQ_ERR_CORRUPT, "%s: header byte %zu: %s", p->name, 8 + p->js.err_pos, p->js.err);
 }
 
+/* The same inside the entry of a tensor: "file: header byte 123: tensor 'x': message". */
+static lq_status tensor_fail(parser *p, const char *qname)
+{
+	return fmt_fail(p->f->err, LQ_ERR_CORRUPT, "%s: header byte %zu: tensor '%s': %s", p->name, 8 + p->js.err_pos,
+			qname, p->js.err);
+}
+
 static bool has_control(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -160,7 +167,8 @@ static lq_status parse_metadata(parser *p)
 		return LQ_OK;
 	do {
 		char *key = NULL, *value = NULL;
-		if (!json_string(js, &key, NULL) || !json_expect(js, ':')) {
+		size_t klen = 0, vlen = 0;
+		if (!json_string(js, &key, &klen) || !json_expect(js, ':')) {
 			free(key);
 			return header_fail(p);
 		}
@@ -170,8 +178,16 @@ static lq_status parse_metadata(parser *p)
 			free(key);
 			return header_fail(p);
 		}
-		if (!json_string(js, &value, NULL)) {
+		if (!json_string(js, &value, &vlen)) {
 			free(key);
+			return header_fail(p);
+		}
+		if (strlen(key) != klen || strlen(value) != vlen) {
+			/* \u0000 would cut the string short for every C caller: refused, never truncated */
+			char q[128];
+			json_fail(js, "__metadata__ entry '%s' contains a NUL character", fmt_quote_n(key, klen, q, sizeof q));
+			free(key);
+			free(value);
 			return header_fail(p);
 		}
 		for (size_t i = 0; i < f->nmeta; i++)
@@ -230,35 +246,40 @@ static lq_status parse_tensor(parser *p, st_tensor *t, const char *qname)
 	json_scan *js = &p->js;
 	bool have_dtype = false, have_shape = false, have_offsets = false;
 	if (!json_expect(js, '{'))
-		return header_fail(p);
+		return tensor_fail(p, qname);
 	if (!json_accept(js, '}')) {
 		do {
 			char *field = NULL;
-			if (!json_string(js, &field, NULL) || !json_expect(js, ':')) {
+			size_t flen = 0;
+			if (!json_string(js, &field, &flen) || !json_expect(js, ':')) {
 				free(field);
-				return header_fail(p);
+				return tensor_fail(p, qname);
 			}
-			bool *seen = strcmp(field, "dtype") == 0 ? &have_dtype
+			/* a name with \u0000 in it is some other, unknown, field */
+			bool *seen = strlen(field) != flen ? NULL
+				     : strcmp(field, "dtype") == 0 ? &have_dtype
 				     : strcmp(field, "shape") == 0 ? &have_shape
 				     : strcmp(field, "data_offsets") == 0 ? &have_offsets : NULL;
 			if (seen && *seen) {
-				json_fail(js, "tensor '%s': field '%s' appears twice", qname, field);
+				json_fail(js, "field '%s' appears twice", field);
 				free(field);
-				return header_fail(p);
+				return tensor_fail(p, qname);
 			}
 			if (seen == &have_dtype) {
 				char *dt = NULL;
+				size_t dtlen = 0;
 				if (json_peek(js) != '"') {
-					json_fail(js, "tensor '%s': dtype is not a string", qname);
-				} else if (json_string(js, &dt, NULL) && !st_dtype_parse(dt, &t->dtype)) {
+					json_fail(js, "dtype is not a string");
+				} else if (json_string(js, &dt, &dtlen) &&
+					   (strlen(dt) != dtlen || !st_dtype_parse(dt, &t->dtype))) {
 					char q[64];
-					json_fail(js, "tensor '%s': unknown dtype '%s'", qname, fmt_quote(dt, q, sizeof q));
+					json_fail(js, "unknown dtype '%s'", fmt_quote_n(dt, dtlen, q, sizeof q));
 				}
 				bool ok = dt && js->err[0] == '\0';
 				free(dt);
 				if (!ok) {
 					free(field);
-					return header_fail(p);
+					return tensor_fail(p, qname);
 				}
 			} else if (seen == &have_shape) {
 				uint64_t dims[ST_MAX_DIMS];
@@ -269,13 +290,13 @@ static lq_status parse_tensor(parser *p, st_tensor *t, const char *qname)
 						return fmt_fail(p->f->err, LQ_ERR_UNSUPPORTED,
 								"%s: tensor '%s': more than %d dimensions", p->name, qname,
 								ST_MAX_DIMS);
-					return header_fail(p);
+					return tensor_fail(p, qname);
 				}
 				for (int d = 0; d < t->ndim; d++) {
 					if (dims[d] > (uint64_t)INT64_MAX) {
-						json_fail(js, "tensor '%s': dimension %d is too large", qname, d);
+						json_fail(js, "dimension %d is too large", d);
 						free(field);
-						return header_fail(p);
+						return tensor_fail(p, qname);
 					}
 					t->shape[d] = (int64_t)dims[d];
 				}
@@ -285,30 +306,31 @@ static lq_status parse_tensor(parser *p, st_tensor *t, const char *qname)
 				bool too_many;
 				bool ok = parse_u64_array(js, off, 2, &n, "data_offsets", &too_many);
 				if (ok && n != 2)
-					ok = json_fail(js, "tensor '%s': data_offsets must hold two numbers", qname);
+					ok = json_fail(js, "data_offsets must hold two numbers");
 				if (!ok) {
 					free(field);
-					return header_fail(p);
+					return tensor_fail(p, qname);
 				}
 				t->begin = off[0];
 				t->end = off[1];
-			} else if ((js->depth = 2, !json_skip_value(js))) {
-				/* an unknown field: ignored, as the official reader does; the depth limit counts the
-				 * header object and this tensor's object */
+			} else if ((js->depth = 3, !json_skip_value(js))) {
+				/* an unknown field: ignored, as the official reader does. Its parser (serde_json) fails
+				 * when a value opens its 128th level of nesting, one level before json_skip_value does:
+				 * the depth counts the header object, this tensor's object and that one level. */
 				free(field);
-				return header_fail(p);
+				return tensor_fail(p, qname);
 			}
 			if (seen)
 				*seen = true;
 			free(field);
 		} while (json_accept(js, ','));
 		if (!json_expect(js, '}'))
-			return header_fail(p);
+			return tensor_fail(p, qname);
 	}
 	if (!have_dtype || !have_shape || !have_offsets) {
-		json_fail(js, "tensor '%s': missing field '%s'", qname,
+		json_fail(js, "missing field '%s'",
 			  !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
-		return header_fail(p);
+		return tensor_fail(p, qname);
 	}
 	return LQ_OK;
 }

@@ -23,6 +23,10 @@ typedef struct wtensor {
 	uint64_t nbytes;
 	uint64_t begin;   /* in the data buffer, after layout */
 	uint64_t written; /* bytes written so far */
+	struct wrange {
+		uint64_t begin, end;
+	} *ranges;        /* the bytes written: sorted, disjoint, adjacent ones merged */
+	size_t nranges, cap_ranges;
 } wtensor;
 
 struct st_writer {
@@ -58,8 +62,10 @@ void st_writer_free(st_writer *w)
 		if (!w->finished && w->path)
 			unlink(w->path); /* never leave a partial file behind */
 	}
-	for (size_t i = 0; i < w->n; i++)
+	for (size_t i = 0; i < w->n; i++) {
 		free(w->t[i].name);
+		free(w->t[i].ranges);
+	}
 	for (size_t i = 0; i < w->nmeta; i++) {
 		free(w->meta[i].key);
 		free(w->meta[i].value);
@@ -203,7 +209,8 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 		sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* A JSON string as serde_json writes it: quote, backslash and control characters escaped, the rest raw. */
+/* A JSON string as serde_json writes it: quote, backslash and control characters escaped (\b \t \n \f \r
+ * in their short forms, the others as \u00xx), the rest raw. */
 static void sb_json_string(sbuf *b, const char *s)
 {
 	sb_puts(b, "\"");
@@ -211,6 +218,9 @@ static void sb_json_string(sbuf *b, const char *s)
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
+			sb_put(b, e, 2);
+		} else if (c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r') {
+			char e[2] = {'\\', c == '\b' ? 'b' : c == '\t' ? 't' : c == '\n' ? 'n' : c == '\f' ? 'f' : 'r'};
 			sb_put(b, e, 2);
 		} else if (c < 0x20) {
 			sb_printf(b, "\\u%04x", c);
@@ -379,10 +389,52 @@ lq_status st_writer_write(st_writer *w, int32_t id, uint64_t offset, const void 
 	wtensor *t = &w->t[id];
 	if (offset > t->nbytes || len > t->nbytes - offset)
 		return fmt_fail(w->err, LQ_ERR_ARG, "write past the end of tensor '%s'", t->name);
+	if (len == 0)
+		return LQ_OK;
+	/* Every byte once: a write over bytes already written is refused, so that the count st_writer_finish
+	 * checks means every byte. i: the first range that ends at or after offset. */
+	uint64_t end = offset + len;
+	size_t lo = 0, hi = t->nranges;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->ranges[mid].end < offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t i = lo;
+	struct wrange *r = t->ranges;
+	if (i < t->nranges && r[i].begin < end && r[i].end > offset)
+		return fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s': bytes %" PRIu64 " to %" PRIu64 " written twice", t->name,
+				offset > r[i].begin ? offset : r[i].begin, end < r[i].end ? end : r[i].end);
+	if (t->nranges == t->cap_ranges && !(i < t->nranges && (r[i].end == offset || r[i].begin == end))) {
+		size_t cap = t->cap_ranges ? 2 * t->cap_ranges : 4;
+		r = realloc(t->ranges, cap * sizeof *r);
+		if (!r)
+			return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+		t->ranges = r;
+		t->cap_ranges = cap;
+	}
 	lq_status st = write_full(w, w->header_size + t->begin + offset, buf, len);
-	if (st == LQ_OK)
-		t->written += len;
-	return st;
+	if (st != LQ_OK)
+		return st;
+	t->written += len;
+	if (i < t->nranges && r[i].end == offset) {
+		/* extends range i, and joins it to the next when they meet */
+		r[i].end = end;
+		if (i + 1 < t->nranges && r[i + 1].begin == end) {
+			r[i].end = r[i + 1].end;
+			memmove(r + i + 1, r + i + 2, (t->nranges - i - 2) * sizeof *r);
+			t->nranges--;
+		}
+	} else if (i < t->nranges && r[i].begin == end) {
+		r[i].begin = offset;
+	} else {
+		memmove(r + i + 1, r + i, (t->nranges - i) * sizeof *r);
+		r[i] = (struct wrange){offset, end};
+		t->nranges++;
+	}
+	return LQ_OK;
 }
 
 lq_status st_writer_finish(st_writer *w)

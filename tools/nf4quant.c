@@ -6,7 +6,6 @@
  * then stream the tensors through libquant's executor from a safetensors source to a safetensors sink,
  * then write index, config.json and the carried files, and rename the result into place.
  */
-#define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fnmatch.h>

@@ -9,7 +9,8 @@ tests/unit/select_truth_test.c replays against hf_select_quantize().
 
 Truth per key: "quantized" is true when the re-saved 4-bit checkpoint holds KEY.quant_state.bitsandbytes__nf4
 (what a pre-quantized checkpoint must contain); "params4bit" says whether the loaded model's parameter of the
-same name is a bnb Params4bit (null when the loaded model has no parameter of that name, e.g. renamed keys).
+same name is a bnb Params4bit (null when the loaded model has no parameter of that name, e.g. renamed keys);
+"conv1d" whether that Linear4bit replaced a Conv1D, i.e. was transposed to [out, in] (null: not a Params4bit).
 
 Run on the GPU machine:
     PYTHONPATH=... python3 tests/gpu/select_truth.py [--out FILE] [--device cuda] [--only NAME,...]
@@ -29,6 +30,7 @@ from transformers import BitsAndBytesConfig
 
 import bitsandbytes as bnb
 from safetensors import safe_open
+from transformers.pytorch_utils import Conv1D
 
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, vocab_size=128)
@@ -139,6 +141,9 @@ def run_case(name, cls_name, make_config, skip, device, tmp):
                             bnb_4bit_compute_dtype=torch.bfloat16, llm_int8_skip_modules=skip)
     qmodel = cls.from_pretrained(fdir, quantization_config=qc, device_map=device)
     runtime = {n: isinstance(p, bnb.nn.Params4bit) for n, p in qmodel.named_parameters(remove_duplicate=False)}
+    # Conv1D modules were transposed to [out, in] before quantizing (Linear4bit.source_cls is Conv1D)
+    conv1d = {n + ".weight": issubclass(getattr(m, "source_cls", object), Conv1D)
+              for n, m in qmodel.named_modules() if isinstance(m, bnb.nn.Linear4bit)}
     qkeys, save_error = None, None
     try:
         qmodel.save_pretrained(qdir)
@@ -158,7 +163,7 @@ def run_case(name, cls_name, make_config, skip, device, tmp):
     for key, (dtype, shape) in sorted(header(fdir).items()):
         q = (key + ".quant_state.bitsandbytes__nf4") in qkeys if qkeys is not None else runtime.get(key, False)
         tensors.append({"key": key, "dtype": dtype, "shape": shape, "quantized": bool(q),
-                        "params4bit": runtime.get(key)})
+                        "params4bit": runtime.get(key), "conv1d": conv1d.get(key)})
     saved = {t["key"] for t in tensors}
     unmatched = sorted(n for n, is4 in runtime.items() if is4 and n not in saved)
     return {"name": name, "class": cls_name, "skip_modules": skip, "config": sel_config,

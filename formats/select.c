@@ -1,0 +1,620 @@
+/*
+ * select.c: which checkpoint tensors transformers' bitsandbytes 4-bit loader quantizes (select.h).
+ *
+ * Facts, from the transformers 5.17.0 source (the PyPI wheel), that the rules below stand on:
+ *
+ * F1 quantizers/quantizer_bnb_4bit.py _process_model_before_weight_loading: modules_to_not_convert =
+ *    get_modules_to_not_convert(model, llm_int8_skip_modules, model._keep_in_fp32_modules), then
+ *    integrations/bitsandbytes.py replace_with_bnb_linear walks model.named_modules() and swaps a module
+ *    for Linear4bit when `isinstance(module, Conv1D) or type(module) is nn.Linear`: subclasses of
+ *    nn.Linear (FalconLinear, nn.MultiheadAttention's NonDynamicallyQuantizableLinear, Llama4Router,
+ *    I-BERT's QuantLinear) are NOT converted, nor is any module holding a bare nn.Parameter (MoE routers,
+ *    fused experts). param_needs_quantization: only the `weight` of a Linear4bit, never its bias.
+ * F2 quantizers/quantizers_utils.py should_convert_module(name, patterns): a module is kept out when, for
+ *    some pattern p, re.match(p + r"\.", name) or re.match(p, name) or name.endswith(p). So p is a Python
+ *    regex anchored at the start of the module path only ("model.layers.1" also matches
+ *    "model.layers.10.mlp"), or a plain suffix ("fc1" matches "...fc1", and also "...xfc1"). A kept-out
+ *    module's children are still visited, so they are converted unless they match a pattern themselves.
+ *    The names matched are the model's module paths, after transformers renamed the checkpoint keys.
+ * F3 quantizers/base.py get_modules_to_not_convert: when llm_int8_skip_modules is None the defaults
+ *    get_keys_to_not_convert(model) are used: both ends of every tied pair (only when
+ *    config.tie_word_embeddings), the module of the model's LAST parameter in named_parameters() order
+ *    (a ".bias" last parameter names no module, so nothing is skipped), and the module returned by
+ *    get_output_embeddings() (modeling_utils.py: `lm_head` when the model has one, else what the class
+ *    overrides it with). When llm_int8_skip_modules is a list, even empty, NONE of those defaults is
+ *    added: lm_head is then quantized unless listed. _keep_in_fp32_modules is added in both cases
+ *    (regardless of dtype; _keep_in_fp32_modules_strict is not used here).
+ * F4 bitsandbytes.py Bnb4bitQuantize.convert: a Conv1D weight (stored [in, out]) is transposed before
+ *    quantizing; pytorch_utils.Conv1D is used by gpt2, openai-gpt, imagegpt, decision_transformer (c_attn,
+ *    q_attn, c_proj, c_fc) and clvp (c_fc, c_proj); gpt_bigcode uses nn.Linear under the same names.
+ * F5 modeling_utils.py save_pretrained / core_model_loading.py revert_weight_conversion: checkpoints are
+ *    written in the "original" layout. In transformers 5 every MoE listed in conversion_mapping.py keeps
+ *    its experts as fused 3-D nn.Parameters at run time (e.g. MixtralExperts.gate_up_proj [E, 2I, H]) but
+ *    saves them per expert (`...experts.3.w1.weight`, `...experts.3.gate_proj.weight`): none of them is
+ *    converted, and neither is the router (`gate`, a TopKRouter holding an nn.Parameter).
+ * F6 Legacy composite layouts are renamed on load (conversion_mapping.py "llava", "llava_next", "mllama",
+ *    "fuyu", Qwen2VLForConditionalGeneration, CLIPVisionModel PrefixChange): `language_model.lm_head` ->
+ *    `lm_head`, `language_model.model.` -> `model.language_model.`, `vision_tower.` ->
+ *    `model.vision_tower.`, `multi_modal_projector.` -> `model.multi_modal_projector.`; Qwen2-VL
+ *    `visual.` -> `model.visual.`, `model.` -> `model.language_model.`. Patterns (F2) see the new names.
+ *
+ * The rules, in order (the first that applies decides; "R" marks a heuristic):
+ *  1. Only a `.weight` (F1), of a floating type, with 2 dimensions (nn.Linear and Conv1D weights are
+ *     2-D; norms are 1-D, convolutions 3-D/4-D, fused experts 3-D).
+ *  R2. Not an nn.Linear by its name: the last path segment is a known embedding name (nn.Embedding and
+ *     its subclasses in 5.17: embed_tokens, wte, shared, position_embedding, ...); a per-expert MoE
+ *     weight (`experts.<n>.`, F5); an MoE router `gate` (F5; `router.gate` and `gateway.gate` are
+ *     nn.Linear in afmoe and d_fine); the out_proj of an nn.MultiheadAttention (`head.attention`,
+ *     `multihead_attn`: SigLIP's pooling head, Aria's projector); a Linear subclass or a router Parameter
+ *     listed for the model type (falcon, ibert, gpt_oss, llama4, granitemoe, ...).
+ *  3. Kept out by a pattern, matched as in F2 against the renamed path (F6, R: only the layouts above):
+ *     llm_int8_skip_modules from the config; else the defaults of F3, written here per model type and
+ *     architecture since the checkpoint does not carry them (R): the output embedding (`lm_head`, or the
+ *     type's own: gpt_neox `embed_out`, whisper `proj_out`, RoBERTa-style `lm_head.decoder`, BERT-style
+ *     `cls.predictions.decoder`, ...), `score` for *ForSequenceClassification (a bias-free head that is
+ *     the last parameter), the last layer's down_proj of OLMo when nothing follows it (its norms have no
+ *     weight); plus the type's _keep_in_fp32_modules (t5/mt5/umt5 `wo`, blip-2 `qformer`, ...).
+ *  4. Otherwise it is converted; Conv1D names of the types in F4 are transposed.
+ * Tied weights need no rule: save_pretrained drops the tied copy, and the other end is an embedding.
+ *
+ * What can be wrong (checked against every architecture transformers 5.17 instantiates, on the meta
+ * device, and against real 4-bit loads of tiny models; tests/gpu/select_truth.py): a model type newer
+ * than these tables or with a custom module (a Linear subclass, a Linear named like an embedding, an
+ * embedding named like neither, a head other than the ones above, a last parameter that is a Linear
+ * weight); a skip-list pattern matched against a layout whose renaming is not in F6; remote-code models.
+ */
+#include "select.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TYPES 16
+#define NAME_MAX_LEN 1024
+
+/* A pattern of modules_to_not_convert (F2): a POSIX translation of the Python regex, and the text for the
+ * suffix test and for messages. */
+typedef struct skip_pattern {
+	char *text;
+	char *reason;
+	regex_t re;
+	bool has_re;
+} skip_pattern;
+
+struct hf_select {
+	char *types[MAX_TYPES]; /* model_type of the config and of every nested config */
+	int ntypes;
+	char *arch; /* architectures[0], "" when absent */
+	skip_pattern *pat;
+	int npat, cap;
+	bool conv1d;
+	bool legacy_vlm; /* composite config: rename legacy VLM key layouts (F6) */
+	bool qwen2_vl;
+};
+
+/* nn.Embedding (and subclasses) names seen in transformers 5.17, last path segment, exact. */
+static const char *const embedding_names[] = {
+	"embed_tokens", "embed_positions", "embed_in", "embed_tokens_per_layer", "embedding", "embeddings",
+	"word_embeddings", "word_embedding", "position_embeddings", "position_embedding", "token_type_embeddings",
+	"token_embedding", "tok_embeddings", "tokens_embed", "positions_embed", "wte", "wpe", "shared",
+	"relative_attention_bias", "pos_embed", "rel_pos_emb", "rel_embeddings", "segment_embedding", "segment_emb",
+	"input_embedding", "shape_embed", "pronunciation_embed", "ngram_embeddings", "language_embedding",
+	"speaker_embedding", "unit_embedding", "entity_embeddings", "codebook", "tile_embedding",
+	"position_embedding_table", "embed_audio_tokens", "embed_text_tokens", "codec_embed", "embed_char",
+	"embed_global", "embed_timestep", "distance_embedding", "level_embed", "query_embed", "label_embed",
+	"cls_embed", "denoising_class_embed", "point_embed", "no_mask_embed", "not_a_point_embed", "iou_token",
+	"mask_tokens", "obj_score_token", "hq_token", "presence_token", "reference_points", "query_feat",
+	"queries_features", "queries_embedder", "reference_point_embed", "rel_attn_embed", "freq_emb",
+	"generation_embeddings", "visual_embeddings_table", "input_embeds_layer", "position_embeds_layer",
+	"encoder_hash_tok_embedding", "audio_bos_eos_token", "bias_values", "pe_k", "column_embedder",
+	"row_embedder", "column_embeddings", "row_embeddings", "text_token_embedding",
+};
+
+/* Suffix patterns of modules that are not plain nn.Linear for one model type (R2), matched segment by
+ * segment from the end; "*" is any one segment. */
+typedef struct type_rule {
+	const char *type;
+	const char *pattern;
+	const char *reason;
+} type_rule;
+
+static const type_rule not_linear[] = {
+	{"falcon", "query_key_value", "FalconLinear, a Linear subclass"},
+	{"falcon", "dense", "FalconLinear, a Linear subclass"},
+	{"falcon", "dense_h_to_4h", "FalconLinear, a Linear subclass"},
+	{"falcon", "dense_4h_to_h", "FalconLinear, a Linear subclass"},
+	{"ibert", "query", "QuantLinear, not nn.Linear"},
+	{"ibert", "key", "QuantLinear, not nn.Linear"},
+	{"ibert", "value", "QuantLinear, not nn.Linear"},
+	{"ibert", "dense", "QuantLinear, not nn.Linear"},
+	{"gpt_oss", "router", "MoE router (nn.Parameter)"},
+	{"openai_privacy_filter", "router", "MoE router (nn.Parameter)"},
+	{"granitemoe_swa", "router", "MoE router (nn.Parameter)"},
+	{"llama4", "router", "Llama4Router, a Linear subclass"},
+	{"llama4_text", "router", "Llama4Router, a Linear subclass"},
+	{"granitemoe", "router.layer", "MoE router (ParallelExperts)"},
+	{"granitemoehybrid", "router.layer", "MoE router (ParallelExperts)"},
+	{"granitemoeshared", "router.layer", "MoE router (ParallelExperts)"},
+	{"hy_v3", "router.gate", "MoE router (nn.Parameter)"},
+	{"idefics", "lm_head", "IdeficsDecoupledLinear, a Linear subclass"},
+};
+
+/* _keep_in_fp32_modules of the model classes, by model type (F3), as transformers 5.17 lists them. */
+static const type_rule keep_fp32[] = {
+	{"t5", "wo", NULL}, {"mt5", "wo", NULL}, {"umt5", "wo", NULL}, {"pop2piano", "wo", NULL}, {"udop", "wo", NULL},
+	{"blip-2", "query_tokens", NULL}, {"blip-2", "qformer", NULL}, {"instructblip", "query_tokens", NULL},
+	{"instructblipvideo", "query_tokens", NULL}, {"gpt_oss", "post_attention_layernorm", NULL},
+	{"gpt_oss", "input_layernorm", NULL}, {"gpt_oss", "norm", NULL}, {"afmoe", "input_layernorm", NULL},
+	{"afmoe", "post_attention_layernorm", NULL}, {"afmoe", "pre_mlp_layernorm", NULL},
+	{"afmoe", "post_mlp_layernorm", NULL}, {"afmoe", "q_norm", NULL}, {"afmoe", "k_norm", NULL},
+	{"afmoe", "norm", NULL}, {"afmoe", "expert_bias", NULL}, {"axk2", "indexer.weights_proj", NULL},
+	{"deepseek_v32", "indexer.weights_proj", NULL}, {"glm_moe_dsa", "indexer.weights_proj", NULL},
+	{"deepseek_v4", "self_attn.compressor.kv_proj", NULL}, {"deepseek_v4", "self_attn.compressor.gate_proj", NULL},
+	{"deepseek_v4", "self_attn.compressor.indexer.kv_proj", NULL},
+	{"deepseek_v4", "self_attn.compressor.indexer.gate_proj", NULL},
+	{"deepseek_v4", "self_attn.compressor.indexer.scorer.weights_proj", NULL},
+	{"longcat_flash", "classifier.weight", NULL}, {"rwkv", "time_decay", NULL}, {"rwkv", "time_first", NULL},
+};
+
+/* get_output_embeddings() where it is not `lm_head` (F3), by the top config's model type. */
+static const type_rule output_embedding[] = {
+	{"gpt_neox", "embed_out", NULL}, {"gpt_neox_japanese", "embed_out", NULL}, {"whisper", "proj_out", NULL},
+	{"moonshine", "proj_out", NULL}, {"canary", "proj_out", NULL}, {"cohere_asr", "proj_out", NULL},
+	{"rwkv", "head", NULL}, {"git", "output", NULL}, {"biogpt", "output_projection", NULL},
+	{"trocr", "output_projection", NULL}, {"convbert", "generator_lm_head", NULL},
+	{"electra", "generator_lm_head", NULL}, {"xlnet", "lm_loss", NULL}, {"distilbert", "vocab_projector", NULL},
+	{"modernbert", "decoder", NULL}, {"modernbert-decoder", "decoder", NULL}, {"dia", "logits_dense", NULL},
+	{"camembert", "lm_head.decoder", NULL}, {"data2vec-text", "lm_head.decoder", NULL},
+	{"esm", "lm_head.decoder", NULL}, {"esmc", "lm_head.decoder", NULL}, {"ibert", "lm_head.decoder", NULL},
+	{"jina_embeddings_v3", "lm_head.decoder", NULL}, {"longformer", "lm_head.decoder", NULL},
+	{"luke", "lm_head.decoder", NULL}, {"mpnet", "lm_head.decoder", NULL}, {"reformer", "lm_head.decoder", NULL},
+	{"roberta", "lm_head.decoder", NULL}, {"roberta-prelayernorm", "lm_head.decoder", NULL},
+	{"xlm-roberta", "lm_head.decoder", NULL}, {"xlm-roberta-xl", "lm_head.decoder", NULL},
+	{"xmod", "lm_head.decoder", NULL},
+};
+
+/* Heads that are the model's last parameter (F3), by architecture suffix (type NULL: any type). */
+typedef struct head_rule {
+	const char *type;
+	const char *arch_suffix;
+	const char *pattern;
+} head_rule;
+
+static const head_rule last_module[] = {
+	{NULL, "ForSequenceClassification", "score"},
+	{"ctrl", "ForSequenceClassification", "classifier"},
+	{"modernbert-decoder", "ForSequenceClassification", "classifier"},
+};
+
+static const char *const conv1d_types[] = {"gpt2", "openai-gpt", "imagegpt", "decision_transformer", "clvp"};
+static const char *const conv1d_names[] = {"c_attn", "q_attn", "c_proj", "c_fc"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static bool has_type(const hf_select *s, const char *type)
+{
+	for (int i = 0; i < s->ntypes; i++)
+		if (strcmp(s->types[i], type) == 0)
+			return true;
+	return false;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	const size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The last dotted segment of path. */
+static const char *last_segment(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	return dot ? dot + 1 : path;
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* Whether the trailing segments of path equal the segments of pattern ("*" matches any one segment). */
+static bool suffix_match(const char *path, const char *pattern)
+{
+	const char *pe = path + strlen(path), *qe = pattern + strlen(pattern);
+	for (;;) {
+		const char *ps = pe, *qs = qe;
+		while (ps > path && ps[-1] != '.')
+			ps--;
+		while (qs > pattern && qs[-1] != '.')
+			qs--;
+		const size_t pn = (size_t)(pe - ps), qn = (size_t)(qe - qs);
+		if (!(qn == 1 && *qs == '*') && (pn != qn || memcmp(ps, qs, pn) != 0))
+			return false;
+		if (qs == pattern)
+			return true;
+		if (ps == path)
+			return false;
+		pe = ps - 1;
+		qe = qs - 1;
+	}
+}
+
+/* The last segment without a trailing "_<digits>" (canine's HashBucketCodepointEmbedder_3, ...). */
+static bool is_embedding_name(const char *seg)
+{
+	size_t n = strlen(seg);
+	const char *us = strrchr(seg, '_');
+	if (us && all_digits(us + 1, strlen(us + 1)))
+		n = (size_t)(us - seg);
+	for (size_t i = 0; i < COUNT(embedding_names); i++)
+		if (strlen(embedding_names[i]) == n && memcmp(embedding_names[i], seg, n) == 0)
+			return true;
+	if (n >= strlen("_position_embeddings") && memcmp(seg + n - strlen("_position_embeddings"),
+							  "_position_embeddings", strlen("_position_embeddings")) == 0)
+		return true; /* x_, y_, h_, w_, row_, col_, box_, char_, visual_, query_ ... */
+	return starts_with(seg, "HashBucketCodepointEmbedder");
+}
+
+/* R2: the reason module (a checkpoint module path) is not an nn.Linear/Conv1D, or NULL. */
+static const char *not_linear_reason(const hf_select *s, const char *module)
+{
+	const char *seg = last_segment(module);
+	if (is_embedding_name(seg))
+		return "embedding";
+	/* ".experts.<n>." anywhere: a per-expert weight of a fused MoE (F5) */
+	for (const char *p = module; (p = strstr(p, "experts.")) != NULL; p++) {
+		if (p != module && p[-1] != '.')
+			continue;
+		const char *d = p + strlen("experts."), *e = d;
+		while (*e >= '0' && *e <= '9')
+			e++;
+		if (e > d && *e == '.')
+			return "MoE expert (fused 3-D parameter in transformers 5)";
+	}
+	if (strcmp(seg, "gate") == 0 && !suffix_match(module, "router.gate") && !suffix_match(module, "gateway.gate"))
+		return "MoE router (nn.Parameter)";
+	if (suffix_match(module, "head.attention.out_proj") || suffix_match(module, "multihead_attn.out_proj"))
+		return "nn.MultiheadAttention out_proj, a Linear subclass";
+	for (size_t i = 0; i < COUNT(not_linear); i++)
+		if (has_type(s, not_linear[i].type) && suffix_match(module, not_linear[i].pattern))
+			return not_linear[i].reason;
+	return NULL;
+}
+
+/* The module path transformers uses at run time for a checkpoint module path (F6), into buf. */
+static const char *runtime_path(const hf_select *s, const char *module, char *buf, size_t size)
+{
+	static const struct {
+		const char *from, *to;
+	} legacy[] = {
+		{"language_model.lm_head", "lm_head"},
+		{"language_model.model.", "model.language_model."},
+		{"language_model.", "model.language_model."},
+		{"vision_tower.vision_model.", "model.vision_tower."},
+		{"vision_tower.", "model.vision_tower."},
+		{"multi_modal_projector.", "model.multi_modal_projector."},
+		{"vision_model.", "model.vision_model."},
+		{"vision_embed_tokens.", "model.vision_embed_tokens."},
+		{"image_newline", "model.image_newline"},
+	};
+	const char *from = NULL, *to = NULL;
+	if (s->legacy_vlm) {
+		for (size_t i = 0; i < COUNT(legacy) && !from; i++) {
+			const size_t n = strlen(legacy[i].from);
+			if (strncmp(module, legacy[i].from, n) == 0 &&
+			    (legacy[i].from[n - 1] == '.' || module[n] == '\0' || module[n] == '.')) {
+				from = legacy[i].from;
+				to = legacy[i].to;
+			}
+		}
+	}
+	if (!from && s->qwen2_vl) {
+		if (starts_with(module, "visual.")) {
+			from = "visual.";
+			to = "model.visual.";
+		} else if (starts_with(module, "model.") && !starts_with(module, "model.language_model.") &&
+			   !starts_with(module, "model.visual.")) {
+			from = "model.";
+			to = "model.language_model.";
+		}
+	}
+	if (!from)
+		return module;
+	const int n = snprintf(buf, size, "%s%s", to, module + strlen(from));
+	return n > 0 && (size_t)n < size ? buf : module;
+}
+
+static bool pattern_matches(const skip_pattern *p, const char *path)
+{
+	if (ends_with(path, p->text))
+		return true;
+	if (p->has_re)
+		return regexec(&p->re, path, 0, NULL, 0) == 0;
+	return starts_with(path, p->text);
+}
+
+/* Python regex -> POSIX ERE anchored at the start, for the re.match of F2. Returns false when the pattern
+ * uses what ERE lacks (then the caller falls back to a literal prefix). */
+static bool compile_pattern(skip_pattern *p)
+{
+	const size_t n = strlen(p->text);
+	char *ere = malloc(n * 12 + 8);
+	if (!ere)
+		return false;
+	char *o = ere;
+	o += sprintf(o, "^(");
+	for (const char *c = p->text; *c; c++) {
+		if (c[0] == '\\' && c[1]) {
+			c++;
+			if (*c == 'd')
+				o += sprintf(o, "[0-9]");
+			else if (*c == 'w')
+				o += sprintf(o, "[A-Za-z0-9_]");
+			else if (*c == 's')
+				o += sprintf(o, "[[:space:]]");
+			else {
+				*o++ = '\\';
+				*o++ = *c;
+			}
+		} else if (c[0] == '(' && c[1] == '?' && c[2] == ':') {
+			*o++ = '(';
+			c += 2;
+		} else {
+			*o++ = *c;
+		}
+	}
+	o += sprintf(o, ")");
+	const bool ok = strstr(p->text, "(?") == NULL && regcomp(&p->re, ere, REG_EXTENDED | REG_NOSUB) == 0;
+	free(ere);
+	return ok;
+}
+
+static char *dup_string(const char *s)
+{
+	const size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+/* Adds a pattern with its reason (reason_fmt has one %s for the pattern text). False: out of memory. */
+static bool add_pattern(hf_select *s, const char *text, const char *reason_fmt)
+{
+	for (int i = 0; i < s->npat; i++)
+		if (strcmp(s->pat[i].text, text) == 0)
+			return true;
+	if (s->npat == s->cap) {
+		const int cap = s->cap ? 2 * s->cap : 8;
+		skip_pattern *pat = realloc(s->pat, (size_t)cap * sizeof(*pat));
+		if (!pat)
+			return false;
+		s->pat = pat;
+		s->cap = cap;
+	}
+	skip_pattern *p = &s->pat[s->npat];
+	memset(p, 0, sizeof(*p));
+	p->text = dup_string(text);
+	const int n = snprintf(NULL, 0, reason_fmt, text);
+	p->reason = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (!p->text || !p->reason) {
+		free(p->text);
+		free(p->reason);
+		return false;
+	}
+	snprintf(p->reason, (size_t)n + 1, reason_fmt, text);
+	p->has_re = compile_pattern(p);
+	s->npat++;
+	return true;
+}
+
+static bool add_type(hf_select *s, const char *type)
+{
+	if (has_type(s, type) || s->ntypes == MAX_TYPES)
+		return true;
+	s->types[s->ntypes] = dup_string(type);
+	if (!s->types[s->ntypes])
+		return false;
+	s->ntypes++;
+	return true;
+}
+
+/* The model_type of config and of every nested config object (text_config, vision_config, encoder, ...). */
+static bool collect_types(hf_select *s, const cJSON *obj, int depth)
+{
+	if (!cJSON_IsObject(obj) || depth > 4)
+		return true;
+	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(obj, "model_type");
+	if (cJSON_IsString(mt) && mt->valuestring[0] && !add_type(s, mt->valuestring))
+		return false;
+	for (const cJSON *c = obj->child; c; c = c->next)
+		if (cJSON_IsObject(c) && strcmp(c->string, "quantization_config") != 0 && !collect_types(s, c, depth + 1))
+			return false;
+	return true;
+}
+
+static const cJSON *skip_list(const cJSON *config)
+{
+	const cJSON *qc = cJSON_GetObjectItemCaseSensitive(config, "quantization_config");
+	const cJSON *l = cJSON_IsObject(qc) ? cJSON_GetObjectItemCaseSensitive(qc, "llm_int8_skip_modules") : NULL;
+	if (!cJSON_IsArray(l))
+		l = cJSON_GetObjectItemCaseSensitive(config, "llm_int8_skip_modules");
+	return cJSON_IsArray(l) ? l : NULL;
+}
+
+static int64_t int_item(const cJSON *obj, const char *key, int64_t dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+}
+
+/* The defaults of F3 that can reach a Linear, for the model described by config. */
+static bool add_default_patterns(hf_select *s, const cJSON *config, const char *top_type)
+{
+	bool own_output = false;
+	for (size_t i = 0; i < COUNT(output_embedding); i++)
+		if (strcmp(top_type, output_embedding[i].type) == 0) {
+			own_output = true;
+			if (!add_pattern(s, output_embedding[i].pattern, "output embedding (%s)"))
+				return false;
+		}
+	if (!own_output && !add_pattern(s, "lm_head", "output embedding (%s)"))
+		return false;
+	if (!add_pattern(s, "cls.predictions.decoder", "output embedding (%s)"))
+		return false;
+	for (size_t i = 0; i < COUNT(last_module); i++)
+		if ((!last_module[i].type || strcmp(top_type, last_module[i].type) == 0) &&
+		    ends_with(s->arch, last_module[i].arch_suffix) &&
+		    !add_pattern(s, last_module[i].pattern, "last module of the model (%s)"))
+			return false;
+	/* OLMo's norms hold no weight: with no lm_head stored after it, the last parameter is the last
+	 * layer's down_proj. */
+	if (strcmp(top_type, "olmo") == 0) {
+		const cJSON *tie = cJSON_GetObjectItemCaseSensitive(config, "tie_word_embeddings");
+		const bool head = ends_with(s->arch, "ForCausalLM") && !cJSON_IsTrue(tie);
+		const int64_t layers = int_item(config, "num_hidden_layers", 0);
+		char buf[96];
+		if (!head && layers > 0) {
+			snprintf(buf, sizeof(buf), "%slayers.%lld.mlp.down_proj", ends_with(s->arch, "Model") ? "" : "model.",
+				 (long long)(layers - 1));
+			if (!add_pattern(s, buf, "last module of the model (%s)"))
+				return false;
+		}
+	}
+	return true;
+}
+
+hf_select *hf_select_create(const cJSON *config)
+{
+	hf_select *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->arch = dup_string("");
+	if (!s->arch)
+		goto oom;
+	if (!cJSON_IsObject(config))
+		return s;
+	if (!collect_types(s, config, 0))
+		goto oom;
+	const cJSON *archs = cJSON_GetObjectItemCaseSensitive(config, "architectures");
+	const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
+	if (cJSON_IsString(a0)) {
+		free(s->arch);
+		if (!(s->arch = dup_string(a0->valuestring)))
+			goto oom;
+	}
+	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(config, "model_type");
+	const char *top_type = cJSON_IsString(mt) ? mt->valuestring : "";
+	for (size_t i = 0; i < COUNT(conv1d_types); i++)
+		s->conv1d = s->conv1d || has_type(s, conv1d_types[i]);
+	s->legacy_vlm = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(config, "text_config")) ||
+			cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(config, "vision_config"));
+	s->qwen2_vl = strcmp(top_type, "qwen2_vl") == 0 || strcmp(top_type, "qwen2_5_vl") == 0;
+
+	const cJSON *skip = skip_list(config);
+	if (skip) {
+		for (const cJSON *c = skip->child; c; c = c->next)
+			if (cJSON_IsString(c) && !add_pattern(s, c->valuestring, "llm_int8_skip_modules: '%s'"))
+				goto oom;
+	} else if (!add_default_patterns(s, config, top_type)) {
+		goto oom;
+	}
+	for (size_t i = 0; i < COUNT(keep_fp32); i++) {
+		if (!has_type(s, keep_fp32[i].type))
+			continue;
+		char fmt[96];
+		snprintf(fmt, sizeof(fmt), "kept in float32 by %s (%%s)", keep_fp32[i].type);
+		if (!add_pattern(s, keep_fp32[i].pattern, fmt))
+			goto oom;
+	}
+	return s;
+oom:
+	hf_select_free(s);
+	return NULL;
+}
+
+void hf_select_free(hf_select *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->ntypes; i++)
+		free(s->types[i]);
+	for (int i = 0; i < s->npat; i++) {
+		free(s->pat[i].text);
+		free(s->pat[i].reason);
+		if (s->pat[i].has_re)
+			regfree(&s->pat[i].re);
+	}
+	free(s->pat);
+	free(s->arch);
+	free(s);
+}
+
+bool hf_select_quantize(const hf_select *s, const char *name, int ndim, const int64_t *shape, bool is_float,
+			bool *transpose, const char **reason)
+{
+	const char *why_dummy;
+	bool transpose_dummy;
+	if (!reason)
+		reason = &why_dummy;
+	if (!transpose)
+		transpose = &transpose_dummy;
+	*transpose = false;
+	(void)shape; /* any 2-D shape: transformers quantizes even 1-row and 1-column Linears */
+
+	if (!ends_with(name, ".weight")) {
+		*reason = "not a weight";
+		return false;
+	}
+	if (!is_float) {
+		*reason = "not a floating type";
+		return false;
+	}
+	if (ndim != 2) {
+		*reason = "not 2-D";
+		return false;
+	}
+	char module[NAME_MAX_LEN];
+	const size_t n = strlen(name) - strlen(".weight");
+	if (n == 0 || n >= sizeof(module)) {
+		*reason = n == 0 ? "not a weight" : "name too long";
+		return false;
+	}
+	memcpy(module, name, n);
+	module[n] = '\0';
+
+	const char *why = not_linear_reason(s, module);
+	if (why) {
+		*reason = why;
+		return false;
+	}
+	char buf[NAME_MAX_LEN + 64];
+	const char *path = runtime_path(s, module, buf, sizeof(buf));
+	for (int i = 0; i < s->npat; i++)
+		if (pattern_matches(&s->pat[i], path)) {
+			*reason = s->pat[i].reason;
+			return false;
+		}
+	if (s->conv1d) {
+		const char *seg = last_segment(module);
+		for (size_t i = 0; i < COUNT(conv1d_names); i++)
+			if (strcmp(seg, conv1d_names[i]) == 0) {
+				*transpose = true;
+				*reason = "linear (Conv1D, transposed)";
+				return true;
+			}
+	}
+	*reason = "linear";
+	return true;
+}
