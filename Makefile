@@ -127,6 +127,10 @@ $(B)/fuzz_replay: $(B)/tests/fuzz/fuzz_safetensors.o $(B)/tests/fuzz/replay.o $(
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/gen_model $(B)/bench_kernels: $(B)/%: $(B)/tests/bench/%.o $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 .PHONY: check test unit cli-tests fuzz-replay interop fuzz
 # check: fast (under a minute), what CI runs.
 check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay
@@ -161,7 +165,7 @@ demo: all
 
 # ---------------------------------------------------------------------------------------- bench
 .PHONY: bench
-bench: all
+bench: all $(B)/gen_model $(B)/bench_kernels
 	$(Q)tests/bench/run.sh $(B)
 
 # -------------------------------------------------------------------------------------- install

@@ -50,23 +50,41 @@ static inline int nonfinite8(__m256 x)
 	return _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(e, _mm256_set1_epi32(0x7f800000))));
 }
 
-static inline float hmax8(__m256 v)
+/* The largest of eight signed 32-bit integers. */
+static inline int32_t hmax_epi32(__m256i v)
 {
-	__m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-	m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-	return _mm_cvtss_f32(m);
+	__m128i m = _mm_max_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+	m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+	return _mm_cvtsi128_si32(m);
 }
 
-/* NF4 codes of eight products: the number of thresholds each lies strictly above (NaN: none, code 0). */
-static inline __m256i nf4_codes8(__m256 y)
+/* A 16-entry float table (two vectors) at eight int32 indices 0..15. */
+static inline __m256 lookup16(__m256 lo, __m256 hi, __m256i idx)
 {
-	__m256i acc = _mm256_setzero_si256();
-	for (int t = 0; t < 15; t++) {
-		__m256 gt = _mm256_cmp_ps(y, _mm256_set1_ps(lq_nf4_thresholds[t]), _CMP_GT_OQ);
-		acc = _mm256_sub_epi32(acc, _mm256_castps_si256(gt));
-	}
-	return acc;
+	__m256 a = _mm256_permutevar8x32_ps(lo, idx);
+	__m256 b = _mm256_permutevar8x32_ps(hi, idx);
+	return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+}
+
+/* NF4 codes of eight products: the number of thresholds each lies strictly above, found by a binary
+ * search over the 15 sorted thresholds t0..t14 (NaN compares false at every step: code 0). Step one
+ * compares with t7; step two with t3 or t11 (a blend); steps three and four with one of four, then one of
+ * eight thresholds (a permute by the code so far). */
+static inline __m256i nf4_codes8(__m256 y, __m256 odd4, __m256 even8)
+{
+	const float *t = lq_nf4_thresholds;
+	__m256 gt = _mm256_cmp_ps(y, _mm256_set1_ps(t[7]), _CMP_GT_OQ);
+	__m256i c = _mm256_and_si256(_mm256_castps_si256(gt), _mm256_set1_epi32(8));
+	__m256 th = _mm256_blendv_ps(_mm256_set1_ps(t[3]), _mm256_set1_ps(t[11]), gt);
+	gt = _mm256_cmp_ps(y, th, _CMP_GT_OQ);
+	c = _mm256_add_epi32(c, _mm256_and_si256(_mm256_castps_si256(gt), _mm256_set1_epi32(4)));
+	th = _mm256_permutevar8x32_ps(odd4, _mm256_srli_epi32(c, 2)); /* t1, t5, t9, t13 */
+	gt = _mm256_cmp_ps(y, th, _CMP_GT_OQ);
+	c = _mm256_add_epi32(c, _mm256_and_si256(_mm256_castps_si256(gt), _mm256_set1_epi32(2)));
+	th = _mm256_permutevar8x32_ps(even8, _mm256_srli_epi32(c, 1)); /* t0, t2, ..., t14 */
+	gt = _mm256_cmp_ps(y, th, _CMP_GT_OQ);
+	return _mm256_add_epi32(c, _mm256_and_si256(_mm256_castps_si256(gt), _mm256_set1_epi32(1)));
 }
 
 /* FP4 codes: sign bit 8 when y < 0 (so -0.0 is positive), magnitude code by rank of |y|. */
@@ -101,16 +119,27 @@ static inline __m128i pack_nibbles(__m256i c0, __m256i c1, __m256i c2, __m256i c
 	return _mm256_castsi256_si128(_mm256_permute4x64_epi64(bytes, 0x08));
 }
 
-static inline __m256i codes8(__m256 x, __m256 r, lq_qtype qtype)
+/* The codes of eight elements. With no subnormal input in the block the flushes are skipped where they
+ * cannot change a code: a subnormal product is within 2^-126 of zero, which NF4 codes as 7 whatever its
+ * sign; FP4 still flushes the product, since a tiny negative product and a flushed -0.0 differ in sign. */
+static inline __m256i codes8(__m256 x, __m256 r, lq_qtype qtype, bool tiny_inputs, __m256 odd4, __m256 even8)
 {
-	__m256 y = ftz8(_mm256_mul_ps(ftz8(x), r));
-	return qtype == LQ_QTYPE_FP4 ? fp4_codes8(y) : nf4_codes8(y);
+	if (tiny_inputs)
+		x = ftz8(x);
+	__m256 y = _mm256_mul_ps(x, r);
+	if (qtype == LQ_QTYPE_FP4)
+		return fp4_codes8(ftz8(y));
+	return nf4_codes8(y, odd4, even8);
 }
 
 int64_t lq_quantize_range_avx2(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype, int32_t blocksize,
 			       int64_t b0, int64_t b1, uint8_t *packed, float *absmax)
 {
 	int64_t bad = -1;
+	/* the thresholds of the last two search steps */
+	const float *t = lq_nf4_thresholds;
+	const __m256 odd4 = _mm256_setr_ps(t[1], t[5], t[9], t[13], t[13], t[13], t[13], t[13]);
+	const __m256 even8 = _mm256_setr_ps(t[0], t[2], t[4], t[6], t[8], t[10], t[12], t[14]);
 	for (int64_t b = b0; b < b1; b++) {
 		int64_t i0 = b * blocksize;
 		if (i0 + blocksize > n) {
@@ -120,28 +149,43 @@ int64_t lq_quantize_range_avx2(const void *src, lq_dtype dtype, int64_t n, lq_qt
 				bad = e;
 			continue;
 		}
-		__m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
-		int nonfinite = 0;
+		/* The block maximum of |x|: a subnormal is the maximum only when every element is subnormal or
+		 * zero, so flushing the maximum equals flushing every element first. */
+		__m256i m0 = _mm256_setzero_si256(), m1 = _mm256_setzero_si256();
+		__m256i t0 = _mm256_set1_epi32(-1), t1 = _mm256_set1_epi32(-1);
+		const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), one = _mm256_set1_epi32(1);
 		for (int64_t i = i0; i < i0 + blocksize; i += 16) {
-			__m256 x0 = load8(src, dtype, i), x1 = load8(src, dtype, i + 8);
-			nonfinite |= nonfinite8(x0) | nonfinite8(x1);
-			m0 = _mm256_max_ps(m0, ftz8(abs8(x0)));
-			m1 = _mm256_max_ps(m1, ftz8(abs8(x1)));
+			__m256i a0 = _mm256_and_si256(_mm256_castps_si256(load8(src, dtype, i)), abs_mask);
+			__m256i a1 = _mm256_and_si256(_mm256_castps_si256(load8(src, dtype, i + 8)), abs_mask);
+			/* non-negative floats order like their bits, NaN and infinity above every finite value */
+			m0 = _mm256_max_epi32(m0, a0);
+			m1 = _mm256_max_epi32(m1, a1);
+			/* the smallest nonzero magnitude: bits - 1 as unsigned puts zero last */
+			t0 = _mm256_min_epu32(t0, _mm256_sub_epi32(a0, one));
+			t1 = _mm256_min_epu32(t1, _mm256_sub_epi32(a1, one));
 		}
-		if (nonfinite) {
+		uint32_t maxbits = (uint32_t)hmax_epi32(_mm256_max_epi32(m0, m1));
+		if (maxbits >= 0x7f800000u) {
 			int64_t e = lq_quantize_range_scalar(src, dtype, n, qtype, blocksize, b, b + 1, packed, absmax);
 			if (bad < 0)
 				bad = e;
 			continue;
 		}
-		float amax = hmax8(_mm256_max_ps(m0, m1));
+		__m256i tmin = _mm256_min_epu32(t0, t1);
+		tmin = _mm256_min_epu32(tmin, _mm256_shuffle_epi32(tmin, 0x4e));
+		tmin = _mm256_min_epu32(tmin, _mm256_shuffle_epi32(tmin, 0xb1));
+		uint32_t lo = (uint32_t)_mm256_extract_epi32(tmin, 0), hi = (uint32_t)_mm256_extract_epi32(tmin, 4);
+		bool tiny_inputs = (lo < hi ? lo : hi) < 0x007fffffu; /* a nonzero subnormal */
+		/* a subnormal is the block's maximum only when every element is subnormal or zero, so flushing the
+		 * maximum is flushing every element first */
+		float amax = lq_ftz(lq_f32_from_bits(maxbits));
 		absmax[b] = amax;
 		__m256 r = _mm256_set1_ps(lq_rcp_approx(amax));
 		for (int64_t i = i0; i < i0 + blocksize; i += 32) {
-			__m256i c0 = codes8(load8(src, dtype, i), r, qtype);
-			__m256i c1 = codes8(load8(src, dtype, i + 8), r, qtype);
-			__m256i c2 = codes8(load8(src, dtype, i + 16), r, qtype);
-			__m256i c3 = codes8(load8(src, dtype, i + 24), r, qtype);
+			__m256i c0 = codes8(load8(src, dtype, i), r, qtype, tiny_inputs, odd4, even8);
+			__m256i c1 = codes8(load8(src, dtype, i + 8), r, qtype, tiny_inputs, odd4, even8);
+			__m256i c2 = codes8(load8(src, dtype, i + 16), r, qtype, tiny_inputs, odd4, even8);
+			__m256i c3 = codes8(load8(src, dtype, i + 24), r, qtype, tiny_inputs, odd4, even8);
 			_mm_storeu_si128((__m128i *)(packed + i / 2), pack_nibbles(c0, c1, c2, c3));
 		}
 	}
@@ -168,14 +212,6 @@ static inline void store8(void *out, lq_dtype dtype, int64_t i, __m256 v)
 		_mm256_storeu_ps((float *)out + i, v);
 		break;
 	}
-}
-
-/* The code table at eight int32 indices 0..15. */
-static inline __m256 lookup16(__m256 lo, __m256 hi, __m256i idx)
-{
-	__m256 a = _mm256_permutevar8x32_ps(lo, idx);
-	__m256 b = _mm256_permutevar8x32_ps(hi, idx);
-	return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
 }
 
 void lq_dequantize_range_avx2(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,

@@ -1,0 +1,65 @@
+#!/bin/sh
+# run.sh BUILD_DIR: the CPU benchmarks (`make bench`). Prints a Markdown report and writes it to
+# bench/cpu.md. On the GPU machine, tests/gpu/ has the GPU benchmarks.
+#
+#  1. the kernels in memory: GB/s of bf16 input per core and on all cores, scalar and SIMD, with the
+#     machine's memcpy bandwidth as the anchor;
+#  2. nf4quant end to end on DESIGN.md's synthetic model (Llama-7B widths, 4 layers: 1.07e9 parameters,
+#     2.14 GB of bf16), page cache warm, against `cat` of the same input, with peak memory (RSS) against
+#     the bound 2 x largest tensor + 512 MiB.
+# BENCH_DIR (default BUILD_DIR/bench) holds the generated model; BENCH_LAYERS changes its size.
+set -eu
+build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
+dir=${BENCH_DIR:-$build/bench}
+layers=${BENCH_LAYERS:-4}
+model="$dir/llama7b-widths-${layers}l"
+out="$dir/out"
+report="$top/bench/cpu.md"
+mkdir -p "$dir" "$top/bench"
+[ -f "$model/model.safetensors" ] || "$build/gen_model" "$model" "$layers" 4096 11008 32000 >&2
+in_bytes=$(stat -c %s "$model/model.safetensors")
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+seconds() { # seconds of a command, median of $1 runs
+	runs=$1; shift
+	for i in $(seq "$runs"); do
+		s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N)
+		echo "$e - $s" | bc -l
+	done | median
+}
+
+cat "$model/model.safetensors" >/dev/null
+t_cat=$(seconds 5 cat "$model/model.safetensors")
+cores=$(nproc)
+
+{
+echo "# CPU benchmarks"
+echo
+echo "Machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores, $(free -g | awk '/Mem:/ {print $2}') GiB;"
+echo "$(date -u +%Y-%m-%d), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?'). Command: \`make bench\`."
+echo
+echo "## Kernels in memory (bench_kernels)"
+echo
+"$build/bench_kernels" 512
+echo
+echo "## nf4quant end to end"
+echo
+echo "Input: $model/model.safetensors, $in_bytes bytes of bf16 (page cache warm)."
+echo "\`cat\` of the input: $(printf %.3f "$t_cat") s = $(echo "$in_bytes / $t_cat / 1e9" | bc -l | xargs printf %.2f) GB/s."
+echo
+echo "| threads | seconds | GB/s of input | per core | vs cat | peak RSS (MiB) |"
+echo "|---|---|---|---|---|---|"
+for t in 1 $cores; do
+	rm -rf "$out"
+	"$build/nf4quant" -q -T "$t" "$model" -o "$out"
+	rss_kb=$( { /usr/bin/time -f %M "$build/nf4quant" -q -f -T "$t" "$model" -o "$out" ; } 2>&1 | tail -1)
+	s=$(seconds 3 "$build/nf4quant" -q -f -T "$t" "$model" -o "$out")
+	echo "| $t | $(printf %.3f "$s") | $(echo "$in_bytes / $s / 1e9" | bc -l | xargs printf %.2f) | $(echo "$in_bytes / $s / 1e9 / $t" | bc -l | xargs printf %.2f) | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) |"
+done
+largest=$((32000 * 4096 * 2))
+echo
+echo "Largest tensor: $largest bytes; memory bound 2 x largest + 512 MiB = $(( (2 * largest) / 1048576 + 512 )) MiB."
+echo "The output is written and synced (fsync) in every run; the time includes it."
+} | tee "$report"
+rm -rf "$out"
