@@ -131,6 +131,26 @@ $(B)/gen_model $(B)/bench_kernels: $(B)/%: $(B)/tests/bench/%.o $(B)/libformats.
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/torch_mean_driver: tests/gpu/torch_mean_driver.c libquant/torch_mean.c libquant/torch_mean.h
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) $(LDFLAGS) -o $@ tests/gpu/torch_mean_driver.c \
+		libquant/torch_mean.c
+
+# The GPU's reciprocal table (libquant/rcp_approx.c): regenerated on a machine with an NVIDIA GPU and
+# compared with the shipped one. nvcc builds the generator anywhere; running it needs the GPU.
+NVCC ?= nvcc
+$(B)/rcp_approx_gen: kernels/rcp_approx_gen.cu
+	@mkdir -p $(@D)
+	$(NVCC) -O2 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+		-gencode arch=compute_90,code=compute_90 -o $@ $<
+
+.PHONY: rcp-table
+rcp-table: $(B)/rcp_approx_gen
+	$(B)/rcp_approx_gen $(B)/rcp_approx_delta.bin
+	zstd -d -q -c libquant/data/rcp_approx_delta.bin.zst | cmp - $(B)/rcp_approx_delta.bin
+	@echo "rcp-table: the GPU reproduces the shipped table"
+
 .PHONY: check test unit cli-tests fuzz-replay interop fuzz
 # check: fast (under a minute), what CI runs.
 check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay
@@ -140,7 +160,7 @@ check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay
 	$(Q)tests/interop/check_python_reads.sh $(B)
 
 # test: everything: check, the tests under sanitizers are `make SANITIZE=address,undefined check`.
-test: check
+test: check $(B)/torch_mean_driver
 	$(Q)tests/gpu/run.sh $(B)
 
 # A coverage-guided fuzzing session of the safetensors header parser (clang with libFuzzer).

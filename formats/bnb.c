@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_scan.h"
+
 /* The longest repr of a float32 widened to double: sign, 17 digits, point and a 4-character exponent
  * ("-1.1754943508222875e-38"), or "0.000" and 17 digits in fixed notation: 23; one spare. */
 #define OFFSET_WIDTH 24
@@ -160,12 +162,30 @@ static bool parse_dtype(const char *name, lq_dtype *out)
 lq_status bnb_state_parse(const void *json, size_t len, bnb_state *s, char *err)
 {
 	memset(s, 0, sizeof *s);
+	/* Strict JSON first, as json.loads takes it: cJSON alone accepts trailing garbage and numbers such
+	 * as 01 or 1., which bitsandbytes cannot load. */
+	json_scan js;
+	json_scan_init(&js, json, len);
+	if (json_peek(&js) != '{')
+		return fmt_fail(err, LQ_ERR_CORRUPT, "quant_state is not a JSON object");
+	if (!json_skip_value(&js) || !json_end(&js))
+		return fmt_fail(err, LQ_ERR_CORRUPT, "quant_state is not a JSON object: byte %zu: %s", js.err_pos, js.err);
 	cJSON *root = cJSON_ParseWithLength(json, len);
 	if (!root || !cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return fmt_fail(err, LQ_ERR_CORRUPT, "quant_state is not a JSON object");
 	}
 	lq_status st = LQ_ERR_CORRUPT;
+	/* A key twice: json.loads keeps the last value, the lookups below would take the first. */
+	static const char *const keys[] = {"quant_type", "blocksize", "dtype", "shape", "nested_blocksize",
+					   "nested_dtype", "nested_offset"};
+	int seen[sizeof keys / sizeof *keys] = {0};
+	for (const cJSON *c = root->child; c; c = c->next)
+		for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+			if (c->string && strcmp(c->string, keys[k]) == 0 && ++seen[k] > 1) {
+				fmt_fail(err, st, "quant_state: key \"%s\" appears twice", keys[k]);
+				goto out;
+			}
 	const cJSON *qt = cJSON_GetObjectItemCaseSensitive(root, "quant_type");
 	const cJSON *bs = cJSON_GetObjectItemCaseSensitive(root, "blocksize");
 	const cJSON *dt = cJSON_GetObjectItemCaseSensitive(root, "dtype");

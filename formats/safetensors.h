@@ -141,6 +141,9 @@ uint64_t st_writer_tensor_bytes(const st_writer *w, int32_t id);
 /* Creates path (which must not exist), writes the header. LQ_ERR_EXISTS when it exists, LQ_ERR_IO else. */
 lq_status st_writer_open(st_writer *w, const char *path);
 
+/* The file's name in messages when it is written under a temporary path (default: the path). */
+lq_status st_writer_set_display_name(st_writer *w, const char *name);
+
 /* Writes len bytes of tensor `id` at byte `offset` of its data. */
 lq_status st_writer_write(st_writer *w, int32_t id, uint64_t offset, const void *buf, size_t len);
 

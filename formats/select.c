@@ -47,21 +47,30 @@
  *     nn.Linear in afmoe and d_fine); the out_proj of an nn.MultiheadAttention (`head.attention`,
  *     `multihead_attn`: SigLIP's pooling head, Aria's projector); a Linear subclass or a router Parameter
  *     listed for the model type (falcon, ibert, gpt_oss, llama4, granitemoe, ...).
- *  3. Kept out by a pattern, matched as in F2 against the renamed path (F6, R: only the layouts above):
- *     llm_int8_skip_modules from the config; else the defaults of F3, written here per model type and
- *     architecture since the checkpoint does not carry them (R): the output embedding (`lm_head`, or the
- *     type's own: gpt_neox `embed_out`, whisper `proj_out`, RoBERTa-style `lm_head.decoder`, BERT-style
- *     `cls.predictions.decoder`, ...), `score` for *ForSequenceClassification (a bias-free head that is
- *     the last parameter), the last layer's down_proj of OLMo when nothing follows it (its norms have no
- *     weight); plus the type's _keep_in_fp32_modules (t5/mt5/umt5 `wo`, blip-2 `qformer`, ...).
+ *  3. Kept out by a pattern, matched as in F2 against the renamed path (F6; R: only the layouts above;
+ *     R: the Python regex runs as a POSIX ERE with \d \w \s (?: translated, anything ERE lacks falls
+ *     back to a literal prefix): llm_int8_skip_modules from the config; else the defaults of F3, written
+ *     here per model type and architecture since the checkpoint does not carry them (R): the output
+ *     embedding (`lm_head`, or the type's own: gpt_neox `embed_out`, whisper `proj_out`, RoBERTa-style
+ *     `lm_head.decoder`, BERT-style `cls.predictions.decoder`, ...), and the last module where it is a
+ *     bias-free Linear: `score` of *ForSequenceClassification, CLIP-style `text_projection`, the last
+ *     layer's MLP output of OlmoModel (norms without weight; a *ForCausalLM registers lm_head last and
+ *     ties weights only after the swap), matched as exact paths; plus the type's _keep_in_fp32_modules
+ *     (t5/mt5/umt5 `wo`, blip-2 `qformer`, ...).
  *  4. Otherwise it is converted; Conv1D names of the types in F4 are transposed.
  * Tied weights need no rule: save_pretrained drops the tied copy, and the other end is an embedding.
  *
- * What can be wrong (checked against every architecture transformers 5.17 instantiates, on the meta
- * device, and against real 4-bit loads of tiny models; tests/gpu/select_truth.py): a model type newer
- * than these tables or with a custom module (a Linear subclass, a Linear named like an embedding, an
- * embedding named like neither, a head other than the ones above, a last parameter that is a Linear
- * weight); a skip-list pattern matched against a layout whose renaming is not in F6; remote-code models.
+ * Checked (tests/gpu/select_truth.py, tests/unit/select_truth_test.c): real 4-bit loads and saves of 37
+ * tiny models of the common families (bitsandbytes 0.50.2's CPU backend), 0 disagreements; every (model type, class) of transformers 5.17's causal-LM,
+ * seq2seq, image-text-to-text, speech, classification, masked-LM, QA and base-model maps that builds with
+ * its default config (1090) on the meta device through the real replace_with_bnb_linear and save-time
+ * key reversal: 38 tensors disagree, in 25 rare classes (base models whose last parameter is a Linear,
+ * nn.MultiheadAttention under other names, keys renamed to `in_proj_weight` on save, speech heads); with a
+ * skip list, 11 of 222 classes disagree, all with layouts renamed by rules not in F6 (ernie4_5_vl_moe,
+ * kimi_k25, paddleocr_vl, minimax_m3_vl, cosmos3, step3p7, shieldgemma2, ...).
+ * What can be wrong: a model type newer than these tables or with a custom module (a Linear subclass,
+ * a Linear named like an embedding, an embedding named like neither, a head other than the ones above);
+ * a skip-list prefix matched against a layout renamed otherwise than F6; remote-code models.
  */
 #include "select.h"
 
@@ -77,9 +86,10 @@
  * suffix test and for messages. */
 typedef struct skip_pattern {
 	char *text;
-	char *reason;
+	const char *reason; /* static */
 	regex_t re;
 	bool has_re;
+	bool exact; /* a head of this file's tables: the module path itself, not F2 */
 } skip_pattern;
 
 struct hf_select {
@@ -89,7 +99,7 @@ struct hf_select {
 	skip_pattern *pat;
 	int npat, cap;
 	bool conv1d;
-	bool legacy_vlm; /* composite config: rename legacy VLM key layouts (F6) */
+	bool legacy_vlm; /* a type with the llava-style renaming of F6 */
 	bool qwen2_vl;
 };
 
@@ -99,7 +109,7 @@ static const char *const embedding_names[] = {
 	"word_embeddings", "word_embedding", "position_embeddings", "position_embedding", "token_type_embeddings",
 	"token_embedding", "tok_embeddings", "tokens_embed", "positions_embed", "wte", "wpe", "shared",
 	"relative_attention_bias", "pos_embed", "rel_pos_emb", "rel_embeddings", "segment_embedding", "segment_emb",
-	"input_embedding", "shape_embed", "pronunciation_embed", "ngram_embeddings", "language_embedding",
+	"shape_embed", "pronunciation_embed", "ngram_embeddings", "language_embedding",
 	"speaker_embedding", "unit_embedding", "entity_embeddings", "codebook", "tile_embedding",
 	"position_embedding_table", "embed_audio_tokens", "embed_text_tokens", "codec_embed", "embed_char",
 	"embed_global", "embed_timestep", "distance_embedding", "level_embed", "query_embed", "label_embed",
@@ -108,11 +118,12 @@ static const char *const embedding_names[] = {
 	"queries_features", "queries_embedder", "reference_point_embed", "rel_attn_embed", "freq_emb",
 	"generation_embeddings", "visual_embeddings_table", "input_embeds_layer", "position_embeds_layer",
 	"encoder_hash_tok_embedding", "audio_bos_eos_token", "bias_values", "pe_k", "column_embedder",
-	"row_embedder", "column_embeddings", "row_embeddings", "text_token_embedding",
+	"row_embedder", "column_embeddings", "row_embeddings", "text_token_embedding", "text_position_embedding",
+	"embed", "refpoint_embed", "input_embeds_layers", "xpath_subs_sub_embeddings", "xpath_tag_sub_embeddings",
+	"HashBucketCodepointEmbedder",
 };
 
-/* Suffix patterns of modules that are not plain nn.Linear for one model type (R2), matched segment by
- * segment from the end; "*" is any one segment. */
+/* Modules that are not plain nn.Linear in one model type (R2), matched on whole trailing path segments. */
 typedef struct type_rule {
 	const char *type;
 	const char *pattern;
@@ -124,10 +135,11 @@ static const type_rule not_linear[] = {
 	{"falcon", "dense", "FalconLinear, a Linear subclass"},
 	{"falcon", "dense_h_to_4h", "FalconLinear, a Linear subclass"},
 	{"falcon", "dense_4h_to_h", "FalconLinear, a Linear subclass"},
-	{"ibert", "query", "QuantLinear, not nn.Linear"},
-	{"ibert", "key", "QuantLinear, not nn.Linear"},
-	{"ibert", "value", "QuantLinear, not nn.Linear"},
-	{"ibert", "dense", "QuantLinear, not nn.Linear"},
+	{"ibert", "attention.self.query", "QuantLinear, not nn.Linear"},
+	{"ibert", "attention.self.key", "QuantLinear, not nn.Linear"},
+	{"ibert", "attention.self.value", "QuantLinear, not nn.Linear"},
+	{"ibert", "output.dense", "QuantLinear, not nn.Linear"},
+	{"ibert", "intermediate.dense", "QuantLinear, not nn.Linear"},
 	{"gpt_oss", "router", "MoE router (nn.Parameter)"},
 	{"openai_privacy_filter", "router", "MoE router (nn.Parameter)"},
 	{"granitemoe_swa", "router", "MoE router (nn.Parameter)"},
@@ -138,40 +150,89 @@ static const type_rule not_linear[] = {
 	{"granitemoeshared", "router.layer", "MoE router (ParallelExperts)"},
 	{"hy_v3", "router.gate", "MoE router (nn.Parameter)"},
 	{"idefics", "lm_head", "IdeficsDecoupledLinear, a Linear subclass"},
+	{"ctrl", "w", "embedding"},
+	{"cpmant", "input_embedding", "embedding"},
+	{"deepseek_v4", "compressor.wgate", "not nn.Linear in transformers 5.17"},
+	{"deepseek_v4", "compressor.wkv", "not nn.Linear in transformers 5.17"},
+	{"deepseek_v4", "wo_a", "not nn.Linear in transformers 5.17"},
 };
 
 /* _keep_in_fp32_modules of the model classes, by model type (F3), as transformers 5.17 lists them. */
 static const type_rule keep_fp32[] = {
-	{"t5", "wo", NULL}, {"mt5", "wo", NULL}, {"umt5", "wo", NULL}, {"pop2piano", "wo", NULL}, {"udop", "wo", NULL},
-	{"blip-2", "query_tokens", NULL}, {"blip-2", "qformer", NULL}, {"instructblip", "query_tokens", NULL},
-	{"instructblipvideo", "query_tokens", NULL}, {"gpt_oss", "post_attention_layernorm", NULL},
-	{"gpt_oss", "input_layernorm", NULL}, {"gpt_oss", "norm", NULL}, {"afmoe", "input_layernorm", NULL},
-	{"afmoe", "post_attention_layernorm", NULL}, {"afmoe", "pre_mlp_layernorm", NULL},
-	{"afmoe", "post_mlp_layernorm", NULL}, {"afmoe", "q_norm", NULL}, {"afmoe", "k_norm", NULL},
-	{"afmoe", "norm", NULL}, {"afmoe", "expert_bias", NULL}, {"axk2", "indexer.weights_proj", NULL},
-	{"deepseek_v32", "indexer.weights_proj", NULL}, {"glm_moe_dsa", "indexer.weights_proj", NULL},
-	{"deepseek_v4", "self_attn.compressor.kv_proj", NULL}, {"deepseek_v4", "self_attn.compressor.gate_proj", NULL},
-	{"deepseek_v4", "self_attn.compressor.indexer.kv_proj", NULL},
-	{"deepseek_v4", "self_attn.compressor.indexer.gate_proj", NULL},
-	{"deepseek_v4", "self_attn.compressor.indexer.scorer.weights_proj", NULL},
-	{"longcat_flash", "classifier.weight", NULL}, {"rwkv", "time_decay", NULL}, {"rwkv", "time_first", NULL},
+	{"t5", "wo", "kept in float32 by t5"},
+	{"mt5", "wo", "kept in float32 by mt5"},
+	{"umt5", "wo", "kept in float32 by umt5"},
+	{"pop2piano", "wo", "kept in float32 by pop2piano"},
+	{"udop", "wo", "kept in float32 by udop"},
+	{"blip-2", "query_tokens", "kept in float32 by blip-2"},
+	{"blip-2", "qformer", "kept in float32 by blip-2"},
+	{"instructblip", "query_tokens", "kept in float32 by instructblip"},
+	{"instructblipvideo", "query_tokens", "kept in float32 by instructblipvideo"},
+	{"gpt_oss", "post_attention_layernorm", "kept in float32 by gpt_oss"},
+	{"gpt_oss", "input_layernorm", "kept in float32 by gpt_oss"},
+	{"gpt_oss", "norm", "kept in float32 by gpt_oss"},
+	{"afmoe", "input_layernorm", "kept in float32 by afmoe"},
+	{"afmoe", "post_attention_layernorm", "kept in float32 by afmoe"},
+	{"afmoe", "pre_mlp_layernorm", "kept in float32 by afmoe"},
+	{"afmoe", "post_mlp_layernorm", "kept in float32 by afmoe"},
+	{"afmoe", "q_norm", "kept in float32 by afmoe"},
+	{"afmoe", "k_norm", "kept in float32 by afmoe"},
+	{"afmoe", "norm", "kept in float32 by afmoe"},
+	{"afmoe", "expert_bias", "kept in float32 by afmoe"},
+	{"axk2", "indexer.weights_proj", "kept in float32 by axk2"},
+	{"deepseek_v32", "indexer.weights_proj", "kept in float32 by deepseek_v32"},
+	{"glm_moe_dsa", "indexer.weights_proj", "kept in float32 by glm_moe_dsa"},
+	{"deepseek_v4", "self_attn.compressor.kv_proj", "kept in float32 by deepseek_v4"},
+	{"deepseek_v4", "self_attn.compressor.gate_proj", "kept in float32 by deepseek_v4"},
+	{"deepseek_v4", "self_attn.compressor.indexer.kv_proj", "kept in float32 by deepseek_v4"},
+	{"deepseek_v4", "self_attn.compressor.indexer.gate_proj", "kept in float32 by deepseek_v4"},
+	{"deepseek_v4", "self_attn.compressor.indexer.scorer.weights_proj", "kept in float32 by deepseek_v4"},
+	{"longcat_flash", "classifier.weight", "kept in float32 by longcat_flash"},
+	{"rwkv", "time_decay", "kept in float32 by rwkv"},
+	{"rwkv", "time_first", "kept in float32 by rwkv"},
 };
 
-/* get_output_embeddings() where it is not `lm_head` (F3), by the top config's model type. */
+/* get_output_embeddings() where it is not `lm_head` (F3), by the top config's model type; NULL: none (the
+ * lm_heads of these models' sub-models are converted). */
 static const type_rule output_embedding[] = {
-	{"gpt_neox", "embed_out", NULL}, {"gpt_neox_japanese", "embed_out", NULL}, {"whisper", "proj_out", NULL},
-	{"moonshine", "proj_out", NULL}, {"canary", "proj_out", NULL}, {"cohere_asr", "proj_out", NULL},
-	{"rwkv", "head", NULL}, {"git", "output", NULL}, {"biogpt", "output_projection", NULL},
-	{"trocr", "output_projection", NULL}, {"convbert", "generator_lm_head", NULL},
-	{"electra", "generator_lm_head", NULL}, {"xlnet", "lm_loss", NULL}, {"distilbert", "vocab_projector", NULL},
-	{"modernbert", "decoder", NULL}, {"modernbert-decoder", "decoder", NULL}, {"dia", "logits_dense", NULL},
-	{"camembert", "lm_head.decoder", NULL}, {"data2vec-text", "lm_head.decoder", NULL},
-	{"esm", "lm_head.decoder", NULL}, {"esmc", "lm_head.decoder", NULL}, {"ibert", "lm_head.decoder", NULL},
-	{"jina_embeddings_v3", "lm_head.decoder", NULL}, {"longformer", "lm_head.decoder", NULL},
-	{"luke", "lm_head.decoder", NULL}, {"mpnet", "lm_head.decoder", NULL}, {"reformer", "lm_head.decoder", NULL},
-	{"roberta", "lm_head.decoder", NULL}, {"roberta-prelayernorm", "lm_head.decoder", NULL},
-	{"xlm-roberta", "lm_head.decoder", NULL}, {"xlm-roberta-xl", "lm_head.decoder", NULL},
-	{"xmod", "lm_head.decoder", NULL},
+	{"fsmt", "output_projection", "output embedding (output_projection)"},
+	{"deepseek_v4", "head", "output embedding (head)"},
+	{"mobilebert", "cls.predictions.dense", "output embedding (cls.predictions.dense)"},
+	{"qwen2_5_omni", NULL, NULL},
+	{"bark", NULL, NULL},
+	{"clvp", NULL, NULL},
+	{"gpt_neox", "embed_out", "output embedding (embed_out)"},
+	{"gpt_neox_japanese", "embed_out", "output embedding (embed_out)"},
+	{"whisper", "proj_out", "output embedding (proj_out)"},
+	{"moonshine", "proj_out", "output embedding (proj_out)"},
+	{"canary", "proj_out", "output embedding (proj_out)"},
+	{"cohere_asr", "proj_out", "output embedding (proj_out)"},
+	{"rwkv", "head", "output embedding (head)"},
+	{"git", "output", "output embedding (output)"},
+	{"biogpt", "output_projection", "output embedding (output_projection)"},
+	{"trocr", "output_projection", "output embedding (output_projection)"},
+	{"convbert", "generator_lm_head", "output embedding (generator_lm_head)"},
+	{"electra", "generator_lm_head", "output embedding (generator_lm_head)"},
+	{"xlnet", "lm_loss", "output embedding (lm_loss)"},
+	{"distilbert", "vocab_projector", "output embedding (vocab_projector)"},
+	{"modernbert", "decoder", "output embedding (decoder)"},
+	{"modernbert-decoder", "decoder", "output embedding (decoder)"},
+	{"dia", "logits_dense", "output embedding (logits_dense)"},
+	{"camembert", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"data2vec-text", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"esm", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"esmc", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"ibert", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"jina_embeddings_v3", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"longformer", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"luke", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"mpnet", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"reformer", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"roberta", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"roberta-prelayernorm", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"xlm-roberta", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"xlm-roberta-xl", "lm_head.decoder", "output embedding (lm_head.decoder)"},
+	{"xmod", "lm_head.decoder", "output embedding (lm_head.decoder)"},
 };
 
 /* Heads that are the model's last parameter (F3), by architecture suffix (type NULL: any type). */
@@ -179,12 +240,30 @@ typedef struct head_rule {
 	const char *type;
 	const char *arch_suffix;
 	const char *pattern;
+	const char *reason;
 } head_rule;
 
 static const head_rule last_module[] = {
-	{NULL, "ForSequenceClassification", "score"},
-	{"ctrl", "ForSequenceClassification", "classifier"},
-	{"modernbert-decoder", "ForSequenceClassification", "classifier"},
+	{NULL, "ForSequenceClassification", "score", "last module of the model (score)"},
+	{"ctrl", "ForSequenceClassification", "classifier", "last module of the model (classifier)"},
+	{"modernbert-decoder", "ForSequenceClassification", "classifier", "last module of the model (classifier)"},
+	{"splinter", "ForQuestionAnswering", "splinter_qass.end_classifier", "last module of the model (end_classifier)"},
+	{"aimv2", "Model", "text_projection", "last module of the model (text_projection)"},
+	{"altclip", "Model", "text_projection", "last module of the model (text_projection)"},
+	{"blip", "Model", "text_projection", "last module of the model (text_projection)"},
+	{"chinese_clip", "Model", "text_projection", "last module of the model (text_projection)"},
+	{"clip", "Model", "text_projection", "last module of the model (text_projection)"},
+	{"clipseg", "Model", "text_projection", "last module of the model (text_projection)"},
+	{"metaclip_2", "Model", "text_projection", "last module of the model (text_projection)"},
+	{"owlv2", "Model", "text_projection", "last module of the model (text_projection)"},
+	{"owlvit", "Model", "text_projection", "last module of the model (text_projection)"},
+};
+
+/* Types whose checkpoints may use the legacy llava layout (conversion_mapping.py "llava" and the types and
+ * classes mapped to it, "llava_next", "fuyu", "mllama"). */
+static const char *const legacy_vlm_types[] = {
+	"llava", "llava_next", "llava_next_video", "llava_onevision", "aria", "paligemma", "aya_vision", "got_ocr2",
+	"gemma3", "internvl", "vipllava", "mistral3", "pp_chart2table", "fuyu", "mllama", "video_llava",
 };
 
 static const char *const conv1d_types[] = {"gpt2", "openai-gpt", "imagegpt", "decision_transformer", "clvp"};
@@ -228,26 +307,11 @@ static bool all_digits(const char *s, size_t n)
 	return true;
 }
 
-/* Whether the trailing segments of path equal the segments of pattern ("*" matches any one segment). */
+/* Whether path ends with pattern on a segment boundary ("a.b.c" ends with "b.c", not with "x.c"). */
 static bool suffix_match(const char *path, const char *pattern)
 {
-	const char *pe = path + strlen(path), *qe = pattern + strlen(pattern);
-	for (;;) {
-		const char *ps = pe, *qs = qe;
-		while (ps > path && ps[-1] != '.')
-			ps--;
-		while (qs > pattern && qs[-1] != '.')
-			qs--;
-		const size_t pn = (size_t)(pe - ps), qn = (size_t)(qe - qs);
-		if (!(qn == 1 && *qs == '*') && (pn != qn || memcmp(ps, qs, pn) != 0))
-			return false;
-		if (qs == pattern)
-			return true;
-		if (ps == path)
-			return false;
-		pe = ps - 1;
-		qe = qs - 1;
-	}
+	const size_t n = strlen(path), m = strlen(pattern);
+	return n >= m && memcmp(path + n - m, pattern, m) == 0 && (n == m || path[n - m - 1] == '.');
 }
 
 /* The last segment without a trailing "_<digits>" (canine's HashBucketCodepointEmbedder_3, ...). */
@@ -260,10 +324,13 @@ static bool is_embedding_name(const char *seg)
 	for (size_t i = 0; i < COUNT(embedding_names); i++)
 		if (strlen(embedding_names[i]) == n && memcmp(embedding_names[i], seg, n) == 0)
 			return true;
-	if (n >= strlen("_position_embeddings") && memcmp(seg + n - strlen("_position_embeddings"),
-							  "_position_embeddings", strlen("_position_embeddings")) == 0)
-		return true; /* x_, y_, h_, w_, row_, col_, box_, char_, visual_, query_ ... */
-	return starts_with(seg, "HashBucketCodepointEmbedder");
+	static const char *const suffixes[] = {"_position_embeddings", "_type_embeddings"}; /* x_, row_, visual_... */
+	for (size_t i = 0; i < COUNT(suffixes); i++) {
+		const size_t m = strlen(suffixes[i]);
+		if (n >= m && memcmp(seg + n - m, suffixes[i], m) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* R2: the reason module (a checkpoint module path) is not an nn.Linear/Conv1D, or NULL. */
@@ -272,6 +339,14 @@ static const char *not_linear_reason(const hf_select *s, const char *module)
 	const char *seg = last_segment(module);
 	if (is_embedding_name(seg))
 		return "embedding";
+	if (all_digits(seg, strlen(seg)) && seg - module >= 2) { /* an nn.ModuleList of embeddings */
+		char parent[NAME_MAX_LEN];
+		const size_t n = (size_t)(seg - 1 - module);
+		memcpy(parent, module, n);
+		parent[n] = '\0';
+		if (is_embedding_name(last_segment(parent)))
+			return "embedding";
+	}
 	/* ".experts.<n>." anywhere: a per-expert weight of a fused MoE (F5) */
 	for (const char *p = module; (p = strstr(p, "experts.")) != NULL; p++) {
 		if (p != module && p[-1] != '.')
@@ -304,9 +379,8 @@ static const char *runtime_path(const hf_select *s, const char *module, char *bu
 		{"vision_tower.vision_model.", "model.vision_tower."},
 		{"vision_tower.", "model.vision_tower."},
 		{"multi_modal_projector.", "model.multi_modal_projector."},
-		{"vision_model.", "model.vision_model."},
-		{"vision_embed_tokens.", "model.vision_embed_tokens."},
-		{"image_newline", "model.image_newline"},
+		{"vision_model.", "model.vision_model."}, /* mllama */
+		{"vision_embed_tokens.", "model.vision_embed_tokens."}, /* fuyu */
 	};
 	const char *from = NULL, *to = NULL;
 	if (s->legacy_vlm) {
@@ -337,6 +411,8 @@ static const char *runtime_path(const hf_select *s, const char *module, char *bu
 
 static bool pattern_matches(const skip_pattern *p, const char *path)
 {
+	if (p->exact)
+		return strcmp(path, p->text) == 0;
 	if (ends_with(path, p->text))
 		return true;
 	if (p->has_re)
@@ -344,14 +420,15 @@ static bool pattern_matches(const skip_pattern *p, const char *path)
 	return starts_with(path, p->text);
 }
 
-/* Python regex -> POSIX ERE anchored at the start, for the re.match of F2. Returns false when the pattern
- * uses what ERE lacks (then the caller falls back to a literal prefix). */
+/* Python regex -> POSIX ERE anchored at the start, for the re.match of F2, into p->re. Sets p->has_re,
+ * false when the pattern uses what ERE lacks (lookaround, flags, ...): the caller then compares a literal
+ * prefix. Returns false when memory runs out. */
 static bool compile_pattern(skip_pattern *p)
 {
-	const size_t n = strlen(p->text);
-	char *ere = malloc(n * 12 + 8);
+	char *ere = malloc(strlen(p->text) * 6 + 8); /* "\w" (2 bytes) becomes 12 */
 	if (!ere)
 		return false;
+	bool ok = true;
 	char *o = ere;
 	o += sprintf(o, "^(");
 	for (const char *c = p->text; *c; c++) {
@@ -367,17 +444,18 @@ static bool compile_pattern(skip_pattern *p)
 				*o++ = '\\';
 				*o++ = *c;
 			}
-		} else if (c[0] == '(' && c[1] == '?' && c[2] == ':') {
+		} else if (c[0] == '(' && c[1] == '?') {
+			ok = ok && c[2] == ':'; /* (?:...) is a plain group; (?=, (?!, (?P<, (?i) are not ERE */
 			*o++ = '(';
-			c += 2;
+			c += c[2] == ':' ? 2 : 1;
 		} else {
 			*o++ = *c;
 		}
 	}
 	o += sprintf(o, ")");
-	const bool ok = strstr(p->text, "(?") == NULL && regcomp(&p->re, ere, REG_EXTENDED | REG_NOSUB) == 0;
+	p->has_re = ok && regcomp(&p->re, ere, REG_EXTENDED | REG_NOSUB) == 0;
 	free(ere);
-	return ok;
+	return true;
 }
 
 static char *dup_string(const char *s)
@@ -389,8 +467,8 @@ static char *dup_string(const char *s)
 	return d;
 }
 
-/* Adds a pattern with its reason (reason_fmt has one %s for the pattern text). False: out of memory. */
-static bool add_pattern(hf_select *s, const char *text, const char *reason_fmt)
+/* Adds a pattern with its (static) reason. False: out of memory. */
+static bool add_pattern(hf_select *s, const char *text, const char *reason)
 {
 	for (int i = 0; i < s->npat; i++)
 		if (strcmp(s->pat[i].text, text) == 0)
@@ -405,17 +483,26 @@ static bool add_pattern(hf_select *s, const char *text, const char *reason_fmt)
 	}
 	skip_pattern *p = &s->pat[s->npat];
 	memset(p, 0, sizeof(*p));
-	p->text = dup_string(text);
-	const int n = snprintf(NULL, 0, reason_fmt, text);
-	p->reason = n >= 0 ? malloc((size_t)n + 1) : NULL;
-	if (!p->text || !p->reason) {
+	if (!(p->text = dup_string(text)))
+		return false;
+	p->reason = reason;
+	if (!compile_pattern(p)) {
 		free(p->text);
-		free(p->reason);
 		return false;
 	}
-	snprintf(p->reason, (size_t)n + 1, reason_fmt, text);
-	p->has_re = compile_pattern(p);
 	s->npat++;
+	return true;
+}
+
+/* A head found by this file's tables (R3): matched as the exact module path, since a head that is a
+ * container (T5Gemma's score.out_proj) carries a bias last and is not kept out. */
+static bool add_head(hf_select *s, const char *path, const char *reason)
+{
+	const int before = s->npat;
+	if (!add_pattern(s, path, reason))
+		return false;
+	if (s->npat > before)
+		s->pat[s->npat - 1].exact = true;
 	return true;
 }
 
@@ -466,31 +553,31 @@ static bool add_default_patterns(hf_select *s, const cJSON *config, const char *
 	for (size_t i = 0; i < COUNT(output_embedding); i++)
 		if (strcmp(top_type, output_embedding[i].type) == 0) {
 			own_output = true;
-			if (!add_pattern(s, output_embedding[i].pattern, "output embedding (%s)"))
+			if (output_embedding[i].pattern &&
+			    !add_pattern(s, output_embedding[i].pattern, output_embedding[i].reason))
 				return false;
 		}
-	if (!own_output && !add_pattern(s, "lm_head", "output embedding (%s)"))
+	if (!own_output && !add_pattern(s, "lm_head", "output embedding (lm_head)"))
 		return false;
-	if (!add_pattern(s, "cls.predictions.decoder", "output embedding (%s)"))
+	if (!add_pattern(s, "cls.predictions.decoder", "output embedding (cls.predictions.decoder)"))
 		return false;
 	for (size_t i = 0; i < COUNT(last_module); i++)
 		if ((!last_module[i].type || strcmp(top_type, last_module[i].type) == 0) &&
 		    ends_with(s->arch, last_module[i].arch_suffix) &&
-		    !add_pattern(s, last_module[i].pattern, "last module of the model (%s)"))
+		    !add_head(s, last_module[i].pattern, last_module[i].reason))
 			return false;
-	/* OLMo's norms hold no weight: with no lm_head stored after it, the last parameter is the last
-	 * layer's down_proj. */
-	if (strcmp(top_type, "olmo") == 0) {
-		const cJSON *tie = cJSON_GetObjectItemCaseSensitive(config, "tie_word_embeddings");
-		const bool head = ends_with(s->arch, "ForCausalLM") && !cJSON_IsTrue(tie);
+	/* Models whose norms hold no weight: in the base model (no head) the last parameter is the last
+	 * layer's MLP output. (A *ForCausalLM registers lm_head last, tied or not: weights are tied only
+	 * after the swap.) */
+	static const type_rule weightless_norms[] = {{"olmo", "mlp.down_proj", NULL}, {"nanochat", "mlp.fc2", NULL}};
+	for (size_t i = 0; i < COUNT(weightless_norms); i++) {
 		const int64_t layers = int_item(config, "num_hidden_layers", 0);
+		if (strcmp(top_type, weightless_norms[i].type) != 0 || !ends_with(s->arch, "Model") || layers <= 0)
+			continue;
 		char buf[96];
-		if (!head && layers > 0) {
-			snprintf(buf, sizeof(buf), "%slayers.%lld.mlp.down_proj", ends_with(s->arch, "Model") ? "" : "model.",
-				 (long long)(layers - 1));
-			if (!add_pattern(s, buf, "last module of the model (%s)"))
-				return false;
-		}
+		snprintf(buf, sizeof(buf), "layers.%lld.%s", (long long)(layers - 1), weightless_norms[i].pattern);
+		if (!add_head(s, buf, "last module of the model (its norms hold no weight)"))
+			return false;
 	}
 	return true;
 }
@@ -503,8 +590,11 @@ hf_select *hf_select_create(const cJSON *config)
 	s->arch = dup_string("");
 	if (!s->arch)
 		goto oom;
-	if (!cJSON_IsObject(config))
+	if (!cJSON_IsObject(config)) {
+		if (!add_default_patterns(s, NULL, ""))
+			goto oom;
 		return s;
+	}
 	if (!collect_types(s, config, 0))
 		goto oom;
 	const cJSON *archs = cJSON_GetObjectItemCaseSensitive(config, "architectures");
@@ -518,24 +608,20 @@ hf_select *hf_select_create(const cJSON *config)
 	const char *top_type = cJSON_IsString(mt) ? mt->valuestring : "";
 	for (size_t i = 0; i < COUNT(conv1d_types); i++)
 		s->conv1d = s->conv1d || has_type(s, conv1d_types[i]);
-	s->legacy_vlm = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(config, "text_config")) ||
-			cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(config, "vision_config"));
+	for (size_t i = 0; i < COUNT(legacy_vlm_types); i++)
+		s->legacy_vlm = s->legacy_vlm || strcmp(top_type, legacy_vlm_types[i]) == 0;
 	s->qwen2_vl = strcmp(top_type, "qwen2_vl") == 0 || strcmp(top_type, "qwen2_5_vl") == 0;
 
 	const cJSON *skip = skip_list(config);
 	if (skip) {
 		for (const cJSON *c = skip->child; c; c = c->next)
-			if (cJSON_IsString(c) && !add_pattern(s, c->valuestring, "llm_int8_skip_modules: '%s'"))
+			if (cJSON_IsString(c) && !add_pattern(s, c->valuestring, "in llm_int8_skip_modules"))
 				goto oom;
 	} else if (!add_default_patterns(s, config, top_type)) {
 		goto oom;
 	}
 	for (size_t i = 0; i < COUNT(keep_fp32); i++) {
-		if (!has_type(s, keep_fp32[i].type))
-			continue;
-		char fmt[96];
-		snprintf(fmt, sizeof(fmt), "kept in float32 by %s (%%s)", keep_fp32[i].type);
-		if (!add_pattern(s, keep_fp32[i].pattern, fmt))
+		if (has_type(s, keep_fp32[i].type) && !add_pattern(s, keep_fp32[i].pattern, keep_fp32[i].reason))
 			goto oom;
 	}
 	return s;
@@ -552,7 +638,6 @@ void hf_select_free(hf_select *s)
 		free(s->types[i]);
 	for (int i = 0; i < s->npat; i++) {
 		free(s->pat[i].text);
-		free(s->pat[i].reason);
 		if (s->pat[i].has_re)
 			regfree(&s->pat[i].re);
 	}
@@ -617,4 +702,25 @@ bool hf_select_quantize(const hf_select *s, const char *name, int ndim, const in
 	}
 	*reason = "linear";
 	return true;
+}
+
+const char *hf_select_linear_module(const hf_select *s, const char *name, int ndim, bool is_float, char *buf,
+				    size_t size)
+{
+	if (!ends_with(name, ".weight") || !is_float || ndim != 2)
+		return NULL;
+	char module[NAME_MAX_LEN];
+	const size_t n = strlen(name) - strlen(".weight");
+	if (n == 0 || n >= sizeof(module))
+		return NULL;
+	memcpy(module, name, n);
+	module[n] = '\0';
+	if (not_linear_reason(s, module))
+		return NULL;
+	const char *path = runtime_path(s, module, buf, size);
+	if (path == module) {
+		const int k = snprintf(buf, size, "%s", module);
+		return k > 0 && (size_t)k < size ? buf : NULL;
+	}
+	return path;
 }

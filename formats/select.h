@@ -30,11 +30,20 @@ void hf_select_free(hf_select *s); /* NULL is a no-op */
 /* Whether transformers' 4-bit loader converts the module that owns tensor `name` (a tensor of the
  * checkpoint with this shape; is_float: F32/F16/BF16), i.e. whether a pre-quantized checkpoint stores
  * it quantized. *transpose is set for weights stored [in, out] (Conv1D) that bitsandbytes quantizes as
- * [out, in]. *reason (never NULL on return; a static string or one owned by s) says why, in a few words
- * for `nf4quant --dry-run -v`: "linear", "embedding", "output embedding (lm_head)",
- * "llm_int8_skip_modules: 'vision'", "not 2-D", "not a floating type", "not a weight",
- * "kept in float32 by t5", ... transpose and reason may be NULL when the caller does not want them. */
+ * [out, in]. *reason (never NULL on return; a static string, valid after hf_select_free) says why, in a
+ * few words for `nf4quant --dry-run -v`: "linear", "linear (Conv1D, transposed)", "embedding",
+ * "output embedding (lm_head)", "in llm_int8_skip_modules", "not 2-D", "not a floating type",
+ * "not a weight", "kept in float32 by t5 (wo)", "MoE expert (fused 3-D parameter in transformers 5)", ...
+ * transpose and reason may be NULL when the caller does not want them. s may be used from several
+ * threads at once. */
 bool hf_select_quantize(const hf_select *s, const char *name, int ndim, const int64_t *shape, bool is_float,
 			bool *transpose, const char **reason);
+
+/* When tensor `name` is the weight of a module that transformers converts unless it is kept out (an
+ * nn.Linear or Conv1D by the rules of select.c, whatever the skip patterns say), writes that module's path
+ * as transformers names it at run time (what llm_int8_skip_modules entries are matched against) into buf
+ * and returns buf; else returns NULL. */
+const char *hf_select_linear_module(const hf_select *s, const char *name, int ndim, bool is_float, char *buf,
+				    size_t size);
 
 #endif

@@ -412,7 +412,8 @@ static int by_name(const void *a, const void *b)
 static lq_status check_layout(parser *p)
 {
 	st_file *f = p->f;
-	qsort(f->tensors, f->ntensors, sizeof *f->tensors, by_offsets);
+	if (f->ntensors > 1) /* tensors is NULL when there are none, and qsort takes no NULL */
+		qsort(f->tensors, f->ntensors, sizeof *f->tensors, by_offsets);
 	uint64_t at = 0;
 	for (size_t i = 0; i < f->ntensors; i++) {
 		st_tensor *t = &f->tensors[i];

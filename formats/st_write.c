@@ -42,6 +42,7 @@ struct st_writer {
 	bool laid_out, finished;
 	int fd;
 	char *path;
+	char *display; /* the name in messages, when the file is written under a temporary one */
 	char err[FMT_ERRBUF];
 };
 
@@ -74,7 +75,21 @@ void st_writer_free(st_writer *w)
 	free(w->meta);
 	free(w->header);
 	free(w->path);
+	free(w->display);
 	free(w);
+}
+
+lq_status st_writer_set_display_name(st_writer *w, const char *name)
+{
+	free(w->display);
+	w->display = strdup(name);
+	return w->display ? LQ_OK : fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+}
+
+/* The file's name for messages. */
+static const char *shown(const st_writer *w)
+{
+	return w->display ? w->display : w->path;
 }
 
 const char *st_writer_error(const st_writer *w)
@@ -266,8 +281,9 @@ lq_status st_writer_layout(st_writer *w)
 	for (size_t i = 1; i < w->n; i++)
 		if (strcmp(order[i]->name, order[i - 1]->name) == 0) {
 			char q[160];
+			fmt_quote(order[i]->name, q, sizeof q); /* before order is freed */
 			free(order);
-			return fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s' declared twice", fmt_quote(order[i]->name, q, sizeof q));
+			return fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s' declared twice", q);
 		}
 	qsort(order, w->n, sizeof *order, by_dtype_then_name);
 	/* the official writer serializes its metadata map in no fixed order; sorted keys are one such order
@@ -350,7 +366,7 @@ static lq_status write_full(st_writer *w, uint64_t pos, const void *src, size_t 
 		if (put < 0) {
 			if (errno == EINTR)
 				continue;
-			return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", w->path, strerror(errno));
+			return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
 		}
 		s += put;
 		pos += (uint64_t)put;
@@ -372,12 +388,12 @@ lq_status st_writer_open(st_writer *w, const char *path)
 		return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
 	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0)
-		return fmt_fail(w->err, errno == EEXIST ? LQ_ERR_EXISTS : LQ_ERR_IO, "cannot create '%s': %s", path,
+		return fmt_fail(w->err, errno == EEXIST ? LQ_ERR_EXISTS : LQ_ERR_IO, "cannot create '%s': %s", shown(w),
 				strerror(errno));
 	/* Reserve the whole file now: a disk that is too small fails here, before any work is done. */
 	int err = posix_fallocate(w->fd, 0, (off_t)w->file_size);
 	if (err == ENOSPC || err == EFBIG || err == EDQUOT)
-		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s' (%" PRIu64 " bytes): %s", path, w->file_size,
+		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s' (%" PRIu64 " bytes): %s", shown(w), w->file_size,
 				strerror(err));
 	return write_full(w, 0, w->header, w->header_size);
 }
@@ -444,14 +460,14 @@ lq_status st_writer_finish(st_writer *w)
 	for (size_t i = 0; i < w->n; i++)
 		if (w->t[i].written != w->t[i].nbytes) {
 			char q[160];
-			return fmt_fail(w->err, LQ_ERR_ARG, "%s: tensor '%s': %" PRIu64 " of %" PRIu64 " bytes written", w->path,
+			return fmt_fail(w->err, LQ_ERR_ARG, "%s: tensor '%s': %" PRIu64 " of %" PRIu64 " bytes written", shown(w),
 					fmt_quote(w->t[i].name, q, sizeof q), w->t[i].written, w->t[i].nbytes);
 		}
 	if (fsync(w->fd) != 0)
-		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", w->path, strerror(errno));
+		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
 	if (close(w->fd) != 0) {
 		w->fd = -1;
-		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", w->path, strerror(errno));
+		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
 	}
 	w->fd = -1;
 	w->finished = true;

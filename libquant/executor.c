@@ -311,11 +311,13 @@ static lq_status compute_quantize(exec *ex, const lq_task *t, slot *s, task_stat
 		int64_t i = s->elem0 + bad;
 		float v = lq_load_f32(s->in, t->dtype, bad);
 		lq_format_index(where, sizeof where, t->shape, t->ndim, i);
-		return lq_fail(ctx, st, "tensor '%s': element %s (flat index %" PRId64 ") is %s; refusing to quantize it",
-			       t->name, where, i, v != v ? "NaN" : (v > 0 ? "+inf" : "-inf"));
+		return lq_fail(ctx, st, "%s%stensor '%s': element %s (flat index %" PRId64 ") is %s; refusing to quantize it",
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, i,
+			       v != v ? "NaN" : (v > 0 ? "+inf" : "-inf"));
 	}
 	if (st != LQ_OK)
-		return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+		return lq_fail(ctx, st, "%s%stensor '%s': %s", t->origin ? t->origin : "", t->origin ? ": " : "", t->name,
+			       lq_ctx_error_string(ctx));
 	s->out_len = (size_t)lq_quant_packed_bytes(s->nelem);
 	if (s->last && t->quant.double_quant) {
 		st = lq_double_quant(ctx, ts->absmax, ts->nblocks, ts->absmax_q, ts->nested_absmax,

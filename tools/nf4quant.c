@@ -42,6 +42,8 @@ typedef struct item {
 	size_t shard;
 	const st_tensor *t;
 	bool quantize, transpose;
+	bool by_default;          /* what transformers' own rules say, before --include/--exclude */
+	char *linear_module;      /* the run-time module path when transformers converts this weight's module */
 	const char *reason;
 	lq_dtype dtype;
 	bnb_state state;          /* quantized: the group's state */
@@ -59,6 +61,8 @@ typedef struct plan {
 	char **shard_files;
 	uint64_t params_in, params_quantized, bytes_in, bytes_out, quantized_bytes_out;
 	size_t nquantized;
+	char **skip;              /* llm_int8_skip_modules to write: NULL when transformers' defaults apply */
+	size_t nskip;
 } plan;
 
 static void usage(void)
@@ -142,7 +146,8 @@ static void parse_args(int argc, char **argv, options *o)
 	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}};
 	long v;
 	int c;
-	while ((c = getopt_long(argc, argv, "o:T:fnqvhV", longopts, NULL)) != -1) {
+	opterr = 0; /* our own messages, in our style */
+	while ((c = getopt_long(argc, argv, ":o:T:fnqvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o->output = optarg;
@@ -204,9 +209,12 @@ static void parse_args(int argc, char **argv, options *o)
 		case 'V':
 			printf("nf4quant %s (libquant %s)\n", LQ_VERSION_STRING, lq_version_string());
 			exit(CLI_EXIT_OK);
+		case ':':
+			cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			fprintf(stderr, "Try '%s --help' for more information.\n", cli_progname());
-			exit(CLI_EXIT_USAGE);
+			if (optopt)
+				cli_usage_error("invalid option '-%c'", optopt);
+			cli_usage_error("invalid option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
@@ -277,6 +285,10 @@ static bool check_output_place(const hf_model *m, const char *output)
 		} else if (m->is_model_dir && strncmp(out, in, n) == 0 && out[n] == '/') {
 			cli_error("output '%s' is inside the input directory '%s'", output, m->dir);
 			ok = false;
+		} else if (strncmp(in, out, strlen(out)) == 0 && in[strlen(out)] == '/') {
+			/* replacing it (-f) would delete the input */
+			cli_error("output '%s' contains the input '%s'", output, m->input);
+			ok = false;
 		}
 	}
 	free(out);
@@ -307,6 +319,13 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 			lq_dtype dt;
 			bool is_float = st_dtype_to_lq(t->dtype, &dt) && dt != LQ_DTYPE_U8;
 			it->quantize = hf_select_quantize(sel, t->name, t->ndim, t->shape, is_float, &it->transpose, &it->reason);
+			it->by_default = it->quantize;
+			char module[4096];
+			if (hf_select_linear_module(sel, t->name, t->ndim, is_float, module, sizeof module) &&
+			    !(it->linear_module = strdup(module))) {
+				hf_select_free(sel);
+				return LQ_ERR_NOMEM;
+			}
 			if (!it->quantize && matches_any(t->name, o->include, o->ninclude)) {
 				it->quantize = is_float && t->nelem > 0;
 				it->transpose = false;
@@ -351,9 +370,85 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 	return LQ_OK;
 }
 
+/* F2 of select.c: whether transformers keeps `path` out for skip pattern p (re.match(p), or a suffix),
+ * for a p that is a plain module path, where '.' is a regex wildcard. */
+static bool skip_matches(const char *p, const char *path)
+{
+	size_t n = strlen(p), k = strlen(path);
+	if (k >= n && strcmp(path + k - n, p) == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (i >= k || (p[i] != '.' && p[i] != path[i]))
+			return false;
+	return true;
+}
+
+static lq_status push_skip(plan *p, const char *entry)
+{
+	char **l = realloc(p->skip, (p->nskip + 1) * sizeof *l);
+	if (!l)
+		return LQ_ERR_NOMEM;
+	p->skip = l;
+	return (l[p->nskip++] = strdup(entry)) ? LQ_OK : LQ_ERR_NOMEM;
+}
+
+/*
+ * transformers converts every Linear of the model unless it is kept out, and a pre-quantized checkpoint
+ * must hold quantized exactly those. When --include or --exclude changed transformers' own choice, the
+ * checkpoint says which modules to keep out in llm_int8_skip_modules: every Linear left unquantized here.
+ * A list replaces transformers' defaults (select.c, F3), so a tied output head, absent from the file but
+ * present in the model, is listed too. Each entry matches as a regex prefix or a suffix (F2); an entry that
+ * would also catch a module we quantized is written as an exact, escaped pattern instead.
+ */
+static lq_status plan_skip_list(const hf_model *m, plan *p)
+{
+	bool changed = false;
+	for (size_t i = 0; i < p->n; i++)
+		changed |= p->items[i].quantize != p->items[i].by_default;
+	if (!changed || !m->is_model_dir)
+		return LQ_OK;
+	bool has_head = false;
+	for (size_t i = 0; i < p->n; i++)
+		has_head |= strcmp(p->items[i].t->name, "lm_head.weight") == 0;
+	if (!has_head && push_skip(p, "lm_head") != LQ_OK)
+		return LQ_ERR_NOMEM;
+	for (size_t i = 0; i < p->n; i++) {
+		const item *it = &p->items[i];
+		if (it->quantize || !it->linear_module)
+			continue;
+		bool overlaps = false;
+		for (size_t j = 0; j < p->n && !overlaps; j++)
+			overlaps = p->items[j].quantize && p->items[j].linear_module &&
+				   skip_matches(it->linear_module, p->items[j].linear_module);
+		if (!overlaps) {
+			if (push_skip(p, it->linear_module) != LQ_OK)
+				return LQ_ERR_NOMEM;
+			continue;
+		}
+		char exact[8192];
+		size_t k = 0;
+		for (const char *c = it->linear_module; *c && k + 3 < sizeof exact; c++) {
+			if (strchr(".^$*+?()[]{}|\\", *c))
+				exact[k++] = '\\';
+			exact[k++] = *c;
+		}
+		exact[k++] = '$';
+		exact[k] = '\0';
+		if (push_skip(p, exact) != LQ_OK)
+			return LQ_ERR_NOMEM;
+	}
+	return LQ_OK;
+}
+
 /* Output shards: the input's layout, or a split by size that keeps each quantized group in one shard. */
 static void plan_shards(const options *o, const hf_model *m, plan *p)
 {
+	if (ends_with(o->output, ".safetensors")) { /* one file holds everything */
+		p->nout = 1;
+		for (size_t i = 0; i < p->n; i++)
+			p->items[i].out_shard = 0;
+		return;
+	}
 	if (!o->max_shard_size) {
 		p->nout = m->nshards;
 		for (size_t i = 0; i < p->n; i++)
@@ -452,6 +547,11 @@ static lq_status declare_outputs(const options *o, plan *p, char *err)
 
 static void plan_free(plan *p)
 {
+	for (size_t i = 0; i < p->n; i++)
+		free(p->items[i].linear_module);
+	for (size_t i = 0; i < p->nskip; i++)
+		free(p->skip[i]);
+	free(p->skip);
 	for (size_t s = 0; s < p->nout; s++) {
 		if (p->writers)
 			st_writer_free(p->writers[s]);
@@ -559,28 +659,52 @@ static bool on_progress(void *arg, uint64_t done, uint64_t total)
 }
 
 /* The quantization_config member of config.json, as transformers writes it (sorted keys, indent 2). */
-static char *quantization_config(const options *o, lq_dtype compute)
+static char *quantization_config(const options *o, lq_dtype compute, const plan *p)
 {
-	char *buf = malloc(1024);
-	if (!buf)
+	/* llm_int8_skip_modules: null, or the list one string per line as json.dumps(indent=2) puts it */
+	size_t cap = 64;
+	for (size_t i = 0; i < p->nskip; i++)
+		cap += 2 * strlen(p->skip[i]) + 16;
+	char *skip = malloc(cap);
+	if (!skip)
 		return NULL;
-	snprintf(buf, 1024,
-		 "\"quantization_config\": {\n"
-		 "  \"_load_in_4bit\": true,\n"
-		 "  \"_load_in_8bit\": false,\n"
-		 "  \"bnb_4bit_compute_dtype\": \"%s\",\n"
-		 "  \"bnb_4bit_quant_storage\": \"uint8\",\n"
-		 "  \"bnb_4bit_quant_type\": \"%s\",\n"
-		 "  \"bnb_4bit_use_double_quant\": %s,\n"
-		 "  \"llm_int8_enable_fp32_cpu_offload\": false,\n"
-		 "  \"llm_int8_has_fp16_weight\": false,\n"
-		 "  \"llm_int8_skip_modules\": null,\n"
-		 "  \"llm_int8_threshold\": 6.0,\n"
-		 "  \"load_in_4bit\": true,\n"
-		 "  \"load_in_8bit\": false,\n"
-		 "  \"quant_method\": \"bitsandbytes\"\n"
-		 "}",
-		 lq_dtype_torch_name(compute), lq_qtype_name(o->quant.qtype), o->quant.double_quant ? "true" : "false");
+	if (!p->skip) {
+		snprintf(skip, cap, "null");
+	} else {
+		size_t n = (size_t)snprintf(skip, cap, "[");
+		for (size_t i = 0; i < p->nskip; i++) {
+			char *js = hf_py_json_string(p->skip[i]);
+			if (!js) {
+				free(skip);
+				return NULL;
+			}
+			n += (size_t)snprintf(skip + n, cap - n, "%s\n    %s", i ? "," : "", js);
+			free(js);
+		}
+		snprintf(skip + n, cap - n, "\n  ]");
+	}
+	size_t size = strlen(skip) + 1024;
+	char *buf = malloc(size);
+	if (buf)
+		snprintf(buf, size,
+			 "\"quantization_config\": {\n"
+			 "  \"_load_in_4bit\": true,\n"
+			 "  \"_load_in_8bit\": false,\n"
+			 "  \"bnb_4bit_compute_dtype\": \"%s\",\n"
+			 "  \"bnb_4bit_quant_storage\": \"uint8\",\n"
+			 "  \"bnb_4bit_quant_type\": \"%s\",\n"
+			 "  \"bnb_4bit_use_double_quant\": %s,\n"
+			 "  \"llm_int8_enable_fp32_cpu_offload\": false,\n"
+			 "  \"llm_int8_has_fp16_weight\": false,\n"
+			 "  \"llm_int8_skip_modules\": %s,\n"
+			 "  \"llm_int8_threshold\": 6.0,\n"
+			 "  \"load_in_4bit\": true,\n"
+			 "  \"load_in_8bit\": false,\n"
+			 "  \"quant_method\": \"bitsandbytes\"\n"
+			 "}",
+			 lq_dtype_torch_name(compute), lq_qtype_name(o->quant.qtype), o->quant.double_quant ? "true" : "false",
+			 skip);
+	free(skip);
 	return buf;
 }
 
@@ -645,7 +769,7 @@ static lq_status write_model_files(const options *o, const hf_model *m, const pl
 					break;
 				}
 		}
-		char *member = quantization_config(o, compute);
+		char *member = quantization_config(o, compute, p);
 		size_t len;
 		char *cfg = member ? hf_config_edit(m->config_text, m->config_len, "quantization_config", member, &len, err) : NULL;
 		free(member);
@@ -676,8 +800,16 @@ static lq_status convert(const options *o, hf_model *m, plan *p, hf_out *out, lq
 	lq_status st;
 	bool is_dir = !ends_with(o->output, ".safetensors");
 	for (size_t s = 0; s < p->nout; s++) {
+		/* messages name the file as it will be called, not its temporary name */
+		char shown[4096];
+		if (is_dir)
+			snprintf(shown, sizeof shown, "%s/%s", o->output, p->shard_files[s]);
+		else
+			snprintf(shown, sizeof shown, "%s", o->output);
 		const char *path = hf_out_path(out, p->shard_files[s]);
-		st = path ? st_writer_open(p->writers[s], path) : LQ_ERR_NOMEM;
+		st = path ? st_writer_set_display_name(p->writers[s], shown) : LQ_ERR_NOMEM;
+		if (st == LQ_OK)
+			st = st_writer_open(p->writers[s], path);
 		if (st != LQ_OK)
 			return fmt_fail(err, st, "%s", path ? st_writer_error(p->writers[s]) : "out of memory");
 	}
@@ -693,6 +825,7 @@ static lq_status convert(const options *o, hf_model *m, plan *p, hf_out *out, lq
 		st_writer *w = p->writers[it->out_shard];
 		lq_task *t = &tasks[i];
 		t->name = it->t->name;
+		t->origin = m->shards[it->shard].path;
 		t->input = st_source_add(src, m->shards[it->shard].st, it->t, it->transpose);
 		t->nbytes = it->bytes_in;
 		t->out_data = t->out_absmax = t->out_nested_absmax = -1;
@@ -750,8 +883,8 @@ int main(int argc, char **argv)
 	bool out_is_file = ends_with(o.output, ".safetensors");
 	if (o.max_shard_size && out_is_file)
 		cli_usage_error("--max-shard-size needs a directory OUTPUT, not a .safetensors file");
-	if (o.json && !o.dry_run && strcmp(o.output, "-") == 0)
-		cli_usage_error("--json and output to standard output cannot go together");
+	if (strcmp(o.output, "-") == 0 || strcmp(o.input, "-") == 0)
+		cli_usage_error("standard input and output ('-') are not supported by this version");
 	cli_install_signals();
 	double t0 = cli_now();
 
@@ -783,6 +916,12 @@ int main(int argc, char **argv)
 	}
 	if (p.nquantized == 0)
 		cli_warn("no tensor matches the rules for quantization: the output is a copy");
+	if (plan_skip_list(m, &p) != LQ_OK) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	if (p.skip)
+		cli_info(1, "llm_int8_skip_modules: %zu modules (--include/--exclude changed transformers' own choice)", p.nskip);
 	plan_shards(&o, m, &p);
 	if (declare_outputs(&o, &p, err) != LQ_OK) {
 		cli_error("%s", err);

@@ -169,6 +169,7 @@ typedef enum lq_op {
 typedef struct lq_task {
 	lq_op op;
 	const char *name;    /* the tensor's name, for messages */
+	const char *origin;  /* the file it comes from, for messages; may be NULL */
 	int32_t input;       /* the source's id for the input tensor */
 	lq_dtype dtype;      /* element type of the input (QUANTIZE4) */
 	int ndim;            /* shape, for messages that say where an element is */

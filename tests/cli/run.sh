@@ -5,10 +5,12 @@
 #   NF4QUANT  the program under test, prefixed by $CLI_PREFIX (e.g. CLI_PREFIX="valgrind -q --error-exitcode=99")
 #   STCMP     the tensor-by-tensor comparison tool
 #   FIXTURES  the fixtures directory
+#   CLIDIR    tests/cli: the helpers (. "$CLIDIR/lib.sh") and the small inputs of data/ (make_data.py)
 # Next to it, cases/NAME.sh.exit holds the exit status the script must end with (0 when absent), and
 # cases/NAME.sh.stderr, if present, lines (grep -F patterns) that its standard error must contain.
 # The script itself checks whatever else matters (files present or absent, bytes equal) and fails with a
-# message on stderr.
+# message on stderr. A case that cannot run here prints "SKIP: why" on stdout and exits 0; the runner
+# reports it as skipped, never as passed.
 set -u
 build=${1:?usage: run.sh BUILD_DIR [CASE...]}
 shift
@@ -17,11 +19,13 @@ build=$(cd "$build" && pwd)
 export NF4QUANT="${CLI_PREFIX:-} $build/nf4quant"
 export STCMP="$build/stcmp"
 export FIXTURES="$top/fixtures"
+export CLIDIR="$top/tests/cli"
 export LC_ALL=C
 base=$(mktemp -d "${TMPDIR:-/tmp}/lq-cli-XXXXXX")
 trap 'rm -rf "$base"' EXIT INT TERM
 pass=0
 fail=0
+skip=0
 failed=""
 cd "$top/tests/cli/cases" || exit 1
 if [ $# -gt 0 ]; then
@@ -52,7 +56,10 @@ for c in $cases; do
 			fi
 		done <"$c.stderr"
 	fi
-	if [ $ok = 1 ]; then
+	if [ $ok = 1 ] && grep -q '^SKIP:' "$WORK.out"; then
+		skip=$((skip + 1))
+		echo "skip cli/$name: $(grep -m1 '^SKIP:' "$WORK.out" | sed 's/^SKIP: *//')"
+	elif [ $ok = 1 ]; then
 		pass=$((pass + 1))
 		echo "ok   cli/$name"
 	else
@@ -63,5 +70,5 @@ for c in $cases; do
 		sed 's/^/    stderr: /' "$WORK.err" | head -20
 	fi
 done
-echo "$pass command-line tests passed, $fail failed${failed:+:$failed}"
+echo "$pass command-line tests passed, $skip skipped, $fail failed${failed:+:$failed}"
 [ $fail = 0 ]

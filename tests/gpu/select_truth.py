@@ -51,6 +51,24 @@ def c_llava():
     return tiny("LlavaConfig", vision_config=vision, text_config=c_llama(), image_token_id=127)
 
 
+def c_qwen2_vl():
+    text = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, vocab_size=128,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 2, 2]})
+    vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2, patch_size=14,
+                  spatial_merge_size=2, temporal_patch_size=2)
+    return tiny("Qwen2VLConfig", text_config=text, vision_config=vision, image_token_id=120, video_token_id=121,
+                vision_start_token_id=122, vision_end_token_id=123)
+
+
+def c_gemma3():
+    text = tiny("Gemma3TextConfig", **TINY, head_dim=16)
+    vision = tiny("SiglipVisionConfig", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, image_size=32, patch_size=8)
+    return tiny("Gemma3Config", text_config=text, vision_config=vision, mm_tokens_per_image=4,
+                image_token_index=120, boi_token_index=121, eoi_token_index=122)
+
+
 # name: (model class, config factory, llm_int8_skip_modules or None)
 CASES = {
     "llama": ("LlamaForCausalLM", lambda: c_llama(tie_word_embeddings=False), None),
@@ -61,6 +79,8 @@ CASES = {
     "llama_skip": ("LlamaForCausalLM", lambda: c_llama(),
                    ["down_proj", "model.layers.1.self_attn", "model.layers.0.mlp.(gate|up)_proj"]),
     "llama_skip_head": ("LlamaForCausalLM", lambda: c_llama(), ["lm_head", "q_proj"]),
+    "olmo_tied": ("OlmoForCausalLM", lambda: tiny("OlmoConfig", **TINY, tie_word_embeddings=True), None),
+    "olmo": ("OlmoForCausalLM", lambda: tiny("OlmoConfig", **TINY, tie_word_embeddings=False), None),
     "mistral": ("MistralForCausalLM", lambda: tiny("MistralConfig", **TINY), None),
     "mixtral": ("MixtralForCausalLM", lambda: tiny("MixtralConfig", **TINY, num_local_experts=4,
                                                    num_experts_per_tok=2), None),
@@ -77,6 +97,8 @@ CASES = {
     "phi3": ("Phi3ForCausalLM", lambda: tiny("Phi3Config", **TINY, pad_token_id=0), None),
     "gpt2": ("GPT2LMHeadModel", lambda: tiny("GPT2Config", n_embd=64, n_layer=2, n_head=4, vocab_size=128,
                                              n_positions=64), None),
+    "gpt2_untied": ("GPT2LMHeadModel", lambda: tiny("GPT2Config", n_embd=64, n_layer=2, n_head=4, vocab_size=128,
+                                                    n_positions=64, tie_word_embeddings=False), None),
     "gpt2_seqcls": ("GPT2ForSequenceClassification", lambda: tiny("GPT2Config", n_embd=64, n_layer=2, n_head=4,
                                                                   vocab_size=128, n_positions=64, num_labels=2,
                                                                   pad_token_id=0), None),
@@ -98,6 +120,9 @@ CASES = {
                                                                   num_attention_heads=4, intermediate_size=128,
                                                                   vocab_size=128, max_position_embeddings=64,
                                                                   num_labels=3), None),
+    "bert_mlm_untied": ("BertForMaskedLM", lambda: tiny("BertConfig", hidden_size=64, num_hidden_layers=2,
+                                                        num_attention_heads=4, intermediate_size=128, vocab_size=128,
+                                                        max_position_embeddings=64, tie_word_embeddings=False), None),
     "roberta_mlm": ("RobertaForMaskedLM", lambda: tiny("RobertaConfig", hidden_size=64, num_hidden_layers=2,
                                                        num_attention_heads=4, intermediate_size=128,
                                                        vocab_size=128, max_position_embeddings=64), None),
@@ -110,9 +135,11 @@ CASES = {
                                                   num_experts_per_tok=2), None),
     "llava": ("LlavaForConditionalGeneration", c_llava, None),
     "llava_skip_vision": ("LlavaForConditionalGeneration", c_llava, ["vision_tower", "multi_modal_projector"]),
+    "llava_skip_runtime": ("LlavaForConditionalGeneration", c_llava, ["model.vision_tower", "lm_head"]),
+    "qwen2_vl": ("Qwen2VLForConditionalGeneration", c_qwen2_vl, None),
+    "qwen2_vl_skip": ("Qwen2VLForConditionalGeneration", c_qwen2_vl, ["visual", "model.language_model.layers.0"]),
+    "gemma3_vlm": ("Gemma3ForConditionalGeneration", c_gemma3, None),
 }
-
-DTYPES = {"BF16": "BF16", "F16": "F16", "F32": "F32"}
 
 
 def header(path):
