@@ -88,7 +88,7 @@ static void usage(void)
 	       "  -n, --dry-run            print what would be done, sizes and memory; write nothing\n"
 	       "      --json               print a machine-readable summary on standard output\n"
 	       "  -q, --quiet              only errors\n"
-	       "  -v, --verbose            more detail (repeat for more)\n"
+	       "  -v, --verbose            one line per tensor (what is done and why), threads, skip list\n"
 	       "  -h, --help               this help\n"
 	       "  -V, --version            version\n"
 	       "\n"
@@ -240,9 +240,13 @@ static bool matches_any(const char *name, const char **globs, size_t n)
 	return false;
 }
 
-/* The real path of p's directory part joined with its last component: p need not exist. */
+/* The canonical absolute path of p, which need not exist (then its directory must). NULL when it cannot
+ * be resolved, or when its last component is "." or "..", which name no new entry. */
 static char *resolve_path(const char *p)
 {
+	char real[PATH_MAX];
+	if (realpath(p, real))
+		return strdup(real);
 	char *copy = strdup(p);
 	if (!copy)
 		return NULL;
@@ -254,9 +258,8 @@ static char *resolve_path(const char *p)
 	const char *base = slash ? slash + 1 : copy;
 	if (slash)
 		*slash = '\0';
-	char real[PATH_MAX];
 	char *out = NULL;
-	if (realpath(dir, real)) {
+	if (strcmp(base, ".") != 0 && strcmp(base, "..") != 0 && realpath(dir, real)) {
 		size_t n = strlen(real) + strlen(base) + 2;
 		out = malloc(n);
 		if (out)
@@ -405,7 +408,9 @@ static lq_status plan_skip_list(const hf_model *m, plan *p)
 	bool changed = false;
 	for (size_t i = 0; i < p->n; i++)
 		changed |= p->items[i].quantize != p->items[i].by_default;
-	if (!changed || !m->is_model_dir)
+	/* a skip list in the input's config chose the set too: the output must carry one */
+	const cJSON *own = m->config ? cJSON_GetObjectItemCaseSensitive(m->config, "llm_int8_skip_modules") : NULL;
+	if ((!changed && !cJSON_IsArray(own)) || !m->is_model_dir)
 		return LQ_OK;
 	bool has_head = false;
 	for (size_t i = 0; i < p->n; i++)
