@@ -158,6 +158,7 @@ check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay
 	$(Q)$(B)/fuzz_replay tests/fuzz/corpus/safetensors
 	$(Q)tests/cli/run.sh $(B)
 	$(Q)tests/interop/check_python_reads.sh $(B)
+	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"
 
 # test: everything: check, the tests under sanitizers are `make SANITIZE=address,undefined check`.
 test: check $(B)/torch_mean_driver

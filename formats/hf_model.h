@@ -77,6 +77,10 @@ lq_status hf_out_write_file(hf_out *o, const char *name, const void *data, size_
 /* Copies src (following links) into the output directory as `name`. */
 lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name);
 
+/* Fails (LQ_ERR_IO, with both figures) when the output's file system has less than `bytes` free, so
+ * that a disk too small is found before any work is done. Writes still check every call. */
+lq_status hf_out_check_space(hf_out *o, uint64_t bytes);
+
 /* Syncs and renames the output into place (replacing an old one when forced). */
 lq_status hf_out_commit(hf_out *o);
 

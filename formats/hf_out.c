@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "json_scan.h"
@@ -209,6 +210,18 @@ lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name)
 		st = fmt_fail(o->err, LQ_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
 	close(in);
 	return st;
+}
+
+lq_status hf_out_check_space(hf_out *o, uint64_t bytes)
+{
+	struct statvfs sv;
+	if (statvfs(o->parent, &sv) != 0)
+		return LQ_OK; /* cannot tell: the writes will */
+	uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	if (avail < bytes)
+		return fmt_fail(o->err, LQ_ERR_IO, "cannot write '%s': %" PRIu64 " bytes needed, %" PRIu64
+				" free on its file system", o->final, bytes, avail);
+	return LQ_OK;
 }
 
 static void sync_dir(const char *path)

@@ -390,11 +390,6 @@ lq_status st_writer_open(st_writer *w, const char *path)
 	if (w->fd < 0)
 		return fmt_fail(w->err, errno == EEXIST ? LQ_ERR_EXISTS : LQ_ERR_IO, "cannot create '%s': %s", shown(w),
 				strerror(errno));
-	/* Reserve the whole file now: a disk that is too small fails here, before any work is done. */
-	int err = posix_fallocate(w->fd, 0, (off_t)w->file_size);
-	if (err == ENOSPC || err == EFBIG || err == EDQUOT)
-		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s' (%" PRIu64 " bytes): %s", shown(w), w->file_size,
-				strerror(err));
 	return write_full(w, 0, w->header, w->header_size);
 }
 

@@ -968,6 +968,18 @@ int main(int argc, char **argv)
 		cli_error("%s", hf_out_error(out));
 		goto finish;
 	}
+	uint64_t carried = p.bytes_out + (m->config_len + 4096);
+	for (size_t i = 0; i < m->ncarry; i++) {
+		struct stat sb;
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", m->dir, m->carry[i]);
+		if (stat(path, &sb) == 0)
+			carried += (uint64_t)sb.st_size;
+	}
+	if (hf_out_check_space(out, carried) != LQ_OK) {
+		cli_error("%s", hf_out_error(out));
+		goto finish;
+	}
 	cli_info(1, "compute: %s, %d thread%s", lq_ctx_backend_name(ctx), lq_ctx_threads(ctx),
 		 lq_ctx_threads(ctx) == 1 ? "" : "s");
 	if (convert(&o, m, &p, out, ctx, err) != LQ_OK) {
