@@ -21,6 +21,12 @@ const char *fmt_quote_n(const char *s, size_t len, char *buf, size_t size)
 		return buf;
 	for (size_t i = 0; i < len && n + 4 < size; i++) {
 		unsigned char c = (unsigned char)s[i];
+		/* C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F) steer terminals as much as C0 ones */
+		if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f) {
+			buf[n++] = '?';
+			i++;
+			continue;
+		}
 		buf[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
 	}
 	if (n + 4 >= size && len > n) {

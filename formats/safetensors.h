@@ -121,8 +121,9 @@ typedef struct st_writer st_writer;
 st_writer *st_writer_create(void);
 void st_writer_free(st_writer *w); /* also removes an unfinished file; NULL is a no-op */
 
-/* Declares a tensor; returns its id (0, 1, ... in declaration order) or -1 (message in the writer) on a
- * duplicate name, a name with control characters, or a size that overflows. */
+/* Declares a tensor; returns its id (0, 1, ... in declaration order) or -1 (message in the writer) for a
+ * name with control characters or not valid UTF-8, or a size that overflows. A duplicate name is refused
+ * by st_writer_layout. */
 int32_t st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape);
 
 /* Adds a __metadata__ entry; {"format": "pt"} is always written. */

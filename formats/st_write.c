@@ -6,6 +6,8 @@
  */
 #include "safetensors.h"
 
+#include "json_scan.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -110,6 +112,10 @@ int32_t st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, 
 			fmt_fail(w->err, LQ_ERR_ARG, "tensor name '%s' contains a control character", q);
 			return -1;
 		}
+	if (!json_utf8_valid(name, strlen(name), NULL)) {
+		fmt_fail(w->err, LQ_ERR_ARG, "tensor name '%s' is not valid UTF-8", q);
+		return -1;
+	}
 	if (strcmp(name, "__metadata__") == 0 || ndim < 0 || ndim > ST_MAX_DIMS || (unsigned)dtype >= ST_DTYPE_COUNT) {
 		fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s': invalid name, rank or dtype", q);
 		return -1;
