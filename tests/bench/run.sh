@@ -32,6 +32,13 @@ seconds() { # seconds of a command, median of $1 runs
 cat "$model/model.safetensors" >/dev/null
 t_cat=$(seconds 5 cat "$model/model.safetensors")
 cores=$(nproc)
+# The I/O floor of a conversion: read the whole input, write (and sync) as many bytes as the output has.
+rm -rf "$out"
+"$build/nf4quant" -q "$model" -o "$out"
+out_bytes=$(du -cb "$out"/* | tail -1 | cut -f1)
+rm -rf "$out"
+io() { head -c "$out_bytes" "$model/model.safetensors" >"$dir/io.tmp" && cat "$model/model.safetensors" >/dev/null && sync "$dir/io.tmp"; rm -f "$dir/io.tmp"; }
+t_io=$(seconds 3 io)
 
 {
 echo "# CPU benchmarks"
@@ -46,16 +53,17 @@ echo
 echo "## nf4quant end to end"
 echo
 echo "Input: $model/model.safetensors, $in_bytes bytes of bf16 (page cache warm)."
-echo "\`cat\` of the input: $(printf %.3f "$t_cat") s = $(echo "$in_bytes / $t_cat / 1e9" | bc -l | xargs printf %.2f) GB/s."
+echo "\`cat\` of the input: $(printf %.3f "$t_cat") s = $(echo "$in_bytes / $t_cat / 1000000000" | bc -l | xargs printf %.2f) GB/s."
+echo "Read the input and write and sync $out_bytes bytes (the output's size): $(printf %.3f "$t_io") s."
 echo
-echo "| threads | seconds | GB/s of input | per core | vs cat | peak RSS (MiB) |"
-echo "|---|---|---|---|---|---|"
+echo "| threads | seconds | GB/s of input | per core | vs cat | vs read + write | peak RSS (MiB) |"
+echo "|---|---|---|---|---|---|---|"
 for t in 1 $cores; do
 	rm -rf "$out"
 	"$build/nf4quant" -q -T "$t" "$model" -o "$out"
 	rss_kb=$( { /usr/bin/time -f %M "$build/nf4quant" -q -f -T "$t" "$model" -o "$out" ; } 2>&1 | tail -1)
 	s=$(seconds 3 "$build/nf4quant" -q -f -T "$t" "$model" -o "$out")
-	echo "| $t | $(printf %.3f "$s") | $(echo "$in_bytes / $s / 1e9" | bc -l | xargs printf %.2f) | $(echo "$in_bytes / $s / 1e9 / $t" | bc -l | xargs printf %.2f) | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) |"
+	echo "| $t | $(printf %.3f "$s") | $(echo "$in_bytes / $s / 1000000000" | bc -l | xargs printf %.2f) | $(echo "$in_bytes / $s / 1000000000 / $t" | bc -l | xargs printf %.2f) | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $(echo "$s / $t_io" | bc -l | xargs printf %.2f)x | $((rss_kb / 1024)) |"
 done
 largest=$((32000 * 4096 * 2))
 echo
