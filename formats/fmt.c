@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 lq_status fmt_fail(char *err, lq_status status, const char *fmt, ...)
@@ -45,4 +46,55 @@ const char *fmt_quote_n(const char *s, size_t len, char *buf, size_t size)
 const char *fmt_quote(const char *s, char *buf, size_t size)
 {
 	return fmt_quote_n(s, strlen(s), buf, size);
+}
+
+void fmt_buf_put(fmt_buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void fmt_buf_puts(fmt_buf *b, const char *s)
+{
+	fmt_buf_put(b, s, strlen(s));
+}
+
+void fmt_buf_printf(fmt_buf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof tmp) {
+		fmt_buf_put(b, tmp, (size_t)n);
+		return;
+	}
+	char *big = malloc((size_t)n + 1);
+	if (!big) {
+		b->oom = true;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	fmt_buf_put(b, big, (size_t)n);
+	free(big);
 }

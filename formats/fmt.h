@@ -41,4 +41,16 @@ const char *fmt_quote(const char *s, char *buf, size_t size);
 /* The same for a string with an explicit length (may contain NUL). */
 const char *fmt_quote_n(const char *s, size_t len, char *buf, size_t size);
 
+/* A growing string. After a failed allocation every call is a no-op and oom stays set: check once at
+ * the end. p is NUL-terminated (when not NULL) and owned by the caller. */
+typedef struct fmt_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+} fmt_buf;
+
+void fmt_buf_put(fmt_buf *b, const char *s, size_t n);
+void fmt_buf_puts(fmt_buf *b, const char *s);
+void fmt_buf_printf(fmt_buf *b, const char *fmt, ...) FMT_PRINTF(2, 3);
+
 #endif /* FORMATS_FMT_H */

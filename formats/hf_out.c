@@ -279,62 +279,31 @@ void hf_shard_name(char *buf, size_t size, size_t i, size_t n)
 
 /* ----------------------------------------------------------------------------- Python-style JSON */
 
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
 
 /* json.dumps of a str with ensure_ascii=True: non-ASCII as \uXXXX (UTF-16 surrogates above U+FFFF). */
-static void sb_py_string(sbuf *b, const char *s)
+static void put_py_string(fmt_buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	char esc[16];
-	sb_puts(b, "\"");
+	fmt_buf_puts(b, "\"");
 	while (*p) {
 		unsigned c = *p;
 		if (c == '"' || c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)c;
-			sb_put(b, esc, 2);
+			fmt_buf_put(b, esc, 2);
 			p++;
 		} else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
 			esc[0] = '\\';
 			esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b' : 'f';
-			sb_put(b, esc, 2);
+			fmt_buf_put(b, esc, 2);
 			p++;
 		} else if (c < 0x20) {
 			snprintf(esc, sizeof esc, "\\u%04x", c);
-			sb_puts(b, esc);
+			fmt_buf_puts(b, esc);
 			p++;
 		} else if (c < 0x80) {
-			sb_put(b, (const char *)p, 1);
+			fmt_buf_put(b, (const char *)p, 1);
 			p++;
 		} else {
 			/* decode one UTF-8 sequence (the input was validated where it came from a file) */
@@ -350,16 +319,16 @@ static void sb_py_string(sbuf *b, const char *s)
 			} else {
 				snprintf(esc, sizeof esc, "\\u%04x", cp);
 			}
-			sb_puts(b, esc);
+			fmt_buf_puts(b, esc);
 		}
 	}
-	sb_puts(b, "\"");
+	fmt_buf_puts(b, "\"");
 }
 
 char *hf_py_json_string(const char *s)
 {
-	sbuf b = {0};
-	sb_py_string(&b, s);
+	fmt_buf b = {0};
+	put_py_string(&b, s);
 	if (b.oom) {
 		free(b.p);
 		return NULL;
@@ -387,18 +356,18 @@ char *hf_index_json(uint64_t total_parameters, uint64_t total_size, char *const 
 		e[i] = (entry){names[i], shard_files[shard_of[i]]};
 	/* sort_keys=True sorts by code point; for UTF-8 that is the byte order strcmp gives */
 	qsort(e, n, sizeof *e, entry_cmp);
-	sbuf b = {0};
+	fmt_buf b = {0};
 	char num[256];
 	snprintf(num, sizeof num, "{\n  \"metadata\": {\n    \"total_parameters\": %" PRIu64 ",\n    \"total_size\": %" PRIu64
 		 "\n  },\n  \"weight_map\": {", total_parameters, total_size);
-	sb_puts(&b, num);
+	fmt_buf_puts(&b, num);
 	for (size_t i = 0; i < n; i++) {
-		sb_puts(&b, i ? ",\n    " : "\n    ");
-		sb_py_string(&b, e[i].name);
-		sb_puts(&b, ": ");
-		sb_py_string(&b, e[i].file);
+		fmt_buf_puts(&b, i ? ",\n    " : "\n    ");
+		put_py_string(&b, e[i].name);
+		fmt_buf_puts(&b, ": ");
+		put_py_string(&b, e[i].file);
 	}
-	sb_puts(&b, n ? "\n  }\n}\n" : "}\n}\n");
+	fmt_buf_puts(&b, n ? "\n  }\n}\n" : "}\n}\n");
 	free(e);
 	if (b.oom) {
 		free(b.p);
@@ -475,14 +444,14 @@ char *hf_config_edit(const char *text, size_t len, const char *key, const char *
 	for (size_t i = 1; i < n; i++)
 		sorted &= strcmp(mem[i - 1].key, mem[i].key) < 0;
 
-	sbuf b = {0};
+	fmt_buf b = {0};
 	/* re-indent the new member's continuation lines to the file's indent */
-	sbuf nm = {0};
+	fmt_buf nm = {0};
 	if (new_member) {
 		for (const char *p = new_member; *p; p++) {
-			sb_put(&nm, p, 1);
+			fmt_buf_put(&nm, p, 1);
 			if (*p == '\n')
-				sb_puts(&nm, indent);
+				fmt_buf_puts(&nm, indent);
 		}
 	}
 	size_t existing = n;
@@ -499,12 +468,12 @@ char *hf_config_edit(const char *text, size_t len, const char *key, const char *
 			else if (existing > 0)
 				s = mem[existing - 1].end;
 		}
-		sb_put(&b, text, s);
+		fmt_buf_put(&b, text, s);
 		if (new_member)
-			sb_put(&b, nm.p, nm.len);
-		sb_put(&b, text + e, len - e);
+			fmt_buf_put(&b, nm.p, nm.len);
+		fmt_buf_put(&b, text + e, len - e);
 	} else if (!new_member) {
-		sb_put(&b, text, len);
+		fmt_buf_put(&b, text, len);
 	} else {
 		size_t before = n; /* insert before member `before` (n: at the end) */
 		if (sorted)
@@ -513,26 +482,26 @@ char *hf_config_edit(const char *text, size_t len, const char *key, const char *
 					before = i;
 		const char *sep = multiline ? ",\n" : ", ";
 		if (before < n) {
-			sb_put(&b, text, mem[before].start);
-			sb_put(&b, nm.p, nm.len);
-			sb_puts(&b, sep);
+			fmt_buf_put(&b, text, mem[before].start);
+			fmt_buf_put(&b, nm.p, nm.len);
+			fmt_buf_puts(&b, sep);
 			if (multiline)
-				sb_puts(&b, indent);
-			sb_put(&b, text + mem[before].start, len - mem[before].start);
+				fmt_buf_puts(&b, indent);
+			fmt_buf_put(&b, text + mem[before].start, len - mem[before].start);
 		} else if (n > 0) {
-			sb_put(&b, text, mem[n - 1].end);
-			sb_puts(&b, sep);
+			fmt_buf_put(&b, text, mem[n - 1].end);
+			fmt_buf_puts(&b, sep);
 			if (multiline)
-				sb_puts(&b, indent);
-			sb_put(&b, nm.p, nm.len);
-			sb_put(&b, text + mem[n - 1].end, len - mem[n - 1].end);
+				fmt_buf_puts(&b, indent);
+			fmt_buf_put(&b, nm.p, nm.len);
+			fmt_buf_put(&b, text + mem[n - 1].end, len - mem[n - 1].end);
 		} else {
-			sb_put(&b, text, close_at);
-			sb_puts(&b, "\n");
-			sb_puts(&b, indent);
-			sb_put(&b, nm.p, nm.len);
-			sb_puts(&b, "\n");
-			sb_put(&b, text + close_at, len - close_at);
+			fmt_buf_put(&b, text, close_at);
+			fmt_buf_puts(&b, "\n");
+			fmt_buf_puts(&b, indent);
+			fmt_buf_put(&b, nm.p, nm.len);
+			fmt_buf_puts(&b, "\n");
+			fmt_buf_put(&b, text + close_at, len - close_at);
 		}
 	}
 	free(nm.p);

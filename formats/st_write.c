@@ -186,70 +186,28 @@ lq_status st_writer_set_meta(st_writer *w, const char *key, const char *value)
 
 /* ----------------------------------------------------------------------------------- layout */
 
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-} sbuf;
 
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) FMT_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-	char tmp[64];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 /* A JSON string as serde_json writes it: quote, backslash and control characters escaped (\b \t \n \f \r
  * in their short forms, the others as \u00xx), the rest raw. */
-static void sb_json_string(sbuf *b, const char *s)
+static void put_json_string(fmt_buf *b, const char *s)
 {
-	sb_puts(b, "\"");
+	fmt_buf_puts(b, "\"");
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
-			sb_put(b, e, 2);
+			fmt_buf_put(b, e, 2);
 		} else if (c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r') {
 			char e[2] = {'\\', c == '\b' ? 'b' : c == '\t' ? 't' : c == '\n' ? 'n' : c == '\f' ? 'f' : 'r'};
-			sb_put(b, e, 2);
+			fmt_buf_put(b, e, 2);
 		} else if (c < 0x20) {
-			sb_printf(b, "\\u%04x", c);
+			fmt_buf_printf(b, "\\u%04x", c);
 		} else {
-			sb_put(b, (const char *)&c, 1);
+			fmt_buf_put(b, (const char *)&c, 1);
 		}
 	}
-	sb_puts(b, "\"");
+	fmt_buf_puts(b, "\"");
 }
 
 static int by_dtype_then_name(const void *a, const void *b)
@@ -296,17 +254,17 @@ lq_status st_writer_layout(st_writer *w)
 	 * and make the header a function of the input alone */
 	qsort(w->meta, w->nmeta, sizeof *w->meta, by_meta_key);
 
-	sbuf b = {0};
-	sb_put(&b, "\0\0\0\0\0\0\0\0", 8);
-	sb_puts(&b, "{\"__metadata__\":{");
+	fmt_buf b = {0};
+	fmt_buf_put(&b, "\0\0\0\0\0\0\0\0", 8);
+	fmt_buf_puts(&b, "{\"__metadata__\":{");
 	for (size_t i = 0; i < w->nmeta; i++) {
 		if (i)
-			sb_puts(&b, ",");
-		sb_json_string(&b, w->meta[i].key);
-		sb_puts(&b, ":");
-		sb_json_string(&b, w->meta[i].value);
+			fmt_buf_puts(&b, ",");
+		put_json_string(&b, w->meta[i].key);
+		fmt_buf_puts(&b, ":");
+		put_json_string(&b, w->meta[i].value);
 	}
-	sb_puts(&b, "}");
+	fmt_buf_puts(&b, "}");
 	uint64_t at = 0;
 	for (size_t i = 0; i < w->n; i++) {
 		wtensor *t = order[i];
@@ -316,16 +274,16 @@ lq_status st_writer_layout(st_writer *w)
 			free(b.p);
 			return fmt_fail(w->err, LQ_ERR_ARG, "total size overflows");
 		}
-		sb_puts(&b, ",");
-		sb_json_string(&b, t->name);
-		sb_printf(&b, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype_name(t->dtype));
+		fmt_buf_puts(&b, ",");
+		put_json_string(&b, t->name);
+		fmt_buf_printf(&b, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype_name(t->dtype));
 		for (int d = 0; d < t->ndim; d++)
-			sb_printf(&b, d ? ",%" PRId64 : "%" PRId64, t->shape[d]);
-		sb_printf(&b, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", t->begin, at);
+			fmt_buf_printf(&b, d ? ",%" PRId64 : "%" PRId64, t->shape[d]);
+		fmt_buf_printf(&b, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", t->begin, at);
 	}
-	sb_puts(&b, "}");
+	fmt_buf_puts(&b, "}");
 	while (b.len % 8 != 0)
-		sb_puts(&b, " ");
+		fmt_buf_puts(&b, " ");
 	free(order);
 	if (b.oom) {
 		free(b.p);
