@@ -36,6 +36,7 @@ endif
 ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
 ALL_CPPFLAGS = $(BASE_CPPFLAGS) $(CPPFLAGS)
 
+
 ifeq ($(V),1)
 Q :=
 else
@@ -44,8 +45,29 @@ endif
 
 B := build
 
+# The CUDA backend is built when nvcc is there (HAVE_CUDA=0 leaves it out on any machine): kernels for
+# sm_80 and sm_90 plus PTX for later GPUs, the CUDA runtime linked statically.
+NVCC ?= nvcc
+ifndef HAVE_CUDA
+HAVE_CUDA := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC) 2>/dev/null)))
+NVCC_FLAGS := -O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+	-gencode arch=compute_90,code=compute_90 -Xcompiler -fPIC,-Wall,-Wextra
+ifeq ($(HAVE_CUDA),1)
+KERNEL_SRC := $(filter-out kernels/rcp_approx_gen.cu,$(sort $(wildcard kernels/*.cu)))
+KERNEL_OBJ := $(KERNEL_SRC:%.cu=$(B)/%.o)
+CUDA_CPPFLAGS := -DLQ_HAVE_CUDA -Ikernels
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+else
+KERNEL_OBJ :=
+CUDA_CPPFLAGS :=
+CUDA_LIBS :=
+endif
+LDLIBS += $(CUDA_LIBS)
+
 LIBQUANT_SRC := $(sort $(wildcard libquant/*.c))
-LIBQUANT_OBJ := $(LIBQUANT_SRC:%.c=$(B)/%.o) $(B)/libquant/rcp_approx_table.o
+LIBQUANT_OBJ = $(LIBQUANT_SRC:%.c=$(B)/%.o) $(B)/libquant/rcp_approx_table.o $(KERNEL_OBJ)
 FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
 TOOLS := nf4quant
@@ -64,6 +86,17 @@ $(B)/libquant/%.o: libquant/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) -c $< -o $@
+
+# The one file that knows the GPU backend exists.
+$(B)/libquant/backend.o: libquant/backend.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(CUDA_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/kernels/%.o: kernels/%.cu
+	@mkdir -p $(@D)
+	@echo "  NVCC    $<"
+	$(Q)$(NVCC) $(NVCC_FLAGS) -Ilibquant/include -Ikernels -MMD -MP -c $< -o $@
 
 # The AVX2 kernels: compiled for AVX2 and F16C, called only when the CPU has both.
 $(B)/libquant/quant4_avx2.o: libquant/quant4_avx2.c
@@ -93,7 +126,7 @@ $(B)/libquant.a: $(LIBQUANT_OBJ)
 
 $(B)/libquant.so: $(LIBQUANT_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) -shared -Wl,-soname,libquant.so.$(VERSION_MAJOR) $(LDFLAGS) -pthread -o $@ $^ -lzstd -lm
+	$(Q)$(CC) -shared -Wl,-soname,libquant.so.$(VERSION_MAJOR) $(LDFLAGS) -pthread -o $@ $^ -lzstd -lm $(CUDA_LIBS)
 
 $(B)/libformats.a: $(FORMATS_OBJ)
 	@echo "  AR      $@"
@@ -139,11 +172,16 @@ $(B)/torch_mean_driver: tests/gpu/torch_mean_driver.c libquant/torch_mean.c libq
 
 # The GPU's reciprocal table (libquant/rcp_approx.c): regenerated on a machine with an NVIDIA GPU and
 # compared with the shipped one. nvcc builds the generator anywhere; running it needs the GPU.
-NVCC ?= nvcc
 $(B)/rcp_approx_gen: kernels/rcp_approx_gen.cu
 	@mkdir -p $(@D)
 	$(NVCC) -O2 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
 		-gencode arch=compute_90,code=compute_90 -o $@ $<
+
+$(B)/bench_gpu: tests/bench/bench_gpu.cu $(B)/libquant.a
+	@mkdir -p $(@D)
+	@echo "  NVCC    $@"
+	$(Q)$(NVCC) $(NVCC_FLAGS) -Ilibquant/include -Ikernels -o $@ tests/bench/bench_gpu.cu $(B)/libquant.a -lzstd \
+		-lpthread
 
 .PHONY: rcp-table
 rcp-table: $(B)/rcp_approx_gen

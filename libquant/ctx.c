@@ -24,6 +24,7 @@ lq_ctx *lq_ctx_create(const lq_ctx_options *options)
 		return NULL;
 	}
 	ctx->cpu = lq_cpu_kernels_best();
+	snprintf(ctx->device_note, sizeof ctx->device_note, "CPU");
 	return ctx;
 }
 
@@ -31,6 +32,7 @@ void lq_ctx_free(lq_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	lq_backend_close(ctx);
 	lq_pool_free(ctx->pool);
 	free(ctx);
 }
@@ -43,11 +45,6 @@ const char *lq_ctx_error_string(const lq_ctx *ctx)
 int lq_ctx_threads(const lq_ctx *ctx)
 {
 	return lq_pool_threads(ctx->pool);
-}
-
-const char *lq_ctx_backend_name(const lq_ctx *ctx)
-{
-	return ctx->cpu->name;
 }
 
 lq_status lq_fail(lq_ctx *ctx, lq_status status, const char *fmt, ...)

@@ -380,8 +380,8 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 	pthread_mutex_init(&ex->lock, NULL);
 	pthread_cond_init(&ex->changed, NULL);
 	for (int i = 0; i < NSLOTS; i++) {
-		ex->slots[i].in = malloc(CHUNK_BYTES);
-		ex->slots[i].out = malloc(CHUNK_BYTES / 4);
+		ex->slots[i].in = lq_backend_host_alloc(ctx, CHUNK_BYTES);
+		ex->slots[i].out = lq_backend_host_alloc(ctx, CHUNK_BYTES / 4);
 		if (!ex->slots[i].in || !ex->slots[i].out)
 			fail_locked(ex, LQ_ERR_NOMEM, "out of memory for staging buffers");
 	}
@@ -441,8 +441,8 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 	task_state_free(ts);
 	for (int i = 0; i < NSLOTS; i++) {
 		task_state_free(ex->slots[i].ts);
-		free(ex->slots[i].in);
-		free(ex->slots[i].out);
+		lq_backend_host_free(ctx, ex->slots[i].in);
+		lq_backend_host_free(ctx, ex->slots[i].out);
 	}
 	st = ex->status;
 	if (st != LQ_OK)

@@ -202,12 +202,32 @@ void lq_pool_run(lq_pool *pool, int64_t nitems, void (*fn)(void *arg, int64_t i)
 /* ------------------------------------------------------------------------------------ context */
 
 #define LQ_ERRBUF 1024
+#define LQ_MAX_GPUS 16
 
 struct lq_ctx {
 	lq_pool *pool;
 	const lq_cpu_kernels *cpu;
+	int ngpu;                /* > 0: the GPU backend computes (backend.c) */
+	void *gpu[LQ_MAX_GPUS];  /* lq_cuda handles, opaque here */
+	char device_note[256];
 	char err[LQ_ERRBUF];
 };
+
+/* ------------------------------------------------------------------------------ backends */
+
+/* The GPU backend, when the context uses one (backend.c); the CPU kernels otherwise. These run whole
+ * tensors (split over every GPU of the context) and give the CPU's bytes. */
+bool lq_backend_gpu(const lq_ctx *ctx);
+void lq_backend_close(lq_ctx *ctx);
+lq_status lq_backend_quantize(lq_ctx *ctx, const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+			      int32_t blocksize, uint8_t *packed, float *absmax, int64_t *bad_index);
+lq_status lq_backend_double_quant_codes(lq_ctx *ctx, const float *absmax, int64_t nblocks, float offset,
+					uint8_t *absmax_q, float *nested_absmax);
+lq_status lq_backend_dequantize(lq_ctx *ctx, const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
+				int32_t blocksize, lq_dtype dtype, void *out);
+/* Staging memory for the executor: pinned with a GPU, plain otherwise. */
+void *lq_backend_host_alloc(const lq_ctx *ctx, size_t size);
+void lq_backend_host_free(const lq_ctx *ctx, void *p);
 
 /* Sets the context's message (printf-style) and returns `status`, for `return lq_fail(ctx, ...)`. */
 lq_status lq_fail(lq_ctx *ctx, lq_status status, const char *fmt, ...) LQ_PRINTF(3, 4);

@@ -89,6 +89,18 @@ lq_status lq_quantize_blocks(lq_ctx *ctx, const void *src, lq_dtype dtype, int64
 		return lq_fail(ctx, LQ_ERR_ARG, "invalid quantization type");
 	if (n <= 0)
 		return LQ_OK;
+	if (lq_backend_gpu(ctx)) {
+		int64_t bad = -1;
+		lq_status st = lq_backend_quantize(ctx, src, dtype, n, qtype, blocksize, packed, absmax, &bad);
+		if (st == LQ_ERR_NONFINITE) {
+			if (bad_index)
+				*bad_index = bad;
+			float v = lq_load_f32(src, dtype, bad);
+			return lq_fail(ctx, LQ_ERR_NONFINITE, "element %lld is %s", (long long)bad,
+				       v != v ? "NaN" : (v > 0 ? "+inf" : "-inf"));
+		}
+		return st;
+	}
 	quantize_job job = {
 		.k = ctx->cpu, .src = src, .dtype = dtype, .n = n, .qtype = qtype, .blocksize = blocksize,
 		.nblocks = lq_quant_nblocks(n, blocksize), .blocks_per_item = blocks_per_item(blocksize),
@@ -135,10 +147,16 @@ lq_status lq_double_quant(lq_ctx *ctx, const float *absmax, int64_t nblocks, uin
 	lq_clear_error(ctx);
 	if (nblocks <= 0)
 		return lq_fail(ctx, LQ_ERR_ARG, "double quantization of an empty tensor");
+	/* The offset is torch.mean on the GPU: its reduction order, replayed here, whichever backend computes
+	 * the codes. */
 	dq_job job = {
 		.absmax = absmax, .nblocks = nblocks, .absmax_q = absmax_q, .nested_absmax = nested_absmax,
 		.offset = lq_torch_mean_f32(absmax, nblocks, LQ_TORCH_REF_SM_COUNT, LQ_TORCH_REF_MAX_THREADS_PER_SM),
 	};
+	if (lq_backend_gpu(ctx)) {
+		*offset = job.offset;
+		return lq_backend_double_quant_codes(ctx, absmax, nblocks, job.offset, absmax_q, nested_absmax);
+	}
 	lq_pool_run(ctx->pool, lq_quant_nested_blocks(nblocks), dq_item, &job);
 	*offset = job.offset;
 	return LQ_OK;
@@ -186,6 +204,8 @@ lq_status lq_dequantize_blocks(lq_ctx *ctx, const uint8_t *packed, const float *
 		return lq_fail(ctx, LQ_ERR_ARG, "invalid blocksize %d", (int)blocksize);
 	if (n <= 0)
 		return LQ_OK;
+	if (lq_backend_gpu(ctx))
+		return lq_backend_dequantize(ctx, packed, absmax, n, qtype, blocksize, dtype, out);
 	dequantize_job job = {
 		.k = ctx->cpu, .packed = packed, .absmax = absmax, .n = n, .qtype = qtype, .blocksize = blocksize,
 		.nblocks = lq_quant_nblocks(n, blocksize), .blocks_per_item = blocks_per_item(blocksize),

@@ -32,6 +32,7 @@ typedef struct options {
 	lq_dtype compute_dtype;
 	uint64_t max_shard_size; /* 0: the input's layout */
 	int threads;
+	const char *device;
 	bool force, dry_run, json;
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
@@ -83,6 +84,8 @@ static void usage(void)
 	       "      --exclude GLOB       never quantize tensors whose name matches (repeatable)\n"
 	       "      --max-shard-size SIZE  split the output into shards of at most SIZE (5GB, 500MB, 2GiB);\n"
 	       "                           default: the input's layout\n"
+	       "      --device DEV         cpu, cuda, cuda:N, all (every GPU) or auto (the default: the GPU\n"
+	       "                           when one works, else the CPU); the output is the same on all\n"
 	       "  -T, --threads N          compute threads (0 = one per core, the default)\n"
 	       "  -f, --force              replace OUTPUT if it exists\n"
 	       "  -n, --dry-run            print what would be done, sizes and memory; write nothing\n"
@@ -123,7 +126,8 @@ static void push_glob(const char ***list, size_t *n, const char *glob)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_SHARD, OPT_JSON };
+	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_SHARD, OPT_JSON,
+	       OPT_DEVICE };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"quant-type", required_argument, NULL, OPT_QTYPE},
@@ -134,6 +138,7 @@ static void parse_args(int argc, char **argv, options *o)
 		{"exclude", required_argument, NULL, OPT_EXCLUDE},
 		{"max-shard-size", required_argument, NULL, OPT_SHARD},
 		{"threads", required_argument, NULL, 'T'},
+		{"device", required_argument, NULL, OPT_DEVICE},
 		{"force", no_argument, NULL, 'f'},
 		{"dry-run", no_argument, NULL, 'n'},
 		{"json", no_argument, NULL, OPT_JSON},
@@ -143,7 +148,7 @@ static void parse_args(int argc, char **argv, options *o)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .device = "auto"};
 	long v;
 	int c;
 	opterr = 0; /* our own messages, in our style */
@@ -187,6 +192,13 @@ static void parse_args(int argc, char **argv, options *o)
 			if (!cli_parse_int(optarg, 0, 4096, &v))
 				cli_usage_error("invalid --threads '%s' (0 to 4096)", optarg);
 			o->threads = (int)v;
+			break;
+		case OPT_DEVICE:
+			if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0 && strcmp(optarg, "all") != 0 &&
+			    strcmp(optarg, "auto") != 0 &&
+			    !(strncmp(optarg, "cuda:", 5) == 0 && cli_parse_int(optarg + 5, 0, 1024, &v)))
+				cli_usage_error("invalid --device '%s' (cpu, cuda, cuda:N, all or auto)", optarg);
+			o->device = optarg;
 			break;
 		case 'f':
 			o->force = true;
@@ -950,6 +962,12 @@ int main(int argc, char **argv)
 		memory = lq_execute_memory_bound(ctx, probe, p.n) + largest_transposed;
 		free(probe);
 	}
+	double t_plan = cli_now();
+	if (!o.dry_run && lq_ctx_use_device(ctx, o.device) != LQ_OK) {
+		cli_error("--device %s: %s", o.device, lq_ctx_error_string(ctx));
+		goto finish;
+	}
+	double t_device = cli_now();
 	if (o.dry_run || cli_verbosity > 0)
 		print_plan(&o, m, &p, memory);
 	if (o.dry_run) {
@@ -980,17 +998,23 @@ int main(int argc, char **argv)
 		cli_error("%s", hf_out_error(out));
 		goto finish;
 	}
-	cli_info(1, "compute: %s, %d thread%s", lq_ctx_backend_name(ctx), lq_ctx_threads(ctx),
-		 lq_ctx_threads(ctx) == 1 ? "" : "s");
+	cli_info(1, "compute: %s; %s kernels, %d thread%s", lq_ctx_device_note(ctx), lq_ctx_backend_name(ctx),
+		 lq_ctx_threads(ctx), lq_ctx_threads(ctx) == 1 ? "" : "s");
+	double t_start = cli_now();
 	if (convert(&o, m, &p, out, ctx, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
 	}
+	double t_converted = cli_now();
 	if (hf_out_commit(out) != LQ_OK) {
 		cli_error("%s", hf_out_error(out));
 		goto finish;
 	}
+	double t_committed = cli_now();
 	double secs = cli_now() - t0;
+	cli_info(2, "time: %.3f s reading headers and planning, %.3f s opening the compute device, %.3f s "
+		 "converting (reading, computing, writing, syncing), %.3f s renaming into place", t_plan - t0,
+		 t_device - t_plan, t_converted - t_start, t_committed - t_converted);
 	if (o.json) {
 		print_json(&o, &p, secs, true);
 	} else {

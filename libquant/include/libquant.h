@@ -117,7 +117,18 @@ const char *lq_ctx_error_string(const lq_ctx *ctx);
 /* The number of compute threads the context uses. */
 int lq_ctx_threads(const lq_ctx *ctx);
 
-/* Name of the compute backend in use ("cpu-avx2", "cpu-scalar", ...). */
+/* Chooses where the context computes: "cpu"; "cuda" or "cuda:N" (one GPU); "all" (every GPU, tensors
+ * split between them); "auto" or NULL: the first GPU when one works, else the CPU. A new context computes
+ * on the CPU. The bytes computed are the same everywhere.
+ * Returns LQ_ERR_DEVICE (with the CUDA error) when the GPU asked for cannot be used; "auto" never fails
+ * for want of a GPU, and lq_ctx_device_note() says what it chose and why. LQ_ERR_ARG for an unknown name. */
+lq_status lq_ctx_use_device(lq_ctx *ctx, const char *device);
+
+/* What the context computes on and, after "auto" fell back to the CPU, why ("cuda:0 (NVIDIA H200)",
+ * "CPU: no usable GPU (no CUDA device: ...)"). */
+const char *lq_ctx_device_note(const lq_ctx *ctx);
+
+/* Name of the compute backend in use ("cpu-avx2", "cpu-scalar", "cuda:0 (NVIDIA H200)", ...). */
 const char *lq_ctx_backend_name(const lq_ctx *ctx);
 
 /* --------------------------------------------------------------------- in-memory operations */

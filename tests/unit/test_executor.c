@@ -137,7 +137,7 @@ TEST(executor_equals_in_memory)
 	setup s;
 	make_setup(&s, &r);
 	lq_ctx_options o = {.threads = 2};
-	lq_ctx *ctx = lq_ctx_create(&o);
+	lq_ctx *ctx = util_ctx(o.threads);
 	if (!CHECK_INT(run(ctx, &s, NULL), LQ_OK))
 		test_fail(__FILE__, __LINE__, "%s", lq_ctx_error_string(ctx));
 	CHECK_INT(s.io.done_calls, 3);
@@ -167,7 +167,7 @@ TEST(executor_failures_name_the_tensor)
 	util_rng r = {43};
 	setup s;
 	make_setup(&s, &r);
-	lq_ctx *ctx = lq_ctx_create(NULL);
+	lq_ctx *ctx = util_ctx(0);
 	/* a NaN in the second chunk of a 2-D tensor: the message gives the row and column */
 	s.tasks[0].ndim = 2;
 	s.tasks[0].shape[0] = (int64_t)s.in_len[0] / 2 / 41;

@@ -195,7 +195,7 @@ static void run_set(const char *dir, const char *cases_file, const char *inputs,
 	snprintf(path, sizeof path, "%s/%s", dir, refdeq_file);
 	st_file *refdeq = util_open(path);
 	lq_ctx_options o = {.threads = 3};
-	lq_ctx *ctx = lq_ctx_create(&o);
+	lq_ctx *ctx = util_ctx(o.threads);
 	int total = 0, ok_ref = 0, ok_fast = 0;
 	if (in && refq && refdeq && CHECK(ctx != NULL)) {
 		const cJSON *c;

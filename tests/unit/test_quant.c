@@ -11,8 +11,8 @@
 #include "util.h"
 
 static const lq_dtype dtypes[] = {LQ_DTYPE_BF16, LQ_DTYPE_F16, LQ_DTYPE_F32};
-static const int32_t blocksizes[] = {32, 64, 128, 256, 4096};
-static const int64_t sizes[] = {1, 2, 31, 33, 63, 64, 65, 127, 1000, 4096, 4097, 12345, 65536 + 96, 300017};
+static const int32_t blocksizes[] = {32, 64, 128, 256, 512, 1024, 2048, 4096};
+static const int64_t sizes[] = {1, 2, 15, 16, 17, 31, 33, 63, 64, 65, 127, 1000, 4096, 4097, 12345, 65536 + 96, 300017};
 
 /* Random data with what makes kernels go wrong: spread exponents, zero blocks, subnormals, values on and
  * next to the NF4 thresholds, negative zeros. */
@@ -45,11 +45,27 @@ static void fill(void *x, lq_dtype dtype, int64_t n, util_rng *r, int kind)
 	}
 }
 
+/* On a GPU: tensors larger than the backend's 16M-element pieces, so ranges are split and joined. */
+static void large_tensors_equal_reference(lq_ctx *ctx, util_rng *r)
+{
+	const int64_t n = (16 << 20) * 2 + 64 * 3 + 7;
+	uint16_t *x = malloc((size_t)n * 2);
+	uint8_t *p0 = malloc((size_t)n / 2 + 1), *p1 = malloc((size_t)n / 2 + 1);
+	float *a0 = malloc((size_t)(n / 64 + 1) * 4), *a1 = malloc((size_t)(n / 64 + 1) * 4);
+	fill(x, LQ_DTYPE_BF16, n, r, 0);
+	test_context("bf16 nf4 blocksize 64, n %lld", (long long)n);
+	CHECK_INT(lq_quantize_blocks_ref(x, LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, 64, p0, a0, NULL), LQ_OK);
+	CHECK_INT(lq_quantize_blocks(ctx, x, LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, 64, p1, a1, NULL), LQ_OK);
+	CHECK(memcmp(p0, p1, (size_t)lq_quant_packed_bytes(n)) == 0);
+	CHECK(memcmp(a0, a1, (size_t)lq_quant_nblocks(n, 64) * 4) == 0);
+	free(x), free(p0), free(p1), free(a0), free(a1);
+}
+
 TEST(quant_fast_equals_reference)
 {
-	util_rng r = {0x1234567};
+	util_rng r = {util_seed()};
 	lq_ctx_options o1 = {.threads = 1}, o3 = {.threads = 3};
-	lq_ctx *ctx1 = lq_ctx_create(&o1), *ctx3 = lq_ctx_create(&o3);
+	lq_ctx *ctx1 = util_ctx(o1.threads), *ctx3 = util_ctx(o3.threads);
 	if (!CHECK(ctx1 && ctx3))
 		return;
 	int cases = 0;
@@ -95,6 +111,8 @@ TEST(quant_fast_equals_reference)
 					cases++;
 				}
 	test_note("%d cases, fast kernels: %s", cases, lq_ctx_backend_name(ctx3));
+	if (getenv("LQ_TEST_DEVICE"))
+		large_tensors_equal_reference(ctx3, &r);
 	lq_ctx_free(ctx1);
 	lq_ctx_free(ctx3);
 }
@@ -102,7 +120,7 @@ TEST(quant_fast_equals_reference)
 TEST(quant_nonfinite_reports_first_index)
 {
 	lq_ctx_options o = {.threads = 4};
-	lq_ctx *ctx = lq_ctx_create(&o);
+	lq_ctx *ctx = util_ctx(o.threads);
 	const int64_t n = 200000;
 	float *x = malloc((size_t)n * 4);
 	uint8_t *p = malloc((size_t)n / 2);
@@ -132,7 +150,7 @@ TEST(quant_nonfinite_reports_first_index)
 
 TEST(quant_rejects_bad_arguments)
 {
-	lq_ctx *ctx = lq_ctx_create(NULL);
+	lq_ctx *ctx = util_ctx(0);
 	float x[64] = {0};
 	uint8_t p[32];
 	float a[1];

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -62,4 +63,36 @@ const char *util_tmpdir(void)
 			snprintf(dir, sizeof dir, "/tmp");
 	}
 	return dir;
+}
+
+lq_ctx *util_ctx(int threads)
+{
+	lq_ctx_options o = {.threads = threads};
+	lq_ctx *ctx = lq_ctx_create(&o);
+	const char *device = getenv("LQ_TEST_DEVICE");
+	if (!ctx) {
+		test_fail(__FILE__, __LINE__, "cannot create a context");
+		return NULL;
+	}
+	if (device && lq_ctx_use_device(ctx, device) != LQ_OK) {
+		test_fail(__FILE__, __LINE__, "LQ_TEST_DEVICE=%s: %s", device, lq_ctx_error_string(ctx));
+		lq_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+uint64_t util_seed(void)
+{
+	static uint64_t seed;
+	if (!seed) {
+		const char *env = getenv("LQ_TEST_SEED");
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = env ? strtoull(env, NULL, 0) : ((uint64_t)ts.tv_sec * 1000003u) ^ (uint64_t)ts.tv_nsec;
+		if (!seed)
+			seed = 1;
+		printf("    random data: LQ_TEST_SEED=%llu\n", (unsigned long long)seed);
+	}
+	return seed;
 }

@@ -19,6 +19,14 @@ uint64_t util_next(util_rng *r);
 /* Normal-ish values (sum of uniforms) scaled by `scale`. */
 float util_normal(util_rng *r, float scale);
 
+/* A context with `threads` compute threads on the device named by $LQ_TEST_DEVICE (default "cpu"): with
+ * LQ_TEST_DEVICE=cuda the same tests check the GPU backend against the CPU reference. NULL (and a test
+ * failure) when that device cannot be used. */
+lq_ctx *util_ctx(int threads);
+
+/* The seed of this run's random data: $LQ_TEST_SEED, or fresh from the clock (printed, to reproduce). */
+uint64_t util_seed(void);
+
 /* The temporary directory of this run ($TMPDIR or /tmp), created once. */
 const char *util_tmpdir(void);
 

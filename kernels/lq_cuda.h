@@ -1,0 +1,67 @@
+/*
+ * lq_cuda.h: the CUDA backend as libquant sees it: plain C, no CUDA types, so that the CPU core compiles
+ * without CUDA headers. Only libquant/backend.c includes this, and only when built with LQ_HAVE_CUDA.
+ *
+ * Every operation takes host memory and returns when its results are in host memory: the staging of
+ * inputs and outputs on the device is the backend's business. Results are byte-identical to the CPU
+ * reference (libquant/quant4_ref.c). Failures come back as a status with cudaGetErrorString() in msg;
+ * nothing aborts.
+ */
+#ifndef LQ_CUDA_H
+#define LQ_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libquant.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lq_cuda lq_cuda;
+
+/* Number of CUDA devices, 0 when there is no usable driver or device (msg says why). */
+int lq_cuda_device_count(char *msg, size_t msg_size);
+
+/* The constants the kernels decide with, handed over from libquant/codebook.c (their one source). */
+typedef struct lq_cuda_tables {
+	const float *nf4_thresholds;      /* 15, ascending */
+	const float *fp4_thresholds;      /* 7, ascending */
+	const uint8_t *fp4_code_by_rank;  /* 8 */
+	const float *code[2];             /* the 16 values of NF4 and FP4 codes (dequantization) */
+	const float *dynamic_map;         /* 256 */
+} lq_cuda_tables;
+
+/* Opens device `index`: a stream and lazily grown staging buffers. */
+lq_status lq_cuda_open(int index, const lq_cuda_tables *tables, lq_cuda **out, char *msg, size_t msg_size);
+void lq_cuda_close(lq_cuda *g); /* NULL is a no-op */
+
+/* "NVIDIA H200" */
+const char *lq_cuda_name(const lq_cuda *g);
+
+/* Pinned host memory (fast transfers), and its release. NULL on failure. */
+void *lq_cuda_host_alloc(size_t size);
+void lq_cuda_host_free(void *p);
+
+/* Quantizes blocks [b0, b1) of a tensor of n elements at src (host; the whole tensor's start), writing
+ * packed bytes and absmax of those blocks at their places in the host arrays. *bad_index gets the
+ * smallest index of a non-finite element in the range, or -1. */
+lq_status lq_cuda_quantize_blocks(lq_cuda *g, const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+				  int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax,
+				  int64_t *bad_index, char *msg, size_t msg_size);
+
+/* The 8-bit codes and nested absmax of absmax[0..nblocks) with the given offset (double quantization). */
+lq_status lq_cuda_double_quant(lq_cuda *g, const float *absmax, int64_t nblocks, float offset, uint8_t *absmax_q,
+			       float *nested_absmax, char *msg, size_t msg_size);
+
+/* Dequantizes blocks [b0, b1) into out (the whole tensor's start, dtype F32/F16/BF16). */
+lq_status lq_cuda_dequantize_blocks(lq_cuda *g, const uint8_t *packed, const float *absmax, int64_t n,
+				    lq_qtype qtype, int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype,
+				    void *out, char *msg, size_t msg_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LQ_CUDA_H */

@@ -1,0 +1,169 @@
+// quantize.cu: see quantize.cuh. One thread quantizes 16 consecutive elements (16-byte loads, one 8-byte
+// store of codes); the threads of a block of `blocksize` elements find its absmax together (warp
+// shuffles, and shared memory when a block spans warps).
+#include "quantize.cuh"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace lq {
+
+constexpr int kThreads = 256; // 4096 elements: a whole number of blocks of any size up to 4096
+constexpr int kPerThread = 16;
+
+template <typename T>
+__device__ __forceinline__ float to_f32(T v);
+template <>
+__device__ __forceinline__ float to_f32<float>(float v)
+{
+	return v;
+}
+template <>
+__device__ __forceinline__ float to_f32<__half>(__half v)
+{
+	return __half2float(v);
+}
+template <>
+__device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v)
+{
+	return __bfloat162float(v);
+}
+
+// Loads 16 elements from x + e as float32: vector loads when all are in range, else one by one with
+// zeros past the end (a zero never raises a block's absmax and is what pads an odd last byte).
+template <typename T>
+__device__ __forceinline__ void load16(const T *__restrict__ x, int64_t e, int64_t count, float v[kPerThread])
+{
+	if (e + kPerThread <= count) {
+		constexpr int kVec = 16 / sizeof(T); // elements per 16-byte load
+		const uint4 *p = reinterpret_cast<const uint4 *>(x + e);
+#pragma unroll
+		for (int i = 0; i < kPerThread / kVec; i++) {
+			uint4 raw = __ldg(p + i);
+			const T *r = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+			for (int k = 0; k < kVec; k++)
+				v[i * kVec + k] = to_f32<T>(r[k]);
+		}
+	} else {
+#pragma unroll
+		for (int k = 0; k < kPerThread; k++)
+			v[k] = e + k < count ? to_f32<T>(x[e + k]) : 0.0f;
+	}
+}
+
+template <typename T, int QTYPE>
+__global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict__ x, int64_t count, int blocksize,
+							    uint8_t *__restrict__ packed, float *__restrict__ absmax,
+							    unsigned long long *bad, tables tab)
+{
+	// the code tables, where lanes can index them freely: 32 words of cell counts (one bank each) and
+	// 16 thresholds
+	__shared__ uint32_t s_lut[32];
+	__shared__ float s_thr[16];
+	__shared__ uint32_t s_warp_max[kThreads / 32];
+	if (threadIdx.x < 32)
+		s_lut[threadIdx.x] = QTYPE == 0 ? tab.nf4_lut[threadIdx.x] : (threadIdx.x < 16 ? tab.fp4_lut[threadIdx.x] : 0);
+	if (threadIdx.x < 16)
+		s_thr[threadIdx.x] = QTYPE == 0 ? tab.nf4_thresholds[threadIdx.x]
+						: (threadIdx.x < 8 ? tab.fp4_thresholds[threadIdx.x] : 0.0f);
+	__syncthreads();
+
+	const int64_t t = (int64_t)blockIdx.x * kThreads + threadIdx.x;
+	const int64_t e = t * kPerThread;
+	const bool live = e < count;
+	float v[kPerThread];
+	// The block maximum of |x| on the bits: non-negative floats order like their bit patterns, NaN and
+	// infinity above every finite value. A subnormal is the maximum only when every element is subnormal
+	// or zero, so flushing the maximum equals flushing every element first (abs.ftz and max.ftz).
+	uint32_t m = 0;
+	if (live) {
+		load16<T>(x, e, count, v);
+#pragma unroll
+		for (int k = 0; k < kPerThread; k++)
+			m = max(m, __float_as_uint(v[k]) & 0x7fffffffu);
+		if (m >= 0x7f800000u) { // a NaN or infinity: report the first one
+			for (int k = kPerThread - 1; k >= 0; k--)
+				if (nonfinite(v[k]))
+					m = (uint32_t)k | 0x80000000u;
+			atomicMin(bad, (unsigned long long)(e + (int64_t)(m & 0xffu)));
+			m = 0x7f800000u;
+		}
+	}
+	// the block's maximum: groups of `group` consecutive threads (a power of two) share one block
+	const int group = blocksize / kPerThread;
+	const int lanes = group < 32 ? group : 32;
+	for (int off = 1; off < lanes; off <<= 1)
+		m = max(m, __shfl_xor_sync(0xffffffffu, m, off));
+	if (group > 32) {
+		const int warp = threadIdx.x / 32, warps = group / 32;
+		if ((threadIdx.x & 31) == 0)
+			s_warp_max[warp] = m;
+		__syncthreads();
+		const int w0 = warp / warps * warps;
+		m = s_warp_max[w0];
+		for (int w = 1; w < warps; w++)
+			m = max(m, s_warp_max[w0 + w]);
+	}
+	if (!live)
+		return;
+	const float amax = m < 0x00800000u ? 0.0f : __uint_as_float(m);
+	if (t % group == 0)
+		absmax[e / blocksize] = amax;
+	const float r = rcp_approx_ftz(amax);
+	uint32_t lo = 0, hi = 0;
+#pragma unroll
+	for (int k = 0; k < kPerThread; k++) {
+		float y = mul_ftz(v[k], r);
+		uint32_t c = QTYPE == 0 ? nf4_code_lut(y, s_lut, s_thr) : fp4_code_lut(y, s_lut, s_thr, tab.fp4_by_rank);
+		// element 2j in the high nibble of byte j; bytes little-endian in the two words
+		uint32_t shift = (uint32_t)((k / 2) % 4) * 8 + (k % 2 ? 0 : 4);
+		if (k < 8)
+			lo |= c << shift;
+		else
+			hi |= c << shift;
+	}
+	const int64_t byte0 = e / 2;
+	const int64_t nbytes = (count + 1) / 2;
+	if (byte0 + 8 <= nbytes) {
+		*reinterpret_cast<uint2 *>(packed + byte0) = make_uint2(lo, hi);
+	} else {
+		for (int j = 0; j < 8 && byte0 + j < nbytes; j++)
+			packed[byte0 + j] = (uint8_t)((j < 4 ? lo : hi) >> (8 * (j % 4)));
+	}
+}
+
+template <typename T>
+static void launch(const void *x, int64_t count, int qtype, int blocksize, uint8_t *packed, float *absmax,
+		   unsigned long long *bad, const tables *t, cudaStream_t stream)
+{
+	const int64_t threads = (count + kPerThread - 1) / kPerThread;
+	const unsigned grid = (unsigned)((threads + kThreads - 1) / kThreads);
+	if (qtype == 0)
+		quantize_kernel<T, 0><<<grid, kThreads, 0, stream>>>(static_cast<const T *>(x), count, blocksize, packed,
+								   absmax, bad, *t);
+	else
+		quantize_kernel<T, 1><<<grid, kThreads, 0, stream>>>(static_cast<const T *>(x), count, blocksize, packed,
+								   absmax, bad, *t);
+}
+
+cudaError_t quantize_launch(const void *x, int dtype, int64_t count, int qtype, int blocksize, uint8_t *packed,
+			    float *absmax, unsigned long long *bad, const tables *t, cudaStream_t stream)
+{
+	if (count <= 0)
+		return cudaSuccess;
+	switch (dtype) {
+	case 0:
+		launch<float>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);
+		break;
+	case 1:
+		launch<__half>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);
+		break;
+	default:
+		launch<__nv_bfloat16>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);
+		break;
+	}
+	return cudaGetLastError();
+}
+
+} // namespace lq
