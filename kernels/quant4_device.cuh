@@ -73,42 +73,42 @@ struct tables {
 // thresholds (then the tables cannot be exact). Host code, in backend_cuda.cu.
 bool make_tables(const lq_cuda_tables *in, tables *out);
 
-// The cell of y for the lookup tables: trunc(y * scale + offset), clamped to [0, cells). Two roundings,
-// both monotone, so the map from y to cells is monotone; NaN converts to 0. Host and device compute it
-// with the same float operations (the host builds the tables with cell_of on the thresholds).
+// The cell of y for the lookup tables: trunc(y * scale + offset), clamped to [0, cells). For the scales
+// used (64: a power of two) y * scale is exact, so the device's single-rounding fma equals the host's
+// multiply-then-add; each rounding is monotone, so the map from y to cells is monotone. NaN converts to 0.
 __host__ __device__ __forceinline__ int cell_of(float y, float scale, float offset, int cells)
 {
 #ifdef __CUDA_ARCH__
-	int c = __float2int_rz(__fadd_rn(__fmul_rn(y, scale), offset));
+	int c = __float2int_rz(__fmaf_rn(y, scale, offset));
 #else
 	float v = y * scale;
 	v = v + offset;
 	int c = v != v ? 0 : (v >= 2147483648.0f ? 2147483647 : (v <= -2147483648.0f ? (int)-2147483647 - 1 : (int)v));
 #endif
-	return c < 0 ? 0 : (c >= cells ? cells - 1 : c);
+	c = c < 0 ? 0 : c;
+	return c >= cells ? cells - 1 : c;
 }
 
 // NF4 code of y by table: every cell holds at most one threshold (checked when the tables are built), so
-// the code is the count below the cell plus one comparison with the next threshold. Equal to nf4_code()
-// for every float (bench_gpu --verify checks all of them).
-__device__ __forceinline__ uint32_t nf4_code_lut(float y, const uint32_t *lut, const float *t)
+// the code is the count below the cell plus one comparison with the next threshold. lut is the byte table
+// in shared memory (byte loads from 128 bytes never conflict), t the 16 thresholds. Equal to nf4_code()
+// for every float (bench_gpu --verify checks all 2^32 of them).
+__device__ __forceinline__ uint32_t nf4_code_lut(float y, const uint8_t *lut, const float *t)
 {
-	int c = cell_of(y, 64.0f, 64.0f, 128);
-	uint32_t g = (lut[c >> 2] >> ((c & 3) * 8)) & 0xffu;
+	uint32_t g = lut[cell_of(y, 64.0f, 64.0f, 128)];
 	return g + (y > t[g] ? 1u : 0u);
 }
 
-__device__ __forceinline__ uint32_t fp4_code_lut(float y, const uint32_t *lut, const float *t, uint32_t by_rank)
+__device__ __forceinline__ uint32_t fp4_code_lut(float y, const uint8_t *lut, const float *t, uint32_t by_rank)
 {
 	float a = fabsf(y);
-	int c = cell_of(a, 64.0f, 0.0f, 64);
-	uint32_t g = (lut[c >> 2] >> ((c & 3) * 8)) & 0xffu;
+	uint32_t g = lut[cell_of(a, 64.0f, 0.0f, 64)];
 	uint32_t r = g + (a > t[g] ? 1u : 0u);
 	return (y < 0.0f ? 8u : 0u) | ((by_rank >> (4 * r)) & 7u);
 }
 
-// NF4 code of y: the number of thresholds strictly below it, by binary search (NaN: 0). t points to the
-// thresholds in shared memory (lanes index it freely without bank conflicts: 16 words, 16 banks).
+// NF4 code of y by binary search over the 15 thresholds in t (NaN: 0): the definition the tables are
+// checked against.
 __device__ __forceinline__ uint32_t nf4_code(float y, const float *t)
 {
 	uint32_t c = y > t[7] ? 8u : 0u;
@@ -119,7 +119,7 @@ __device__ __forceinline__ uint32_t nf4_code(float y, const float *t)
 }
 
 // FP4 code of y: sign bit 8 when y < 0 (-0.0 is positive), the magnitude code by the rank of |y| among
-// the sorted thresholds (NaN: rank 0).
+// the 7 sorted thresholds (NaN: rank 0), by binary search.
 __device__ __forceinline__ uint32_t fp4_code(float y, const float *t, uint32_t by_rank)
 {
 	float a = fabsf(y);

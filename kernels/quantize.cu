@@ -59,18 +59,20 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict_
 {
 	// the code tables, where lanes can index them freely: 32 words of cell counts (one bank each) and
 	// 16 thresholds
-	__shared__ uint32_t s_lut[32];
+	__shared__ uint32_t s_lut[32]; // read as 128 bytes
 	__shared__ float s_thr[16];
 	__shared__ uint32_t s_warp_max[kThreads / 32];
 	if (threadIdx.x < 32)
 		s_lut[threadIdx.x] = QTYPE == 0 ? tab.nf4_lut[threadIdx.x] : (threadIdx.x < 16 ? tab.fp4_lut[threadIdx.x] : 0);
+	const uint8_t *lut = reinterpret_cast<const uint8_t *>(s_lut);
 	if (threadIdx.x < 16)
 		s_thr[threadIdx.x] = QTYPE == 0 ? tab.nf4_thresholds[threadIdx.x]
 						: (threadIdx.x < 8 ? tab.fp4_thresholds[threadIdx.x] : 0.0f);
 	__syncthreads();
 
-	const int64_t t = (int64_t)blockIdx.x * kThreads + threadIdx.x;
-	const int64_t e = t * kPerThread;
+	// a launch covers fewer than 2^31 elements (quantize_launch checks), so 32-bit indices do
+	const uint32_t t = blockIdx.x * kThreads + threadIdx.x;
+	const uint32_t e = t * kPerThread;
 	const bool live = e < count;
 	float v[kPerThread];
 	// The block maximum of |x| on the bits: non-negative floats order like their bit patterns, NaN and
@@ -86,7 +88,7 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict_
 			for (int k = kPerThread - 1; k >= 0; k--)
 				if (nonfinite(v[k]))
 					m = (uint32_t)k | 0x80000000u;
-			atomicMin(bad, (unsigned long long)(e + (int64_t)(m & 0xffu)));
+			atomicMin(bad, (unsigned long long)(e + (m & 0xffu)));
 			m = 0x7f800000u;
 		}
 	}
@@ -108,14 +110,14 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict_
 	if (!live)
 		return;
 	const float amax = m < 0x00800000u ? 0.0f : __uint_as_float(m);
-	if (t % group == 0)
-		absmax[e / blocksize] = amax;
+	if (t % (uint32_t)group == 0)
+		absmax[e / (uint32_t)blocksize] = amax;
 	const float r = rcp_approx_ftz(amax);
 	uint32_t lo = 0, hi = 0;
 #pragma unroll
 	for (int k = 0; k < kPerThread; k++) {
 		float y = mul_ftz(v[k], r);
-		uint32_t c = QTYPE == 0 ? nf4_code_lut(y, s_lut, s_thr) : fp4_code_lut(y, s_lut, s_thr, tab.fp4_by_rank);
+		uint32_t c = QTYPE == 0 ? nf4_code_lut(y, lut, s_thr) : fp4_code_lut(y, lut, s_thr, tab.fp4_by_rank);
 		// element 2j in the high nibble of byte j; bytes little-endian in the two words
 		uint32_t shift = (uint32_t)((k / 2) % 4) * 8 + (k % 2 ? 0 : 4);
 		if (k < 8)
@@ -123,12 +125,12 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict_
 		else
 			hi |= c << shift;
 	}
-	const int64_t byte0 = e / 2;
-	const int64_t nbytes = (count + 1) / 2;
+	const uint32_t byte0 = e / 2;
+	const uint32_t nbytes = (uint32_t)((count + 1) / 2);
 	if (byte0 + 8 <= nbytes) {
 		*reinterpret_cast<uint2 *>(packed + byte0) = make_uint2(lo, hi);
 	} else {
-		for (int j = 0; j < 8 && byte0 + j < nbytes; j++)
+		for (uint32_t j = 0; j < 8 && byte0 + j < nbytes; j++)
 			packed[byte0 + j] = (uint8_t)((j < 4 ? lo : hi) >> (8 * (j % 4)));
 	}
 }
@@ -152,6 +154,8 @@ cudaError_t quantize_launch(const void *x, int dtype, int64_t count, int qtype, 
 {
 	if (count <= 0)
 		return cudaSuccess;
+	if (count >= ((int64_t)1 << 31))
+		return cudaErrorInvalidValue; // callers split larger ranges
 	switch (dtype) {
 	case 0:
 		launch<float>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);

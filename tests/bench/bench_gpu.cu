@@ -44,8 +44,9 @@ __global__ void verify_codes(lq::tables tab, unsigned long long *mismatches)
 	for (uint64_t b = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; b < (1ull << 32);
 	     b += (uint64_t)gridDim.x * blockDim.x) {
 		float y = __uint_as_float((uint32_t)b);
-		bad += lq::nf4_code_lut(y, lut_nf4, t_nf4) != lq::nf4_code(y, t_nf4);
-		bad += lq::fp4_code_lut(y, lut_fp4, t_fp4, tab.fp4_by_rank) != lq::fp4_code(y, t_fp4, tab.fp4_by_rank);
+		bad += lq::nf4_code_lut(y, reinterpret_cast<const uint8_t *>(lut_nf4), t_nf4) != lq::nf4_code(y, t_nf4);
+		bad += lq::fp4_code_lut(y, reinterpret_cast<const uint8_t *>(lut_fp4), t_fp4, tab.fp4_by_rank) !=
+		       lq::fp4_code(y, t_fp4, tab.fp4_by_rank);
 	}
 	if (bad)
 		atomicAdd(mismatches, bad);

@@ -52,6 +52,9 @@ step racecheck compute-sanitizer --tool racecheck --error-exitcode 1 env LQ_TEST
 # 4. benchmarks
 TAIL=8 step bench_kernels .gpu/bin/bench_gpu 64
 TAIL=8 step bench_bnb python3 tests/gpu/bench_bnb.py
+TAIL=60 step profile ncu --clock-control none --kernel-name regex:quantize_kernel --launch-skip 30 --launch-count 1 \
+	--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy \
+	--section WarpStateStats --section InstructionStats .gpu/bin/bench_gpu 64
 step synthetic python3 tests/gpu/make_synthetic.py "$w/model"
 TAIL=10 step bench_e2e python3 tests/gpu/bench_e2e.py $nq "$w/model" "$w/e2e"
 step timing sh -c "$nq -vv -f --device cuda $w/model -o $w/t 2>&1 | grep -e time: -e compute; $nq -vv -f --device cpu $w/model -o $w/t 2>&1 | grep -e time: -e compute"
