@@ -36,19 +36,19 @@ struct lq_cuda {
 
 // The cell tables of nf4_code_lut / fp4_code_lut (quant4_device.cuh): for each cell, how many thresholds
 // lie in earlier cells. Exact only when no cell holds two thresholds, which is checked here.
-static bool build_lut(const float *t, int nt, float scale, float offset, int cells, uint32_t *lut)
+static bool build_lut(const float *t, int nt, float offset, int cells, uint32_t *lut)
 {
-	int tc[16];
+	uint32_t tc[16];
 	for (int i = 0; i < nt; i++) {
-		tc[i] = lq::cell_of(t[i], scale, offset, cells);
-		if (i > 0 && tc[i] <= tc[i - 1])
+		tc[i] = lq::cell_of(t[i], offset);
+		if ((i > 0 && tc[i] <= tc[i - 1]) || tc[i] >= (uint32_t)cells)
 			return false;
 	}
-	memset(lut, 0, (size_t)cells / 4 * sizeof(uint32_t));
+	memset(lut, 0, (size_t)(cells + 3) / 4 * sizeof(uint32_t));
 	for (int c = 0; c < cells; c++) {
 		uint32_t below = 0;
 		for (int i = 0; i < nt; i++)
-			below += tc[i] < c;
+			below += tc[i] < (uint32_t)c;
 		lut[c / 4] |= below << (8 * (c % 4));
 	}
 	return true;
@@ -66,8 +66,8 @@ bool lq::make_tables(const lq_cuda_tables *in, lq::tables *out)
 	memcpy(out->code[0], in->code[0], 16 * sizeof(float));
 	memcpy(out->code[1], in->code[1], 16 * sizeof(float));
 	memcpy(out->dynamic_map, in->dynamic_map, 256 * sizeof(float));
-	return build_lut(out->nf4_thresholds, 15, 64.0f, 64.0f, 128, out->nf4_lut) &&
-	       build_lut(out->fp4_thresholds, 7, 64.0f, 0.0f, 64, out->fp4_lut);
+	return build_lut(out->nf4_thresholds, 15, 64.0f, LQ_NF4_CELLS, out->nf4_lut) &&
+	       build_lut(out->fp4_thresholds, 7, 0.0f, LQ_FP4_CELLS, out->fp4_lut);
 }
 
 static lq_status fail(char *msg, size_t size, const char *what, cudaError_t e)

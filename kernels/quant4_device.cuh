@@ -65,44 +65,47 @@ struct tables {
 	uint32_t fp4_by_rank;     // 8 nibbles: code by rank
 	float code[2][16];
 	float dynamic_map[256];
-	uint32_t nf4_lut[32];     // 128 cells of [-1, 1]: the number of thresholds below the cell, one byte each
-	uint32_t fp4_lut[16];     // 64 cells of [0, 1): the same for the FP4 magnitude thresholds
+	uint32_t nf4_lut[33];     // 129 cells of [-1, 1]: the number of thresholds below the cell, one byte each
+	uint32_t fp4_lut[17];     // 65 cells of [0, 1]: the same for the FP4 magnitude thresholds
 };
 
 // Fills `out` from libquant's constants and builds the cell tables; false if a cell would hold two
 // thresholds (then the tables cannot be exact). Host code, in backend_cuda.cu.
 bool make_tables(const lq_cuda_tables *in, tables *out);
 
-// The cell of y for the lookup tables: trunc(y * scale + offset), clamped to [0, cells). For the scales
-// used (64: a power of two) y * scale is exact, so the device's single-rounding fma equals the host's
-// multiply-then-add; each rounding is monotone, so the map from y to cells is monotone. NaN converts to 0.
-__host__ __device__ __forceinline__ int cell_of(float y, float scale, float offset, int cells)
+// The cell of y for the lookup tables: trunc(y * 64 + offset) as an unsigned integer (negative values
+// and NaN give 0). y * 64 is exact, so the device's single-rounding fma equals the host's multiply-then-add;
+// each rounding is monotone, so the map from y to cells is monotone. The kernels call it for products
+// x * (1/absmax), whose magnitude is at most 1 + 2^-22: cells 0..128 (NF4: offset 64) or 0..64 (FP4
+// magnitudes: offset 0), which the tables cover, so no clamp is needed.
+__host__ __device__ __forceinline__ uint32_t cell_of(float y, float offset)
 {
 #ifdef __CUDA_ARCH__
-	int c = __float2int_rz(__fmaf_rn(y, scale, offset));
+	return __float2uint_rz(__fmaf_rn(y, 64.0f, offset));
 #else
-	float v = y * scale;
+	float v = y * 64.0f;
 	v = v + offset;
-	int c = v != v ? 0 : (v >= 2147483648.0f ? 2147483647 : (v <= -2147483648.0f ? (int)-2147483647 - 1 : (int)v));
+	return v != v || v <= 0.0f ? 0u : (v >= 4294967296.0f ? 0xffffffffu : (uint32_t)v);
 #endif
-	c = c < 0 ? 0 : c;
-	return c >= cells ? cells - 1 : c;
 }
 
-// NF4 code of y by table: every cell holds at most one threshold (checked when the tables are built), so
-// the code is the count below the cell plus one comparison with the next threshold. lut is the byte table
-// in shared memory (byte loads from 128 bytes never conflict), t the 16 thresholds. Equal to nf4_code()
-// for every float (bench_gpu --verify checks all 2^32 of them).
+#define LQ_NF4_CELLS 129
+#define LQ_FP4_CELLS 65
+
+// NF4 code of y (|y| <= 1 + 2^-22, or NaN) by table: every cell holds at most one threshold (checked when
+// the tables are built), so the code is the count below the cell plus one comparison with the next
+// threshold. lut is the byte table in shared memory, t the 16 thresholds. Equal to nf4_code() for every
+// such float (bench_gpu --verify checks all of them).
 __device__ __forceinline__ uint32_t nf4_code_lut(float y, const uint8_t *lut, const float *t)
 {
-	uint32_t g = lut[cell_of(y, 64.0f, 64.0f, 128)];
+	uint32_t g = lut[cell_of(y, 64.0f)];
 	return g + (y > t[g] ? 1u : 0u);
 }
 
 __device__ __forceinline__ uint32_t fp4_code_lut(float y, const uint8_t *lut, const float *t, uint32_t by_rank)
 {
 	float a = fabsf(y);
-	uint32_t g = lut[cell_of(a, 64.0f, 0.0f, 64)];
+	uint32_t g = lut[cell_of(a, 0.0f)];
 	uint32_t r = g + (a > t[g] ? 1u : 0u);
 	return (y < 0.0f ? 8u : 0u) | ((by_rank >> (4 * r)) & 7u);
 }

@@ -59,11 +59,11 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict_
 {
 	// the code tables, where lanes can index them freely: 32 words of cell counts (one bank each) and
 	// 16 thresholds
-	__shared__ uint32_t s_lut[32]; // read as 128 bytes
+	__shared__ uint32_t s_lut[33]; // read as bytes
 	__shared__ float s_thr[16];
 	__shared__ uint32_t s_warp_max[kThreads / 32];
-	if (threadIdx.x < 32)
-		s_lut[threadIdx.x] = QTYPE == 0 ? tab.nf4_lut[threadIdx.x] : (threadIdx.x < 16 ? tab.fp4_lut[threadIdx.x] : 0);
+	if (threadIdx.x < 33)
+		s_lut[threadIdx.x] = QTYPE == 0 ? tab.nf4_lut[threadIdx.x] : (threadIdx.x < 17 ? tab.fp4_lut[threadIdx.x] : 0);
 	const uint8_t *lut = reinterpret_cast<const uint8_t *>(s_lut);
 	if (threadIdx.x < 16)
 		s_thr[threadIdx.x] = QTYPE == 0 ? tab.nf4_thresholds[threadIdx.x]
@@ -113,18 +113,21 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict_
 	if (t % (uint32_t)group == 0)
 		absmax[e / (uint32_t)blocksize] = amax;
 	const float r = rcp_approx_ftz(amax);
-	uint32_t lo = 0, hi = 0;
+	uint32_t code[kPerThread];
 #pragma unroll
 	for (int k = 0; k < kPerThread; k++) {
 		float y = mul_ftz(v[k], r);
-		uint32_t c = QTYPE == 0 ? nf4_code_lut(y, lut, s_thr) : fp4_code_lut(y, lut, s_thr, tab.fp4_by_rank);
-		// element 2j in the high nibble of byte j; bytes little-endian in the two words
-		uint32_t shift = (uint32_t)((k / 2) % 4) * 8 + (k % 2 ? 0 : 4);
-		if (k < 8)
-			lo |= c << shift;
-		else
-			hi |= c << shift;
+		code[k] = QTYPE == 0 ? nf4_code_lut(y, lut, s_thr) : fp4_code_lut(y, lut, s_thr, tab.fp4_by_rank);
 	}
+	// element 2j in the high nibble of byte j; bytes little-endian in the two words
+	uint32_t word[2];
+#pragma unroll
+	for (int w = 0; w < 2; w++) {
+		const uint32_t *c = code + 8 * w;
+		word[w] = ((c[0] << 4) | c[1]) | ((c[2] << 4) | c[3]) << 8 | ((c[4] << 4) | c[5]) << 16 |
+			  ((c[6] << 4) | c[7]) << 24;
+	}
+	const uint32_t lo = word[0], hi = word[1];
 	const uint32_t byte0 = e / 2;
 	const uint32_t nbytes = (uint32_t)((count + 1) / 2);
 	if (byte0 + 8 <= nbytes) {
