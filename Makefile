@@ -199,7 +199,7 @@ check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"
 
 # test: everything: check, the tests under sanitizers are `make SANITIZE=address,undefined check`.
-test: check $(B)/torch_mean_driver
+test: check $(B)/torch_mean_driver $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
 	$(Q)tests/gpu/run.sh $(B)
 
 # A coverage-guided fuzzing session of the safetensors header parser (clang with libFuzzer).
@@ -224,7 +224,7 @@ demo: all
 
 # ---------------------------------------------------------------------------------------- bench
 .PHONY: bench
-bench: all $(B)/gen_model $(B)/bench_kernels
+bench: all $(B)/gen_model $(B)/bench_kernels $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
 	$(Q)tests/bench/run.sh $(B)
 
 # -------------------------------------------------------------------------------------- install

@@ -71,3 +71,15 @@ echo "Largest tensor: $largest bytes; memory bound 2 x largest + 512 MiB = $(( (
 echo "The output is written and synced (fsync) in every run; the time includes it."
 } | tee "$report"
 rm -rf "$out"
+# On a machine with an NVIDIA GPU: the kernels against the copy bandwidth, and end to end on the GPU
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && [ -x "$build/bench_gpu" ]; then
+	{
+		echo "# GPU benchmarks ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)), \`make bench\`"
+		echo
+		"$build/bench_gpu" 64
+		echo
+		python3 "$top/tests/gpu/bench_e2e.py" "$build/nf4quant" "$model" "$dir/e2e"
+	} | tee "$top/bench/gpu.md"
+else
+	echo "GPU benchmarks: SKIPPED (no NVIDIA GPU here); bench/gpu.md holds the last results from the GPU machine"
+fi

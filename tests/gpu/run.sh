@@ -16,6 +16,17 @@ fi
 cd "$top"
 work=$(mktemp -d "${TMPDIR:-/tmp}/lq-gpu-XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
+# the kernels against the CPU reference (fresh random data, every dtype, code and blocksize) and the
+# golden cases, through the unit suite on the GPU backend
+LQ_TEST_DEVICE=cuda "$build/test_unit" golden quant executor
+"$build/bench_gpu" --verify
+for args in "" "--quant-type fp4" "--no-double-quant --blocksize 128"; do
+	"$build/nf4quant" -q --device cuda $args fixtures/models/tiny-llama-sharded -o "$work/g"
+	"$build/nf4quant" -q --device cpu $args fixtures/models/tiny-llama-sharded -o "$work/c"
+	for f in $(ls "$work/c"); do cmp "$work/g/$f" "$work/c/$f"; done
+	rm -rf "$work/g" "$work/c"
+done
+echo "GPU and CPU outputs identical"
 "$build/nf4quant" -q "fixtures/models/tiny-llama" -o "$work/nf4"
 "$build/nf4quant" -q --quant-type fp4 "fixtures/models/tiny-llama" -o "$work/fp4"
 "$build/nf4quant" -q --exclude 'model.layers.0.*' "fixtures/models/tiny-llama" -o "$work/excluded"
