@@ -72,7 +72,7 @@ FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
 TOOLS := nf4quant
 TOOL_BINS := $(TOOLS:%=$(B)/%)
-CLI_OBJ := $(B)/tools/cli.o
+CLI_OBJ := $(B)/tools/cli.o $(B)/tools/model_out.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 MANPAGES := $(sort $(wildcard man/*.[1-9]))
@@ -86,6 +86,11 @@ $(B)/libquant/%.o: libquant/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libquant/merge_avx2.o: libquant/merge_avx2.c
+	@mkdir -p $(@D)
+	@echo "  CC      $< (avx2, fma)"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) -mavx2 -mfma -c $< -o $@
 
 # The one file that knows the GPU backend exists.
 $(B)/libquant/backend.o: libquant/backend.c

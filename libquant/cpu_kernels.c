@@ -16,6 +16,13 @@ static const lq_cpu_kernels avx2_kernels = {
 	.quantize_range = lq_quantize_range_avx2,
 	.dequantize_range = lq_dequantize_range_avx2,
 };
+
+static const lq_cpu_kernels avx2_fma_kernels = {
+	.name = "cpu-avx2",
+	.quantize_range = lq_quantize_range_avx2,
+	.dequantize_range = lq_dequantize_range_avx2,
+	.delta_row = lq_delta_row_avx2,
+};
 #endif
 
 const lq_cpu_kernels *lq_cpu_kernels_best(void)
@@ -27,7 +34,7 @@ const lq_cpu_kernels *lq_cpu_kernels_best(void)
 #if defined(__x86_64__)
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
-		return &avx2_kernels;
+		return __builtin_cpu_supports("fma") ? &avx2_fma_kernels : &avx2_kernels;
 #endif
 	return &scalar_kernels;
 }

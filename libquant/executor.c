@@ -29,7 +29,18 @@ typedef struct task_state {
 	uint8_t *absmax_q;
 	float *nested_absmax;
 	lq_task_result result;
+	/* MERGE: float32 A, B (and B transposed), DoRA magnitudes, per lora; the base's float32 absmax */
+	float **a, **b, **bt, **magnitude;
+	size_t nloras;
+	float *base_absmax;
 } task_state;
+
+/* The side inputs of a MERGE task, read whole by the reader before its first chunk (raw bytes). */
+typedef struct aux_data {
+	void **a, **b, **magnitude;
+	size_t nloras;
+	void *base_absmax, *base_nested;
+} aux_data;
 
 typedef struct slot {
 	enum slot_state state;
@@ -43,6 +54,7 @@ typedef struct slot {
 	unsigned char *out;
 	size_t out_len;
 	task_state *ts;
+	aux_data *aux; /* MERGE, first chunk: the side inputs */
 } slot;
 
 typedef struct exec {
@@ -59,16 +71,56 @@ typedef struct exec {
 	pthread_cond_t changed;
 	lq_status status; /* the first failure; LQ_OK while running */
 	char err[LQ_ERRBUF];
+	float *scratch;   /* MERGE: a chunk as float32 (compute stage) */
+	size_t out_size;  /* bytes of each slot's output buffer */
 } exec;
 
+/* Bytes of input per unit (a byte for copies, an element otherwise; half a byte for 4-bit codes). */
 static size_t elem_size(const lq_task *t)
 {
-	return t->op == LQ_OP_QUANTIZE4 ? lq_dtype_size(t->dtype) : 1;
+	return t->op == LQ_OP_COPY ? 1 : lq_dtype_size(t->dtype);
 }
 
-/* Elements (bytes for a copy) per chunk: a whole number of blocks. */
+static bool packed_input(const lq_task *t)
+{
+	return t->op == LQ_OP_MERGE && t->base_quantized;
+}
+
+/* Input bytes of units [u0, u1) of a task. */
+static uint64_t input_bytes(const lq_task *t, uint64_t u0, uint64_t u1)
+{
+	if (packed_input(t)) /* units are elements; codes are half a byte, the last byte maybe padded */
+		return (u1 + 1) / 2 - u0 / 2;
+	return (u1 - u0) * elem_size(t);
+}
+
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Elements (bytes for a copy) per chunk: a whole number of blocks; for a merge, whole rows too, and at
+ * most a quarter of CHUNK_BYTES elements so that their float32 copy fits the scratch buffer. */
 static uint64_t chunk_units(const lq_task *t)
 {
+	if (t->op == LQ_OP_MERGE) {
+		uint64_t cols = (uint64_t)t->cols, rows_step = 1;
+		if (t->base_quantized) { /* rows * cols a multiple of the block size */
+			uint64_t bs = (uint64_t)t->base_quant.blocksize;
+			rows_step = bs / gcd_u64(cols, bs);
+		}
+		if (t->requantize) {
+			uint64_t bs = (uint64_t)t->quant.blocksize, need = bs / gcd_u64(cols, bs);
+			rows_step = rows_step / gcd_u64(rows_step, need) * need;
+		}
+		uint64_t rows = CHUNK_BYTES / 4 / (cols ? cols : 1) / rows_step * rows_step;
+		return (rows ? rows : rows_step) * cols;
+	}
 	uint64_t units = CHUNK_BYTES / elem_size(t);
 	if (t->op == LQ_OP_QUANTIZE4) {
 		uint64_t bs = (uint64_t)t->quant.blocksize;
@@ -81,6 +133,8 @@ static uint64_t chunk_units(const lq_task *t)
 
 static uint64_t task_units(const lq_task *t)
 {
+	if (t->op == LQ_OP_MERGE)
+		return (uint64_t)t->rows * (uint64_t)t->cols;
 	return t->nbytes / elem_size(t);
 }
 
@@ -88,6 +142,12 @@ static uint64_t task_chunks(const lq_task *t)
 {
 	uint64_t u = task_units(t);
 	return u == 0 ? 1 : (u - 1) / chunk_units(t) + 1;
+}
+
+/* Whether the task's output is a 4-bit group (the QUANTIZE4 outputs). */
+static bool quantized_output(const lq_task *t)
+{
+	return t->op == LQ_OP_QUANTIZE4 || (t->op == LQ_OP_MERGE && t->requantize);
 }
 
 /* Records the first failure and wakes every stage. Call with the lock held. */
@@ -149,6 +209,69 @@ static void swap_elements(void *p, size_t n, size_t size)
 
 /* ------------------------------------------------------------------------------------ reader */
 
+static void aux_free(aux_data *x)
+{
+	if (!x)
+		return;
+	for (size_t l = 0; l < x->nloras; l++) {
+		free(x->a[l]);
+		free(x->b[l]);
+		free(x->magnitude[l]);
+	}
+	free(x->a);
+	free(x->b);
+	free(x->magnitude);
+	free(x->base_absmax);
+	free(x->base_nested);
+	free(x);
+}
+
+/* Reads a whole side input of `bytes` bytes. */
+static lq_status read_whole(exec *ex, int32_t input, uint64_t bytes, void **out)
+{
+	*out = malloc(bytes ? (size_t)bytes : 1);
+	if (!*out)
+		return LQ_ERR_NOMEM;
+	return bytes ? ex->source->read(ex->source->self, input, 0, *out, (size_t)bytes) : LQ_OK;
+}
+
+/* The side inputs of a MERGE task: A, B and magnitudes of every lora, the base's constants. */
+static lq_status read_aux(exec *ex, const lq_task *t, aux_data **result)
+{
+	aux_data *x = calloc(1, sizeof *x);
+	if (!x)
+		return LQ_ERR_NOMEM;
+	x->nloras = t->nloras;
+	x->a = calloc(t->nloras + 1, sizeof *x->a);
+	x->b = calloc(t->nloras + 1, sizeof *x->b);
+	x->magnitude = calloc(t->nloras + 1, sizeof *x->magnitude);
+	lq_status st = x->a && x->b && x->magnitude ? LQ_OK : LQ_ERR_NOMEM;
+	for (size_t l = 0; l < t->nloras && st == LQ_OK; l++) {
+		const lq_lora *lora = &t->loras[l];
+		uint64_t es = lq_dtype_size(lora->ab_dtype), r = (uint64_t)lora->rank;
+		uint64_t in = lora->layout == LQ_LORA_ROWS ? (uint64_t)t->cols : (uint64_t)t->rows;
+		uint64_t out = lora->layout == LQ_LORA_ROWS ? (uint64_t)t->rows : (uint64_t)t->cols;
+		st = read_whole(ex, lora->a_input, r * in * es, &x->a[l]);
+		if (st == LQ_OK)
+			st = read_whole(ex, lora->b_input, out * r * es, &x->b[l]);
+		if (st == LQ_OK && lora->magnitude_input >= 0)
+			st = read_whole(ex, lora->magnitude_input, (uint64_t)t->rows * 4, &x->magnitude[l]);
+	}
+	if (st == LQ_OK && t->base_quantized) {
+		uint64_t nb = (uint64_t)lq_quant_nblocks(t->rows * t->cols, t->base_quant.blocksize);
+		st = read_whole(ex, t->base_absmax_input, t->base_quant.double_quant ? nb : nb * 4, &x->base_absmax);
+		if (st == LQ_OK && t->base_quant.double_quant)
+			st = read_whole(ex, t->base_nested_input, (uint64_t)lq_quant_nested_blocks((int64_t)nb) * 4,
+					&x->base_nested);
+	}
+	if (st != LQ_OK) {
+		aux_free(x);
+		return st;
+	}
+	*result = x;
+	return LQ_OK;
+}
+
 static void *reader_main(void *arg)
 {
 	exec *ex = arg;
@@ -168,19 +291,23 @@ static void *reader_main(void *arg)
 			s->task = ti;
 			s->elem0 = (int64_t)u0;
 			s->nelem = (int64_t)(u1 - u0);
-			s->offset = u0 * esize;
-			s->len = (size_t)((u1 - u0) * esize);
+			s->offset = input_bytes(t, 0, u0);
+			s->len = (size_t)input_bytes(t, u0, u1);
 			s->first = c == 0;
 			s->last = c == nchunks - 1;
-			lq_status st = s->len ? ex->source->read(ex->source->self, t->input, s->offset, s->in, s->len)
-					      : LQ_OK;
+			s->aux = NULL;
+			lq_status st = LQ_OK;
+			if (s->first && t->op == LQ_OP_MERGE)
+				st = read_aux(ex, t, &s->aux);
+			if (st == LQ_OK && s->len)
+				st = ex->source->read(ex->source->self, t->input, s->offset, s->in, s->len);
 			if (st != LQ_OK) {
 				pthread_mutex_lock(&ex->lock);
 				fail_locked(ex, st, "%s", callee_message(ex->source->error_string, ex->source->self, st));
 				pthread_mutex_unlock(&ex->lock);
 				return NULL;
 			}
-			if (t->op == LQ_OP_QUANTIZE4)
+			if (t->op == LQ_OP_QUANTIZE4 || (t->op == LQ_OP_MERGE && !t->base_quantized))
 				swap_elements(s->in, (size_t)s->nelem, esize);
 			set_slot(ex, s, SLOT_FULL);
 		}
@@ -204,6 +331,17 @@ static void task_state_free(task_state *ts)
 	free(ts->absmax);
 	free(ts->absmax_q);
 	free(ts->nested_absmax);
+	for (size_t l = 0; l < ts->nloras; l++) {
+		free(ts->a[l]);
+		free(ts->b[l]);
+		free(ts->bt[l]);
+		free(ts->magnitude[l]);
+	}
+	free(ts->a);
+	free(ts->b);
+	free(ts->bt);
+	free(ts->magnitude);
+	free(ts->base_absmax);
 	free(ts);
 }
 
@@ -239,11 +377,14 @@ static void *writer_main(void *arg)
 			if (!ok)
 				return NULL;
 			lq_status st;
-			if (t->op == LQ_OP_QUANTIZE4)
+			if (quantized_output(t))
 				st = write_out(ex, t->out_data, (uint64_t)s->elem0 / 2, s->out, s->out_len);
+			else if (t->op == LQ_OP_MERGE)
+				st = write_out(ex, t->out_data, (uint64_t)s->elem0 * lq_dtype_size(t->out_dtype), s->out,
+					       s->out_len);
 			else
 				st = write_out(ex, t->out_data, s->offset, s->in, s->len);
-			if (st == LQ_OK && s->last && t->op == LQ_OP_QUANTIZE4)
+			if (st == LQ_OK && s->last && quantized_output(t))
 				st = write_constants(ex, t, s->ts);
 			if (st != LQ_OK) {
 				pthread_mutex_lock(&ex->lock);
@@ -285,6 +426,8 @@ static task_state *task_state_new(const lq_task *t)
 	task_state *ts = calloc(1, sizeof *ts);
 	if (!ts)
 		return NULL;
+	if (!quantized_output(t))
+		return ts;
 	int64_t n = (int64_t)task_units(t);
 	ts->nblocks = lq_quant_nblocks(n, t->quant.blocksize);
 	ts->absmax = malloc((size_t)ts->nblocks * sizeof(float));
@@ -328,12 +471,170 @@ static lq_status compute_quantize(exec *ex, const lq_task *t, slot *s, task_stat
 	return LQ_OK;
 }
 
+/* ---------------------------------------------------------------------------------------- merge */
+
+/* The float32 forms of a MERGE task's side inputs, from the raw bytes the reader read. */
+static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_data *x)
+{
+	lq_ctx *ctx = ex->ctx;
+	ts->nloras = t->nloras;
+	ts->a = calloc(t->nloras + 1, sizeof *ts->a);
+	ts->b = calloc(t->nloras + 1, sizeof *ts->b);
+	ts->bt = calloc(t->nloras + 1, sizeof *ts->bt);
+	ts->magnitude = calloc(t->nloras + 1, sizeof *ts->magnitude);
+	if (!ts->a || !ts->b || !ts->bt || !ts->magnitude)
+		return LQ_ERR_NOMEM;
+	for (size_t l = 0; l < t->nloras; l++) {
+		const lq_lora *lora = &t->loras[l];
+		int64_t r = lora->rank;
+		int64_t in = lora->layout == LQ_LORA_ROWS ? t->cols : t->rows;
+		int64_t out = lora->layout == LQ_LORA_ROWS ? t->rows : t->cols;
+		ts->a[l] = malloc((size_t)(r * in) * 4 + 4);
+		ts->b[l] = malloc((size_t)(out * r) * 4 + 4);
+		if (!ts->a[l] || !ts->b[l])
+			return LQ_ERR_NOMEM;
+		for (int64_t i = 0; i < r * in; i++)
+			ts->a[l][i] = lq_load_f32(x->a[l], lora->ab_dtype, i);
+		for (int64_t i = 0; i < out * r; i++)
+			ts->b[l][i] = lq_load_f32(x->b[l], lora->ab_dtype, i);
+		if (lora->layout == LQ_LORA_TRANSPOSED) { /* B [cols, r] as [r, cols] for the vector kernel */
+			ts->bt[l] = malloc((size_t)(out * r) * 4 + 4);
+			if (!ts->bt[l])
+				return LQ_ERR_NOMEM;
+			for (int64_t j = 0; j < out; j++)
+				for (int64_t k = 0; k < r; k++)
+					ts->bt[l][k * out + j] = ts->b[l][j * r + k];
+		}
+		if (x->magnitude[l]) {
+			ts->magnitude[l] = malloc((size_t)t->rows * 4);
+			if (!ts->magnitude[l])
+				return LQ_ERR_NOMEM;
+			for (int64_t i = 0; i < t->rows; i++)
+				ts->magnitude[l][i] = lq_load_f32(x->magnitude[l], LQ_DTYPE_F32, i);
+		}
+	}
+	if (t->base_quantized) {
+		int64_t nb = lq_quant_nblocks(t->rows * t->cols, t->base_quant.blocksize);
+		ts->base_absmax = malloc((size_t)nb * 4 + 4);
+		if (!ts->base_absmax)
+			return LQ_ERR_NOMEM;
+		if (t->base_quant.double_quant) {
+			swap_elements(x->base_nested, (size_t)lq_quant_nested_blocks(nb), 4);
+			lq_status st = lq_dequantize_absmax(ctx, x->base_absmax, x->base_nested, t->base_offset, nb,
+							   ts->base_absmax);
+			if (st != LQ_OK)
+				return st;
+		} else {
+			for (int64_t j = 0; j < nb; j++)
+				ts->base_absmax[j] = lq_load_f32(x->base_absmax, LQ_DTYPE_F32, j);
+		}
+	}
+	return LQ_OK;
+}
+
+typedef struct merge_item_job {
+	lq_merge_job job;
+	const lq_task *t;
+	const void *in;    /* the chunk's input (float types), NULL when scratch already holds it (a 4-bit base) */
+	void *out;         /* where the merged rows go as out_dtype, NULL for a requantization */
+	int64_t rows_per_item;
+	int64_t nrows;
+	bool failed;
+} merge_item_job;
+
+static void merge_item(void *arg, int64_t item)
+{
+	merge_item_job *m = arg;
+	const int64_t cols = m->job.cols;
+	int64_t r0 = item * m->rows_per_item, r1 = r0 + m->rows_per_item < m->nrows ? r0 + m->rows_per_item : m->nrows;
+	float *d = malloc((size_t)cols * 4 + 4);
+	if (!d) {
+		m->failed = true;
+		return;
+	}
+	float *w = m->job.w;
+	if (m->in)
+		for (int64_t i = r0 * cols; i < r1 * cols; i++)
+			w[i] = lq_load_f32(m->in, m->t->dtype, i);
+	else
+		for (int64_t i = r0 * cols; i < r1 * cols; i++)
+			w[i] = lq_round_to(m->t->dtype, w[i]);
+	lq_merge_rows(&m->job, m->job.row0 + r0, m->job.row0 + r1, d);
+	if (m->out)
+		for (int64_t i = r0 * cols; i < r1 * cols; i++)
+			lq_store_f32(m->out, m->t->out_dtype, i, w[i]);
+	free(d);
+}
+
+/* Merges the rows of one chunk: the base rows as float32 (dequantized first for a 4-bit base), every
+ * adapter in order, then the rows out as out_dtype, or quantized again. */
+static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *ts)
+{
+	lq_ctx *ctx = ex->ctx;
+	const int64_t cols = t->cols, nrows = s->nelem / (cols ? cols : 1), row0 = s->elem0 / (cols ? cols : 1);
+	lq_status st;
+	if (t->base_quantized) {
+		/* the codes to float32 in the scratch buffer; each item rounds its rows to the base's type, which
+		 * is what dequantizing to that type gives */
+		st = lq_dequantize_blocks(ctx, s->in, ts->base_absmax + s->elem0 / t->base_quant.blocksize, s->nelem,
+					  t->base_quant.qtype, t->base_quant.blocksize, LQ_DTYPE_F32, ex->scratch);
+		if (st != LQ_OK)
+			return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+	}
+	merge_item_job m = {
+		.job = {.kernels = ctx->cpu, .w = ex->scratch, .row0 = row0, .rows = t->rows, .cols = cols,
+			.dtype = t->dtype, .loras = t->loras, .nloras = t->nloras, .a = ts->a, .b = ts->b, .bt = ts->bt,
+			.magnitude = ts->magnitude, .keep_last_unrounded = t->requantize},
+		.t = t, .in = t->base_quantized ? NULL : s->in, .out = t->requantize ? NULL : s->out, .nrows = nrows,
+	};
+	int64_t items = lq_ctx_threads(ctx) * 4;
+	m.rows_per_item = (nrows + items - 1) / (items ? items : 1);
+	if (m.rows_per_item < 1)
+		m.rows_per_item = 1;
+	lq_pool_run(ctx->pool, (nrows + m.rows_per_item - 1) / m.rows_per_item, merge_item, &m);
+	if (m.failed)
+		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+	if (!t->requantize) {
+		s->out_len = (size_t)s->nelem * lq_dtype_size(t->out_dtype);
+		return LQ_OK;
+	}
+	/* PEFT's 4-bit merge: the float32 sum quantized again, like QUANTIZE4 */
+	int64_t bad = -1;
+	st = lq_quantize_blocks(ctx, ex->scratch, LQ_DTYPE_F32, s->nelem, t->quant.qtype, t->quant.blocksize, s->out,
+				ts->absmax + s->elem0 / t->quant.blocksize, &bad);
+	if (st == LQ_ERR_NONFINITE)
+		return lq_fail(ctx, st, "%s%stensor '%s': the merged element %lld is not finite",
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, (long long)(s->elem0 + bad));
+	if (st != LQ_OK)
+		return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+	s->out_len = (size_t)lq_quant_packed_bytes(s->nelem);
+	if (s->last && t->quant.double_quant) {
+		st = lq_double_quant(ctx, ts->absmax, ts->nblocks, ts->absmax_q, ts->nested_absmax, &ts->result.nested_offset);
+		if (st != LQ_OK)
+			return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+	}
+	return LQ_OK;
+}
+
 static lq_status check_tasks(lq_ctx *ctx, const lq_task *tasks, size_t ntasks)
 {
 	for (size_t i = 0; i < ntasks; i++) {
 		const lq_task *t = &tasks[i];
 		if (t->op == LQ_OP_COPY)
 			continue;
+		if (t->op == LQ_OP_MERGE) {
+			if (t->rows < 1 || t->cols < 1 || t->dtype == LQ_DTYPE_U8 || lq_dtype_size(t->dtype) == 0 ||
+			    (!t->requantize && (t->out_dtype == LQ_DTYPE_U8 || lq_dtype_size(t->out_dtype) == 0)) ||
+			    (t->base_quantized && !lq_blocksize_valid(t->base_quant.blocksize)) ||
+			    (t->requantize && !lq_blocksize_valid(t->quant.blocksize)) ||
+			    (uint64_t)t->cols * 4 > CHUNK_BYTES)
+				return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid merge", t->name);
+			for (size_t l = 0; l < t->nloras; l++)
+				if (t->loras[l].rank < 1 || lq_dtype_size(t->loras[l].ab_dtype) == 0 ||
+				    t->loras[l].ab_dtype == LQ_DTYPE_U8)
+					return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid adapter", t->name);
+			continue;
+		}
 		if (t->op != LQ_OP_QUANTIZE4)
 			return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': unknown operation", t->name);
 		size_t es = lq_dtype_size(t->dtype);
@@ -353,14 +654,27 @@ uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t
 	uint64_t largest_state = 0;
 	for (size_t i = 0; i < ntasks; i++) {
 		const lq_task *t = &tasks[i];
-		if (t->op != LQ_OP_QUANTIZE4)
+		if (t->op == LQ_OP_MERGE) { /* A, B and their float32 forms, the base's constants */
+			uint64_t side = 0;
+			for (size_t l = 0; l < t->nloras; l++)
+				side += 12 * (uint64_t)t->loras[l].rank * (uint64_t)(t->rows + t->cols) + 8 * (uint64_t)t->rows;
+			if (t->base_quantized)
+				side += (uint64_t)lq_quant_nblocks(t->rows * t->cols, t->base_quant.blocksize) * 8;
+			largest_state = side > largest_state ? side : largest_state;
+		}
+		if (!quantized_output(t))
 			continue;
 		uint64_t nb = (uint64_t)lq_quant_nblocks((int64_t)task_units(t), t->quant.blocksize);
 		uint64_t bytes = nb * 4 + (t->quant.double_quant ? nb + (uint64_t)lq_quant_nested_blocks((int64_t)nb) * 4 : 0);
 		largest_state = bytes > largest_state ? bytes : largest_state;
 	}
-	/* input and output buffer per slot, and one task's constants per slot plus the one being computed */
-	return NSLOTS * (uint64_t)(CHUNK_BYTES + CHUNK_BYTES / 4) + (NSLOTS + 1) * largest_state;
+	/* input and output buffer per slot, and one task's constants per slot plus the one being computed;
+	 * merges have larger output buffers and a float32 chunk */
+	bool merges = false;
+	for (size_t i = 0; i < ntasks; i++)
+		merges |= tasks[i].op == LQ_OP_MERGE;
+	return NSLOTS * (uint64_t)(CHUNK_BYTES + (merges ? CHUNK_BYTES : CHUNK_BYTES / 4)) +
+	       (merges ? CHUNK_BYTES : 0) + (NSLOTS + 1) * largest_state;
 }
 
 lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_source *source,
@@ -375,13 +689,20 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 		return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
 	*ex = (exec){.ctx = ctx, .tasks = tasks, .ntasks = ntasks, .source = source, .sink = sink,
 		     .progress = progress, .progress_arg = progress_arg};
-	for (size_t i = 0; i < ntasks; i++)
+	bool merges = false;
+	for (size_t i = 0; i < ntasks; i++) {
 		ex->total_bytes += tasks[i].nbytes;
+		merges |= tasks[i].op == LQ_OP_MERGE;
+	}
 	pthread_mutex_init(&ex->lock, NULL);
 	pthread_cond_init(&ex->changed, NULL);
+	/* outputs: 4-bit codes are a quarter of bf16 input at most; a merge's rows can be float32 */
+	ex->out_size = merges ? CHUNK_BYTES : CHUNK_BYTES / 4;
+	if (merges && !(ex->scratch = malloc(CHUNK_BYTES)))
+		fail_locked(ex, LQ_ERR_NOMEM, "out of memory for staging buffers");
 	for (int i = 0; i < NSLOTS; i++) {
 		ex->slots[i].in = lq_backend_host_alloc(ctx, CHUNK_BYTES);
-		ex->slots[i].out = lq_backend_host_alloc(ctx, CHUNK_BYTES / 4);
+		ex->slots[i].out = lq_backend_host_alloc(ctx, ex->out_size);
 		if (!ex->slots[i].in || !ex->slots[i].out)
 			fail_locked(ex, LQ_ERR_NOMEM, "out of memory for staging buffers");
 	}
@@ -412,14 +733,21 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 			if (!ok)
 				break;
 			lq_status cst = LQ_OK;
-			if (t->op == LQ_OP_QUANTIZE4) {
+			if (t->op != LQ_OP_COPY) {
 				if (s->first) {
 					ts = task_state_new(t);
 					if (!ts)
 						cst = lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+					if (cst == LQ_OK && t->op == LQ_OP_MERGE) {
+						cst = merge_prepare(ex, t, ts, s->aux);
+						if (cst != LQ_OK && !lq_ctx_error_string(ctx)[0])
+							lq_fail(ctx, cst, "tensor '%s': out of memory", t->name);
+					}
+					aux_free(s->aux);
+					s->aux = NULL;
 				}
 				if (cst == LQ_OK)
-					cst = compute_quantize(ex, t, s, ts);
+					cst = t->op == LQ_OP_MERGE ? compute_merge(ex, t, s, ts) : compute_quantize(ex, t, s, ts);
 				if (cst == LQ_OK && s->last) {
 					s->ts = ts; /* the writer owns it from here */
 					ts = NULL;
@@ -439,8 +767,10 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 	if (threads_started == 2)
 		pthread_join(writer, NULL);
 	task_state_free(ts);
+	free(ex->scratch);
 	for (int i = 0; i < NSLOTS; i++) {
 		task_state_free(ex->slots[i].ts);
+		aux_free(ex->slots[i].aux);
 		lq_backend_host_free(ctx, ex->slots[i].in);
 		lq_backend_host_free(ctx, ex->slots[i].out);
 	}

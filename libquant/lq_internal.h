@@ -158,6 +158,19 @@ static inline void lq_store_f32(void *dst, lq_dtype dtype, int64_t i, float v)
 	}
 }
 
+/* float32 of v rounded to dtype: the value a tensor of that type would hold. */
+static inline float lq_round_to(lq_dtype dtype, float v)
+{
+	switch (dtype) {
+	case LQ_DTYPE_BF16:
+		return lq_bf16_to_f32(lq_f32_to_bf16(v));
+	case LQ_DTYPE_F16:
+		return lq_f16_to_f32(lq_f32_to_f16(v));
+	default:
+		return v;
+	}
+}
+
 /* ---------------------------------------------------------------------------- SIMD kernels */
 
 /* A block range kernel: quantizes blocks [b0, b1) of a tensor of n elements (b0 * blocksize < n). Writes
@@ -178,12 +191,38 @@ void lq_dequantize_range_avx2(const uint8_t *packed, const float *absmax, int64_
 			      int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
 #endif
 
+/* One delta row of a LoRA (lq_lora_delta_row's contract); bt is B transposed ([rank, cols]), used by
+ * the transposed layout. */
+typedef void (*lq_delta_row_fn)(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
+				int64_t cols, int64_t row, float *out);
+#if defined(__x86_64__)
+void lq_delta_row_avx2(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
+		       int64_t cols, int64_t row, float *out);
+#endif
+
 /* The fastest kernels this CPU runs, found once. */
 typedef struct lq_cpu_kernels {
 	const char *name;
 	lq_quantize_range_fn quantize_range;
 	lq_dequantize_range_fn dequantize_range;
+	lq_delta_row_fn delta_row; /* NULL: the reference, lq_lora_delta_row */
 } lq_cpu_kernels;
+
+/* A merge of rows [row0, row0 + n) of a weight [rows, cols] held as float32 in w (merge.c). */
+typedef struct lq_merge_job {
+	const lq_cpu_kernels *kernels;
+	float *w;
+	int64_t row0, rows, cols;
+	lq_dtype dtype;          /* W's type: W is rounded to it after each adapter */
+	const lq_lora *loras;
+	size_t nloras;
+	float *const *a, *const *b, *const *bt; /* per lora, float32 */
+	float *const *magnitude;                /* per lora; NULL without DoRA */
+	bool keep_last_unrounded;               /* the last sum stays float32 (a requantization follows) */
+} lq_merge_job;
+
+/* Merges rows [r0, r1) in place; d is scratch for one row (cols floats). */
+void lq_merge_rows(const lq_merge_job *job, int64_t r0, int64_t r1, float *d);
 const lq_cpu_kernels *lq_cpu_kernels_best(void);
 
 /* ------------------------------------------------------------------------------- thread pool */

@@ -24,6 +24,7 @@
 #include "hf_model.h"
 #include "libquant.h"
 #include "model_io.h"
+#include "model_out.h"
 #include "select.h"
 
 typedef struct options {
@@ -58,9 +59,7 @@ typedef struct item {
 typedef struct plan {
 	item *items;
 	size_t n;
-	size_t nout;              /* output shards */
-	st_writer **writers;
-	char **shard_files;
+	out_model om;             /* the output: shards, writers, index */
 	uint64_t params_in, params_quantized, bytes_in, bytes_out, quantized_bytes_out;
 	size_t nquantized;
 	char **skip;              /* llm_int8_skip_modules to write: NULL when transformers' defaults apply */
@@ -254,64 +253,6 @@ static bool matches_any(const char *name, const char **globs, size_t n)
 	return false;
 }
 
-/* The canonical absolute path of p, which need not exist (then its directory must). NULL when it cannot
- * be resolved, or when its last component is "." or "..", which name no new entry. */
-static char *resolve_path(const char *p)
-{
-	char real[PATH_MAX];
-	if (realpath(p, real))
-		return strdup(real);
-	char *copy = strdup(p);
-	if (!copy)
-		return NULL;
-	size_t len = strlen(copy);
-	while (len > 1 && copy[len - 1] == '/')
-		copy[--len] = '\0';
-	char *slash = strrchr(copy, '/');
-	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
-	const char *base = slash ? slash + 1 : copy;
-	if (slash)
-		*slash = '\0';
-	char *out = NULL;
-	if (strcmp(base, ".") != 0 && strcmp(base, "..") != 0 && realpath(dir, real)) {
-		size_t n = strlen(real) + strlen(base) + 2;
-		out = malloc(n);
-		if (out)
-			snprintf(out, n, "%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
-	}
-	free(copy);
-	return out;
-}
-
-/* Refuses an output that is the input, or lies inside the input's directory. */
-static bool check_output_place(const hf_model *m, const char *output)
-{
-	char *out = resolve_path(output);
-	if (!out) {
-		cli_error("cannot use output '%s': %s", output, strerror(errno));
-		return false;
-	}
-	char in[PATH_MAX];
-	bool ok = true;
-	const char *in_path = m->is_model_dir ? m->dir : m->input;
-	if (realpath(in_path, in)) {
-		size_t n = strlen(in);
-		if (strcmp(out, in) == 0) {
-			cli_error("output '%s' is the input", output);
-			ok = false;
-		} else if (m->is_model_dir && strncmp(out, in, n) == 0 && out[n] == '/') {
-			cli_error("output '%s' is inside the input directory '%s'", output, m->dir);
-			ok = false;
-		} else if (strncmp(in, out, strlen(out)) == 0 && in[strlen(out)] == '/') {
-			/* replacing it (-f) would delete the input */
-			cli_error("output '%s' contains the input '%s'", output, m->input);
-			ok = false;
-		}
-	}
-	free(out);
-	return ok;
-}
-
 /* ----------------------------------------------------------------------------------- planning */
 
 static lq_status plan_items(const options *o, const hf_model *m, plan *p)
@@ -459,59 +400,41 @@ static lq_status plan_skip_list(const hf_model *m, plan *p)
 	return LQ_OK;
 }
 
-/* Output shards: the input's layout, or a split by size that keeps each quantized group in one shard. */
-static void plan_shards(const options *o, const hf_model *m, plan *p)
+/* Output shards: one file, the input's layout, or a split by size that keeps each quantized group in one
+ * shard. */
+static lq_status plan_shards(const options *o, const hf_model *m, plan *p, char *err)
 {
-	if (ends_with(o->output, ".safetensors")) { /* one file holds everything */
-		p->nout = 1;
-		for (size_t i = 0; i < p->n; i++)
-			p->items[i].out_shard = 0;
-		return;
-	}
-	if (!o->max_shard_size) {
-		p->nout = m->nshards;
-		for (size_t i = 0; i < p->n; i++)
-			p->items[i].out_shard = p->items[i].shard;
-		return;
-	}
-	size_t shard = 0;
-	uint64_t used = 0;
-	for (size_t i = 0; i < p->n; i++) {
-		uint64_t b = p->items[i].bytes_out;
-		if (used > 0 && used + b > o->max_shard_size) {
-			shard++;
-			used = 0;
+	uint64_t *bytes = calloc(p->n + 1, sizeof *bytes);
+	size_t *in_shard = calloc(p->n + 1, sizeof *in_shard), *out_shard = calloc(p->n + 1, sizeof *out_shard);
+	lq_status st = LQ_OK;
+	if (!bytes || !in_shard || !out_shard) {
+		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	} else {
+		for (size_t i = 0; i < p->n; i++) {
+			bytes[i] = p->items[i].bytes_out;
+			in_shard[i] = p->items[i].shard;
 		}
-		p->items[i].out_shard = shard;
-		used += b;
+		size_t n = om_assign_shards(o->output, o->max_shard_size, bytes, in_shard, p->n, m->nshards, out_shard);
+		for (size_t i = 0; i < p->n; i++)
+			p->items[i].out_shard = out_shard[i];
+		st = om_init(&p->om, o->output, n, err);
 	}
-	p->nout = p->n ? shard + 1 : 1;
+	free(bytes);
+	free(in_shard);
+	free(out_shard);
+	return st;
 }
 
-static lq_status declare_outputs(const options *o, plan *p, char *err)
+static lq_status declare_outputs(plan *p, char *err)
 {
-	p->writers = calloc(p->nout, sizeof *p->writers);
-	p->shard_files = calloc(p->nout, sizeof *p->shard_files);
-	if (!p->writers || !p->shard_files)
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	for (size_t s = 0; s < p->nout; s++) {
-		char name[64];
-		hf_shard_name(name, sizeof name, s, p->nout);
-		p->writers[s] = st_writer_create();
-		p->shard_files[s] = strdup(name);
-		if (!p->writers[s] || !p->shard_files[s])
-			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	}
-	(void)o;
 	for (size_t i = 0; i < p->n; i++) {
 		item *it = &p->items[i];
-		st_writer *w = p->writers[it->out_shard];
 		for (int k = 0; k < BNB_NPARTS; k++)
 			it->wid[k] = it->sid[k] = -1;
 		if (!it->quantize) {
-			it->wid[0] = st_writer_add(w, it->t->name, it->t->dtype, it->t->ndim, it->t->shape);
+			it->wid[0] = om_add(&p->om, it->out_shard, it->t->name, it->t->dtype, it->t->ndim, it->t->shape, err);
 			if (it->wid[0] < 0)
-				return fmt_fail(err, LQ_ERR_ARG, "%s", st_writer_error(w));
+				return LQ_ERR_ARG;
 			continue;
 		}
 		const bnb_state *bs = &it->state;
@@ -550,18 +473,14 @@ static lq_status declare_outputs(const options *o, plan *p, char *err)
 				shape[0] = (int64_t)bnb_state_json_size(bs);
 				break;
 			}
-			it->wid[k] = st_writer_add(w, name, dt, ndim, shape);
+			it->wid[k] = om_add(&p->om, it->out_shard, name, dt, ndim, shape, err);
 			if (it->wid[k] < 0)
-				return fmt_fail(err, LQ_ERR_ARG, "%s", st_writer_error(w));
+				return LQ_ERR_ARG;
 		}
 	}
-	for (size_t s = 0; s < p->nout; s++) {
-		lq_status st = st_writer_layout(p->writers[s]);
-		if (st != LQ_OK)
-			return fmt_fail(err, st, "%s", st_writer_error(p->writers[s]));
-		p->bytes_out += st_writer_data_size(p->writers[s]);
-	}
-	return LQ_OK;
+	lq_status st = om_layout(&p->om, err);
+	p->bytes_out = p->om.bytes;
+	return st;
 }
 
 static void plan_free(plan *p)
@@ -571,14 +490,7 @@ static void plan_free(plan *p)
 	for (size_t i = 0; i < p->nskip; i++)
 		free(p->skip[i]);
 	free(p->skip);
-	for (size_t s = 0; s < p->nout; s++) {
-		if (p->writers)
-			st_writer_free(p->writers[s]);
-		if (p->shard_files)
-			free(p->shard_files[s]);
-	}
-	free(p->writers);
-	free(p->shard_files);
+	om_free(&p->om); /* unfinished files and an uncommitted output are removed */
 	free(p->items);
 }
 
@@ -614,7 +526,7 @@ static void print_plan(const options *o, const hf_model *m, const plan *p, uint6
 		 (int)o->quant.blocksize, o->quant.double_quant ? ", double quant" : "", cli_human_bytes(p->bytes_in, a, sizeof a),
 		 cli_human_bytes(p->bytes_out, b, sizeof b), bits_per_param(p->quantized_bytes_out, p->params_quantized),
 		 bits_per_param(p->bytes_out, p->params_in));
-	cli_info(0, "output: %s (%zu shard%s%s), memory needed: about %s", o->output, p->nout, p->nout == 1 ? "" : "s",
+	cli_info(0, "output: %s (%zu shard%s%s), memory needed: about %s", o->output, p->om.nshards, p->om.nshards == 1 ? "" : "s",
 		 m->is_model_dir ? ", config.json, carried files" : "", cli_human_bytes(memory, c, sizeof c));
 	for (size_t i = 0; i < m->nskipped; i++)
 		cli_info(1, "not carried: %s", m->skipped[i]);
@@ -645,7 +557,7 @@ static void print_json(const options *o, const plan *p, double seconds, bool wri
 			cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)it->t->shape[d]));
 		cJSON_AddNumberToObject(t, "bytes_in", (double)it->bytes_in);
 		cJSON_AddNumberToObject(t, "bytes_out", (double)it->bytes_out);
-		cJSON_AddStringToObject(t, "shard", p->shard_files[it->out_shard]);
+		cJSON_AddStringToObject(t, "shard", p->om.files[it->out_shard]);
 		cJSON_AddItemToArray(arr, t);
 	}
 	cJSON *tot = cJSON_AddObjectToObject(root, "totals");
@@ -657,7 +569,7 @@ static void print_json(const options *o, const plan *p, double seconds, bool wri
 	cJSON_AddNumberToObject(tot, "bytes_out", (double)p->bytes_out);
 	cJSON_AddNumberToObject(tot, "bits_per_param", bits_per_param(p->bytes_out, p->params_in));
 	cJSON_AddNumberToObject(tot, "quantized_bits_per_param", bits_per_param(p->quantized_bytes_out, p->params_quantized));
-	cJSON_AddNumberToObject(tot, "shards", (double)p->nout);
+	cJSON_AddNumberToObject(tot, "shards", (double)p->om.nshards);
 	cJSON_AddNumberToObject(root, "seconds", seconds);
 	char *s = cJSON_Print(root);
 	if (s) {
@@ -727,111 +639,34 @@ static char *quantization_config(const options *o, lq_dtype compute, const plan 
 	return buf;
 }
 
-static lq_status write_model_files(const options *o, const hf_model *m, const plan *p, hf_out *out, char *err)
+/* config.json with the quantization_config, or NULL (no config in the input); *len its length. */
+static char *output_config(const options *o, const hf_model *m, const plan *p, size_t *len, char *err)
 {
-	lq_status st;
-	if (p->nout > 1) {
-		size_t total = 0;
-		for (size_t s = 0; s < p->nout; s++)
-			total += st_writer_count(p->writers[s]);
-		/* the names of the written tensors, in plan order */
-		char **names = calloc(total ? total : 1, sizeof *names);
-		size_t *shard_of = calloc(total ? total : 1, sizeof *shard_of);
-		size_t k = 0;
-		if (!names || !shard_of) {
-			free(names);
-			free(shard_of);
-			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		}
-		st = LQ_OK;
-		for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
-			const item *it = &p->items[i];
-			for (int part = 0; part < BNB_NPARTS; part++) {
-				if (it->wid[part] < 0)
-					continue;
-				char name[4096];
-				if (it->quantize)
-					bnb_part_name(name, sizeof name, it->t->name, (bnb_part)part, it->state.qtype);
-				else
-					snprintf(name, sizeof name, "%s", it->t->name);
-				names[k] = strdup(name);
-				if (!names[k]) {
-					st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-					break;
-				}
-				shard_of[k++] = it->out_shard;
+	if (!m->is_model_dir || !m->config_text)
+		return NULL;
+	lq_dtype compute = o->compute_dtype;
+	if (!o->compute_dtype_set) {
+		compute = LQ_DTYPE_BF16;
+		for (size_t i = 0; i < p->n; i++)
+			if (p->items[i].quantize) {
+				compute = p->items[i].dtype;
+				break;
 			}
-		}
-		char *index = st == LQ_OK ? hf_index_json(p->params_in, p->bytes_out, names, shard_of, k, p->shard_files) : NULL;
-		for (size_t i = 0; i < k; i++)
-			free(names[i]);
-		free(names);
-		free(shard_of);
-		if (st != LQ_OK)
-			return st;
-		if (!index)
-			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		st = hf_out_write_file(out, HF_INDEX_NAME, index, strlen(index));
-		free(index);
-		if (st != LQ_OK)
-			return fmt_fail(err, st, "%s", hf_out_error(out));
 	}
-	if (!m->is_model_dir)
-		return LQ_OK;
-	if (m->config_text) {
-		lq_dtype compute = o->compute_dtype;
-		if (!o->compute_dtype_set) {
-			compute = LQ_DTYPE_BF16;
-			for (size_t i = 0; i < p->n; i++)
-				if (p->items[i].quantize) {
-					compute = p->items[i].dtype;
-					break;
-				}
-		}
-		char *member = quantization_config(o, compute, p);
-		size_t len;
-		char *cfg = member ? hf_config_edit(m->config_text, m->config_len, "quantization_config", member, &len, err) : NULL;
-		free(member);
-		if (!cfg)
-			return err[0] ? LQ_ERR_CORRUPT : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		st = hf_out_write_file(out, "config.json", cfg, len);
-		free(cfg);
-		if (st != LQ_OK)
-			return fmt_fail(err, st, "%s", hf_out_error(out));
-	}
-	for (size_t i = 0; i < m->ncarry; i++) {
-		size_t n = strlen(m->dir) + strlen(m->carry[i]) + 2;
-		char *src = malloc(n);
-		if (!src)
-			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		snprintf(src, n, "%s/%s", m->dir, m->carry[i]);
-		st = hf_out_copy_file(out, src, m->carry[i]);
-		free(src);
-		if (st != LQ_OK)
-			return fmt_fail(err, st, "%s", hf_out_error(out));
-	}
-	return LQ_OK;
+	char *member = quantization_config(o, compute, p);
+	char *cfg = member ? hf_config_edit(m->config_text, m->config_len, "quantization_config", member, len, err) : NULL;
+	free(member);
+	if (!member)
+		fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	return cfg;
 }
 
 /* Streams the tensors and writes everything under the temporary name; the caller commits. */
-static lq_status convert(const options *o, hf_model *m, plan *p, hf_out *out, lq_ctx *ctx, char *err)
+static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, char *err)
 {
-	lq_status st;
-	bool is_dir = !ends_with(o->output, ".safetensors");
-	for (size_t s = 0; s < p->nout; s++) {
-		/* messages name the file as it will be called, not its temporary name */
-		char shown[4096];
-		if (is_dir)
-			snprintf(shown, sizeof shown, "%s/%s", o->output, p->shard_files[s]);
-		else
-			snprintf(shown, sizeof shown, "%s", o->output);
-		const char *path = hf_out_path(out, p->shard_files[s]);
-		st = path ? st_writer_set_display_name(p->writers[s], shown) : LQ_ERR_NOMEM;
-		if (st == LQ_OK)
-			st = st_writer_open(p->writers[s], path);
-		if (st != LQ_OK)
-			return fmt_fail(err, st, "%s", path ? st_writer_error(p->writers[s]) : "out of memory");
-	}
+	lq_status st = om_open(&p->om, err);
+	if (st != LQ_OK)
+		return st;
 	st_source *src = st_source_create();
 	st_sink *sink = st_sink_create();
 	lq_task *tasks = calloc(p->n ? p->n : 1, sizeof *tasks);
@@ -841,7 +676,7 @@ static lq_status convert(const options *o, hf_model *m, plan *p, hf_out *out, lq
 	}
 	for (size_t i = 0; i < p->n; i++) {
 		item *it = &p->items[i];
-		st_writer *w = p->writers[it->out_shard];
+		st_writer *w = p->om.writers[it->out_shard];
 		lq_task *t = &tasks[i];
 		t->name = it->t->name;
 		t->origin = m->shards[it->shard].path;
@@ -882,11 +717,14 @@ static lq_status convert(const options *o, hf_model *m, plan *p, hf_out *out, lq
 		fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
 		goto done;
 	}
-	for (size_t s = 0; s < p->nout && st == LQ_OK; s++)
-		if ((st = st_writer_finish(p->writers[s])) != LQ_OK)
-			fmt_fail(err, st, "%s", st_writer_error(p->writers[s]));
-	if (st == LQ_OK && is_dir)
-		st = write_model_files(o, m, p, out, err);
+	size_t cfg_len = 0;
+	char *cfg = output_config(o, m, p, &cfg_len, err);
+	if (!cfg && err[0]) {
+		st = LQ_ERR_CORRUPT;
+		goto done;
+	}
+	st = om_finish(&p->om, m, p->params_in, cfg, cfg_len, err);
+	free(cfg);
 done:
 	free(tasks);
 	st_source_free(src);
@@ -926,7 +764,6 @@ int main(int argc, char **argv)
 	hf_model *m = hf_model_create();
 	plan p = {0};
 	lq_ctx *ctx = NULL;
-	hf_out *out = NULL;
 	device_start dev = {0};
 	bool dev_started = false;
 	if (!m) {
@@ -955,7 +792,7 @@ int main(int argc, char **argv)
 		cli_error("%s: the model is already quantized (config.json has a quantization_config)", o.input);
 		goto finish;
 	}
-	if (!check_output_place(m, o.output))
+	if (!om_place_ok(m, o.output))
 		goto finish;
 	if (plan_items(&o, m, &p) != LQ_OK) {
 		cli_error("out of memory");
@@ -969,8 +806,7 @@ int main(int argc, char **argv)
 	}
 	if (p.skip)
 		cli_info(1, "llm_int8_skip_modules: %zu modules (--include/--exclude changed transformers' own choice)", p.nskip);
-	plan_shards(&o, m, &p);
-	if (declare_outputs(&o, &p, err) != LQ_OK) {
+	if (plan_shards(&o, m, &p, err) != LQ_OK || declare_outputs(&p, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
 	}
@@ -1004,38 +840,20 @@ int main(int argc, char **argv)
 		status = CLI_EXIT_OK;
 		goto finish;
 	}
-	out = hf_out_create();
-	if (!out) {
-		cli_error("out of memory");
-		goto finish;
-	}
-	lq_status st = hf_out_begin(out, o.output, !out_is_file, o.force);
-	if (st != LQ_OK) {
-		cli_error("%s", hf_out_error(out));
-		goto finish;
-	}
-	uint64_t carried = p.bytes_out + (m->config_len + 4096);
-	for (size_t i = 0; i < m->ncarry; i++) {
-		struct stat sb;
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/%s", m->dir, m->carry[i]);
-		if (stat(path, &sb) == 0)
-			carried += (uint64_t)sb.st_size;
-	}
-	if (hf_out_check_space(out, carried) != LQ_OK) {
-		cli_error("%s", hf_out_error(out));
+	if (om_begin(&p.om, o.force, om_carried_bytes(m), err) != LQ_OK) {
+		cli_error("%s", err);
 		goto finish;
 	}
 	cli_info(1, "compute: %s; %s kernels, %d thread%s", lq_ctx_device_note(ctx), lq_ctx_backend_name(ctx),
 		 lq_ctx_threads(ctx), lq_ctx_threads(ctx) == 1 ? "" : "s");
 	double t_start = cli_now();
-	if (convert(&o, m, &p, out, ctx, err) != LQ_OK) {
+	if (convert(&o, m, &p, ctx, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
 	}
 	double t_converted = cli_now();
-	if (hf_out_commit(out) != LQ_OK) {
-		cli_error("%s", hf_out_error(out));
+	if (om_commit(&p.om, err) != LQ_OK) {
+		cli_error("%s", err);
 		goto finish;
 	}
 	double t_committed = cli_now();
@@ -1055,8 +873,7 @@ int main(int argc, char **argv)
 finish:
 	if (dev_started)
 		pthread_join(dev.thread, NULL);
-	plan_free(&p); /* unfinished shard files are removed */
-	hf_out_free(out); /* an uncommitted output directory is removed */
+	plan_free(&p); /* unfinished files and an uncommitted output are removed */
 	lq_ctx_free(ctx);
 	hf_model_free(m);
 	free(o.include);

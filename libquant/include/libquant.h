@@ -173,9 +173,39 @@ lq_status lq_dequantize_blocks(lq_ctx *ctx, const uint8_t *packed, const float *
 typedef enum lq_op {
 	LQ_OP_COPY = 0,      /* input bytes to out_data unchanged */
 	LQ_OP_QUANTIZE4 = 1, /* 4-bit codes to out_data, absmax to out_absmax (see lq_task) */
+	LQ_OP_MERGE = 2,     /* a weight plus LoRA deltas: a float tensor, or a 4-bit group (see lq_task) */
 } lq_op;
 
 #define LQ_MAX_DIMS 8
+
+/*
+ * One LoRA update of a 2-D weight W [rows, cols], as PEFT's merge computes it: A and B upcast to float32,
+ * delta[i][j] = sum over k in order of B * A, accumulated with fused multiply-adds, times scaling; then
+ * W = dtype(float(W) + delta). With LQ_LORA_ROWS, delta = B @ A (A [rank, cols], B [rows, rank]); with
+ * LQ_LORA_TRANSPOSED, delta = (B @ A)^T (A [rank, rows], B [cols, rank]): GPT-2 Conv1D weights and
+ * embeddings.
+ */
+typedef enum lq_lora_layout {
+	LQ_LORA_ROWS = 0,
+	LQ_LORA_TRANSPOSED = 1,
+} lq_lora_layout;
+
+typedef struct lq_lora {
+	lq_lora_layout layout;
+	int32_t rank;
+	float scaling;
+	bool round_delta;        /* embeddings: delta rounded to W's type before the addition (W += D.to(W.dtype)) */
+	lq_dtype ab_dtype;       /* type of A and B */
+	int32_t a_input;         /* the source's ids of A, B, and DoRA's magnitude [rows] (float32, or -1) */
+	int32_t b_input;
+	int32_t magnitude_input;
+} lq_lora;
+
+/* The dot products of one delta row, exactly as every backend computes them: out[j] = fma-accumulated
+ * sum over k of b_row[k] * a_col(j)[k] times scaling (for tests and for tools that merge in memory).
+ * a and b are float32 in the layout of the lora; row is the weight's row. */
+void lq_lora_delta_row(const lq_lora *lora, const float *a, const float *b, int64_t rows, int64_t cols, int64_t row,
+		       float *out);
 
 typedef struct lq_task {
 	lq_op op;
@@ -193,6 +223,21 @@ typedef struct lq_task {
 	int32_t out_data;
 	int32_t out_absmax;
 	int32_t out_nested_absmax;
+	/* MERGE: the input is W [rows, cols] of type dtype; or, with base_quantized, the packed codes of a
+	 * 4-bit group (base_quant; its constants from the inputs base_absmax_input and base_nested_input, and
+	 * base_offset) that dequantizes to dtype. The loras apply in order, W rounded to dtype after each; the
+	 * result goes to out_data as out_dtype or, with requantize, as a 4-bit group (quant, the outputs of
+	 * QUANTIZE4) of the last float32 sum, unrounded, as PEFT's 4-bit merge does. */
+	int64_t rows, cols;
+	const lq_lora *loras;
+	size_t nloras;
+	lq_dtype out_dtype;
+	bool base_quantized;
+	lq_quant_params base_quant;
+	float base_offset;
+	int32_t base_absmax_input;
+	int32_t base_nested_input;
+	bool requantize;
 } lq_task;
 
 /* What a task computed that its outputs' metadata needs (the sink writes that itself). */

@@ -1,0 +1,89 @@
+/*
+ * peft.h: PEFT LoRA adapters (shared/specs/lora-merge.md): adapter_config.json with every field that
+ * changes the merge, rank_pattern and alpha_pattern resolved as PEFT resolves them, and
+ * adapter_model.safetensors, its keys mapped to the base model's tensor names.
+ *
+ * Pickled adapters (adapter_model.bin) are refused, never read. So are adapter types whose merge is not
+ * W + s * B @ A shaped (aLoRA, QALoRA, KaSA, BD-LoRA, Arrow, VeLoRA, MonteCLoRA, PiSSA/OLoRA/CorDA
+ * initializations saved without conversion), with a message that says why.
+ */
+#ifndef FORMATS_PEFT_H
+#define FORMATS_PEFT_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fmt.h"
+#include "safetensors.h"
+
+typedef enum peft_kind {
+	PEFT_LINEAR,    /* lora_A [r, in], lora_B [out, r]: W [out, in] += s * B @ A */
+	PEFT_EMBEDDING, /* lora_embedding_A [r, num], lora_embedding_B [dim, r]: W [num, dim] += (s * B @ A)^T */
+} peft_kind;
+
+/* One LoRA'd module of the adapter. */
+typedef struct peft_module {
+	char *module;          /* module path in the base's naming: "model.layers.0.self_attn.q_proj" */
+	char *weight;          /* the base tensor it merges into: module + ".weight" */
+	peft_kind kind;
+	const st_tensor *a;    /* lora_A (or lora_embedding_A) */
+	const st_tensor *b;    /* lora_B (or lora_embedding_B) */
+	const st_tensor *magnitude; /* DoRA's lora_magnitude_vector [out], or NULL */
+	const st_tensor *bias;      /* lora_B.bias [out] (lora_bias), or NULL */
+	int rank;              /* the actual rank: lora_A's first dimension */
+	int config_rank;       /* r after rank_pattern (may differ from rank: a warning) */
+	double alpha;          /* lora_alpha after alpha_pattern */
+	float scaling;         /* alpha / r or alpha / sqrt(r) (rsLoRA), with r = rank, computed in double */
+	bool dora;
+} peft_module;
+
+/* A tensor the adapter replaces whole (modules_to_save), or rows it replaces (trainable tokens). */
+typedef struct peft_replacement {
+	char *target;          /* base tensor name, e.g. "lm_head.weight" */
+	const st_tensor *t;    /* the full tensor, or the rows (trainable tokens) */
+	int64_t *rows;         /* trainable token indices, NULL for a whole tensor */
+	size_t nrows;
+} peft_replacement;
+
+typedef struct peft_adapter {
+	char *dir;
+	cJSON *config;         /* adapter_config.json */
+	st_file *st;           /* adapter_model.safetensors */
+	int r;
+	double lora_alpha;
+	bool use_rslora, use_dora, lora_bias;
+	peft_module *modules;
+	size_t nmodules;
+	peft_replacement *replacements;
+	size_t nreplacements;
+	char **warnings;       /* e.g. "rank in the config (8) differs from the tensor's (4): the tensor's is used" */
+	size_t nwarnings;
+	char err[FMT_ERRBUF];
+} peft_adapter;
+
+/* A rewrite of adapter keys before they are matched to the base: POSIX extended regex and replacement
+ * with \1..\9 (from --key-map REGEX=REPLACEMENT), applied in order to the module path. */
+typedef struct peft_key_map {
+	const char *regex;
+	const char *replacement;
+} peft_key_map;
+
+peft_adapter *peft_adapter_create(void);
+void peft_adapter_free(peft_adapter *a); /* NULL is a no-op */
+
+/* Opens an adapter directory (or its adapter_config.json): parses and checks the config, refuses what
+ * cannot be merged (status LQ_ERR_UNSUPPORTED with the reason), reads the safetensors header and maps every
+ * key: "base_model.model." stripped when present, then the key maps applied. LQ_ERR_IO / LQ_ERR_CORRUPT /
+ * LQ_ERR_UNSUPPORTED with a message naming the file and key. */
+lq_status peft_adapter_open(peft_adapter *a, const char *path, const peft_key_map *maps, size_t nmaps);
+
+/* PEFT's resolution of a pattern dict (rank_pattern or alpha_pattern): the value of the first key k, in
+ * the JSON's order, for which the Python regex (.*\.)?(k)$ matches the whole module name; false when none
+ * does. */
+bool peft_pattern_lookup(const cJSON *patterns, const char *module, double *value);
+
+const char *peft_adapter_error(const peft_adapter *a);
+
+#endif /* FORMATS_PEFT_H */
