@@ -70,7 +70,7 @@ LIBQUANT_SRC := $(sort $(wildcard libquant/*.c))
 LIBQUANT_OBJ = $(LIBQUANT_SRC:%.c=$(B)/%.o) $(B)/libquant/rcp_approx_table.o $(KERNEL_OBJ)
 FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
-TOOLS := nf4quant
+TOOLS := nf4quant loramerge
 TOOL_BINS := $(TOOLS:%=$(B)/%)
 CLI_OBJ := $(B)/tools/cli.o $(B)/tools/model_out.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))

@@ -336,6 +336,45 @@ char *hf_py_json_string(const char *s)
 	return b.p;
 }
 
+char *hf_quantization_config(lq_qtype qtype, bool double_quant, lq_dtype compute, char *const *skip, size_t nskip)
+{
+	fmt_buf b = {0};
+	fmt_buf_printf(&b,
+		       "\"quantization_config\": {\n"
+		       "  \"_load_in_4bit\": true,\n"
+		       "  \"_load_in_8bit\": false,\n"
+		       "  \"bnb_4bit_compute_dtype\": \"%s\",\n"
+		       "  \"bnb_4bit_quant_storage\": \"uint8\",\n"
+		       "  \"bnb_4bit_quant_type\": \"%s\",\n"
+		       "  \"bnb_4bit_use_double_quant\": %s,\n"
+		       "  \"llm_int8_enable_fp32_cpu_offload\": false,\n"
+		       "  \"llm_int8_has_fp16_weight\": false,\n"
+		       "  \"llm_int8_skip_modules\": ",
+		       lq_dtype_torch_name(compute), lq_qtype_name(qtype), double_quant ? "true" : "false");
+	/* null, or the list one string per line as json.dumps(indent=2) puts it */
+	if (!skip) {
+		fmt_buf_puts(&b, "null");
+	} else {
+		fmt_buf_puts(&b, "[");
+		for (size_t i = 0; i < nskip; i++) {
+			fmt_buf_puts(&b, i ? ",\n    " : "\n    ");
+			put_py_string(&b, skip[i]);
+		}
+		fmt_buf_puts(&b, "\n  ]");
+	}
+	fmt_buf_puts(&b, ",\n"
+			 "  \"llm_int8_threshold\": 6.0,\n"
+			 "  \"load_in_4bit\": true,\n"
+			 "  \"load_in_8bit\": false,\n"
+			 "  \"quant_method\": \"bitsandbytes\"\n"
+			 "}");
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
 typedef struct entry {
 	const char *name;
 	const char *file;

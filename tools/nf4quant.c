@@ -589,56 +589,6 @@ static bool on_progress(void *arg, uint64_t done, uint64_t total)
 	return !cli_interrupted();
 }
 
-/* The quantization_config member of config.json, as transformers writes it (sorted keys, indent 2). */
-static char *quantization_config(const options *o, lq_dtype compute, const plan *p)
-{
-	/* llm_int8_skip_modules: null, or the list one string per line as json.dumps(indent=2) puts it */
-	size_t cap = 64;
-	for (size_t i = 0; i < p->nskip; i++)
-		cap += 2 * strlen(p->skip[i]) + 16;
-	char *skip = malloc(cap);
-	if (!skip)
-		return NULL;
-	if (!p->skip) {
-		snprintf(skip, cap, "null");
-	} else {
-		size_t n = (size_t)snprintf(skip, cap, "[");
-		for (size_t i = 0; i < p->nskip; i++) {
-			char *js = hf_py_json_string(p->skip[i]);
-			if (!js) {
-				free(skip);
-				return NULL;
-			}
-			n += (size_t)snprintf(skip + n, cap - n, "%s\n    %s", i ? "," : "", js);
-			free(js);
-		}
-		snprintf(skip + n, cap - n, "\n  ]");
-	}
-	size_t size = strlen(skip) + 1024;
-	char *buf = malloc(size);
-	if (buf)
-		snprintf(buf, size,
-			 "\"quantization_config\": {\n"
-			 "  \"_load_in_4bit\": true,\n"
-			 "  \"_load_in_8bit\": false,\n"
-			 "  \"bnb_4bit_compute_dtype\": \"%s\",\n"
-			 "  \"bnb_4bit_quant_storage\": \"uint8\",\n"
-			 "  \"bnb_4bit_quant_type\": \"%s\",\n"
-			 "  \"bnb_4bit_use_double_quant\": %s,\n"
-			 "  \"llm_int8_enable_fp32_cpu_offload\": false,\n"
-			 "  \"llm_int8_has_fp16_weight\": false,\n"
-			 "  \"llm_int8_skip_modules\": %s,\n"
-			 "  \"llm_int8_threshold\": 6.0,\n"
-			 "  \"load_in_4bit\": true,\n"
-			 "  \"load_in_8bit\": false,\n"
-			 "  \"quant_method\": \"bitsandbytes\"\n"
-			 "}",
-			 lq_dtype_torch_name(compute), lq_qtype_name(o->quant.qtype), o->quant.double_quant ? "true" : "false",
-			 skip);
-	free(skip);
-	return buf;
-}
-
 /* config.json with the quantization_config, or NULL (no config in the input); *len its length. */
 static char *output_config(const options *o, const hf_model *m, const plan *p, size_t *len, char *err)
 {
@@ -653,7 +603,7 @@ static char *output_config(const options *o, const hf_model *m, const plan *p, s
 				break;
 			}
 	}
-	char *member = quantization_config(o, compute, p);
+	char *member = hf_quantization_config(o->quant.qtype, o->quant.double_quant, compute, p->skip, p->nskip);
 	char *cfg = member ? hf_config_edit(m->config_text, m->config_len, "quantization_config", member, len, err) : NULL;
 	free(member);
 	if (!member)

@@ -2,9 +2,21 @@
 # POSIX sh and POSIX utilities (find, grep, sed, od) with coreutils; no python.
 
 DATA="$CLIDIR/data"
-TRY="Try 'nf4quant --help' for more information."
+# The program that fails/usage_error run: nf4quant, or loramerge when a case sets TOOL=loramerge first.
+TOOL=${TOOL:-nf4quant}
 
-# die MESSAGE: fails the case with status 99, a status no nf4quant run gives.
+# The command line of $TOOL, and the last line of its usage errors.
+tool_cmd() {
+	case $TOOL in
+	loramerge) printf '%s' "$LORAMERGE" ;;
+	*) printf '%s' "$NF4QUANT" ;;
+	esac
+}
+try_line() {
+	printf "Try '%s --help' for more information." "$TOOL"
+}
+
+# die MESSAGE: fails the case with status 99, a status no run of the tools gives.
 die() {
 	printf 'FAILED: %s\n' "$*" >&2
 	exit 99
@@ -15,42 +27,43 @@ listing() {
 	find . | sort
 }
 
-# fails ARG...: runs nf4quant, which must fail: a non-zero exit status, exactly one message line on
-# stderr that begins with "nf4quant: " (besides the "Try 'nf4quant --help'" line of a usage error),
+# fails ARG...: runs $TOOL, which must fail: a non-zero exit status, exactly one message line on
+# stderr that begins with "$TOOL: " (besides the "Try '$TOOL --help'" line of a usage error),
 # nothing on stdout, and nothing created or removed under the working directory (no OUTPUT, no hidden
 # .OUTPUT.tmp-*). Sets $rc and $msg; copies the message to the case's stderr for NAME.sh.stderr.
 fails() {
 	_before=$(listing)
-	_err=$(mktemp "${TMPDIR:-/tmp}/nf4quant-err-XXXXXX")
+	_err=$(mktemp "${TMPDIR:-/tmp}/$TOOL-err-XXXXXX")
+	_try=$(try_line)
 	rc=0
-	_out=$($NF4QUANT "$@" 2>"$_err") || rc=$?
+	_out=$($(tool_cmd) "$@" 2>"$_err") || rc=$?
 	msg=$(cat "$_err")
 	rm -f "$_err"
 	printf '%s\n' "$msg" >&2
-	[ "$rc" != 0 ] || die "nf4quant $* succeeded"
+	[ "$rc" != 0 ] || die "$TOOL $* succeeded"
 	_after=$(listing)
 	[ "$_before" = "$_after" ] ||
-		die "nf4quant $* changed the working directory: $(printf '%s\n' "$_after" | grep -vxF -e "$_before" | tr '\n' ' ')"
-	_n=$(printf '%s\n' "$msg" | grep -cvxF -e "$TRY") || true
-	[ "$_n" = 1 ] || die "nf4quant $*: $_n message lines on stderr, expected one"
+		die "$TOOL $* changed the working directory: $(printf '%s\n' "$_after" | grep -vxF -e "$_before" | tr '\n' ' ')"
+	_n=$(printf '%s\n' "$msg" | grep -cvxF -e "$_try") || true
+	[ "$_n" = 1 ] || die "$TOOL $*: $_n message lines on stderr, expected one"
 	case $msg in
-	"nf4quant: "*) ;;
-	*) die "nf4quant $*: the message does not begin with 'nf4quant: '" ;;
+	"$TOOL: "*) ;;
+	*) die "$TOOL $*: the message does not begin with '$TOOL: '" ;;
 	esac
-	[ -z "$_out" ] || die "nf4quant $*: printed on stdout: $_out"
+	[ -z "$_out" ] || die "$TOOL $*: printed on stdout: $_out"
 }
 
-# fails_cleanly ARG...: as fails, then ends the case with nf4quant's exit status (NAME.sh.exit checks it).
+# fails_cleanly ARG...: as fails, then ends the case with $TOOL's exit status (NAME.sh.exit checks it).
 fails_cleanly() {
 	fails "$@"
 	exit "$rc"
 }
 
-# usage_error ARG...: as fails, with exit status 2 and the "Try 'nf4quant --help'" line.
+# usage_error ARG...: as fails, with exit status 2 and the "Try '$TOOL --help'" line.
 usage_error() {
 	fails "$@"
-	[ "$rc" = 2 ] || die "nf4quant $*: exit status $rc, expected 2"
-	printf '%s\n' "$msg" | grep -qxF -e "$TRY" || die "nf4quant $*: no \"$TRY\" line"
+	[ "$rc" = 2 ] || die "$TOOL $*: exit status $rc, expected 2"
+	printf '%s\n' "$msg" | grep -qxF -e "$(try_line)" || die "$TOOL $*: no \"$(try_line)\" line"
 }
 
 # header FILE: the JSON header of a safetensors file, whose length is the little-endian number in its

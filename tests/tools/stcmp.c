@@ -1,19 +1,40 @@
 /*
  * stcmp: compares two checkpoints tensor for tensor, for the tests.
  *
- *   stcmp A B
+ *   stcmp [--subset] [--ulps N [--min-identical PERCENT]] A B
  *
  * A and B are safetensors files, model directories or index files (sharded or not, in any layout). Every
- * tensor name must be in both, with the same dtype, shape and bytes, except the bitsandbytes quant_state
- * JSON, which must decode to the same values (the tools pad it with spaces to a planned length). Prints
- * each difference; exit 0 when equal, 1 when not, 2 on bad input.
+ * tensor name must be in both (with --subset: every tensor of B in A; B is a reference that holds only
+ * some tensors), with the same dtype, shape and bytes, except the bitsandbytes quant_state JSON, which
+ * must decode to the same values (the tools pad it with spaces to a planned length). With --ulps N, float
+ * tensors may differ by up to N units in the last place, and at least PERCENT (default 99.9) of all their
+ * elements must be identical: the counts are printed. Exit 0 when equal, 1 when not, 2 on bad input.
  */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bnb.h"
 #include "hf_model.h"
+
+static int max_ulps = -1;         /* --ulps */
+static double min_identical = 99.9;
+static uint64_t float_elems, float_identical, float_max_ulp;
+
+/* Elements of a float tensor as ordered integers (so that neighbours differ by one). */
+static int64_t ordered(const unsigned char *p, st_dtype dt, size_t i)
+{
+	if (dt == ST_F32) {
+		int32_t v;
+		memcpy(&v, p + 4 * i, 4);
+		return v < 0 ? (int64_t)INT32_MIN - v : v;
+	}
+	int16_t v;
+	memcpy(&v, p + 2 * i, 2);
+	return v < 0 ? (int64_t)INT16_MIN - v : v;
+}
 
 typedef struct entry {
 	const hf_shard *shard;
@@ -76,6 +97,21 @@ static bool same_tensor(const entry *a, const entry *b)
 		if (!same)
 			printf("%s: quant_state differs: '%.*s' vs '%.*s'\n", x->name, (int)(x->end - x->begin), p,
 			       (int)(y->end - y->begin), q);
+	} else if (max_ulps >= 0 && (x->dtype == ST_F32 || x->dtype == ST_BF16 || x->dtype == ST_F16)) {
+		size_t n = (size_t)x->nelem, same_n = 0;
+		uint64_t worst = 0;
+		for (size_t i = 0; i < n; i++) {
+			int64_t d = ordered(p, x->dtype, i) - ordered(q, x->dtype, i);
+			uint64_t u = (uint64_t)(d < 0 ? -d : d);
+			same_n += u == 0;
+			worst = u > worst ? u : worst;
+		}
+		float_elems += n;
+		float_identical += same_n;
+		float_max_ulp = worst > float_max_ulp ? worst : float_max_ulp;
+		same = worst <= (uint64_t)max_ulps;
+		printf("%s: %zu of %zu elements identical, at most %llu ulp apart\n", x->name, same_n, n,
+		       (unsigned long long)worst);
 	} else {
 		size_t n = (size_t)(x->end - x->begin), diff = 0, first = 0;
 		for (size_t i = 0; i < n; i++)
@@ -92,10 +128,23 @@ static bool same_tensor(const entry *a, const entry *b)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: stcmp A B\n");
+	bool subset = false;
+	int i0 = 1;
+	for (; i0 < argc && argv[i0][0] == '-' && argv[i0][1] == '-'; i0++) {
+		if (strcmp(argv[i0], "--subset") == 0)
+			subset = true;
+		else if (strcmp(argv[i0], "--ulps") == 0 && i0 + 1 < argc)
+			max_ulps = atoi(argv[++i0]);
+		else if (strcmp(argv[i0], "--min-identical") == 0 && i0 + 1 < argc)
+			min_identical = atof(argv[++i0]);
+		else
+			break;
+	}
+	if (argc - i0 != 2) {
+		fprintf(stderr, "usage: stcmp [--subset] [--ulps N [--min-identical PERCENT]] A B\n");
 		return 2;
 	}
+	argv += i0 - 1;
 	hf_model *a = hf_model_create(), *b = hf_model_create();
 	if (hf_model_open(a, argv[1]) != LQ_OK || hf_model_open(b, argv[2]) != LQ_OK) {
 		fprintf(stderr, "stcmp: %s%s\n", a->err, b->err);
@@ -107,6 +156,10 @@ int main(int argc, char **argv)
 	while (i < na || j < nb) {
 		int c = i == na ? 1 : j == nb ? -1 : strcmp(ea[i].t->name, eb[j].t->name);
 		if (c < 0) {
+			if (subset) {
+				i++;
+				continue;
+			}
 			printf("%s: only in %s\n", ea[i++].t->name, argv[1]);
 			differ++;
 		} else if (c > 0) {
@@ -120,7 +173,17 @@ int main(int argc, char **argv)
 			i++, j++;
 		}
 	}
-	printf("%zu tensors identical, %zu differ\n", same, differ);
+	if (max_ulps >= 0 && float_elems) {
+		double pct = 100.0 * (double)float_identical / (double)float_elems;
+		printf("float elements: %llu of %llu identical (%.4f%%), at most %llu ulp apart\n",
+		       (unsigned long long)float_identical, (unsigned long long)float_elems, pct,
+		       (unsigned long long)float_max_ulp);
+		if (pct < min_identical) {
+			printf("fewer than %.3f%% identical\n", min_identical);
+			differ++;
+		}
+	}
+	printf("%zu tensors %s, %zu differ\n", same, max_ulps >= 0 ? "within tolerance" : "identical", differ);
 	free(ea);
 	free(eb);
 	hf_model_free(a);

@@ -1,0 +1,1316 @@
+/*
+ * loramerge: PEFT LoRA adapters merged into a base checkpoint, as PEFT's merge_and_unload() computes them.
+ *
+ * The base is a float checkpoint (merged as is), or a bitsandbytes 4-bit one (dequantized exactly, then
+ * merged); --base-as nf4|fp4 merges into the 4-bit quantize-dequantize of a float base (what a QLoRA
+ * adapter saw in training), by quantizing the base into a scratch file first; --requantize writes a 4-bit
+ * checkpoint again (PEFT's 4-bit merge). The composition of DESIGN.md: open the base and the adapters
+ * (headers and configs only), plan every output tensor, stream through libquant's executor (LQ_OP_MERGE,
+ * COPY, QUANTIZE4), write index, config.json and the carried files, rename into place.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bnb.h"
+#include "cli.h"
+#include "hf_model.h"
+#include "libquant.h"
+#include "model_io.h"
+#include "model_out.h"
+#include "peft.h"
+#include "select.h"
+
+typedef struct options {
+	const char *base, *output;
+	char **adapters;
+	double *weights;
+	size_t nadapters;
+	peft_key_map *maps;
+	char **map_regexes; /* what maps[i].regex points to, owned */
+	size_t nmaps;
+	bool base_as, requantize, no_double_quant, blocksize_set, qtype_set;
+	lq_quant_params quant; /* --base-as / --requantize: type, blocksize, double quantization */
+	bool dtype_set;
+	lq_dtype dtype;
+	uint64_t max_shard_size;
+	int threads;
+	const char *device;
+	bool force, dry_run, json;
+} options;
+
+/* Where a tensor's bytes are: a file of the base, of an adapter, or the scratch file of --base-as. */
+typedef struct ref {
+	st_file *f;
+	const st_tensor *t;
+} ref;
+
+typedef enum action { ACT_COPY, ACT_MERGE, ACT_QUANTIZE, ACT_COPY_GROUP } action;
+
+/* One tensor of the output model (a 4-bit group counts as one). */
+typedef struct item {
+	char *name;            /* e.g. "model.layers.0.self_attn.q_proj.weight" */
+	size_t shard;          /* input shard, for the default layout */
+	action act;
+	ref data;              /* float tensor, or the codes of a 4-bit group */
+	bool quantized_in;     /* data is a 4-bit group */
+	bnb_state in_state;    /* its state */
+	ref absmax, nested, parts[BNB_NPARTS]; /* the group's parts, for copying it whole */
+	lq_dtype dtype;        /* the float type of the tensor (a group: of its dequantized values) */
+	int ndim;
+	int64_t shape[BNB_MAX_DIMS];
+	st_dtype st_dtype;     /* a copied tensor's own type */
+	lq_lora loras[16];
+	size_t nloras;
+	const char *lora_src[16];
+	int32_t lora_a[16], lora_b[16], lora_m[16]; /* source ids, filled when tasks are built */
+	ref lora_refs[16][3];
+	bool quantized_out;    /* written as a 4-bit group */
+	bnb_state out_state;
+	lq_dtype out_dtype;    /* a float output's type */
+	uint64_t bytes_out;
+	size_t out_shard;
+	int32_t wid[BNB_NPARTS], sid[BNB_NPARTS];
+	bool is_new;           /* not in the base (a tied head given its own weights) */
+	bool replaced;         /* data is an adapter's tensor (modules_to_save, a saved base layer) */
+	lq_dtype model_dtype;  /* a replaced tensor's type in the base: PEFT loads the replacement into it */
+} item;
+
+typedef struct plan {
+	item *items;
+	size_t n, cap;
+	out_model om;
+	uint64_t params_in, bytes_in;
+	size_t nmerged, nreplaced;
+	bool untie;            /* a tied output head gets its own weights */
+	bool base_quantized;   /* the base is a bitsandbytes 4-bit checkpoint */
+} plan;
+
+static void usage(void)
+{
+	printf("Usage: %s [OPTION]... BASE ADAPTER[:WEIGHT]... -o OUTPUT\n"
+	       "Merge PEFT LoRA adapters into a base checkpoint, as PEFT's merge_and_unload() does.\n"
+	       "\n"
+	       "BASE is a model directory, an index.json or a .safetensors file, in bf16/fp16/fp32 or bitsandbytes\n"
+	       "4-bit (dequantized exactly first). ADAPTER is a PEFT adapter directory; WEIGHT scales it (default 1).\n"
+	       "Several adapters merge one after another, in the order given.\n"
+	       "\n"
+	       "  -o, --output PATH        where to write: a model directory or a .safetensors file (required)\n"
+	       "      --base-as TYPE       nf4 or fp4: merge into the 4-bit quantize-dequantize of a float base\n"
+	       "                           (what an adapter trained with QLoRA saw)\n"
+	       "      --requantize         write a bitsandbytes 4-bit checkpoint again (PEFT's 4-bit merge)\n"
+	       "      --quant-type TYPE    nf4 (default) or fp4, for --requantize of a float base\n"
+	       "      --blocksize N        with --base-as or --requantize of a float base (default 64)\n"
+	       "      --no-double-quant    with --base-as or --requantize of a float base\n"
+	       "      --dtype T            bf16, fp16 or fp32: the merged model's type (default: the base's)\n"
+	       "      --key-map RE=REPL    rewrite adapter module paths (POSIX regex, \\1..\\9), repeatable\n"
+	       "      --max-shard-size SIZE  output shards of at most SIZE (default: the base's layout)\n"
+	       "      --device DEV         cpu, cuda, cuda:N, all or auto (default); the output is the same\n"
+	       "  -T, --threads N          compute threads (0 = one per core, the default)\n"
+	       "  -f, --force              replace OUTPUT if it exists\n"
+	       "  -n, --dry-run            print what would be done; write nothing\n"
+	       "      --json               a machine-readable summary on standard output\n"
+	       "  -q, --quiet              only errors\n"
+	       "  -v, --verbose            one line per tensor; -vv: where the time went\n"
+	       "  -h, --help               this help\n"
+	       "  -V, --version            version\n"
+	       "\n"
+	       "Exit status: 0 success, 1 failure, 2 usage.\n",
+	       cli_progname());
+}
+
+static bool parse_dtype_arg(const char *s, lq_dtype *out)
+{
+	if (strcmp(s, "bf16") == 0 || strcmp(s, "bfloat16") == 0)
+		*out = LQ_DTYPE_BF16;
+	else if (strcmp(s, "fp16") == 0 || strcmp(s, "float16") == 0)
+		*out = LQ_DTYPE_F16;
+	else if (strcmp(s, "fp32") == 0 || strcmp(s, "float32") == 0)
+		*out = LQ_DTYPE_F32;
+	else
+		return false;
+	return true;
+}
+
+static bool parse_qtype(const char *s, lq_qtype *out)
+{
+	if (strcmp(s, "nf4") == 0)
+		*out = LQ_QTYPE_NF4;
+	else if (strcmp(s, "fp4") == 0)
+		*out = LQ_QTYPE_FP4;
+	else
+		return false;
+	return true;
+}
+
+/* ADAPTER[:WEIGHT]: a weight only when what follows the last ':' is a number and what precedes it exists. */
+static void add_adapter(options *o, const char *arg)
+{
+	char **a = realloc(o->adapters, (o->nadapters + 1) * sizeof *a);
+	double *w = realloc(o->weights, (o->nadapters + 1) * sizeof *w);
+	if (!a || !w) {
+		cli_error("out of memory");
+		exit(CLI_EXIT_FAILURE);
+	}
+	o->adapters = a;
+	o->weights = w;
+	double weight = 1.0;
+	const char *colon = strrchr(arg, ':');
+	char *path = strdup(arg);
+	if (!path) {
+		cli_error("out of memory");
+		exit(CLI_EXIT_FAILURE);
+	}
+	if (colon && colon[1]) {
+		char *end;
+		double v = strtod(colon + 1, &end);
+		path[colon - arg] = '\0';
+		struct stat sb;
+		if (*end == '\0' && isfinite(v) && stat(path, &sb) == 0)
+			weight = v;
+		else
+			strcpy(path, arg);
+	}
+	o->adapters[o->nadapters] = path;
+	o->weights[o->nadapters++] = weight;
+}
+
+static void add_key_map(options *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg)
+		cli_usage_error("invalid --key-map '%s' (REGEX=REPLACEMENT)", arg);
+	peft_key_map *m = realloc(o->maps, (o->nmaps + 1) * sizeof *m);
+	char **owned = realloc(o->map_regexes, (o->nmaps + 1) * sizeof *owned);
+	char *re = strndup(arg, (size_t)(eq - arg));
+	if (!m || !owned || !re) {
+		cli_error("out of memory");
+		exit(CLI_EXIT_FAILURE);
+	}
+	o->maps = m;
+	o->map_regexes = owned;
+	o->map_regexes[o->nmaps] = re;
+	o->maps[o->nmaps++] = (peft_key_map){re, eq + 1};
+}
+
+static void parse_args(int argc, char **argv, options *o)
+{
+	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP, OPT_SHARD,
+	       OPT_DEVICE, OPT_JSON };
+	static const struct option longopts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"base-as", required_argument, NULL, OPT_BASE_AS},
+		{"requantize", no_argument, NULL, OPT_REQUANT},
+		{"quant-type", required_argument, NULL, OPT_QTYPE},
+		{"blocksize", required_argument, NULL, OPT_BLOCKSIZE},
+		{"no-double-quant", no_argument, NULL, OPT_NO_DQ},
+		{"dtype", required_argument, NULL, OPT_DTYPE},
+		{"key-map", required_argument, NULL, OPT_KEYMAP},
+		{"max-shard-size", required_argument, NULL, OPT_SHARD},
+		{"device", required_argument, NULL, OPT_DEVICE},
+		{"threads", required_argument, NULL, 'T'},
+		{"force", no_argument, NULL, 'f'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .device = "auto"};
+	long v;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:T:fnqvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o->output = optarg;
+			break;
+		case OPT_BASE_AS:
+			if (!parse_qtype(optarg, &o->quant.qtype))
+				cli_usage_error("invalid --base-as '%s' (nf4 or fp4)", optarg);
+			o->base_as = o->qtype_set = true;
+			break;
+		case OPT_REQUANT:
+			o->requantize = true;
+			break;
+		case OPT_QTYPE:
+			if (!parse_qtype(optarg, &o->quant.qtype))
+				cli_usage_error("invalid --quant-type '%s' (nf4 or fp4)", optarg);
+			o->qtype_set = true;
+			break;
+		case OPT_BLOCKSIZE:
+			if (!cli_parse_int(optarg, LQ_BLOCKSIZE_MIN, LQ_BLOCKSIZE_MAX, &v) || !lq_blocksize_valid(v))
+				cli_usage_error("invalid --blocksize '%s' (a power of two from 32 to 4096)", optarg);
+			o->quant.blocksize = (int32_t)v;
+			o->blocksize_set = true;
+			break;
+		case OPT_NO_DQ:
+			o->quant.double_quant = false;
+			o->no_double_quant = true;
+			break;
+		case OPT_DTYPE:
+			if (!parse_dtype_arg(optarg, &o->dtype))
+				cli_usage_error("invalid --dtype '%s' (bf16, fp16 or fp32)", optarg);
+			o->dtype_set = true;
+			break;
+		case OPT_KEYMAP:
+			add_key_map(o, optarg);
+			break;
+		case OPT_SHARD:
+			if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
+				cli_usage_error("invalid --max-shard-size '%s' (a size such as 5GB, 500MB or 2GiB)", optarg);
+			break;
+		case OPT_DEVICE:
+			if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0 && strcmp(optarg, "all") != 0 &&
+			    strcmp(optarg, "auto") != 0 &&
+			    !(strncmp(optarg, "cuda:", 5) == 0 && cli_parse_int(optarg + 5, 0, 1024, &v)))
+				cli_usage_error("invalid --device '%s' (cpu, cuda, cuda:N, all or auto)", optarg);
+			o->device = optarg;
+			break;
+		case 'T':
+			if (!cli_parse_int(optarg, 0, 4096, &v))
+				cli_usage_error("invalid --threads '%s' (0 to 4096)", optarg);
+			o->threads = (int)v;
+			break;
+		case 'f':
+			o->force = true;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case 'q':
+			cli_verbosity = cli_verbosity > 0 ? 0 : -1;
+			break;
+		case 'v':
+			cli_verbosity = cli_verbosity < 0 ? 0 : cli_verbosity + 1;
+			break;
+		case 'h':
+			usage();
+			exit(CLI_EXIT_OK);
+		case 'V':
+			printf("loramerge %s (libquant %s)\n", LQ_VERSION_STRING, lq_version_string());
+			exit(CLI_EXIT_OK);
+		case ':':
+			cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				cli_usage_error("invalid option '-%c'", optopt);
+			cli_usage_error("invalid option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		cli_usage_error("no BASE given");
+	if (optind + 1 >= argc)
+		cli_usage_error("no ADAPTER given");
+	o->base = argv[optind++];
+	for (; optind < argc; optind++)
+		add_adapter(o, argv[optind]);
+	if (!o->output)
+		cli_usage_error("no OUTPUT given (-o)");
+	if (strcmp(o->output, "-") == 0 || strcmp(o->base, "-") == 0)
+		cli_usage_error("standard input and output ('-') are not supported by this version");
+}
+
+/* --------------------------------------------------------------------------------- the base */
+
+/* Every tensor of the base by name. */
+typedef struct name_ref {
+	const char *name;
+	size_t shard;
+	ref r;
+} name_ref;
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
+}
+
+static const name_ref *find(const name_ref *all, size_t n, const char *name)
+{
+	name_ref key = {.name = name};
+	return bsearch(&key, all, n, sizeof *all, by_name);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static lq_status read_ref(const ref *r, void **out, size_t *len, char *err)
+{
+	size_t n = (size_t)(r->t->end - r->t->begin);
+	*out = malloc(n + 1);
+	if (!*out)
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st = st_file_read(r->f, r->t, 0, *out, n);
+	if (st != LQ_OK) {
+		free(*out);
+		return fmt_fail(err, st, "%s", st_file_error(r->f));
+	}
+	*len = n;
+	return LQ_OK;
+}
+
+static item *new_item(plan *p)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 256;
+		item *it = realloc(p->items, cap * sizeof *it);
+		if (!it)
+			return NULL;
+		p->items = it;
+		p->cap = cap;
+	}
+	item *it = &p->items[p->n++];
+	memset(it, 0, sizeof *it);
+	for (int k = 0; k < BNB_NPARTS; k++)
+		it->wid[k] = it->sid[k] = -1;
+	return it;
+}
+
+/* The base's tensors as items: plain tensors, and each 4-bit group as one item (its parts found by name,
+ * in whatever shard they are). */
+static lq_status plan_base(const hf_model *m, name_ref *all, size_t nall, plan *p, char *err)
+{
+	for (size_t i = 0; i < nall; i++)
+		if (strstr(all[i].name, ".quant_state.bitsandbytes__"))
+			p->base_quantized = true;
+	for (size_t s = 0; s < m->nshards; s++) {
+		const st_file *f = m->shards[s].st;
+		for (size_t i = 0; i < f->ntensors; i++) {
+			const st_tensor *t = &f->tensors[i];
+			/* a group's other parts ride with its codes */
+			static const char *const parts[] = {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map"};
+			bool part = strstr(t->name, ".quant_state.bitsandbytes__") != NULL;
+			for (size_t k = 0; k < 4 && !part; k++)
+				if (ends_with(t->name, parts[k])) {
+					char base_name[4096];
+					snprintf(base_name, sizeof base_name, "%.*s", (int)(strlen(t->name) - strlen(parts[k])), t->name);
+					char qs[4200];
+					snprintf(qs, sizeof qs, "%s.quant_state.bitsandbytes__nf4", base_name);
+					char qs2[4200];
+					snprintf(qs2, sizeof qs2, "%s.quant_state.bitsandbytes__fp4", base_name);
+					part = find(all, nall, qs) || find(all, nall, qs2);
+				}
+			if (part)
+				continue;
+			item *it = new_item(p);
+			if (!it || !(it->name = strdup(t->name)))
+				return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+			it->shard = s;
+			it->data = (ref){m->shards[s].st, t};
+			it->ndim = t->ndim;
+			memcpy(it->shape, t->shape, sizeof it->shape[0] * (size_t)(t->ndim < BNB_MAX_DIMS ? t->ndim : BNB_MAX_DIMS));
+			it->st_dtype = t->dtype;
+			p->bytes_in += t->end - t->begin;
+			lq_dtype dt;
+			bool is_float = st_dtype_to_lq(t->dtype, &dt) && dt != LQ_DTYPE_U8;
+			it->dtype = is_float ? dt : LQ_DTYPE_U8;
+			char qname[4200];
+			const name_ref *qs = NULL;
+			for (int q = 0; q < 2 && !qs; q++) {
+				snprintf(qname, sizeof qname, "%s.quant_state.bitsandbytes__%s", t->name, q ? "fp4" : "nf4");
+				qs = find(all, nall, qname);
+			}
+			if (!qs) {
+				p->params_in += t->nelem;
+				continue;
+			}
+			/* a 4-bit group: its state says the real dtype and shape */
+			void *json;
+			size_t len;
+			lq_status st = read_ref(&qs->r, &json, &len, err);
+			if (st != LQ_OK)
+				return st;
+			char perr[FMT_ERRBUF];
+			st = bnb_state_parse(json, len, &it->in_state, perr);
+			free(json);
+			if (st != LQ_OK)
+				return fmt_fail(err, st, "%s: tensor '%s': %s", qs->r.f->path, qs->name, perr);
+			it->quantized_in = true;
+			it->dtype = it->in_state.dtype;
+			it->ndim = it->in_state.ndim;
+			memcpy(it->shape, it->in_state.shape, sizeof it->shape);
+			uint64_t n = 1;
+			for (int d = 0; d < it->ndim; d++)
+				n *= (uint64_t)it->shape[d];
+			p->params_in += n;
+			for (int k = 0; k < BNB_NPARTS; k++) {
+				char name[4200];
+				if (!bnb_has_part(&it->in_state, (bnb_part)k))
+					continue;
+				bnb_part_name(name, sizeof name, t->name, (bnb_part)k, it->in_state.qtype);
+				const name_ref *r = find(all, nall, name);
+				if (!r)
+					return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the 4-bit tensor '%s' has no '%s'", m->input, t->name,
+							name);
+				it->parts[k] = r->r;
+				if (k != BNB_PART_WEIGHT)
+					p->bytes_in += r->r.t->end - r->r.t->begin;
+			}
+			it->absmax = it->parts[BNB_PART_ABSMAX];
+			it->nested = it->parts[BNB_PART_NESTED_ABSMAX];
+			uint64_t packed = (n + 1) / 2;
+			if (t->end - t->begin != packed)
+				return fmt_fail(err, LQ_ERR_CORRUPT, "%s: tensor '%s': %" PRIu64 " bytes of codes for %" PRIu64
+						" elements", m->input, t->name, t->end - t->begin, n);
+		}
+	}
+	return LQ_OK;
+}
+
+static item *find_item(plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->items[i].name, name) == 0)
+			return &p->items[i];
+	return NULL;
+}
+
+/* Checks an adapter tensor holds only finite values (a NaN would spread over a whole weight). */
+static lq_status check_finite(const ref *r, const char *adapter, char *err)
+{
+	lq_dtype dt;
+	if (!st_dtype_to_lq(r->t->dtype, &dt) || dt == LQ_DTYPE_U8)
+		return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: tensor '%s' is %s, not a floating type", adapter, r->t->name,
+				st_dtype_name(r->t->dtype));
+	void *data;
+	size_t len;
+	lq_status st = read_ref(r, &data, &len, err);
+	if (st != LQ_OK)
+		return st;
+	size_t n = len / lq_dtype_size(dt);
+	for (size_t i = 0; i < n; i++) {
+		float v;
+		if (dt == LQ_DTYPE_F32)
+			memcpy(&v, (char *)data + 4 * i, 4);
+		else {
+			uint16_t h;
+			memcpy(&h, (char *)data + 2 * i, 2);
+			v = dt == LQ_DTYPE_BF16 ? lq_bf16_to_f32(h) : lq_f16_to_f32(h);
+		}
+		if (!isfinite(v)) {
+			free(data);
+			return fmt_fail(err, LQ_ERR_NONFINITE, "%s: tensor '%s': element %zu is not finite", adapter, r->t->name, i);
+		}
+	}
+	free(data);
+	return LQ_OK;
+}
+
+/* Attaches every adapter's modules to the base's items, in adapter order. */
+static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_select *sel, plan *p, char *err)
+{
+	for (size_t a = 0; a < o->nadapters; a++) {
+		const peft_adapter *pa = ad[a];
+		for (size_t w = 0; w < pa->nwarnings; w++)
+			cli_warn("%s: %s", o->adapters[a], pa->warnings[w]);
+		/* PEFT loads the adapter's whole tensors first (over whatever earlier adapters made of them), then
+		 * merges its modules */
+		for (size_t k = 0; k < pa->nreplacements; k++) {
+			const peft_replacement *r = &pa->replacements[k];
+			if (r->rows)
+				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: trainable token rows of '%s' are not supported by this "
+						"version", o->adapters[a], r->target);
+			lq_dtype rdt;
+			bool rfloat = st_dtype_to_lq(r->t->dtype, &rdt) && rdt != LQ_DTYPE_U8;
+			item *it = find_item(p, r->target);
+			if (!it) {
+				/* PEFT's tied output head with its own weights (modules_to_save = ["lm_head"]) */
+				if (strcmp(r->target, "lm_head.weight") != 0)
+					return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the adapter replaces '%s', which the base does not have",
+							o->adapters[a], r->target);
+				if (!rfloat)
+					return fmt_fail(err, LQ_ERR_CORRUPT, "%s: '%s' is %s, not a floating type", o->adapters[a],
+							r->target, st_dtype_name(r->t->dtype));
+				it = new_item(p);
+				if (!it || !(it->name = strdup(r->target)))
+					return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+				it->is_new = true;
+				it->model_dtype = rdt;
+				it->ndim = r->t->ndim;
+				memcpy(it->shape, r->t->shape, sizeof it->shape[0] * (size_t)r->t->ndim);
+				p->untie = true;
+			} else {
+				if (it->quantized_in)
+					return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: the adapter replaces '%s', which is 4-bit in the base: "
+							"not supported", o->adapters[a], r->target);
+				if (r->t->ndim != it->ndim ||
+				    memcmp(r->t->shape, it->shape, sizeof it->shape[0] * (size_t)it->ndim) != 0)
+					return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the adapter's '%s' has another shape than the base's "
+							"(%dD, first dimension %" PRId64 " vs %" PRId64 "; a resized vocabulary?)",
+							o->adapters[a], r->target, r->t->ndim, r->t->ndim ? r->t->shape[0] : 0,
+							it->ndim ? it->shape[0] : 0);
+				bool base_float = it->replaced || it->dtype != LQ_DTYPE_U8;
+				if (base_float != rfloat || (!rfloat && r->t->dtype != it->st_dtype))
+					return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the adapter's '%s' is %s, the base's %s", o->adapters[a],
+							r->target, st_dtype_name(r->t->dtype), st_dtype_name(it->st_dtype));
+				if (!it->replaced)
+					it->model_dtype = it->dtype;
+			}
+			it->replaced = true;
+			it->nloras = 0;
+			it->act = ACT_COPY;
+			it->data = (ref){pa->st, r->t};
+			it->dtype = rfloat ? rdt : LQ_DTYPE_U8;
+			it->st_dtype = r->t->dtype;
+		}
+		for (size_t k = 0; k < pa->nmodules; k++) {
+			const peft_module *pm = &pa->modules[k];
+			item *it = find_item(p, pm->weight);
+			if (!it)
+				return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the adapter changes '%s', which the base does not have "
+						"(an adapter for another model? --key-map renames modules)", o->adapters[a], pm->weight);
+			if (it->dtype == LQ_DTYPE_U8 || it->ndim != 2)
+				return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the adapter changes '%s', which is not a 2-D float weight",
+						o->adapters[a], pm->weight);
+			if (it->replaced && it->dtype != it->model_dtype)
+				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: '%s' is replaced by a %s tensor and then merged; PEFT "
+						"rounds it to the model's %s first: not supported", o->adapters[a], pm->weight,
+						lq_dtype_torch_name(it->dtype), lq_dtype_torch_name(it->model_dtype));
+			if (it->nloras == sizeof it->loras / sizeof *it->loras)
+				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "'%s': more than 16 adapters change it", pm->weight);
+			bool conv1d = false;
+			const char *why;
+			hf_select_quantize(sel, pm->weight, 2, it->shape, true, &conv1d, &why);
+			lq_lora *l = &it->loras[it->nloras];
+			*l = (lq_lora){.layout = (pm->kind == PEFT_EMBEDDING || conv1d) ? LQ_LORA_TRANSPOSED : LQ_LORA_ROWS,
+				       .rank = pm->rank, .scaling = (float)(pm->scaling * o->weights[a]),
+				       .round_delta = pm->kind == PEFT_EMBEDDING, .magnitude_input = -1};
+			if (!st_dtype_to_lq(pm->a->dtype, &l->ab_dtype) || l->ab_dtype == LQ_DTYPE_U8 || pm->a->dtype != pm->b->dtype)
+				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: '%s': lora_A and lora_B must share a float type",
+						o->adapters[a], pm->module);
+			/* shapes: A [r, in], B [out, r] against W [rows, cols] in the layout */
+			int64_t in = l->layout == LQ_LORA_ROWS ? it->shape[1] : it->shape[0];
+			int64_t out = l->layout == LQ_LORA_ROWS ? it->shape[0] : it->shape[1];
+			if (pm->a->ndim != 2 || pm->b->ndim != 2 || pm->a->shape[1] != in || pm->b->shape[0] != out ||
+			    pm->b->shape[1] != pm->rank || pm->a->shape[0] != pm->rank)
+				return fmt_fail(err, LQ_ERR_CORRUPT, "%s: '%s': lora_A [%" PRId64 ", %" PRId64 "] and lora_B [%" PRId64
+						", %" PRId64 "] do not fit the base's [%" PRId64 ", %" PRId64 "] (an adapter for "
+						"another model?)", o->adapters[a], pm->module, pm->a->shape[0], pm->a->shape[1],
+						pm->b->shape[0], pm->b->shape[1], it->shape[0], it->shape[1]);
+			it->lora_refs[it->nloras][0] = (ref){pa->st, pm->a};
+			it->lora_refs[it->nloras][1] = (ref){pa->st, pm->b};
+			if (pm->magnitude) {
+				if (pm->magnitude->nelem != (uint64_t)it->shape[0] || pm->magnitude->dtype != ST_F32)
+					return fmt_fail(err, LQ_ERR_CORRUPT, "%s: '%s': the DoRA magnitude is not float32 [%" PRId64 "]",
+							o->adapters[a], pm->module, it->shape[0]);
+				it->lora_refs[it->nloras][2] = (ref){pa->st, pm->magnitude};
+				l->magnitude_input = 0; /* set when tasks are built */
+			}
+			for (int r = 0; r < 3; r++)
+				if (it->lora_refs[it->nloras][r].t) {
+					lq_status st = check_finite(&it->lora_refs[it->nloras][r], o->adapters[a], err);
+					if (st != LQ_OK)
+						return st;
+				}
+			it->lora_src[it->nloras] = o->adapters[a];
+			it->nloras++;
+			it->act = ACT_MERGE;
+		}
+	}
+	return LQ_OK;
+}
+
+/* What each item becomes, and its size in the output. */
+static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, char *err)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		item *it = &p->items[i];
+		uint64_t n = 1;
+		for (int d = 0; d < it->ndim; d++)
+			n *= (uint64_t)it->shape[d];
+		p->nreplaced += it->replaced;
+		/* is this weight 4-bit in the output? With --requantize: what was 4-bit, or what transformers
+		 * converts (a float base) */
+		bool conv1d;
+		const char *why;
+		bool linear = it->dtype != LQ_DTYPE_U8 &&
+			      hf_select_quantize(sel, it->name, it->ndim, it->shape, true, &conv1d, &why);
+		it->quantized_out = o->requantize && (it->quantized_in || (!p->base_quantized && linear));
+		if (it->act == ACT_MERGE)
+			p->nmerged++;
+		if (it->quantized_out) {
+			if (it->quantized_in && it->act != ACT_MERGE) {
+				it->act = ACT_COPY_GROUP; /* PEFT leaves it as it was */
+				it->out_state = it->in_state;
+			} else {
+				/* PEFT's 4-bit merge quantizes the float32 sum, so its state records float32; a float base's
+				 * untouched weights are quantized from their own type, as nf4quant does */
+				lq_quant_params q = it->quantized_in
+							    ? (lq_quant_params){it->in_state.qtype, it->in_state.blocksize,
+										it->in_state.double_quant}
+							    : o->quant;
+				it->out_state = (bnb_state){.qtype = q.qtype, .blocksize = q.blocksize,
+							    .dtype = it->act == ACT_MERGE ? LQ_DTYPE_F32 : it->dtype,
+							    .ndim = it->ndim, .double_quant = q.double_quant,
+							    .nested_blocksize = LQ_NESTED_BLOCKSIZE};
+				memcpy(it->out_state.shape, it->shape, sizeof it->shape);
+				if (it->act != ACT_MERGE)
+					it->act = ACT_QUANTIZE;
+			}
+			int64_t nb = lq_quant_nblocks((int64_t)n, it->out_state.blocksize);
+			it->bytes_out = (uint64_t)lq_quant_packed_bytes((int64_t)n) + 64 + bnb_state_json_size(&it->out_state) +
+					(it->out_state.double_quant
+						 ? (uint64_t)nb + (uint64_t)lq_quant_nested_blocks(nb) * 4 + 1024
+						 : (uint64_t)nb * 4);
+			continue;
+		}
+		if (it->dtype == LQ_DTYPE_U8) { /* integers and other types: copied */
+			it->bytes_out = it->data.t->end - it->data.t->begin;
+			continue;
+		}
+		it->out_dtype = o->dtype_set ? o->dtype : it->replaced ? it->model_dtype : it->dtype;
+		if (it->quantized_in && !o->dtype_set)
+			it->out_dtype = it->in_state.dtype;
+		if (it->act == ACT_COPY && (it->quantized_in || it->out_dtype != it->dtype))
+			it->act = ACT_MERGE; /* dequantize or convert: a merge with no adapter */
+		it->bytes_out = n * lq_dtype_size(it->act == ACT_COPY ? it->dtype : it->out_dtype);
+		if (it->act == ACT_MERGE && (uint64_t)it->shape[it->ndim > 1 ? 1 : 0] * 4 > ((uint64_t)16 << 20))
+			return fmt_fail(err, LQ_ERR_UNSUPPORTED, "'%s': rows of more than 4M elements", it->name);
+	}
+	(void)err;
+	return LQ_OK;
+}
+
+static lq_status declare_outputs(const options *o, const hf_model *m, plan *p, char *err)
+{
+	uint64_t *bytes = calloc(p->n + 1, sizeof *bytes);
+	size_t *in_shard = calloc(p->n + 1, sizeof *in_shard), *out_shard = calloc(p->n + 1, sizeof *out_shard);
+	lq_status st = LQ_OK;
+	if (!bytes || !in_shard || !out_shard) {
+		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		bytes[i] = p->items[i].bytes_out;
+		in_shard[i] = p->items[i].shard;
+	}
+	size_t nshards = om_assign_shards(o->output, o->max_shard_size, bytes, in_shard, p->n, m->nshards, out_shard);
+	if ((st = om_init(&p->om, o->output, nshards, err)) != LQ_OK)
+		goto out;
+	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
+		item *it = &p->items[i];
+		it->out_shard = out_shard[i];
+		if (!it->quantized_out) {
+			st_dtype dt = it->act == ACT_MERGE ? st_dtype_from_lq(it->out_dtype) : it->st_dtype;
+			it->wid[0] = om_add(&p->om, it->out_shard, it->name, dt, it->ndim, it->shape, err);
+			st = it->wid[0] < 0 ? LQ_ERR_ARG : LQ_OK;
+			continue;
+		}
+		const bnb_state *bs = &it->out_state;
+		int64_t n = 1;
+		for (int d = 0; d < it->ndim; d++)
+			n *= it->shape[d];
+		int64_t nb = lq_quant_nblocks(n, bs->blocksize);
+		for (int k = 0; k < BNB_NPARTS && st == LQ_OK; k++) {
+			if (!bnb_has_part(bs, (bnb_part)k))
+				continue;
+			char name[4200];
+			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, bs->qtype);
+			int64_t shape[2] = {0, 1};
+			st_dtype dt = ST_U8;
+			int ndim = 1;
+			switch ((bnb_part)k) {
+			case BNB_PART_WEIGHT:
+				shape[0] = lq_quant_packed_bytes(n);
+				ndim = 2;
+				break;
+			case BNB_PART_ABSMAX:
+				shape[0] = nb;
+				dt = bs->double_quant ? ST_U8 : ST_F32;
+				break;
+			case BNB_PART_QUANT_MAP:
+				shape[0] = 16;
+				dt = ST_F32;
+				break;
+			case BNB_PART_NESTED_ABSMAX:
+				shape[0] = lq_quant_nested_blocks(nb);
+				dt = ST_F32;
+				break;
+			case BNB_PART_NESTED_QUANT_MAP:
+				shape[0] = 256;
+				dt = ST_F32;
+				break;
+			default:
+				/* a copied group keeps its own JSON bytes */
+				shape[0] = it->act == ACT_COPY_GROUP
+						   ? (int64_t)(it->parts[k].t->end - it->parts[k].t->begin)
+						   : (int64_t)bnb_state_json_size(bs);
+				break;
+			}
+			if (it->act == ACT_COPY_GROUP) { /* every part exactly as it was */
+				dt = it->parts[k].t->dtype;
+				ndim = it->parts[k].t->ndim;
+				memcpy(shape, it->parts[k].t->shape, sizeof shape[0] * (size_t)(ndim < 2 ? ndim : 2));
+			}
+			it->wid[k] = om_add(&p->om, it->out_shard, name, dt, ndim, shape, err);
+			st = it->wid[k] < 0 ? LQ_ERR_ARG : LQ_OK;
+		}
+	}
+	if (st == LQ_OK)
+		st = om_layout(&p->om, err);
+out:
+	free(bytes);
+	free(in_shard);
+	free(out_shard);
+	return st;
+}
+
+static void plan_free(plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->items[i].name);
+	free(p->items);
+	om_free(&p->om);
+}
+
+/* ---------------------------------------------------------------------------------- reporting */
+
+static const char *act_name(const item *it)
+{
+	if (it->replaced)
+		return it->nloras ? "replace+merge" : "replace";
+	switch (it->act) {
+	case ACT_MERGE:
+		return it->nloras ? "merge" : (it->quantized_in ? "dequantize" : "convert");
+	case ACT_QUANTIZE:
+		return "quantize";
+	case ACT_COPY_GROUP:
+	default:
+		return "copy";
+	}
+}
+
+static void print_plan(const options *o, const plan *p, uint64_t memory)
+{
+	char a[32], b[32], c[32];
+	for (size_t i = 0; i < p->n; i++) {
+		const item *it = &p->items[i];
+		char line[1024];
+		size_t n = (size_t)snprintf(line, sizeof line, "%-10s %s -> %s", act_name(it), it->name,
+					    cli_human_bytes(it->bytes_out, a, sizeof a));
+		for (size_t l = 0; l < it->nloras && n < sizeof line; l++)
+			n += (size_t)snprintf(line + n, sizeof line - n, "%s rank %d, scaling %g (%s)%s", l ? ";" : ":",
+					      (int)it->loras[l].rank, (double)it->loras[l].scaling, it->lora_src[l],
+					      it->loras[l].magnitude_input >= 0 ? ", DoRA" : "");
+		if (it->act == ACT_MERGE || it->replaced || cli_verbosity > 0)
+			cli_info(o->dry_run ? 0 : 1, "%s", line);
+	}
+	cli_info(0, "%zu merged, %zu replaced, %zu tensors: %s -> %s%s; memory needed: about %s", p->nmerged, p->nreplaced,
+		 p->n, cli_human_bytes(p->bytes_in, a, sizeof a), cli_human_bytes(p->om.bytes, b, sizeof b),
+		 p->base_quantized && !o->requantize ? " (the 4-bit base dequantized)" : "", cli_human_bytes(memory, c, sizeof c));
+}
+
+static void print_json(const options *o, const plan *p, double seconds, bool written)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "tool", "loramerge");
+	cJSON_AddStringToObject(root, "version", LQ_VERSION_STRING);
+	cJSON_AddStringToObject(root, "base", o->base);
+	cJSON *ads = cJSON_AddArrayToObject(root, "adapters");
+	for (size_t a = 0; a < o->nadapters; a++) {
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "path", o->adapters[a]);
+		cJSON_AddNumberToObject(x, "weight", o->weights[a]);
+		cJSON_AddItemToArray(ads, x);
+	}
+	cJSON_AddStringToObject(root, "output", o->output);
+	cJSON_AddBoolToObject(root, "dry_run", !written);
+	cJSON_AddStringToObject(root, "base_kind", p->base_quantized ? "bitsandbytes-4bit" : (o->base_as ? "float, merged as 4-bit quantize-dequantize" : "float"));
+	cJSON *arr = cJSON_AddArrayToObject(root, "tensors");
+	for (size_t i = 0; i < p->n; i++) {
+		const item *it = &p->items[i];
+		cJSON *t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "name", it->name);
+		cJSON_AddStringToObject(t, "action", act_name(it));
+		cJSON *shape = cJSON_AddArrayToObject(t, "shape");
+		for (int d = 0; d < it->ndim; d++)
+			cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)it->shape[d]));
+		cJSON_AddNumberToObject(t, "bytes_out", (double)it->bytes_out);
+		if (it->nloras) {
+			cJSON *ls = cJSON_AddArrayToObject(t, "adapters");
+			for (size_t l = 0; l < it->nloras; l++) {
+				cJSON *x = cJSON_CreateObject();
+				cJSON_AddStringToObject(x, "adapter", it->lora_src[l]);
+				cJSON_AddNumberToObject(x, "rank", it->loras[l].rank);
+				cJSON_AddNumberToObject(x, "scaling", it->loras[l].scaling);
+				cJSON_AddBoolToObject(x, "dora", it->loras[l].magnitude_input >= 0);
+				cJSON_AddItemToArray(ls, x);
+			}
+		}
+		cJSON_AddItemToArray(arr, t);
+	}
+	cJSON *tot = cJSON_AddObjectToObject(root, "totals");
+	cJSON_AddNumberToObject(tot, "tensors", (double)p->n);
+	cJSON_AddNumberToObject(tot, "merged", (double)p->nmerged);
+	cJSON_AddNumberToObject(tot, "replaced", (double)p->nreplaced);
+	cJSON_AddNumberToObject(tot, "bytes_in", (double)p->bytes_in);
+	cJSON_AddNumberToObject(tot, "bytes_out", (double)p->om.bytes);
+	cJSON_AddNumberToObject(root, "seconds", seconds);
+	char *s = cJSON_Print(root);
+	if (s) {
+		puts(s);
+		free(s);
+	}
+	cJSON_Delete(root);
+}
+
+/* ----------------------------------------------------------------------------------- config.json */
+
+static char *output_config(const options *o, const hf_model *m, const plan *p, size_t *len, char *err)
+{
+	if (!m->is_model_dir || !m->config_text)
+		return NULL;
+	char *text = malloc(m->config_len + 1);
+	if (!text) {
+		fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	memcpy(text, m->config_text, m->config_len);
+	*len = m->config_len;
+	char *next;
+	if (o->requantize && !p->base_quantized) {
+		lq_dtype compute = p->n ? p->items[0].dtype : LQ_DTYPE_BF16;
+		for (size_t i = 0; i < p->n; i++)
+			if (p->items[i].dtype != LQ_DTYPE_U8) {
+				compute = p->items[i].dtype;
+				break;
+			}
+		char *member = hf_quantization_config(o->quant.qtype, o->quant.double_quant, compute, NULL, 0);
+		next = member ? hf_config_edit(text, *len, "quantization_config", member, len, err) : NULL;
+		free(member);
+		free(text);
+		if (!(text = next))
+			return NULL;
+	} else if (p->base_quantized && !o->requantize) {
+		next = hf_config_edit(text, *len, "quantization_config", NULL, len, err); /* now a float model */
+		free(text);
+		if (!(text = next))
+			return NULL;
+	}
+	if (p->untie) {
+		next = hf_config_edit(text, *len, "tie_word_embeddings", "\"tie_word_embeddings\": false", len, err);
+		free(text);
+		if (!(text = next))
+			return NULL;
+	}
+	if (o->dtype_set && !o->requantize) {
+		char member[64];
+		snprintf(member, sizeof member, "\"dtype\": \"%s\"", lq_dtype_torch_name(o->dtype));
+		next = hf_config_edit(text, *len, "dtype", member, len, err);
+		free(text);
+		text = next;
+	}
+	return text;
+}
+
+/* ------------------------------------------------------------------------------------- running */
+
+static bool on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	(void)arg;
+	cli_progress("merging", done, total);
+	return !cli_interrupted();
+}
+
+/* --base-as: the float base's 4-bit quantize-dequantize. The weights transformers would quantize are
+ * quantized into a scratch file first (as nf4quant does); the merge then reads them as a 4-bit base. */
+static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, lq_ctx *ctx, const char *scratch,
+			      st_file **scratch_file, char *err)
+{
+	st_writer *w = st_writer_create();
+	st_source *src = st_source_create();
+	st_sink *sink = st_sink_create();
+	lq_task *tasks = calloc(p->n + 1, sizeof *tasks);
+	size_t ntasks = 0;
+	lq_status st = w && src && sink && tasks ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
+		item *it = &p->items[i];
+		bool conv1d;
+		const char *why;
+		if (it->quantized_in || it->dtype == LQ_DTYPE_U8 || it->replaced ||
+		    !hf_select_quantize(sel, it->name, it->ndim, it->shape, true, &conv1d, &why))
+			continue;
+		if (conv1d) {
+			st = fmt_fail(err, LQ_ERR_UNSUPPORTED, "--base-as with Conv1D weights ('%s') is not supported", it->name);
+			break;
+		}
+		bnb_state bs = {.qtype = o->quant.qtype, .blocksize = o->quant.blocksize, .dtype = it->dtype,
+				.ndim = it->ndim, .double_quant = o->quant.double_quant,
+				.nested_blocksize = LQ_NESTED_BLOCKSIZE};
+		memcpy(bs.shape, it->shape, sizeof bs.shape);
+		int64_t n = (int64_t)it->data.t->nelem, nb = lq_quant_nblocks(n, bs.blocksize);
+		int32_t sid[BNB_NPARTS];
+		for (int k = 0; k < BNB_NPARTS; k++) {
+			sid[k] = -1;
+			if (!bnb_has_part(&bs, (bnb_part)k))
+				continue;
+			char name[4200];
+			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, bs.qtype);
+			int64_t shape[2] = {k == BNB_PART_WEIGHT ? lq_quant_packed_bytes(n)
+								 : k == BNB_PART_ABSMAX ? nb
+								 : k == BNB_PART_QUANT_MAP ? 16
+								 : k == BNB_PART_NESTED_ABSMAX ? lq_quant_nested_blocks(nb)
+								 : k == BNB_PART_NESTED_QUANT_MAP ? 256
+												  : (int64_t)bnb_state_json_size(&bs),
+					    1};
+			st_dtype dt = (k == BNB_PART_ABSMAX && !bs.double_quant) || k == BNB_PART_QUANT_MAP ||
+						      k == BNB_PART_NESTED_ABSMAX || k == BNB_PART_NESTED_QUANT_MAP
+					      ? ST_F32
+					      : ST_U8;
+			int32_t wid = st_writer_add(w, name, dt, k == BNB_PART_WEIGHT ? 2 : 1, shape);
+			if (wid < 0 || (sid[k] = st_sink_add(sink, w, wid)) < 0) {
+				st = fmt_fail(err, LQ_ERR_NOMEM, "%s", st_writer_error(w));
+				break;
+			}
+		}
+		if (st != LQ_OK)
+			break;
+		lq_task *t = &tasks[ntasks++];
+		*t = (lq_task){.op = LQ_OP_QUANTIZE4, .name = it->name, .origin = it->data.f->path,
+			       .input = st_source_add(src, it->data.f, it->data.t, false), .dtype = it->dtype,
+			       .ndim = it->ndim, .nbytes = it->data.t->end - it->data.t->begin, .quant = o->quant,
+			       .out_data = sid[BNB_PART_WEIGHT], .out_absmax = sid[BNB_PART_ABSMAX],
+			       .out_nested_absmax = sid[BNB_PART_NESTED_ABSMAX]};
+		memcpy(t->shape, it->shape, sizeof it->shape);
+		st = st_sink_add_group(sink, t->out_data, &bs, sid[BNB_PART_QUANT_MAP], sid[BNB_PART_NESTED_QUANT_MAP],
+				       sid[BNB_PART_QUANT_STATE]);
+	}
+	if (st == LQ_OK && (st = st_writer_open(w, scratch)) != LQ_OK)
+		fmt_fail(err, st, "%s", st_writer_error(w));
+	if (st == LQ_OK) {
+		lq_source s = st_source_iface(src);
+		lq_sink k = st_sink_iface(sink);
+		st = lq_execute(ctx, tasks, ntasks, &s, &k, on_progress, NULL);
+		cli_progress_end();
+		if (st != LQ_OK)
+			fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
+	}
+	if (st == LQ_OK && (st = st_writer_finish(w)) != LQ_OK)
+		fmt_fail(err, st, "%s", st_writer_error(w));
+	free(tasks);
+	st_source_free(src);
+	st_sink_free(sink);
+	st_writer_free(w);
+	if (st != LQ_OK)
+		return st;
+	/* the quantized weights now come from the scratch file, as a 4-bit base's would */
+	*scratch_file = st_file_create();
+	if (!*scratch_file || (st = st_file_open(*scratch_file, scratch)) != LQ_OK)
+		return fmt_fail(err, st ? st : LQ_ERR_NOMEM, "%s", *scratch_file ? st_file_error(*scratch_file) : "out of memory");
+	st_file *f = *scratch_file;
+	for (size_t i = 0; i < p->n; i++) {
+		item *it = &p->items[i];
+		char name[4200];
+		snprintf(name, sizeof name, "%s.quant_state.bitsandbytes__%s", it->name, lq_qtype_name(o->quant.qtype));
+		const st_tensor *qs = st_file_find(f, name);
+		if (!qs)
+			continue;
+		it->quantized_in = true;
+		it->in_state = (bnb_state){.qtype = o->quant.qtype, .blocksize = o->quant.blocksize, .dtype = it->dtype,
+					   .ndim = it->ndim, .double_quant = o->quant.double_quant};
+		memcpy(it->in_state.shape, it->shape, sizeof it->shape);
+		void *json;
+		size_t len;
+		ref r = {f, qs};
+		char perr[FMT_ERRBUF];
+		if ((st = read_ref(&r, &json, &len, err)) != LQ_OK)
+			return st;
+		st = bnb_state_parse(json, len, &it->in_state, perr);
+		free(json);
+		if (st != LQ_OK)
+			return fmt_fail(err, st, "%s", perr);
+		for (int k = 0; k < BNB_NPARTS; k++) {
+			if (!bnb_has_part(&it->in_state, (bnb_part)k))
+				continue;
+			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, it->in_state.qtype);
+			it->parts[k] = (ref){f, st_file_find(f, name)};
+		}
+		it->data = it->parts[BNB_PART_WEIGHT];
+		it->absmax = it->parts[BNB_PART_ABSMAX];
+		it->nested = it->parts[BNB_PART_NESTED_ABSMAX];
+		if (it->act == ACT_COPY)
+			it->act = ACT_MERGE; /* dequantized into the output */
+	}
+	return LQ_OK;
+}
+
+/* Streams every output tensor through the executor into the output's writers. */
+static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx, char *err)
+{
+	lq_status st = om_open(&p->om, err);
+	if (st != LQ_OK)
+		return st;
+	st_source *src = st_source_create();
+	st_sink *sink = st_sink_create();
+	size_t cap = 0;
+	for (size_t i = 0; i < p->n; i++)
+		cap += p->items[i].act == ACT_COPY_GROUP ? BNB_NPARTS : 1;
+	lq_task *tasks = calloc(cap + 1, sizeof *tasks);
+	size_t nt = 0;
+	if (!src || !sink || !tasks) {
+		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
+		item *it = &p->items[i];
+		st_writer *w = p->om.writers[it->out_shard];
+		for (int k = 0; k < BNB_NPARTS; k++)
+			if (it->wid[k] >= 0 && (it->sid[k] = st_sink_add(sink, w, it->wid[k])) < 0)
+				st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		if (st != LQ_OK)
+			break;
+		if (it->act == ACT_COPY_GROUP) {
+			for (int k = 0; k < BNB_NPARTS; k++)
+				if (it->wid[k] >= 0)
+					tasks[nt++] = (lq_task){.op = LQ_OP_COPY, .name = it->name, .origin = it->parts[k].f->path,
+								.input = st_source_add(src, it->parts[k].f, it->parts[k].t, false),
+								.nbytes = it->parts[k].t->end - it->parts[k].t->begin,
+								.out_data = it->sid[k], .out_absmax = -1, .out_nested_absmax = -1};
+			continue;
+		}
+		lq_task *t = &tasks[nt++];
+		*t = (lq_task){.name = it->name, .origin = it->data.f->path,
+			       .input = st_source_add(src, it->data.f, it->data.t, false),
+			       .nbytes = it->data.t->end - it->data.t->begin, .dtype = it->dtype, .ndim = it->ndim,
+			       .out_data = it->sid[BNB_PART_WEIGHT], .out_absmax = -1, .out_nested_absmax = -1};
+		memcpy(t->shape, it->shape, sizeof it->shape);
+		if (it->act == ACT_COPY) {
+			t->op = LQ_OP_COPY;
+			continue;
+		}
+		if (it->quantized_out) {
+			t->quant = (lq_quant_params){it->out_state.qtype, it->out_state.blocksize, it->out_state.double_quant};
+			t->out_absmax = it->sid[BNB_PART_ABSMAX];
+			t->out_nested_absmax = it->sid[BNB_PART_NESTED_ABSMAX];
+			st = st_sink_add_group(sink, t->out_data, &it->out_state, it->sid[BNB_PART_QUANT_MAP],
+					       it->sid[BNB_PART_NESTED_QUANT_MAP], it->sid[BNB_PART_QUANT_STATE]);
+		}
+		if (it->act == ACT_QUANTIZE) {
+			t->op = LQ_OP_QUANTIZE4;
+			continue;
+		}
+		t->op = LQ_OP_MERGE;
+		t->rows = it->ndim >= 2 ? it->shape[0] : 1;
+		int64_t n = 1;
+		for (int d = 0; d < it->ndim; d++)
+			n *= it->shape[d];
+		t->cols = t->rows ? n / t->rows : 0;
+		t->out_dtype = it->out_dtype;
+		t->requantize = it->quantized_out;
+		for (size_t l = 0; l < it->nloras; l++) {
+			it->loras[l].a_input = st_source_add(src, it->lora_refs[l][0].f, it->lora_refs[l][0].t, false);
+			it->loras[l].b_input = st_source_add(src, it->lora_refs[l][1].f, it->lora_refs[l][1].t, false);
+			if (it->lora_refs[l][2].t)
+				it->loras[l].magnitude_input = st_source_add(src, it->lora_refs[l][2].f, it->lora_refs[l][2].t, false);
+		}
+		t->loras = it->loras;
+		t->nloras = it->nloras;
+		if (it->quantized_in) {
+			t->base_quantized = true;
+			t->base_quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
+			t->base_offset = it->in_state.nested_offset;
+			t->base_absmax_input = st_source_add(src, it->absmax.f, it->absmax.t, false);
+			t->base_nested_input = it->in_state.double_quant ? st_source_add(src, it->nested.f, it->nested.t, false) : -1;
+		}
+	}
+	if (st == LQ_OK) {
+		lq_source source = st_source_iface(src);
+		lq_sink lsink = st_sink_iface(sink);
+		st = lq_execute(ctx, tasks, nt, &source, &lsink, on_progress, NULL);
+		cli_progress_end();
+		if (st != LQ_OK)
+			fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
+	}
+	if (st == LQ_OK) {
+		size_t cfg_len = 0;
+		char *cfg = output_config(o, m, p, &cfg_len, err);
+		if (!cfg && err[0])
+			st = LQ_ERR_CORRUPT;
+		else
+			st = om_finish(&p->om, m, p->params_in, cfg, cfg_len, err);
+		free(cfg);
+	}
+done:
+	free(tasks);
+	st_source_free(src);
+	st_sink_free(sink);
+	return st;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init(argv[0]);
+	options o;
+	parse_args(argc, argv, &o);
+	if (o.max_shard_size && ends_with(o.output, ".safetensors"))
+		cli_usage_error("--max-shard-size needs a directory OUTPUT, not a .safetensors file");
+	cli_install_signals();
+	double t0 = cli_now();
+	int status = CLI_EXIT_FAILURE;
+	char err[FMT_ERRBUF] = "";
+	hf_model *m = hf_model_create();
+	peft_adapter **ad = calloc(o.nadapters, sizeof *ad);
+	hf_select *sel = NULL;
+	plan p = {0};
+	lq_ctx *ctx = NULL;
+	st_file *scratch = NULL;
+	char *scratch_path = NULL;
+	name_ref *all = NULL;
+	size_t nall = 0;
+	if (!m || !ad) {
+		cli_error("out of memory");
+		return CLI_EXIT_FAILURE;
+	}
+	if (hf_model_open(m, o.base) != LQ_OK) {
+		cli_error("%s", m->err);
+		goto finish;
+	}
+	for (size_t a = 0; a < o.nadapters; a++) {
+		ad[a] = peft_adapter_create();
+		if (!ad[a] || peft_adapter_open(ad[a], o.adapters[a], o.maps, o.nmaps) != LQ_OK) {
+			cli_error("%s", ad[a] ? peft_adapter_error(ad[a]) : "out of memory");
+			goto finish;
+		}
+	}
+	if (!om_place_ok(m, o.output))
+		goto finish;
+	for (size_t s = 0; s < m->nshards; s++)
+		nall += m->shards[s].st->ntensors;
+	all = calloc(nall + 1, sizeof *all);
+	if (!all) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	nall = 0;
+	for (size_t s = 0; s < m->nshards; s++)
+		for (size_t i = 0; i < m->shards[s].st->ntensors; i++)
+			all[nall++] = (name_ref){m->shards[s].st->tensors[i].name, s, {m->shards[s].st, &m->shards[s].st->tensors[i]}};
+	qsort(all, nall, sizeof *all, by_name);
+	sel = hf_select_create(m->is_model_dir ? m->config : NULL);
+	if (!sel || plan_base(m, all, nall, &p, err) != LQ_OK || plan_adapters(&o, ad, sel, &p, err) != LQ_OK) {
+		cli_error("%s", err[0] ? err : "out of memory");
+		goto finish;
+	}
+	if (o.base_as && p.base_quantized) {
+		cli_error("--base-as: the base '%s' is already 4-bit", o.base);
+		goto finish;
+	}
+	/* PEFT's 4-bit merge of a float base loads it in 4 bits first: the adapter is added to the dequantized
+	 * weights, not to the originals */
+	if (o.requantize && !p.base_quantized)
+		o.base_as = true;
+	if (p.base_quantized && (o.qtype_set || o.blocksize_set || o.no_double_quant))
+		cli_warn("the base is 4-bit: its own quantization is kept; --quant-type, --blocksize and --no-double-quant "
+			 "do not apply");
+	if (p.untie)
+		cli_warn("the adapter gives the tied output head its own weights: the merged model unties them "
+			 "(tie_word_embeddings false), as PEFT does");
+	lq_ctx_options copts = {.threads = o.threads};
+	ctx = lq_ctx_create(&copts);
+	if (!ctx) {
+		cli_error("cannot start: out of memory or threads");
+		goto finish;
+	}
+	if (!o.dry_run && lq_ctx_use_device(ctx, o.device) != LQ_OK) {
+		cli_error("--device %s: %s", o.device, lq_ctx_error_string(ctx));
+		goto finish;
+	}
+	cli_info(1, "base: %s; %s", p.base_quantized ? "bitsandbytes 4-bit, dequantized exactly" :
+				    o.base_as && o.requantize ? "float, quantized to 4 bits first, as PEFT's 4-bit merge loads it" :
+				    o.base_as ? "float, merged into its 4-bit quantize-dequantize (--base-as)" : "float, merged as is",
+		 o.requantize ? "the result quantized again to 4 bits (--requantize)" : "the result in float");
+	if (!o.dry_run && o.base_as) {
+		/* the scratch file lives beside the output and is removed at the end */
+		size_t n = strlen(o.output) + 32;
+		scratch_path = malloc(n);
+		if (!scratch_path) {
+			cli_error("out of memory");
+			goto finish;
+		}
+		snprintf(scratch_path, n, "%s.base-as-XXXXXX", o.output);
+		int fd = mkstemp(scratch_path);
+		if (fd < 0) {
+			cli_error("cannot create a scratch file beside '%s': %s", o.output, strerror(errno));
+			goto finish;
+		}
+		close(fd);
+		unlink(scratch_path);
+		if (base_as_4bit(&o, &p, sel, ctx, scratch_path, &scratch, err) != LQ_OK) {
+			cli_error("%s", err);
+			goto finish;
+		}
+	}
+	if (plan_outputs(&o, sel, &p, err) != LQ_OK || declare_outputs(&o, m, &p, err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
+	}
+	uint64_t memory = 0;
+	if (o.dry_run || cli_verbosity > 0) {
+		lq_task probe = {.op = LQ_OP_MERGE};
+		memory = lq_execute_memory_bound(ctx, &probe, 1);
+		print_plan(&o, &p, memory);
+	}
+	if (o.dry_run) {
+		if (o.json)
+			print_json(&o, &p, cli_now() - t0, false);
+		status = CLI_EXIT_OK;
+		goto finish;
+	}
+	if (om_begin(&p.om, o.force, om_carried_bytes(m), err) != LQ_OK || merge(&o, m, &p, ctx, err) != LQ_OK ||
+	    om_commit(&p.om, err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
+	}
+	double secs = cli_now() - t0;
+	if (o.json) {
+		print_json(&o, &p, secs, true);
+	} else {
+		char a[32], b[32];
+		cli_info(0, "%s: %zu tensors merged, %zu replaced, %s -> %s, %.2f s", o.output, p.nmerged, p.nreplaced,
+			 cli_human_bytes(p.bytes_in, a, sizeof a), cli_human_bytes(p.om.bytes, b, sizeof b), secs);
+	}
+	status = CLI_EXIT_OK;
+finish:
+	plan_free(&p);
+	if (scratch_path) {
+		unlink(scratch_path);
+		free(scratch_path);
+	}
+	st_file_free(scratch);
+	free(all);
+	hf_select_free(sel);
+	lq_ctx_free(ctx);
+	for (size_t a = 0; a < o.nadapters; a++) {
+		peft_adapter_free(ad[a]);
+		free(o.adapters[a]);
+	}
+	free(ad);
+	free(o.adapters);
+	free(o.weights);
+	for (size_t i = 0; i < o.nmaps; i++)
+		free(o.map_regexes[i]);
+	free(o.map_regexes);
+	free(o.maps);
+	hf_model_free(m);
+	if (status == CLI_EXIT_OK && fflush(stdout) != 0) {
+		cli_error("cannot write to standard output: %s", strerror(errno));
+		status = CLI_EXIT_FAILURE;
+	}
+	return status;
+}
