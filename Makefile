@@ -225,7 +225,10 @@ demo: all
 	@echo
 	$(B)/nf4quant --dry-run fixtures/models/tiny-llama -o $(B)/demo/unused --quant-type fp4
 	@echo
-	@echo "Wrote $(B)/demo/tiny-llama-nf4:" && ls -l $(B)/demo/tiny-llama-nf4
+	$(B)/loramerge -v $(B)/demo/tiny-llama-nf4 fixtures/peft/adapters/plain_r8 -o $(B)/demo/tiny-llama-merged
+	@echo
+	@echo "Wrote $(B)/demo/tiny-llama-nf4 (quantized) and $(B)/demo/tiny-llama-merged (a QLoRA adapter merged):"
+	@ls -l $(B)/demo/tiny-llama-nf4 $(B)/demo/tiny-llama-merged
 
 # ---------------------------------------------------------------------------------------- bench
 .PHONY: bench

@@ -238,3 +238,35 @@ out:
 	cJSON_Delete(root);
 	return st;
 }
+
+void bnb_part_layout(const bnb_state *s, bnb_part part, int64_t n, st_dtype *dtype, int *ndim, int64_t shape[2])
+{
+	const int64_t nb = lq_quant_nblocks(n, s->blocksize);
+	*dtype = ST_F32;
+	*ndim = 1;
+	shape[1] = 1;
+	switch (part) {
+	case BNB_PART_WEIGHT:
+		*dtype = ST_U8;
+		*ndim = 2;
+		shape[0] = lq_quant_packed_bytes(n);
+		break;
+	case BNB_PART_ABSMAX:
+		*dtype = s->double_quant ? ST_U8 : ST_F32;
+		shape[0] = nb;
+		break;
+	case BNB_PART_QUANT_MAP:
+		shape[0] = 16;
+		break;
+	case BNB_PART_NESTED_ABSMAX:
+		shape[0] = lq_quant_nested_blocks(nb);
+		break;
+	case BNB_PART_NESTED_QUANT_MAP:
+		shape[0] = 256;
+		break;
+	default:
+		*dtype = ST_U8;
+		shape[0] = (int64_t)bnb_state_json_size(s);
+		break;
+	}
+}

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "fmt.h"
+#include "safetensors.h"
 
 #define BNB_MAX_DIMS 8
 
@@ -48,6 +49,12 @@ bool bnb_has_part(const bnb_state *s, bnb_part part);
 
 /* The fixed length reserved for the state's JSON. */
 size_t bnb_state_json_size(const bnb_state *s);
+
+/* The safetensors type and shape of part `part` of the group of a weight of n elements with state s, as
+ * transformers saves it: the codes [packed bytes, 1] U8, absmax [nblocks] (U8 with double
+ * quantization, F32 without), quant_map [16] F32, nested_absmax F32, nested_quant_map [256] F32, and the
+ * quant_state [bnb_state_json_size(s)] U8. */
+void bnb_part_layout(const bnb_state *s, bnb_part part, int64_t n, st_dtype *dtype, int *ndim, int64_t shape[2]);
 
 /* Writes the JSON exactly as bitsandbytes' json.dumps writes it, then spaces up to `size` bytes (which
  * must be bnb_state_json_size(s)). Returns false if it does not fit (it always does for that size). */

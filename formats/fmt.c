@@ -1,6 +1,7 @@
 /* fmt.c: see fmt.h. */
 #include "fmt.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,4 +98,31 @@ void fmt_buf_printf(fmt_buf *b, const char *fmt, ...)
 	va_end(ap);
 	fmt_buf_put(b, big, (size_t)n);
 	free(big);
+}
+
+lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len, char *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return fmt_fail(err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	char *buf = malloc(limit + 1);
+	if (!buf) {
+		fclose(f);
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	}
+	size_t n = fread(buf, 1, limit + 1, f);
+	bool failed = ferror(f);
+	fclose(f);
+	if (failed) {
+		free(buf);
+		return fmt_fail(err, LQ_ERR_IO, "cannot read '%s'", path);
+	}
+	if (n > limit) {
+		free(buf);
+		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: larger than %zu bytes", path, limit);
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return LQ_OK;
 }

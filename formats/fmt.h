@@ -53,4 +53,8 @@ void fmt_buf_put(fmt_buf *b, const char *s, size_t n);
 void fmt_buf_puts(fmt_buf *b, const char *s);
 void fmt_buf_printf(fmt_buf *b, const char *fmt, ...) FMT_PRINTF(2, 3);
 
+/* Reads a whole file of at most `limit` bytes (a config, an index) into a malloc'd, NUL-terminated buffer.
+ * LQ_ERR_IO (cannot open or read), LQ_ERR_CORRUPT (larger), LQ_ERR_NOMEM, with a message naming the file. */
+lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len, char *err);
+
 #endif /* FORMATS_FMT_H */

@@ -58,34 +58,6 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
-/* Reads a whole small file (at most `limit` bytes). */
-static lq_status read_small(const char *path, size_t limit, char **out, size_t *len, char *err)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return fmt_fail(err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-	char *buf = malloc(limit + 1);
-	if (!buf) {
-		fclose(f);
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	}
-	size_t n = fread(buf, 1, limit + 1, f);
-	bool failed = ferror(f);
-	fclose(f);
-	if (failed) {
-		free(buf);
-		return fmt_fail(err, LQ_ERR_IO, "cannot read '%s'", path);
-	}
-	if (n > limit) {
-		free(buf);
-		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: larger than %zu bytes", path, limit);
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return LQ_OK;
-}
-
 static lq_status add_shard(hf_model *m, const char *name)
 {
 	hf_shard *s = realloc(m->shards, (m->nshards + 1) * sizeof *s);
@@ -140,7 +112,7 @@ static lq_status open_index(hf_model *m, const char *index_path)
 {
 	char *text;
 	size_t len;
-	lq_status st = read_small(index_path, 256u << 20, &text, &len, m->err);
+	lq_status st = fmt_read_small(index_path, 256u << 20, &text, &len, m->err);
 	if (st != LQ_OK)
 		return st;
 	cJSON *root = cJSON_ParseWithLength(text, len);
@@ -376,7 +348,7 @@ lq_status hf_model_open(hf_model *m, const char *input)
 	if (!cfg)
 		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
 	if (access(cfg, F_OK) == 0) {
-		st = read_small(cfg, 64u << 20, &m->config_text, &m->config_len, m->err);
+		st = fmt_read_small(cfg, 64u << 20, &m->config_text, &m->config_len, m->err);
 		if (st == LQ_OK) {
 			m->config = cJSON_ParseWithLength(m->config_text, m->config_len);
 			if (!m->config || !cJSON_IsObject(m->config))

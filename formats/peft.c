@@ -153,33 +153,6 @@ static bool is_integer(const cJSON *v, double lo, double hi)
 	       v->valuedouble <= hi;
 }
 
-static lq_status read_small(const char *path, size_t limit, char **out, size_t *len, char *err)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return fmt_fail(err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-	char *buf = malloc(limit + 1);
-	if (!buf) {
-		fclose(f);
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	}
-	const size_t n = fread(buf, 1, limit + 1, f);
-	const bool failed = ferror(f);
-	fclose(f);
-	if (failed) {
-		free(buf);
-		return fmt_fail(err, LQ_ERR_IO, "cannot read '%s'", path);
-	}
-	if (n > limit) {
-		free(buf);
-		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: larger than %zu bytes", path, (size_t)limit);
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return LQ_OK;
-}
-
 static lq_status warn(peft_adapter *a, const char *fmt, ...) FMT_PRINTF(2, 3);
 static lq_status warn(peft_adapter *a, const char *fmt, ...)
 {
@@ -1227,6 +1200,11 @@ static lq_status build_module(build *b, size_t i, size_t j)
 	m->alpha = pattern_set_lookup(&b->alpha_ps, raw, &v) ? v : a->lora_alpha;
 	const double r = (double)m->rank;
 	m->scaling = (float)(a->use_rslora ? m->alpha / sqrt(r) : m->alpha / r);
+	/* A finite alpha can still give a scaling beyond FLT_MAX (lora_alpha 1e39 over r 8): it would turn
+	 * every merged weight into infinity or NaN. Found by tests/fuzz/fuzz_peft.c. */
+	if (!isfinite(m->scaling))
+		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: module '%s': lora_alpha %g over rank %d gives a scaling that a "
+				"float cannot hold", b->wpath, fmt_quote(raw, q, sizeof q), m->alpha, m->rank);
 	if (m->config_rank != m->rank && b->rank_warnings++ < MAX_WARNED_RANKS) {
 		lq_status st = warn(a, "%s: module '%s': rank in the config (%d) differs from the tensor's (%d): the "
 				    "tensor's is used", b->wpath, fmt_quote(raw, q, sizeof q), m->config_rank, m->rank);
@@ -1402,7 +1380,7 @@ lq_status peft_adapter_open(peft_adapter *a, const char *path, const peft_key_ma
 	}
 	char *text = NULL;
 	size_t len = 0;
-	if ((st = read_small(cfg, CONFIG_LIMIT, &text, &len, a->err)) != LQ_OK)
+	if ((st = fmt_read_small(cfg, CONFIG_LIMIT, &text, &len, a->err)) != LQ_OK)
 		goto done;
 	a->config = cJSON_ParseWithLength(text, len);
 	free(text);

@@ -10,6 +10,7 @@
 
 #include "dequantize.cuh"
 #include "double_quant.cuh"
+#include "merge.cuh"
 #include "quantize.cuh"
 
 // A range is processed in pieces of at most this many elements (64 MiB of float32), which bounds the
@@ -32,6 +33,16 @@ struct lq_cuda {
 	size_t cap_nested;
 	unsigned long long *d_bad;
 	unsigned long long *h_bad; // pinned
+	// merges: the rows as float32, DoRA's scratch, and the task's side inputs (kept while its key lasts)
+	float *d_w;
+	size_t cap_w;
+	float *d_v;
+	size_t cap_v;
+	float *d_factor;
+	size_t cap_factor;
+	float *d_side;
+	size_t cap_side;
+	uint64_t side_key;
 };
 
 // The cell tables of nf4_code_lut / fp4_code_lut (quant4_device.cuh): for each cell, how many thresholds
@@ -164,6 +175,10 @@ void lq_cuda_close(lq_cuda *g)
 	cudaFree(g->d_nested);
 	cudaFree(g->d_bad);
 	cudaFreeHost(g->h_bad);
+	cudaFree(g->d_w);
+	cudaFree(g->d_v);
+	cudaFree(g->d_factor);
+	cudaFree(g->d_side);
 	if (g->stream)
 		cudaStreamDestroy(g->stream);
 	free(g);
@@ -283,5 +298,91 @@ lq_status lq_cuda_dequantize_blocks(lq_cuda *g, const uint8_t *packed, const flo
 			 "copying from the device");
 		CUDA_TRY(cudaStreamSynchronize(g->stream), "the dequantize kernel");
 	}
+	return LQ_OK;
+}
+
+// The side inputs of one lora in d_side: x, then y, then the magnitudes.
+static size_t side_floats(const lq_cuda_merge *m, size_t l)
+{
+	const size_t r = (size_t)m->loras[l].rank;
+	return r * (size_t)m->cols + r * (size_t)m->rows + (m->magnitude[l] ? (size_t)m->rows : 0);
+}
+
+lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size_t msg_size)
+{
+	const int64_t n = m->nrows * m->cols;
+	CUDA_TRY(cudaSetDevice(g->device), "cudaSetDevice");
+	if (g->side_key != m->key) {
+		g->side_key = 0;
+		size_t total = 0;
+		for (size_t l = 0; l < m->nloras; l++)
+			total += side_floats(m, l);
+		CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_side), &g->cap_side, total * sizeof(float) + 4),
+			 "cudaMalloc");
+		float *p = g->d_side;
+		for (size_t l = 0; l < m->nloras; l++) {
+			const size_t r = (size_t)m->loras[l].rank;
+			CUDA_TRY(cudaMemcpyAsync(p, m->x[l], r * (size_t)m->cols * 4, cudaMemcpyHostToDevice, g->stream),
+				 "copying to the device");
+			CUDA_TRY(cudaMemcpyAsync(p + r * (size_t)m->cols, m->y[l], r * (size_t)m->rows * 4,
+						 cudaMemcpyHostToDevice, g->stream),
+				 "copying to the device");
+			if (m->magnitude[l])
+				CUDA_TRY(cudaMemcpyAsync(p + r * ((size_t)m->cols + (size_t)m->rows), m->magnitude[l],
+							 (size_t)m->rows * 4, cudaMemcpyHostToDevice, g->stream),
+					 "copying to the device");
+			p += side_floats(m, l);
+		}
+		g->side_key = m->key;
+	}
+	bool dora = false;
+	for (size_t l = 0; l < m->nloras; l++)
+		dora |= m->magnitude[l] != nullptr;
+	CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_w), &g->cap_w, (size_t)n * 4), "cudaMalloc");
+	if (dora) {
+		CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_v), &g->cap_v, (size_t)n * 4), "cudaMalloc");
+		CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_factor), &g->cap_factor, (size_t)m->nrows * 4), "cudaMalloc");
+	}
+	const int wtype = (int)m->wtype;
+	if (m->in) {
+		const size_t esize = lq_dtype_size(m->in_dtype);
+		CUDA_TRY(ensure(&g->d_in, &g->cap_in, (size_t)n * esize), "cudaMalloc");
+		CUDA_TRY(cudaMemcpyAsync(g->d_in, m->in, (size_t)n * esize, cudaMemcpyHostToDevice, g->stream),
+			 "copying to the device");
+		CUDA_TRY(lq::merge_load(g->d_in, (int)m->in_dtype, 0, wtype, n, g->d_w, g->stream), "the merge kernels");
+	} else {
+		// dequantized to float32, then rounded to W's type: what dequantizing to that type gives
+		const size_t nbytes = (size_t)((n + 1) / 2), nconst = (size_t)ceil_div(n, m->blocksize);
+		CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_bytes), &g->cap_bytes, nbytes), "cudaMalloc");
+		CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_absmax), &g->cap_absmax, nconst * sizeof(float)),
+			 "cudaMalloc");
+		CUDA_TRY(cudaMemcpyAsync(g->d_bytes, m->packed, nbytes, cudaMemcpyHostToDevice, g->stream),
+			 "copying to the device");
+		CUDA_TRY(cudaMemcpyAsync(g->d_absmax, m->absmax, nconst * sizeof(float), cudaMemcpyHostToDevice, g->stream),
+			 "copying to the device");
+		CUDA_TRY(lq::dequantize_launch(g->d_bytes, g->d_absmax, n, (int)m->qtype, m->blocksize, (int)LQ_DTYPE_F32,
+					       g->d_w, &g->tab, g->stream),
+			 "the dequantize kernel");
+		CUDA_TRY(lq::merge_load(g->d_w, (int)LQ_DTYPE_F32, 1, wtype, n, g->d_w, g->stream), "the merge kernels");
+	}
+	float *p = g->d_side;
+	for (size_t l = 0; l < m->nloras; l++) {
+		const lq_lora *lora = &m->loras[l];
+		const size_t r = (size_t)lora->rank;
+		lq::merge_lora ml = {lora->layout == LQ_LORA_TRANSPOSED, lora->rank, lora->scaling, lora->round_delta,
+				     p, p + r * (size_t)m->cols,
+				     m->magnitude[l] ? p + r * ((size_t)m->cols + (size_t)m->rows) : nullptr};
+		bool last = l + 1 == m->nloras;
+		CUDA_TRY(lq::merge_apply(g->d_w, g->d_v, g->d_factor, ml, m->rows, m->cols, m->row0, m->nrows, wtype,
+					 last && m->keep_last_unrounded, g->stream),
+			 "the merge kernels");
+		p += side_floats(m, l);
+	}
+	const size_t osize = lq_dtype_size(m->out_dtype);
+	CUDA_TRY(ensure(&g->d_in, &g->cap_in, (size_t)n * osize), "cudaMalloc");
+	CUDA_TRY(lq::merge_store(g->d_w, n, (int)m->out_dtype, g->d_in, g->stream), "the merge kernels");
+	CUDA_TRY(cudaMemcpyAsync(m->out, g->d_in, (size_t)n * osize, cudaMemcpyDeviceToHost, g->stream),
+		 "copying from the device");
+	CUDA_TRY(cudaStreamSynchronize(g->stream), "the merge kernels");
 	return LQ_OK;
 }

@@ -60,6 +60,29 @@ lq_status lq_cuda_dequantize_blocks(lq_cuda *g, const uint8_t *packed, const flo
 				    lq_qtype qtype, int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype,
 				    void *out, char *msg, size_t msg_size);
 
+/* A LoRA merge of rows [row0, row0 + nrows) of W [rows, cols], as libquant/merge.c computes it. */
+typedef struct lq_cuda_merge {
+	uint64_t key;            /* the task: its side inputs (x, y, magnitudes) are uploaded once per key */
+	int64_t rows, cols, row0, nrows;
+	lq_dtype wtype;          /* W's type: W is rounded to it after each adapter */
+	const void *in;          /* the rows as in_dtype (host), or NULL and: */
+	lq_dtype in_dtype;
+	const uint8_t *packed;   /* the rows' 4-bit codes (starting at a block boundary) and their blocks' */
+	const float *absmax;     /* absmax, dequantized and rounded to wtype first */
+	lq_qtype qtype;
+	int32_t blocksize;
+	size_t nloras;
+	const lq_lora *loras;    /* LQ_LORA_ROWS or LQ_LORA_TRANSPOSED, rank <= 1024 */
+	const float *const *x;   /* per lora, host, whole: A [rank, cols] (ROWS) or B transposed [rank, cols] */
+	const float *const *y;   /* B [rows, rank] (ROWS) or A [rank, rows] (TRANSPOSED) */
+	const float *const *magnitude; /* [rows] or NULL (DoRA) */
+	int keep_last_unrounded; /* the last sum stays float32 (out_dtype must then be F32) */
+	void *out;               /* host, nrows * cols elements of out_dtype */
+	lq_dtype out_dtype;
+} lq_cuda_merge;
+
+lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size_t msg_size);
+
 #ifdef __cplusplus
 }
 #endif

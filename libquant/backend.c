@@ -238,3 +238,37 @@ lq_status lq_backend_dequantize(lq_ctx *ctx, const uint8_t *packed, const float 
 	return lq_fail(ctx, LQ_ERR_DEVICE, "no GPU backend");
 #endif
 }
+
+lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, int64_t nrows, const void *in,
+			   lq_dtype in_dtype, const uint8_t *packed, const float *absmax, lq_qtype qtype,
+			   int32_t blocksize, void *out, lq_dtype out_dtype)
+{
+	if (!ctx->ngpu || job->nloras == 0)
+		return LQ_ERR_UNSUPPORTED;
+	for (size_t l = 0; l < job->nloras; l++)
+		if (job->loras[l].layout == LQ_LORA_VECTOR || job->loras[l].rank > 1024)
+			return LQ_ERR_UNSUPPORTED;
+#ifdef LQ_HAVE_CUDA
+	const float *x[16], *y[16];
+	if (job->nloras > 16)
+		return LQ_ERR_UNSUPPORTED;
+	for (size_t l = 0; l < job->nloras; l++) {
+		bool transposed = job->loras[l].layout == LQ_LORA_TRANSPOSED;
+		x[l] = transposed ? job->bt[l] : job->a[l];
+		y[l] = transposed ? job->a[l] : job->b[l];
+	}
+	/* one GPU: the rows of a chunk are few enough that splitting them would cost more than it saves */
+	lq_cuda_merge m = {.key = key, .rows = job->rows, .cols = job->cols, .row0 = job->row0, .nrows = nrows,
+			   .wtype = job->dtype, .in = in, .in_dtype = in_dtype, .packed = packed, .absmax = absmax,
+			   .qtype = qtype, .blocksize = blocksize, .nloras = job->nloras, .loras = job->loras, .x = x,
+			   .y = y, .magnitude = (const float *const *)job->magnitude,
+			   .keep_last_unrounded = job->keep_last_unrounded, .out = out, .out_dtype = out_dtype};
+	char msg[256];
+	lq_status st = lq_cuda_merge_rows(ctx->gpu[0], &m, msg, sizeof msg);
+	return st == LQ_OK ? LQ_OK : lq_fail(ctx, st, "%s", msg);
+#else
+	(void)key, (void)nrows, (void)in, (void)in_dtype, (void)packed, (void)absmax, (void)qtype, (void)blocksize;
+	(void)out, (void)out_dtype;
+	return LQ_ERR_UNSUPPORTED;
+#endif
+}

@@ -21,7 +21,7 @@ static const lq_cpu_kernels avx2_fma_kernels = {
 	.name = "cpu-avx2",
 	.quantize_range = lq_quantize_range_avx2,
 	.dequantize_range = lq_dequantize_range_avx2,
-	.delta_row = lq_delta_row_avx2,
+	.delta_rows = lq_delta_rows_avx2,
 };
 #endif
 

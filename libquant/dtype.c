@@ -32,15 +32,12 @@ const char *lq_dtype_torch_name(lq_dtype dtype)
 
 float lq_bf16_to_f32(uint16_t b)
 {
-	return lq_f32_from_bits((uint32_t)b << 16);
+	return lq_bf16_decode(b);
 }
 
 uint16_t lq_f32_to_bf16(float f)
 {
-	uint32_t u = lq_f32_bits(f);
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x40); /* NaN stays NaN (quiet), as torch converts it */
-	return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+	return lq_bf16_encode(f);
 }
 
 float lq_f16_to_f32(uint16_t h)
@@ -82,4 +79,45 @@ uint16_t lq_f32_to_f16(float f)
 	uint32_t r = abs - 0x38000000u;
 	r += 0xfffu + ((r >> 13) & 1u);
 	return (uint16_t)(sign | (r >> 13));
+}
+
+void lq_load_f32_n(const void *src, lq_dtype dtype, int64_t i0, int64_t n, float *dst)
+{
+	if (dtype == LQ_DTYPE_BF16) {
+		const uint16_t *p = (const uint16_t *)src + i0;
+		for (int64_t i = 0; i < n; i++)
+			dst[i] = lq_bf16_decode(p[i]);
+	} else if (dtype == LQ_DTYPE_F32) {
+		memcpy(dst, (const float *)src + i0, (size_t)n * 4);
+	} else {
+		for (int64_t i = 0; i < n; i++)
+			dst[i] = lq_load_f32(src, dtype, i0 + i);
+	}
+}
+
+void lq_store_f32_n(void *dst, lq_dtype dtype, int64_t i0, int64_t n, const float *src)
+{
+	if (dtype == LQ_DTYPE_BF16) {
+		uint16_t *p = (uint16_t *)dst + i0;
+		for (int64_t i = 0; i < n; i++)
+			p[i] = lq_bf16_encode(src[i]);
+	} else if (dtype == LQ_DTYPE_F32) {
+		memcpy((float *)dst + i0, src, (size_t)n * 4);
+	} else {
+		for (int64_t i = 0; i < n; i++)
+			lq_store_f32(dst, dtype, i0 + i, src[i]);
+	}
+}
+
+void lq_round_to_n(lq_dtype dtype, const float *src, int64_t n, float *dst)
+{
+	if (dtype == LQ_DTYPE_BF16) {
+		for (int64_t i = 0; i < n; i++)
+			dst[i] = lq_bf16_decode(lq_bf16_encode(src[i]));
+	} else if (dtype == LQ_DTYPE_F16) {
+		for (int64_t i = 0; i < n; i++)
+			dst[i] = lq_round_to(dtype, src[i]);
+	} else if (dst != src) {
+		memcpy(dst, src, (size_t)n * 4);
+	}
 }

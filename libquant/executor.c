@@ -12,6 +12,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -33,6 +34,9 @@ typedef struct task_state {
 	float **a, **b, **bt, **magnitude;
 	size_t nloras;
 	float *base_absmax;
+	uint64_t key;          /* unique to the task in this process: the GPU keeps its adapters by it */
+	float *replace;        /* the replacement rows as float32, already rounded to W's type */
+	int32_t *replace_of;   /* per row of W: which replacement row, or -1 */
 } task_state;
 
 /* The side inputs of a MERGE task, read whole by the reader before its first chunk (raw bytes). */
@@ -40,6 +44,7 @@ typedef struct aux_data {
 	void **a, **b, **magnitude;
 	size_t nloras;
 	void *base_absmax, *base_nested;
+	void *replace;
 } aux_data;
 
 typedef struct slot {
@@ -223,6 +228,7 @@ static void aux_free(aux_data *x)
 	free(x->magnitude);
 	free(x->base_absmax);
 	free(x->base_nested);
+	free(x->replace);
 	free(x);
 }
 
@@ -249,14 +255,17 @@ static lq_status read_aux(exec *ex, const lq_task *t, aux_data **result)
 	for (size_t l = 0; l < t->nloras && st == LQ_OK; l++) {
 		const lq_lora *lora = &t->loras[l];
 		uint64_t es = lq_dtype_size(lora->ab_dtype), r = (uint64_t)lora->rank;
-		uint64_t in = lora->layout == LQ_LORA_ROWS ? (uint64_t)t->cols : (uint64_t)t->rows;
-		uint64_t out = lora->layout == LQ_LORA_ROWS ? (uint64_t)t->rows : (uint64_t)t->cols;
+		uint64_t in = lora->layout == LQ_LORA_TRANSPOSED ? (uint64_t)t->rows : (uint64_t)t->cols;
+		uint64_t out = lora->layout == LQ_LORA_TRANSPOSED ? (uint64_t)t->cols : (uint64_t)t->rows;
 		st = read_whole(ex, lora->a_input, r * in * es, &x->a[l]);
-		if (st == LQ_OK)
+		if (st == LQ_OK && lora->layout != LQ_LORA_VECTOR)
 			st = read_whole(ex, lora->b_input, out * r * es, &x->b[l]);
 		if (st == LQ_OK && lora->magnitude_input >= 0)
 			st = read_whole(ex, lora->magnitude_input, (uint64_t)t->rows * 4, &x->magnitude[l]);
 	}
+	if (st == LQ_OK && t->nreplace)
+		st = read_whole(ex, t->replace_input, (uint64_t)t->nreplace * (uint64_t)t->cols * lq_dtype_size(t->replace_dtype),
+				&x->replace);
 	if (st == LQ_OK && t->base_quantized) {
 		uint64_t nb = (uint64_t)lq_quant_nblocks(t->rows * t->cols, t->base_quant.blocksize);
 		st = read_whole(ex, t->base_absmax_input, t->base_quant.double_quant ? nb : nb * 4, &x->base_absmax);
@@ -342,6 +351,8 @@ static void task_state_free(task_state *ts)
 	free(ts->bt);
 	free(ts->magnitude);
 	free(ts->base_absmax);
+	free(ts->replace);
+	free(ts->replace_of);
 	free(ts);
 }
 
@@ -476,7 +487,9 @@ static lq_status compute_quantize(exec *ex, const lq_task *t, slot *s, task_stat
 /* The float32 forms of a MERGE task's side inputs, from the raw bytes the reader read. */
 static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_data *x)
 {
+	static atomic_uint_fast64_t next_key;
 	lq_ctx *ctx = ex->ctx;
+	ts->key = atomic_fetch_add(&next_key, 1) + 1;
 	ts->nloras = t->nloras;
 	ts->a = calloc(t->nloras + 1, sizeof *ts->a);
 	ts->b = calloc(t->nloras + 1, sizeof *ts->b);
@@ -487,15 +500,15 @@ static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_d
 	for (size_t l = 0; l < t->nloras; l++) {
 		const lq_lora *lora = &t->loras[l];
 		int64_t r = lora->rank;
-		int64_t in = lora->layout == LQ_LORA_ROWS ? t->cols : t->rows;
-		int64_t out = lora->layout == LQ_LORA_ROWS ? t->rows : t->cols;
+		int64_t in = lora->layout == LQ_LORA_TRANSPOSED ? t->rows : t->cols;
+		int64_t out = lora->layout == LQ_LORA_TRANSPOSED ? t->cols : t->rows;
 		ts->a[l] = malloc((size_t)(r * in) * 4 + 4);
 		ts->b[l] = malloc((size_t)(out * r) * 4 + 4);
 		if (!ts->a[l] || !ts->b[l])
 			return LQ_ERR_NOMEM;
 		for (int64_t i = 0; i < r * in; i++)
 			ts->a[l][i] = lq_load_f32(x->a[l], lora->ab_dtype, i);
-		for (int64_t i = 0; i < out * r; i++)
+		for (int64_t i = 0; x->b[l] && i < out * r; i++)
 			ts->b[l][i] = lq_load_f32(x->b[l], lora->ab_dtype, i);
 		if (lora->layout == LQ_LORA_TRANSPOSED) { /* B [cols, r] as [r, cols] for the vector kernel */
 			ts->bt[l] = malloc((size_t)(out * r) * 4 + 4);
@@ -512,6 +525,19 @@ static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_d
 			for (int64_t i = 0; i < t->rows; i++)
 				ts->magnitude[l][i] = lq_load_f32(x->magnitude[l], LQ_DTYPE_F32, i);
 		}
+	}
+	if (t->nreplace) {
+		/* PEFT casts the rows to W's type (delta.to(weight.dtype)) and copies them in */
+		ts->replace = malloc((size_t)t->nreplace * (size_t)t->cols * 4);
+		ts->replace_of = malloc((size_t)t->rows * sizeof *ts->replace_of);
+		if (!ts->replace || !ts->replace_of)
+			return LQ_ERR_NOMEM;
+		for (int64_t i = 0; i < (int64_t)t->nreplace * t->cols; i++)
+			ts->replace[i] = lq_round_to(t->dtype, lq_load_f32(x->replace, t->replace_dtype, i));
+		for (int64_t i = 0; i < t->rows; i++)
+			ts->replace_of[i] = -1;
+		for (size_t i = 0; i < t->nreplace; i++)
+			ts->replace_of[t->replace_rows[i]] = (int32_t)i;
 	}
 	if (t->base_quantized) {
 		int64_t nb = lq_quant_nblocks(t->rows * t->cols, t->base_quant.blocksize);
@@ -535,6 +561,7 @@ static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_d
 typedef struct merge_item_job {
 	lq_merge_job job;
 	const lq_task *t;
+	const task_state *ts;
 	const void *in;    /* the chunk's input (float types), NULL when scratch already holds it (a 4-bit base) */
 	void *out;         /* where the merged rows go as out_dtype, NULL for a requantization */
 	int64_t rows_per_item;
@@ -547,24 +574,29 @@ static void merge_item(void *arg, int64_t item)
 	merge_item_job *m = arg;
 	const int64_t cols = m->job.cols;
 	int64_t r0 = item * m->rows_per_item, r1 = r0 + m->rows_per_item < m->nrows ? r0 + m->rows_per_item : m->nrows;
-	float *d = malloc((size_t)cols * 4 + 4);
+	float *d = malloc((size_t)cols * 4 * LQ_MERGE_GROUP + 4);
 	if (!d) {
 		m->failed = true;
 		return;
 	}
 	float *w = m->job.w;
 	if (m->in)
-		for (int64_t i = r0 * cols; i < r1 * cols; i++)
-			w[i] = lq_load_f32(m->in, m->t->dtype, i);
+		lq_load_f32_n(m->in, m->t->dtype, r0 * cols, (r1 - r0) * cols, w + r0 * cols);
 	else
-		for (int64_t i = r0 * cols; i < r1 * cols; i++)
-			w[i] = lq_round_to(m->t->dtype, w[i]);
+		lq_round_to_n(m->t->dtype, w + r0 * cols, (r1 - r0) * cols, w + r0 * cols);
+	if (m->ts->replace_of)
+		for (int64_t r = r0; r < r1; r++) {
+			int32_t k = m->ts->replace_of[m->job.row0 + r];
+			if (k >= 0)
+				memcpy(w + r * cols, m->ts->replace + (int64_t)k * cols, (size_t)cols * 4);
+		}
 	lq_merge_rows(&m->job, m->job.row0 + r0, m->job.row0 + r1, d);
 	if (m->out)
-		for (int64_t i = r0 * cols; i < r1 * cols; i++)
-			lq_store_f32(m->out, m->t->out_dtype, i, w[i]);
+		lq_store_f32_n(m->out, m->t->out_dtype, r0 * cols, (r1 - r0) * cols, w + r0 * cols);
 	free(d);
 }
+
+static lq_status merge_finish(exec *ex, const lq_task *t, slot *s, task_state *ts);
 
 /* Merges the rows of one chunk: the base rows as float32 (dequantized first for a 4-bit base), every
  * adapter in order, then the rows out as out_dtype, or quantized again. */
@@ -573,6 +605,20 @@ static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *
 	lq_ctx *ctx = ex->ctx;
 	const int64_t cols = t->cols, nrows = s->nelem / (cols ? cols : 1), row0 = s->elem0 / (cols ? cols : 1);
 	lq_status st;
+	const lq_merge_job job = {.kernels = ctx->cpu, .w = ex->scratch, .row0 = row0, .rows = t->rows, .cols = cols,
+				  .dtype = t->dtype, .loras = t->loras, .nloras = t->nloras, .a = ts->a, .b = ts->b,
+				  .bt = ts->bt, .magnitude = ts->magnitude, .keep_last_unrounded = t->requantize};
+	/* the GPU, when there is one and the task suits it (rows replaced are merged on the CPU) */
+	st = t->nreplace ? LQ_ERR_UNSUPPORTED
+			 : lq_backend_merge(ctx, &job, ts->key, nrows, t->base_quantized ? NULL : s->in, t->dtype,
+					    t->base_quantized ? s->in : NULL,
+					    t->base_quantized ? ts->base_absmax + s->elem0 / t->base_quant.blocksize : NULL,
+					    t->base_quant.qtype, t->base_quant.blocksize, t->requantize ? (void *)ex->scratch : (void *)s->out,
+					    t->requantize ? LQ_DTYPE_F32 : t->out_dtype);
+	if (st != LQ_OK && st != LQ_ERR_UNSUPPORTED)
+		return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+	if (st == LQ_OK)
+		return merge_finish(ex, t, s, ts);
 	if (t->base_quantized) {
 		/* the codes to float32 in the scratch buffer; each item rounds its rows to the base's type, which
 		 * is what dequantizing to that type gives */
@@ -582,10 +628,8 @@ static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *
 			return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
 	}
 	merge_item_job m = {
-		.job = {.kernels = ctx->cpu, .w = ex->scratch, .row0 = row0, .rows = t->rows, .cols = cols,
-			.dtype = t->dtype, .loras = t->loras, .nloras = t->nloras, .a = ts->a, .b = ts->b, .bt = ts->bt,
-			.magnitude = ts->magnitude, .keep_last_unrounded = t->requantize},
-		.t = t, .in = t->base_quantized ? NULL : s->in, .out = t->requantize ? NULL : s->out, .nrows = nrows,
+		.job = job,
+		.t = t, .ts = ts, .in = t->base_quantized ? NULL : s->in, .out = t->requantize ? NULL : s->out, .nrows = nrows,
 	};
 	int64_t items = lq_ctx_threads(ctx) * 4;
 	m.rows_per_item = (nrows + items - 1) / (items ? items : 1);
@@ -594,6 +638,15 @@ static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *
 	lq_pool_run(ctx->pool, (nrows + m.rows_per_item - 1) / m.rows_per_item, merge_item, &m);
 	if (m.failed)
 		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+	return merge_finish(ex, t, s, ts);
+}
+
+/* After the rows of a chunk are merged (in s->out, or as float32 in the scratch buffer for a
+ * requantization): the output's length, or the requantization. */
+static lq_status merge_finish(exec *ex, const lq_task *t, slot *s, task_state *ts)
+{
+	lq_ctx *ctx = ex->ctx;
+	lq_status st;
 	if (!t->requantize) {
 		s->out_len = (size_t)s->nelem * lq_dtype_size(t->out_dtype);
 		return LQ_OK;
@@ -631,8 +684,15 @@ static lq_status check_tasks(lq_ctx *ctx, const lq_task *tasks, size_t ntasks)
 				return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid merge", t->name);
 			for (size_t l = 0; l < t->nloras; l++)
 				if (t->loras[l].rank < 1 || lq_dtype_size(t->loras[l].ab_dtype) == 0 ||
-				    t->loras[l].ab_dtype == LQ_DTYPE_U8)
+				    t->loras[l].ab_dtype == LQ_DTYPE_U8 ||
+				    (t->loras[l].layout == LQ_LORA_VECTOR && t->loras[l].rank != 1))
 					return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid adapter", t->name);
+			if (t->nreplace && (t->replace_dtype == LQ_DTYPE_U8 || lq_dtype_size(t->replace_dtype) == 0))
+				return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid row replacement", t->name);
+			for (size_t k = 0; k < t->nreplace; k++)
+				if (t->replace_rows[k] < 0 || t->replace_rows[k] >= t->rows)
+					return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': row %lld to replace is out of range", t->name,
+						       (long long)t->replace_rows[k]);
 			continue;
 		}
 		if (t->op != LQ_OP_QUANTIZE4)
@@ -660,6 +720,7 @@ uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t
 				side += 12 * (uint64_t)t->loras[l].rank * (uint64_t)(t->rows + t->cols) + 8 * (uint64_t)t->rows;
 			if (t->base_quantized)
 				side += (uint64_t)lq_quant_nblocks(t->rows * t->cols, t->base_quant.blocksize) * 8;
+			side += (uint64_t)t->nreplace * (uint64_t)t->cols * 8 + (t->nreplace ? 4 * (uint64_t)t->rows : 0);
 			largest_state = side > largest_state ? side : largest_state;
 		}
 		if (!quantized_output(t))

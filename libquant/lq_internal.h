@@ -114,6 +114,21 @@ void lq_dequantize_blocks_ref(const uint8_t *packed, const float *absmax, int64_
 			      int32_t blocksize, lq_dtype dtype, void *out);
 
 /* Loads element i of src as float32. */
+/* bfloat16 <-> float32 inline, for the loops over every element (the public lq_bf16_to_f32 and
+ * lq_f32_to_bf16 are these): round to nearest even; a NaN stays a quiet NaN, as torch converts it. */
+static inline float lq_bf16_decode(uint16_t b)
+{
+	return lq_f32_from_bits((uint32_t)b << 16);
+}
+
+static inline uint16_t lq_bf16_encode(float f)
+{
+	uint32_t u = lq_f32_bits(f);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40);
+	return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 static inline float lq_load_f32(const void *src, lq_dtype dtype, int64_t i)
 {
 	switch (dtype) {
@@ -130,7 +145,7 @@ static inline float lq_load_f32(const void *src, lq_dtype dtype, int64_t i)
 	case LQ_DTYPE_BF16: {
 		uint16_t b;
 		memcpy(&b, (const char *)src + 2 * i, 2);
-		return lq_bf16_to_f32(b);
+		return lq_bf16_decode(b);
 	}
 	default:
 		return 0.0f;
@@ -150,7 +165,7 @@ static inline void lq_store_f32(void *dst, lq_dtype dtype, int64_t i, float v)
 		memcpy((char *)dst + 2 * i, &h, 2);
 		break;
 	case LQ_DTYPE_BF16:
-		h = lq_f32_to_bf16(v);
+		h = lq_bf16_encode(v);
 		memcpy((char *)dst + 2 * i, &h, 2);
 		break;
 	default:
@@ -163,13 +178,18 @@ static inline float lq_round_to(lq_dtype dtype, float v)
 {
 	switch (dtype) {
 	case LQ_DTYPE_BF16:
-		return lq_bf16_to_f32(lq_f32_to_bf16(v));
+		return lq_bf16_decode(lq_bf16_encode(v));
 	case LQ_DTYPE_F16:
 		return lq_f16_to_f32(lq_f32_to_f16(v));
 	default:
 		return v;
 	}
 }
+
+/* The same for n consecutive elements, the type chosen once outside the loop so that it vectorizes. */
+void lq_load_f32_n(const void *src, lq_dtype dtype, int64_t i0, int64_t n, float *dst);
+void lq_store_f32_n(void *dst, lq_dtype dtype, int64_t i0, int64_t n, const float *src);
+void lq_round_to_n(lq_dtype dtype, const float *src, int64_t n, float *dst); /* dst may be src */
 
 /* ---------------------------------------------------------------------------- SIMD kernels */
 
@@ -191,13 +211,15 @@ void lq_dequantize_range_avx2(const uint8_t *packed, const float *absmax, int64_
 			      int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
 #endif
 
-/* One delta row of a LoRA (lq_lora_delta_row's contract); bt is B transposed ([rank, cols]), used by
- * the transposed layout. */
-typedef void (*lq_delta_row_fn)(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
-				int64_t cols, int64_t row, float *out);
+/* The delta rows row .. row + nrows - 1 (nrows <= LQ_MERGE_GROUP) of a LoRA, each by lq_lora_delta_row's
+ * contract, into out[nrows][cols]; bt is B transposed ([rank, cols]), used by the transposed layout. Rows
+ * go together so that each column of A (or of B transposed) is loaded once for all of them. */
+#define LQ_MERGE_GROUP 4
+typedef void (*lq_delta_rows_fn)(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
+				 int64_t cols, int64_t row, int nrows, float *out);
 #if defined(__x86_64__)
-void lq_delta_row_avx2(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
-		       int64_t cols, int64_t row, float *out);
+void lq_delta_rows_avx2(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
+			int64_t cols, int64_t row, int nrows, float *out);
 #endif
 
 /* The fastest kernels this CPU runs, found once. */
@@ -205,7 +227,7 @@ typedef struct lq_cpu_kernels {
 	const char *name;
 	lq_quantize_range_fn quantize_range;
 	lq_dequantize_range_fn dequantize_range;
-	lq_delta_row_fn delta_row; /* NULL: the reference, lq_lora_delta_row */
+	lq_delta_rows_fn delta_rows; /* NULL: the reference, lq_lora_delta_row for each row */
 } lq_cpu_kernels;
 
 /* A merge of rows [row0, row0 + n) of a weight [rows, cols] held as float32 in w (merge.c). */
@@ -221,7 +243,7 @@ typedef struct lq_merge_job {
 	bool keep_last_unrounded;               /* the last sum stays float32 (a requantization follows) */
 } lq_merge_job;
 
-/* Merges rows [r0, r1) in place; d is scratch for one row (cols floats). */
+/* Merges rows [r0, r1) in place; d is scratch for LQ_MERGE_GROUP rows (LQ_MERGE_GROUP * cols floats). */
 void lq_merge_rows(const lq_merge_job *job, int64_t r0, int64_t r1, float *d);
 const lq_cpu_kernels *lq_cpu_kernels_best(void);
 
@@ -264,6 +286,15 @@ lq_status lq_backend_double_quant_codes(lq_ctx *ctx, const float *absmax, int64_
 					uint8_t *absmax_q, float *nested_absmax);
 lq_status lq_backend_dequantize(lq_ctx *ctx, const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
 				int32_t blocksize, lq_dtype dtype, void *out);
+/* The merge of job's rows [job->row0, job->row0 + nrows) on the GPU, from `in` (rows of in_dtype) or from
+ * 4-bit codes (packed, with the rows' blocks' float32 absmax), into out as out_dtype (float32 when
+ * job->keep_last_unrounded). `key` names the task: its adapters are uploaded once. LQ_ERR_UNSUPPORTED,
+ * with no message, when there is no GPU or the job does not suit it (a rank above 1024, a bias vector):
+ * the caller merges on the CPU. Gives merge.c's bytes. */
+lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, int64_t nrows, const void *in,
+			   lq_dtype in_dtype, const uint8_t *packed, const float *absmax, lq_qtype qtype,
+			   int32_t blocksize, void *out, lq_dtype out_dtype);
+
 /* Staging memory for the executor: pinned with a GPU, plain otherwise. */
 void *lq_backend_host_alloc(const lq_ctx *ctx, size_t size);
 void lq_backend_host_free(const lq_ctx *ctx, void *p);

@@ -12,6 +12,11 @@ void lq_lora_delta_row(const lq_lora *lora, const float *a, const float *b, int6
 		       float *out)
 {
 	const int64_t r = lora->rank;
+	if (lora->layout == LQ_LORA_VECTOR) {
+		for (int64_t j = 0; j < cols; j++)
+			out[j] = a[j] * lora->scaling;
+		return;
+	}
 	for (int64_t j = 0; j < cols; j++) {
 		float acc = 0.0f;
 		if (lora->layout == LQ_LORA_ROWS)
@@ -27,33 +32,39 @@ void lq_lora_delta_row(const lq_lora *lora, const float *a, const float *b, int6
 void lq_merge_rows(const lq_merge_job *job, int64_t r0, int64_t r1, float *d)
 {
 	const int64_t cols = job->cols;
-	for (int64_t i = r0; i < r1; i++) {
-		float *w = job->w + (i - job->row0) * cols;
+	for (int64_t g = r0; g < r1; g += LQ_MERGE_GROUP) {
+		const int ng = (int)(r1 - g < LQ_MERGE_GROUP ? r1 - g : LQ_MERGE_GROUP);
 		for (size_t l = 0; l < job->nloras; l++) {
 			const lq_lora *lora = &job->loras[l];
-			if (job->kernels && job->kernels->delta_row)
-				job->kernels->delta_row(lora, job->a[l], job->b[l], job->bt[l], job->rows, cols, i, d);
+			/* the deltas of the group's rows (they do not depend on W), then each row's sum */
+			if (job->kernels && job->kernels->delta_rows && lora->layout != LQ_LORA_VECTOR)
+				job->kernels->delta_rows(lora, job->a[l], job->b[l], job->bt[l], job->rows, cols, g, ng, d);
 			else
-				lq_lora_delta_row(lora, job->a[l], job->b[l], job->rows, cols, i, d);
-			if (lora->round_delta)
+				for (int t = 0; t < ng; t++)
+					lq_lora_delta_row(lora, job->a[l], job->b[l], job->rows, cols, g + t, d + t * cols);
+			for (int t = 0; t < ng; t++) {
+				const int64_t i = g + t;
+				float *w = job->w + (i - job->row0) * cols, *di = d + t * cols;
+				if (lora->round_delta)
+					lq_round_to_n(job->dtype, di, cols, di);
 				for (int64_t j = 0; j < cols; j++)
-					d[j] = lq_round_to(job->dtype, d[j]);
-			for (int64_t j = 0; j < cols; j++)
-				d[j] = w[j] + d[j];
-			if (job->magnitude[l]) {
-				/* DoRA: the row's norm, then magnitude / norm times the merged row */
-				double sum = 0;
-				for (int64_t j = 0; j < cols; j++)
-					sum += (double)d[j] * d[j];
-				float factor = job->magnitude[l][i] / (float)sqrt(sum);
-				for (int64_t j = 0; j < cols; j++)
-					d[j] = factor * d[j];
+					di[j] = w[j] + di[j];
+				if (job->magnitude[l]) {
+					/* DoRA: the row's norm, then magnitude / norm times the merged row */
+					double sum = 0;
+					for (int64_t j = 0; j < cols; j++)
+						sum += (double)di[j] * di[j];
+					float factor = job->magnitude[l][i] / (float)sqrt(sum);
+					for (int64_t j = 0; j < cols; j++)
+						di[j] = factor * di[j];
+				}
+				/* W is rounded to its type after each adapter; the last float32 sum stays unrounded for
+				 * a requantization, as PEFT's 4-bit merge quantizes it */
+				if (l + 1 == job->nloras && job->keep_last_unrounded)
+					memcpy(w, di, (size_t)cols * 4);
+				else
+					lq_round_to_n(job->dtype, di, cols, w);
 			}
-			/* W is rounded to its type after each adapter; the last float32 sum stays unrounded for a
-			 * requantization, as PEFT's 4-bit merge quantizes it */
-			bool last = l + 1 == job->nloras;
-			for (int64_t j = 0; j < cols; j++)
-				w[j] = last && job->keep_last_unrounded ? d[j] : lq_round_to(job->dtype, d[j]);
 		}
 	}
 }

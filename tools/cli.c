@@ -1,6 +1,9 @@
 /* cli.c: see cli.h. */
 #include "cli.h"
 
+#include <getopt.h>
+#include <libquant.h>
+
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -182,4 +185,49 @@ void cli_install_signals(void)
 bool cli_interrupted(void)
 {
 	return interrupted != 0;
+}
+
+void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void))
+{
+	long v;
+	switch (opt) {
+	case CLI_OPT_DEVICE:
+		if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0 && strcmp(optarg, "all") != 0 &&
+		    strcmp(optarg, "auto") != 0 && !(strncmp(optarg, "cuda:", 5) == 0 && cli_parse_int(optarg + 5, 0, 1024, &v)))
+			cli_usage_error("invalid --device '%s' (cpu, cuda, cuda:N, all or auto)", optarg);
+		c->device = optarg;
+		break;
+	case 'T':
+		if (!cli_parse_int(optarg, 0, 4096, &v))
+			cli_usage_error("invalid --threads '%s' (0 to 4096)", optarg);
+		c->threads = (int)v;
+		break;
+	case 'f':
+		c->force = true;
+		break;
+	case 'n':
+		c->dry_run = true;
+		break;
+	case CLI_OPT_JSON:
+		c->json = true;
+		break;
+	case 'q':
+		cli_verbosity = cli_verbosity > 0 ? 0 : -1;
+		break;
+	case 'v':
+		cli_verbosity = cli_verbosity < 0 ? 0 : cli_verbosity + 1;
+		break;
+	case 'h':
+		usage();
+		exit(CLI_EXIT_OK);
+	case 'V':
+		printf("%s %s (libquant %s)\n", cli_progname(), LQ_VERSION_STRING, lq_version_string());
+		exit(CLI_EXIT_OK);
+	case ':':
+		cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+	default:
+		if (optopt)
+			cli_usage_error("invalid option '-%c'", optopt);
+		cli_usage_error("invalid option '%s'", argv[optind - 1]);
+	}
 }

@@ -52,6 +52,29 @@ void cli_progress_end(void);
 void cli_install_signals(void);
 bool cli_interrupted(void);
 
+/* The options every tool takes, with the same meaning: -T/--threads, --device, -f/--force,
+ * -n/--dry-run, --json, -q/--quiet, -v/--verbose, -h/--help, -V/--version. A tool lists CLI_COMMON_LONGOPTS
+ * in its getopt_long table and "T:fnqvhV" in its short options, and hands every option it does not know
+ * itself to cli_common_option. */
+enum { CLI_OPT_DEVICE = 1000, CLI_OPT_JSON };
+#define CLI_COMMON_LONGOPTS                                                                              \
+	{"device", required_argument, NULL, CLI_OPT_DEVICE}, {"threads", required_argument, NULL, 'T'},  \
+	{"force", no_argument, NULL, 'f'}, {"dry-run", no_argument, NULL, 'n'},                          \
+	{"json", no_argument, NULL, CLI_OPT_JSON}, {"quiet", no_argument, NULL, 'q'},                    \
+	{"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},                           \
+	{"version", no_argument, NULL, 'V'}
+
+typedef struct cli_common {
+	const char *device; /* "auto" unless --device */
+	int threads;        /* 0: one per core */
+	bool force, dry_run, json;
+} cli_common;
+
+/* Applies getopt's result `opt` (optarg, optind and optopt as getopt left them) to c; prints the help
+ * (with `usage`) or the version and exits for -h and -V; a usage error for an unknown option, a missing
+ * value or an invalid one. */
+void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void));
+
 /* Wall-clock seconds since an arbitrary start. */
 double cli_now(void);
 

@@ -42,9 +42,7 @@ typedef struct options {
 	bool dtype_set;
 	lq_dtype dtype;
 	uint64_t max_shard_size;
-	int threads;
-	const char *device;
-	bool force, dry_run, json;
+	cli_common common;      /* -T, --device, -f, -n, --json */
 } options;
 
 /* Where a tensor's bytes are: a file of the base, of an adapter, or the scratch file of --base-as. */
@@ -82,6 +80,9 @@ typedef struct item {
 	bool is_new;           /* not in the base (a tied head given its own weights) */
 	bool replaced;         /* data is an adapter's tensor (modules_to_save, a saved base layer) */
 	lq_dtype model_dtype;  /* a replaced tensor's type in the base: PEFT loads the replacement into it */
+	const int64_t *replace_rows; /* trainable tokens: rows replaced by those of replace_data */
+	size_t nreplace;
+	ref replace_data;
 } item;
 
 typedef struct plan {
@@ -203,8 +204,7 @@ static void add_key_map(options *o, const char *arg)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP, OPT_SHARD,
-	       OPT_DEVICE, OPT_JSON };
+	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP, OPT_SHARD };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"base-as", required_argument, NULL, OPT_BASE_AS},
@@ -215,18 +215,10 @@ static void parse_args(int argc, char **argv, options *o)
 		{"dtype", required_argument, NULL, OPT_DTYPE},
 		{"key-map", required_argument, NULL, OPT_KEYMAP},
 		{"max-shard-size", required_argument, NULL, OPT_SHARD},
-		{"device", required_argument, NULL, OPT_DEVICE},
-		{"threads", required_argument, NULL, 'T'},
-		{"force", no_argument, NULL, 'f'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"quiet", no_argument, NULL, 'q'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
+		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .device = "auto"};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .common = {.device = "auto"}};
 	long v;
 	int c;
 	opterr = 0;
@@ -270,45 +262,8 @@ static void parse_args(int argc, char **argv, options *o)
 			if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
 				cli_usage_error("invalid --max-shard-size '%s' (a size such as 5GB, 500MB or 2GiB)", optarg);
 			break;
-		case OPT_DEVICE:
-			if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0 && strcmp(optarg, "all") != 0 &&
-			    strcmp(optarg, "auto") != 0 &&
-			    !(strncmp(optarg, "cuda:", 5) == 0 && cli_parse_int(optarg + 5, 0, 1024, &v)))
-				cli_usage_error("invalid --device '%s' (cpu, cuda, cuda:N, all or auto)", optarg);
-			o->device = optarg;
-			break;
-		case 'T':
-			if (!cli_parse_int(optarg, 0, 4096, &v))
-				cli_usage_error("invalid --threads '%s' (0 to 4096)", optarg);
-			o->threads = (int)v;
-			break;
-		case 'f':
-			o->force = true;
-			break;
-		case 'n':
-			o->dry_run = true;
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		case 'q':
-			cli_verbosity = cli_verbosity > 0 ? 0 : -1;
-			break;
-		case 'v':
-			cli_verbosity = cli_verbosity < 0 ? 0 : cli_verbosity + 1;
-			break;
-		case 'h':
-			usage();
-			exit(CLI_EXIT_OK);
-		case 'V':
-			printf("loramerge %s (libquant %s)\n", LQ_VERSION_STRING, lq_version_string());
-			exit(CLI_EXIT_OK);
-		case ':':
-			cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			if (optopt)
-				cli_usage_error("invalid option '-%c'", optopt);
-			cli_usage_error("invalid option '%s'", argv[optind - 1]);
+			cli_common_option(c, argv, &o->common, usage);
 		}
 	}
 	if (optind >= argc)
@@ -512,6 +467,74 @@ static lq_status check_finite(const ref *r, const char *adapter, char *err)
 	return LQ_OK;
 }
 
+/* LoRA's own bias (lora_bias): lora_B.bias times the scaling, added to the module's base bias. */
+static lq_status plan_lora_bias(const char *adapter, const peft_adapter *pa, const peft_module *pm, double weight,
+				plan *p, char *err)
+{
+	char name[4200];
+	snprintf(name, sizeof name, "%s.bias", pm->module);
+	item *it = find_item(p, name);
+	if (pm->kind != PEFT_LINEAR)
+		return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: '%s': a LoRA bias on an embedding is not supported", adapter,
+				pm->module);
+	if (!it)
+		return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: '%s' has a LoRA bias, but the base has no '%s' to add it to",
+				adapter, pm->module, name);
+	uint64_t n = 1;
+	for (int d = 0; d < it->ndim; d++)
+		n *= (uint64_t)it->shape[d];
+	lq_dtype bdt;
+	if (it->dtype == LQ_DTYPE_U8 || it->quantized_in || n != pm->bias->nelem ||
+	    !st_dtype_to_lq(pm->bias->dtype, &bdt) || bdt == LQ_DTYPE_U8)
+		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: '%s': the LoRA bias (%" PRIu64 " elements) does not fit the base's "
+				"'%s' (%" PRIu64 ")", adapter, pm->module, pm->bias->nelem, name, n);
+	if (it->nloras == sizeof it->loras / sizeof *it->loras)
+		return fmt_fail(err, LQ_ERR_UNSUPPORTED, "'%s': more than 16 adapters change it", name);
+	if (it->replaced && it->dtype != it->model_dtype)
+		return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: '%s' is replaced by a %s tensor and then merged: not supported",
+				adapter, name, lq_dtype_torch_name(it->dtype));
+	it->lora_refs[it->nloras][0] = (ref){pa->st, pm->bias};
+	it->lora_refs[it->nloras][1] = (ref){NULL, NULL};
+	it->lora_refs[it->nloras][2] = (ref){NULL, NULL};
+	lq_status st = check_finite(&it->lora_refs[it->nloras][0], adapter, err);
+	if (st != LQ_OK)
+		return st;
+	it->loras[it->nloras] = (lq_lora){.layout = LQ_LORA_VECTOR, .rank = 1, .scaling = (float)(pm->scaling * weight),
+					  .ab_dtype = bdt, .b_input = -1, .magnitude_input = -1};
+	it->lora_src[it->nloras++] = adapter;
+	it->act = ACT_MERGE;
+	return LQ_OK;
+}
+
+/* Trainable tokens: rows of an embedding replaced by the adapter's (cast to the embedding's type). */
+static lq_status plan_token_rows(const char *adapter, const peft_adapter *pa, const peft_replacement *r, plan *p,
+				 char *err)
+{
+	item *it = find_item(p, r->target);
+	if (!it)
+		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the adapter has trainable tokens for '%s', which the base does not "
+				"have", adapter, r->target);
+	lq_dtype rdt;
+	if (it->dtype == LQ_DTYPE_U8 || it->quantized_in || it->ndim != 2 || r->t->ndim != 2 ||
+	    r->t->shape[1] != it->shape[1] || (uint64_t)r->t->shape[0] != r->nrows || !st_dtype_to_lq(r->t->dtype, &rdt) ||
+	    rdt == LQ_DTYPE_U8)
+		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the trainable token rows of '%s' do not fit it", adapter, r->target);
+	for (size_t i = 0; i < r->nrows; i++)
+		if (r->rows[i] < 0 || r->rows[i] >= it->shape[0])
+			return fmt_fail(err, LQ_ERR_CORRUPT, "%s: trainable token %" PRId64 " is outside '%s' (%" PRId64 " rows)",
+					adapter, r->rows[i], r->target, it->shape[0]);
+	if (it->nloras || it->nreplace || (it->replaced && it->dtype != it->model_dtype))
+		return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: trainable token rows of '%s', which another adapter or a LoRA "
+				"also changes: not supported", adapter, r->target);
+	lq_status st = check_finite(&(ref){pa->st, r->t}, adapter, err);
+	if (st != LQ_OK)
+		return st;
+	it->replace_rows = r->rows;
+	it->nreplace = r->nrows;
+	it->replace_data = (ref){pa->st, r->t};
+	return LQ_OK;
+}
+
 /* Attaches every adapter's modules to the base's items, in adapter order. */
 static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_select *sel, plan *p, char *err)
 {
@@ -523,9 +546,12 @@ static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_sel
 		 * merges its modules */
 		for (size_t k = 0; k < pa->nreplacements; k++) {
 			const peft_replacement *r = &pa->replacements[k];
-			if (r->rows)
-				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: trainable token rows of '%s' are not supported by this "
-						"version", o->adapters[a], r->target);
+			if (r->rows) {
+				lq_status st = plan_token_rows(o->adapters[a], pa, r, p, err);
+				if (st != LQ_OK)
+					return st;
+				continue;
+			}
 			lq_dtype rdt;
 			bool rfloat = st_dtype_to_lq(r->t->dtype, &rdt) && rdt != LQ_DTYPE_U8;
 			item *it = find_item(p, r->target);
@@ -564,6 +590,7 @@ static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_sel
 			}
 			it->replaced = true;
 			it->nloras = 0;
+			it->nreplace = 0;
 			it->act = ACT_COPY;
 			it->data = (ref){pa->st, r->t};
 			it->dtype = rfloat ? rdt : LQ_DTYPE_U8;
@@ -577,6 +604,9 @@ static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_sel
 						"(an adapter for another model? --key-map renames modules)", o->adapters[a], pm->weight);
 			if (it->dtype == LQ_DTYPE_U8 || it->ndim != 2)
 				return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the adapter changes '%s', which is not a 2-D float weight",
+						o->adapters[a], pm->weight);
+			if (it->nreplace)
+				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: '%s' has trainable token rows and a LoRA: not supported",
 						o->adapters[a], pm->weight);
 			if (it->replaced && it->dtype != it->model_dtype)
 				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: '%s' is replaced by a %s tensor and then merged; PEFT "
@@ -621,6 +651,11 @@ static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_sel
 			it->lora_src[it->nloras] = o->adapters[a];
 			it->nloras++;
 			it->act = ACT_MERGE;
+			if (pm->bias) {
+				lq_status st = plan_lora_bias(o->adapters[a], pa, pm, o->weights[a], p, err);
+				if (st != LQ_OK)
+					return st;
+			}
 		}
 	}
 	return LQ_OK;
@@ -634,7 +669,7 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 		uint64_t n = 1;
 		for (int d = 0; d < it->ndim; d++)
 			n *= (uint64_t)it->shape[d];
-		p->nreplaced += it->replaced;
+		p->nreplaced += it->replaced || it->nreplace;
 		/* is this weight 4-bit in the output? With --requantize: what was 4-bit, or what transformers
 		 * converts (a float base) */
 		bool conv1d;
@@ -677,7 +712,7 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 		it->out_dtype = o->dtype_set ? o->dtype : it->replaced ? it->model_dtype : it->dtype;
 		if (it->quantized_in && !o->dtype_set)
 			it->out_dtype = it->in_state.dtype;
-		if (it->act == ACT_COPY && (it->quantized_in || it->out_dtype != it->dtype))
+		if (it->act == ACT_COPY && (it->quantized_in || it->out_dtype != it->dtype || it->nreplace))
 			it->act = ACT_MERGE; /* dequantize or convert: a merge with no adapter */
 		it->bytes_out = n * lq_dtype_size(it->act == ACT_COPY ? it->dtype : it->out_dtype);
 		if (it->act == ACT_MERGE && (uint64_t)it->shape[it->ndim > 1 ? 1 : 0] * 4 > ((uint64_t)16 << 20))
@@ -716,43 +751,15 @@ static lq_status declare_outputs(const options *o, const hf_model *m, plan *p, c
 		int64_t n = 1;
 		for (int d = 0; d < it->ndim; d++)
 			n *= it->shape[d];
-		int64_t nb = lq_quant_nblocks(n, bs->blocksize);
 		for (int k = 0; k < BNB_NPARTS && st == LQ_OK; k++) {
 			if (!bnb_has_part(bs, (bnb_part)k))
 				continue;
 			char name[4200];
 			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, bs->qtype);
-			int64_t shape[2] = {0, 1};
-			st_dtype dt = ST_U8;
-			int ndim = 1;
-			switch ((bnb_part)k) {
-			case BNB_PART_WEIGHT:
-				shape[0] = lq_quant_packed_bytes(n);
-				ndim = 2;
-				break;
-			case BNB_PART_ABSMAX:
-				shape[0] = nb;
-				dt = bs->double_quant ? ST_U8 : ST_F32;
-				break;
-			case BNB_PART_QUANT_MAP:
-				shape[0] = 16;
-				dt = ST_F32;
-				break;
-			case BNB_PART_NESTED_ABSMAX:
-				shape[0] = lq_quant_nested_blocks(nb);
-				dt = ST_F32;
-				break;
-			case BNB_PART_NESTED_QUANT_MAP:
-				shape[0] = 256;
-				dt = ST_F32;
-				break;
-			default:
-				/* a copied group keeps its own JSON bytes */
-				shape[0] = it->act == ACT_COPY_GROUP
-						   ? (int64_t)(it->parts[k].t->end - it->parts[k].t->begin)
-						   : (int64_t)bnb_state_json_size(bs);
-				break;
-			}
+			int64_t shape[2];
+			st_dtype dt;
+			int ndim;
+			bnb_part_layout(bs, (bnb_part)k, n, &dt, &ndim, shape);
 			if (it->act == ACT_COPY_GROUP) { /* every part exactly as it was */
 				dt = it->parts[k].t->dtype;
 				ndim = it->parts[k].t->ndim;
@@ -785,6 +792,8 @@ static const char *act_name(const item *it)
 {
 	if (it->replaced)
 		return it->nloras ? "replace+merge" : "replace";
+	if (it->nreplace)
+		return "replace-rows"; /* trainable tokens */
 	switch (it->act) {
 	case ACT_MERGE:
 		return it->nloras ? "merge" : (it->quantized_in ? "dequantize" : "convert");
@@ -808,8 +817,10 @@ static void print_plan(const options *o, const plan *p, uint64_t memory)
 			n += (size_t)snprintf(line + n, sizeof line - n, "%s rank %d, scaling %g (%s)%s", l ? ";" : ":",
 					      (int)it->loras[l].rank, (double)it->loras[l].scaling, it->lora_src[l],
 					      it->loras[l].magnitude_input >= 0 ? ", DoRA" : "");
+		if (it->nreplace && n < sizeof line)
+			n += (size_t)snprintf(line + n, sizeof line - n, ": %zu rows", it->nreplace);
 		if (it->act == ACT_MERGE || it->replaced || cli_verbosity > 0)
-			cli_info(o->dry_run ? 0 : 1, "%s", line);
+			cli_info(o->common.dry_run ? 0 : 1, "%s", line);
 	}
 	cli_info(0, "%zu merged, %zu replaced, %zu tensors: %s -> %s%s; memory needed: about %s", p->nmerged, p->nreplaced,
 		 p->n, cli_human_bytes(p->bytes_in, a, sizeof a), cli_human_bytes(p->om.bytes, b, sizeof b),
@@ -928,6 +939,18 @@ static bool on_progress(void *arg, uint64_t done, uint64_t total)
 	return !cli_interrupted();
 }
 
+/* Streams the tasks from their sources to their sinks, with the progress line. */
+static lq_status run_tasks(lq_ctx *ctx, const lq_task *tasks, size_t n, st_source *src, st_sink *sink, char *err)
+{
+	lq_source source = st_source_iface(src);
+	lq_sink lsink = st_sink_iface(sink);
+	lq_status st = lq_execute(ctx, tasks, n, &source, &lsink, on_progress, NULL);
+	cli_progress_end();
+	if (st != LQ_OK)
+		fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
+	return st;
+}
+
 /* --base-as: the float base's 4-bit quantize-dequantize. The weights transformers would quantize are
  * quantized into a scratch file first (as nf4quant does); the merge then reads them as a 4-bit base. */
 static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, lq_ctx *ctx, const char *scratch,
@@ -954,7 +977,7 @@ static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, l
 				.ndim = it->ndim, .double_quant = o->quant.double_quant,
 				.nested_blocksize = LQ_NESTED_BLOCKSIZE};
 		memcpy(bs.shape, it->shape, sizeof bs.shape);
-		int64_t n = (int64_t)it->data.t->nelem, nb = lq_quant_nblocks(n, bs.blocksize);
+		int64_t n = (int64_t)it->data.t->nelem;
 		int32_t sid[BNB_NPARTS];
 		for (int k = 0; k < BNB_NPARTS; k++) {
 			sid[k] = -1;
@@ -962,18 +985,11 @@ static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, l
 				continue;
 			char name[4200];
 			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, bs.qtype);
-			int64_t shape[2] = {k == BNB_PART_WEIGHT ? lq_quant_packed_bytes(n)
-								 : k == BNB_PART_ABSMAX ? nb
-								 : k == BNB_PART_QUANT_MAP ? 16
-								 : k == BNB_PART_NESTED_ABSMAX ? lq_quant_nested_blocks(nb)
-								 : k == BNB_PART_NESTED_QUANT_MAP ? 256
-												  : (int64_t)bnb_state_json_size(&bs),
-					    1};
-			st_dtype dt = (k == BNB_PART_ABSMAX && !bs.double_quant) || k == BNB_PART_QUANT_MAP ||
-						      k == BNB_PART_NESTED_ABSMAX || k == BNB_PART_NESTED_QUANT_MAP
-					      ? ST_F32
-					      : ST_U8;
-			int32_t wid = st_writer_add(w, name, dt, k == BNB_PART_WEIGHT ? 2 : 1, shape);
+			int64_t shape[2];
+			st_dtype dt;
+			int ndim;
+			bnb_part_layout(&bs, (bnb_part)k, n, &dt, &ndim, shape);
+			int32_t wid = st_writer_add(w, name, dt, ndim, shape);
 			if (wid < 0 || (sid[k] = st_sink_add(sink, w, wid)) < 0) {
 				st = fmt_fail(err, LQ_ERR_NOMEM, "%s", st_writer_error(w));
 				break;
@@ -993,14 +1009,8 @@ static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, l
 	}
 	if (st == LQ_OK && (st = st_writer_open(w, scratch)) != LQ_OK)
 		fmt_fail(err, st, "%s", st_writer_error(w));
-	if (st == LQ_OK) {
-		lq_source s = st_source_iface(src);
-		lq_sink k = st_sink_iface(sink);
-		st = lq_execute(ctx, tasks, ntasks, &s, &k, on_progress, NULL);
-		cli_progress_end();
-		if (st != LQ_OK)
-			fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
-	}
+	if (st == LQ_OK)
+		st = run_tasks(ctx, tasks, ntasks, src, sink, err);
 	if (st == LQ_OK && (st = st_writer_finish(w)) != LQ_OK)
 		fmt_fail(err, st, "%s", st_writer_error(w));
 	free(tasks);
@@ -1115,12 +1125,19 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 		t->requantize = it->quantized_out;
 		for (size_t l = 0; l < it->nloras; l++) {
 			it->loras[l].a_input = st_source_add(src, it->lora_refs[l][0].f, it->lora_refs[l][0].t, false);
-			it->loras[l].b_input = st_source_add(src, it->lora_refs[l][1].f, it->lora_refs[l][1].t, false);
+			if (it->lora_refs[l][1].t)
+				it->loras[l].b_input = st_source_add(src, it->lora_refs[l][1].f, it->lora_refs[l][1].t, false);
 			if (it->lora_refs[l][2].t)
 				it->loras[l].magnitude_input = st_source_add(src, it->lora_refs[l][2].f, it->lora_refs[l][2].t, false);
 		}
 		t->loras = it->loras;
 		t->nloras = it->nloras;
+		if (it->nreplace) {
+			t->replace_rows = it->replace_rows;
+			t->nreplace = it->nreplace;
+			t->replace_input = st_source_add(src, it->replace_data.f, it->replace_data.t, false);
+			st_dtype_to_lq(it->replace_data.t->dtype, &t->replace_dtype);
+		}
 		if (it->quantized_in) {
 			t->base_quantized = true;
 			t->base_quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
@@ -1129,14 +1146,8 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 			t->base_nested_input = it->in_state.double_quant ? st_source_add(src, it->nested.f, it->nested.t, false) : -1;
 		}
 	}
-	if (st == LQ_OK) {
-		lq_source source = st_source_iface(src);
-		lq_sink lsink = st_sink_iface(sink);
-		st = lq_execute(ctx, tasks, nt, &source, &lsink, on_progress, NULL);
-		cli_progress_end();
-		if (st != LQ_OK)
-			fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
-	}
+	if (st == LQ_OK)
+		st = run_tasks(ctx, tasks, nt, src, sink, err);
 	if (st == LQ_OK) {
 		size_t cfg_len = 0;
 		char *cfg = output_config(o, m, p, &cfg_len, err);
@@ -1221,21 +1232,25 @@ int main(int argc, char **argv)
 	if (p.untie)
 		cli_warn("the adapter gives the tied output head its own weights: the merged model unties them "
 			 "(tie_word_embeddings false), as PEFT does");
-	lq_ctx_options copts = {.threads = o.threads};
+	lq_ctx_options copts = {.threads = o.common.threads};
 	ctx = lq_ctx_create(&copts);
 	if (!ctx) {
 		cli_error("cannot start: out of memory or threads");
 		goto finish;
 	}
-	if (!o.dry_run && lq_ctx_use_device(ctx, o.device) != LQ_OK) {
-		cli_error("--device %s: %s", o.device, lq_ctx_error_string(ctx));
+	double t_plan = cli_now();
+	if (!o.common.dry_run && lq_ctx_use_device(ctx, o.common.device) != LQ_OK) {
+		cli_error("--device %s: %s", o.common.device, lq_ctx_error_string(ctx));
 		goto finish;
 	}
+	double t_device = cli_now();
+	cli_info(1, "compute: %s; %s kernels, %d thread%s", lq_ctx_device_note(ctx), lq_ctx_backend_name(ctx),
+		 lq_ctx_threads(ctx), lq_ctx_threads(ctx) == 1 ? "" : "s");
 	cli_info(1, "base: %s; %s", p.base_quantized ? "bitsandbytes 4-bit, dequantized exactly" :
 				    o.base_as && o.requantize ? "float, quantized to 4 bits first, as PEFT's 4-bit merge loads it" :
 				    o.base_as ? "float, merged into its 4-bit quantize-dequantize (--base-as)" : "float, merged as is",
 		 o.requantize ? "the result quantized again to 4 bits (--requantize)" : "the result in float");
-	if (!o.dry_run && o.base_as) {
+	if (!o.common.dry_run && o.base_as) {
 		/* the scratch file lives beside the output and is removed at the end */
 		size_t n = strlen(o.output) + 32;
 		scratch_path = malloc(n);
@@ -1261,24 +1276,33 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	uint64_t memory = 0;
-	if (o.dry_run || cli_verbosity > 0) {
+	if (o.common.dry_run || cli_verbosity > 0) {
 		lq_task probe = {.op = LQ_OP_MERGE};
 		memory = lq_execute_memory_bound(ctx, &probe, 1);
 		print_plan(&o, &p, memory);
 	}
-	if (o.dry_run) {
-		if (o.json)
+	if (o.common.dry_run) {
+		if (o.common.json)
 			print_json(&o, &p, cli_now() - t0, false);
 		status = CLI_EXIT_OK;
 		goto finish;
 	}
-	if (om_begin(&p.om, o.force, om_carried_bytes(m), err) != LQ_OK || merge(&o, m, &p, ctx, err) != LQ_OK ||
-	    om_commit(&p.om, err) != LQ_OK) {
+	double t_start = cli_now();
+	if (om_begin(&p.om, o.common.force, om_carried_bytes(m), err) != LQ_OK || merge(&o, m, &p, ctx, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
 	}
+	double t_merged = cli_now();
+	if (om_commit(&p.om, err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
+	}
+	double t_committed = cli_now();
+	cli_info(2, "time: %.3f s reading headers and planning, %.3f s opening the compute device, %.3f s quantizing "
+		 "the base (--base-as) and planning the output, %.3f s merging (reading, computing, writing, syncing), %.3f s renaming into place",
+		 t_plan - t0, t_device - t_plan, t_start - t_device, t_merged - t_start, t_committed - t_merged);
 	double secs = cli_now() - t0;
-	if (o.json) {
+	if (o.common.json) {
 		print_json(&o, &p, secs, true);
 	} else {
 		char a[32], b[32];

@@ -33,9 +33,7 @@ typedef struct options {
 	bool compute_dtype_set;
 	lq_dtype compute_dtype;
 	uint64_t max_shard_size; /* 0: the input's layout */
-	int threads;
-	const char *device;
-	bool force, dry_run, json;
+	cli_common common;      /* -T, --device, -f, -n, --json */
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
 } options;
@@ -127,8 +125,7 @@ static void push_glob(const char ***list, size_t *n, const char *glob)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_SHARD, OPT_JSON,
-	       OPT_DEVICE };
+	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_SHARD };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"quant-type", required_argument, NULL, OPT_QTYPE},
@@ -138,18 +135,10 @@ static void parse_args(int argc, char **argv, options *o)
 		{"include", required_argument, NULL, OPT_INCLUDE},
 		{"exclude", required_argument, NULL, OPT_EXCLUDE},
 		{"max-shard-size", required_argument, NULL, OPT_SHARD},
-		{"threads", required_argument, NULL, 'T'},
-		{"device", required_argument, NULL, OPT_DEVICE},
-		{"force", no_argument, NULL, 'f'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"quiet", no_argument, NULL, 'q'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
+		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .device = "auto"};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .common = {.device = "auto"}};
 	long v;
 	int c;
 	opterr = 0; /* our own messages, in our style */
@@ -189,45 +178,8 @@ static void parse_args(int argc, char **argv, options *o)
 			if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
 				cli_usage_error("invalid --max-shard-size '%s' (a size such as 5GB, 500MB or 2GiB)", optarg);
 			break;
-		case 'T':
-			if (!cli_parse_int(optarg, 0, 4096, &v))
-				cli_usage_error("invalid --threads '%s' (0 to 4096)", optarg);
-			o->threads = (int)v;
-			break;
-		case OPT_DEVICE:
-			if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0 && strcmp(optarg, "all") != 0 &&
-			    strcmp(optarg, "auto") != 0 &&
-			    !(strncmp(optarg, "cuda:", 5) == 0 && cli_parse_int(optarg + 5, 0, 1024, &v)))
-				cli_usage_error("invalid --device '%s' (cpu, cuda, cuda:N, all or auto)", optarg);
-			o->device = optarg;
-			break;
-		case 'f':
-			o->force = true;
-			break;
-		case 'n':
-			o->dry_run = true;
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		case 'q':
-			cli_verbosity = cli_verbosity > 0 ? 0 : -1;
-			break;
-		case 'v':
-			cli_verbosity = cli_verbosity < 0 ? 0 : cli_verbosity + 1;
-			break;
-		case 'h':
-			usage();
-			exit(CLI_EXIT_OK);
-		case 'V':
-			printf("nf4quant %s (libquant %s)\n", LQ_VERSION_STRING, lq_version_string());
-			exit(CLI_EXIT_OK);
-		case ':':
-			cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			if (optopt)
-				cli_usage_error("invalid option '-%c'", optopt);
-			cli_usage_error("invalid option '%s'", argv[optind - 1]);
+			cli_common_option(c, argv, &o->common, usage);
 		}
 	}
 	if (optind >= argc)
@@ -438,41 +390,17 @@ static lq_status declare_outputs(plan *p, char *err)
 			continue;
 		}
 		const bnb_state *bs = &it->state;
-		int64_t n = (int64_t)it->t->nelem, nb = lq_quant_nblocks(n, bs->blocksize);
+		int64_t n = (int64_t)it->t->nelem;
 		for (int k = 0; k < BNB_NPARTS; k++) {
 			if (!bnb_has_part(bs, (bnb_part)k))
 				continue;
 			char name[4096];
 			if (!bnb_part_name(name, sizeof name, it->t->name, (bnb_part)k, bs->qtype))
 				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "tensor name too long");
-			int64_t shape[2] = {0, 1};
-			st_dtype dt = ST_U8;
-			int ndim = 1;
-			switch ((bnb_part)k) {
-			case BNB_PART_WEIGHT:
-				shape[0] = lq_quant_packed_bytes(n);
-				ndim = 2;
-				break;
-			case BNB_PART_ABSMAX:
-				shape[0] = nb;
-				dt = bs->double_quant ? ST_U8 : ST_F32;
-				break;
-			case BNB_PART_QUANT_MAP:
-				shape[0] = 16;
-				dt = ST_F32;
-				break;
-			case BNB_PART_NESTED_ABSMAX:
-				shape[0] = lq_quant_nested_blocks(nb);
-				dt = ST_F32;
-				break;
-			case BNB_PART_NESTED_QUANT_MAP:
-				shape[0] = 256;
-				dt = ST_F32;
-				break;
-			default:
-				shape[0] = (int64_t)bnb_state_json_size(bs);
-				break;
-			}
+			int64_t shape[2];
+			st_dtype dt;
+			int ndim;
+			bnb_part_layout(bs, (bnb_part)k, n, &dt, &ndim, shape);
 			it->wid[k] = om_add(&p->om, it->out_shard, name, dt, ndim, shape, err);
 			if (it->wid[k] < 0)
 				return LQ_ERR_ARG;
@@ -517,7 +445,7 @@ static void print_plan(const options *o, const hf_model *m, const plan *p, uint6
 		const item *it = &p->items[i];
 		char shape[128];
 		shape_str(shape, sizeof shape, it->t->ndim, it->t->shape);
-		cli_info(o->dry_run ? 0 : 1, "%-9s %s %s %s -> %s (%s)%s", it->quantize ? "quantize" : "copy", it->t->name,
+		cli_info(o->common.dry_run ? 0 : 1, "%-9s %s %s %s -> %s (%s)%s", it->quantize ? "quantize" : "copy", it->t->name,
 			 st_dtype_name(it->t->dtype), shape, cli_human_bytes(it->bytes_out, a, sizeof a), it->reason,
 			 it->transpose ? ", transposed (Conv1D)" : "");
 	}
@@ -720,7 +648,7 @@ int main(int argc, char **argv)
 		cli_error("out of memory");
 		return CLI_EXIT_FAILURE;
 	}
-	lq_ctx_options copts = {.threads = o.threads};
+	lq_ctx_options copts = {.threads = o.common.threads};
 	ctx = lq_ctx_create(&copts);
 	if (!ctx) {
 		cli_error("cannot start: out of memory or threads");
@@ -728,9 +656,9 @@ int main(int argc, char **argv)
 	}
 	/* Opening a GPU takes a quarter of a second: it happens while the headers are read and the output
 	 * planned. */
-	dev = (device_start){.ctx = ctx, .device = o.device};
-	dev_started = !o.dry_run && pthread_create(&dev.thread, NULL, start_device, &dev) == 0;
-	if (!o.dry_run && !dev_started)
+	dev = (device_start){.ctx = ctx, .device = o.common.device};
+	dev_started = !o.common.dry_run && pthread_create(&dev.thread, NULL, start_device, &dev) == 0;
+	if (!o.common.dry_run && !dev_started)
 		start_device(&dev);
 	if (hf_model_open(m, o.input) != LQ_OK) {
 		cli_error("%s", m->err);
@@ -777,20 +705,20 @@ int main(int argc, char **argv)
 		pthread_join(dev.thread, NULL);
 		dev_started = false;
 	}
-	if (!o.dry_run && dev.status != LQ_OK) {
-		cli_error("--device %s: %s", o.device, lq_ctx_error_string(ctx));
+	if (!o.common.dry_run && dev.status != LQ_OK) {
+		cli_error("--device %s: %s", o.common.device, lq_ctx_error_string(ctx));
 		goto finish;
 	}
 	double t_device = cli_now();
-	if (o.dry_run || cli_verbosity > 0)
+	if (o.common.dry_run || cli_verbosity > 0)
 		print_plan(&o, m, &p, memory);
-	if (o.dry_run) {
-		if (o.json)
+	if (o.common.dry_run) {
+		if (o.common.json)
 			print_json(&o, &p, cli_now() - t0, false);
 		status = CLI_EXIT_OK;
 		goto finish;
 	}
-	if (om_begin(&p.om, o.force, om_carried_bytes(m), err) != LQ_OK) {
+	if (om_begin(&p.om, o.common.force, om_carried_bytes(m), err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
 	}
@@ -811,7 +739,7 @@ int main(int argc, char **argv)
 	cli_info(2, "time: %.3f s reading headers and planning, %.3f s more opening the compute device, %.3f s "
 		 "converting (reading, computing, writing, syncing), %.3f s renaming into place", t_plan - t0,
 		 t_device - t_plan, t_converted - t_start, t_committed - t_converted);
-	if (o.json) {
+	if (o.common.json) {
 		print_json(&o, &p, secs, true);
 	} else {
 		char a[32], b[32];

@@ -188,6 +188,9 @@ typedef enum lq_op {
 typedef enum lq_lora_layout {
 	LQ_LORA_ROWS = 0,
 	LQ_LORA_TRANSPOSED = 1,
+	/* LoRA's own bias (lora_bias: lora_B.bias) added to the base's bias [cols]: delta[j] = A[j] * scaling,
+	 * with A the vector [cols] (rank 1; B unused, b_input -1) */
+	LQ_LORA_VECTOR = 2,
 } lq_lora_layout;
 
 typedef struct lq_lora {
@@ -238,6 +241,13 @@ typedef struct lq_task {
 	int32_t base_absmax_input;
 	int32_t base_nested_input;
 	bool requantize;
+	/* MERGE: rows of W replaced before the loras apply (PEFT's trainable tokens: index_copy of the delta
+	 * rows cast to W's type): row replace_rows[i] becomes row i of input replace_input, [nreplace, cols]
+	 * of replace_dtype. A row listed twice takes its last. */
+	const int64_t *replace_rows;
+	size_t nreplace;
+	int32_t replace_input;
+	lq_dtype replace_dtype;
 } lq_task;
 
 /* What a task computed that its outputs' metadata needs (the sink writes that itself). */

@@ -6,7 +6,11 @@
 #     machine's memcpy bandwidth as the anchor;
 #  2. nf4quant end to end on DESIGN.md's synthetic model (Llama-7B widths, 4 layers: 1.07e9 parameters,
 #     2.14 GB of bf16), page cache warm, against `cat` of the same input, with peak memory (RSS) against
-#     the bound 2 x largest tensor + 512 MiB.
+#     the bound 2 x largest tensor + 512 MiB;
+#  3. loramerge end to end on the same model with a rank-64 adapter on every linear layer
+#     (tests/bench/gen_adapter.py), against `cat` and against reading the input and writing and syncing
+#     as many bytes, with peak memory. PEFT's own time is measured on the GPU machine
+#     (tests/gpu/bench_loramerge.py, bench/gpu.md).
 # BENCH_DIR (default BUILD_DIR/bench) holds the generated model; BENCH_LAYERS changes its size.
 set -eu
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
@@ -18,6 +22,8 @@ out="$dir/out"
 report="$top/bench/cpu.md"
 mkdir -p "$dir" "$top/bench"
 [ -f "$model/model.safetensors" ] || "$build/gen_model" "$model" "$layers" 4096 11008 32000 >&2
+adapter="$dir/lora-r64-${layers}l"
+[ -f "$adapter/adapter_model.safetensors" ] || python3 "$top/tests/bench/gen_adapter.py" "$adapter" "$layers" >&2
 in_bytes=$(stat -c %s "$model/model.safetensors")
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -69,6 +75,28 @@ largest=$((32000 * 4096 * 2))
 echo
 echo "Largest tensor: $largest bytes; memory bound 2 x largest + 512 MiB = $(( (2 * largest) / 1048576 + 512 )) MiB."
 echo "The output is written and synced (fsync) in every run; the time includes it."
+echo
+echo "## loramerge end to end"
+echo
+nq_out_bytes=$out_bytes
+out_bytes=$in_bytes
+t_io2=$(seconds 3 io)
+out_bytes=$nq_out_bytes
+echo "Adapter: rank 64 on the $((7 * layers)) linear layers, float32 ($(du -b "$adapter/adapter_model.safetensors" | cut -f1) bytes)."
+echo "Read the input and write and sync $in_bytes bytes (the output's size): $(printf %.3f "$t_io2") s."
+echo
+echo "| threads | seconds | GB/s of input | vs cat | vs read + write | peak RSS (MiB) |"
+echo "|---|---|---|---|---|---|"
+for t in 1 $cores; do
+	rm -rf "$out"
+	"$build/loramerge" -q -T "$t" --device cpu "$model" "$adapter" -o "$out"
+	rss_kb=$( { /usr/bin/time -f %M "$build/loramerge" -q -f -T "$t" --device cpu "$model" "$adapter" -o "$out" ; } 2>&1 | tail -1)
+	s=$(seconds 3 "$build/loramerge" -q -f -T "$t" --device cpu "$model" "$adapter" -o "$out")
+	echo "| $t | $(printf %.3f "$s") | $(echo "$in_bytes / $s / 1000000000" | bc -l | xargs printf %.2f) | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $(echo "$s / $t_io2" | bc -l | xargs printf %.2f)x | $((rss_kb / 1024)) |"
+done
+echo
+echo "PEFT (load, merge_and_unload, save_pretrained on the GPU) takes 3.28 s on the GPU machine (DESIGN.md);"
+echo "bench/gpu.md has it measured in the same run as loramerge there."
 } | tee "$report"
 rm -rf "$out"
 # On a machine with an NVIDIA GPU: the kernels against the copy bandwidth, and end to end on the GPU
@@ -79,6 +107,8 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && [ -
 		"$build/bench_gpu" 64
 		echo
 		python3 "$top/tests/gpu/bench_e2e.py" "$build/nf4quant" "$model" "$dir/e2e"
+		echo
+		python3 "$top/tests/gpu/bench_loramerge.py" "$build/loramerge" "$model" "$dir/lm"
 	} | tee "$top/bench/gpu.md"
 else
 	echo "GPU benchmarks: SKIPPED (no NVIDIA GPU here); bench/gpu.md holds the last results from the GPU machine"

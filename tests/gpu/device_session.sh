@@ -4,7 +4,7 @@
 set -u
 out=${OUT:-/tmp/gpu-out}
 mkdir -p "$out"
-export LD_LIBRARY_PATH=.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH=$(pwd)/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export PYTHONUNBUFFERED=1
 status=0
 step() {
@@ -58,5 +58,50 @@ TAIL=60 step profile ncu --clock-control none --kernel-name regex:quantize_kerne
 step synthetic python3 tests/gpu/make_synthetic.py "$w/model"
 TAIL=10 step bench_e2e python3 tests/gpu/bench_e2e.py $nq "$w/model" "$w/e2e"
 step timing sh -c "$nq -vv -f --device cuda $w/model -o $w/t 2>&1 | grep -e time: -e compute; $nq -vv -f --device cpu $w/model -o $w/t 2>&1 | grep -e time: -e compute"
+# 5. loramerge: the GPU merge against the spec's arithmetic and the CPU; the golden cases (which use the
+#    GPU here, --device auto); PEFT references for trainable tokens, LoRA biases and GPT-2's Conv1D made
+#    here and compared; transformers loads the merged models; the benchmark against PEFT
+lm=.gpu/bin/loramerge
+step lm_unit env LQ_TEST_DEVICE=cuda .gpu/bin/test_unit merge executor
+step lm_memcheck compute-sanitizer --tool memcheck --error-exitcode 1 env LQ_TEST_DEVICE=cuda .gpu/bin/test_unit merge
+step lm_cli sh tests/cli/run.sh .gpu/bin $(cd tests/cli/cases && ls lm_*.sh | sed 's/[.]sh$//')
+lm_gpu_vs_cpu() {
+	b=fixtures/models
+	for a in plain_r8 rslora_r16 patterns dora_r8 embed_mts bf16_stored; do
+		for mode in "$b/tiny-llama" "--base-as nf4 $b/tiny-llama" "$b/tiny-llama-nf4" "--requantize $b/tiny-llama" \
+			"--dtype fp32 $b/tiny-llama-sharded"; do
+			rm -rf "$w/g" "$w/c"
+			$lm -q --device cuda $mode fixtures/peft/adapters/$a -o "$w/g" &&
+				$lm -q --device cpu $mode fixtures/peft/adapters/$a -o "$w/c" || return 1
+			for f in $(ls "$w/c"); do cmp "$w/g/$f" "$w/c/$f" || return 1; done
+			echo "identical: $a $mode"
+		done
+	done
+	rm -rf "$w/g" "$w/c"
+	$lm -q --device cuda $b/tiny-llama fixtures/peft/adapters/plain_r8 fixtures/peft/adapters/dora_r8:0.5 -o "$w/g" &&
+		$lm -q --device cpu $b/tiny-llama fixtures/peft/adapters/plain_r8 fixtures/peft/adapters/dora_r8:0.5 -o "$w/c" &&
+		cmp "$w/g/model.safetensors" "$w/c/model.safetensors" && echo "identical: two adapters" || return 1
+}
+step lm_gpu_vs_cpu lm_gpu_vs_cpu
+lora_refs() {
+	r="$w/lora-refs"
+	python3 tests/gpu/make_lora_refs.py "$r" || return 1
+	tar -C "$w" -cf "$out/lora-refs.tar" lora-refs
+	rc=0
+	for spec in "tokens_r4 fixtures/models/tiny-llama" "bias_r8 $r/models/tiny-qwen2" "gpt2_r4 $r/models/tiny-gpt2"; do
+		set -- $spec
+		echo "--- $1"
+		$lm -v -f "$2" "$r/adapters/$1" -o "$w/lr-$1" 2>&1 | tail -4
+		.gpu/bin/stcmp --ulps 1 "$w/lr-$1" "$r/merged/$1" | tail -3 || rc=1
+		$lm -q -f --device cpu "$2" "$r/adapters/$1" -o "$w/lrc-$1" &&
+			cmp "$w/lr-$1/model.safetensors" "$w/lrc-$1/model.safetensors" && echo "cuda = cpu" || rc=1
+	done
+	return $rc
+}
+TAIL=40 step lm_refs lora_refs
+TAIL=12 step lm_interop python3 tests/gpu/lora_interop.py $lm "$w/lmi"
+[ -d "$w/model" ] || step lm_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
+TAIL=14 step bench_loramerge python3 tests/gpu/bench_loramerge.py $lm "$w/model" "$w/lmb"
+step lm_timing sh -c "$lm -vv -f --device cuda $w/model $w/lmb/adapter -o $w/t 2>&1 | tail -12; $lm -vv -f --device cpu $w/model $w/lmb/adapter -o $w/t 2>&1 | tail -12"
 rm -rf "$w"
 exit $status

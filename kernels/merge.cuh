@@ -1,0 +1,41 @@
+// merge.cuh: LoRA merges on the GPU, the same floating-point steps as libquant/merge.c so that the bytes
+// are the CPU's: delta = fused multiply-adds over k in order, times scaling; W rounded after each adapter;
+// DoRA's row norm summed in double in column order by one thread per row.
+#pragma once
+
+#include <cstdint>
+#include <cuda_runtime.h>
+
+namespace lq {
+
+// One adapter for a chunk of rows [row0, row0 + nrows) of W [rows, cols]. The delta of element (i, j) is
+// sum over k of y(i, k) * x(k, j): x is [rank, cols] (A for LQ_LORA_ROWS, B transposed for
+// LQ_LORA_TRANSPOSED); y(i, k) is B[i * rank + k] (ROWS) or A[k * rows + i] (TRANSPOSED).
+struct merge_lora {
+	int transposed;
+	int rank;
+	float scaling;
+	int round_delta;
+	const float *x;
+	const float *y;
+	const float *magnitude; // [rows] or null (DoRA)
+};
+
+// The largest rank the kernel takes (its rows of y live in shared memory); larger ones stay on the CPU.
+constexpr int kMergeMaxRank = 1024;
+
+// w[nrows * cols] (float32) from `in` (dtype 0 float32, 1 float16, 2 bfloat16), rounded to `wtype`
+// when round_input (a dequantized 4-bit base), as merge.c loads it.
+cudaError_t merge_load(const void *in, int in_dtype, int round_input, int wtype, int64_t n, float *w,
+		       cudaStream_t stream);
+
+// One adapter applied to w in place: w = wtype(w + delta) (DoRA: scaled by magnitude / row norm first);
+// the float32 sum kept unrounded when keep_unrounded. v is scratch of nrows * cols floats, factor of
+// nrows (DoRA only).
+cudaError_t merge_apply(float *w, float *v, float *factor, const merge_lora &l, int64_t rows, int64_t cols,
+			int64_t row0, int64_t nrows, int wtype, int keep_unrounded, cudaStream_t stream);
+
+// out = out_dtype(w) (float32 copied as is).
+cudaError_t merge_store(const float *w, int64_t n, int out_dtype, void *out, cudaStream_t stream);
+
+} // namespace lq

@@ -1,0 +1,332 @@
+/*
+ * test_merge.c: the executor's MERGE operation against a plain implementation of the arithmetic of
+ * shared/specs/lora-merge.md written here from the spec (delta = fused multiply-adds over k in order,
+ * times scaling; the sum in float32 rounded once to W's type; embeddings' delta rounded first; DoRA's
+ * norm in double; W rounded after each adapter; the last sum unrounded before a requantization). Every
+ * layout, DoRA, several adapters, a weight over several chunks, a 4-bit base, requantization, a bias
+ * vector and replaced rows. With LQ_TEST_DEVICE=cuda the same cases check the GPU merge (the golden
+ * comparisons with PEFT itself are the command-line cases lm_golden_*).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lq_internal.h"
+#include "test.h"
+#include "util.h"
+
+#define MAX_IN 16
+
+/* An in-memory source and sink: inputs and outputs are plain arrays. */
+typedef struct mem {
+	void *in[MAX_IN];
+	uint64_t in_len[MAX_IN];
+	int nin;
+	void *out[4];
+	uint64_t out_len[4];
+	float offset;
+} mem;
+
+static lq_status mem_read(void *self, int32_t input, uint64_t offset, void *dst, size_t len)
+{
+	mem *m = self;
+	if (input < 0 || input >= m->nin || offset + len > m->in_len[input])
+		return LQ_ERR_ARG;
+	memcpy(dst, (char *)m->in[input] + offset, len);
+	return LQ_OK;
+}
+
+static lq_status mem_write(void *self, int32_t output, uint64_t offset, const void *src, size_t len)
+{
+	mem *m = self;
+	if (output < 0 || output >= 4 || offset + len > m->out_len[output])
+		return LQ_ERR_ARG;
+	memcpy((char *)m->out[output] + offset, src, len);
+	return LQ_OK;
+}
+
+static lq_status mem_done(void *self, const lq_task *task, const lq_task_result *result)
+{
+	if (task->requantize)
+		((mem *)self)->offset = result->nested_offset;
+	return LQ_OK;
+}
+
+static const char *mem_error(void *self)
+{
+	(void)self;
+	return "memory";
+}
+
+static int32_t add_input(mem *m, void *data, uint64_t len)
+{
+	m->in[m->nin] = data;
+	m->in_len[m->nin] = len;
+	return m->nin++;
+}
+
+static float *random_floats(util_rng *r, int64_t n, float scale)
+{
+	float *p = malloc((size_t)n * 4 + 4);
+	for (int64_t i = 0; i < n; i++)
+		p[i] = util_normal(r, scale);
+	return p;
+}
+
+/* The values as `dtype` bytes (what a safetensors file holds). */
+static void *as_dtype(const float *v, int64_t n, lq_dtype dtype)
+{
+	void *p = malloc((size_t)n * lq_dtype_size(dtype) + 4);
+	for (int64_t i = 0; i < n; i++)
+		lq_store_f32(p, dtype, i, v[i]);
+	return p;
+}
+
+/* One adapter of a case, with its float32 matrices (read back from ab_dtype, as the merge reads them). */
+typedef struct ref_lora {
+	lq_lora l;
+	float *a, *b, *magnitude;
+} ref_lora;
+
+/* The spec's arithmetic, row by row, in place on w [rows, cols]. */
+static void ref_merge(float *w, int64_t rows, int64_t cols, lq_dtype dtype, const ref_lora *loras, size_t n,
+		      bool keep_last_unrounded)
+{
+	float *v = malloc((size_t)cols * 4);
+	for (int64_t i = 0; i < rows; i++) {
+		float *row = w + i * cols;
+		for (size_t l = 0; l < n; l++) {
+			const ref_lora *L = &loras[l];
+			const int64_t r = L->l.rank;
+			for (int64_t j = 0; j < cols; j++) {
+				float acc = 0.0f;
+				if (L->l.layout == LQ_LORA_VECTOR)
+					acc = L->a[j];
+				else if (L->l.layout == LQ_LORA_ROWS) /* B [rows, r] @ A [r, cols] */
+					for (int64_t k = 0; k < r; k++)
+						acc = fmaf(L->b[i * r + k], L->a[k * cols + j], acc);
+				else /* (B [cols, r] @ A [r, rows])^T */
+					for (int64_t k = 0; k < r; k++)
+						acc = fmaf(L->b[j * r + k], L->a[k * rows + i], acc);
+				float d = acc * L->l.scaling;
+				if (L->l.round_delta)
+					d = lq_round_to(dtype, d);
+				v[j] = row[j] + d;
+			}
+			if (L->magnitude) {
+				double sum = 0;
+				for (int64_t j = 0; j < cols; j++)
+					sum += (double)v[j] * (double)v[j];
+				float factor = L->magnitude[i] / (float)sqrt(sum);
+				for (int64_t j = 0; j < cols; j++)
+					v[j] = factor * v[j];
+			}
+			bool keep = keep_last_unrounded && l + 1 == n;
+			for (int64_t j = 0; j < cols; j++)
+				row[j] = keep ? v[j] : lq_round_to(dtype, v[j]);
+		}
+	}
+	free(v);
+}
+
+typedef struct lora_spec {
+	lq_lora_layout layout;
+	int rank;
+	float scaling;
+	bool round_delta, dora;
+	lq_dtype ab_dtype;
+} lora_spec;
+
+typedef struct merge_case {
+	const char *name;
+	int64_t rows, cols;
+	lq_dtype dtype, out_dtype;
+	bool quantized_base, requantize;
+	lora_spec loras[3];
+	size_t nloras;
+	size_t nreplace; /* rows replaced (float32 source rows) */
+} merge_case;
+
+static void run_case(const merge_case *c, util_rng *rng)
+{
+	lq_ctx *ctx = util_ctx(4);
+	if (!ctx)
+		return;
+	mem m = {0};
+	const int64_t n = c->rows * c->cols;
+	lq_task t = {.op = LQ_OP_MERGE, .name = c->name, .dtype = c->dtype, .ndim = 2, .shape = {c->rows, c->cols},
+		     .rows = c->rows, .cols = c->cols, .out_dtype = c->out_dtype, .requantize = c->requantize,
+		     .out_data = 0, .out_absmax = -1, .out_nested_absmax = -1, .replace_input = -1};
+	/* the base W, and its float32 values as the merge starts from them */
+	float *w = random_floats(rng, n, 0.05f);
+	void *packed = NULL, *absmax_q = NULL, *nested = NULL, *win = NULL;
+	if (c->quantized_base) {
+		const int64_t nb = lq_quant_nblocks(n, 64);
+		float *absmax = malloc((size_t)nb * 4), *back = malloc((size_t)nb * 4);
+		packed = malloc((size_t)lq_quant_packed_bytes(n));
+		absmax_q = malloc((size_t)nb);
+		nested = malloc((size_t)lq_quant_nested_blocks(nb) * 4);
+		int64_t bad;
+		CHECK(lq_quantize_blocks(ctx, w, LQ_DTYPE_F32, n, LQ_QTYPE_NF4, 64, packed, absmax, &bad) == LQ_OK);
+		CHECK(lq_double_quant(ctx, absmax, nb, absmax_q, nested, &t.base_offset) == LQ_OK);
+		CHECK(lq_dequantize_absmax(ctx, absmax_q, nested, t.base_offset, nb, back) == LQ_OK);
+		CHECK(lq_dequantize_blocks(ctx, packed, back, n, LQ_QTYPE_NF4, 64, LQ_DTYPE_F32, w) == LQ_OK);
+		for (int64_t i = 0; i < n; i++)
+			w[i] = lq_round_to(c->dtype, w[i]);
+		t.base_quantized = true;
+		t.base_quant = (lq_quant_params){LQ_QTYPE_NF4, 64, true};
+		t.input = add_input(&m, packed, (uint64_t)lq_quant_packed_bytes(n));
+		t.nbytes = (uint64_t)lq_quant_packed_bytes(n);
+		t.base_absmax_input = add_input(&m, absmax_q, (uint64_t)nb);
+		t.base_nested_input = add_input(&m, nested, (uint64_t)lq_quant_nested_blocks(nb) * 4);
+		free(absmax);
+		free(back);
+	} else {
+		win = as_dtype(w, n, c->dtype);
+		for (int64_t i = 0; i < n; i++)
+			w[i] = lq_load_f32(win, c->dtype, i);
+		t.input = add_input(&m, win, (uint64_t)n * lq_dtype_size(c->dtype));
+		t.nbytes = (uint64_t)n * lq_dtype_size(c->dtype);
+	}
+	/* rows replaced: the last of a repeated row wins, cast to W's type */
+	int64_t rows_to_replace[4] = {3, c->rows - 1, 0, 3};
+	float *repl = NULL;
+	void *repl_in = NULL;
+	if (c->nreplace) {
+		repl = random_floats(rng, (int64_t)c->nreplace * c->cols, 0.5f);
+		repl_in = as_dtype(repl, (int64_t)c->nreplace * c->cols, LQ_DTYPE_F32);
+		t.replace_rows = rows_to_replace;
+		t.nreplace = c->nreplace;
+		t.replace_input = add_input(&m, repl_in, (uint64_t)c->nreplace * (uint64_t)c->cols * 4);
+		t.replace_dtype = LQ_DTYPE_F32;
+		for (size_t k = 0; k < c->nreplace; k++)
+			for (int64_t j = 0; j < c->cols; j++)
+				w[rows_to_replace[k] * c->cols + j] = lq_round_to(c->dtype, repl[(int64_t)k * c->cols + j]);
+	}
+	/* the adapters */
+	lq_lora loras[3];
+	ref_lora ref[3];
+	void *raw[3][3] = {{0}};
+	for (size_t l = 0; l < c->nloras; l++) {
+		const lora_spec *sp = &c->loras[l];
+		const int64_t r = sp->rank;
+		int64_t na = sp->layout == LQ_LORA_VECTOR ? c->cols : r * (sp->layout == LQ_LORA_ROWS ? c->cols : c->rows);
+		int64_t nb = sp->layout == LQ_LORA_VECTOR ? 0 : r * (sp->layout == LQ_LORA_ROWS ? c->rows : c->cols);
+		float *a = random_floats(rng, na, 0.2f), *b = random_floats(rng, nb ? nb : 1, 0.2f);
+		loras[l] = (lq_lora){.layout = sp->layout, .rank = sp->rank, .scaling = sp->scaling,
+				     .round_delta = sp->round_delta, .ab_dtype = sp->ab_dtype, .b_input = -1,
+				     .magnitude_input = -1};
+		raw[l][0] = as_dtype(a, na, sp->ab_dtype);
+		loras[l].a_input = add_input(&m, raw[l][0], (uint64_t)na * lq_dtype_size(sp->ab_dtype));
+		for (int64_t i = 0; i < na; i++)
+			a[i] = lq_load_f32(raw[l][0], sp->ab_dtype, i);
+		if (nb) {
+			raw[l][1] = as_dtype(b, nb, sp->ab_dtype);
+			loras[l].b_input = add_input(&m, raw[l][1], (uint64_t)nb * lq_dtype_size(sp->ab_dtype));
+			for (int64_t i = 0; i < nb; i++)
+				b[i] = lq_load_f32(raw[l][1], sp->ab_dtype, i);
+		}
+		float *mag = NULL;
+		if (sp->dora) {
+			mag = random_floats(rng, c->rows, 1.0f);
+			for (int64_t i = 0; i < c->rows; i++)
+				mag[i] = fabsf(mag[i]) + 0.5f;
+			raw[l][2] = mag;
+			loras[l].magnitude_input = add_input(&m, mag, (uint64_t)c->rows * 4);
+		}
+		ref[l] = (ref_lora){loras[l], a, b, mag};
+	}
+	t.loras = loras;
+	t.nloras = c->nloras;
+	/* the outputs */
+	const int64_t nb_out = lq_quant_nblocks(n, 64);
+	if (c->requantize) {
+		t.quant = (lq_quant_params){LQ_QTYPE_NF4, 64, true};
+		t.out_absmax = 1;
+		t.out_nested_absmax = 2;
+		m.out_len[0] = (uint64_t)lq_quant_packed_bytes(n);
+		m.out_len[1] = (uint64_t)nb_out;
+		m.out_len[2] = (uint64_t)lq_quant_nested_blocks(nb_out) * 4;
+	} else {
+		m.out_len[0] = (uint64_t)n * lq_dtype_size(c->out_dtype);
+	}
+	for (int k = 0; k < 3; k++)
+		m.out[k] = calloc(1, m.out_len[k] + 1);
+	lq_source src = {.self = &m, .read = mem_read, .error_string = mem_error};
+	lq_sink sink = {.self = &m, .write = mem_write, .task_done = mem_done, .error_string = mem_error};
+	lq_status st = lq_execute(ctx, &t, 1, &src, &sink, NULL, NULL);
+	if (st != LQ_OK)
+		test_fail(__FILE__, __LINE__, "%s: %s", c->name, lq_ctx_error_string(ctx));
+	/* the expected bytes */
+	ref_merge(w, c->rows, c->cols, c->dtype, ref, c->nloras, c->requantize);
+	if (st == LQ_OK && c->requantize) {
+		uint8_t *p = malloc((size_t)m.out_len[0]), *q = malloc((size_t)nb_out);
+		float *amax = malloc((size_t)nb_out * 4), *nest = malloc((size_t)m.out_len[2]), off;
+		int64_t bad;
+		CHECK(lq_quantize_blocks(ctx, w, LQ_DTYPE_F32, n, LQ_QTYPE_NF4, 64, p, amax, &bad) == LQ_OK);
+		CHECK(lq_double_quant(ctx, amax, nb_out, q, nest, &off) == LQ_OK);
+		if (memcmp(p, m.out[0], m.out_len[0]) != 0)
+			test_fail(__FILE__, __LINE__, "%s: codes differ", c->name);
+		if (memcmp(q, m.out[1], m.out_len[1]) != 0)
+			test_fail(__FILE__, __LINE__, "%s: absmax codes differ", c->name);
+		if (memcmp(nest, m.out[2], m.out_len[2]) != 0 || off != m.offset)
+			test_fail(__FILE__, __LINE__, "%s: nested constants differ", c->name);
+		free(p), free(q), free(amax), free(nest);
+	} else if (st == LQ_OK) {
+		void *want = as_dtype(w, n, c->out_dtype);
+		int64_t first = -1, ndiff = 0;
+		const size_t es = lq_dtype_size(c->out_dtype);
+		for (int64_t i = 0; i < n; i++)
+			if (memcmp((char *)want + i * (int64_t)es, (char *)m.out[0] + i * (int64_t)es, es) != 0 && ndiff++ == 0)
+				first = i;
+		if (ndiff)
+			test_fail(__FILE__, __LINE__, "%s: %lld of %lld elements differ, first [%lld, %lld]", c->name,
+				  (long long)ndiff, (long long)n, (long long)(first / c->cols), (long long)(first % c->cols));
+		free(want);
+	}
+	for (size_t l = 0; l < c->nloras; l++) {
+		free(ref[l].a);
+		free(ref[l].b);
+		for (int k = 0; k < 3; k++)
+			free(raw[l][k]);
+	}
+	for (int k = 0; k < 3; k++)
+		free(m.out[k]);
+	free(w), free(win), free(packed), free(absmax_q), free(nested), free(repl), free(repl_in);
+	lq_ctx_free(ctx);
+}
+
+static const merge_case cases[] = {
+	{"bf16_rows_r8", 300, 520, LQ_DTYPE_BF16, LQ_DTYPE_BF16, false, false,
+	 {{LQ_LORA_ROWS, 8, 2.0f, false, false, LQ_DTYPE_F32}}, 1, 0},
+	{"f16_bf16adapter", 129, 77, LQ_DTYPE_F16, LQ_DTYPE_F16, false, false,
+	 {{LQ_LORA_ROWS, 5, 0.7071068f, false, false, LQ_DTYPE_BF16}}, 1, 0},
+	/* 5.3M elements: two chunks, the second starting at a row other than 0 */
+	{"two_chunks_two_adapters_dora", 2600, 2048, LQ_DTYPE_BF16, LQ_DTYPE_BF16, false, false,
+	 {{LQ_LORA_ROWS, 16, 2.0f, false, false, LQ_DTYPE_F32}, {LQ_LORA_TRANSPOSED, 4, 0.5f, false, true, LQ_DTYPE_F32}},
+	 2, 0},
+	{"embedding_rounded_delta_to_fp32", 384, 128, LQ_DTYPE_BF16, LQ_DTYPE_F32, false, false,
+	 {{LQ_LORA_TRANSPOSED, 4, 2.0f, true, false, LQ_DTYPE_F32}}, 1, 0},
+	{"f32_dora_three", 70, 300, LQ_DTYPE_F32, LQ_DTYPE_BF16, false, false,
+	 {{LQ_LORA_ROWS, 3, 1.5f, false, true, LQ_DTYPE_F32},
+	  {LQ_LORA_ROWS, 1, -1.0f, false, false, LQ_DTYPE_F16},
+	  {LQ_LORA_TRANSPOSED, 2, 4.0f, false, true, LQ_DTYPE_F32}},
+	 3, 0},
+	{"nf4_base", 256, 320, LQ_DTYPE_BF16, LQ_DTYPE_BF16, true, false,
+	 {{LQ_LORA_ROWS, 8, 2.0f, false, false, LQ_DTYPE_F32}}, 1, 0},
+	{"nf4_base_requantize_dora", 2100, 2048, LQ_DTYPE_BF16, LQ_DTYPE_BF16, true, true,
+	 {{LQ_LORA_ROWS, 8, 2.0f, false, true, LQ_DTYPE_F32}}, 1, 0},
+	{"float_base_requantize", 96, 200, LQ_DTYPE_BF16, LQ_DTYPE_BF16, false, true,
+	 {{LQ_LORA_ROWS, 4, 2.0f, false, false, LQ_DTYPE_F32}}, 1, 0},
+	{"bias_vector", 1, 777, LQ_DTYPE_BF16, LQ_DTYPE_BF16, false, false,
+	 {{LQ_LORA_VECTOR, 1, 2.0f, false, false, LQ_DTYPE_F32}}, 1, 0},
+	{"rows_replaced", 50, 64, LQ_DTYPE_BF16, LQ_DTYPE_BF16, false, false, {{0}}, 0, 4},
+};
+
+TEST(merge_matches_the_spec_arithmetic)
+{
+	util_rng rng = {util_seed()};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		run_case(&cases[i], &rng);
+	test_note("%zu cases (%s)", sizeof cases / sizeof cases[0], getenv("LQ_TEST_DEVICE") ? getenv("LQ_TEST_DEVICE") : "cpu");
+}
