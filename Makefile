@@ -14,6 +14,7 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/libquant
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL ?= install
 
@@ -70,7 +71,7 @@ LIBQUANT_SRC := $(sort $(wildcard libquant/*.c))
 LIBQUANT_OBJ = $(LIBQUANT_SRC:%.c=$(B)/%.o) $(B)/libquant/rcp_approx_table.o $(KERNEL_OBJ)
 FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
-TOOLS := nf4quant loramerge
+TOOLS := nf4quant loramerge qinspect
 TOOL_BINS := $(TOOLS:%=$(B)/%)
 CLI_OBJ := $(B)/tools/cli.o $(B)/tools/model_out.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
@@ -142,6 +143,9 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 
+# qinspect's writers
+$(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
+	$(B)/tools/qinspect_html.o
 # The tools link the static libraries: nothing to find at run time but the system's.
 $(TOOL_BINS): $(B)/%: $(B)/tools/%.o $(CLI_OBJ) $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
@@ -151,7 +155,7 @@ $(TOOL_BINS): $(B)/%: $(B)/tools/%.o $(CLI_OBJ) $(B)/libformats.a $(B)/libquant.
 $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant -Iformats -Itests/unit $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant -Iformats -Itools -Itests/unit $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/test_unit: $(UNIT_OBJ) $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
@@ -162,6 +166,17 @@ $(B)/stcmp: $(B)/tests/tools/stcmp.o $(B)/libformats.a $(B)/libquant.a
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/fuzz_replay: $(B)/tests/fuzz/fuzz_safetensors.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# --wrap: peft.c's fmt_read_small goes through the target's wrapper (an exact-size buffer; tests/fuzz/fuzz_peft.c)
+$(B)/fuzz_replay_peft: $(B)/tests/fuzz/fuzz_peft.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Wl,--wrap=fmt_read_small -o $@ $^ $(LDLIBS)
+
+# a made-up qinspect report for the browser test (tests/html)
+$(B)/sample_report: $(B)/tests/html/sample_report.o $(B)/tools/qinspect_html.o $(B)/tools/qinspect_report.o \
+	$(B)/tools/cli.o $(B)/libquant.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -196,26 +211,41 @@ rcp-table: $(B)/rcp_approx_gen
 
 .PHONY: check test unit cli-tests fuzz-replay interop fuzz
 # check: fast (under a minute), what CI runs.
-check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay
+check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)/sample_report
 	$(Q)$(B)/test_unit
 	$(Q)$(B)/fuzz_replay tests/fuzz/corpus/safetensors
+	$(Q)$(B)/fuzz_replay_peft tests/fuzz/corpus/peft
 	$(Q)tests/cli/run.sh $(B)
 	$(Q)tests/interop/check_python_reads.sh $(B)
+	$(Q)tests/qinspect/run.sh $(B)
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"
 
 # test: everything: check, the tests under sanitizers are `make SANITIZE=address,undefined check`.
 test: check $(B)/torch_mean_driver $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
 	$(Q)tests/gpu/run.sh $(B)
 
-# A coverage-guided fuzzing session of the safetensors header parser (clang with libFuzzer).
+# A coverage-guided fuzzing session (clang with libFuzzer) of FUZZ_TARGET: safetensors (the header
+# parser) or peft (adapter_config.json through formats/peft.c). New inputs go to $(B)/fuzz/corpus (or
+# corpus-peft), crashes to $(B)/fuzz/; FUZZ_FLAGS adds libFuzzer options, e.g. FUZZ_FLAGS="-jobs=2 -workers=2".
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := tests/fuzz/fuzz_safetensors.c formats/st_read.c formats/st_write.c formats/json_scan.c formats/fmt.c
+FUZZ_TARGET ?= safetensors
+FUZZ_FLAGS ?=
+FUZZ_SRC_safetensors := tests/fuzz/fuzz_safetensors.c formats/st_read.c formats/st_write.c formats/json_scan.c \
+	formats/fmt.c
+FUZZ_OPTS_safetensors := -max_len=4096
+FUZZ_SRC_peft := tests/fuzz/fuzz_peft.c formats/peft.c formats/st_read.c formats/st_write.c formats/json_scan.c \
+	formats/fmt.c
+FUZZ_LIBS_peft := -Wl,--wrap=fmt_read_small -lcjson
+FUZZ_OPTS_peft := -max_len=8192 -timeout=10 -dict=tests/fuzz/peft.dict
+FUZZ_SRC := $(FUZZ_SRC_$(FUZZ_TARGET))
+FUZZ_CORPUS := $(B)/fuzz/corpus$(if $(filter-out safetensors,$(FUZZ_TARGET)),-$(FUZZ_TARGET))
 fuzz:
-	@mkdir -p $(B)/fuzz/corpus
+	$(if $(FUZZ_SRC),,$(error FUZZ_TARGET=$(FUZZ_TARGET): not safetensors or peft))
+	@mkdir -p $(FUZZ_CORPUS)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Ilibquant/include -Iformats $(FUZZ_SRC) -o $(B)/fuzz/fuzz_safetensors
-	$(B)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(B)/fuzz/corpus \
-		tests/fuzz/corpus/safetensors
+		-Ilibquant/include -Iformats $(FUZZ_SRC) $(FUZZ_LIBS_$(FUZZ_TARGET)) -o $(B)/fuzz/fuzz_$(FUZZ_TARGET)
+	$(B)/fuzz/fuzz_$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTS_$(FUZZ_TARGET)) \
+		-artifact_prefix=$(B)/fuzz/ $(FUZZ_FLAGS) $(FUZZ_CORPUS) tests/fuzz/corpus/$(FUZZ_TARGET)
 
 # ----------------------------------------------------------------------------------------- demo
 .PHONY: demo
@@ -239,8 +269,9 @@ bench: all $(B)/gen_model $(B)/bench_kernels $(if $(filter 1,$(HAVE_CUDA)),$(B)/
 .PHONY: install uninstall
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR)
 	$(INSTALL) -m 0755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 tools/qinspect.schema.json $(DESTDIR)$(DATADIR)/
 	$(INSTALL) -m 0644 $(B)/libquant.a $(DESTDIR)$(LIBDIR)/
 	$(INSTALL) -m 0755 $(B)/libquant.so $(DESTDIR)$(LIBDIR)/libquant.so.$(VERSION)
 	ln -sf libquant.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libquant.so.$(VERSION_MAJOR)
@@ -257,6 +288,8 @@ uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/libquant.h $(DESTDIR)$(INCLUDEDIR)/lq_errors.h $(DESTDIR)$(PKGCONFIGDIR)/libquant.pc
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(filter %.1,$(MANPAGES)))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(filter %.5,$(MANPAGES)))
+	rm -f $(DESTDIR)$(DATADIR)/qinspect.schema.json
+	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
 
 # ----------------------------------------------------------------------------------------- misc
 .PHONY: clean help lint-man

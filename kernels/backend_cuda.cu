@@ -12,6 +12,7 @@
 #include "double_quant.cuh"
 #include "merge.cuh"
 #include "quantize.cuh"
+#include "stats.cuh"
 
 // A range is processed in pieces of at most this many elements (64 MiB of float32), which bounds the
 // device memory the backend holds whatever the tensor.
@@ -43,6 +44,11 @@ struct lq_cuda {
 	float *d_side;
 	size_t cap_side;
 	uint64_t side_key;
+	// error statistics: the reference, and the pieces' sums
+	void *d_ref;
+	size_t cap_ref;
+	lq_error_sums *d_pieces;
+	size_t cap_pieces;
 };
 
 // The cell tables of nf4_code_lut / fp4_code_lut (quant4_device.cuh): for each cell, how many thresholds
@@ -179,6 +185,8 @@ void lq_cuda_close(lq_cuda *g)
 	cudaFree(g->d_v);
 	cudaFree(g->d_factor);
 	cudaFree(g->d_side);
+	cudaFree(g->d_ref);
+	cudaFree(g->d_pieces);
 	if (g->stream)
 		cudaStreamDestroy(g->stream);
 	free(g);
@@ -384,5 +392,35 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size
 	CUDA_TRY(cudaMemcpyAsync(m->out, g->d_in, (size_t)n * osize, cudaMemcpyDeviceToHost, g->stream),
 		 "copying from the device");
 	CUDA_TRY(cudaStreamSynchronize(g->stream), "the merge kernels");
+	return LQ_OK;
+}
+
+lq_status lq_cuda_error_pieces(lq_cuda *g, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
+			       int64_t n, int64_t first, lq_error_sums *pieces, char *msg, size_t msg_size)
+{
+	static_assert(kPieceElements % LQ_STATS_PIECE == 0, "device pieces must hold whole statistics pieces");
+	const size_t xs = lq_dtype_size(x_dtype), rs = lq_dtype_size(ref_dtype);
+	CUDA_TRY(cudaSetDevice(g->device), "cudaSetDevice");
+	for (int64_t e = 0; e < n; e += kPieceElements) {
+		const int64_t count = n - e < kPieceElements ? n - e : kPieceElements;
+		const int64_t np = ceil_div(count, LQ_STATS_PIECE);
+		CUDA_TRY(ensure(&g->d_in, &g->cap_in, (size_t)count * xs), "cudaMalloc");
+		CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_ref), &g->cap_ref, (size_t)count * rs), "cudaMalloc");
+		CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_pieces), &g->cap_pieces, (size_t)np * sizeof(lq_error_sums)),
+			 "cudaMalloc");
+		CUDA_TRY(cudaMemcpyAsync(g->d_in, static_cast<const char *>(x) + (size_t)e * xs, (size_t)count * xs,
+					 cudaMemcpyHostToDevice, g->stream),
+			 "copying to the device");
+		CUDA_TRY(cudaMemcpyAsync(g->d_ref, static_cast<const char *>(ref) + (size_t)e * rs, (size_t)count * rs,
+					 cudaMemcpyHostToDevice, g->stream),
+			 "copying to the device");
+		CUDA_TRY(lq::error_pieces_launch(g->d_in, (int)x_dtype, g->d_ref, (int)ref_dtype, count, first + e,
+						 g->d_pieces, g->stream),
+			 "the statistics kernel");
+		CUDA_TRY(cudaMemcpyAsync(pieces + e / LQ_STATS_PIECE, g->d_pieces, (size_t)np * sizeof(lq_error_sums),
+					 cudaMemcpyDeviceToHost, g->stream),
+			 "copying from the device");
+		CUDA_TRY(cudaStreamSynchronize(g->stream), "the statistics kernel");
+	}
 	return LQ_OK;
 }

@@ -83,6 +83,11 @@ typedef struct lq_cuda_merge {
 
 lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size_t msg_size);
 
+/* The sums of each LQ_STATS_PIECE-element piece of x against ref (host arrays of n elements of their
+ * types; first is the tensor index of element 0), as libquant/stats.c's lq_error_piece computes them. */
+lq_status lq_cuda_error_pieces(lq_cuda *g, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
+			       int64_t n, int64_t first, lq_error_sums *pieces, char *msg, size_t msg_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -272,3 +272,18 @@ lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, i
 	return LQ_ERR_UNSUPPORTED;
 #endif
 }
+
+lq_status lq_backend_error_pieces(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
+				  int64_t n, int64_t first, lq_error_sums *pieces)
+{
+	if (!ctx->ngpu)
+		return LQ_ERR_UNSUPPORTED;
+#ifdef LQ_HAVE_CUDA
+	char msg[256];
+	lq_status st = lq_cuda_error_pieces(ctx->gpu[0], x, x_dtype, ref, ref_dtype, n, first, pieces, msg, sizeof msg);
+	return st == LQ_OK ? LQ_OK : lq_fail(ctx, st, "%s", msg);
+#else
+	(void)x, (void)x_dtype, (void)ref, (void)ref_dtype, (void)n, (void)first, (void)pieces;
+	return LQ_ERR_UNSUPPORTED;
+#endif
+}

@@ -121,3 +121,8 @@ void lq_round_to_n(lq_dtype dtype, const float *src, int64_t n, float *dst)
 		memcpy(dst, src, (size_t)n * 4);
 	}
 }
+
+void lq_to_f32(const void *src, lq_dtype dtype, int64_t n, float *dst)
+{
+	lq_load_f32_n(src, dtype, 0, n, dst);
+}

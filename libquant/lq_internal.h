@@ -295,6 +295,14 @@ lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, i
 			   lq_dtype in_dtype, const uint8_t *packed, const float *absmax, lq_qtype qtype,
 			   int32_t blocksize, void *out, lq_dtype out_dtype);
 
+/* The sums of each LQ_STATS_PIECE-element piece of x against ref (stats.c's lq_error_piece for each) on
+ * the GPU; LQ_ERR_UNSUPPORTED, with no message, when the context has none. */
+lq_status lq_backend_error_pieces(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
+				  int64_t n, int64_t first, lq_error_sums *pieces);
+/* The sums of one piece, elements [i0, i0 + n) of x and ref, in element order (stats.c). */
+void lq_error_piece(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype, int64_t i0, int64_t n,
+		    int64_t first, lq_error_sums *s);
+
 /* Staging memory for the executor: pinned with a GPU, plain otherwise. */
 void *lq_backend_host_alloc(const lq_ctx *ctx, size_t size);
 void lq_backend_host_free(const lq_ctx *ctx, void *p);

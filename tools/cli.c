@@ -1,6 +1,7 @@
 /* cli.c: see cli.h. */
 #include "cli.h"
 
+#include <fnmatch.h>
 #include <getopt.h>
 #include <libquant.h>
 
@@ -230,4 +231,23 @@ void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void))
 			cli_usage_error("invalid option '-%c'", optopt);
 		cli_usage_error("invalid option '%s'", argv[optind - 1]);
 	}
+}
+
+void cli_list_add(const char ***list, size_t *n, const char *s)
+{
+	const char **l = realloc(*list, (*n + 1) * sizeof *l);
+	if (!l) {
+		cli_error("out of memory");
+		exit(CLI_EXIT_FAILURE);
+	}
+	l[(*n)++] = s;
+	*list = l;
+}
+
+bool cli_glob_any(const char *name, const char **globs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(globs[i], name, 0) == 0)
+			return true;
+	return false;
 }

@@ -75,6 +75,11 @@ typedef struct cli_common {
  * value or an invalid one. */
 void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void));
 
+/* Appends s to a growing list of strings (exits on out of memory: option parsing). */
+void cli_list_add(const char ***list, size_t *n, const char *s);
+/* Whether name matches one of the shell globs (fnmatch, '*' also matching '/' and '.'). */
+bool cli_glob_any(const char *name, const char **globs, size_t n);
+
 /* Wall-clock seconds since an arbitrary start. */
 double cli_now(void);
 

@@ -23,6 +23,7 @@
 #include "bnb.h"
 #include "cli.h"
 #include "hf_model.h"
+#include "hf_tensors.h"
 #include "libquant.h"
 #include "model_io.h"
 #include "model_out.h"
@@ -46,10 +47,7 @@ typedef struct options {
 } options;
 
 /* Where a tensor's bytes are: a file of the base, of an adapter, or the scratch file of --base-as. */
-typedef struct ref {
-	st_file *f;
-	const st_tensor *t;
-} ref;
+typedef hf_ref ref; /* where a tensor's bytes are */
 
 typedef enum action { ACT_COPY, ACT_MERGE, ACT_QUANTIZE, ACT_COPY_GROUP } action;
 
@@ -282,23 +280,6 @@ static void parse_args(int argc, char **argv, options *o)
 /* --------------------------------------------------------------------------------- the base */
 
 /* Every tensor of the base by name. */
-typedef struct name_ref {
-	const char *name;
-	size_t shard;
-	ref r;
-} name_ref;
-
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
-}
-
-static const name_ref *find(const name_ref *all, size_t n, const char *name)
-{
-	name_ref key = {.name = name};
-	return bsearch(&key, all, n, sizeof *all, by_name);
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
@@ -339,91 +320,31 @@ static item *new_item(plan *p)
 
 /* The base's tensors as items: plain tensors, and each 4-bit group as one item (its parts found by name,
  * in whatever shard they are). */
-static lq_status plan_base(const hf_model *m, name_ref *all, size_t nall, plan *p, char *err)
+/* One item per logical tensor of the base (a 4-bit group is one, its parts found and checked by
+ * formats/hf_tensors.c). */
+static lq_status plan_base(const hf_tensors *ts, plan *p, char *err)
 {
-	for (size_t i = 0; i < nall; i++)
-		if (strstr(all[i].name, ".quant_state.bitsandbytes__"))
-			p->base_quantized = true;
-	for (size_t s = 0; s < m->nshards; s++) {
-		const st_file *f = m->shards[s].st;
-		for (size_t i = 0; i < f->ntensors; i++) {
-			const st_tensor *t = &f->tensors[i];
-			/* a group's other parts ride with its codes */
-			static const char *const parts[] = {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map"};
-			bool part = strstr(t->name, ".quant_state.bitsandbytes__") != NULL;
-			for (size_t k = 0; k < 4 && !part; k++)
-				if (ends_with(t->name, parts[k])) {
-					char base_name[4096];
-					snprintf(base_name, sizeof base_name, "%.*s", (int)(strlen(t->name) - strlen(parts[k])), t->name);
-					char qs[4200];
-					snprintf(qs, sizeof qs, "%s.quant_state.bitsandbytes__nf4", base_name);
-					char qs2[4200];
-					snprintf(qs2, sizeof qs2, "%s.quant_state.bitsandbytes__fp4", base_name);
-					part = find(all, nall, qs) || find(all, nall, qs2);
-				}
-			if (part)
-				continue;
-			item *it = new_item(p);
-			if (!it || !(it->name = strdup(t->name)))
-				return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-			it->shard = s;
-			it->data = (ref){m->shards[s].st, t};
-			it->ndim = t->ndim;
-			memcpy(it->shape, t->shape, sizeof it->shape[0] * (size_t)(t->ndim < BNB_MAX_DIMS ? t->ndim : BNB_MAX_DIMS));
-			it->st_dtype = t->dtype;
-			p->bytes_in += t->end - t->begin;
-			lq_dtype dt;
-			bool is_float = st_dtype_to_lq(t->dtype, &dt) && dt != LQ_DTYPE_U8;
-			it->dtype = is_float ? dt : LQ_DTYPE_U8;
-			char qname[4200];
-			const name_ref *qs = NULL;
-			for (int q = 0; q < 2 && !qs; q++) {
-				snprintf(qname, sizeof qname, "%s.quant_state.bitsandbytes__%s", t->name, q ? "fp4" : "nf4");
-				qs = find(all, nall, qname);
-			}
-			if (!qs) {
-				p->params_in += t->nelem;
-				continue;
-			}
-			/* a 4-bit group: its state says the real dtype and shape */
-			void *json;
-			size_t len;
-			lq_status st = read_ref(&qs->r, &json, &len, err);
-			if (st != LQ_OK)
-				return st;
-			char perr[FMT_ERRBUF];
-			st = bnb_state_parse(json, len, &it->in_state, perr);
-			free(json);
-			if (st != LQ_OK)
-				return fmt_fail(err, st, "%s: tensor '%s': %s", qs->r.f->path, qs->name, perr);
-			it->quantized_in = true;
-			it->dtype = it->in_state.dtype;
-			it->ndim = it->in_state.ndim;
-			memcpy(it->shape, it->in_state.shape, sizeof it->shape);
-			uint64_t n = 1;
-			for (int d = 0; d < it->ndim; d++)
-				n *= (uint64_t)it->shape[d];
-			p->params_in += n;
-			for (int k = 0; k < BNB_NPARTS; k++) {
-				char name[4200];
-				if (!bnb_has_part(&it->in_state, (bnb_part)k))
-					continue;
-				bnb_part_name(name, sizeof name, t->name, (bnb_part)k, it->in_state.qtype);
-				const name_ref *r = find(all, nall, name);
-				if (!r)
-					return fmt_fail(err, LQ_ERR_CORRUPT, "%s: the 4-bit tensor '%s' has no '%s'", m->input, t->name,
-							name);
-				it->parts[k] = r->r;
-				if (k != BNB_PART_WEIGHT)
-					p->bytes_in += r->r.t->end - r->r.t->begin;
-			}
-			it->absmax = it->parts[BNB_PART_ABSMAX];
-			it->nested = it->parts[BNB_PART_NESTED_ABSMAX];
-			uint64_t packed = (n + 1) / 2;
-			if (t->end - t->begin != packed)
-				return fmt_fail(err, LQ_ERR_CORRUPT, "%s: tensor '%s': %" PRIu64 " bytes of codes for %" PRIu64
-						" elements", m->input, t->name, t->end - t->begin, n);
-		}
+	p->base_quantized = ts->any_quantized;
+	for (size_t i = 0; i < ts->n; i++) {
+		const hf_tensor *h = &ts->v[i];
+		item *it = new_item(p);
+		if (!it || !(it->name = strdup(h->name)))
+			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		it->shard = h->shard;
+		it->data = h->data;
+		it->ndim = h->ndim;
+		memcpy(it->shape, h->shape, sizeof it->shape);
+		it->st_dtype = h->data.t->dtype;
+		it->dtype = h->dtype;
+		p->bytes_in += h->bytes;
+		p->params_in += h->nelem;
+		if (!h->quantized)
+			continue;
+		it->quantized_in = true;
+		it->in_state = h->state;
+		memcpy(it->parts, h->parts, sizeof it->parts);
+		it->absmax = h->parts[BNB_PART_ABSMAX];
+		it->nested = h->parts[BNB_PART_NESTED_ABSMAX];
 	}
 	return LQ_OK;
 }
@@ -1182,8 +1103,7 @@ int main(int argc, char **argv)
 	lq_ctx *ctx = NULL;
 	st_file *scratch = NULL;
 	char *scratch_path = NULL;
-	name_ref *all = NULL;
-	size_t nall = 0;
+	hf_tensors base = {0};
 	if (!m || !ad) {
 		cli_error("out of memory");
 		return CLI_EXIT_FAILURE;
@@ -1201,20 +1121,12 @@ int main(int argc, char **argv)
 	}
 	if (!om_place_ok(m, o.output))
 		goto finish;
-	for (size_t s = 0; s < m->nshards; s++)
-		nall += m->shards[s].st->ntensors;
-	all = calloc(nall + 1, sizeof *all);
-	if (!all) {
-		cli_error("out of memory");
+	if (hf_tensors_list(m, &base, err) != LQ_OK) {
+		cli_error("%s", err);
 		goto finish;
 	}
-	nall = 0;
-	for (size_t s = 0; s < m->nshards; s++)
-		for (size_t i = 0; i < m->shards[s].st->ntensors; i++)
-			all[nall++] = (name_ref){m->shards[s].st->tensors[i].name, s, {m->shards[s].st, &m->shards[s].st->tensors[i]}};
-	qsort(all, nall, sizeof *all, by_name);
 	sel = hf_select_create(m->is_model_dir ? m->config : NULL);
-	if (!sel || plan_base(m, all, nall, &p, err) != LQ_OK || plan_adapters(&o, ad, sel, &p, err) != LQ_OK) {
+	if (!sel || plan_base(&base, &p, err) != LQ_OK || plan_adapters(&o, ad, sel, &p, err) != LQ_OK) {
 		cli_error("%s", err[0] ? err : "out of memory");
 		goto finish;
 	}
@@ -1317,7 +1229,7 @@ finish:
 		free(scratch_path);
 	}
 	st_file_free(scratch);
-	free(all);
+	hf_tensors_free(&base);
 	hf_select_free(sel);
 	lq_ctx_free(ctx);
 	for (size_t a = 0; a < o.nadapters; a++) {

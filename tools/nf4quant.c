@@ -8,7 +8,6 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -112,17 +111,6 @@ static bool parse_dtype_arg(const char *s, lq_dtype *out)
 	return true;
 }
 
-static void push_glob(const char ***list, size_t *n, const char *glob)
-{
-	const char **l = realloc(*list, (*n + 1) * sizeof *l);
-	if (!l) {
-		cli_error("out of memory");
-		exit(CLI_EXIT_FAILURE);
-	}
-	l[(*n)++] = glob;
-	*list = l;
-}
-
 static void parse_args(int argc, char **argv, options *o)
 {
 	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_SHARD };
@@ -169,10 +157,10 @@ static void parse_args(int argc, char **argv, options *o)
 			o->compute_dtype_set = true;
 			break;
 		case OPT_INCLUDE:
-			push_glob(&o->include, &o->ninclude, optarg);
+			cli_list_add(&o->include, &o->ninclude, optarg);
 			break;
 		case OPT_EXCLUDE:
-			push_glob(&o->exclude, &o->nexclude, optarg);
+			cli_list_add(&o->exclude, &o->nexclude, optarg);
 			break;
 		case OPT_SHARD:
 			if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
@@ -195,14 +183,6 @@ static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
 	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-static bool matches_any(const char *name, const char **globs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (fnmatch(globs[i], name, 0) == 0)
-			return true;
-	return false;
 }
 
 /* ----------------------------------------------------------------------------------- planning */
@@ -236,12 +216,12 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 				hf_select_free(sel);
 				return LQ_ERR_NOMEM;
 			}
-			if (!it->quantize && matches_any(t->name, o->include, o->ninclude)) {
+			if (!it->quantize && cli_glob_any(t->name, o->include, o->ninclude)) {
 				it->quantize = is_float && t->nelem > 0;
 				it->transpose = false;
 				it->reason = it->quantize ? "--include" : "--include, but not a floating-point tensor";
 			}
-			if (it->quantize && matches_any(t->name, o->exclude, o->nexclude)) {
+			if (it->quantize && cli_glob_any(t->name, o->exclude, o->nexclude)) {
 				it->quantize = false;
 				it->reason = "--exclude";
 			}

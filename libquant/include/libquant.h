@@ -285,6 +285,40 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 /* The memory lq_execute uses at most for staging, in bytes, for the given tasks (for --dry-run). */
 uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t ntasks);
 
+/* dst[i] = the value of src[i] (n elements of dtype F32, F16 or BF16) as float32. */
+void lq_to_f32(const void *src, lq_dtype dtype, int64_t n, float *dst);
+
+/* ---------------------------------------------------------------------------- error statistics */
+
+/*
+ * How far x is from a reference, as sums in double precision over the elements that are finite in both.
+ * They are added piece by piece: LQ_STATS_PIECE elements from the start of each call, each piece summed
+ * in element order, the pieces' sums added in order, so that every backend and thread count gives the
+ * same bits for the same calls.
+ */
+#define LQ_STATS_PIECE 4096
+
+typedef struct lq_error_sums {
+	uint64_t elements;         /* finite in both */
+	uint64_t nonfinite;        /* NaN or infinite in either: not in the sums */
+	uint64_t differ;           /* whose float32 bit patterns differ (non-finite ones included) */
+	double sum_err2;           /* sum of (x - ref)^2 */
+	double sum_ref2, sum_x2;   /* sums of ref^2 and x^2 */
+	double dot;                /* sum of x * ref */
+	double max_abs_err;        /* the largest |x - ref| */
+	int64_t max_abs_err_index; /* its element index (the first of equals), -1 when there is none */
+} lq_error_sums;
+
+void lq_error_sums_init(lq_error_sums *s);
+
+/* Adds x[0..n) against ref[0..n) (each of type F32, F16 or BF16, read as their exact float32 values),
+ * elements first..first+n-1 of the tensor (for max_abs_err_index). */
+lq_status lq_error_sums_add(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
+			    int64_t n, int64_t first, lq_error_sums *s);
+
+/* Adds b's sums to a's, as if b's elements came after a's. */
+void lq_error_sums_merge(lq_error_sums *a, const lq_error_sums *b);
+
 #ifdef __cplusplus
 }
 #endif

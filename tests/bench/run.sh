@@ -10,7 +10,9 @@
 #  3. loramerge end to end on the same model with a rank-64 adapter on every linear layer
 #     (tests/bench/gen_adapter.py), against `cat` and against reading the input and writing and syncing
 #     as many bytes, with peak memory. PEFT's own time is measured on the GPU machine
-#     (tests/gpu/bench_loramerge.py, bench/gpu.md).
+#     (tests/gpu/bench_loramerge.py, bench/gpu.md);
+#  4. qinspect comparing the model's NF4 form with it: every weight dequantized and compared, against
+#     `cat` of both inputs.
 # BENCH_DIR (default BUILD_DIR/bench) holds the generated model; BENCH_LAYERS changes its size.
 set -eu
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
@@ -97,6 +99,24 @@ done
 echo
 echo "PEFT (load, merge_and_unload, save_pretrained on the GPU) takes 3.28 s on the GPU machine (DESIGN.md);"
 echo "bench/gpu.md has it measured in the same run as loramerge there."
+echo
+echo "## qinspect end to end"
+echo
+"$build/nf4quant" -q -f "$model" -o "$dir/nf4"
+both() { cat "$dir/nf4/model.safetensors" "$model/model.safetensors" >/dev/null; }
+both
+t_both=$(seconds 3 both)
+echo "The model's NF4 form (nf4quant) against the model: $(du -cb "$dir/nf4"/*.safetensors | tail -1 | cut -f1) + $in_bytes bytes."
+echo "\`cat\` of both: $(printf %.3f "$t_both") s."
+echo
+echo "| threads | seconds | vs cat of both | peak RSS (MiB) |"
+echo "|---|---|---|---|"
+for t in 1 $cores; do
+	rss_kb=$( { /usr/bin/time -f %M "$build/qinspect" -q -T "$t" --device cpu "$dir/nf4" "$model" ; } 2>&1 | tail -1)
+	s=$(seconds 3 "$build/qinspect" -q -T "$t" --device cpu "$dir/nf4" "$model")
+	echo "| $t | $(printf %.3f "$s") | $(echo "$s / $t_both" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) |"
+done
+rm -rf "$dir/nf4"
 } | tee "$report"
 rm -rf "$out"
 # On a machine with an NVIDIA GPU: the kernels against the copy bandwidth, and end to end on the GPU

@@ -2,13 +2,14 @@
 # POSIX sh and POSIX utilities (find, grep, sed, od) with coreutils; no python.
 
 DATA="$CLIDIR/data"
-# The program that fails/usage_error run: nf4quant, or loramerge when a case sets TOOL=loramerge first.
+# The program that fails/usage_error run: nf4quant, or loramerge or qinspect when a case sets TOOL first.
 TOOL=${TOOL:-nf4quant}
 
 # The command line of $TOOL, and the last line of its usage errors.
 tool_cmd() {
 	case $TOOL in
 	loramerge) printf '%s' "$LORAMERGE" ;;
+	qinspect) printf '%s' "$QINSPECT" ;;
 	*) printf '%s' "$NF4QUANT" ;;
 	esac
 }

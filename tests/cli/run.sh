@@ -4,6 +4,7 @@
 # Each case is cases/NAME.sh, a shell script run in a fresh empty directory ($WORK) with:
 #   NF4QUANT  the programs under test, prefixed by $CLI_PREFIX (e.g. CLI_PREFIX="valgrind -q --error-exitcode=99")
 #   LORAMERGE
+#   QINSPECT
 #   STCMP     the tensor-by-tensor comparison tool
 #   FIXTURES  the fixtures directory
 #   CLIDIR    tests/cli: the helpers (. "$CLIDIR/lib.sh") and the small inputs of data/ (make_data.py)
@@ -19,6 +20,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "$build" && pwd)
 export NF4QUANT="${CLI_PREFIX:-} $build/nf4quant"
 export LORAMERGE="${CLI_PREFIX:-} $build/loramerge"
+export QINSPECT="${CLI_PREFIX:-} $build/qinspect"
 export STCMP="$build/stcmp"
 export FIXTURES="$top/fixtures"
 export CLIDIR="$top/tests/cli"

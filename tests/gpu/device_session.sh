@@ -62,9 +62,9 @@ step timing sh -c "$nq -vv -f --device cuda $w/model -o $w/t 2>&1 | grep -e time
 #    GPU here, --device auto); PEFT references for trainable tokens, LoRA biases and GPT-2's Conv1D made
 #    here and compared; transformers loads the merged models; the benchmark against PEFT
 lm=.gpu/bin/loramerge
-step lm_unit env LQ_TEST_DEVICE=cuda .gpu/bin/test_unit merge executor
-step lm_memcheck compute-sanitizer --tool memcheck --error-exitcode 1 env LQ_TEST_DEVICE=cuda .gpu/bin/test_unit merge
-step lm_cli sh tests/cli/run.sh .gpu/bin $(cd tests/cli/cases && ls lm_*.sh | sed 's/[.]sh$//')
+step lm_unit env LQ_TEST_DEVICE=cuda .gpu/bin/test_unit merge executor error_sums
+step lm_memcheck compute-sanitizer --tool memcheck --error-exitcode 1 env LQ_TEST_DEVICE=cuda .gpu/bin/test_unit merge error_sums
+step lm_cli sh tests/cli/run.sh .gpu/bin $(cd tests/cli/cases && ls lm_*.sh qi_*.sh | sed "s/[.]sh$//")
 lm_gpu_vs_cpu() {
 	b=fixtures/models
 	for a in plain_r8 rslora_r16 patterns dora_r8 embed_mts bf16_stored; do
@@ -103,5 +103,39 @@ TAIL=12 step lm_interop python3 tests/gpu/lora_interop.py $lm "$w/lmi"
 [ -d "$w/model" ] || step lm_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
 TAIL=14 step bench_loramerge python3 tests/gpu/bench_loramerge.py $lm "$w/model" "$w/lmb"
 step lm_timing sh -c "$lm -vv -f --device cuda $w/model $w/lmb/adapter -o $w/t 2>&1 | tail -12; $lm -vv -f --device cpu $w/model $w/lmb/adapter -o $w/t 2>&1 | tail -12"
+# 6. qinspect: the GPU's figures are the CPU's (the JSON reports equal but for the time and the device),
+#    and the time to inspect the 1.07B model's NF4 form against it
+qi=.gpu/bin/qinspect
+qi_json() { # qi_json DEVICE ARGS...: the report without its time and device
+	d=$1; shift
+	$qi --json --device "$d" "$@" | grep -v -e '"seconds"' -e '"device"'
+}
+qi_gpu_vs_cpu() {
+	m=fixtures/models
+	for pair in "$m/tiny-llama-nf4 $m/tiny-llama" "$m/tiny-llama-fp4 $m/tiny-llama" \
+		"fixtures/reference/tensors_ref/ref_q.safetensors" "$m/tiny-llama-nf4"; do
+		qi_json cuda $pair >"$w/qg.json" || true
+		qi_json cpu $pair >"$w/qc.json" || true
+		cmp "$w/qg.json" "$w/qc.json" || return 1
+		echo "identical reports: $pair"
+	done
+}
+step qi_gpu_vs_cpu qi_gpu_vs_cpu
+[ -d "$w/model" ] || step lm_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
+qi_bench() {
+	$nq -q -f --device cuda "$w/model" -o "$w/model-nf4" || return 1
+	for d in cuda cpu; do
+		$qi -q --device $d "$w/model-nf4" "$w/model" # warm
+		s=$(date +%s.%N)
+		$qi --json --device $d "$w/model-nf4" "$w/model" >"$w/qi-$d.json" || return 1
+		e=$(date +%s.%N)
+		echo "qinspect --device $d: $(awk "BEGIN { printf \"%.3f\", $e - $s }") s"
+	done
+	grep -v -e '"seconds"' -e '"device"' "$w/qi-cuda.json" >"$w/a.json"
+	grep -v -e '"seconds"' -e '"device"' "$w/qi-cpu.json" >"$w/b.json"
+	cmp "$w/a.json" "$w/b.json" && echo "GPU and CPU reports identical" || return 1
+	$qi --device cuda "$w/model-nf4" "$w/model" | tail -4
+}
+TAIL=10 step qi_bench qi_bench
 rm -rf "$w"
 exit $status

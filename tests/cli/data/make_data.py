@@ -16,6 +16,8 @@ run (fixed values, no randomness, standard library only):
   at [3, 7].
 - inf_model/: the same in F32 with +Inf at [5, 2].
 - nan_norm_model/: NaN in model.norm.weight only, a tensor that is copied, never quantized.
+- bad_group.safetensors: a 4-bit group 'w.weight' (NF4, [4, 64], blocksize 64, no double
+  quantization) whose absmax holds 3 floats where its quant_state says 4 blocks.
 
 Run from the top of the tree: python3 tests/cli/data/make_data.py
 """
@@ -143,6 +145,14 @@ def main():
     nan_norm = values(16)
     nan_norm[9] = float("nan")
     write_model("nan_norm_model", llama(norm_vals=nan_norm))
+
+    state = json.dumps({"quant_type": "nf4", "blocksize": 64, "dtype": "bfloat16", "shape": [4, 64]}).encode()
+    write("bad_group.safetensors", safetensors_bytes({
+        "w.weight": ("U8", [128, 1], bytes(range(128))),
+        "w.weight.absmax": tensor("F32", [3]),
+        "w.weight.quant_map": tensor("F32", [16]),
+        "w.weight.quant_state.bitsandbytes__nf4": ("U8", [len(state)], state),
+    }))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,456 @@
+/*
+ * sample_report.c: a made-up qinspect report written as HTML by qi_write_html, to look at and to test the
+ * page in a browser (tests/html/check_report.sh) without a checkpoint.
+ *
+ *   sample_report [--stress [LAYERS]] [--no-reference] [--empty] [--edge] OUT.html
+ *
+ * The default is a tiny llama: 2 layers of 7 projections quantized NF4 (blocksize 64, double
+ * quantization), embeddings, lm_head and norms kept in bf16, compared with a bf16 reference. The codes,
+ * block absmax and errors are those of really quantizing Gaussian weights (a few with outliers, which
+ * fail --max-rel-err) with the NF4 table. One tensor has an all-zero reference (NaN cosine), one a name
+ * full of markup, control characters and bytes that are not UTF-8.
+ * --stress: LAYERS layers (default 400: 3,606 tensors), fp16 norms with tiny errors (a log scale), a
+ * tensor with an infinite relative error, and many gate failures.
+ * --no-reference: a description only (no errors, no gates). --empty: no tensors at all.
+ * --edge: two tensors outside any layer, named with every byte from 1 to 255 and with malformed UTF-8
+ * (overlong, surrogate, above U+10FFFF, cut short), one of them quantized and failing --max-abs-err 0.
+ *
+ * Prints on stdout what the page must show: "tensors=N compared=N quantized=N failed=N".
+ *
+ * Built by `make check` as build/sample_report; tests/qinspect/run.sh renders its stress and edge pages.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strdup, qsort_r */
+#endif
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qinspect_report.h"
+
+/* ------------------------------------------------------------------------------- random weights */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t splitmix64(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+static double uniform(void)
+{
+	return ((double)(splitmix64() >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double gaussian(void)
+{
+	return sqrt(-2 * log(uniform())) * cos(6.283185307179586 * uniform());
+}
+
+/* ------------------------------------------------------------------------------------- tensors */
+
+#define BLOCK 64
+
+typedef struct model {
+	qi_tensor *t;
+	size_t n, cap;
+	char **names; /* owned copies */
+} model;
+
+static qi_tensor *add_tensor(model *m, const char *name, int64_t rows, int64_t cols, int layer)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 64;
+		m->t = realloc(m->t, m->cap * sizeof *m->t);
+		m->names = realloc(m->names, m->cap * sizeof *m->names);
+		if (!m->t || !m->names) {
+			perror("sample_report");
+			exit(1);
+		}
+	}
+	qi_tensor *t = &m->t[m->n];
+	memset(t, 0, sizeof *t);
+	m->names[m->n] = strdup(name);
+	t->name = m->names[m->n];
+	t->ndim = cols ? 2 : 1;
+	t->shape[0] = rows;
+	t->shape[1] = cols;
+	t->params = (uint64_t)rows * (uint64_t)(cols ? cols : 1);
+	t->layer = layer;
+	t->dtype = "bfloat16";
+	m->n++;
+	return t;
+}
+
+static void finish_error(qi_error *e)
+{
+	e->present = true;
+	e->rmse = e->elements ? sqrt(e->sum_err2 / (double)e->elements) : 0;
+	e->rel_err = e->sum_ref2 > 0 ? sqrt(e->sum_err2 / e->sum_ref2) : (e->sum_err2 > 0 ? INFINITY : 0);
+	e->snr_db = e->sum_err2 > 0 ? 10 * log10(e->sum_ref2 / e->sum_err2) : INFINITY;
+	e->cosine = e->sum_x2 > 0 && e->sum_ref2 > 0 ? e->dot / sqrt(e->sum_x2 * e->sum_ref2) : NAN;
+}
+
+/* A float tensor kept as it was (bf16): the reference's own values, or (rel > 0) values off by about rel
+ * of themselves, as a conversion to fp16 leaves them. */
+static void keep_float(qi_tensor *t, double sigma, double rel, bool compared)
+{
+	snprintf(t->storage, sizeof t->storage, "%s", rel > 0 ? "f16" : "bf16");
+	t->dtype = rel > 0 ? "float16" : "bfloat16";
+	t->bytes.codes = 2 * t->params;
+	t->bytes_total = t->bytes.codes;
+	t->bits_per_param = 16;
+	if (!compared)
+		return;
+	qi_error *e = &t->err;
+	e->elements = t->params;
+	e->sum_ref2 = (double)t->params * sigma * sigma;
+	e->sum_err2 = e->sum_ref2 * rel * rel;
+	e->sum_x2 = e->sum_ref2 + e->sum_err2;
+	e->dot = e->sum_ref2;
+	e->differ = rel > 0 ? t->params * 7 / 10 : 0;
+	e->max_abs_err = rel > 0 ? 4 * sigma * rel : 0;
+	e->max_abs_err_index = rel > 0 ? (int64_t)(t->params / 3) : -1;
+	finish_error(e);
+}
+
+/* A tensor quantized NF4 (blocksize 64, double quantization) from Gaussian weights of deviation sigma, a
+ * share `outliers` of them `scale` times larger. Simulates `sim` blocks (all when 0) and scales the counts
+ * and sums up to the whole tensor. */
+static void quantize_nf4(qi_tensor *t, double sigma, double outliers, double scale, uint64_t sim, bool compared)
+{
+	const float *nf4 = lq_code_table(LQ_QTYPE_NF4);
+	t->quantized = true;
+	t->qtype = LQ_QTYPE_NF4;
+	t->blocksize = BLOCK;
+	t->double_quant = true;
+	snprintf(t->storage, sizeof t->storage, "nf4/%d dq (bf16)", BLOCK);
+	t->nblocks = (t->params + BLOCK - 1) / BLOCK;
+	if (sim == 0 || sim > t->nblocks)
+		sim = t->nblocks;
+	/* bitsandbytes' layout: 4-bit codes, an 8-bit absmax a block, a float32 absmax every 256 blocks */
+	t->bytes.codes = (t->params + 1) / 2;
+	t->bytes.absmax = t->nblocks;
+	t->bytes.nested = 4 * ((t->nblocks + 255) / 256);
+	t->bytes.tables = 16 * 4 + 256 * 4 + 236; /* quant_map, nested_quant_map, quant_state JSON */
+	t->bytes_total = t->bytes.codes + t->bytes.absmax + t->bytes.nested + t->bytes.tables;
+	t->bits_per_param = 8.0 * (double)t->bytes_total / (double)t->params;
+	t->bits_per_param_blocks =
+		8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested) / (double)t->params;
+
+	uint64_t codes[16] = {0}, bins[QI_ABSMAX_BINS] = {0};
+	qi_error e = {.max_abs_err_index = -1};
+	double amin = INFINITY, amax = 0, asum = 0;
+	for (uint64_t b = 0; b < sim; b++) {
+		double x[BLOCK], absmax = 0;
+		for (int i = 0; i < BLOCK; i++) {
+			x[i] = sigma * gaussian() * (uniform() < outliers ? scale : 1);
+			absmax = fmax(absmax, fabs(x[i]));
+		}
+		/* double quantization leaves the absmax off by a fraction of a percent */
+		double dq = absmax * (1 + 0.006 * (uniform() - 0.5));
+		amin = fmin(amin, dq);
+		amax = fmax(amax, dq);
+		asum += dq;
+		int bin = (int)floor((log10(dq) + 6) / 0.2);
+		bins[bin < 0 ? 0 : bin >= QI_ABSMAX_BINS ? QI_ABSMAX_BINS - 1 : bin]++;
+		for (int i = 0; i < BLOCK; i++) {
+			int best = 0;
+			for (int c = 1; c < 16; c++)
+				if (fabs(x[i] / absmax - nf4[c]) < fabs(x[i] / absmax - nf4[best]))
+					best = c;
+			codes[best]++;
+			double y = nf4[best] * dq, d = y - x[i];
+			e.sum_err2 += d * d;
+			e.sum_ref2 += x[i] * x[i];
+			e.sum_x2 += y * y;
+			e.dot += x[i] * y;
+			e.differ += d != 0;
+			if (fabs(d) > e.max_abs_err) {
+				e.max_abs_err = fabs(d);
+				e.max_abs_err_index = (int64_t)(b * BLOCK + (uint64_t)i);
+			}
+		}
+	}
+	/* from the simulated blocks to the whole tensor; the rounding left over goes to the largest count */
+	double k = (double)t->nblocks / (double)sim;
+	uint64_t total = 0, btotal = 0;
+	int big = 0;
+	for (int c = 0; c < 16; c++) {
+		t->code_histogram[c] = (uint64_t)llround((double)codes[c] * k);
+		total += t->code_histogram[c];
+		big = codes[c] > codes[big] ? c : big;
+	}
+	t->code_histogram[big] += t->params - total;
+	for (int i = 0; i < QI_ABSMAX_BINS; i++) {
+		t->absmax_hist[i] = (uint64_t)llround((double)bins[i] * k);
+		btotal += t->absmax_hist[i];
+		big = bins[i] > bins[big] ? i : big;
+	}
+	t->absmax_hist[big] += t->nblocks - btotal;
+	for (int c = 0; c < 16; c++) {
+		double p = (double)t->code_histogram[c] / (double)t->params;
+		if (p > 0)
+			t->code_entropy -= p * log2(p);
+	}
+	t->absmax_min = amin;
+	t->absmax_max = amax;
+	t->absmax_mean = asum / (double)sim;
+	if (!compared)
+		return;
+	e.elements = t->params;
+	e.differ = (uint64_t)llround((double)e.differ * k);
+	e.sum_err2 *= k, e.sum_ref2 *= k, e.sum_x2 *= k, e.dot *= k;
+	t->err = e;
+	finish_error(&t->err);
+}
+
+/* ------------------------------------------------------------------------------------ the model */
+
+typedef struct proj {
+	const char *name;
+	int rows, cols; /* in units of the hidden size: 1 hidden, 0 intermediate */
+	double sigma;
+} proj;
+
+#define HIDDEN 256
+#define INTERMEDIATE 688
+#define VOCAB 1024
+
+/* HF's order in a safetensors file: sorted names. */
+static const proj projs[] = {
+	{"mlp.down_proj", 1, 0, 0.012}, {"mlp.gate_proj", 0, 1, 0.02},     {"mlp.up_proj", 0, 1, 0.02},
+	{"self_attn.k_proj", 1, 1, 0.03}, {"self_attn.o_proj", 1, 1, 0.015}, {"self_attn.q_proj", 1, 1, 0.03},
+	{"self_attn.v_proj", 1, 1, 0.02},
+};
+
+static void add_layer(model *m, int layer, bool stress, bool compared)
+{
+	char name[256];
+	uint64_t sim = stress ? 8 : 0;
+	double growth = 1 + 0.002 * layer; /* deeper layers: wider weights */
+	snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", layer);
+	keep_float(add_tensor(m, name, HIDDEN, 0, layer), 1, stress ? 3e-4 : 0, compared);
+	for (size_t p = 0; p < sizeof projs / sizeof *projs; p++) {
+		if (p == 4) {
+			snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", layer);
+			keep_float(add_tensor(m, name, HIDDEN, 0, layer), 1, stress ? 2e-4 : 0, compared);
+		}
+		snprintf(name, sizeof name, "model.layers.%d.%s.weight", layer, projs[p].name);
+		qi_tensor *t = add_tensor(m, name, projs[p].rows ? HIDDEN : INTERMEDIATE,
+					  projs[p].cols ? HIDDEN : INTERMEDIATE, layer);
+		/* a few projections with outliers: the ones the gate catches */
+		bool outliers = stress ? (layer * 7 + (int)p) % 97 == 3
+				       : (layer == 1 && p == 0) || (layer == 0 && p == 6);
+		quantize_nf4(t, projs[p].sigma * growth, outliers ? 0.004 : 0, 14, sim, compared);
+	}
+}
+
+static void add_odd_tensors(model *m, bool stress, bool compared)
+{
+	/* an all-zero bias, equal to its reference: no direction, so a NaN cosine */
+	qi_tensor *t = add_tensor(m, "model.layers.1.self_attn.o_proj.bias", HIDDEN, 0, 1);
+	keep_float(t, 0, 0, compared);
+	/* a name to escape: markup, quotes, an ANSI escape, a bidi override, bytes that are not UTF-8 */
+	t = add_tensor(m, "model.layers.1.<script>alert(\"pwn\")</script>&amp;'\x1b[31m\xe2\x80\xae\xff\xfe.weight",
+		       HIDDEN, 0, 1);
+	keep_float(t, 0.5, 0, compared);
+	if (stress && compared) {
+		/* a bias the reference has as zeros: infinite relative error */
+		t = add_tensor(m, "model.layers.7.self_attn.o_proj.bias", HIDDEN, 0, 7);
+		keep_float(t, 0, 0, true);
+		t->err.sum_err2 = 1e-6;
+		t->err.sum_x2 = 1e-6;
+		t->err.differ = 12;
+		t->err.max_abs_err = 3e-4;
+		finish_error(&t->err);
+	}
+}
+
+/* Two tensors with names no browser should see raw, and no layer: a plot of one group. */
+static void add_edge_tensors(model *m, bool compared)
+{
+	char name[300];
+	for (int i = 1; i < 256; i++)
+		name[i - 1] = (char)i;
+	snprintf(name + 255, sizeof name - 255, ".weight");
+	quantize_nf4(add_tensor(m, name, HIDDEN, HIDDEN, -1), 0.02, 0, 1, 0, compared);
+	keep_float(add_tensor(m, "bad \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xf0\x9f\x98\x80 <\"'&> \xe2\x82", HIDDEN, 0, -1),
+		   1, 0, compared);
+}
+
+/* ---------------------------------------------------------------------------------- the report */
+
+static int by_rel_err_desc(const void *a, const void *b, void *base)
+{
+	const qi_tensor *t = base;
+	double x = t[*(const size_t *)a].err.rel_err, y = t[*(const size_t *)b].err.rel_err;
+	if (x != y && !isnan(x) && !isnan(y))
+		return x > y ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static bool gate_fails(qi_gate_kind g, double limit, const qi_error *e)
+{
+	switch (g) {
+	case QI_GATE_MAX_REL_ERR: return !(e->rel_err <= limit);
+	case QI_GATE_MAX_RMSE: return !(e->rmse <= limit);
+	case QI_GATE_MAX_ABS_ERR: return !(e->max_abs_err <= limit);
+	case QI_GATE_MIN_SNR: return !(e->snr_db >= limit);
+	case QI_GATE_MIN_COSINE: return isnan(e->cosine) ? e->sum_err2 > 0 : !(e->cosine >= limit);
+	default: return false;
+	}
+}
+
+/* The report's totals, worst list and gates, as qinspect's summarize computes them. */
+static void summarize(qi_report *r, size_t top)
+{
+	size_t ncompared = 0;
+	qi_error *tot = &r->total;
+	tot->max_abs_err_index = -1;
+	r->worst = malloc((r->ntensors + 1) * sizeof *r->worst);
+	for (size_t i = 0; i < r->ntensors; i++) {
+		qi_tensor *t = &r->tensors[i];
+		r->params += t->params;
+		r->bytes_total += t->bytes_total;
+		r->bytes.codes += t->bytes.codes;
+		r->bytes.absmax += t->bytes.absmax;
+		r->bytes.nested += t->bytes.nested;
+		r->bytes.tables += t->bytes.tables;
+		if (t->quantized) {
+			r->quantized_tensors++;
+			r->quantized_params += t->params;
+			r->quantized_bytes += t->bytes_total;
+			r->quantized_bits_per_param_blocks +=
+				8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested);
+			for (int c = 0; c < 16; c++)
+				r->code_histogram[c] += t->code_histogram[c];
+			for (int b = 0; b < QI_ABSMAX_BINS; b++)
+				r->absmax_hist[b] += t->absmax_hist[b];
+		}
+		if (t->err.present) {
+			const qi_error *e = &t->err;
+			tot->elements += e->elements;
+			tot->nonfinite += e->nonfinite;
+			tot->differ += e->differ;
+			tot->sum_err2 += e->sum_err2;
+			tot->sum_ref2 += e->sum_ref2;
+			tot->sum_x2 += e->sum_x2;
+			tot->dot += e->dot;
+			if (e->max_abs_err > tot->max_abs_err) {
+				tot->max_abs_err = e->max_abs_err;
+				tot->max_abs_err_index = (int64_t)i;
+			}
+			r->worst[ncompared++] = i;
+		}
+	}
+	r->bits_per_param = r->params ? 8.0 * (double)r->bytes_total / (double)r->params : 0;
+	if (r->quantized_params) {
+		r->quantized_bits_per_param = 8.0 * (double)r->quantized_bytes / (double)r->quantized_params;
+		r->quantized_bits_per_param_blocks /= (double)r->quantized_params;
+	}
+	if (r->reference)
+		finish_error(tot);
+	qsort_r(r->worst, ncompared, sizeof *r->worst, by_rel_err_desc, r->tensors);
+	r->nworst = ncompared < top ? ncompared : top;
+	r->passed = true;
+	for (int g = 0; g < QI_NGATES; g++) {
+		qi_gate *gate = &r->gates[g];
+		if (!gate->set)
+			continue;
+		gate->failed = malloc((r->ntensors + 1) * sizeof *gate->failed);
+		for (size_t i = 0; i < r->ntensors; i++)
+			if (r->tensors[i].err.present && gate_fails((qi_gate_kind)g, gate->limit, &r->tensors[i].err)) {
+				gate->failed[gate->nfailed++] = i;
+				r->tensors[i].gate_failed = true;
+			}
+		r->passed &= gate->nfailed == 0;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	bool stress = false, reference = true, empty = false, edge = false;
+	int layers = 2;
+	const char *out = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--stress") == 0) {
+			stress = true;
+			layers = 400;
+			if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9')
+				layers = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--no-reference") == 0) {
+			reference = false;
+		} else if (strcmp(argv[i], "--empty") == 0) {
+			empty = true;
+		} else if (strcmp(argv[i], "--edge") == 0) {
+			edge = true;
+		} else if (!out && argv[i][0] != '-') {
+			out = argv[i];
+		} else {
+			fprintf(stderr, "usage: sample_report [--stress [LAYERS]] [--no-reference] [--empty] [--edge] OUT.html\n");
+			return 2;
+		}
+	}
+	if (!out) {
+		fprintf(stderr, "usage: sample_report [--stress [LAYERS]] [--no-reference] [--empty] [--edge] OUT.html\n");
+		return 2;
+	}
+
+	model m = {0};
+	if (edge) {
+		add_edge_tensors(&m, reference);
+	} else if (!empty) {
+		keep_float(add_tensor(&m, "lm_head.weight", VOCAB, HIDDEN, -1), 0.02, 0, reference);
+		keep_float(add_tensor(&m, "model.embed_tokens.weight", VOCAB, HIDDEN, -1), 0.02, 0, reference);
+		for (int l = 0; l < layers; l++)
+			add_layer(&m, l, stress, reference);
+		add_odd_tensors(&m, stress, reference);
+		keep_float(add_tensor(&m, "model.norm.weight", HIDDEN, 0, -1), 1, stress ? 3e-4 : 0, reference);
+	}
+
+	static const char *only_ref[] = {"model.layers.0.self_attn.rotary_emb.inv_freq",
+					 "model.layers.1.self_attn.rotary_emb.inv_freq"};
+	qi_report r = {
+		.checkpoint = stress ? "/models/llama-stress-bnb-4bit" : "/models/tiny-llama-bnb-4bit/model.safetensors",
+		.reference = reference ? "/models/tiny-llama/model.safetensors" : NULL,
+		.device = "cuda:0 (NVIDIA H200)",
+		.tensors = m.t,
+		.ntensors = m.n,
+		.only_in_reference = reference ? only_ref : NULL,
+		.n_only_reference = reference ? 2 : 0,
+		.seconds = stress ? 41.73 : 0.84,
+	};
+	if (reference && edge) {
+		r.gates[QI_GATE_MAX_ABS_ERR] = (qi_gate){.set = true, .limit = 0};
+	} else if (reference) {
+		r.gates[QI_GATE_MAX_REL_ERR] = (qi_gate){.set = true, .limit = 0.105};
+		r.gates[QI_GATE_MIN_COSINE] = (qi_gate){.set = true, .limit = 0.99};
+	}
+	summarize(&r, 10);
+
+	size_t compared = 0, failed = 0;
+	for (size_t i = 0; i < r.ntensors; i++) {
+		compared += r.tensors[i].err.present;
+		failed += r.tensors[i].gate_failed;
+	}
+	FILE *f = fopen(out, "w");
+	if (!f || !qi_write_html(&r, f) || fclose(f) != 0) {
+		perror(out);
+		return 1;
+	}
+	printf("tensors=%zu compared=%zu quantized=%zu failed=%zu\n", r.ntensors, compared, r.quantized_tensors, failed);
+
+	for (int g = 0; g < QI_NGATES; g++)
+		free(r.gates[g].failed);
+	free(r.worst);
+	for (size_t i = 0; i < m.n; i++)
+		free(m.names[i]);
+	free(m.names);
+	free(m.t);
+	return 0;
+}

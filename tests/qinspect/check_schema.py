@@ -1,0 +1,43 @@
+"""Every JSON report qinspect writes validates against its schema (tools/qinspect.schema.json), and the
+schema itself is valid: reports with and without a reference, with gates passing and failing, of float
+and 4-bit checkpoints, a restricted selection, and a report with an identical tensor (snr_db null).
+
+    python3 tests/qinspect/check_schema.py QINSPECT
+"""
+import json
+import os
+import subprocess
+import sys
+
+import jsonschema
+
+qinspect = sys.argv[1]
+top = os.path.dirname(os.path.abspath(__file__)) + "/../.."
+schema = json.load(open(f"{top}/tools/qinspect.schema.json"))
+jsonschema.Draft202012Validator.check_schema(schema)
+validator = jsonschema.Draft202012Validator(schema)
+m = f"{top}/fixtures/models"
+runs = [
+    [f"{m}/tiny-llama-nf4", f"{m}/tiny-llama"],
+    [f"{m}/tiny-llama-nf4"],
+    [f"{m}/tiny-llama"],
+    [f"{m}/tiny-llama-fp4", f"{m}/tiny-llama", "--max-rel-err", "0.01", "--min-snr", "10", "--min-cosine", "0.99"],
+    [f"{m}/tiny-llama-sharded", f"{m}/tiny-llama", "--tensor", "*.q_proj.*"],
+    [f"{top}/fixtures/reference/tensors_ref/ref_q.safetensors"],
+]
+failed = 0
+for args in runs:
+    p = subprocess.run([qinspect, "--json", *args], capture_output=True, text=True)
+    report = json.loads(p.stdout)
+    errors = sorted(validator.iter_errors(report), key=lambda e: list(e.path))
+    for e in errors[:5]:
+        print(f"FAIL {' '.join(args)}: {'/'.join(map(str, e.path))}: {e.message}")
+    failed += bool(errors)
+    print(f"{'ok  ' if not errors else 'FAIL'} schema 1: qinspect {' '.join(os.path.relpath(a, top) if a.startswith('/') else a for a in args)} (exit {p.returncode})")
+# a report that breaks the schema is caught (the test can fail)
+bad = json.loads(subprocess.run([qinspect, "--json", f"{m}/tiny-llama-nf4"], capture_output=True, text=True).stdout)
+bad["tensors"][0]["bits_per_param"] = "16"
+if validator.is_valid(bad):
+    print("FAIL the schema accepts a string for bits_per_param")
+    failed += 1
+sys.exit(1 if failed else 0)

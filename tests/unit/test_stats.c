@@ -1,0 +1,122 @@
+/*
+ * test_stats.c: the error statistics (lq_error_sums) against sums written here from their definition:
+ * per piece of LQ_STATS_PIECE elements in element order, pieces added in order (the same bits are
+ * required), and against long double sums in any order (a tolerance of 1e-12 relative: the order of a
+ * few million double additions moves the last bits only). Non-finite elements, ties of the largest error,
+ * signed zeros, a call split in chunks. With LQ_TEST_DEVICE=cuda, the GPU's pieces.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lq_internal.h"
+#include "test.h"
+#include "util.h"
+
+static void expected_sums(const float *x, const float *ref, int64_t n, int64_t first, lq_error_sums *s)
+{
+	lq_error_sums_init(s);
+	for (int64_t p0 = 0; p0 < n; p0 += LQ_STATS_PIECE) {
+		double e2 = 0, r2 = 0, x2 = 0, d = 0;
+		for (int64_t i = p0; i < n && i < p0 + LQ_STATS_PIECE; i++) {
+			uint32_t a, b;
+			memcpy(&a, &x[i], 4);
+			memcpy(&b, &ref[i], 4);
+			s->differ += a != b;
+			if (!isfinite(x[i]) || !isfinite(ref[i])) {
+				s->nonfinite++;
+				continue;
+			}
+			double e = (double)x[i] - (double)ref[i];
+			s->elements++;
+			e2 += e * e;
+			r2 += (double)ref[i] * (double)ref[i];
+			x2 += (double)x[i] * (double)x[i];
+			d += (double)x[i] * (double)ref[i];
+			if (s->max_abs_err_index < 0 || fabs(e) > s->max_abs_err) {
+				s->max_abs_err = fabs(e);
+				s->max_abs_err_index = first + i;
+			}
+		}
+		s->sum_err2 += e2;
+		s->sum_ref2 += r2;
+		s->sum_x2 += x2;
+		s->dot += d;
+	}
+}
+
+static bool same_sums(const lq_error_sums *a, const lq_error_sums *b)
+{
+	return a->elements == b->elements && a->nonfinite == b->nonfinite && a->differ == b->differ &&
+	       a->sum_err2 == b->sum_err2 && a->sum_ref2 == b->sum_ref2 && a->sum_x2 == b->sum_x2 && a->dot == b->dot &&
+	       a->max_abs_err == b->max_abs_err && a->max_abs_err_index == b->max_abs_err_index;
+}
+
+TEST(error_sums_match_their_definition)
+{
+	lq_ctx *ctx = util_ctx(3);
+	if (!ctx)
+		return;
+	util_rng rng = {util_seed()};
+	const int64_t sizes[] = {1, 7, LQ_STATS_PIECE - 1, LQ_STATS_PIECE, LQ_STATS_PIECE + 1, 3 * LQ_STATS_PIECE + 77,
+				 (int64_t)5 << 20};
+	for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+		const int64_t n = sizes[c];
+		float *x = malloc((size_t)n * 4), *ref = malloc((size_t)n * 4);
+		for (int64_t i = 0; i < n; i++) {
+			ref[i] = util_normal(&rng, 0.02f);
+			x[i] = util_next(&rng) % 5 == 0 ? ref[i] : ref[i] + util_normal(&rng, 0.001f);
+		}
+		if (n > 100) { /* the awkward elements: non-finite, signed zeros, a tie for the largest error */
+			x[3] = NAN;
+			ref[5] = INFINITY;
+			x[9] = -0.0f;
+			ref[9] = 0.0f;
+			ref[20] = ref[n - 1] = 0.25f;
+			x[20] = x[n - 1] = 0.75f;
+		}
+		test_context("n = %lld", (long long)n);
+		lq_error_sums got, want;
+		lq_error_sums_init(&got);
+		CHECK(lq_error_sums_add(ctx, x, LQ_DTYPE_F32, ref, LQ_DTYPE_F32, n, 1000, &got) == LQ_OK);
+		expected_sums(x, ref, n, 1000, &want);
+		CHECK(same_sums(&got, &want));
+		if (n > 100) {
+			CHECK_INT(got.nonfinite, 2);
+			CHECK_INT(got.max_abs_err_index, 1020); /* the first of the tie */
+		}
+		/* long double sums in plain order: the same within rounding */
+		long double e2 = 0;
+		for (int64_t i = 0; i < n; i++)
+			if (isfinite(x[i]) && isfinite(ref[i]))
+				e2 += ((long double)x[i] - ref[i]) * ((long double)x[i] - ref[i]);
+		CHECK(fabsl(e2 - got.sum_err2) <= 1e-12L * e2);
+		/* split in two calls at a piece boundary: the sums of the pieces are the same */
+		if (n > 2 * LQ_STATS_PIECE) {
+			lq_error_sums split;
+			lq_error_sums_init(&split);
+			CHECK(lq_error_sums_add(ctx, x, LQ_DTYPE_F32, ref, LQ_DTYPE_F32, LQ_STATS_PIECE, 1000, &split) == LQ_OK);
+			CHECK(lq_error_sums_add(ctx, x + LQ_STATS_PIECE, LQ_DTYPE_F32, ref + LQ_STATS_PIECE, LQ_DTYPE_F32,
+						n - LQ_STATS_PIECE, 1000 + LQ_STATS_PIECE, &split) == LQ_OK);
+			CHECK(same_sums(&split, &want));
+		}
+		/* typed inputs: the same sums as their float32 values */
+		uint16_t *xb = malloc((size_t)n * 2), *rh = malloc((size_t)n * 2);
+		float *xf = malloc((size_t)n * 4), *rf = malloc((size_t)n * 4);
+		for (int64_t i = 0; i < n; i++) {
+			xb[i] = lq_f32_to_bf16(x[i]);
+			rh[i] = lq_f32_to_f16(ref[i]);
+			xf[i] = lq_bf16_to_f32(xb[i]);
+			rf[i] = lq_f16_to_f32(rh[i]);
+		}
+		lq_error_sums typed, as_f32;
+		lq_error_sums_init(&typed);
+		CHECK(lq_error_sums_add(ctx, xb, LQ_DTYPE_BF16, rh, LQ_DTYPE_F16, n, 0, &typed) == LQ_OK);
+		expected_sums(xf, rf, n, 0, &as_f32);
+		CHECK(same_sums(&typed, &as_f32));
+		free(xb), free(rh), free(xf), free(rf);
+		free(x);
+		free(ref);
+	}
+	lq_ctx_free(ctx);
+}

@@ -1,0 +1,687 @@
+/*
+ * qinspect: what a quantization cost. Describes a checkpoint (storage, parameters, bytes and bits per
+ * parameter of every tensor; for 4-bit tensors the code histogram and the absmax), or compares it with a
+ * reference tensor by tensor (a 4-bit tensor dequantized exactly first): RMSE, maximum error, relative
+ * error, SNR, cosine, differing elements; gates for CI that fail with exit status 1.
+ *
+ * The composition of DESIGN.md: open both checkpoints (headers only), list their logical tensors
+ * (formats/hf_tensors.c), stream each tensor in chunks (dequantized by libquant, on the GPU when there is
+ * one), add the error sums through libquant's backend, then hand the report (qinspect_report.h) to the
+ * writers: a table on stdout, or --json/--csv, and --html.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hf_tensors.h"
+#include "libquant.h"
+#include "qinspect_report.h"
+
+/* Elements read and compared at a time: a multiple of every block size and of LQ_STATS_PIECE, so that
+ * the sums (and their bits) do not depend on anything but the tensor. */
+#define CHUNK_ELEMENTS ((int64_t)4 << 20)
+
+typedef struct options {
+	const char *checkpoint, *reference;
+	const char *html;
+	bool csv;
+	const char **tensor_globs;
+	size_t ntensor_globs;
+	double gate[QI_NGATES];
+	bool gate_set[QI_NGATES];
+	int top;
+	cli_common common;
+} options;
+
+static void usage(void)
+{
+	printf("Usage: %s [OPTION]... CHECKPOINT [REFERENCE]\n"
+	       "Describe a checkpoint, or compare it with a reference tensor by tensor: what a quantization cost.\n"
+	       "\n"
+	       "CHECKPOINT and REFERENCE are model directories, index.json or .safetensors files, float or\n"
+	       "bitsandbytes 4-bit (dequantized exactly before they are compared).\n"
+	       "\n"
+	       "  -o, --html FILE          also write a self-contained HTML report with plots\n"
+	       "      --json               the report as JSON on standard output (schema 1, man qinspect)\n"
+	       "      --csv                one CSV line per tensor on standard output\n"
+	       "      --tensor GLOB        only the tensors whose names match (repeatable)\n"
+	       "      --top N              how many worst tensors the summary lists (default 10)\n"
+	       "Gates (with a REFERENCE; a tensor that fails one makes the exit status 1):\n"
+	       "      --max-rel-err X      relative error |W'-W|/|W| at most X\n"
+	       "      --max-rmse X         root mean square error at most X\n"
+	       "      --max-abs-err X      largest absolute error at most X\n"
+	       "      --min-snr DB         signal-to-noise ratio at least DB decibels\n"
+	       "      --min-cosine X       cosine similarity at least X\n"
+	       "\n"
+	       "      --device DEV         cpu, cuda, cuda:N, all or auto (default); the figures are the same\n"
+	       "  -T, --threads N          compute threads (0 = one per core, the default)\n"
+	       "  -f, --force              replace the --html file if it exists\n"
+	       "  -n, --dry-run            list the tensors that would be compared; read no data\n"
+	       "  -q, --quiet              no table; only errors and failed gates\n"
+	       "  -v, --verbose            progress per tensor\n"
+	       "  -h, --help               this help\n"
+	       "  -V, --version            version\n"
+	       "\n"
+	       "Exit status: 0 success, 1 a gate failed or an error, 2 usage.\n",
+	       cli_progname());
+}
+
+static double parse_number(const char *opt, const char *arg)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (errno || end == arg || *end || !isfinite(v))
+		cli_usage_error("invalid --%s '%s' (a number)", opt, arg);
+	return v;
+}
+
+static void parse_args(int argc, char **argv, options *o)
+{
+	enum { OPT_JSON_UNUSED = 256, OPT_CSV, OPT_TENSOR, OPT_TOP, OPT_GATE0 };
+	static const struct option longopts[] = {
+		{"html", required_argument, NULL, 'o'},
+		{"csv", no_argument, NULL, OPT_CSV},
+		{"tensor", required_argument, NULL, OPT_TENSOR},
+		{"top", required_argument, NULL, OPT_TOP},
+		{"max-rel-err", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_REL_ERR},
+		{"max-rmse", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_RMSE},
+		{"max-abs-err", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_ABS_ERR},
+		{"min-snr", required_argument, NULL, OPT_GATE0 + QI_GATE_MIN_SNR},
+		{"min-cosine", required_argument, NULL, OPT_GATE0 + QI_GATE_MIN_COSINE},
+		CLI_COMMON_LONGOPTS,
+		{NULL, 0, NULL, 0},
+	};
+	*o = (options){.top = 10, .common = {.device = "auto"}};
+	long v;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:T:fnqvhV", longopts, NULL)) != -1) {
+		if (c >= OPT_GATE0 && c < OPT_GATE0 + QI_NGATES) {
+			qi_gate_kind g = (qi_gate_kind)(c - OPT_GATE0);
+			o->gate[g] = parse_number(qi_gate_option(g), optarg);
+			o->gate_set[g] = true;
+			continue;
+		}
+		switch (c) {
+		case 'o':
+			o->html = optarg;
+			break;
+		case OPT_CSV:
+			o->csv = true;
+			break;
+		case OPT_TENSOR:
+			cli_list_add(&o->tensor_globs, &o->ntensor_globs, optarg);
+			break;
+		case OPT_TOP:
+			if (!cli_parse_int(optarg, 0, 1000000, &v))
+				cli_usage_error("invalid --top '%s' (0 or more)", optarg);
+			o->top = (int)v;
+			break;
+		default:
+			cli_common_option(c, argv, &o->common, usage);
+		}
+	}
+	if (optind >= argc)
+		cli_usage_error("no CHECKPOINT given");
+	o->checkpoint = argv[optind++];
+	if (optind < argc)
+		o->reference = argv[optind++];
+	if (optind < argc)
+		cli_usage_error("at most CHECKPOINT and REFERENCE, got '%s' too", argv[optind]);
+	if (o->csv && o->common.json)
+		cli_usage_error("--json and --csv both write to standard output: choose one");
+	for (int g = 0; g < QI_NGATES; g++)
+		if (o->gate_set[g] && !o->reference)
+			cli_usage_error("--%s needs a REFERENCE to compare with", qi_gate_option((qi_gate_kind)g));
+	if (strcmp(o->checkpoint, "-") == 0 || (o->reference && strcmp(o->reference, "-") == 0) ||
+	    (o->html && strcmp(o->html, "-") == 0))
+		cli_usage_error("standard input and output are not supported as files");
+}
+
+/* ----------------------------------------------------------------------------- describing */
+
+static const char *dtype_short(lq_dtype d)
+{
+	return d == LQ_DTYPE_BF16 ? "bf16" : d == LQ_DTYPE_F16 ? "fp16" : "fp32";
+}
+
+/* The N of "layers.N." and its usual variants, -1 when the name has none. */
+static int layer_of(const char *name)
+{
+	static const char *const keys[] = {"layers.", "layer.", "h.", "blocks.", "block."};
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		for (const char *p = strstr(name, keys[k]); p; p = strstr(p + 1, keys[k])) {
+			if (p != name && p[-1] != '.')
+				continue;
+			const char *q = p + strlen(keys[k]);
+			if (*q < '0' || *q > '9')
+				continue;
+			char *end;
+			long v = strtol(q, &end, 10);
+			if (*end == '.' && v >= 0 && v < 1000000)
+				return (int)v;
+		}
+	}
+	return -1;
+}
+
+static void absmax_bin_add(uint64_t *hist, double v)
+{
+	int b = v > 0 ? (int)floor((log10(v) + 6.0) / 0.2) : 0;
+	hist[b < 0 ? 0 : b >= QI_ABSMAX_BINS ? QI_ABSMAX_BINS - 1 : b]++;
+}
+
+/* The dequantized absmax of a 4-bit tensor (nblocks floats). */
+static lq_status read_absmax(lq_ctx *ctx, const hf_tensor *t, float **out, char *err)
+{
+	const int64_t nb = lq_quant_nblocks((int64_t)t->nelem, t->state.blocksize);
+	float *absmax = malloc((size_t)nb * 4 + 4);
+	void *raw = NULL, *nested = NULL;
+	size_t len;
+	lq_status st = absmax ? hf_ref_read(&t->parts[BNB_PART_ABSMAX], &raw, &len, err) : LQ_ERR_NOMEM;
+	if (st == LQ_OK && t->state.double_quant) {
+		st = hf_ref_read(&t->parts[BNB_PART_NESTED_ABSMAX], &nested, &len, err);
+		if (st == LQ_OK) {
+			float *nf = malloc(len + 4);
+			if (!nf)
+				st = LQ_ERR_NOMEM;
+			else {
+				lq_to_f32(nested, LQ_DTYPE_F32, (int64_t)(len / 4), nf);
+				st = lq_dequantize_absmax(ctx, raw, nf, t->state.nested_offset, nb, absmax);
+				if (st != LQ_OK)
+					fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
+				free(nf);
+			}
+		}
+	} else if (st == LQ_OK) {
+		lq_to_f32(raw, LQ_DTYPE_F32, nb, absmax);
+	}
+	free(raw);
+	free(nested);
+	if (st == LQ_ERR_NOMEM && !err[0])
+		fmt_fail(err, st, "out of memory");
+	if (st != LQ_OK) {
+		free(absmax);
+		return st;
+	}
+	*out = absmax;
+	return LQ_OK;
+}
+
+/* Everything about a tensor that its storage tells, without a reference. */
+static lq_status describe(lq_ctx *ctx, const hf_tensor *h, qi_tensor *t, char *err)
+{
+	t->name = h->name;
+	t->ndim = h->ndim < QI_MAX_DIMS ? h->ndim : QI_MAX_DIMS;
+	memcpy(t->shape, h->shape, sizeof t->shape[0] * (size_t)t->ndim);
+	t->params = h->nelem;
+	t->layer = layer_of(h->name);
+	t->err.max_abs_err_index = -1;
+	if (!h->quantized) {
+		t->dtype = h->dtype == LQ_DTYPE_U8 ? st_dtype_name(h->data.t->dtype) : lq_dtype_torch_name(h->dtype);
+		snprintf(t->storage, sizeof t->storage, "%s",
+			 h->dtype == LQ_DTYPE_U8 ? st_dtype_name(h->data.t->dtype) : dtype_short(h->dtype));
+		t->bytes.codes = h->bytes;
+		t->bytes_total = h->bytes;
+		t->bits_per_param = t->params ? 8.0 * (double)t->bytes_total / (double)t->params : 0;
+		return LQ_OK;
+	}
+	const bnb_state *s = &h->state;
+	t->quantized = true;
+	t->qtype = s->qtype;
+	t->blocksize = s->blocksize;
+	t->double_quant = s->double_quant;
+	t->dtype = lq_dtype_torch_name(s->dtype);
+	snprintf(t->storage, sizeof t->storage, "%s/%d%s (%s)", lq_qtype_name(s->qtype), (int)s->blocksize,
+		 s->double_quant ? " dq" : "", dtype_short(s->dtype));
+	for (int k = 0; k < BNB_NPARTS; k++) {
+		if (!h->parts[k].t)
+			continue;
+		uint64_t b = h->parts[k].t->end - h->parts[k].t->begin;
+		*(k == BNB_PART_WEIGHT ? &t->bytes.codes : k == BNB_PART_ABSMAX ? &t->bytes.absmax
+						: k == BNB_PART_NESTED_ABSMAX ? &t->bytes.nested : &t->bytes.tables) += b;
+	}
+	t->bytes_total = t->bytes.codes + t->bytes.absmax + t->bytes.nested + t->bytes.tables;
+	if (t->params) {
+		t->bits_per_param = 8.0 * (double)t->bytes_total / (double)t->params;
+		t->bits_per_param_blocks = 8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested) / (double)t->params;
+	}
+	/* the code histogram, a chunk of codes at a time */
+	const hf_ref *codes = &h->parts[BNB_PART_WEIGHT];
+	const uint64_t nbytes = codes->t->end - codes->t->begin;
+	unsigned char *buf = malloc((size_t)CHUNK_ELEMENTS / 2);
+	if (!buf)
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	for (uint64_t off = 0; off < nbytes; off += (uint64_t)CHUNK_ELEMENTS / 2) {
+		size_t len = (size_t)(nbytes - off < (uint64_t)CHUNK_ELEMENTS / 2 ? nbytes - off : (uint64_t)CHUNK_ELEMENTS / 2);
+		lq_status st = st_file_read(codes->f, codes->t, off, buf, len);
+		if (st != LQ_OK) {
+			free(buf);
+			return fmt_fail(err, st, "%s", st_file_error(codes->f));
+		}
+		for (size_t i = 0; i < len; i++) {
+			t->code_histogram[buf[i] >> 4]++;
+			/* the last byte of an odd count holds one code, in its high nibble */
+			if (off + i + 1 < nbytes || t->params % 2 == 0)
+				t->code_histogram[buf[i] & 15]++;
+		}
+	}
+	free(buf);
+	t->code_entropy = 0;
+	for (int c = 0; c < 16; c++)
+		if (t->code_histogram[c]) {
+			double p = (double)t->code_histogram[c] / (double)t->params;
+			t->code_entropy -= p * log2(p);
+		}
+	/* the absmax */
+	float *absmax;
+	lq_status st = read_absmax(ctx, h, &absmax, err);
+	if (st != LQ_OK)
+		return st;
+	t->nblocks = (uint64_t)lq_quant_nblocks((int64_t)t->params, s->blocksize);
+	double sum = 0;
+	t->absmax_min = INFINITY;
+	t->absmax_max = -INFINITY;
+	for (uint64_t b = 0; b < t->nblocks; b++) {
+		double v = absmax[b];
+		sum += v;
+		t->absmax_min = v < t->absmax_min ? v : t->absmax_min;
+		t->absmax_max = v > t->absmax_max ? v : t->absmax_max;
+		absmax_bin_add(t->absmax_hist, v);
+	}
+	t->absmax_mean = t->nblocks ? sum / (double)t->nblocks : 0;
+	if (!t->nblocks)
+		t->absmax_min = t->absmax_max = 0;
+	free(absmax);
+	return LQ_OK;
+}
+
+/* ----------------------------------------------------------------------------- comparing */
+
+/* A tensor's elements [e0, e0 + n) in its own float type (*dtype): read, and dequantized (to the type the
+ * tensor had, the values transformers computes with) for a 4-bit one. absmax: the 4-bit tensor's; out: room
+ * for n elements of 4 bytes; scratch: room for the codes. */
+static lq_status read_typed(lq_ctx *ctx, const hf_tensor *h, const float *absmax, int64_t e0, int64_t n, void *out,
+			    lq_dtype *dtype, void *scratch, char *err)
+{
+	lq_status st;
+	if (!h->quantized) {
+		size_t es = lq_dtype_size(h->dtype);
+		st = st_file_read(h->data.f, h->data.t, (uint64_t)e0 * es, out, (size_t)n * es);
+		if (st != LQ_OK)
+			return fmt_fail(err, st, "%s", st_file_error(h->data.f));
+		*dtype = h->dtype;
+		return LQ_OK;
+	}
+	const bnb_state *s = &h->state;
+	st = st_file_read(h->data.f, h->data.t, (uint64_t)e0 / 2, scratch, (size_t)(n + 1) / 2);
+	if (st != LQ_OK)
+		return fmt_fail(err, st, "%s", st_file_error(h->data.f));
+	st = lq_dequantize_blocks(ctx, scratch, absmax + e0 / s->blocksize, n, s->qtype, s->blocksize, s->dtype, out);
+	if (st != LQ_OK)
+		return fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
+	*dtype = s->dtype;
+	return LQ_OK;
+}
+
+static void finish_error(qi_error *e)
+{
+	e->rmse = e->elements ? sqrt(e->sum_err2 / (double)e->elements) : 0;
+	e->rel_err = e->sum_ref2 > 0 ? sqrt(e->sum_err2 / e->sum_ref2) : (e->sum_err2 > 0 ? INFINITY : 0);
+	e->snr_db = e->sum_err2 > 0 ? 10 * log10(e->sum_ref2 / e->sum_err2) : INFINITY;
+	e->cosine = e->sum_x2 > 0 && e->sum_ref2 > 0 ? e->dot / sqrt(e->sum_x2 * e->sum_ref2) : NAN;
+}
+
+static void take_sums(qi_error *e, const lq_error_sums *s)
+{
+	e->present = true;
+	e->elements = s->elements;
+	e->nonfinite = s->nonfinite;
+	e->differ = s->differ;
+	e->sum_err2 = s->sum_err2;
+	e->sum_ref2 = s->sum_ref2;
+	e->sum_x2 = s->sum_x2;
+	e->dot = s->dot;
+	e->max_abs_err = s->max_abs_err;
+	e->max_abs_err_index = s->max_abs_err_index;
+	finish_error(e);
+}
+
+/* The error sums of x against its reference, a chunk at a time. */
+static lq_status compare(lq_ctx *ctx, const hf_tensor *x, const hf_tensor *ref, lq_error_sums *sums, char *err)
+{
+	float *absmax_x = NULL, *absmax_r = NULL;
+	const int64_t n = (int64_t)x->nelem;
+	const int64_t chunk = n < CHUNK_ELEMENTS ? n : CHUNK_ELEMENTS;
+	void *a = malloc((size_t)chunk * 4 + 4), *b = malloc((size_t)chunk * 4 + 4);
+	void *scratch = malloc((size_t)chunk / 2 + 64);
+	lq_status st = a && b && scratch ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	if (st == LQ_OK && x->quantized)
+		st = read_absmax(ctx, x, &absmax_x, err);
+	if (st == LQ_OK && ref->quantized)
+		st = read_absmax(ctx, ref, &absmax_r, err);
+	lq_error_sums_init(sums);
+	for (int64_t e0 = 0; e0 < n && st == LQ_OK; e0 += chunk) {
+		const int64_t len = n - e0 < chunk ? n - e0 : chunk;
+		lq_dtype ta, tb;
+		st = read_typed(ctx, x, absmax_x, e0, len, a, &ta, scratch, err);
+		if (st == LQ_OK)
+			st = read_typed(ctx, ref, absmax_r, e0, len, b, &tb, scratch, err);
+		if (st == LQ_OK && (st = lq_error_sums_add(ctx, a, ta, b, tb, len, e0, sums)) != LQ_OK)
+			fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
+		if (cli_interrupted())
+			st = fmt_fail(err, LQ_ERR_CANCELLED, "interrupted");
+	}
+	free(a);
+	free(b);
+	free(scratch);
+	free(absmax_x);
+	free(absmax_r);
+	return st;
+}
+
+static bool same_shape(const hf_tensor *a, const hf_tensor *b)
+{
+	return a->ndim == b->ndim && a->nelem == b->nelem &&
+	       memcmp(a->shape, b->shape, sizeof a->shape[0] * (size_t)(a->ndim < BNB_MAX_DIMS ? a->ndim : BNB_MAX_DIMS)) == 0;
+}
+
+static void shape_text(const hf_tensor *h, char *buf, size_t size)
+{
+	size_t n = (size_t)snprintf(buf, size, "[");
+	for (int d = 0; d < h->ndim && d < BNB_MAX_DIMS && n < size; d++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%lld", d ? ", " : "", (long long)h->shape[d]);
+	if (n < size)
+		snprintf(buf + n, size - n, "]");
+}
+
+/* ----------------------------------------------------------------------------- the summary */
+
+static const qi_tensor *sort_base;
+
+static int by_rel_err_desc(const void *a, const void *b)
+{
+	double x = sort_base[*(const size_t *)a].err.rel_err, y = sort_base[*(const size_t *)b].err.rel_err;
+	if (x != y)
+		return x > y ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static bool gate_fails(qi_gate_kind g, double limit, const qi_error *e)
+{
+	switch (g) {
+	case QI_GATE_MAX_REL_ERR:
+		return !(e->rel_err <= limit);
+	case QI_GATE_MAX_RMSE:
+		return !(e->rmse <= limit);
+	case QI_GATE_MAX_ABS_ERR:
+		return !(e->max_abs_err <= limit);
+	case QI_GATE_MIN_SNR:
+		return !(e->snr_db >= limit);
+	case QI_GATE_MIN_COSINE:
+		/* an all-zero tensor has no direction: it passes only when it equals its reference */
+		return isnan(e->cosine) ? e->sum_err2 > 0 : !(e->cosine >= limit);
+	default:
+		return false;
+	}
+}
+
+static lq_status summarize(const options *o, qi_report *r)
+{
+	lq_error_sums total;
+	lq_error_sums_init(&total);
+	r->worst = malloc((r->ntensors + 1) * sizeof *r->worst);
+	if (!r->worst)
+		return LQ_ERR_NOMEM;
+	size_t ncompared = 0;
+	for (size_t i = 0; i < r->ntensors; i++) {
+		qi_tensor *t = &r->tensors[i];
+		r->params += t->params;
+		r->bytes_total += t->bytes_total;
+		r->bytes.codes += t->bytes.codes;
+		r->bytes.absmax += t->bytes.absmax;
+		r->bytes.nested += t->bytes.nested;
+		r->bytes.tables += t->bytes.tables;
+		if (t->quantized) {
+			r->quantized_tensors++;
+			r->quantized_params += t->params;
+			r->quantized_bytes += t->bytes_total;
+			r->quantized_bits_per_param_blocks += 8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested);
+			for (int c = 0; c < 16; c++)
+				r->code_histogram[c] += t->code_histogram[c];
+			for (int b = 0; b < QI_ABSMAX_BINS; b++)
+				r->absmax_hist[b] += t->absmax_hist[b];
+		}
+		if (t->err.present) {
+			lq_error_sums s = {.elements = t->err.elements, .nonfinite = t->err.nonfinite, .differ = t->err.differ,
+					   .sum_err2 = t->err.sum_err2, .sum_ref2 = t->err.sum_ref2, .sum_x2 = t->err.sum_x2,
+					   .dot = t->err.dot, .max_abs_err = t->err.max_abs_err,
+					   .max_abs_err_index = t->err.max_abs_err_index >= 0 ? (int64_t)i : -1};
+			lq_error_sums_merge(&total, &s);
+			r->worst[ncompared++] = i;
+		}
+	}
+	r->bits_per_param = r->params ? 8.0 * (double)r->bytes_total / (double)r->params : 0;
+	if (r->quantized_params) {
+		r->quantized_bits_per_param = 8.0 * (double)r->quantized_bytes / (double)r->quantized_params;
+		r->quantized_bits_per_param_blocks /= (double)r->quantized_params;
+	}
+	if (r->reference) {
+		/* over the whole model: max_abs_err_index is the tensor's index in tensors */
+		take_sums(&r->total, &total);
+	}
+	sort_base = r->tensors;
+	qsort(r->worst, ncompared, sizeof *r->worst, by_rel_err_desc);
+	r->nworst = ncompared < (size_t)o->top ? ncompared : (size_t)o->top;
+	r->passed = true;
+	for (int g = 0; g < QI_NGATES; g++) {
+		qi_gate *gate = &r->gates[g];
+		gate->set = o->gate_set[g];
+		gate->limit = o->gate[g];
+		if (!gate->set)
+			continue;
+		gate->failed = malloc((r->ntensors + 1) * sizeof *gate->failed);
+		if (!gate->failed)
+			return LQ_ERR_NOMEM;
+		for (size_t i = 0; i < r->ntensors; i++)
+			if (r->tensors[i].err.present && gate_fails((qi_gate_kind)g, gate->limit, &r->tensors[i].err)) {
+				gate->failed[gate->nfailed++] = i;
+				r->tensors[i].gate_failed = true;
+			}
+		r->passed &= gate->nfailed == 0;
+	}
+	return LQ_OK;
+}
+
+/* Tells on stderr which gates failed and by which tensors (also with -q: that is what CI logs show). */
+static void report_gates(const qi_report *r)
+{
+	for (int g = 0; g < QI_NGATES; g++) {
+		const qi_gate *gate = &r->gates[g];
+		if (!gate->set || !gate->nfailed)
+			continue;
+		cli_error("gate --%s %g failed by %zu tensor%s:", qi_gate_option((qi_gate_kind)g), gate->limit, gate->nfailed,
+			  gate->nfailed == 1 ? "" : "s");
+		for (size_t k = 0; k < gate->nfailed; k++) {
+			const qi_tensor *t = &r->tensors[gate->failed[k]];
+			double v = g == QI_GATE_MAX_REL_ERR ? t->err.rel_err : g == QI_GATE_MAX_RMSE ? t->err.rmse
+				 : g == QI_GATE_MAX_ABS_ERR ? t->err.max_abs_err : g == QI_GATE_MIN_SNR ? t->err.snr_db
+											     : t->err.cosine;
+			cli_error("  %s: %s %.6g", t->name, qi_gate_key((qi_gate_kind)g) + 4, v);
+		}
+	}
+}
+
+static void free_report(qi_report *r)
+{
+	free(r->tensors);
+	free((void *)r->only_in_checkpoint);
+	free((void *)r->only_in_reference);
+	free(r->worst);
+	for (int g = 0; g < QI_NGATES; g++)
+		free(r->gates[g].failed);
+}
+
+/* The terminal's columns when standard output is one (or $COLUMNS); 0 otherwise: a pipe or a log gets
+ * whole names, which grep finds. */
+static int terminal_width(void)
+{
+	struct winsize ws;
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+		return ws.ws_col;
+	const char *c = getenv("COLUMNS");
+	long v;
+	return c && cli_parse_int(c, 40, 10000, &v) ? (int)v : 0;
+}
+
+/* Writes the HTML report beside its final name and renames it into place. */
+static bool write_html(const options *o, const qi_report *r)
+{
+	struct stat sb;
+	if (!o->common.force && stat(o->html, &sb) == 0) {
+		cli_error("'%s' exists (use -f to replace it)", o->html);
+		return false;
+	}
+	size_t n = strlen(o->html) + 16;
+	char *tmp = malloc(n);
+	if (!tmp) {
+		cli_error("out of memory");
+		return false;
+	}
+	snprintf(tmp, n, "%s.tmp-XXXXXX", o->html);
+	int fd = mkstemp(tmp);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	bool ok = f && qi_write_html(r, f);
+	ok = (f ? fclose(f) == 0 : false) && ok;
+	if (ok && rename(tmp, o->html) != 0)
+		ok = false;
+	if (!ok) {
+		cli_error("cannot write '%s': %s", o->html, strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+	}
+	free(tmp);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init(argv[0]);
+	options o;
+	parse_args(argc, argv, &o);
+	cli_install_signals();
+	double t0 = cli_now();
+	int status = CLI_EXIT_FAILURE;
+	char err[FMT_ERRBUF] = "";
+	hf_model *mc = hf_model_create(), *mr = o.reference ? hf_model_create() : NULL;
+	hf_tensors tc = {0}, tr = {0};
+	qi_report r = {.checkpoint = o.checkpoint, .reference = o.reference};
+	lq_ctx *ctx = NULL;
+	if (!mc || (o.reference && !mr)) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	if (hf_model_open(mc, o.checkpoint) != LQ_OK) {
+		cli_error("%s", mc->err);
+		goto finish;
+	}
+	if (mr && hf_model_open(mr, o.reference) != LQ_OK) {
+		cli_error("%s", mr->err);
+		goto finish;
+	}
+	if (hf_tensors_list(mc, &tc, err) != LQ_OK || (mr && hf_tensors_list(mr, &tr, err) != LQ_OK)) {
+		cli_error("%s", err);
+		goto finish;
+	}
+	lq_ctx_options copts = {.threads = o.common.threads};
+	ctx = lq_ctx_create(&copts);
+	if (!ctx) {
+		cli_error("cannot start: out of memory or threads");
+		goto finish;
+	}
+	if (!o.common.dry_run && lq_ctx_use_device(ctx, o.common.device) != LQ_OK) {
+		cli_error("--device %s: %s", o.common.device, lq_ctx_error_string(ctx));
+		goto finish;
+	}
+	r.device = lq_ctx_device_note(ctx);
+	r.tensors = calloc(tc.n + 1, sizeof *r.tensors);
+	r.only_in_checkpoint = calloc(tc.n + 1, sizeof *r.only_in_checkpoint);
+	r.only_in_reference = calloc(tr.n + 1, sizeof *r.only_in_reference);
+	if (!r.tensors || !r.only_in_checkpoint || !r.only_in_reference) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	for (size_t i = 0; i < tc.n; i++) {
+		const hf_tensor *h = &tc.v[i];
+		if (o.ntensor_globs && !cli_glob_any(h->name, o.tensor_globs, o.ntensor_globs))
+			continue;
+		const hf_tensor *ref = mr ? hf_tensors_find(&tr, h->name) : NULL;
+		if (mr && !ref) {
+			r.only_in_checkpoint[r.n_only_checkpoint++] = h->name;
+		} else if (ref && !same_shape(h, ref)) {
+			char a[128], b[128];
+			shape_text(h, a, sizeof a);
+			shape_text(ref, b, sizeof b);
+			cli_error("tensor '%s' is %s in '%s' and %s in '%s'", h->name, a, o.checkpoint, b, o.reference);
+			goto finish;
+		}
+		qi_tensor *t = &r.tensors[r.ntensors++];
+		if (o.common.dry_run) {
+			cli_info(0, "%s %s", ref && h->dtype != LQ_DTYPE_U8 ? "compare " : "describe", h->name);
+			continue;
+		}
+		cli_info(1, "%s", h->name);
+		if (describe(ctx, h, t, err) != LQ_OK) {
+			cli_error("%s", err);
+			goto finish;
+		}
+		if (ref && h->dtype != LQ_DTYPE_U8 && ref->dtype != LQ_DTYPE_U8) {
+			lq_error_sums sums;
+			if (compare(ctx, h, ref, &sums, err) != LQ_OK) {
+				cli_error("%s", err);
+				goto finish;
+			}
+			take_sums(&t->err, &sums);
+		}
+	}
+	for (size_t i = 0; mr && i < tr.n; i++)
+		if ((!o.ntensor_globs || cli_glob_any(tr.v[i].name, o.tensor_globs, o.ntensor_globs)) &&
+		    !hf_tensors_find(&tc, tr.v[i].name))
+			r.only_in_reference[r.n_only_reference++] = tr.v[i].name;
+	if (o.common.dry_run) {
+		status = CLI_EXIT_OK;
+		goto finish;
+	}
+	if (summarize(&o, &r) != LQ_OK) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	r.seconds = cli_now() - t0;
+	bool written = o.common.json ? qi_write_json(&r, stdout) : o.csv ? qi_write_csv(&r, stdout)
+				     : cli_verbosity < 0 || qi_write_table(&r, stdout, terminal_width());
+	if (!written || fflush(stdout) != 0) {
+		cli_error("cannot write to standard output: %s", strerror(errno));
+		goto finish;
+	}
+	if (o.html && !write_html(&o, &r))
+		goto finish;
+	report_gates(&r);
+	status = r.passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+finish:
+	free_report(&r);
+	hf_tensors_free(&tc);
+	hf_tensors_free(&tr);
+	lq_ctx_free(ctx);
+	hf_model_free(mc);
+	hf_model_free(mr);
+	free(o.tensor_globs);
+	return status;
+}
