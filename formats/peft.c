@@ -60,7 +60,9 @@
  * else is an error: an adapter not understood must not be half-merged.
  * Python regexes (patterns, P3) run as POSIX EREs after a translation that keeps whether a whole string
  * matches (\d \w \s and their negations, (?:...), (?P<name>...), lazy quantifiers, {,n}); a key using
- * what ERE lacks (lookaround, backreferences, inline flags, possessive quantifiers) is refused.
+ * what ERE lacks (lookaround, backreferences, inline flags, possessive quantifiers) is refused, and so is
+ * one beyond the bounds that keep regcomp fast (PATTERN_MAX_DEPTH, PATTERN_MAX_SIZE, no repetition of
+ * what can match the empty string).
  */
 #include "peft.h"
 
@@ -283,16 +285,85 @@ fail:
 	return false;
 }
 
+/* What regcomp is given stays within bounds. glibc's regcomp copies what '+' or a counted repetition
+ * repeats, recurses once per group, and takes exponential time on a repetition of something that can
+ * match the empty string: "(a||...||)+b" (400 bytes; found by tests/fuzz/fuzz_peft.c) or twenty-five
+ * "(a*)*" in a row held it for minutes, (a{32767}){32767} took gigabytes, and 50000 nested groups
+ * overflowed its stack. Python compiles such keys at once (or gives up at ~500 nested groups), but no
+ * module name needs them: a key that repeats what can match the empty string, nests groups deeper than
+ * PATTERN_MAX_DEPTH or holds more than PATTERN_MAX_SIZE atoms once its repetitions are counted out is
+ * refused, like a lookaround. */
+#define PATTERN_MAX_DEPTH 64
+#define PATTERN_MAX_SIZE 4096
+
+/* One open group of the key, for those bounds. */
+typedef struct ere_frame {
+	uint64_t size;       /* atoms so far, repetitions counted out */
+	uint64_t last_size;  /* those of the last item: what a quantifier repeats */
+	bool has_last;       /* there is an item a quantifier may follow */
+	bool last_nullable;  /* the last item can match the empty string */
+	bool alt_before;     /* the current alternative, before its last item, can */
+	bool alt_nullable;   /* the current alternative, so far, can */
+	bool nullable;       /* a finished alternative can */
+} ere_frame;
+
+static bool ere_item(ere_frame *f, bool nullable, uint64_t size)
+{
+	f->size += size;
+	f->last_size = size;
+	f->has_last = true;
+	f->last_nullable = nullable;
+	f->alt_before = f->alt_nullable;
+	f->alt_nullable = f->alt_nullable && nullable;
+	return f->size <= PATTERN_MAX_SIZE;
+}
+
+/* A quantifier {lo,hi} (hi < 0: unbounded) on the last item. */
+static bool ere_repeat(ere_frame *f, uint64_t lo, int64_t hi)
+{
+	if (!f->has_last)
+		return false; /* nothing to repeat, or a quantifier after one: Python refuses both */
+	const bool loops = hi < 0 || hi > 1;
+	if (loops && f->last_nullable)
+		return false;
+	uint64_t copies = hi < 0 ? lo + 1 : (uint64_t)hi;
+	if (copies == 0)
+		copies = 1;
+	if (copies > PATTERN_MAX_SIZE || f->last_size * copies > PATTERN_MAX_SIZE)
+		return false;
+	f->size += f->last_size * (copies - 1);
+	f->last_size *= copies;
+	f->has_last = false;
+	f->last_nullable = lo == 0 || f->last_nullable;
+	f->alt_nullable = f->alt_before && f->last_nullable;
+	return f->size <= PATTERN_MAX_SIZE;
+}
+
+/* The count written in [q, end), or some number above PATTERN_MAX_SIZE when it is larger. */
+static uint64_t ere_count(const char *q, const char *end)
+{
+	uint64_t n = 0;
+	for (; q < end; q++)
+		n = n > PATTERN_MAX_SIZE ? n : n * 10 + (uint64_t)(*q - '0');
+	return n;
+}
+
 /* A Python regex as a POSIX ERE with the same set of whole-string matches, into b. False when it uses
- * what ERE lacks (the caller refuses it). */
+ * what ERE lacks, or goes beyond the bounds above (the caller refuses it). */
 static bool py_to_ere(const char *py, fmt_buf *b)
 {
 	const char *p = py;
+	ere_frame st[PATTERN_MAX_DEPTH + 1] = {{.alt_nullable = true}};
+	int depth = 0;
 	while (*p) {
 		const char c = *p;
+		ere_frame *f = &st[depth];
 		if (c == '\\') {
 			const char e = p[1];
 			p += 2;
+			/* \A and \Z match the empty string; every other escape one character */
+			if (!ere_item(f, e == 'A' || e == 'Z', 1))
+				return false;
 			switch (e) {
 			case 'd': fmt_buf_puts(b, "[0-9]"); break;
 			case 'D': fmt_buf_puts(b, "[^0-9]"); break;
@@ -323,11 +394,14 @@ static bool py_to_ere(const char *py, fmt_buf *b)
 		}
 		if (c == '[') {
 			p++;
-			if (!bracket_to_ere(&p, b))
+			if (!bracket_to_ere(&p, b) || !ere_item(f, false, 1))
 				return false;
 			continue;
 		}
 		if (c == '(') {
+			if (depth == PATTERN_MAX_DEPTH)
+				return false;
+			st[++depth] = (ere_frame){.alt_nullable = true};
 			if (p[1] == '?') {
 				if (p[2] == ':') {
 					p += 3;
@@ -345,7 +419,29 @@ static bool py_to_ere(const char *py, fmt_buf *b)
 			fmt_buf_puts(b, "(");
 			continue;
 		}
+		if (c == ')') {
+			/* Unbalanced: Python refuses it, and here it would close the group around the key, so that
+			 * "x)|(.*" matched every module (found by tests/fuzz/fuzz_peft.c, as a regcomp timeout) */
+			if (depth == 0)
+				return false;
+			const ere_frame g = st[depth--];
+			if (!ere_item(&st[depth], g.nullable || g.alt_nullable, g.size + 1))
+				return false;
+			fmt_buf_puts(b, ")");
+			p++;
+			continue;
+		}
+		if (c == '|') {
+			f->nullable = f->nullable || f->alt_nullable;
+			f->alt_nullable = true;
+			f->has_last = false;
+			fmt_buf_puts(b, "|");
+			p++;
+			continue;
+		}
 		if (c == '*' || c == '+' || c == '?') {
+			if (!ere_repeat(f, c == '+' ? 1 : 0, c == '?' ? 1 : -1))
+				return false;
 			const char q[2] = {c, '\0'};
 			fmt_buf_puts(b, q);
 			p++;
@@ -372,10 +468,17 @@ static bool py_to_ere(const char *py, fmt_buf *b)
 				ok = *q == '}';
 			}
 			if (!ok) {
+				if (!ere_item(f, false, 1))
+					return false;
 				fmt_buf_puts(b, "[{]");
 				p++;
 				continue;
 			}
+			const char *comma = memchr(p + 1, ',', (size_t)(q - p - 1));
+			const uint64_t lo = ere_count(p + 1, comma ? comma : q);
+			const int64_t hi = !comma ? (int64_t)lo : comma + 1 == q ? -1 : (int64_t)ere_count(comma + 1, q);
+			if (!ere_repeat(f, lo, hi))
+				return false;
 			fmt_buf_puts(b, "{");
 			if (!has_m)
 				fmt_buf_puts(b, "0");
@@ -388,14 +491,19 @@ static bool py_to_ere(const char *py, fmt_buf *b)
 			continue;
 		}
 		if (c == '}') {
+			if (!ere_item(f, false, 1))
+				return false;
 			fmt_buf_puts(b, "[}]");
 			p++;
 			continue;
 		}
+		/* '^' and '$' match the empty string; any other character itself */
+		if (!ere_item(f, c == '^' || c == '$', 1))
+			return false;
 		fmt_buf_put(b, p, 1);
 		p++;
 	}
-	return !b->oom;
+	return depth == 0 && !b->oom; /* an unclosed group: Python refuses it too */
 }
 
 /* Compiles PEFT's (.*\.)?(key)$, anchored at the start as re.match is. False when the key cannot be
@@ -658,8 +766,10 @@ static lq_status check_pattern_dict(peft_adapter *a, const char *cfg, const char
 		regex_t re;
 		if (!pattern_compile(c->string, &re))
 			return fmt_fail(a->err, LQ_ERR_UNSUPPORTED, "%s: %s key '%s' is a Python regex this tool cannot "
-					"translate to POSIX (lookaround, backreferences, inline flags or possessive "
-					"quantifiers), so its modules cannot be told", cfg, name, fmt_quote(c->string, q, sizeof q));
+					"translate to POSIX (lookaround, backreferences, inline flags, possessive quantifiers, "
+					"a repetition of what can match the empty string, more than %d nested groups or more "
+					"than %d atoms with its repetitions counted out), so its modules cannot be told", cfg,
+					name, fmt_quote(c->string, q, sizeof q), PATTERN_MAX_DEPTH, PATTERN_MAX_SIZE);
 		regfree(&re);
 	}
 	*out = obj;
