@@ -29,7 +29,7 @@ endif
 # written: no contraction into fused multiply-adds, which would change results.
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -ffp-contract=off -fPIC -pthread $(WARNINGS)
 BASE_CPPFLAGS := -Ilibquant/include -MMD -MP
-LDLIBS := -lcjson -lzstd -lm -lpthread
+LDLIBS := -lcjson -larchive -lxxhash -lzstd -lm -lpthread
 ifdef SANITIZE
 BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
@@ -145,7 +145,7 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
-	$(B)/tools/qinspect_html.o
+	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o
 # The tools link the static libraries: nothing to find at run time but the system's.
 $(TOOL_BINS): $(B)/%: $(B)/tools/%.o $(CLI_OBJ) $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
@@ -173,6 +173,14 @@ $(B)/fuzz_replay: $(B)/tests/fuzz/fuzz_safetensors.o $(B)/tests/fuzz/replay.o $(
 $(B)/fuzz_replay_peft: $(B)/tests/fuzz/fuzz_peft.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Wl,--wrap=fmt_read_small -o $@ $^ $(LDLIBS)
+
+$(B)/fuzz_replay_manifest: $(B)/tests/fuzz/fuzz_manifest.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/fuzz_replay_tensors: $(B)/tests/fuzz/fuzz_tensors.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # a made-up qinspect report for the browser test (tests/html)
 $(B)/sample_report: $(B)/tests/html/sample_report.o $(B)/tools/qinspect_html.o $(B)/tools/qinspect_report.o \
@@ -211,10 +219,12 @@ rcp-table: $(B)/rcp_approx_gen
 
 .PHONY: check test unit cli-tests fuzz-replay interop fuzz
 # check: fast (under a minute), what CI runs.
-check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)/sample_report
+check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)/fuzz_replay_manifest $(B)/fuzz_replay_tensors $(B)/sample_report
 	$(Q)$(B)/test_unit
 	$(Q)$(B)/fuzz_replay tests/fuzz/corpus/safetensors
 	$(Q)$(B)/fuzz_replay_peft tests/fuzz/corpus/peft
+	$(Q)$(B)/fuzz_replay_manifest tests/fuzz/corpus/manifest
+	$(Q)$(B)/fuzz_replay_tensors tests/fuzz/corpus/tensors
 	$(Q)tests/cli/run.sh $(B)
 	$(Q)tests/interop/check_python_reads.sh $(B)
 	$(Q)tests/qinspect/run.sh $(B)
@@ -237,10 +247,17 @@ FUZZ_SRC_peft := tests/fuzz/fuzz_peft.c formats/peft.c formats/st_read.c formats
 	formats/fmt.c
 FUZZ_LIBS_peft := -Wl,--wrap=fmt_read_small -lcjson
 FUZZ_OPTS_peft := -max_len=8192 -timeout=10 -dict=tests/fuzz/peft.dict
+FUZZ_SRC_manifest := tests/fuzz/fuzz_manifest.c formats/manifest.c formats/st_read.c formats/json_scan.c formats/fmt.c
+FUZZ_LIBS_manifest := -lcjson -lxxhash
+FUZZ_OPTS_manifest := -max_len=8192 -timeout=10
+# the logical tensor view: formats instrumented, libquant (the dequantization it calls) linked as built
+FUZZ_SRC_tensors := tests/fuzz/fuzz_tensors.c $(FORMATS_SRC)
+FUZZ_LIBS_tensors := $(B)/libquant.a $(LDLIBS)
+FUZZ_OPTS_tensors := -max_len=65536 -timeout=10
 FUZZ_SRC := $(FUZZ_SRC_$(FUZZ_TARGET))
 FUZZ_CORPUS := $(B)/fuzz/corpus$(if $(filter-out safetensors,$(FUZZ_TARGET)),-$(FUZZ_TARGET))
-fuzz:
-	$(if $(FUZZ_SRC),,$(error FUZZ_TARGET=$(FUZZ_TARGET): not safetensors or peft))
+fuzz: $(if $(filter tensors,$(FUZZ_TARGET)),$(B)/libquant.a)
+	$(if $(FUZZ_SRC),,$(error FUZZ_TARGET=$(FUZZ_TARGET): not safetensors, peft, manifest, bundle or tensors))
 	@mkdir -p $(FUZZ_CORPUS)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Ilibquant/include -Iformats $(FUZZ_SRC) $(FUZZ_LIBS_$(FUZZ_TARGET)) -o $(B)/fuzz/fuzz_$(FUZZ_TARGET)

@@ -12,6 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bundle.h"
+
+/* A shard that is an entry of a bundle: what its st_file reads through. */
+struct hf_entry_ref {
+	bundle *b;
+	size_t entry;
+};
+
 hf_model *hf_model_create(void)
 {
 	return calloc(1, sizeof(hf_model));
@@ -32,10 +40,12 @@ void hf_model_free(hf_model *m)
 		free(m->shards[i].name);
 		free(m->shards[i].path);
 		st_file_free(m->shards[i].st);
+		free(m->shards[i].ref);
 	}
 	free(m->shards);
 	free(m->input);
 	free(m->dir);
+	bundle_free(m->bundle);
 	free(m->config_text);
 	cJSON_Delete(m->config);
 	free_list(m->carry, m->ncarry);
@@ -58,6 +68,40 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
+static lq_status entry_read(void *arg, uint64_t pos, void *dst, size_t len, char *err)
+{
+	const struct hf_entry_ref *r = arg;
+	lq_status st = bundle_read(r->b, r->entry, pos, dst, len);
+	if (st != LQ_OK)
+		fmt_fail(err, st, "%s", bundle_error(r->b));
+	return st;
+}
+
+/* "ARCHIVE:NAME", how messages name a bundle's entry. */
+static char *entry_display(const hf_model *m, const char *name)
+{
+	size_t n = strlen(m->input) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s:%s", m->input, name);
+	return p;
+}
+
+static lq_status add_bundle_shard(hf_model *m, hf_shard *sh)
+{
+	int64_t e = bundle_find(m->bundle, sh->name);
+	if (e < 0)
+		return fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: shard '%s'%s is not in the archive", m->input, sh->name,
+				m->sharded ? " named by the index" : "");
+	sh->ref = malloc(sizeof *sh->ref);
+	if (!sh->ref)
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	*sh->ref = (struct hf_entry_ref){m->bundle, (size_t)e};
+	lq_status st = st_file_open_reader(sh->st, sh->path, bundle_entry_at(m->bundle, (size_t)e)->size, entry_read,
+					   sh->ref);
+	return st == LQ_OK ? LQ_OK : fmt_fail(m->err, st, "%s", st_file_error(sh->st));
+}
+
 static lq_status add_shard(hf_model *m, const char *name)
 {
 	hf_shard *s = realloc(m->shards, (m->nshards + 1) * sizeof *s);
@@ -67,11 +111,13 @@ static lq_status add_shard(hf_model *m, const char *name)
 	hf_shard *sh = &m->shards[m->nshards];
 	memset(sh, 0, sizeof *sh);
 	sh->name = strdup(name);
-	sh->path = m->dir ? join(m->dir, name) : strdup(name);
+	sh->path = m->bundle ? entry_display(m, name) : m->dir ? join(m->dir, name) : strdup(name);
 	sh->st = st_file_create();
 	m->nshards++;
 	if (!sh->name || !sh->path || !sh->st)
 		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	if (m->bundle)
+		return add_bundle_shard(m, sh);
 	lq_status st = st_file_open(sh->st, sh->path);
 	if (st != LQ_OK) {
 		if (st == LQ_ERR_IO && m->sharded && access(sh->path, F_OK) != 0)
@@ -108,11 +154,32 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The index's text, from the directory or the bundle (a malloc'd copy either way). */
+static lq_status read_model_file(hf_model *m, const char *path, const char *name, size_t limit, char **text,
+				 size_t *len)
+{
+	if (!m->bundle)
+		return fmt_read_small(path, limit, text, len, m->err);
+	int64_t e = bundle_find(m->bundle, name);
+	const bundle_entry *be = e >= 0 ? bundle_entry_at(m->bundle, (size_t)e) : NULL;
+	if (!be)
+		return fmt_fail(m->err, LQ_ERR_IO, "%s: no %s in the archive", m->input, name);
+	if (be->size > limit || be->head_len != be->size)
+		return fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: larger than %zu bytes", path, limit);
+	*text = malloc((size_t)be->size + 1);
+	if (!*text)
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	memcpy(*text, be->head, (size_t)be->size);
+	(*text)[be->size] = '\0';
+	*len = (size_t)be->size;
+	return LQ_OK;
+}
+
 static lq_status open_index(hf_model *m, const char *index_path)
 {
 	char *text;
 	size_t len;
-	lq_status st = fmt_read_small(index_path, 256u << 20, &text, &len, m->err);
+	lq_status st = read_model_file(m, index_path, HF_INDEX_NAME, 256u << 20, &text, &len);
 	if (st != LQ_OK)
 		return st;
 	cJSON *root = cJSON_ParseWithLength(text, len);
@@ -215,6 +282,110 @@ static lq_status push(char ***list, size_t *n, const char *s)
 	return LQ_OK;
 }
 
+/* A bundle's other entries, by the rules of list_carried (the bundle holds regular files only). */
+static lq_status list_carried_bundle(hf_model *m)
+{
+	lq_status st = LQ_OK;
+	for (size_t i = 0; i < bundle_count(m->bundle) && st == LQ_OK; i++) {
+		const char *name = bundle_entry_at(m->bundle, i)->name;
+		char note[512];
+		note[0] = '\0';
+		if (strcmp(name, "config.json") == 0) {
+			/* rewritten, not carried */
+		} else if (strcmp(name, "MANIFEST") == 0) {
+			snprintf(note, sizeof note, "%s: the input's manifest (the output gets its own)", name);
+		} else if (name[0] == '.') {
+			snprintf(note, sizeof note, "%s: hidden", name);
+		} else if (is_weight_file(name)) {
+			bool ours = strcmp(name, HF_INDEX_NAME) == 0;
+			for (size_t s = 0; s < m->nshards; s++)
+				ours |= strcmp(m->shards[s].name, name) == 0;
+			if (!ours)
+				snprintf(note, sizeof note, "%s: weights in another file", name);
+		} else {
+			st = push(&m->carry, &m->ncarry, name);
+		}
+		if (st == LQ_OK && note[0])
+			st = push(&m->skipped, &m->nskipped, note);
+	}
+	return st == LQ_OK ? LQ_OK : fmt_fail(m->err, st, "out of memory");
+}
+
+/* A bundle: the model directory's files are its entries. */
+static lq_status open_bundle(hf_model *m)
+{
+	m->bundle = bundle_create();
+	if (!m->bundle)
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st = bundle_open(m->bundle, m->input);
+	if (st != LQ_OK)
+		return fmt_fail(m->err, st, "%s", bundle_error(m->bundle));
+	m->is_model_dir = true;
+	if (bundle_find(m->bundle, HF_INDEX_NAME) >= 0) {
+		m->sharded = true;
+		char *shown = entry_display(m, HF_INDEX_NAME);
+		st = shown ? open_index(m, shown) : fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+		free(shown);
+	} else if (bundle_find(m->bundle, HF_SINGLE_NAME) >= 0) {
+		st = add_shard(m, HF_SINGLE_NAME);
+	} else {
+		st = fmt_fail(m->err, LQ_ERR_IO, "%s: the archive holds no %s or %s", m->input, HF_SINGLE_NAME,
+			      HF_INDEX_NAME);
+	}
+	if (st != LQ_OK)
+		return st;
+	if (bundle_find(m->bundle, "config.json") >= 0) {
+		char *shown = entry_display(m, "config.json");
+		if (!shown)
+			return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+		st = read_model_file(m, shown, "config.json", 64u << 20, &m->config_text, &m->config_len);
+		if (st == LQ_OK) {
+			m->config = cJSON_ParseWithLength(m->config_text, m->config_len);
+			if (!m->config || !cJSON_IsObject(m->config))
+				st = fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: not a JSON object", shown);
+		}
+		free(shown);
+		if (st != LQ_OK)
+			return st;
+	}
+	return list_carried_bundle(m);
+}
+
+/* "-": one safetensors file on standard input. */
+static lq_status open_stream(hf_model *m)
+{
+	m->sharded = false;
+	m->shards = calloc(1, sizeof *m->shards);
+	if (!m->shards)
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	m->nshards = 1;
+	m->shards[0].name = strdup("-");
+	m->shards[0].path = strdup("standard input");
+	m->shards[0].st = st_file_create();
+	if (!m->shards[0].name || !m->shards[0].path || !m->shards[0].st)
+		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st = st_file_open_stream(m->shards[0].st, STDIN_FILENO, m->shards[0].path);
+	return st == LQ_OK ? LQ_OK : fmt_fail(m->err, st, "%s", st_file_error(m->shards[0].st));
+}
+
+bool hf_model_is_stream(const hf_model *m)
+{
+	return m->input && strcmp(m->input, "-") == 0 && !m->dir;
+}
+
+uint64_t hf_model_carried_size(const hf_model *m, size_t i)
+{
+	if (m->bundle) {
+		int64_t e = bundle_find(m->bundle, m->carry[i]);
+		return e >= 0 ? bundle_entry_at(m->bundle, (size_t)e)->size : 0;
+	}
+	struct stat sb;
+	char *path = join(m->dir, m->carry[i]);
+	uint64_t size = path && stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+	free(path);
+	return size;
+}
+
 /* The directory's other files: carried over unless they are weights (stale full-precision copies),
  * hidden (.git, .cache of huggingface_hub), or not regular files. */
 static lq_status list_carried(hf_model *m)
@@ -245,6 +416,8 @@ static lq_status list_carried(hf_model *m)
 			st = LQ_ERR_NOMEM;
 		} else if (strcmp(name, "config.json") == 0) {
 			/* rewritten, not carried */
+		} else if (strcmp(name, "MANIFEST") == 0) {
+			snprintf(note, sizeof note, "%s: the input's manifest (the output gets its own)", name);
 		} else if (name[0] == '.') {
 			snprintf(note, sizeof note, "%s: hidden", name);
 		} else if (stat(path, &sb) != 0) {
@@ -276,7 +449,12 @@ lq_status hf_model_open(hf_model *m, const char *input)
 	m->input = strdup(input);
 	if (!m->input)
 		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
+	if (strcmp(input, "-") == 0)
+		return open_stream(m);
 	struct stat sb;
+	bool compressed;
+	if (stat(input, &sb) == 0 && S_ISREG(sb.st_mode) && bundle_path_is_bundle(input, &compressed))
+		return open_bundle(m);
 	if (stat(input, &sb) != 0)
 		return fmt_fail(m->err, LQ_ERR_IO, "cannot open '%s': %s", input, strerror(errno));
 	char *index = NULL;

@@ -20,15 +20,19 @@
 
 /* ------------------------------------------------------------------------------------ input */
 
+struct bundle;
+
 typedef struct hf_shard {
 	char *name; /* as the index names it (relative to the model directory) */
-	char *path;
+	char *path; /* a path on disk, or "ARCHIVE:NAME" for a bundle's entry (messages) */
 	st_file *st;
+	struct hf_entry_ref *ref; /* a bundle's entry: what st reads through */
 } hf_shard;
 
 typedef struct hf_model {
 	char *input;      /* as given */
-	char *dir;        /* the directory holding the weights */
+	char *dir;        /* the directory holding the weights (NULL for a bundle or a stream) */
+	struct bundle *bundle; /* INPUT is a .tar.zst or .tar bundle: the model's files are its entries */
 	bool is_model_dir;/* a model directory or index (config and carried files belong to it) */
 	bool sharded;
 	hf_shard *shards;
@@ -47,10 +51,18 @@ typedef struct hf_model {
 hf_model *hf_model_create(void);
 void hf_model_free(hf_model *m); /* NULL is a no-op */
 
-/* Opens INPUT: a model directory, a model.safetensors.index.json, or a .safetensors file. Validates every
- * shard's header and the index (shard names inside the directory, every indexed tensor in its shard, no
- * tensor in two shards). LQ_ERR_IO, LQ_ERR_CORRUPT or LQ_ERR_UNSUPPORTED with a message. */
+/* Opens INPUT: a model directory, a model.safetensors.index.json, a .safetensors file, a bundle (a
+ * .tar.zst or .tar holding a model directory's files, read in place: bundle.h), or "-", a safetensors
+ * stream on standard input (read once, in order: st_file_open_stream). Validates every shard's header and
+ * the index (shard names inside the directory, every indexed tensor in its shard, no tensor in two
+ * shards). LQ_ERR_IO, LQ_ERR_CORRUPT or LQ_ERR_UNSUPPORTED with a message. */
 lq_status hf_model_open(hf_model *m, const char *input);
+
+/* Whether m was read from standard input. */
+bool hf_model_is_stream(const hf_model *m);
+
+/* The size of carried file i (for the space check). */
+uint64_t hf_model_carried_size(const hf_model *m, size_t i);
 
 /* Total elements of all tensors. */
 uint64_t hf_model_parameters(const hf_model *m);
@@ -62,6 +74,10 @@ typedef struct hf_out hf_out;
 hf_out *hf_out_create(void);
 /* Removes whatever was written unless committed; NULL is a no-op. */
 void hf_out_free(hf_out *o);
+
+/* Makes the output, once committed, a bundle at final_path (bundle.h) of the directory written: call
+ * before hf_out_begin with is_dir true. */
+void hf_out_set_bundle(hf_out *o, int zstd_level, int threads);
 
 /* Starts an output at final_path: a directory (is_dir) or a single file. Fails with LQ_ERR_EXISTS when
  * final_path exists and !force. The work happens under a temporary name in final_path's parent. */
@@ -80,6 +96,16 @@ lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name);
 /* Fails (LQ_ERR_IO, with both figures) when the output's file system has less than `bytes` free, so
  * that a disk too small is found before any work is done. Writes still check every call. */
 lq_status hf_out_check_space(hf_out *o, uint64_t bytes);
+
+/* Copies carried file i of model m (from its directory or its bundle) into the output as is. */
+lq_status hf_out_carry(hf_out *o, const hf_model *m, size_t i);
+
+/* The names of the files written so far (sorted; the temporary directory's entries), for the manifest
+ * and the bundle. *names is malloc'd, each string too. */
+lq_status hf_out_list(hf_out *o, char ***names, size_t *n);
+
+/* The directory the files are being written in (a temporary one). */
+const char *hf_out_dir(const hf_out *o);
 
 /* Syncs and renames the output into place (replacing an old one when forced). */
 lq_status hf_out_commit(hf_out *o);

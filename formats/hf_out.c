@@ -17,13 +17,21 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "bundle.h"
 #include "json_scan.h"
+
+static int entry_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 struct hf_out {
 	char *final;   /* the target path */
 	char *parent;  /* its directory */
 	char *tmp;     /* the temporary directory or file */
 	bool is_dir, force, committed;
+	bool bundle;   /* final is an archive of the temporary directory (hf_out_set_bundle) */
+	int level, threads;
 	char *scratch; /* hf_out_path's result */
 	char err[FMT_ERRBUF];
 };
@@ -77,6 +85,88 @@ void hf_out_free(hf_out *o)
 	free(o->tmp);
 	free(o->scratch);
 	free(o);
+}
+
+void hf_out_set_bundle(hf_out *o, int zstd_level, int threads)
+{
+	o->bundle = true;
+	o->level = zstd_level;
+	o->threads = threads;
+}
+
+const char *hf_out_dir(const hf_out *o)
+{
+	return o->tmp;
+}
+
+lq_status hf_out_list(hf_out *o, char ***names, size_t *n)
+{
+	*names = NULL;
+	*n = 0;
+	DIR *d = opendir(o->tmp);
+	if (!d)
+		return fmt_fail(o->err, LQ_ERR_IO, "cannot read '%s': %s", o->tmp, strerror(errno));
+	struct dirent *de;
+	size_t cap = 0;
+	lq_status st = LQ_OK;
+	while ((de = readdir(d)) && st == LQ_OK) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			char **l = realloc(*names, cap * sizeof *l);
+			if (!l) {
+				st = LQ_ERR_NOMEM;
+				break;
+			}
+			*names = l;
+		}
+		if (!((*names)[*n] = strdup(de->d_name)))
+			st = LQ_ERR_NOMEM;
+		else
+			(*n)++;
+	}
+	closedir(d);
+	if (st != LQ_OK) {
+		for (size_t i = 0; i < *n; i++)
+			free((*names)[i]);
+		free(*names);
+		*names = NULL;
+		*n = 0;
+		return fmt_fail(o->err, st, "out of memory");
+	}
+	qsort(*names, *n, sizeof **names, entry_name_cmp);
+	return LQ_OK;
+}
+
+/* The directory written becomes the archive at the final path: archived beside it, then renamed. */
+static lq_status archive_tmp_dir(hf_out *o)
+{
+	char **names;
+	size_t n;
+	lq_status st = hf_out_list(o, &names, &n);
+	if (st != LQ_OK)
+		return st;
+	size_t len = strlen(o->tmp) + 16;
+	char *archive = malloc(len);
+	if (!archive) {
+		st = fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	} else {
+		snprintf(archive, len, "%s.archive", o->tmp);
+		st = bundle_write(archive, o->final, o->tmp, names, n, o->level, o->threads, o->err);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (st != LQ_OK) {
+		free(archive);
+		return st;
+	}
+	remove_tree(o->tmp);
+	free(o->tmp);
+	o->tmp = archive;
+	o->is_dir = false;
+	return LQ_OK;
 }
 
 lq_status hf_out_begin(hf_out *o, const char *final_path, bool is_dir, bool force)
@@ -212,6 +302,27 @@ lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name)
 	return st;
 }
 
+lq_status hf_out_carry(hf_out *o, const hf_model *m, size_t i)
+{
+	const char *name = m->carry[i];
+	if (!m->bundle) {
+		size_t n = strlen(m->dir) + strlen(name) + 2;
+		char *src = malloc(n);
+		if (!src)
+			return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+		snprintf(src, n, "%s/%s", m->dir, name);
+		lq_status st = hf_out_copy_file(o, src, name);
+		free(src);
+		return st;
+	}
+	/* a bundle holds the files that are not weights in memory from its scan (bundle.h) */
+	int64_t e = bundle_find(m->bundle, name);
+	const bundle_entry *be = e >= 0 ? bundle_entry_at(m->bundle, (size_t)e) : NULL;
+	if (!be || be->head_len != be->size)
+		return fmt_fail(o->err, LQ_ERR_IO, "%s: cannot read '%s' from the archive", m->input, name);
+	return hf_out_write_file(o, name, be->head, (size_t)be->size);
+}
+
 lq_status hf_out_check_space(hf_out *o, uint64_t bytes)
 {
 	struct statvfs sv;
@@ -235,6 +346,11 @@ static void sync_dir(const char *path)
 
 lq_status hf_out_commit(hf_out *o)
 {
+	if (o->bundle && o->is_dir) {
+		lq_status st = archive_tmp_dir(o);
+		if (st != LQ_OK)
+			return st;
+	}
 	if (o->is_dir)
 		sync_dir(o->tmp);
 	char *old = NULL;

@@ -58,6 +58,8 @@ st_dtype st_dtype_from_lq(lq_dtype dtype);
 
 /* Header limit of the official reader. */
 #define ST_MAX_HEADER 100000000ull
+/* st_file_parse's file_size for a stream, whose size is the one its header declares. */
+#define ST_SIZE_FROM_HEADER UINT64_MAX
 /* Ranks above this are refused (as unsupported, not corrupt): no checkpoint has them. */
 #define ST_MAX_DIMS 16
 
@@ -72,9 +74,16 @@ typedef struct st_tensor {
 
 /* ----------------------------------------------------------------------------------- reader */
 
+/* Where an st_file's bytes come from when it is not a file on disk (an archive entry, a pipe): reads len
+ * bytes at byte pos of the file into dst, or sets a message in err (FMT_ERRBUF bytes) and fails. */
+typedef lq_status (*st_read_fn)(void *arg, uint64_t pos, void *dst, size_t len, char *err);
+
 typedef struct st_file {
 	char *path;           /* as given, for messages */
-	int fd;               /* -1 when parsed from memory */
+	int fd;               /* -1 when parsed from memory or read through `reader` */
+	st_read_fn reader;    /* set by st_file_open_reader / st_file_open_stream */
+	void *reader_arg;
+	uint64_t stream_pos;  /* st_file_open_stream: bytes of the stream consumed */
 	uint64_t file_size;
 	uint64_t header_len;  /* N */
 	uint64_t data_start;  /* 8 + N */
@@ -93,6 +102,20 @@ void st_file_free(st_file *f); /* NULL is a no-op */
  * read, LQ_ERR_CORRUPT for a header that breaks a rule, LQ_ERR_UNSUPPORTED for a rank above ST_MAX_DIMS.
  * The message names the file, the tensor and the offset. */
 lq_status st_file_open(st_file *f, const char *path);
+
+/* Opens a file of file_size bytes whose bytes come from `reader` (an archive entry): the same checks as
+ * st_file_open; `name` is used in messages. */
+lq_status st_file_open_reader(st_file *f, const char *name, uint64_t file_size, st_read_fn reader, void *arg);
+
+/* Opens a safetensors stream on fd (standard input) that is read once, in order: the header now, then
+ * tensor data only forward (st_file_read of a tensor before the stream's position fails; one after it
+ * reads and drops what lies between). The file's size is taken from the header, and st_file_stream_end
+ * checks that nothing follows the last tensor. */
+lq_status st_file_open_stream(st_file *f, int fd, const char *name);
+
+/* Reads the rest of a stream opened by st_file_open_stream: LQ_ERR_CORRUPT when bytes follow the data,
+ * LQ_ERR_IO when it ends early. */
+lq_status st_file_stream_end(st_file *f);
 
 /* Validates a header held in memory: `prefix_and_header` is the file's first 8 + N bytes (or fewer, for a
  * short file), file_size the size of the whole file. `name` is used in messages. Same statuses. */
@@ -129,9 +152,15 @@ int32_t st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, 
 /* Adds a __metadata__ entry; {"format": "pt"} is always written. */
 lq_status st_writer_set_meta(st_writer *w, const char *key, const char *value);
 
+/* Keeps the tensors in the order they were declared instead of the official writer's (call before the
+ * layout): for a stream, whose bytes go out in the order they are made. */
+void st_writer_keep_order(st_writer *w);
+
 /* Fixes order, offsets and header. After this no tensor can be added. */
 lq_status st_writer_layout(st_writer *w);
 
+/* The header's bytes (8-byte length and JSON) as they will be written (after layout). */
+const void *st_writer_header(const st_writer *w, size_t *len);
 /* The size of the file that will be written (after layout). */
 uint64_t st_writer_file_size(const st_writer *w);
 /* The total bytes of tensor data (after layout). */
@@ -141,6 +170,10 @@ uint64_t st_writer_tensor_bytes(const st_writer *w, int32_t id);
 
 /* Creates path (which must not exist), writes the header. LQ_ERR_EXISTS when it exists, LQ_ERR_IO else. */
 lq_status st_writer_open(st_writer *w, const char *path);
+
+/* Writes to fd (standard output) in one pass, in file order: the header now; bytes written ahead of
+ * the stream's position are held in memory until the bytes before them come. fd is not closed. */
+lq_status st_writer_open_stream(st_writer *w, int fd, const char *name);
 
 /* The file's name in messages when it is written under a temporary path (default: the path). */
 lq_status st_writer_set_display_name(st_writer *w, const char *name);

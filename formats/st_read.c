@@ -15,6 +15,8 @@
 
 #include "json_scan.h"
 
+static lq_status stream_marker(void *arg, uint64_t pos, void *dst, size_t len, char *err);
+
 static const struct {
 	const char *name;
 	unsigned bits;
@@ -114,7 +116,7 @@ void st_file_free(st_file *f)
 	if (!f)
 		return;
 	clear(f);
-	if (f->fd >= 0)
+	if (f->fd >= 0 && f->reader != stream_marker)
 		close(f->fd);
 	free(f->path);
 	free(f);
@@ -445,6 +447,8 @@ static lq_status check_layout(parser *p)
 		at = t->end;
 	}
 	uint64_t expect;
+	if (f->file_size == ST_SIZE_FROM_HEADER && fmt_add_u64(f->data_start, at, &expect))
+		f->file_size = expect; /* a stream: its size is what the header says */
 	if (!fmt_add_u64(f->data_start, at, &expect) || expect != f->file_size)
 		return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: the tensors end at byte %" PRIu64 " of the data but the file "
 				"holds %" PRIu64 " data bytes (%s)", p->name, at, f->file_size - f->data_start,
@@ -501,7 +505,7 @@ lq_status st_file_parse(st_file *f, const void *buf, size_t len, uint64_t file_s
 
 /* --------------------------------------------------------------------------------- file access */
 
-static lq_status read_full(st_file *f, uint64_t pos, void *dst, size_t len)
+static lq_status pread_full(st_file *f, uint64_t pos, void *dst, size_t len)
 {
 	char *d = dst;
 	while (len > 0) {
@@ -521,25 +525,69 @@ static lq_status read_full(st_file *f, uint64_t pos, void *dst, size_t len)
 	return LQ_OK;
 }
 
-lq_status st_file_open(st_file *f, const char *path)
+/* st_file_open_stream's tag in f->reader: reads go through stream_read_at, never through this. */
+static lq_status stream_marker(void *arg, uint64_t pos, void *dst, size_t len, char *err)
 {
-	f->err[0] = '\0';
-	free(f->path);
-	f->path = strdup(path);
-	if (!f->path)
-		return fmt_fail(f->err, LQ_ERR_NOMEM, "out of memory");
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0)
-		return fmt_fail(f->err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-	struct stat sb;
-	if (fstat(f->fd, &sb) != 0)
-		return fmt_fail(f->err, LQ_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
-	if (!S_ISREG(sb.st_mode))
-		return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': not a regular file", path);
-	uint64_t size = (uint64_t)sb.st_size;
-	unsigned char prefix[8];
+	(void)arg, (void)pos, (void)dst, (void)len;
+	return fmt_fail(err, LQ_ERR_ARG, "not a reader");
+}
+
+/* read(2) until len bytes or the end; *got says how many came. */
+static lq_status stream_read(st_file *f, void *dst, size_t len, size_t *got)
+{
+	char *d = dst;
+	*got = 0;
+	while (*got < len) {
+		ssize_t k = read(f->fd, d + *got, len - *got > ((size_t)1 << 30) ? (size_t)1 << 30 : len - *got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': %s", f->path, strerror(errno));
+		if (k == 0)
+			break;
+		*got += (size_t)k;
+		f->stream_pos += (uint64_t)k;
+	}
+	return LQ_OK;
+}
+
+/* A stream goes forward only: what lies before pos is read and dropped. */
+static lq_status stream_read_at(st_file *f, uint64_t pos, void *dst, size_t len)
+{
+	if (pos < f->stream_pos)
+		return fmt_fail(f->err, LQ_ERR_ARG, "%s: byte %" PRIu64 " was asked for after byte %" PRIu64
+				" (a stream is read once, in order)", f->path, pos, f->stream_pos);
+	char drop[1 << 16];
+	size_t got;
+	while (f->stream_pos < pos) {
+		uint64_t gap = pos - f->stream_pos;
+		lq_status st = stream_read(f, drop, gap < sizeof drop ? (size_t)gap : sizeof drop, &got);
+		if (st != LQ_OK)
+			return st;
+		if (got == 0)
+			break;
+	}
+	lq_status st = f->stream_pos == pos ? stream_read(f, dst, len, &got) : LQ_OK;
+	if (st == LQ_OK && (f->stream_pos != pos + len))
+		st = fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': the stream ends at byte %" PRIu64 ", before the "
+			      "%" PRIu64 " bytes its header announces", f->path, f->stream_pos, f->file_size);
+	return st;
+}
+
+static lq_status read_full(st_file *f, uint64_t pos, void *dst, size_t len)
+{
+	if (f->reader == stream_marker)
+		return stream_read_at(f, pos, dst, len);
+	if (f->reader)
+		return f->reader(f->reader_arg, pos, dst, len, f->err);
+	return pread_full(f, pos, dst, len);
+}
+
+/* The checks of st_file_open on the first bytes, read through read_full. */
+static lq_status open_common(st_file *f, uint64_t size)
+{
+	const char *path = f->path;
+	unsigned char prefix[8] = {0};
 	if (size < 8)
 		return st_file_parse(f, prefix, 0, size, path);
 	lq_status st = read_full(f, 0, prefix, 8);
@@ -561,12 +609,105 @@ lq_status st_file_open(st_file *f, const char *path)
 	return st;
 }
 
+static lq_status set_path(st_file *f, const char *path)
+{
+	f->err[0] = '\0';
+	free(f->path);
+	f->path = strdup(path);
+	if (!f->path)
+		return fmt_fail(f->err, LQ_ERR_NOMEM, "out of memory");
+	if (f->fd >= 0 && f->reader != stream_marker)
+		close(f->fd);
+	f->fd = -1;
+	f->reader = NULL;
+	f->reader_arg = NULL;
+	return LQ_OK;
+}
+
+lq_status st_file_open(st_file *f, const char *path)
+{
+	lq_status st = set_path(f, path);
+	if (st != LQ_OK)
+		return st;
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0)
+		return fmt_fail(f->err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	struct stat sb;
+	if (fstat(f->fd, &sb) != 0)
+		return fmt_fail(f->err, LQ_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': not a regular file", path);
+	return open_common(f, (uint64_t)sb.st_size);
+}
+
+lq_status st_file_open_reader(st_file *f, const char *name, uint64_t file_size, st_read_fn reader, void *arg)
+{
+	lq_status st = set_path(f, name);
+	if (st != LQ_OK)
+		return st;
+	f->reader = reader;
+	f->reader_arg = arg;
+	return open_common(f, file_size);
+}
+
+lq_status st_file_open_stream(st_file *f, int fd, const char *name)
+{
+	lq_status st = set_path(f, name);
+	if (st != LQ_OK)
+		return st;
+	f->fd = fd;
+	f->reader = stream_marker;
+	f->stream_pos = 0;
+	/* the size is not known before the header: the header's length first, then the header, whose last
+	 * data offset gives it */
+	unsigned char prefix[8] = {0};
+	size_t got;
+	if ((st = stream_read(f, prefix, 8, &got)) != LQ_OK)
+		return st;
+	if (got < 8)
+		return st_file_parse(f, prefix, got, got, name);
+	uint64_t n = 0;
+	for (int i = 7; i >= 0; i--)
+		n = n << 8 | prefix[i];
+	if (n > ST_MAX_HEADER)
+		return st_file_parse(f, prefix, 8, ST_SIZE_FROM_HEADER, name); /* reports the bad length */
+	unsigned char *hdr = malloc((size_t)(8 + n));
+	if (!hdr)
+		return fmt_fail(f->err, LQ_ERR_NOMEM, "%s: out of memory for a header of %" PRIu64 " bytes", name, n);
+	memcpy(hdr, prefix, 8);
+	st = stream_read(f, hdr + 8, (size_t)n, &got);
+	if (st == LQ_OK)
+		st = got < n ? st_file_parse(f, hdr, 8 + got, 8 + got, name) /* reports the short header */
+			     : st_file_parse(f, hdr, (size_t)(8 + n), ST_SIZE_FROM_HEADER, name);
+	free(hdr);
+	return st;
+}
+
+lq_status st_file_stream_end(st_file *f)
+{
+	if (f->reader != stream_marker)
+		return LQ_OK;
+	if (f->stream_pos < f->file_size) {
+		char drop;
+		lq_status st = stream_read_at(f, f->file_size - 1, &drop, 1);
+		if (st != LQ_OK)
+			return st;
+	}
+	size_t got;
+	char extra;
+	lq_status st = stream_read(f, &extra, 1, &got);
+	if (st == LQ_OK && got)
+		st = fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: bytes follow the last tensor (at byte %" PRIu64 ")", f->path,
+			      f->file_size);
+	return st;
+}
+
 lq_status st_file_read(st_file *f, const st_tensor *t, uint64_t offset, void *dst, size_t len)
 {
 	uint64_t tsize = t->end - t->begin;
 	if (offset > tsize || len > tsize - offset)
 		return fmt_fail(f->err, LQ_ERR_ARG, "%s: read past the end of tensor '%s'", f->path, t->name);
-	if (f->fd < 0)
+	if (f->fd < 0 && !f->reader)
 		return fmt_fail(f->err, LQ_ERR_ARG, "%s: no file to read from", f->path ? f->path : "?");
 	return read_full(f, f->data_start + t->begin + offset, dst, len);
 }

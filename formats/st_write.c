@@ -42,6 +42,15 @@ struct st_writer {
 	size_t header_size;
 	uint64_t data_size, file_size;
 	bool laid_out, finished;
+	bool keep_order;  /* st_writer_keep_order: the declaration order, not the official one */
+	bool stream;      /* st_writer_open_stream: fd takes the bytes in order */
+	uint64_t emitted; /* stream: bytes sent so far */
+	struct piece {
+		uint64_t pos;
+		size_t len;
+		char *data;
+	} *pending;       /* stream: bytes written ahead of `emitted`, sorted by pos */
+	size_t npending, cap_pending;
 	int fd;
 	char *path;
 	char *display; /* the name in messages, when the file is written under a temporary one */
@@ -60,11 +69,14 @@ void st_writer_free(st_writer *w)
 {
 	if (!w)
 		return;
-	if (w->fd >= 0) {
+	if (w->fd >= 0 && !w->stream) {
 		close(w->fd);
 		if (!w->finished && w->path)
 			unlink(w->path); /* never leave a partial file behind */
 	}
+	for (size_t i = 0; i < w->npending; i++)
+		free(w->pending[i].data);
+	free(w->pending);
 	for (size_t i = 0; i < w->n; i++) {
 		free(w->t[i].name);
 		free(w->t[i].ranges);
@@ -249,7 +261,10 @@ lq_status st_writer_layout(st_writer *w)
 			free(order);
 			return fmt_fail(w->err, LQ_ERR_ARG, "tensor '%s' declared twice", q);
 		}
-	qsort(order, w->n, sizeof *order, by_dtype_then_name);
+	for (size_t i = 0; i < w->n; i++)
+		order[i] = &w->t[i];
+	if (!w->keep_order)
+		qsort(order, w->n, sizeof *order, by_dtype_then_name);
 	/* the official writer serializes its metadata map in no fixed order; sorted keys are one such order
 	 * and make the header a function of the input alone */
 	qsort(w->meta, w->nmeta, sizeof *w->meta, by_meta_key);
@@ -300,6 +315,12 @@ lq_status st_writer_layout(st_writer *w)
 	return LQ_OK;
 }
 
+const void *st_writer_header(const st_writer *w, size_t *len)
+{
+	*len = w->header_size;
+	return w->header;
+}
+
 uint64_t st_writer_file_size(const st_writer *w)
 {
 	return w->file_size;
@@ -322,8 +343,68 @@ uint64_t st_writer_tensor_bytes(const st_writer *w, int32_t id)
 
 /* ------------------------------------------------------------------------------------- output */
 
+static lq_status write_seq(st_writer *w, const void *src, size_t len)
+{
+	const char *s = src;
+	while (len > 0) {
+		ssize_t put = write(w->fd, s, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len);
+		if (put < 0) {
+			if (errno == EINTR)
+				continue;
+			return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
+		}
+		s += put;
+		len -= (size_t)put;
+	}
+	w->emitted += (uint64_t)(s - (const char *)src);
+	return LQ_OK;
+}
+
+/* A stream takes bytes in order: what comes at the stream's position goes out, with whatever was held
+ * that follows it; what comes ahead of it is held. The executor writes each task's outputs while it
+ * reads the next few tensors, so what is held stays within a few tasks' outputs. */
+static lq_status stream_put(st_writer *w, uint64_t pos, const void *src, size_t len)
+{
+	if (pos < w->emitted)
+		return fmt_fail(w->err, LQ_ERR_ARG, "%s: byte %" PRIu64 " written after byte %" PRIu64 " was sent",
+				shown(w), pos, w->emitted);
+	if (pos > w->emitted) {
+		if (w->npending == w->cap_pending) {
+			size_t cap = w->cap_pending ? 2 * w->cap_pending : 16;
+			struct piece *p = realloc(w->pending, cap * sizeof *p);
+			if (!p)
+				return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+			w->pending = p;
+			w->cap_pending = cap;
+		}
+		char *copy = malloc(len ? len : 1);
+		if (!copy)
+			return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
+		memcpy(copy, src, len);
+		size_t i = w->npending;
+		while (i > 0 && w->pending[i - 1].pos > pos)
+			i--;
+		memmove(w->pending + i + 1, w->pending + i, (w->npending - i) * sizeof *w->pending);
+		w->pending[i] = (struct piece){pos, len, copy};
+		w->npending++;
+		return LQ_OK;
+	}
+	lq_status st = write_seq(w, src, len);
+	size_t done = 0;
+	while (st == LQ_OK && done < w->npending && w->pending[done].pos == w->emitted) {
+		st = write_seq(w, w->pending[done].data, w->pending[done].len);
+		free(w->pending[done].data);
+		done++;
+	}
+	memmove(w->pending, w->pending + done, (w->npending - done) * sizeof *w->pending);
+	w->npending -= done;
+	return st;
+}
+
 static lq_status write_full(st_writer *w, uint64_t pos, const void *src, size_t len)
 {
+	if (w->stream)
+		return stream_put(w, pos, src, len);
 	const char *s = src;
 	while (len > 0) {
 		ssize_t put = pwrite(w->fd, s, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len, (off_t)pos);
@@ -354,6 +435,26 @@ lq_status st_writer_open(st_writer *w, const char *path)
 	if (w->fd < 0)
 		return fmt_fail(w->err, errno == EEXIST ? LQ_ERR_EXISTS : LQ_ERR_IO, "cannot create '%s': %s", shown(w),
 				strerror(errno));
+	return write_full(w, 0, w->header, w->header_size);
+}
+
+void st_writer_keep_order(st_writer *w)
+{
+	w->keep_order = true;
+}
+
+lq_status st_writer_open_stream(st_writer *w, int fd, const char *name)
+{
+	lq_status st = st_writer_layout(w);
+	if (st != LQ_OK)
+		return st;
+	if (w->fd >= 0)
+		return fmt_fail(w->err, LQ_ERR_ARG, "writer already open");
+	if ((st = st_writer_set_display_name(w, name)) != LQ_OK)
+		return st;
+	w->fd = fd;
+	w->stream = true;
+	w->emitted = 0;
 	return write_full(w, 0, w->header, w->header_size);
 }
 
@@ -422,6 +523,16 @@ lq_status st_writer_finish(st_writer *w)
 			return fmt_fail(w->err, LQ_ERR_ARG, "%s: tensor '%s': %" PRIu64 " of %" PRIu64 " bytes written", shown(w),
 					fmt_quote(w->t[i].name, q, sizeof q), w->t[i].written, w->t[i].nbytes);
 		}
+	if (w->stream) {
+		/* a pipe cannot be synced; a file it was redirected to can */
+		if (w->emitted != w->file_size)
+			return fmt_fail(w->err, LQ_ERR_ARG, "%s: %" PRIu64 " of %" PRIu64 " bytes sent", shown(w), w->emitted,
+					w->file_size);
+		if (fsync(w->fd) != 0 && errno != EINVAL && errno != EROFS)
+			return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
+		w->finished = true;
+		return LQ_OK;
+	}
 	if (fsync(w->fd) != 0)
 		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
 	if (close(w->fd) != 0) {

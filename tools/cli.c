@@ -90,6 +90,22 @@ bool cli_parse_int(const char *s, long min, long max, long *out)
 	return true;
 }
 
+bool cli_parse_part(const char *s, long *part, long *nparts)
+{
+	const char *slash = strchr(s, '/');
+	if (!slash || slash == s || slash - s > 15)
+		return false;
+	char i[16];
+	memcpy(i, s, (size_t)(slash - s));
+	i[slash - s] = '\0';
+	long a, n;
+	if (!cli_parse_int(i, 1, 1000000, &a) || !cli_parse_int(slash + 1, 1, 1000000, &n) || a > n)
+		return false;
+	*part = a - 1;
+	*nparts = n;
+	return true;
+}
+
 bool cli_parse_size(const char *s, uint64_t *out)
 {
 	static const struct {

@@ -37,6 +37,8 @@ void cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2) __attribute__((noret
 /* Parses "123", "5GB" (10^9), "500MB", "100KB", "2GiB" (2^30), "64MiB", "1K", "1M", "1G" (powers of 1024
  * for the single letters, as zstd takes them), with overflow checks. */
 bool cli_parse_size(const char *s, uint64_t *out);
+/* Parses --shard's "I/N" (1 <= I <= N <= 10^6) into *part = I - 1 and *nparts = N. */
+bool cli_parse_part(const char *s, long *part, long *nparts);
 /* Parses a decimal integer in [min, max]. */
 bool cli_parse_int(const char *s, long min, long max, long *out);
 

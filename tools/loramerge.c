@@ -43,6 +43,9 @@ typedef struct options {
 	bool dtype_set;
 	lq_dtype dtype;
 	uint64_t max_shard_size;
+	long part, nparts;      /* --shard I/N (part = I - 1); nparts 0: the whole output */
+	bool finish;            /* --finish */
+	int zstd_level;         /* bundles */
 	cli_common common;      /* -T, --device, -f, -n, --json */
 } options;
 
@@ -91,6 +94,8 @@ typedef struct plan {
 	size_t nmerged, nreplaced;
 	bool untie;            /* a tied output head gets its own weights */
 	bool base_quantized;   /* the base is a bitsandbytes 4-bit checkpoint */
+	char *origin_text[8];  /* the options that shape the bytes, for the MANIFEST */
+	const char *origin_values[8];
 } plan;
 
 static void usage(void)
@@ -98,11 +103,13 @@ static void usage(void)
 	printf("Usage: %s [OPTION]... BASE ADAPTER[:WEIGHT]... -o OUTPUT\n"
 	       "Merge PEFT LoRA adapters into a base checkpoint, as PEFT's merge_and_unload() does.\n"
 	       "\n"
-	       "BASE is a model directory, an index.json or a .safetensors file, in bf16/fp16/fp32 or bitsandbytes\n"
+	       "BASE is a model directory, an index.json, a .safetensors file or a bundle (.tar.zst, .tar), in\n"
+	       "bf16/fp16/fp32 or bitsandbytes\n"
 	       "4-bit (dequantized exactly first). ADAPTER is a PEFT adapter directory; WEIGHT scales it (default 1).\n"
 	       "Several adapters merge one after another, in the order given.\n"
 	       "\n"
-	       "  -o, --output PATH        where to write: a model directory or a .safetensors file (required)\n"
+	       "  -o, --output PATH        where to write: a model directory, a .safetensors file or a bundle\n"
+	       "                           (.tar.zst or .tar: one reproducible archive) (required)\n"
 	       "      --base-as TYPE       nf4 or fp4: merge into the 4-bit quantize-dequantize of a float base\n"
 	       "                           (what an adapter trained with QLoRA saw)\n"
 	       "      --requantize         write a bitsandbytes 4-bit checkpoint again (PEFT's 4-bit merge)\n"
@@ -112,6 +119,9 @@ static void usage(void)
 	       "      --dtype T            bf16, fp16 or fp32: the merged model's type (default: the base's)\n"
 	       "      --key-map RE=REPL    rewrite adapter module paths (POSIX regex, \\1..\\9), repeatable\n"
 	       "      --max-shard-size SIZE  output shards of at most SIZE (default: the base's layout)\n"
+	       "      --shard I/N          write only part I of N of the output shards into the OUTPUT directory\n"
+	       "      --finish             complete an OUTPUT directory of parts: index, config, MANIFEST\n"
+	       "      --zstd-level N       compression level of a .tar.zst OUTPUT (1..19, default 3)\n"
 	       "      --device DEV         cpu, cuda, cuda:N, all or auto (default); the output is the same\n"
 	       "  -T, --threads N          compute threads (0 = one per core, the default)\n"
 	       "  -f, --force              replace OUTPUT if it exists\n"
@@ -202,7 +212,8 @@ static void add_key_map(options *o, const char *arg)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP, OPT_SHARD };
+	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP, OPT_SHARD,
+	       OPT_PART, OPT_FINISH, OPT_ZSTD };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"base-as", required_argument, NULL, OPT_BASE_AS},
@@ -213,10 +224,13 @@ static void parse_args(int argc, char **argv, options *o)
 		{"dtype", required_argument, NULL, OPT_DTYPE},
 		{"key-map", required_argument, NULL, OPT_KEYMAP},
 		{"max-shard-size", required_argument, NULL, OPT_SHARD},
+		{"shard", required_argument, NULL, OPT_PART},
+		{"finish", no_argument, NULL, OPT_FINISH},
+		{"zstd-level", required_argument, NULL, OPT_ZSTD},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .common = {.device = "auto"}};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .zstd_level = 3, .common = {.device = "auto"}};
 	long v;
 	int c;
 	opterr = 0;
@@ -260,6 +274,18 @@ static void parse_args(int argc, char **argv, options *o)
 			if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
 				cli_usage_error("invalid --max-shard-size '%s' (a size such as 5GB, 500MB or 2GiB)", optarg);
 			break;
+		case OPT_PART:
+			if (!cli_parse_part(optarg, &o->part, &o->nparts))
+				cli_usage_error("invalid --shard '%s' (I/N with 1 <= I <= N, e.g. 2/8)", optarg);
+			break;
+		case OPT_FINISH:
+			o->finish = true;
+			break;
+		case OPT_ZSTD:
+			if (!cli_parse_int(optarg, 1, 19, &v))
+				cli_usage_error("invalid --zstd-level '%s' (1 to 19)", optarg);
+			o->zstd_level = (int)v;
+			break;
 		default:
 			cli_common_option(c, argv, &o->common, usage);
 		}
@@ -274,7 +300,8 @@ static void parse_args(int argc, char **argv, options *o)
 	if (!o->output)
 		cli_usage_error("no OUTPUT given (-o)");
 	if (strcmp(o->output, "-") == 0 || strcmp(o->base, "-") == 0)
-		cli_usage_error("standard input and output ('-') are not supported by this version");
+		cli_usage_error("standard input and output ('-') are for nf4quant: a merge reads the base by tensor "
+				"name, not in one pass");
 }
 
 /* --------------------------------------------------------------------------------- the base */
@@ -699,8 +726,47 @@ out:
 	return st;
 }
 
+/* What the MANIFEST records of the options: those that change the output's bytes (the adapters by
+ * their weights and order, not their paths), never threads, device or --shard. */
+static lq_status set_origin(const options *o, plan *p)
+{
+	static const char *const keys[] = {"adapter_weights", "key_map", "base_as", "requantize", "quant_type",
+					   "blocksize", "double_quant", "dtype"};
+	cJSON *w = cJSON_CreateArray(), *km = cJSON_CreateArray();
+	for (size_t a = 0; w && a < o->nadapters; a++)
+		cJSON_AddItemToArray(w, cJSON_CreateNumber(o->weights[a]));
+	for (size_t i = 0; km && i < o->nmaps; i++) {
+		char *pair = malloc(strlen(o->maps[i].regex) + strlen(o->maps[i].replacement) + 2);
+		if (pair) {
+			sprintf(pair, "%s=%s", o->maps[i].regex, o->maps[i].replacement);
+			cJSON_AddItemToArray(km, cJSON_CreateString(pair));
+			free(pair);
+		}
+	}
+	p->origin_text[0] = w ? cJSON_PrintUnformatted(w) : NULL;
+	p->origin_text[1] = km ? cJSON_PrintUnformatted(km) : NULL;
+	cJSON_Delete(w);
+	cJSON_Delete(km);
+	char num[32];
+	snprintf(num, sizeof num, "%d", (int)o->quant.blocksize);
+	p->origin_text[2] = strdup(num);
+	if (!p->origin_text[0] || !p->origin_text[1] || !p->origin_text[2])
+		return LQ_ERR_NOMEM;
+	const char *dtype = !o->dtype_set ? "base" : o->dtype == LQ_DTYPE_BF16 ? "bf16" : o->dtype == LQ_DTYPE_F16 ? "fp16"
+			    : "fp32";
+	const char *values[] = {p->origin_text[0], p->origin_text[1], o->base_as ? lq_qtype_name(o->quant.qtype) : "no",
+				o->requantize ? "true" : "false", lq_qtype_name(o->quant.qtype), p->origin_text[2],
+				o->quant.double_quant ? "true" : "false", dtype};
+	memcpy(p->origin_values, values, sizeof values);
+	om_set_origin(&p->om, "loramerge", keys, p->origin_values, sizeof keys / sizeof *keys);
+	p->om.zstd_level = o->zstd_level;
+	return LQ_OK;
+}
+
 static void plan_free(plan *p)
 {
+	for (size_t k = 0; k < sizeof p->origin_text / sizeof *p->origin_text; k++)
+		free(p->origin_text[k]);
 	for (size_t i = 0; i < p->n; i++)
 		free(p->items[i].name);
 	free(p->items);
@@ -1000,6 +1066,8 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 	}
 	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
 		item *it = &p->items[i];
+		if (!om_shard_todo(&p->om, it->out_shard))
+			continue; /* another part's, or a part already made */
 		st_writer *w = p->om.writers[it->out_shard];
 		for (int k = 0; k < BNB_NPARTS; k++)
 			if (it->wid[k] >= 0 && (it->sid[k] = st_sink_add(sink, w, it->wid[k])) < 0)
@@ -1092,6 +1160,10 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	if (o.max_shard_size && ends_with(o.output, ".safetensors"))
 		cli_usage_error("--max-shard-size needs a directory OUTPUT, not a .safetensors file");
+	if ((o.nparts || o.finish) && (ends_with(o.output, ".safetensors") || om_is_bundle(o.output)))
+		cli_usage_error("--%s needs a directory OUTPUT", o.finish ? "finish" : "shard");
+	if (o.nparts && o.finish)
+		cli_usage_error("--shard and --finish are separate steps: the parts first, then --finish");
 	cli_install_signals();
 	double t0 = cli_now();
 	int status = CLI_EXIT_FAILURE;
@@ -1183,10 +1255,18 @@ int main(int argc, char **argv)
 			goto finish;
 		}
 	}
-	if (plan_outputs(&o, sel, &p, err) != LQ_OK || declare_outputs(&o, m, &p, err) != LQ_OK) {
+	if (plan_outputs(&o, sel, &p, err) != LQ_OK || declare_outputs(&o, m, &p, err) != LQ_OK ||
+	    (o.nparts && om_set_part(&p.om, (size_t)o.part, (size_t)o.nparts, err) != LQ_OK)) {
 		cli_error("%s", err);
 		goto finish;
 	}
+	if (o.finish)
+		om_set_finish(&p.om);
+	if (set_origin(&o, &p) != LQ_OK) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	p.om.zstd_threads = lq_ctx_threads(ctx);
 	uint64_t memory = 0;
 	if (o.common.dry_run || cli_verbosity > 0) {
 		lq_task probe = {.op = LQ_OP_MERGE};
@@ -1216,6 +1296,11 @@ int main(int argc, char **argv)
 	double secs = cli_now() - t0;
 	if (o.common.json) {
 		print_json(&o, &p, secs, true);
+	} else if (o.nparts) {
+		cli_info(0, "%s: part %ld of %ld written, %.2f s; the directory is complete once every part is there and "
+			 "--finish has run", o.output, o.part + 1, o.nparts, secs);
+	} else if (p.om.finish) {
+		cli_info(0, "%s: completed from its %zu parts' shards, %.2f s", o.output, p.om.nshards, secs);
 	} else {
 		char a[32], b[32];
 		cli_info(0, "%s: %zu tensors merged, %zu replaced, %s -> %s, %.2f s", o.output, p.nmerged, p.nreplaced,

@@ -1,11 +1,23 @@
 /*
  * model_out.h: the output side the tools share: where the output goes (and the checks on that place),
  * its shards (the input's layout, a size limit, or one file), the safetensors writers, the index,
- * config.json, the carried files, and the rename into place.
+ * config.json, the carried files, the MANIFEST, and the rename into place.
  *
- * Use: om_place_ok, om_init, om_add for every output tensor (in plan order), om_layout (sizes are known
- * from here on), om_begin, om_open (the executor then writes through the writers), om_finish, om_commit;
- * om_free removes whatever was not committed.
+ * OUTPUT is a model directory, a .safetensors file, a bundle (.tar.zst or .tar: the directory written,
+ * then archived reproducibly, bundle.h) or "-", a safetensors stream on standard output (its tensors in
+ * the order the tool declares them, which is the order it makes them: the official layout would need every
+ * tensor's constants before the first byte goes out).
+ *
+ * Shard jobs: with om_set_part(I, N) only the output shards of part I are written, straight into the
+ * output directory under temporary names renamed at the end; om_begin on a directory that holds every
+ * planned shard (and nothing else), or om_set_finish, completes it: it checks each shard's size and header
+ * against the plan and writes the index, config.json, the carried files and the MANIFEST, so that N parts
+ * and a finish give the bytes of one run.
+ *
+ * Use: om_place_ok, om_init, om_set_origin, om_add for every output tensor (in plan order), om_layout
+ * (sizes are known from here on), om_set_part, om_begin, om_open (the executor then writes through the
+ * writers of the shards om_shard_todo names), om_finish, om_commit; om_free removes whatever was not
+ * committed.
  */
 #ifndef TOOLS_MODEL_OUT_H
 #define TOOLS_MODEL_OUT_H
@@ -15,11 +27,22 @@
 #include <stdint.h>
 
 #include "hf_model.h"
+#include "manifest.h"
 #include "safetensors.h"
 
 typedef struct out_model {
 	const char *path;   /* OUTPUT as given */
-	bool is_dir;        /* a model directory, not a .safetensors file */
+	bool is_dir;        /* a model directory (or a bundle of one), not a .safetensors file or a stream */
+	bool bundle;        /* OUTPUT ends in .tar.zst or .tar */
+	bool stream;        /* OUTPUT is "-" */
+	int zstd_level;     /* bundles: --zstd-level (default BUNDLE_DEFAULT_LEVEL) */
+	int zstd_threads;   /* bundles: zstd workers (-T; at least 1) */
+	manifest_origin origin;
+	size_t part, nparts;/* --shard I/N: part = I - 1; nparts 0: the whole output */
+	bool finish;        /* --finish, or a directory of completed parts found by om_begin */
+	bool *todo;         /* per shard: written by this run */
+	bool *linked;       /* per shard: a completed part taken as it is (finish) */
+	char **part_tmp;    /* per shard: its temporary name in the output directory (parts) */
 	size_t nshards;
 	st_writer **writers;
 	char **files;       /* shard file names */
@@ -30,28 +53,48 @@ typedef struct out_model {
 	hf_out *out;
 } out_model;
 
+/* Whether OUTPUT is "-" (standard output) or names a bundle. */
+bool om_is_stream(const char *output);
+bool om_is_bundle(const char *output);
+
 /* Whether OUTPUT may be written for input m: not the input, not inside it, not containing it. Prints
  * the message. */
 bool om_place_ok(const hf_model *m, const char *output);
 
 /* The output shard of each of n units (a tensor or a group of tensors kept together) of `bytes` bytes,
- * from input shard `in_shard`: one file for a .safetensors OUTPUT, else the input's layout, or with
- * max_shard_size > 0 consecutive units up to that size (a larger unit alone). Returns the shard count. */
+ * from input shard `in_shard`: one file for a .safetensors or "-" OUTPUT, else the input's layout, or
+ * with max_shard_size > 0 consecutive units up to that size (a larger unit alone). Returns the shard
+ * count. */
 size_t om_assign_shards(const char *output, uint64_t max_shard_size, const uint64_t *bytes, const size_t *in_shard,
 			size_t n, size_t in_shards, size_t *out_shard);
 
 lq_status om_init(out_model *om, const char *output, size_t nshards, char *err);
+/* What the MANIFEST says made the output (the strings must outlive om). */
+void om_set_origin(out_model *om, const char *tool, const char *const *keys, const char *const *values, size_t n);
 /* Declares a tensor in shard `shard`; returns the writer's id, or -1 with the message in err. */
 int32_t om_add(out_model *om, size_t shard, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
 	       char *err);
 lq_status om_layout(out_model *om, char *err);
+
+/* --shard I/N (part = I - 1 < nparts): this run writes the shards of part I only: consecutive shards,
+ * balanced by bytes (each shard goes to the part its middle byte falls in). After om_layout; needs a
+ * directory OUTPUT (LQ_ERR_ARG otherwise). */
+lq_status om_set_part(out_model *om, size_t part, size_t nparts, char *err);
+/* --finish: complete a directory of parts (om_begin fails when one is missing). */
+void om_set_finish(out_model *om);
+/* Whether this run writes shard s (the executor skips the tasks of the others). */
+bool om_shard_todo(const out_model *om, size_t s);
+/* Whether this run writes anything to the shards (false for a finish, or a part with no shard). */
+bool om_has_work(const out_model *om);
+
 /* Starts the temporary output (LQ_ERR_EXISTS without force) and checks there is room for extra_bytes
  * more than the tensors (config, carried files). */
 lq_status om_begin(out_model *om, bool force, uint64_t extra_bytes, char *err);
-/* Opens the shard files under their temporary names (messages name the final ones). */
+/* Opens the shard files this run writes under their temporary names (messages name the final ones), or
+ * standard output. */
 lq_status om_open(out_model *om, char *err);
-/* Completes the shards; for a directory writes the index (several shards), config_text (NULL: none) and
- * the files m carries. */
+/* Completes the shards; for a directory writes the index (several shards), config_text (NULL: none),
+ * the files m carries, and the MANIFEST. A part only completes its shards. */
 lq_status om_finish(out_model *om, const hf_model *m, uint64_t total_parameters, const char *config_text,
 		    size_t config_len, char *err);
 lq_status om_commit(out_model *om, char *err);

@@ -32,6 +32,9 @@ typedef struct options {
 	bool compute_dtype_set;
 	lq_dtype compute_dtype;
 	uint64_t max_shard_size; /* 0: the input's layout */
+	long part, nparts;       /* --shard I/N (part = I - 1); nparts 0: the whole output */
+	bool finish;             /* --finish */
+	int zstd_level;          /* bundles */
 	cli_common common;      /* -T, --device, -f, -n, --json */
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
@@ -61,6 +64,10 @@ typedef struct plan {
 	size_t nquantized;
 	char **skip;              /* llm_int8_skip_modules to write: NULL when transformers' defaults apply */
 	size_t nskip;
+	/* the options that shape the bytes, for the MANIFEST */
+	char blocksize[16], max_shard_size[32];
+	char *include, *exclude;
+	const char *origin_values[7];
 } plan;
 
 static void usage(void)
@@ -81,6 +88,10 @@ static void usage(void)
 	       "      --exclude GLOB       never quantize tensors whose name matches (repeatable)\n"
 	       "      --max-shard-size SIZE  split the output into shards of at most SIZE (5GB, 500MB, 2GiB);\n"
 	       "                           default: the input's layout\n"
+	       "      --shard I/N          write only part I of N of the output shards (balanced by bytes)\n"
+	       "                           into the OUTPUT directory, for N jobs on N machines\n"
+	       "      --finish             complete an OUTPUT directory of parts: index, config, MANIFEST\n"
+	       "      --zstd-level N       compression level of a .tar.zst OUTPUT (1..19, default 3)\n"
 	       "      --device DEV         cpu, cuda, cuda:N, all (every GPU) or auto (the default: the GPU\n"
 	       "                           when one works, else the CPU); the output is the same on all\n"
 	       "  -T, --threads N          compute threads (0 = one per core, the default)\n"
@@ -113,7 +124,8 @@ static bool parse_dtype_arg(const char *s, lq_dtype *out)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_SHARD };
+	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_SHARD,
+	       OPT_PART, OPT_FINISH, OPT_ZSTD };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"quant-type", required_argument, NULL, OPT_QTYPE},
@@ -123,10 +135,13 @@ static void parse_args(int argc, char **argv, options *o)
 		{"include", required_argument, NULL, OPT_INCLUDE},
 		{"exclude", required_argument, NULL, OPT_EXCLUDE},
 		{"max-shard-size", required_argument, NULL, OPT_SHARD},
+		{"shard", required_argument, NULL, OPT_PART},
+		{"finish", no_argument, NULL, OPT_FINISH},
+		{"zstd-level", required_argument, NULL, OPT_ZSTD},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .common = {.device = "auto"}};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .zstd_level = 3, .common = {.device = "auto"}};
 	long v;
 	int c;
 	opterr = 0; /* our own messages, in our style */
@@ -165,6 +180,18 @@ static void parse_args(int argc, char **argv, options *o)
 		case OPT_SHARD:
 			if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
 				cli_usage_error("invalid --max-shard-size '%s' (a size such as 5GB, 500MB or 2GiB)", optarg);
+			break;
+		case OPT_PART:
+			if (!cli_parse_part(optarg, &o->part, &o->nparts))
+				cli_usage_error("invalid --shard '%s' (I/N with 1 <= I <= N, e.g. 2/8)", optarg);
+			break;
+		case OPT_FINISH:
+			o->finish = true;
+			break;
+		case OPT_ZSTD:
+			if (!cli_parse_int(optarg, 1, 19, &v))
+				cli_usage_error("invalid --zstd-level '%s' (1 to 19)", optarg);
+			o->zstd_level = (int)v;
 			break;
 		default:
 			cli_common_option(c, argv, &o->common, usage);
@@ -391,8 +418,40 @@ static lq_status declare_outputs(plan *p, char *err)
 	return st;
 }
 
+/* A list of globs as a JSON array, for the MANIFEST. */
+static char *globs_json(const char **globs, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; a && i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(globs[i]));
+	char *s = a ? cJSON_PrintUnformatted(a) : NULL;
+	cJSON_Delete(a);
+	return s;
+}
+
+/* What the MANIFEST records of the options: those that change the output's bytes, never paths, threads,
+ * device or --shard, so that every run of the same conversion writes the same manifest. */
+static void set_origin(const options *o, plan *p)
+{
+	static const char *const keys[] = {"quant_type", "blocksize", "double_quant", "compute_dtype", "max_shard_size",
+					   "include", "exclude"};
+	snprintf(p->blocksize, sizeof p->blocksize, "%d", (int)o->quant.blocksize);
+	snprintf(p->max_shard_size, sizeof p->max_shard_size, "%" PRIu64, o->max_shard_size);
+	p->include = globs_json(o->include, o->ninclude);
+	p->exclude = globs_json(o->exclude, o->nexclude);
+	const char *compute = !o->compute_dtype_set ? "input" : o->compute_dtype == LQ_DTYPE_BF16 ? "bf16"
+			      : o->compute_dtype == LQ_DTYPE_F16 ? "fp16" : "fp32";
+	const char *values[] = {lq_qtype_name(o->quant.qtype), p->blocksize, o->quant.double_quant ? "true" : "false",
+				compute, p->max_shard_size, p->include ? p->include : "[]", p->exclude ? p->exclude : "[]"};
+	memcpy(p->origin_values, values, sizeof values);
+	om_set_origin(&p->om, "nf4quant", keys, p->origin_values, sizeof keys / sizeof *keys);
+	p->om.zstd_level = o->zstd_level;
+}
+
 static void plan_free(plan *p)
 {
+	free(p->include);
+	free(p->exclude);
 	for (size_t i = 0; i < p->n; i++)
 		free(p->items[i].linear_module);
 	for (size_t i = 0; i < p->nskip; i++)
@@ -532,10 +591,13 @@ static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, ch
 		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		goto done;
 	}
+	size_t ntasks = 0;
 	for (size_t i = 0; i < p->n; i++) {
 		item *it = &p->items[i];
+		if (!om_shard_todo(&p->om, it->out_shard))
+			continue; /* another part's, or a part already made */
 		st_writer *w = p->om.writers[it->out_shard];
-		lq_task *t = &tasks[i];
+		lq_task *t = &tasks[ntasks++];
 		t->name = it->t->name;
 		t->origin = m->shards[it->shard].path;
 		t->input = st_source_add(src, m->shards[it->shard].st, it->t, it->transpose);
@@ -569,10 +631,14 @@ static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, ch
 	}
 	lq_source source = st_source_iface(src);
 	lq_sink lsink = st_sink_iface(sink);
-	st = lq_execute(ctx, tasks, p->n, &source, &lsink, on_progress, NULL);
+	st = lq_execute(ctx, tasks, ntasks, &source, &lsink, on_progress, NULL);
 	cli_progress_end();
 	if (st != LQ_OK) {
 		fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
+		goto done;
+	}
+	if (hf_model_is_stream(m) && (st = st_file_stream_end(m->shards[0].st)) != LQ_OK) {
+		fmt_fail(err, st, "%s", st_file_error(m->shards[0].st));
 		goto done;
 	}
 	size_t cfg_len = 0;
@@ -609,11 +675,20 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	options o;
 	parse_args(argc, argv, &o);
-	bool out_is_file = ends_with(o.output, ".safetensors");
+	bool out_is_file = ends_with(o.output, ".safetensors") || om_is_stream(o.output);
 	if (o.max_shard_size && out_is_file)
-		cli_usage_error("--max-shard-size needs a directory OUTPUT, not a .safetensors file");
-	if (strcmp(o.output, "-") == 0 || strcmp(o.input, "-") == 0)
-		cli_usage_error("standard input and output ('-') are not supported by this version");
+		cli_usage_error("--max-shard-size needs a directory OUTPUT, not %s", om_is_stream(o.output) ?
+				"standard output" : "a .safetensors file");
+	if ((o.nparts || o.finish) && (out_is_file || om_is_bundle(o.output)))
+		cli_usage_error("--%s needs a directory OUTPUT", o.finish ? "finish" : "shard");
+	if (o.nparts && o.finish)
+		cli_usage_error("--shard and --finish are separate steps: the parts first, then --finish");
+	if (om_is_stream(o.output) && o.common.json)
+		cli_usage_error("--json prints on standard output, which -o - takes for the tensors");
+	if (om_is_stream(o.output) && !o.common.dry_run && isatty(STDOUT_FILENO)) {
+		cli_error("refusing to write binary data to a terminal (redirect standard output, or -o FILE)");
+		return CLI_EXIT_FAILURE;
+	}
 	cli_install_signals();
 	double t0 = cli_now();
 
@@ -664,10 +739,14 @@ int main(int argc, char **argv)
 	}
 	if (p.skip)
 		cli_info(1, "llm_int8_skip_modules: %zu modules (--include/--exclude changed transformers' own choice)", p.nskip);
-	if (plan_shards(&o, m, &p, err) != LQ_OK || declare_outputs(&p, err) != LQ_OK) {
+	if (plan_shards(&o, m, &p, err) != LQ_OK || declare_outputs(&p, err) != LQ_OK ||
+	    (o.nparts && om_set_part(&p.om, (size_t)o.part, (size_t)o.nparts, err) != LQ_OK)) {
 		cli_error("%s", err);
 		goto finish;
 	}
+	if (o.finish)
+		om_set_finish(&p.om);
+	set_origin(&o, &p);
 	lq_task *probe = calloc(p.n ? p.n : 1, sizeof *probe);
 	uint64_t memory = 0, largest_transposed = 0;
 	if (probe) {
@@ -698,6 +777,7 @@ int main(int argc, char **argv)
 		status = CLI_EXIT_OK;
 		goto finish;
 	}
+	p.om.zstd_threads = lq_ctx_threads(ctx);
 	if (om_begin(&p.om, o.common.force, om_carried_bytes(m), err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
@@ -719,8 +799,18 @@ int main(int argc, char **argv)
 	cli_info(2, "time: %.3f s reading headers and planning, %.3f s more opening the compute device, %.3f s "
 		 "converting (reading, computing, writing, syncing), %.3f s renaming into place", t_plan - t0,
 		 t_device - t_plan, t_converted - t_start, t_committed - t_converted);
+	size_t written = 0;
+	for (size_t s = 0; s < p.om.nshards; s++)
+		written += om_shard_todo(&p.om, s);
 	if (o.common.json) {
 		print_json(&o, &p, secs, true);
+	} else if (o.nparts) {
+		cli_info(0, "%s: part %ld of %ld: %zu of its %zu shards written, %.2f s; the directory is complete once "
+			 "every part is there and --finish has run", o.output, o.part + 1, o.nparts, written, p.om.nshards,
+			 secs);
+	} else if (p.om.finish) {
+		cli_info(0, "%s: completed from its %zu parts' shards (index, config.json, carried files, MANIFEST), "
+			 "%.2f s", o.output, p.om.nshards, secs);
 	} else {
 		char a[32], b[32];
 		cli_info(0, "%s: %zu of %zu tensors quantized to %s, %s -> %s (%.3f bits per parameter), %.2f s", o.output,

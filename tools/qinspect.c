@@ -23,6 +23,7 @@
 #include "hf_tensors.h"
 #include "libquant.h"
 #include "qinspect_report.h"
+#include "qinspect_verify.h"
 
 /* Elements read and compared at a time: a multiple of every block size and of LQ_STATS_PIECE, so that
  * the sums (and their bits) do not depend on anything but the tensor. */
@@ -30,6 +31,7 @@
 
 typedef struct options {
 	const char *checkpoint, *reference;
+	const char *verify;
 	const char *html;
 	bool csv;
 	const char **tensor_globs;
@@ -43,16 +45,19 @@ typedef struct options {
 static void usage(void)
 {
 	printf("Usage: %s [OPTION]... CHECKPOINT [REFERENCE]\n"
+	       "  or:  %s --verify PATH\n"
 	       "Describe a checkpoint, or compare it with a reference tensor by tensor: what a quantization cost.\n"
 	       "\n"
-	       "CHECKPOINT and REFERENCE are model directories, index.json or .safetensors files, float or\n"
-	       "bitsandbytes 4-bit (dequantized exactly before they are compared).\n"
+	       "CHECKPOINT and REFERENCE are model directories, index.json or .safetensors files or bundles\n"
+	       "(.tar.zst, .tar), float or bitsandbytes 4-bit (dequantized exactly before they are compared).\n"
+	       "--verify checks a directory or bundle against its MANIFEST and names every mismatch.\n"
 	       "\n"
 	       "  -o, --html FILE          also write a self-contained HTML report with plots\n"
 	       "      --json               the report as JSON on standard output (schema 1, man qinspect)\n"
 	       "      --csv                one CSV line per tensor on standard output\n"
 	       "      --tensor GLOB        only the tensors whose names match (repeatable)\n"
 	       "      --top N              how many worst tensors the summary lists (default 10)\n"
+	       "      --verify PATH        check PATH's files and tensors against its MANIFEST\n"
 	       "Gates (with a REFERENCE; a tensor that fails one makes the exit status 1):\n"
 	       "      --max-rel-err X      relative error |W'-W|/|W| at most X\n"
 	       "      --max-rmse X         root mean square error at most X\n"
@@ -70,7 +75,7 @@ static void usage(void)
 	       "  -V, --version            version\n"
 	       "\n"
 	       "Exit status: 0 success, 1 a gate failed or an error, 2 usage.\n",
-	       cli_progname());
+	       cli_progname(), cli_progname());
 }
 
 static double parse_number(const char *opt, const char *arg)
@@ -85,12 +90,13 @@ static double parse_number(const char *opt, const char *arg)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_JSON_UNUSED = 256, OPT_CSV, OPT_TENSOR, OPT_TOP, OPT_GATE0 };
+	enum { OPT_JSON_UNUSED = 256, OPT_CSV, OPT_TENSOR, OPT_TOP, OPT_VERIFY, OPT_GATE0 };
 	static const struct option longopts[] = {
 		{"html", required_argument, NULL, 'o'},
 		{"csv", no_argument, NULL, OPT_CSV},
 		{"tensor", required_argument, NULL, OPT_TENSOR},
 		{"top", required_argument, NULL, OPT_TOP},
+		{"verify", required_argument, NULL, OPT_VERIFY},
 		{"max-rel-err", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_REL_ERR},
 		{"max-rmse", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_RMSE},
 		{"max-abs-err", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_ABS_ERR},
@@ -117,6 +123,9 @@ static void parse_args(int argc, char **argv, options *o)
 		case OPT_CSV:
 			o->csv = true;
 			break;
+		case OPT_VERIFY:
+			o->verify = optarg;
+			break;
 		case OPT_TENSOR:
 			cli_list_add(&o->tensor_globs, &o->ntensor_globs, optarg);
 			break;
@@ -128,6 +137,11 @@ static void parse_args(int argc, char **argv, options *o)
 		default:
 			cli_common_option(c, argv, &o->common, usage);
 		}
+	}
+	if (o->verify) {
+		if (optind < argc)
+			cli_usage_error("--verify takes one PATH, not '%s' too", argv[optind]);
+		return;
 	}
 	if (optind >= argc)
 		cli_usage_error("no CHECKPOINT given");
@@ -577,6 +591,14 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	options o;
 	parse_args(argc, argv, &o);
+	if (o.verify) {
+		int v = qi_verify(o.verify, o.common.json);
+		if (fflush(stdout) != 0) {
+			cli_error("cannot write to standard output: %s", strerror(errno));
+			v = CLI_EXIT_FAILURE;
+		}
+		return v;
+	}
 	cli_install_signals();
 	double t0 = cli_now();
 	int status = CLI_EXIT_FAILURE;

@@ -137,5 +137,42 @@ qi_bench() {
 	$qi --device cuda "$w/model-nf4" "$w/model" | tail -4
 }
 TAIL=10 step qi_bench qi_bench
+# 7. artifacts: bundles, parts and streams give the CPU's bytes on the GPU, with any thread count; the
+#    memory of a stream and the time of a bundle on the 1.07B model
+art_gpu_vs_cpu() {
+	m=fixtures/models/tiny-llama-sharded
+	rm -rf "$w/a" && mkdir -p "$w/a"
+	for d in cuda cpu; do
+		for t in 1 2; do $nq -q --device $d -T $t $m -o "$w/a/$d-$t.tar.zst" || return 1; done
+	done
+	cmp "$w/a/cuda-1.tar.zst" "$w/a/cpu-1.tar.zst" && cmp "$w/a/cuda-2.tar.zst" "$w/a/cpu-1.tar.zst" &&
+		cmp "$w/a/cpu-2.tar.zst" "$w/a/cpu-1.tar.zst" && echo "identical bundles: cuda/cpu x -T 1/2" || return 1
+	for i in 1 2 3; do $nq -q --device cuda --shard $i/3 $m -o "$w/a/parts" || return 1; done
+	$nq -q --finish $m -o "$w/a/parts" && $nq -q --device cpu $m -o "$w/a/whole" && diff -r "$w/a/parts" "$w/a/whole" &&
+		echo "identical: 3 GPU parts + --finish = one CPU run" || return 1
+	$lm -q --device cuda $m fixtures/peft/adapters/plain_r8 -o "$w/a/lg.tar.zst" &&
+		$lm -q --device cpu $m fixtures/peft/adapters/plain_r8 -o "$w/a/lc.tar.zst" &&
+		cmp "$w/a/lg.tar.zst" "$w/a/lc.tar.zst" && echo "identical loramerge bundles: cuda/cpu" || return 1
+	$qi --verify "$w/a/cuda-1.tar.zst" && $qi --verify "$w/a/lg.tar.zst" || return 1
+	f=fixtures/models/tiny-llama/model.safetensors
+	cat $f | $nq -q --device cuda - -o - >"$w/a/sg" && cat $f | $nq -q --device cpu - -o - >"$w/a/sc" &&
+		cmp "$w/a/sg" "$w/a/sc" && echo "identical streams: cuda/cpu" || return 1
+}
+step art_gpu_vs_cpu art_gpu_vs_cpu
+[ -d "$w/model" ] || step art_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
+art_bench() {
+	mf="$w/model/model.safetensors"
+	cat "$mf" >/dev/null
+	for d in cuda cpu; do
+		/usr/bin/time -f "stream --device $d: %e s, peak RSS %M KiB" sh -c "cat $mf | $nq -q --device $d - -o - >/dev/null" || return 1
+		rm -f "$w/b.tar.zst"
+		/usr/bin/time -f "bundle --device $d: %e s, peak RSS %M KiB" $nq -q --device $d "$w/model" -o "$w/b.tar.zst" || return 1
+		rm -rf "$w/dir"
+		/usr/bin/time -f "directory --device $d: %e s, peak RSS %M KiB" $nq -q --device $d "$w/model" -o "$w/dir" || return 1
+	done
+	/usr/bin/time -f "verify the bundle: %e s" $qi --verify "$w/b.tar.zst" || return 1
+	ls -l "$w/b.tar.zst" "$w/dir"
+}
+TAIL=12 step art_bench art_bench
 rm -rf "$w"
 exit $status

@@ -15,7 +15,7 @@ printf 'onnx\n' >in/onnx/model.onnx
 printf 'PK\003\004 not really a pickle\n' >in/pytorch_model.bin
 $NF4QUANT -q in -o out
 $STCMP out "$FIXTURES/models/tiny-llama-nf4"
-want="README.md config.json generation_config.json model.safetensors modeling_tiny.py special_tokens_map.json tokenizer.json tokenizer_config.json "
+want="MANIFEST README.md config.json generation_config.json model.safetensors modeling_tiny.py special_tokens_map.json tokenizer.json tokenizer_config.json "
 [ "$(ls -A out | tr '\n' ' ')" = "$want" ] || die "out holds: $(ls -A out | tr '\n' ' ')"
 for f in README.md generation_config.json modeling_tiny.py special_tokens_map.json tokenizer.json tokenizer_config.json; do
 	cmp "in/$f" "out/$f" || die "$f not carried byte for byte"

@@ -14,8 +14,8 @@ while [ $i -le "$n" ]; do
 done
 [ "$(grep -o '"model-[0-9]*-of-[0-9]*\.safetensors"' out/model.safetensors.index.json | sort -u | wc -l)" = "$n" ] ||
 	die "the index does not name the $n shards"
-[ "$(ls out | grep -cv '^model-.*-of-.*\.safetensors$')" = 3 ] || die "other files: $(ls out)"
+[ "$(ls out | grep -cv '^model-.*-of-.*\.safetensors$')" = 4 ] || die "other files: $(ls out)"
 test -f out/model.safetensors.index.json && test -f out/config.json && test -f out/generation_config.json
 $STCMP out "$FIXTURES/models/tiny-llama-nf4"
 $NF4QUANT -q --max-shard-size 1GB "$FIXTURES/models/tiny-llama" -o one
-[ "$(ls one | tr '\n' ' ')" = "config.json generation_config.json model.safetensors " ] || die "1GB: $(ls one)"
+[ "$(ls one | tr '\n' ' ')" = "MANIFEST config.json generation_config.json model.safetensors " ] || die "1GB: $(ls one)"

@@ -1,0 +1,1073 @@
+/*
+ * bundle.c: model bundles (bundle.h). The writer drives libarchive's pax writer into our own libzstd
+ * stream, so that every parameter that decides the bytes is set here rather than by a libarchive default;
+ * the reader scans the archive once through libarchive (zstd and tar, nothing else) and then serves
+ * tensor bytes through a cursor that only ever decompresses forward.
+ */
+#include "bundle.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "safetensors.h"
+
+/* Reads of files and of the archive, and the cursor's skips: large enough that a syscall or a libarchive
+ * call is noise next to the bytes it moves, small enough to stay out of the memory budget. */
+#define IO_CHUNK ((size_t)1 << 20)
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n > k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+bool bundle_path_is_bundle(const char *path, bool *compressed)
+{
+	static const char *const zst[] = {".tar.zst", ".tar.zstd", ".tzst"};
+	for (size_t i = 0; i < sizeof zst / sizeof *zst; i++)
+		if (ends_with(path, zst[i])) {
+			*compressed = true;
+			return true;
+		}
+	if (ends_with(path, ".tar")) {
+		*compressed = false;
+		return true;
+	}
+	return false;
+}
+
+static bool is_safetensors(const char *name)
+{
+	return ends_with(name, ".safetensors");
+}
+
+/* Why the characters of a name are refused, or NULL. The same rule for the writer and the reader, so that
+ * the writer never makes what the reader refuses. */
+static const char *bad_chars(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return "has a control character in its name";
+		if (c == '\\')
+			return "has a backslash in its name";
+	}
+	return NULL;
+}
+
+static char *join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (p) {
+		memcpy(p, dir, strlen(dir));
+		p[strlen(dir)] = '/';
+		memcpy(p + strlen(dir) + 1, name, strlen(name) + 1);
+	}
+	return p;
+}
+
+/* ------------------------------------------------------------------------------------ writing */
+
+/* Where libarchive's tar stream goes: straight to the file, or through our zstd stream first. */
+typedef struct sink {
+	int fd;
+	const char *display;
+	ZSTD_CCtx *cctx; /* NULL: a .tar */
+	void *zbuf;
+	size_t zcap;
+	char *err;
+	lq_status status; /* the first failure inside a callback: its message is in err */
+} sink;
+
+/* The first failure is the one reported: libarchive's own message after a failed callback says less. */
+static lq_status sink_fail(sink *s, lq_status st, const char *why)
+{
+	if (s->status == LQ_OK) {
+		s->status = st;
+		fmt_fail(s->err, st, "cannot write '%s': %s", s->display, why);
+	}
+	return st;
+}
+
+static lq_status sink_zfail(sink *s, size_t code)
+{
+	char why[160];
+	snprintf(why, sizeof why, "zstd: %.120s", ZSTD_getErrorName(code));
+	return sink_fail(s, ZSTD_getErrorCode(code) == ZSTD_error_memory_allocation ? LQ_ERR_NOMEM : LQ_ERR_IO, why);
+}
+
+static lq_status sink_put(sink *s, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t k = write(s->fd, p, len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return sink_fail(s, LQ_ERR_IO, strerror(k < 0 ? errno : ENOSPC));
+		p += k;
+		len -= (size_t)k;
+	}
+	return LQ_OK;
+}
+
+static la_ssize_t sink_write(struct archive *a, void *arg, const void *buf, size_t len)
+{
+	(void)a;
+	sink *s = arg;
+	if (s->status != LQ_OK)
+		return -1;
+	if (!s->cctx)
+		return sink_put(s, buf, len) == LQ_OK ? (la_ssize_t)len : -1;
+	ZSTD_inBuffer in = {buf, len, 0};
+	while (in.pos < in.size) {
+		ZSTD_outBuffer out = {s->zbuf, s->zcap, 0};
+		size_t r = ZSTD_compressStream2(s->cctx, &out, &in, ZSTD_e_continue);
+		if (ZSTD_isError(r)) {
+			sink_zfail(s, r);
+			return -1;
+		}
+		if (sink_put(s, s->zbuf, out.pos) != LQ_OK)
+			return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+/* Ends the zstd frame (with its checksum). */
+static lq_status sink_end(sink *s)
+{
+	if (!s->cctx)
+		return LQ_OK;
+	size_t left;
+	do {
+		ZSTD_inBuffer in = {NULL, 0, 0};
+		ZSTD_outBuffer out = {s->zbuf, s->zcap, 0};
+		left = ZSTD_compressStream2(s->cctx, &out, &in, ZSTD_e_end);
+		if (ZSTD_isError(left))
+			return sink_zfail(s, left);
+		if (sink_put(s, s->zbuf, out.pos) != LQ_OK)
+			return s->status;
+	} while (left != 0);
+	return LQ_OK;
+}
+
+/* Every parameter that decides the bytes, set explicitly. Workers are at least one: zstd's multithreaded
+ * format cuts the input into the same jobs whatever their number, the single-threaded one does not. */
+static lq_status sink_zstd(sink *s, int level, int threads)
+{
+	s->cctx = ZSTD_createCCtx();
+	s->zcap = ZSTD_CStreamOutSize();
+	s->zbuf = malloc(s->zcap);
+	if (!s->cctx || !s->zbuf)
+		return sink_fail(s, LQ_ERR_NOMEM, "out of memory");
+	size_t r = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_nbWorkers, threads > 1 ? threads : 1);
+	return ZSTD_isError(r) ? sink_zfail(s, r) : LQ_OK;
+}
+
+/* libarchive failed: our callback's message when it was ours, else libarchive's. */
+static lq_status archive_write_failed(sink *s, struct archive *a)
+{
+	if (s->status != LQ_OK)
+		return s->status;
+	const char *why = archive_error_string(a);
+	return sink_fail(s, archive_errno(a) == ENOMEM ? LQ_ERR_NOMEM : LQ_ERR_IO, why ? why : "libarchive failed");
+}
+
+/* One file: a header with the fixed metadata, then its bytes in IO_CHUNK pieces. */
+static lq_status write_entry(sink *s, struct archive *a, const char *dir, const char *name, char *buf,
+			     uint64_t *held)
+{
+	char *path = join(dir, name);
+	if (!path)
+		return sink_fail(s, LQ_ERR_NOMEM, "out of memory");
+	lq_status st = LQ_OK;
+	struct archive_entry *e = NULL;
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		st = fmt_fail(s->err, LQ_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		st = fmt_fail(s->err, LQ_ERR_ARG, "cannot archive '%s': not a regular file", path);
+		goto done;
+	}
+	const uint64_t size = (uint64_t)sb.st_size;
+	/* what the reader would refuse to hold in memory, refused now rather than after the work is done */
+	if (!is_safetensors(name)) {
+		if (size > BUNDLE_SMALL_LIMIT || size > BUNDLE_SMALL_TOTAL - *held) {
+			st = fmt_fail(s->err, LQ_ERR_ARG, "cannot archive '%s': a bundle holds files that are not "
+				      ".safetensors in memory, at most %" PRIu64 " bytes each and %" PRIu64 " in all",
+				      path, BUNDLE_SMALL_LIMIT, BUNDLE_SMALL_TOTAL);
+			goto done;
+		}
+		*held += size;
+	}
+	e = archive_entry_new();
+	if (!e) {
+		st = sink_fail(s, LQ_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	/* no uname/gname, atime, ctime or birthtime: unset, they are not written */
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)size);
+	archive_entry_set_mtime(e, 0, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	if (archive_write_header(a, e) != ARCHIVE_OK) {
+		st = archive_write_failed(s, a);
+		goto done;
+	}
+	for (uint64_t at = 0; at < size;) {
+		size_t want = size - at < IO_CHUNK ? (size_t)(size - at) : IO_CHUNK;
+		ssize_t k = read(fd, buf, want);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			st = fmt_fail(s->err, LQ_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+			goto done;
+		}
+		if (k == 0) {
+			/* libarchive would pad the entry with zeros: the archive would not hold the file */
+			st = fmt_fail(s->err, LQ_ERR_IO, "cannot read '%s': it ends at byte %" PRIu64 " of %" PRIu64
+				      " (changed while it was archived)", path, at, size);
+			goto done;
+		}
+		if (archive_write_data(a, buf, (size_t)k) != k) {
+			st = archive_write_failed(s, a);
+			goto done;
+		}
+		at += (uint64_t)k;
+	}
+	if (archive_write_finish_entry(a) != ARCHIVE_OK)
+		st = archive_write_failed(s, a);
+done:
+	archive_entry_free(e);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return st;
+}
+
+static int by_strcmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The names as given: plain, once each, what the reader takes back; sorted into `sorted`. */
+static lq_status check_names(char *const *names, size_t n, const char **sorted, const char *disp, char *err)
+{
+	char q[256];
+	if (n == 0)
+		return fmt_fail(err, LQ_ERR_ARG, "cannot write '%s': no files to archive", disp);
+	if (n > BUNDLE_MAX_ENTRIES)
+		return fmt_fail(err, LQ_ERR_ARG, "cannot write '%s': %zu files, more than the %d a bundle may hold", disp,
+				n, BUNDLE_MAX_ENTRIES);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = names[i];
+		size_t len = strlen(name);
+		const char *why = bad_chars(name, len);
+		if (len == 0)
+			why = "has an empty name";
+		else if (len > BUNDLE_MAX_NAME)
+			why = "has a name longer than " STR(BUNDLE_MAX_NAME) " bytes";
+		else if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			why = "is not a plain file name";
+		if (why)
+			return fmt_fail(err, LQ_ERR_ARG, "cannot write '%s': '%s' %s", disp, fmt_quote(name, q, sizeof q), why);
+		sorted[i] = name;
+	}
+	qsort(sorted, n, sizeof *sorted, by_strcmp);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(sorted[i - 1], sorted[i]) == 0)
+			return fmt_fail(err, LQ_ERR_ARG, "cannot write '%s': '%s' is given twice", disp,
+					fmt_quote(sorted[i], q, sizeof q));
+	return LQ_OK;
+}
+
+lq_status bundle_write(const char *path, const char *display, const char *dir, char *const *names, size_t n,
+		       int level, int threads, char *err)
+{
+	const char *disp = display ? display : path;
+	bool compressed;
+	/* the name decides the compression: the name it will have (display), else the path written */
+	if (!bundle_path_is_bundle(disp, &compressed) && !bundle_path_is_bundle(path, &compressed))
+		return fmt_fail(err, LQ_ERR_ARG, "cannot write '%s': not a .tar.zst or .tar name", disp);
+	if (compressed && (level < 1 || level > 19))
+		return fmt_fail(err, LQ_ERR_ARG, "cannot write '%s': zstd level %d is not in 1..19", disp, level);
+	const char **sorted = malloc((n ? n : 1) * sizeof *sorted);
+	if (!sorted)
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st = check_names(names, n, sorted, disp, err);
+	if (st != LQ_OK) {
+		free(sorted);
+		return st;
+	}
+
+	sink s = {.fd = -1, .display = disp, .err = err, .status = LQ_OK};
+	struct archive *a = NULL;
+	bool created = false;
+	uint64_t held = 0;
+	char *buf = malloc(IO_CHUNK);
+	if (!buf) {
+		st = sink_fail(&s, LQ_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	s.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (s.fd < 0) {
+		st = sink_fail(&s, errno == EEXIST ? LQ_ERR_EXISTS : LQ_ERR_IO, strerror(errno));
+		goto done;
+	}
+	created = true;
+	if (compressed && (st = sink_zstd(&s, level, threads)) != LQ_OK)
+		goto done;
+	a = archive_write_new();
+	if (!a) {
+		st = sink_fail(&s, LQ_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open(a, &s, NULL, sink_write, NULL) != ARCHIVE_OK) {
+		st = archive_write_failed(&s, a);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((st = write_entry(&s, a, dir, sorted[i], buf, &held)) != LQ_OK)
+			goto done;
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		st = archive_write_failed(&s, a);
+		goto done;
+	}
+	if ((st = sink_end(&s)) != LQ_OK)
+		goto done;
+	if (fsync(s.fd) != 0) {
+		st = sink_fail(&s, LQ_ERR_IO, strerror(errno));
+		goto done;
+	}
+	int fd = s.fd;
+	s.fd = -1;
+	if (close(fd) != 0)
+		st = sink_fail(&s, LQ_ERR_IO, strerror(errno));
+done:
+	if (a) {
+		/* a failed archive is not closed: closing would write its end through the callback */
+		if (st != LQ_OK)
+			archive_write_fail(a);
+		archive_write_free(a);
+	}
+	if (s.fd >= 0)
+		close(s.fd);
+	/* a file we created and did not finish is removed; one that was there (EXISTS) is not ours */
+	if (st != LQ_OK && created)
+		unlink(path);
+	ZSTD_freeCCtx(s.cctx);
+	free(s.zbuf);
+	free(buf);
+	free(sorted);
+	return st;
+}
+
+/* ------------------------------------------------------------------------------------ reading */
+
+struct bundle {
+	char *path;
+	int fd;
+	bool compressed;
+	uint64_t file_size;
+	bundle_entry *e;
+	size_t n, cap;
+	size_t *by_name; /* entry indices sorted by name, for bundle_find */
+	char *top;       /* the top-level directory dropped from every name, or NULL */
+	/* the cursor: a handle that has read the headers of entries [0, cur) and pos bytes of entry cur - 1 */
+	struct archive *a;
+	size_t cur;
+	uint64_t pos;
+	char *scratch;
+	char err[FMT_ERRBUF];
+};
+
+bundle *bundle_create(void)
+{
+	bundle *b = calloc(1, sizeof *b);
+	if (b)
+		b->fd = -1;
+	return b;
+}
+
+static void cursor_drop(bundle *b)
+{
+	if (b->a)
+		archive_read_free(b->a);
+	b->a = NULL;
+	b->cur = 0;
+	b->pos = 0;
+}
+
+static void clear(bundle *b)
+{
+	cursor_drop(b);
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->e[i].name);
+		free(b->e[i].head);
+	}
+	free(b->e);
+	free(b->by_name);
+	free(b->top);
+	free(b->scratch);
+	free(b->path);
+	if (b->fd >= 0)
+		close(b->fd);
+	b->e = NULL;
+	b->by_name = NULL;
+	b->top = b->scratch = b->path = NULL;
+	b->n = b->cap = 0;
+	b->fd = -1;
+}
+
+void bundle_free(bundle *b)
+{
+	if (!b)
+		return;
+	clear(b);
+	free(b);
+}
+
+size_t bundle_count(const bundle *b)
+{
+	return b->n;
+}
+
+const bundle_entry *bundle_entry_at(const bundle *b, size_t i)
+{
+	return i < b->n ? &b->e[i] : NULL;
+}
+
+const char *bundle_path(const bundle *b)
+{
+	return b->path;
+}
+
+const char *bundle_error(const bundle *b)
+{
+	return b->err;
+}
+
+int64_t bundle_find(const bundle *b, const char *name)
+{
+	size_t lo = 0, hi = b->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(b->e[b->by_name[mid]].name, name);
+		if (c == 0)
+			return (int64_t)b->by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* libarchive's errno, as ours: a failed read(2) is I/O, anything it says about the bytes is corrupt. */
+static lq_status archive_status(struct archive *a)
+{
+	switch (archive_errno(a)) {
+	case ENOMEM:
+		return LQ_ERR_NOMEM;
+	case EIO: case EBADF: case ENXIO: case EISDIR: case EACCES: case EPERM: case EINTR: case ESTALE:
+		return LQ_ERR_IO;
+	default:
+		return LQ_ERR_CORRUPT;
+	}
+}
+
+/* "model.tar.zst: entry 'model.safetensors': truncated archive (Truncated tar archive)": what libarchive
+ * said, after where it was (`label` "entry" or "after entry" and a name already quoted, or neither). */
+static lq_status archive_failed(bundle *b, struct archive *a, const char *label, const char *qname)
+{
+	const char *msg = archive_error_string(a);
+	char qm[320];
+	fmt_quote(msg ? msg : "libarchive gave no reason", qm, sizeof qm);
+	lq_status st = archive_status(a);
+	const char *what = st == LQ_ERR_NOMEM		    ? "out of memory"
+			   : st == LQ_ERR_IO		    ? "cannot read the archive"
+			   : strstr(qm, "runcated")	    ? "truncated archive"
+			   : strstr(qm, "Unrecognized archive") ? "not a tar or tar.zst archive"
+							    : "corrupt archive";
+	if (label)
+		return fmt_fail(b->err, st, "%s: %s '%s': %s (%s)", b->path, label, qname, what, qm);
+	return fmt_fail(b->err, st, "%s: %s (%s)", b->path, what, qm);
+}
+
+/* A handle reading the archive from its first byte: zstd or nothing, then tar; no other filter or
+ * format is ever tried on these bytes. */
+static lq_status open_handle(bundle *b, struct archive **out)
+{
+	*out = NULL;
+	if (lseek(b->fd, 0, SEEK_SET) != 0)
+		return fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': %s", b->path, strerror(errno));
+	struct archive *a = archive_read_new();
+	if (!a)
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+	/* ARCHIVE_WARN from the zstd filter means it would run an external zstd program: refused too */
+	if (archive_read_support_filter_zstd(a) != ARCHIVE_OK || archive_read_support_filter_none(a) != ARCHIVE_OK ||
+	    archive_read_support_format_tar(a) != ARCHIVE_OK) {
+		const char *msg = archive_error_string(a);
+		lq_status st = fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': libarchive cannot decode it (%s)", b->path,
+					msg ? msg : "no zstd support");
+		archive_read_free(a);
+		return st;
+	}
+	if (archive_read_open_fd(a, b->fd, IO_CHUNK) != ARCHIVE_OK) {
+		lq_status st = archive_failed(b, a, NULL, NULL);
+		archive_read_free(a);
+		return st;
+	}
+	*out = a;
+	return LQ_OK;
+}
+
+/* An archive name taken apart: one leading "./" dropped, and a directory's trailing '/'. */
+typedef struct name_parts {
+	const char *s;
+	size_t len;
+	size_t ncomp; /* components: 0 for "." */
+	size_t first; /* length of the first */
+} name_parts;
+
+/* Why a name is refused, or NULL. */
+static const char *split_name(const char *raw, bool is_dir, name_parts *p)
+{
+	size_t len = strlen(raw);
+	if (len == 0)
+		return "has an empty name";
+	if (len > BUNDLE_MAX_NAME)
+		return "has a name longer than " STR(BUNDLE_MAX_NAME) " bytes";
+	if (raw[0] == '/')
+		return "has an absolute name";
+	const char *why = bad_chars(raw, len);
+	if (why)
+		return why;
+	const char *s = raw;
+	if (len >= 2 && s[0] == '.' && s[1] == '/') {
+		s += 2;
+		len -= 2;
+	} else if (is_dir && len == 1 && s[0] == '.') {
+		len = 0;
+	}
+	if (is_dir && len > 0 && s[len - 1] == '/')
+		len--;
+	*p = (name_parts){s, len, 0, 0};
+	if (len == 0)
+		return is_dir ? NULL : "has an empty name";
+	size_t start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && s[i] != '/')
+			continue;
+		size_t clen = i - start;
+		if (clen == 2 && s[start] == '.' && s[start + 1] == '.')
+			return "has '..' in its name";
+		if (clen == 0 || (clen == 1 && s[start] == '.'))
+			return "has an empty or '.' component in its name";
+		if (p->ncomp++ == 0)
+			p->first = clen;
+		start = i + 1;
+	}
+	return NULL;
+}
+
+/* Why an entry's type is refused (NULL: a regular file or a directory). A hard link is a regular file's
+ * header with a link name: checked first. */
+static const char *bad_type(struct archive_entry *ae)
+{
+	if (archive_entry_hardlink(ae))
+		return "is a hard link";
+	switch (archive_entry_filetype(ae)) {
+	case AE_IFREG:
+		if (archive_entry_symlink(ae))
+			return "is a symbolic link";
+		/* holes that libarchive would fill: not a file our writer makes, and not one to trust */
+		return archive_entry_sparse_count(ae) > 0 ? "is a sparse file" : NULL;
+	case AE_IFDIR:
+		return NULL;
+	case AE_IFLNK:
+		return "is a symbolic link";
+	case AE_IFCHR:
+	case AE_IFBLK:
+		return "is a device file";
+	case AE_IFIFO:
+		return "is a FIFO";
+	case AE_IFSOCK:
+		return "is a socket";
+	default:
+		return "is not a regular file";
+	}
+}
+
+static const char *entry_name(struct archive_entry *ae)
+{
+	const char *raw = archive_entry_pathname(ae);
+	return raw ? raw : archive_entry_pathname_utf8(ae);
+}
+
+/* What the scan knows of the layout so far: the one top-level directory, or files outside any. */
+typedef struct scan {
+	bundle *b;
+	struct archive *a;
+	size_t headers;
+	size_t nflat;  /* entries outside any directory */
+	uint64_t held; /* bytes kept in memory */
+} scan;
+
+static lq_status refuse(bundle *b, const char *qname, const char *why)
+{
+	return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' %s", b->path, qname, why);
+}
+
+/* The top-level directory an entry lies in must be the one every other lies in. */
+static bool same_top(scan *sc, const char *s, size_t len)
+{
+	bundle *b = sc->b;
+	if (sc->nflat > 0)
+		return false;
+	if (b->top)
+		return strlen(b->top) == len && memcmp(b->top, s, len) == 0;
+	b->top = strndup(s, len);
+	return b->top != NULL; /* out of memory: refused, and said so by the caller */
+}
+
+/* len bytes of the current entry's data into dst: everything or a failure naming the entry. */
+static lq_status read_data(bundle *b, struct archive *a, char *dst, size_t len, const char *qname)
+{
+	for (size_t got = 0; got < len;) {
+		la_ssize_t k = archive_read_data(a, dst + got, len - got);
+		if (k < 0)
+			return archive_failed(b, a, "entry", qname);
+		if (k == 0)
+			return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s': truncated archive (%zu of %zu bytes)",
+					b->path, qname, got, len);
+		got += (size_t)k;
+	}
+	return LQ_OK;
+}
+
+static lq_status hold(scan *sc, uint64_t bytes, const char *qname)
+{
+	uint64_t total;
+	if (!fmt_add_u64(sc->held, bytes, &total) || total > BUNDLE_SMALL_TOTAL)
+		return fmt_fail(sc->b->err, LQ_ERR_CORRUPT, "%s: entry '%s': the entries held in memory would exceed %"
+				PRIu64 " bytes", sc->b->path, qname, BUNDLE_SMALL_TOTAL);
+	sc->held = total;
+	return LQ_OK;
+}
+
+/* What is kept of an entry: all of it, or a .safetensors file's 8 + N bytes; the rest is decompressed and
+ * dropped here, so that a truncated or corrupt archive fails now and not halfway through a conversion. */
+static lq_status scan_data(scan *sc, bundle_entry *e, const char *qname)
+{
+	bundle *b = sc->b;
+	uint64_t keep = e->size;
+	bool weights = is_safetensors(e->name);
+	if (weights)
+		keep = e->size < 8 ? e->size : 8;
+	else if (e->size > BUNDLE_SMALL_LIMIT)
+		return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' holds %" PRIu64 " bytes, more than the %" PRIu64
+				" a file that is not .safetensors may hold", b->path, qname, e->size, BUNDLE_SMALL_LIMIT);
+	lq_status st = hold(sc, keep, qname);
+	if (st != LQ_OK)
+		return st;
+	e->head = malloc((size_t)keep + 1);
+	if (!e->head)
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+	if ((st = read_data(b, sc->a, e->head, (size_t)keep, qname)) != LQ_OK)
+		return st;
+	e->head_len = keep;
+	if (weights && keep == 8) {
+		uint64_t n = 0;
+		for (int i = 7; i >= 0; i--)
+			n = n << 8 | (unsigned char)e->head[i];
+		/* a length past the entry's end is kept as 8 bytes: the safetensors parser says what is wrong */
+		if (n <= e->size - 8) {
+			if (n > ST_MAX_HEADER)
+				return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s': safetensors header of %" PRIu64
+						" bytes exceeds the limit of %llu bytes", b->path, qname, n, ST_MAX_HEADER);
+			if ((st = hold(sc, n, qname)) != LQ_OK)
+				return st;
+			char *p = realloc(e->head, (size_t)(8 + n) + 1);
+			if (!p)
+				return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+			e->head = p;
+			if ((st = read_data(b, sc->a, e->head + 8, (size_t)n, qname)) != LQ_OK)
+				return st;
+			e->head_len = 8 + n;
+		}
+	}
+	e->head[e->head_len] = '\0';
+	if (e->head_len < e->size && archive_read_data_skip(sc->a) != ARCHIVE_OK)
+		return archive_failed(b, sc->a, "entry", qname);
+	return LQ_OK;
+}
+
+/* One header of the scan: refused, skipped (an allowed directory) or added. */
+static lq_status scan_entry(scan *sc, struct archive_entry *ae)
+{
+	bundle *b = sc->b;
+	char q[256];
+	const char *raw = entry_name(ae);
+	if (!raw)
+		return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry %zu has a name that cannot be read", b->path,
+				sc->headers);
+	fmt_quote(raw, q, sizeof q);
+	if (++sc->headers > BUNDLE_MAX_ENTRIES)
+		return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: more than %d entries", b->path, BUNDLE_MAX_ENTRIES);
+	const char *why = bad_type(ae);
+	if (why)
+		return refuse(b, q, why);
+	bool is_dir = archive_entry_filetype(ae) == AE_IFDIR;
+	name_parts p;
+	if ((why = split_name(raw, is_dir, &p)))
+		return refuse(b, q, why);
+	if (is_dir) {
+		if (p.ncomp == 0)
+			return LQ_OK; /* "." */
+		if (p.ncomp > 1 || !same_top(sc, p.s, p.len))
+			return b->top || sc->nflat || p.ncomp > 1 ? refuse(b, q, "is a directory that does not hold every entry")
+								  : fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+		return LQ_OK;
+	}
+	if (p.ncomp > 2)
+		return refuse(b, q, "is in a subdirectory");
+	if (p.ncomp == 2 && !same_top(sc, p.s, p.first))
+		return b->top || sc->nflat ? refuse(b, q, "is in a subdirectory") : fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+	if (p.ncomp == 1) {
+		if (b->top) {
+			char qt[256];
+			return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' lies outside the directory '%s' that holds "
+					"the other entries", b->path, q, fmt_quote(b->top, qt, sizeof qt));
+		}
+		sc->nflat++;
+	}
+	la_int64_t size = archive_entry_size(ae);
+	if (!archive_entry_size_is_set(ae) || size < 0)
+		return refuse(b, q, "has no size");
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 16;
+		bundle_entry *e = realloc(b->e, cap * sizeof *e);
+		if (!e)
+			return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+		b->e = e;
+		b->cap = cap;
+	}
+	bundle_entry *e = &b->e[b->n];
+	*e = (bundle_entry){strndup(p.s, p.len), (uint64_t)size, NULL, 0};
+	if (!e->name)
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+	b->n++;
+	return scan_data(sc, e, q);
+}
+
+/* libarchive stops at the tar's end-of-archive blocks, and may not even read the last of them from the
+ * file: what follows, garbage or half a frame, would go unseen. The file must be whole zstd frames to its
+ * last byte; this walks their headers (three bytes a block, nothing decompressed). */
+static lq_status check_zstd_frames(bundle *b)
+{
+	enum { WIN = 1 << 16 };
+	unsigned char *win = malloc(WIN);
+	if (!win)
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+	uint64_t wpos = 0, wlen = 0, pos = 0;
+	lq_status st = LQ_OK;
+	const char *why = NULL;
+/* The bytes [pos, pos + n) of the file (n <= 18), or fewer at its end: *avail says how many. */
+#define PEEK(n, avail)                                                                                \
+	do {                                                                                          \
+		if (pos < wpos || pos + (n) > wpos + wlen) {                                          \
+			ssize_t k_;                                                                   \
+			do                                                                            \
+				k_ = pread(b->fd, win, WIN, (off_t)pos);                              \
+			while (k_ < 0 && errno == EINTR);                                             \
+			if (k_ < 0) {                                                                 \
+				st = fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': %s", b->path, strerror(errno)); \
+				goto done;                                                            \
+			}                                                                             \
+			wpos = pos;                                                                   \
+			wlen = (uint64_t)k_;                                                          \
+		}                                                                                     \
+		avail = wpos + wlen - pos < (n) ? (size_t)(wpos + wlen - pos) : (size_t)(n);          \
+	} while (0)
+	while (pos < b->file_size) {
+		size_t got;
+		PEEK(18, got);
+		const unsigned char *h = win + (pos - wpos);
+		uint32_t magic = got >= 4 ? (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24 : 0;
+		if ((magic & 0xfffffff0u) == 0x184d2a50u) { /* a skippable frame */
+			if (got < 8) {
+				why = "truncated zstd frame";
+				break;
+			}
+			pos += 8 + ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24);
+			continue;
+		}
+		if (magic != 0xfd2fb528u) {
+			why = "data after the end of the zstd stream";
+			break;
+		}
+		if (got < 5 || (h[4] & 0x08)) {
+			why = got < 5 ? "truncated zstd frame" : "corrupt zstd frame header";
+			break;
+		}
+		static const unsigned char dict_bytes[4] = {0, 1, 2, 4}, fcs_bytes[4] = {0, 2, 4, 8};
+		unsigned fhd = h[4], single = fhd >> 5 & 1, fcs = fhd >> 6;
+		pos += 5 + (single ? 0 : 1) + dict_bytes[fhd & 3] + (fcs == 0 ? single : fcs_bytes[fcs]);
+		for (;;) {
+			PEEK(3, got);
+			if (got < 3) {
+				why = "truncated zstd frame";
+				break;
+			}
+			const unsigned char *bh = win + (pos - wpos);
+			uint32_t v = (uint32_t)bh[0] | (uint32_t)bh[1] << 8 | (uint32_t)bh[2] << 16;
+			unsigned type = v >> 1 & 3;
+			if (type == 3) {
+				why = "corrupt zstd block header";
+				break;
+			}
+			pos += 3 + (type == 1 ? 1 : v >> 3);
+			if (v & 1)
+				break;
+		}
+		if (why)
+			break;
+		if (fhd & 0x04)
+			pos += 4; /* the checksum */
+	}
+#undef PEEK
+	if (!why && pos > b->file_size)
+		why = "truncated zstd frame";
+	if (why)
+		st = fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: byte %" PRIu64 ": %s", b->path, pos < b->file_size ? pos :
+			      b->file_size, why);
+done:
+	free(win);
+	return st;
+}
+
+static int by_name_cmp(const void *x, const void *y, void *arg)
+{
+	const bundle *b = arg;
+	return strcmp(b->e[*(const size_t *)x].name, b->e[*(const size_t *)y].name);
+}
+
+/* After the scan: the top-level directory dropped from the names, which must then be unique. */
+static lq_status finish_names(bundle *b)
+{
+	if (b->top) {
+		size_t drop = strlen(b->top) + 1;
+		for (size_t i = 0; i < b->n; i++)
+			memmove(b->e[i].name, b->e[i].name + drop, strlen(b->e[i].name + drop) + 1);
+	}
+	b->by_name = malloc(b->n * sizeof *b->by_name);
+	if (!b->by_name)
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < b->n; i++)
+		b->by_name[i] = i;
+	qsort_r(b->by_name, b->n, sizeof *b->by_name, by_name_cmp, b);
+	for (size_t i = 1; i < b->n; i++)
+		if (strcmp(b->e[b->by_name[i - 1]].name, b->e[b->by_name[i]].name) == 0) {
+			char q[256];
+			return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' appears twice", b->path,
+					fmt_quote(b->e[b->by_name[i]].name, q, sizeof q));
+		}
+	return LQ_OK;
+}
+
+static lq_status scan_archive(bundle *b)
+{
+	scan sc = {.b = b};
+	lq_status st = open_handle(b, &sc.a);
+	if (st != LQ_OK)
+		return st;
+	b->compressed = archive_filter_code(sc.a, 0) == ARCHIVE_FILTER_ZSTD;
+	for (;;) {
+		struct archive_entry *ae;
+		int r = archive_read_next_header(sc.a, &ae);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK) {
+			char q[256];
+			const char *prev = b->n ? fmt_quote(b->e[b->n - 1].name, q, sizeof q) : NULL;
+			st = archive_failed(b, sc.a, prev ? "after entry" : NULL, prev);
+			goto done;
+		}
+		if ((st = scan_entry(&sc, ae)) != LQ_OK)
+			goto done;
+	}
+	if (b->n == 0) {
+		st = fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: the archive holds no files", b->path);
+		goto done;
+	}
+	/* a tar on disk is skipped with lseek, which goes past the end of a truncated file without a word */
+	if (archive_filter_bytes(sc.a, -1) > (la_int64_t)b->file_size) {
+		char q[256];
+		st = fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s': truncated archive", b->path,
+			      fmt_quote(b->e[b->n - 1].name, q, sizeof q));
+		goto done;
+	}
+	if (b->compressed && (st = check_zstd_frames(b)) != LQ_OK)
+		goto done;
+	st = finish_names(b);
+done:
+	archive_read_free(sc.a);
+	return st;
+}
+
+lq_status bundle_open(bundle *b, const char *path)
+{
+	clear(b);
+	b->err[0] = '\0';
+	b->path = strdup(path);
+	if (!b->path)
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st;
+	struct stat sb;
+	b->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (b->fd < 0 || fstat(b->fd, &sb) != 0)
+		st = fmt_fail(b->err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	else if (!S_ISREG(sb.st_mode))
+		st = fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': not a regular file", path);
+	else {
+		b->file_size = (uint64_t)sb.st_size;
+		st = scan_archive(b);
+	}
+	if (st != LQ_OK) {
+		/* nothing half-read is left behind; the path stays, for bundle_path and messages */
+		char *keep = b->path;
+		b->path = NULL;
+		clear(b);
+		b->path = keep;
+	}
+	return st;
+}
+
+/* ------------------------------------------------------------------------------------ the cursor */
+
+static lq_status changed(bundle *b)
+{
+	return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: changed since it was opened", b->path);
+}
+
+/* The next file's header, which must be the one the scan saw there (directories it allowed are passed). */
+static lq_status cursor_next(bundle *b)
+{
+	for (;;) {
+		struct archive_entry *ae;
+		int r = archive_read_next_header(b->a, &ae);
+		if (r == ARCHIVE_EOF)
+			return changed(b);
+		if (r != ARCHIVE_OK) {
+			char q[256];
+			const char *prev = b->cur ? fmt_quote(b->e[b->cur - 1].name, q, sizeof q) : NULL;
+			return archive_failed(b, b->a, prev ? "after entry" : NULL, prev);
+		}
+		const char *raw = entry_name(ae);
+		bool is_dir = archive_entry_filetype(ae) == AE_IFDIR;
+		name_parts p;
+		if (!raw || bad_type(ae) || split_name(raw, is_dir, &p))
+			return changed(b);
+		size_t tl = b->top ? strlen(b->top) : 0;
+		if (is_dir) {
+			if (p.ncomp == 0 || (b->top && p.len == tl && memcmp(p.s, b->top, tl) == 0))
+				continue;
+			return changed(b);
+		}
+		if (b->top) {
+			if (p.len <= tl + 1 || memcmp(p.s, b->top, tl) != 0 || p.s[tl] != '/')
+				return changed(b);
+			p.s += tl + 1;
+			p.len -= tl + 1;
+		}
+		if (b->cur >= b->n)
+			return changed(b);
+		const bundle_entry *e = &b->e[b->cur];
+		if (strlen(e->name) != p.len || memcmp(e->name, p.s, p.len) != 0 ||
+		    archive_entry_size(ae) != (la_int64_t)e->size)
+			return changed(b);
+		b->cur++;
+		b->pos = 0;
+		return LQ_OK;
+	}
+}
+
+/* The cursor at byte `offset` of entry i: forward from where it is, or from the archive's start. */
+static lq_status cursor_seek(bundle *b, size_t i, uint64_t offset)
+{
+	lq_status st;
+	if (!b->a || b->cur > i + 1 || (b->cur == i + 1 && b->pos > offset)) {
+		cursor_drop(b);
+		if ((st = open_handle(b, &b->a)) != LQ_OK)
+			return st;
+	}
+	while (b->cur < i + 1)
+		if ((st = cursor_next(b)) != LQ_OK)
+			return st;
+	if (b->pos < offset && !b->scratch && !(b->scratch = malloc(IO_CHUNK)))
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+	char q[256];
+	fmt_quote(b->e[i].name, q, sizeof q);
+	while (b->pos < offset) {
+		size_t n = offset - b->pos < IO_CHUNK ? (size_t)(offset - b->pos) : IO_CHUNK;
+		if ((st = read_data(b, b->a, b->scratch, n, q)) != LQ_OK)
+			return st;
+		b->pos += n;
+	}
+	return LQ_OK;
+}
+
+lq_status bundle_read(bundle *b, size_t i, uint64_t offset, void *dst, size_t len)
+{
+	if (i >= b->n)
+		return fmt_fail(b->err, LQ_ERR_ARG, "%s: no entry %zu (the archive has %zu)", b->path ? b->path : "bundle",
+				i, b->n);
+	const bundle_entry *e = &b->e[i];
+	if (offset > e->size || len > e->size - offset) {
+		char q[256];
+		return fmt_fail(b->err, LQ_ERR_ARG, "%s: entry '%s': %zu bytes at byte %" PRIu64 " asked for, it has %"
+				PRIu64, b->path, fmt_quote(e->name, q, sizeof q), len, offset, e->size);
+	}
+	if (len == 0)
+		return LQ_OK;
+	if (offset + len <= e->head_len) {
+		memcpy(dst, e->head + offset, len);
+		return LQ_OK;
+	}
+	lq_status st = cursor_seek(b, i, offset);
+	if (st == LQ_OK) {
+		char q[256];
+		st = read_data(b, b->a, dst, len, fmt_quote(e->name, q, sizeof q));
+		if (st == LQ_OK)
+			b->pos += len;
+	}
+	if (st != LQ_OK)
+		cursor_drop(b); /* the next read starts again from the beginning */
+	return st;
+}

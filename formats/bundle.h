@@ -1,0 +1,90 @@
+/*
+ * bundle.h: model bundles (shared/specs/safetensors.md, "Reproducible bundles"): one .tar.zst (or .tar)
+ * holding the files of a model directory, through libarchive, compressed with libzstd.
+ *
+ * Writing: bundle_write() archives files of a directory, entries sorted bytewise, in the pax restricted
+ * format with fixed metadata (mtime 0, uid/gid 0, no user or group names, mode 0644, no atime/ctime,
+ * bytes_in_last_block 1), so that the same files give the same archive bytes on any machine and with any
+ * thread count (for a given zstd version).
+ *
+ * Reading: bundle_open() scans the archive once, checking every entry (the rules below) and keeping in
+ * memory what a tool reads before the tensors: entries that are not .safetensors files whole (configs,
+ * index, tokenizer files), and of each .safetensors entry its first 8 + N bytes (the header). Tensor bytes
+ * are then read with bundle_read() through a cursor that decompresses forward: reading the entries in
+ * archive order, as the tools do, costs one more pass over the archive; a read before the cursor starts
+ * it again from the beginning (correct, only slower). Nothing is unpacked to disk.
+ *
+ * What an archive may hold (hostile input: anything else is LQ_ERR_CORRUPT, naming the archive and the
+ * entry): regular files whose names are relative, without "..", empty or "." components, backslashes or
+ * control characters, at most BUNDLE_MAX_NAME bytes, each name once. One leading "./" is dropped; when
+ * every entry lies in one top-level directory ("model/config.json", as `tar -cf x.tar model` makes) that
+ * directory is dropped too, and directory entries for it (or for ".") are allowed. No other directories,
+ * no entries in subdirectories, no symbolic or hard links, no device files, FIFOs or sockets, at most
+ * BUNDLE_MAX_ENTRIES entries, entries kept in memory at most BUNDLE_SMALL_LIMIT bytes each and
+ * BUNDLE_SMALL_TOTAL in all, a .safetensors header at most ST_MAX_HEADER bytes. A truncated archive or
+ * a zstd frame that does not decode is LQ_ERR_CORRUPT as well.
+ */
+#ifndef FORMATS_BUNDLE_H
+#define FORMATS_BUNDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fmt.h"
+
+#define BUNDLE_MAX_ENTRIES 100000
+#define BUNDLE_MAX_NAME 1024
+#define BUNDLE_SMALL_LIMIT ((uint64_t)64 << 20)
+#define BUNDLE_SMALL_TOTAL ((uint64_t)512 << 20)
+#define BUNDLE_DEFAULT_LEVEL 3
+
+/* Whether path names a bundle: "*.tar.zst" (*compressed true) or "*.tar" (false). */
+bool bundle_path_is_bundle(const char *path, bool *compressed);
+
+/* ------------------------------------------------------------------------------------ writing */
+
+/* Writes the regular files names[0..n) of directory `dir` (plain names, no '/') into a new archive at
+ * `path`, which must not exist (LQ_ERR_EXISTS), entries sorted bytewise whatever the order given. When
+ * path ends in .tar.zst the tar stream is compressed with libzstd at `level` (1..19) with `threads` worker
+ * threads (at least one is used: zstd's multithreaded format, whose bytes are the same for every worker
+ * count), checksummed; a .tar path is written uncompressed. The file is synced before the call returns;
+ * on failure it is removed. LQ_ERR_IO (with errno's text), LQ_ERR_ARG (a bad name or level), LQ_ERR_NOMEM.
+ * `display` names the archive in messages (the path it will be renamed to); NULL: path. */
+lq_status bundle_write(const char *path, const char *display, const char *dir, char *const *names, size_t n,
+		       int level, int threads, char *err);
+
+/* ------------------------------------------------------------------------------------ reading */
+
+typedef struct bundle_entry {
+	char *name;     /* as the model directory would name it (prefixes dropped) */
+	uint64_t size;
+	char *head;     /* what is held in memory: the whole entry (not .safetensors), or its 8 + N header */
+	uint64_t head_len;
+} bundle_entry;
+
+typedef struct bundle bundle;
+
+bundle *bundle_create(void);
+void bundle_free(bundle *b); /* NULL is a no-op */
+
+/* Opens and scans the archive at path (.tar.zst, .tar.zstd, .tzst or .tar: the compression is found from
+ * the bytes, not the name). LQ_ERR_IO when it cannot be read, LQ_ERR_CORRUPT for an entry that breaks a
+ * rule above, with a message naming the archive and the entry. */
+lq_status bundle_open(bundle *b, const char *path);
+
+size_t bundle_count(const bundle *b);
+/* Entries in archive order. */
+const bundle_entry *bundle_entry_at(const bundle *b, size_t i);
+/* The index of the entry of that name, or -1. */
+int64_t bundle_find(const bundle *b, const char *name);
+const char *bundle_path(const bundle *b);
+
+/* Reads len bytes of entry i from byte `offset` into dst: from memory where held, else through the
+ * cursor. LQ_ERR_ARG past the entry's end; LQ_ERR_IO / LQ_ERR_CORRUPT when the archive cannot be read
+ * again or has changed since bundle_open (an entry of another name or size where the scan saw this one). */
+lq_status bundle_read(bundle *b, size_t i, uint64_t offset, void *dst, size_t len);
+
+const char *bundle_error(const bundle *b);
+
+#endif /* FORMATS_BUNDLE_H */

@@ -1,0 +1,270 @@
+/* qinspect_verify.c: see qinspect_verify.h. */
+#include "qinspect_verify.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bundle.h"
+#include "cli.h"
+#include "manifest.h"
+
+/* A bundle entry to read, for manifest_file's callback. */
+typedef struct entry_arg {
+	bundle *b;
+	size_t entry;
+} entry_arg;
+
+/* The files of the output, MANIFEST aside, and the manifest's text. */
+typedef struct output_files {
+	manifest_file *files;
+	char **paths;  /* directory: each file's path on disk (NULL for a bundle's), in the order found */
+	char **names;  /* each file's name, in the order found */
+	size_t n;
+	char *manifest;
+	size_t manifest_len;
+	bundle *b;
+	entry_arg *entry; /* bundle: each file's entry */
+	char **extra;  /* what cannot be a file of an output (a subdirectory, a link), as mismatches */
+	size_t nextra;
+} output_files;
+
+static void output_free(output_files *o)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		free(o->paths[i]);
+		free(o->names[i]);
+	}
+	for (size_t i = 0; i < o->nextra; i++)
+		free(o->extra[i]);
+	free(o->extra);
+	free(o->files);
+	free(o->paths);
+	free(o->names);
+	free(o->entry);
+	free(o->manifest);
+	bundle_free(o->b);
+}
+
+static bool grow(output_files *o, size_t *cap)
+{
+	if (o->n < *cap)
+		return true;
+	*cap = *cap ? 2 * *cap : 16;
+	manifest_file *f = realloc(o->files, *cap * sizeof *f);
+	if (f)
+		o->files = f;
+	char **p = f ? realloc(o->paths, *cap * sizeof *p) : NULL;
+	if (p)
+		o->paths = p;
+	char **nm = p ? realloc(o->names, *cap * sizeof *nm) : NULL;
+	if (nm)
+		o->names = nm;
+	entry_arg *e = nm ? realloc(o->entry, *cap * sizeof *e) : NULL;
+	if (e)
+		o->entry = e;
+	return e != NULL;
+}
+
+/* Something in the directory that no output holds: a mismatch of its own. */
+static void add_extra(output_files *o, const char *name)
+{
+	char **l = realloc(o->extra, (o->nextra + 1) * sizeof *l);
+	if (!l)
+		return;
+	o->extra = l;
+	char q[512];
+	size_t n = strlen(name) + 64;
+	if ((l[o->nextra] = malloc(n)))
+		snprintf(l[o->nextra++], n, "'%s' is not a regular file: an output holds none",
+			 fmt_quote(name, q, sizeof q));
+}
+
+static int by_path(const void *a, const void *b)
+{
+	return strcmp(((const manifest_file *)a)->path, ((const manifest_file *)b)->path);
+}
+
+static lq_status read_dir(const char *dir, output_files *o)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		cli_error("cannot read '%s': %s", dir, strerror(errno));
+		return LQ_ERR_IO;
+	}
+	size_t cap = 0;
+	struct dirent *de;
+	lq_status st = LQ_OK;
+	while ((de = readdir(d)) && st == LQ_OK) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		size_t n = strlen(dir) + strlen(de->d_name) + 2;
+		char *path = malloc(n);
+		if (!path || !grow(o, &cap)) {
+			free(path);
+			st = LQ_ERR_NOMEM;
+			break;
+		}
+		snprintf(path, n, "%s/%s", dir, de->d_name);
+		struct stat sb;
+		if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+			add_extra(o, de->d_name);
+			free(path);
+			continue;
+		}
+		if (strcmp(de->d_name, MANIFEST_NAME) == 0) {
+			st = fmt_read_small(path, MANIFEST_MAX_SIZE, &o->manifest, &o->manifest_len, (char[FMT_ERRBUF]){0});
+			if (st != LQ_OK)
+				cli_error("cannot read '%s': %s", path, st == LQ_ERR_CORRUPT ? "too large for a manifest" : strerror(errno));
+			free(path);
+			continue;
+		}
+		o->paths[o->n] = path;
+		o->names[o->n] = strdup(de->d_name);
+		o->files[o->n] = (manifest_file){.path = o->names[o->n], .size = (uint64_t)sb.st_size,
+						 .read = manifest_read_path, .arg = path};
+		if (!o->names[o->n++])
+			st = LQ_ERR_NOMEM;
+	}
+	closedir(d);
+	if (st == LQ_ERR_NOMEM)
+		cli_error("out of memory");
+	return st;
+}
+
+static lq_status entry_read(void *arg, uint64_t offset, void *dst, size_t len, char *err)
+{
+	const entry_arg *e = arg;
+	lq_status st = bundle_read(e->b, e->entry, offset, dst, len);
+	if (st != LQ_OK)
+		fmt_fail(err, st, "%s", bundle_error(e->b));
+	return st;
+}
+
+static lq_status read_bundle(const char *path, output_files *o)
+{
+	o->b = bundle_create();
+	if (!o->b) {
+		cli_error("out of memory");
+		return LQ_ERR_NOMEM;
+	}
+	lq_status st = bundle_open(o->b, path);
+	if (st != LQ_OK) {
+		cli_error("%s", bundle_error(o->b));
+		return st;
+	}
+	size_t cap = 0;
+	for (size_t i = 0; i < bundle_count(o->b); i++) {
+		const bundle_entry *e = bundle_entry_at(o->b, i);
+		if (strcmp(e->name, MANIFEST_NAME) == 0) {
+			if (e->head_len != e->size || e->size > MANIFEST_MAX_SIZE || !(o->manifest = malloc((size_t)e->size + 1))) {
+				cli_error("%s: cannot read its MANIFEST", path);
+				return LQ_ERR_CORRUPT;
+			}
+			memcpy(o->manifest, e->head, (size_t)e->size);
+			o->manifest[e->size] = '\0';
+			o->manifest_len = (size_t)e->size;
+			continue;
+		}
+		if (!grow(o, &cap)) {
+			cli_error("out of memory");
+			return LQ_ERR_NOMEM;
+		}
+		o->paths[o->n] = NULL;
+		o->entry[o->n] = (entry_arg){o->b, i};
+		o->names[o->n] = strdup(e->name);
+		o->files[o->n] = (manifest_file){.path = o->names[o->n], .size = e->size, .read = entry_read};
+		if (!o->names[o->n++]) {
+			cli_error("out of memory");
+			return LQ_ERR_NOMEM;
+		}
+	}
+	/* the callbacks' arguments point into o->entry, which no longer moves */
+	for (size_t i = 0; i < o->n; i++)
+		o->files[i].arg = &o->entry[i];
+	return LQ_OK;
+}
+
+typedef struct found {
+	cJSON *list; /* --json */
+	size_t count;
+} found;
+
+static void report(void *arg, const char *message)
+{
+	found *f = arg;
+	f->count++;
+	if (f->list)
+		cJSON_AddItemToArray(f->list, cJSON_CreateString(message));
+	else
+		printf("MISMATCH %s\n", message);
+}
+
+int qi_verify(const char *path, bool json)
+{
+	output_files o = {0};
+	struct stat sb;
+	bool compressed;
+	lq_status st;
+	if (stat(path, &sb) != 0) {
+		cli_error("cannot open '%s': %s", path, strerror(errno));
+		return CLI_EXIT_FAILURE;
+	}
+	if (S_ISDIR(sb.st_mode))
+		st = read_dir(path, &o);
+	else if (bundle_path_is_bundle(path, &compressed))
+		st = read_bundle(path, &o);
+	else {
+		cli_error("'%s': --verify takes a model directory or a bundle (.tar.zst, .tar)", path);
+		return CLI_EXIT_FAILURE;
+	}
+	int status = CLI_EXIT_FAILURE;
+	if (st != LQ_OK)
+		goto done;
+	if (!o.manifest) {
+		cli_error("'%s' has no MANIFEST to verify against", path);
+		goto done;
+	}
+	qsort(o.files, o.n, sizeof *o.files, by_path); /* for the order of the messages; args travel with them */
+	found f = {.list = json ? cJSON_CreateArray() : NULL};
+	for (size_t i = 0; i < o.nextra; i++)
+		report(&f, o.extra[i]);
+	char *tool = NULL, *version = NULL, err[FMT_ERRBUF] = "";
+	size_t mismatches = 0;
+	st = manifest_verify(o.manifest, o.manifest_len, o.files, o.n, report, &f, &mismatches, &tool, &version, err);
+	if (st != LQ_OK) {
+		cli_error("%s: %s", path, err);
+		cJSON_Delete(f.list);
+		goto done;
+	}
+	bool ok = f.count == 0;
+	if (json) {
+		cJSON *root = cJSON_CreateObject();
+		cJSON_AddBoolToObject(root, "verified", ok);
+		cJSON_AddStringToObject(root, "path", path);
+		cJSON_AddStringToObject(root, "tool", tool ? tool : "");
+		cJSON_AddStringToObject(root, "version", version ? version : "");
+		cJSON_AddNumberToObject(root, "files", (double)o.n);
+		cJSON_AddItemToObject(root, "mismatches", f.list);
+		char *text = cJSON_Print(root);
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		cJSON_Delete(root);
+	} else if (ok) {
+		printf("%s: OK: %zu files match its MANIFEST (made by %s %s)\n", path, o.n, tool ? tool : "?",
+		       version ? version : "?");
+	}
+	if (!ok)
+		cli_error("%s: %zu mismatch%s with its MANIFEST", path, f.count, f.count == 1 ? "" : "es");
+	status = ok ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+	free(tool);
+	free(version);
+done:
+	output_free(&o);
+	return status;
+}
