@@ -174,6 +174,10 @@ $(B)/fuzz_replay_peft: $(B)/tests/fuzz/fuzz_peft.o $(B)/tests/fuzz/replay.o $(B)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Wl,--wrap=fmt_read_small -o $@ $^ $(LDLIBS)
 
+$(B)/fuzz_replay_bundle: $(B)/tests/fuzz/fuzz_bundle.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/fuzz_replay_manifest: $(B)/tests/fuzz/fuzz_manifest.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -219,10 +223,12 @@ rcp-table: $(B)/rcp_approx_gen
 
 .PHONY: check test unit cli-tests fuzz-replay interop fuzz
 # check: fast (under a minute), what CI runs.
-check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)/fuzz_replay_manifest $(B)/fuzz_replay_tensors $(B)/sample_report
+check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)/fuzz_replay_manifest $(B)/fuzz_replay_tensors $(B)/fuzz_replay_bundle \
+	$(B)/sample_report
 	$(Q)$(B)/test_unit
 	$(Q)$(B)/fuzz_replay tests/fuzz/corpus/safetensors
 	$(Q)$(B)/fuzz_replay_peft tests/fuzz/corpus/peft
+	$(Q)$(B)/fuzz_replay_bundle tests/fuzz/corpus/bundle
 	$(Q)$(B)/fuzz_replay_manifest tests/fuzz/corpus/manifest
 	$(Q)$(B)/fuzz_replay_tensors tests/fuzz/corpus/tensors
 	$(Q)tests/cli/run.sh $(B)
@@ -254,6 +260,9 @@ FUZZ_OPTS_manifest := -max_len=8192 -timeout=10
 FUZZ_SRC_tensors := tests/fuzz/fuzz_tensors.c $(FORMATS_SRC)
 FUZZ_LIBS_tensors := $(B)/libquant.a $(LDLIBS)
 FUZZ_OPTS_tensors := -max_len=65536 -timeout=10
+FUZZ_SRC_bundle := tests/fuzz/fuzz_bundle.c formats/bundle.c formats/st_read.c formats/json_scan.c formats/fmt.c
+FUZZ_LIBS_bundle := -larchive -lzstd
+FUZZ_OPTS_bundle := -max_len=65536 -timeout=30
 FUZZ_SRC := $(FUZZ_SRC_$(FUZZ_TARGET))
 FUZZ_CORPUS := $(B)/fuzz/corpus$(if $(filter-out safetensors,$(FUZZ_TARGET)),-$(FUZZ_TARGET))
 fuzz: $(if $(filter tensors,$(FUZZ_TARGET)),$(B)/libquant.a)

@@ -67,6 +67,14 @@ static const char *bad_chars(const char *s, size_t len)
 	return NULL;
 }
 
+static bool is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
 static char *join(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
@@ -292,6 +300,11 @@ static lq_status check_names(char *const *names, size_t n, const char **sorted, 
 			why = "has a name longer than " STR(BUNDLE_MAX_NAME) " bytes";
 		else if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			why = "is not a plain file name";
+		else if (!is_ascii(name))
+			/* libarchive converts a name from the locale to UTF-8 for its pax header, and in the C
+			 * locale the tools run in it cannot (3.6 even crashes given the UTF-8 form): refused
+			 * here, with a reason, rather than half-way through the archive */
+			why = "has a name that is not ASCII, which a bundle cannot hold";
 		if (why)
 			return fmt_fail(err, LQ_ERR_ARG, "cannot write '%s': '%s' %s", disp, fmt_quote(name, q, sizeof q), why);
 		sorted[i] = name;
@@ -370,9 +383,10 @@ lq_status bundle_write(const char *path, const char *display, const char *dir, c
 		st = sink_fail(&s, LQ_ERR_IO, strerror(errno));
 done:
 	if (a) {
-		/* a failed archive is not closed: closing would write its end through the callback */
-		if (st != LQ_OK)
-			archive_write_fail(a);
+		/* after a failure the callback refuses what closing would write (archive_write_fail would leak
+		 * libarchive's block buffer) */
+		if (st != LQ_OK && s.status == LQ_OK)
+			s.status = st;
 		archive_write_free(a);
 	}
 	if (s.fd >= 0)
@@ -528,7 +542,7 @@ static lq_status open_handle(bundle *b, struct archive **out)
 		return fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': %s", b->path, strerror(errno));
 	struct archive *a = archive_read_new();
 	if (!a)
-		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	/* ARCHIVE_WARN from the zstd filter means it would run an external zstd program: refused too */
 	if (archive_read_support_filter_zstd(a) != ARCHIVE_OK || archive_read_support_filter_none(a) != ARCHIVE_OK ||
 	    archive_read_support_format_tar(a) != ARCHIVE_OK) {
@@ -644,16 +658,16 @@ static lq_status refuse(bundle *b, const char *qname, const char *why)
 	return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' %s", b->path, qname, why);
 }
 
-/* The top-level directory an entry lies in must be the one every other lies in. */
-static bool same_top(scan *sc, const char *s, size_t len)
+/* The top-level directory an entry lies in (s, len) must be the one every other lies in: the first one
+ * seen, and no entry outside it. LQ_ERR_CORRUPT (refused with `why`) or LQ_ERR_NOMEM. */
+static lq_status same_top(scan *sc, const char *s, size_t len, const char *qname, const char *why)
 {
 	bundle *b = sc->b;
-	if (sc->nflat > 0)
-		return false;
-	if (b->top)
-		return strlen(b->top) == len && memcmp(b->top, s, len) == 0;
-	b->top = strndup(s, len);
-	return b->top != NULL; /* out of memory: refused, and said so by the caller */
+	if (sc->nflat > 0 || (b->top && (strlen(b->top) != len || memcmp(b->top, s, len) != 0)))
+		return refuse(b, qname, why);
+	if (!b->top && !(b->top = strndup(s, len)))
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+	return LQ_OK;
 }
 
 /* len bytes of the current entry's data into dst: everything or a failure naming the entry. */
@@ -698,7 +712,7 @@ static lq_status scan_data(scan *sc, bundle_entry *e, const char *qname)
 		return st;
 	e->head = malloc((size_t)keep + 1);
 	if (!e->head)
-		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	if ((st = read_data(b, sc->a, e->head, (size_t)keep, qname)) != LQ_OK)
 		return st;
 	e->head_len = keep;
@@ -715,7 +729,7 @@ static lq_status scan_data(scan *sc, bundle_entry *e, const char *qname)
 				return st;
 			char *p = realloc(e->head, (size_t)(8 + n) + 1);
 			if (!p)
-				return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+				return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 			e->head = p;
 			if ((st = read_data(b, sc->a, e->head + 8, (size_t)n, qname)) != LQ_OK)
 				return st;
@@ -747,18 +761,14 @@ static lq_status scan_entry(scan *sc, struct archive_entry *ae)
 	name_parts p;
 	if ((why = split_name(raw, is_dir, &p)))
 		return refuse(b, q, why);
-	if (is_dir) {
-		if (p.ncomp == 0)
-			return LQ_OK; /* "." */
-		if (p.ncomp > 1 || !same_top(sc, p.s, p.len))
-			return b->top || sc->nflat || p.ncomp > 1 ? refuse(b, q, "is a directory that does not hold every entry")
-								  : fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
-		return LQ_OK;
-	}
+	static const char not_top[] = "is a directory that does not hold every entry";
+	if (is_dir) /* "." (or "./"), or the one top-level directory; its data, if any, is skipped */
+		return p.ncomp == 0 ? LQ_OK : p.ncomp > 1 ? refuse(b, q, not_top) : same_top(sc, p.s, p.len, q, not_top);
 	if (p.ncomp > 2)
 		return refuse(b, q, "is in a subdirectory");
-	if (p.ncomp == 2 && !same_top(sc, p.s, p.first))
-		return b->top || sc->nflat ? refuse(b, q, "is in a subdirectory") : fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st;
+	if (p.ncomp == 2 && (st = same_top(sc, p.s, p.first, q, "is in a subdirectory")) != LQ_OK)
+		return st;
 	if (p.ncomp == 1) {
 		if (b->top) {
 			char qt[256];
@@ -774,14 +784,14 @@ static lq_status scan_entry(scan *sc, struct archive_entry *ae)
 		size_t cap = b->cap ? 2 * b->cap : 16;
 		bundle_entry *e = realloc(b->e, cap * sizeof *e);
 		if (!e)
-			return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+			return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 		b->e = e;
 		b->cap = cap;
 	}
 	bundle_entry *e = &b->e[b->n];
 	*e = (bundle_entry){strndup(p.s, p.len), (uint64_t)size, NULL, 0};
 	if (!e->name)
-		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	b->n++;
 	return scan_data(sc, e, q);
 }
@@ -794,7 +804,7 @@ static lq_status check_zstd_frames(bundle *b)
 	enum { WIN = 1 << 16 };
 	unsigned char *win = malloc(WIN);
 	if (!win)
-		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	uint64_t wpos = 0, wlen = 0, pos = 0;
 	lq_status st = LQ_OK;
 	const char *why = NULL;
@@ -888,7 +898,7 @@ static lq_status finish_names(bundle *b)
 	}
 	b->by_name = malloc(b->n * sizeof *b->by_name);
 	if (!b->by_name)
-		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	for (size_t i = 0; i < b->n; i++)
 		b->by_name[i] = i;
 	qsort_r(b->by_name, b->n, sizeof *b->by_name, by_name_cmp, b);
@@ -947,7 +957,7 @@ lq_status bundle_open(bundle *b, const char *path)
 	b->err[0] = '\0';
 	b->path = strdup(path);
 	if (!b->path)
-		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", path);
 	lq_status st;
 	struct stat sb;
 	b->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1031,7 +1041,7 @@ static lq_status cursor_seek(bundle *b, size_t i, uint64_t offset)
 		if ((st = cursor_next(b)) != LQ_OK)
 			return st;
 	if (b->pos < offset && !b->scratch && !(b->scratch = malloc(IO_CHUNK)))
-		return fmt_fail(b->err, LQ_ERR_NOMEM, "out of memory");
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	char q[256];
 	fmt_quote(b->e[i].name, q, sizeof q);
 	while (b->pos < offset) {

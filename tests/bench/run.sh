@@ -12,7 +12,9 @@
 #     as many bytes, with peak memory. PEFT's own time is measured on the GPU machine
 #     (tests/gpu/bench_loramerge.py, bench/gpu.md);
 #  4. qinspect comparing the model's NF4 form with it: every weight dequantized and compared, against
-#     `cat` of both inputs.
+#     `cat` of both inputs;
+#  5. artifacts: nf4quant as a stream (stdin to stdout) with its peak memory, a bundle, and
+#     qinspect --verify.
 # BENCH_DIR (default BUILD_DIR/bench) holds the generated model; BENCH_LAYERS changes its size.
 set -eu
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
@@ -117,6 +119,30 @@ for t in 1 $cores; do
 	echo "| $t | $(printf %.3f "$s") | $(echo "$s / $t_both" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) |"
 done
 rm -rf "$dir/nf4"
+echo
+echo "## Artifacts: streams, bundles, manifests"
+echo
+echo "\`cat model.safetensors | nf4quant - -o - >/dev/null\`: one pass in, one out; peak RSS against the"
+echo "largest tensor ($largest bytes). The directory output includes hashing every file for its MANIFEST."
+echo
+echo "| what | seconds | vs cat | peak RSS (MiB) | bytes |"
+echo "|---|---|---|---|---|"
+stream() { cat "$model/model.safetensors" | "$build/nf4quant" -q --device cpu - -o - >/dev/null; }
+rss_kb=$( { /usr/bin/time -f %M sh -c "cat '$model/model.safetensors' | '$build/nf4quant' -q --device cpu - -o - >/dev/null" ; } 2>&1 | tail -1)
+s=$(seconds 3 stream)
+echo "| stream, all cores | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) | $out_bytes |"
+dirq() { rm -rf "$out"; "$build/nf4quant" -q --device cpu "$model" -o "$out"; }
+s=$(seconds 3 dirq)
+echo "| directory + MANIFEST | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | | $(du -cb "$out"/* | tail -1 | cut -f1) |"
+bundle() { rm -f "$dir/b.tar.zst"; "$build/nf4quant" -q --device cpu "$model" -o "$dir/b.tar.zst"; }
+rss_kb=$( { rm -f "$dir/b.tar.zst"; /usr/bin/time -f %M "$build/nf4quant" -q --device cpu "$model" -o "$dir/b.tar.zst" ; } 2>&1 | tail -1)
+s=$(seconds 3 bundle)
+echo "| bundle .tar.zst (level 3) | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) | $(stat -c %s "$dir/b.tar.zst") |"
+s=$(seconds 3 "$build/qinspect" --verify "$dir/b.tar.zst")
+echo "| qinspect --verify of the bundle | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | | |"
+s=$(seconds 3 "$build/qinspect" --verify "$out")
+echo "| qinspect --verify of the directory | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | | |"
+rm -f "$dir/b.tar.zst"
 } | tee "$report"
 rm -rf "$out"
 # On a machine with an NVIDIA GPU: the kernels against the copy bandwidth, and end to end on the GPU

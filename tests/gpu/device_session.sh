@@ -160,17 +160,26 @@ art_gpu_vs_cpu() {
 }
 step art_gpu_vs_cpu art_gpu_vs_cpu
 [ -d "$w/model" ] || step art_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
+# tm LABEL CMD...: wall time and peak resident memory of CMD (and its children)
+tm() {
+	label=$1; shift
+	python3 -c 'import resource, subprocess, sys, time
+t = time.time(); r = subprocess.call(sys.argv[2:]); e = time.time() - t
+print("%s: %.2f s, peak RSS %d MiB" % (sys.argv[1], e, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024))
+sys.exit(r)' "$label" "$@"
+}
 art_bench() {
 	mf="$w/model/model.safetensors"
 	cat "$mf" >/dev/null
 	for d in cuda cpu; do
-		/usr/bin/time -f "stream --device $d: %e s, peak RSS %M KiB" sh -c "cat $mf | $nq -q --device $d - -o - >/dev/null" || return 1
+		tm "stream --device $d (cat | nf4quant - -o - >/dev/null)" sh -c "cat $mf | $nq -q --device $d - -o - >/dev/null" || return 1
 		rm -f "$w/b.tar.zst"
-		/usr/bin/time -f "bundle --device $d: %e s, peak RSS %M KiB" $nq -q --device $d "$w/model" -o "$w/b.tar.zst" || return 1
+		tm "bundle --device $d" $nq -q --device $d "$w/model" -o "$w/b.tar.zst" || return 1
 		rm -rf "$w/dir"
-		/usr/bin/time -f "directory --device $d: %e s, peak RSS %M KiB" $nq -q --device $d "$w/model" -o "$w/dir" || return 1
+		tm "directory --device $d (with its MANIFEST)" $nq -q --device $d "$w/model" -o "$w/dir" || return 1
 	done
-	/usr/bin/time -f "verify the bundle: %e s" $qi --verify "$w/b.tar.zst" || return 1
+	tm "cat of the input" sh -c "cat $mf >/dev/null"
+	tm "qinspect --verify of the bundle" $qi --verify "$w/b.tar.zst" || return 1
 	ls -l "$w/b.tar.zst" "$w/dir"
 }
 TAIL=12 step art_bench art_bench
