@@ -241,7 +241,8 @@ test: check $(B)/torch_mean_driver $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
 	$(Q)tests/gpu/run.sh $(B)
 
 # A coverage-guided fuzzing session (clang with libFuzzer) of FUZZ_TARGET: safetensors (the header
-# parser) or peft (adapter_config.json through formats/peft.c). New inputs go to $(B)/fuzz/corpus (or
+# parser), peft (adapter_config.json through formats/peft.c), manifest (MANIFEST parsing), bundle
+# (tar.zst archives through formats/bundle.c) or tensors (the logical tensor view). New inputs go to $(B)/fuzz/corpus (or
 # corpus-peft), crashes to $(B)/fuzz/; FUZZ_FLAGS adds libFuzzer options, e.g. FUZZ_FLAGS="-jobs=2 -workers=2".
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET ?= safetensors
@@ -331,7 +332,7 @@ help:
 	@echo "make test       everything: check, then the GPU tests (skipped, and said so, without a GPU)"
 	@echo "make demo       quantize the model shipped in fixtures/ and show the result"
 	@echo "make bench      throughput and memory benchmarks (results in bench/)"
-	@echo "make fuzz       fuzz the safetensors parser for FUZZ_SECONDS (clang, libFuzzer)"
+	@echo "make fuzz       fuzz FUZZ_TARGET (safetensors, peft, manifest, bundle, tensors) for FUZZ_SECONDS"
 	@echo "make install    install into PREFIX=$(PREFIX) (DESTDIR honoured); make uninstall"
 	@echo "make lint-man   check the man pages with mandoc -Tlint"
 	@echo "make clean      remove $(B)/"

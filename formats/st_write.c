@@ -384,7 +384,8 @@ static lq_status stream_put(st_writer *w, uint64_t pos, const void *src, size_t 
 		size_t i = w->npending;
 		while (i > 0 && w->pending[i - 1].pos > pos)
 			i--;
-		memmove(w->pending + i + 1, w->pending + i, (w->npending - i) * sizeof *w->pending);
+		if (i < w->npending)
+			memmove(w->pending + i + 1, w->pending + i, (w->npending - i) * sizeof *w->pending);
 		w->pending[i] = (struct piece){pos, len, copy};
 		w->npending++;
 		return LQ_OK;
@@ -396,8 +397,10 @@ static lq_status stream_put(st_writer *w, uint64_t pos, const void *src, size_t 
 		free(w->pending[done].data);
 		done++;
 	}
-	memmove(w->pending, w->pending + done, (w->npending - done) * sizeof *w->pending);
-	w->npending -= done;
+	if (done) {
+		memmove(w->pending, w->pending + done, (w->npending - done) * sizeof *w->pending);
+		w->npending -= done;
+	}
 	return st;
 }
 
