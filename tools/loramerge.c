@@ -95,7 +95,7 @@ typedef struct plan {
 	bool untie;            /* a tied output head gets its own weights */
 	bool base_quantized;   /* the base is a bitsandbytes 4-bit checkpoint */
 	char *origin_text[8];  /* the options that shape the bytes, for the MANIFEST */
-	const char *origin_values[8];
+	const char *origin_values[9];
 } plan;
 
 static void usage(void)
@@ -731,7 +731,7 @@ out:
 static lq_status set_origin(const options *o, plan *p)
 {
 	static const char *const keys[] = {"adapter_weights", "key_map", "base_as", "requantize", "quant_type",
-					   "blocksize", "double_quant", "dtype"};
+					   "blocksize", "double_quant", "dtype", "max_shard_size"};
 	cJSON *w = cJSON_CreateArray(), *km = cJSON_CreateArray();
 	for (size_t a = 0; w && a < o->nadapters; a++)
 		cJSON_AddItemToArray(w, cJSON_CreateNumber(o->weights[a]));
@@ -750,13 +750,15 @@ static lq_status set_origin(const options *o, plan *p)
 	char num[32];
 	snprintf(num, sizeof num, "%d", (int)o->quant.blocksize);
 	p->origin_text[2] = strdup(num);
-	if (!p->origin_text[0] || !p->origin_text[1] || !p->origin_text[2])
+	snprintf(num, sizeof num, "%" PRIu64, o->max_shard_size); /* 0: the base's layout */
+	p->origin_text[3] = strdup(num);
+	if (!p->origin_text[0] || !p->origin_text[1] || !p->origin_text[2] || !p->origin_text[3])
 		return LQ_ERR_NOMEM;
 	const char *dtype = !o->dtype_set ? "base" : o->dtype == LQ_DTYPE_BF16 ? "bf16" : o->dtype == LQ_DTYPE_F16 ? "fp16"
 			    : "fp32";
 	const char *values[] = {p->origin_text[0], p->origin_text[1], o->base_as ? lq_qtype_name(o->quant.qtype) : "no",
 				o->requantize ? "true" : "false", lq_qtype_name(o->quant.qtype), p->origin_text[2],
-				o->quant.double_quant ? "true" : "false", dtype};
+				o->quant.double_quant ? "true" : "false", dtype, p->origin_text[3]};
 	memcpy(p->origin_values, values, sizeof values);
 	om_set_origin(&p->om, "loramerge", keys, p->origin_values, sizeof keys / sizeof *keys);
 	p->om.zstd_level = o->zstd_level;

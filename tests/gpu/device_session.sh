@@ -159,6 +159,8 @@ art_gpu_vs_cpu() {
 		cmp "$w/a/sg" "$w/a/sc" && echo "identical streams: cuda/cpu" || return 1
 }
 step art_gpu_vs_cpu art_gpu_vs_cpu
+# every command-line case with the GPU builds (the default device is the GPU there)
+TAIL=20 step cli_all sh tests/cli/run.sh .gpu/bin
 [ -d "$w/model" ] || step art_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
 # tm LABEL CMD...: wall time and peak resident memory of CMD (and its children)
 tm() {

@@ -11,6 +11,13 @@ $QINSPECT --verify out.tar.zst >/dev/null || die "verify failed on a good bundle
 $QINSPECT --json --verify out | grep -q '"verified":[[:space:]]*true' || die "--json does not say verified"
 $LORAMERGE -q --device cpu out "$FIXTURES/peft/adapters/plain_r8" -o merged
 $QINSPECT --verify merged >/dev/null || die "verify failed on loramerge's output"
+# the manifest records the options that shape the bytes, and only those
+python3 -c "
+import json, sys
+o = json.load(open('merged/MANIFEST'))['options']
+want = {'adapter_weights': '[1]', 'base_as': 'no', 'requantize': 'false', 'dtype': 'base', 'max_shard_size': '0'}
+bad = {k: o.get(k) for k in want if o.get(k) != want[k]}
+sys.exit('loramerge options: %s' % bad if bad else 0)" || die "loramerge's MANIFEST options"
 cp -r out bad
 # one byte of model.layers.0.self_attn.q_proj.weight's codes
 f=bad/model-00001-of-00005.safetensors
