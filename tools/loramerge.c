@@ -61,6 +61,7 @@ typedef struct item {
 	action act;
 	ref data;              /* float tensor, or the codes of a 4-bit group */
 	bool quantized_in;     /* data is a 4-bit group */
+	bool base_as;          /* --base-as: a float weight read as its 4-bit form, made in the scratch file */
 	bnb_state in_state;    /* its state */
 	ref absmax, nested, parts[BNB_NPARTS]; /* the group's parts, for copying it whole */
 	lq_dtype dtype;        /* the float type of the tensor (a group: of its dequantized values) */
@@ -708,7 +709,8 @@ static lq_status declare_outputs(const options *o, const hf_model *m, plan *p, c
 			st_dtype dt;
 			int ndim;
 			bnb_part_layout(bs, (bnb_part)k, n, &dt, &ndim, shape);
-			if (it->act == ACT_COPY_GROUP) { /* every part exactly as it was */
+			/* every part exactly as it was (a --base-as group's, not made yet, is laid out as above) */
+			if (it->act == ACT_COPY_GROUP && !it->base_as) {
 				dt = it->parts[k].t->dtype;
 				ndim = it->parts[k].t->ndim;
 				memcpy(shape, it->parts[k].t->shape, sizeof shape[0] * (size_t)(ndim < 2 ? ndim : 2));
@@ -940,10 +942,37 @@ static lq_status run_tasks(lq_ctx *ctx, const lq_task *tasks, size_t n, st_sourc
 	return st;
 }
 
-/* --base-as: the float base's 4-bit quantize-dequantize. The weights transformers would quantize are
- * quantized into a scratch file first (as nf4quant does); the merge then reads them as a 4-bit base. */
-static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, lq_ctx *ctx, const char *scratch,
-			      st_file **scratch_file, char *err)
+/* --base-as, planning: the float base's 4-bit quantize-dequantize. The weights transformers would quantize
+ * are planned as a 4-bit base's, with the state their quantization will have (its layout does not depend on
+ * the values); base_as_quantize makes their bytes once the output's parts are known, so that a --shard job
+ * quantizes only the weights of its own shards and --finish none. */
+static lq_status base_as_mark(const options *o, plan *p, const hf_select *sel, char *err)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		item *it = &p->items[i];
+		bool conv1d;
+		const char *why;
+		if (it->quantized_in || it->dtype == LQ_DTYPE_U8 || it->replaced ||
+		    !hf_select_quantize(sel, it->name, it->ndim, it->shape, true, &conv1d, &why))
+			continue;
+		if (conv1d)
+			return fmt_fail(err, LQ_ERR_UNSUPPORTED, "--base-as with Conv1D weights ('%s') is not supported", it->name);
+		it->base_as = true;
+		it->quantized_in = true;
+		it->in_state = (bnb_state){.qtype = o->quant.qtype, .blocksize = o->quant.blocksize, .dtype = it->dtype,
+					   .ndim = it->ndim, .double_quant = o->quant.double_quant,
+					   .nested_blocksize = LQ_NESTED_BLOCKSIZE};
+		memcpy(it->in_state.shape, it->shape, sizeof it->shape);
+		if (it->act == ACT_COPY)
+			it->act = ACT_MERGE; /* dequantized into the output */
+	}
+	return LQ_OK;
+}
+
+/* --base-as, the bytes: the marked weights of the shards this run writes are quantized into a scratch file
+ * (as nf4quant does); the merge then reads them from it as a 4-bit base's. */
+static lq_status base_as_quantize(const plan *p, lq_ctx *ctx, const char *scratch, st_file **scratch_file,
+				  size_t *nquantized, char *err)
 {
 	st_writer *w = st_writer_create();
 	st_source *src = st_source_create();
@@ -952,32 +981,22 @@ static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, l
 	size_t ntasks = 0;
 	lq_status st = w && src && sink && tasks ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
-		item *it = &p->items[i];
-		bool conv1d;
-		const char *why;
-		if (it->quantized_in || it->dtype == LQ_DTYPE_U8 || it->replaced ||
-		    !hf_select_quantize(sel, it->name, it->ndim, it->shape, true, &conv1d, &why))
+		const item *it = &p->items[i];
+		if (!it->base_as || !om_shard_todo(&p->om, it->out_shard))
 			continue;
-		if (conv1d) {
-			st = fmt_fail(err, LQ_ERR_UNSUPPORTED, "--base-as with Conv1D weights ('%s') is not supported", it->name);
-			break;
-		}
-		bnb_state bs = {.qtype = o->quant.qtype, .blocksize = o->quant.blocksize, .dtype = it->dtype,
-				.ndim = it->ndim, .double_quant = o->quant.double_quant,
-				.nested_blocksize = LQ_NESTED_BLOCKSIZE};
-		memcpy(bs.shape, it->shape, sizeof bs.shape);
+		const bnb_state *bs = &it->in_state;
 		int64_t n = (int64_t)it->data.t->nelem;
 		int32_t sid[BNB_NPARTS];
 		for (int k = 0; k < BNB_NPARTS; k++) {
 			sid[k] = -1;
-			if (!bnb_has_part(&bs, (bnb_part)k))
+			if (!bnb_has_part(bs, (bnb_part)k))
 				continue;
 			char name[4200];
-			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, bs.qtype);
+			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, bs->qtype);
 			int64_t shape[2];
 			st_dtype dt;
 			int ndim;
-			bnb_part_layout(&bs, (bnb_part)k, n, &dt, &ndim, shape);
+			bnb_part_layout(bs, (bnb_part)k, n, &dt, &ndim, shape);
 			int32_t wid = st_writer_add(w, name, dt, ndim, shape);
 			if (wid < 0 || (sid[k] = st_sink_add(sink, w, wid)) < 0) {
 				st = fmt_fail(err, LQ_ERR_NOMEM, "%s", st_writer_error(w));
@@ -989,24 +1008,26 @@ static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, l
 		lq_task *t = &tasks[ntasks++];
 		*t = (lq_task){.op = LQ_OP_QUANTIZE4, .name = it->name, .origin = it->data.f->path,
 			       .input = st_source_add(src, it->data.f, it->data.t, false), .dtype = it->dtype,
-			       .ndim = it->ndim, .nbytes = it->data.t->end - it->data.t->begin, .quant = o->quant,
+			       .ndim = it->ndim, .nbytes = it->data.t->end - it->data.t->begin,
+			       .quant = {bs->qtype, bs->blocksize, bs->double_quant},
 			       .out_data = sid[BNB_PART_WEIGHT], .out_absmax = sid[BNB_PART_ABSMAX],
 			       .out_nested_absmax = sid[BNB_PART_NESTED_ABSMAX]};
 		memcpy(t->shape, it->shape, sizeof it->shape);
-		st = st_sink_add_group(sink, t->out_data, &bs, sid[BNB_PART_QUANT_MAP], sid[BNB_PART_NESTED_QUANT_MAP],
+		st = st_sink_add_group(sink, t->out_data, bs, sid[BNB_PART_QUANT_MAP], sid[BNB_PART_NESTED_QUANT_MAP],
 				       sid[BNB_PART_QUANT_STATE]);
 	}
-	if (st == LQ_OK && (st = st_writer_open(w, scratch)) != LQ_OK)
+	if (st == LQ_OK && ntasks > 0 && (st = st_writer_open(w, scratch)) != LQ_OK)
 		fmt_fail(err, st, "%s", st_writer_error(w));
-	if (st == LQ_OK)
+	if (st == LQ_OK && ntasks > 0)
 		st = run_tasks(ctx, tasks, ntasks, src, sink, err);
-	if (st == LQ_OK && (st = st_writer_finish(w)) != LQ_OK)
+	if (st == LQ_OK && ntasks > 0 && (st = st_writer_finish(w)) != LQ_OK)
 		fmt_fail(err, st, "%s", st_writer_error(w));
 	free(tasks);
 	st_source_free(src);
 	st_sink_free(sink);
 	st_writer_free(w);
-	if (st != LQ_OK)
+	*nquantized = ntasks;
+	if (st != LQ_OK || ntasks == 0)
 		return st;
 	/* the quantized weights now come from the scratch file, as a 4-bit base's would */
 	*scratch_file = st_file_create();
@@ -1015,15 +1036,13 @@ static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, l
 	st_file *f = *scratch_file;
 	for (size_t i = 0; i < p->n; i++) {
 		item *it = &p->items[i];
+		if (!it->base_as || !om_shard_todo(&p->om, it->out_shard))
+			continue;
 		char name[4200];
-		snprintf(name, sizeof name, "%s.quant_state.bitsandbytes__%s", it->name, lq_qtype_name(o->quant.qtype));
+		snprintf(name, sizeof name, "%s.quant_state.bitsandbytes__%s", it->name, lq_qtype_name(it->in_state.qtype));
 		const st_tensor *qs = st_file_find(f, name);
 		if (!qs)
-			continue;
-		it->quantized_in = true;
-		it->in_state = (bnb_state){.qtype = o->quant.qtype, .blocksize = o->quant.blocksize, .dtype = it->dtype,
-					   .ndim = it->ndim, .double_quant = o->quant.double_quant};
-		memcpy(it->in_state.shape, it->shape, sizeof it->shape);
+			return fmt_fail(err, LQ_ERR_CORRUPT, "%s: no '%s' in the scratch file", scratch, name);
 		void *json;
 		size_t len;
 		ref r = {f, qs};
@@ -1043,8 +1062,6 @@ static lq_status base_as_4bit(const options *o, plan *p, const hf_select *sel, l
 		it->data = it->parts[BNB_PART_WEIGHT];
 		it->absmax = it->parts[BNB_PART_ABSMAX];
 		it->nested = it->parts[BNB_PART_NESTED_ABSMAX];
-		if (it->act == ACT_COPY)
-			it->act = ACT_MERGE; /* dequantized into the output */
 	}
 	return LQ_OK;
 }
@@ -1236,26 +1253,9 @@ int main(int argc, char **argv)
 				    o.base_as && o.requantize ? "float, quantized to 4 bits first, as PEFT's 4-bit merge loads it" :
 				    o.base_as ? "float, merged into its 4-bit quantize-dequantize (--base-as)" : "float, merged as is",
 		 o.requantize ? "the result quantized again to 4 bits (--requantize)" : "the result in float");
-	if (!o.common.dry_run && o.base_as) {
-		/* the scratch file lives beside the output and is removed at the end */
-		size_t n = strlen(o.output) + 32;
-		scratch_path = malloc(n);
-		if (!scratch_path) {
-			cli_error("out of memory");
-			goto finish;
-		}
-		snprintf(scratch_path, n, "%s.base-as-XXXXXX", o.output);
-		int fd = mkstemp(scratch_path);
-		if (fd < 0) {
-			cli_error("cannot create a scratch file beside '%s': %s", o.output, strerror(errno));
-			goto finish;
-		}
-		close(fd);
-		unlink(scratch_path);
-		if (base_as_4bit(&o, &p, sel, ctx, scratch_path, &scratch, err) != LQ_OK) {
-			cli_error("%s", err);
-			goto finish;
-		}
+	if (o.base_as && base_as_mark(&o, &p, sel, err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
 	}
 	if (plan_outputs(&o, sel, &p, err) != LQ_OK || declare_outputs(&o, m, &p, err) != LQ_OK ||
 	    (o.nparts && om_set_part(&p.om, (size_t)o.part, (size_t)o.nparts, err) != LQ_OK)) {
@@ -1282,7 +1282,36 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	double t_start = cli_now();
-	if (om_begin(&p.om, o.common.force, om_carried_bytes(m), err) != LQ_OK || merge(&o, m, &p, ctx, err) != LQ_OK) {
+	if (om_begin(&p.om, o.common.force, om_carried_bytes(m), err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
+	}
+	if (o.base_as && om_has_work(&p.om)) {
+		/* the scratch file lives beside the output and is removed at the end */
+		size_t n = strlen(o.output) + 32;
+		scratch_path = malloc(n);
+		if (!scratch_path) {
+			cli_error("out of memory");
+			goto finish;
+		}
+		snprintf(scratch_path, n, "%s.base-as-XXXXXX", o.output);
+		int fd = mkstemp(scratch_path);
+		if (fd < 0) {
+			cli_error("cannot create a scratch file beside '%s': %s", o.output, strerror(errno));
+			goto finish;
+		}
+		close(fd);
+		unlink(scratch_path);
+		size_t nquantized = 0;
+		if (base_as_quantize(&p, ctx, scratch_path, &scratch, &nquantized, err) != LQ_OK) {
+			cli_error("%s", err);
+			goto finish;
+		}
+		cli_info(1, "--base-as: %zu weight%s of the shards this run writes quantized first", nquantized,
+			 nquantized == 1 ? "" : "s");
+	}
+	double t_base = cli_now();
+	if (merge(&o, m, &p, ctx, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
 	}
@@ -1292,9 +1321,10 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	double t_committed = cli_now();
-	cli_info(2, "time: %.3f s reading headers and planning, %.3f s opening the compute device, %.3f s quantizing "
-		 "the base (--base-as) and planning the output, %.3f s merging (reading, computing, writing, syncing), %.3f s renaming into place",
-		 t_plan - t0, t_device - t_plan, t_start - t_device, t_merged - t_start, t_committed - t_merged);
+	cli_info(2, "time: %.3f s reading headers and planning, %.3f s opening the compute device, %.3f s planning the "
+		 "output, %.3f s quantizing the base (--base-as), %.3f s merging (reading, computing, writing, syncing), "
+		 "%.3f s renaming into place", t_plan - t0, t_device - t_plan, t_start - t_device, t_base - t_start,
+		 t_merged - t_base, t_committed - t_merged);
 	double secs = cli_now() - t0;
 	if (o.common.json) {
 		print_json(&o, &p, secs, true);
