@@ -250,9 +250,9 @@ FUZZ_FLAGS ?=
 FUZZ_SRC_safetensors := tests/fuzz/fuzz_safetensors.c formats/st_read.c formats/st_write.c formats/json_scan.c \
 	formats/fmt.c
 FUZZ_OPTS_safetensors := -max_len=4096
-FUZZ_SRC_peft := tests/fuzz/fuzz_peft.c formats/peft.c formats/st_read.c formats/st_write.c formats/json_scan.c \
+FUZZ_SRC_peft := tests/fuzz/fuzz_peft.c formats/peft.c formats/bundle.c formats/st_read.c formats/st_write.c formats/json_scan.c \
 	formats/fmt.c
-FUZZ_LIBS_peft := -Wl,--wrap=fmt_read_small -lcjson
+FUZZ_LIBS_peft := -Wl,--wrap=fmt_read_small -lcjson -larchive -lzstd
 FUZZ_OPTS_peft := -max_len=8192 -timeout=10 -dict=tests/fuzz/peft.dict
 FUZZ_SRC_manifest := tests/fuzz/fuzz_manifest.c formats/manifest.c formats/st_read.c formats/json_scan.c formats/fmt.c
 FUZZ_LIBS_manifest := -lcjson -lxxhash

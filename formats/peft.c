@@ -66,7 +66,10 @@
  */
 #include "peft.h"
 
+#include "bundle.h"
+
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <regex.h>
@@ -1435,6 +1438,8 @@ void peft_adapter_free(peft_adapter *a)
 	free(a->warnings);
 	cJSON_Delete(a->config);
 	st_file_free(a->st);
+	free(a->ref);
+	bundle_free(a->bundle);
 	free(a->dir);
 	free(a);
 }
@@ -1442,6 +1447,59 @@ void peft_adapter_free(peft_adapter *a)
 const char *peft_adapter_error(const peft_adapter *a)
 {
 	return a ? a->err : "no adapter";
+}
+
+/* An adapter inside a bundle: its weights are read through the archive (bundle.h). */
+struct peft_entry_ref {
+	bundle *b;
+	size_t entry;
+};
+
+static lq_status entry_read(void *arg, uint64_t pos, void *dst, size_t len, char *err)
+{
+	const struct peft_entry_ref *r = arg;
+	lq_status st = bundle_read(r->b, r->entry, pos, dst, len);
+	if (st != LQ_OK)
+		fmt_fail(err, st, "%s", bundle_error(r->b));
+	return st;
+}
+
+/* Whether the adapter holds the file `name` (at `path` in its directory). */
+static bool has_file(const peft_adapter *a, const char *name, const char *path)
+{
+	return a->bundle ? bundle_find(a->bundle, name) >= 0 : exists(path);
+}
+
+/* The config's text: from the directory, or the bundle's entry (held in memory by bundle_open). */
+static lq_status read_config(peft_adapter *a, const char *cfg, char **text, size_t *len)
+{
+	if (!a->bundle)
+		return fmt_read_small(cfg, CONFIG_LIMIT, text, len, a->err);
+	const bundle_entry *e = bundle_entry_at(a->bundle, (size_t)bundle_find(a->bundle, CONFIG_NAME));
+	if (e->size > CONFIG_LIMIT || e->head_len != e->size)
+		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: %" PRIu64 " bytes, more than a config may have", cfg, e->size);
+	if (!(*text = malloc(e->size ? e->size : 1)))
+		return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
+	memcpy(*text, e->head, e->size);
+	*len = e->size;
+	return LQ_OK;
+}
+
+/* The weights' safetensors header: from the directory's file, or through the bundle. */
+static lq_status open_weights(peft_adapter *a, const char *wpath)
+{
+	if (!(a->st = st_file_create()))
+		return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st;
+	if (a->bundle) {
+		if (!(a->ref = malloc(sizeof *a->ref)))
+			return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
+		*a->ref = (struct peft_entry_ref){a->bundle, (size_t)bundle_find(a->bundle, WEIGHTS_NAME)};
+		st = st_file_open_reader(a->st, wpath, bundle_entry_at(a->bundle, a->ref->entry)->size, entry_read, a->ref);
+	} else {
+		st = st_file_open(a->st, wpath);
+	}
+	return st == LQ_OK ? LQ_OK : fmt_fail(a->err, st, "%s", st_file_error(a->st));
 }
 
 lq_status peft_adapter_open(peft_adapter *a, const char *path, const peft_key_map *maps, size_t nmaps)
@@ -1454,21 +1512,32 @@ lq_status peft_adapter_open(peft_adapter *a, const char *path, const peft_key_ma
 	struct stat sb;
 	if (stat(path, &sb) != 0)
 		return fmt_fail(a->err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	bool compressed;
+	const char *sep = "/";
 	if (S_ISDIR(sb.st_mode)) {
 		a->dir = dup_str(path);
+	} else if (S_ISREG(sb.st_mode) && bundle_path_is_bundle(path, &compressed)) {
+		/* a bundle of the adapter's directory, read in place; messages name "ARCHIVE:FILE" */
+		a->dir = dup_str(path);
+		sep = ":";
+		if (!a->dir || !(a->bundle = bundle_create()))
+			return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
+		lq_status st = bundle_open(a->bundle, path);
+		if (st != LQ_OK)
+			return fmt_fail(a->err, st, "%s", bundle_error(a->bundle));
 	} else {
 		const char *slash = strrchr(path, '/');
 		const char *base = slash ? slash + 1 : path;
 		if (strcmp(base, CONFIG_NAME) != 0 && strcmp(base, WEIGHTS_NAME) != 0)
-			return fmt_fail(a->err, LQ_ERR_ARG, "'%s' is not a PEFT adapter: give its directory or its "
-					CONFIG_NAME, path);
+			return fmt_fail(a->err, LQ_ERR_ARG, "'%s' is not a PEFT adapter: give its directory, its "
+					CONFIG_NAME " or a .tar.zst or .tar bundle of it", path);
 		a->dir = slash ? dup_n(path, slash == path ? 1 : (size_t)(slash - path)) : dup_str(".");
 	}
 	if (!a->dir)
 		return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
 
-	char *cfg = join(a->dir, "/", CONFIG_NAME), *wpath = join(a->dir, "/", WEIGHTS_NAME);
-	char *pickle = join(a->dir, "/", PICKLE_NAME);
+	char *cfg = join(a->dir, sep, CONFIG_NAME), *wpath = join(a->dir, sep, WEIGHTS_NAME);
+	char *pickle = join(a->dir, sep, PICKLE_NAME);
 	key_map *km = NULL;
 	config_view cv = {0};
 	lq_status st = LQ_OK;
@@ -1476,21 +1545,22 @@ lq_status peft_adapter_open(peft_adapter *a, const char *path, const peft_key_ma
 		st = fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	if (!exists(wpath) && exists(pickle)) {
+	const bool has_weights = has_file(a, WEIGHTS_NAME, wpath);
+	if (!has_weights && has_file(a, PICKLE_NAME, pickle)) {
 		st = fmt_fail(a->err, LQ_ERR_UNSUPPORTED, "'%s' holds only " PICKLE_NAME ", a pickle, which is never "
 			      "unpickled here (it can run code): save the adapter as " WEIGHTS_NAME " (PEFT's "
 			      "save_pretrained does by default)", a->dir);
 		goto done;
 	}
-	if (!exists(cfg)) {
+	if (!has_file(a, CONFIG_NAME, cfg)) {
 		st = fmt_fail(a->err, LQ_ERR_IO, "'%s' holds no " CONFIG_NAME "%s: without it the rank, alpha and "
 			      "variant of the adapter are unknown", a->dir,
-			      exists(wpath) ? "" : " (nor " WEIGHTS_NAME "): not a PEFT adapter directory");
+			      has_weights ? "" : " (nor " WEIGHTS_NAME "): not a PEFT adapter directory");
 		goto done;
 	}
 	char *text = NULL;
 	size_t len = 0;
-	if ((st = fmt_read_small(cfg, CONFIG_LIMIT, &text, &len, a->err)) != LQ_OK)
+	if ((st = read_config(a, cfg, &text, &len)) != LQ_OK)
 		goto done;
 	a->config = cJSON_ParseWithLength(text, len);
 	free(text);
@@ -1502,18 +1572,12 @@ lq_status peft_adapter_open(peft_adapter *a, const char *path, const peft_key_ma
 		goto done;
 	if ((st = key_maps_compile(maps, nmaps, &km, a->err)) != LQ_OK)
 		goto done;
-	if (!exists(wpath)) {
+	if (!has_weights) {
 		st = fmt_fail(a->err, LQ_ERR_IO, "'%s' holds no " WEIGHTS_NAME ": %s", a->dir, strerror(ENOENT));
 		goto done;
 	}
-	if (!(a->st = st_file_create())) {
-		st = fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
+	if ((st = open_weights(a, wpath)) != LQ_OK)
 		goto done;
-	}
-	if ((st = st_file_open(a->st, wpath)) != LQ_OK) {
-		fmt_fail(a->err, st, "%s", st_file_error(a->st));
-		goto done;
-	}
 	st = read_keys(a, &cv, km, nmaps, wpath);
 done:
 	key_maps_free(km, nmaps);

@@ -65,8 +65,13 @@ typedef struct peft_replacement {
 	peft_source source;
 } peft_replacement;
 
+struct bundle;
+struct peft_entry_ref;
+
 typedef struct peft_adapter {
-	char *dir;
+	char *dir;             /* the adapter's directory, or its bundle */
+	struct bundle *bundle; /* ADAPTER is a .tar.zst or .tar bundle: its files are entries, read in place */
+	struct peft_entry_ref *ref; /* the weights' entry, which a->st reads through */
 	cJSON *config;         /* adapter_config.json */
 	st_file *st;           /* adapter_model.safetensors */
 	int r;
@@ -93,7 +98,8 @@ typedef struct peft_key_map {
 peft_adapter *peft_adapter_create(void);
 void peft_adapter_free(peft_adapter *a); /* NULL is a no-op */
 
-/* Opens an adapter directory (or its adapter_config.json): parses and checks the config, refuses what
+/* Opens an adapter directory (or its adapter_config.json, or a .tar.zst or .tar bundle of the directory,
+ * read in place with the checks of bundle.h; messages then name "ARCHIVE:adapter_config.json"): parses and checks the config, refuses what
  * cannot be merged (status LQ_ERR_UNSUPPORTED with the reason), reads the safetensors header and maps every
  * key: "base_model.model." stripped when present, then the key maps applied. rank_pattern and alpha_pattern
  * are matched against the module names before the key maps (the names PEFT saw). Tensor data is not read.
