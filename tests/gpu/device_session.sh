@@ -153,6 +153,11 @@ art_gpu_vs_cpu() {
 	$lm -q --device cuda $m fixtures/peft/adapters/plain_r8 -o "$w/a/lg.tar.zst" &&
 		$lm -q --device cpu $m fixtures/peft/adapters/plain_r8 -o "$w/a/lc.tar.zst" &&
 		cmp "$w/a/lg.tar.zst" "$w/a/lc.tar.zst" && echo "identical loramerge bundles: cuda/cpu" || return 1
+	a=fixtures/peft/adapters/rslora_r16
+	for i in 2 1; do $lm -q --device cuda --base-as nf4 --requantize --shard $i/2 $m $a -o "$w/a/lbp" || return 1; done
+	$lm -q --finish --base-as nf4 --requantize $m $a -o "$w/a/lbp" &&
+		$lm -q --device cpu --base-as nf4 --requantize $m $a -o "$w/a/lbw" && diff -r "$w/a/lbp" "$w/a/lbw" &&
+		echo "identical: loramerge --base-as --requantize, 2 GPU parts + --finish = one CPU run" || return 1
 	$qi --verify "$w/a/cuda-1.tar.zst" && $qi --verify "$w/a/lg.tar.zst" || return 1
 	f=fixtures/models/tiny-llama/model.safetensors
 	cat $f | $nq -q --device cuda - -o - >"$w/a/sg" && cat $f | $nq -q --device cpu - -o - >"$w/a/sc" &&
