@@ -1081,3 +1081,12 @@ lq_status bundle_read(bundle *b, size_t i, uint64_t offset, void *dst, size_t le
 		cursor_drop(b); /* the next read starts again from the beginning */
 	return st;
 }
+
+lq_status bundle_entry_read(void *arg, uint64_t offset, void *dst, size_t len, char *err)
+{
+	const bundle_entry_ref *r = arg;
+	lq_status st = bundle_read(r->b, r->entry, offset, dst, len);
+	if (st != LQ_OK)
+		fmt_fail(err, st, "%s", bundle_error(r->b));
+	return st;
+}

@@ -87,4 +87,13 @@ lq_status bundle_read(bundle *b, size_t i, uint64_t offset, void *dst, size_t le
 
 const char *bundle_error(const bundle *b);
 
+/* An entry as a byte source for the readers that take (arg, offset, dst, len, err), st_file_open_reader's
+ * and the manifest's: arg points to a bundle_entry_ref, which must outlive the reader. */
+typedef struct bundle_entry_ref {
+	bundle *b;
+	size_t entry;
+} bundle_entry_ref;
+
+lq_status bundle_entry_read(void *arg, uint64_t offset, void *dst, size_t len, char *err);
+
 #endif /* FORMATS_BUNDLE_H */

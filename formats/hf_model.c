@@ -14,12 +14,6 @@
 
 #include "bundle.h"
 
-/* A shard that is an entry of a bundle: what its st_file reads through. */
-struct hf_entry_ref {
-	bundle *b;
-	size_t entry;
-};
-
 hf_model *hf_model_create(void)
 {
 	return calloc(1, sizeof(hf_model));
@@ -68,15 +62,6 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
-static lq_status entry_read(void *arg, uint64_t pos, void *dst, size_t len, char *err)
-{
-	const struct hf_entry_ref *r = arg;
-	lq_status st = bundle_read(r->b, r->entry, pos, dst, len);
-	if (st != LQ_OK)
-		fmt_fail(err, st, "%s", bundle_error(r->b));
-	return st;
-}
-
 /* "ARCHIVE:NAME", how messages name a bundle's entry. */
 static char *entry_display(const hf_model *m, const char *name)
 {
@@ -96,9 +81,9 @@ static lq_status add_bundle_shard(hf_model *m, hf_shard *sh)
 	sh->ref = malloc(sizeof *sh->ref);
 	if (!sh->ref)
 		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
-	*sh->ref = (struct hf_entry_ref){m->bundle, (size_t)e};
-	lq_status st = st_file_open_reader(sh->st, sh->path, bundle_entry_at(m->bundle, (size_t)e)->size, entry_read,
-					   sh->ref);
+	*sh->ref = (bundle_entry_ref){m->bundle, (size_t)e};
+	lq_status st = st_file_open_reader(sh->st, sh->path, bundle_entry_at(m->bundle, (size_t)e)->size,
+					   bundle_entry_read, sh->ref);
 	return st == LQ_OK ? LQ_OK : fmt_fail(m->err, st, "%s", st_file_error(sh->st));
 }
 

@@ -26,7 +26,7 @@ typedef struct hf_shard {
 	char *name; /* as the index names it (relative to the model directory) */
 	char *path; /* a path on disk, or "ARCHIVE:NAME" for a bundle's entry (messages) */
 	st_file *st;
-	struct hf_entry_ref *ref; /* a bundle's entry: what st reads through */
+	struct bundle_entry_ref *ref; /* a bundle's entry: what st reads through */
 } hf_shard;
 
 typedef struct hf_model {

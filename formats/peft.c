@@ -1449,21 +1449,6 @@ const char *peft_adapter_error(const peft_adapter *a)
 	return a ? a->err : "no adapter";
 }
 
-/* An adapter inside a bundle: its weights are read through the archive (bundle.h). */
-struct peft_entry_ref {
-	bundle *b;
-	size_t entry;
-};
-
-static lq_status entry_read(void *arg, uint64_t pos, void *dst, size_t len, char *err)
-{
-	const struct peft_entry_ref *r = arg;
-	lq_status st = bundle_read(r->b, r->entry, pos, dst, len);
-	if (st != LQ_OK)
-		fmt_fail(err, st, "%s", bundle_error(r->b));
-	return st;
-}
-
 /* Whether the adapter holds the file `name` (at `path` in its directory). */
 static bool has_file(const peft_adapter *a, const char *name, const char *path)
 {
@@ -1494,8 +1479,9 @@ static lq_status open_weights(peft_adapter *a, const char *wpath)
 	if (a->bundle) {
 		if (!(a->ref = malloc(sizeof *a->ref)))
 			return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
-		*a->ref = (struct peft_entry_ref){a->bundle, (size_t)bundle_find(a->bundle, WEIGHTS_NAME)};
-		st = st_file_open_reader(a->st, wpath, bundle_entry_at(a->bundle, a->ref->entry)->size, entry_read, a->ref);
+		*a->ref = (bundle_entry_ref){a->bundle, (size_t)bundle_find(a->bundle, WEIGHTS_NAME)};
+		st = st_file_open_reader(a->st, wpath, bundle_entry_at(a->bundle, a->ref->entry)->size, bundle_entry_read,
+					 a->ref);
 	} else {
 		st = st_file_open(a->st, wpath);
 	}

@@ -66,12 +66,12 @@ typedef struct peft_replacement {
 } peft_replacement;
 
 struct bundle;
-struct peft_entry_ref;
+struct bundle_entry_ref;
 
 typedef struct peft_adapter {
 	char *dir;             /* the adapter's directory, or its bundle */
 	struct bundle *bundle; /* ADAPTER is a .tar.zst or .tar bundle: its files are entries, read in place */
-	struct peft_entry_ref *ref; /* the weights' entry, which a->st reads through */
+	struct bundle_entry_ref *ref; /* the weights' entry, which a->st reads through */
 	cJSON *config;         /* adapter_config.json */
 	st_file *st;           /* adapter_model.safetensors */
 	int r;

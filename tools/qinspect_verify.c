@@ -13,12 +13,6 @@
 #include "cli.h"
 #include "manifest.h"
 
-/* A bundle entry to read, for manifest_file's callback. */
-typedef struct entry_arg {
-	bundle *b;
-	size_t entry;
-} entry_arg;
-
 /* The files of the output, MANIFEST aside, and the manifest's text. */
 typedef struct output_files {
 	manifest_file *files;
@@ -28,7 +22,7 @@ typedef struct output_files {
 	char *manifest;
 	size_t manifest_len;
 	bundle *b;
-	entry_arg *entry; /* bundle: each file's entry */
+	bundle_entry_ref *entry; /* bundle: each file's entry */
 	char **extra;  /* what cannot be a file of an output (a subdirectory, a link), as mismatches */
 	size_t nextra;
 } output_files;
@@ -64,7 +58,7 @@ static bool grow(output_files *o, size_t *cap)
 	char **nm = p ? realloc(o->names, *cap * sizeof *nm) : NULL;
 	if (nm)
 		o->names = nm;
-	entry_arg *e = nm ? realloc(o->entry, *cap * sizeof *e) : NULL;
+	bundle_entry_ref *e = nm ? realloc(o->entry, *cap * sizeof *e) : NULL;
 	if (e)
 		o->entry = e;
 	return e != NULL;
@@ -136,15 +130,6 @@ static lq_status read_dir(const char *dir, output_files *o)
 	return st;
 }
 
-static lq_status entry_read(void *arg, uint64_t offset, void *dst, size_t len, char *err)
-{
-	const entry_arg *e = arg;
-	lq_status st = bundle_read(e->b, e->entry, offset, dst, len);
-	if (st != LQ_OK)
-		fmt_fail(err, st, "%s", bundle_error(e->b));
-	return st;
-}
-
 static lq_status read_bundle(const char *path, output_files *o)
 {
 	o->b = bundle_create();
@@ -175,9 +160,9 @@ static lq_status read_bundle(const char *path, output_files *o)
 			return LQ_ERR_NOMEM;
 		}
 		o->paths[o->n] = NULL;
-		o->entry[o->n] = (entry_arg){o->b, i};
+		o->entry[o->n] = (bundle_entry_ref){o->b, i};
 		o->names[o->n] = strdup(e->name);
-		o->files[o->n] = (manifest_file){.path = o->names[o->n], .size = e->size, .read = entry_read};
+		o->files[o->n] = (manifest_file){.path = o->names[o->n], .size = e->size, .read = bundle_entry_read};
 		if (!o->names[o->n++]) {
 			cli_error("out of memory");
 			return LQ_ERR_NOMEM;

@@ -14,7 +14,7 @@
 #  4. qinspect comparing the model's NF4 form with it: every weight dequantized and compared, against
 #     `cat` of both inputs;
 #  5. artifacts: nf4quant as a stream (stdin to stdout) with its peak memory, a bundle, and
-#     qinspect --verify.
+#     qinspect --verify; and the shipped model through `cat | nf4quant - -o - | zstd`.
 # BENCH_DIR (default BUILD_DIR/bench) holds the generated model; BENCH_LAYERS changes its size.
 set -eu
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
@@ -143,6 +143,13 @@ echo "| qinspect --verify of the bundle | $(printf %.3f "$s") | $(echo "$s / $t_
 s=$(seconds 3 "$build/qinspect" --verify "$out")
 echo "| qinspect --verify of the directory | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | | |"
 rm -f "$dir/b.tar.zst"
+# the pipeline of the shipped model, as the man page shows it; peak RSS of nf4quant alone
+tiny="$top/fixtures/models/tiny-llama/model.safetensors"
+tiny_stream() { cat "$tiny" | "$build/nf4quant" -q --device cpu - -o - | zstd -q >/dev/null; }
+rss_kb=$( { cat "$tiny" | /usr/bin/time -f %M "$build/nf4quant" -q --device cpu - -o - | zstd -q >/dev/null; } 2>&1 | tail -1)
+s=$(seconds 5 tiny_stream)
+t_cat_tiny=$(seconds 5 cat "$tiny")
+echo "| shipped tiny-llama: cat \| nf4quant - -o - \| zstd | $(printf %.3f "$s") | $(echo "$s / $t_cat_tiny" | bc -l | xargs printf %.1f)x (its own cat) | $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) | $(stat -c %s "$tiny") in |"
 } | tee "$report"
 rm -rf "$out"
 # On a machine with an NVIDIA GPU: the kernels against the copy bandwidth, and end to end on the GPU

@@ -22,11 +22,12 @@ rc=0; $LORAMERGE -q "$M" model.tar -o out 2>e || rc=$?
 mkdir pk && cp "$AD/plain_r8/adapter_config.json" pk/ && printf 'x' >pk/adapter_model.bin
 (cd pk && tar -cf ../pk.tar *)
 rc=0; $LORAMERGE -q "$M" pk.tar -o out 2>e || rc=$?
-[ $rc = 1 ] && grep -q "pickle" e || die "a bundled pickle: exit $rc, $(cat e)"
+[ $rc = 1 ] && grep -q "'pk.tar' holds only adapter_model.bin, a pickle" e || die "a bundled pickle: exit $rc, $(cat e)"
 # a hostile archive is refused by the bundle reader's rules
 ln -s /etc/passwd src/plain_r8/link
 tar -C src -cf - plain_r8 >link.tar
 rc=0; $LORAMERGE -q "$M" link.tar -o out 2>e || rc=$?
-[ $rc = 1 ] && grep -q "link.tar" e || die "an adapter bundle with a link: exit $rc, $(cat e)"
+[ $rc = 1 ] && grep -q "link.tar: entry 'plain_r8/link' is a symbolic link" e ||
+	die "an adapter bundle with a link: exit $rc, $(cat e)"
 [ ! -e out ] || die "a refused adapter left output"
 exit 0
