@@ -188,7 +188,7 @@ $(B)/fuzz_replay_tensors: $(B)/tests/fuzz/fuzz_tensors.o $(B)/tests/fuzz/replay.
 
 # a made-up qinspect report for the browser test (tests/html)
 $(B)/sample_report: $(B)/tests/html/sample_report.o $(B)/tools/qinspect_html.o $(B)/tools/qinspect_report.o \
-	$(B)/tools/cli.o $(B)/libquant.a
+	$(B)/tools/cli.o $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

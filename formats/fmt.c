@@ -2,10 +2,14 @@
 #include "fmt.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 lq_status fmt_fail(char *err, lq_status status, const char *fmt, ...)
 {
@@ -124,5 +128,89 @@ lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len
 	buf[n] = '\0';
 	*out = buf;
 	*len = n;
+	return LQ_OK;
+}
+
+/* ------------------------------------------------------------------ reads and writes on a pipe */
+
+static bool (*cancel_check)(void);
+
+void fmt_set_cancel_check(bool (*cancelled)(void))
+{
+	cancel_check = cancelled;
+}
+
+bool fmt_cancelled(void)
+{
+	return cancel_check && cancel_check();
+}
+
+/* Waits until fd is ready for `events`; LQ_ERR_CANCELLED as soon as the cancel check says so. A hang-up
+ * or an error counts as ready: the read or write that follows reports it. */
+static lq_status wait_ready(int fd, short events, const char *name, char *err)
+{
+	for (;;) {
+		if (fmt_cancelled())
+			return fmt_fail(err, LQ_ERR_CANCELLED, "interrupted");
+		struct pollfd p = {.fd = fd, .events = events};
+		int r = poll(&p, 1, FMT_WAIT_MS);
+		if (r > 0)
+			return LQ_OK;
+		if (r < 0 && errno != EINTR)
+			return fmt_fail(err, LQ_ERR_IO, "cannot wait for '%s': %s", name, strerror(errno));
+	}
+}
+
+lq_status fmt_fd_read(int fd, void *dst, size_t len, size_t *got, const char *name, char *err)
+{
+	char *d = dst;
+	*got = 0;
+	while (*got < len) {
+		/* after POLLIN a read returns what is there without waiting for the rest */
+		lq_status st = wait_ready(fd, POLLIN, name, err);
+		if (st != LQ_OK)
+			return st;
+		size_t want = len - *got > ((size_t)1 << 30) ? (size_t)1 << 30 : len - *got;
+		ssize_t k = read(fd, d + *got, want);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k < 0)
+			return fmt_fail(err, LQ_ERR_IO, "cannot read '%s': %s", name, strerror(errno));
+		if (k == 0)
+			break;
+		*got += (size_t)k;
+	}
+	return LQ_OK;
+}
+
+/* How much one write(2) to fd may carry without waiting, fd being ready: on a pipe, its whole capacity
+ * when it is empty, else one page (POLLOUT promises a free page, not more: the bytes in a pipe may sit in
+ * part-filled pages). Anything else (a file, a socket): all of it. */
+static size_t write_room(int fd, size_t len)
+{
+	int cap = fcntl(fd, F_GETPIPE_SZ);
+	int queued = 0;
+	if (cap <= 0 || ioctl(fd, FIONREAD, &queued) != 0)
+		return len;
+	size_t room = queued == 0 ? (size_t)cap : 4096;
+	return len < room ? len : room;
+}
+
+lq_status fmt_fd_write(int fd, const void *src, size_t len, const char *name, char *err)
+{
+	const char *s = src;
+	while (len > 0) {
+		lq_status st = wait_ready(fd, POLLOUT, name, err);
+		if (st != LQ_OK)
+			return st;
+		size_t want = write_room(fd, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len);
+		ssize_t put = write(fd, s, want);
+		if (put < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (put < 0)
+			return fmt_fail(err, LQ_ERR_IO, "cannot write '%s': %s", name, strerror(errno));
+		s += put;
+		len -= (size_t)put;
+	}
 	return LQ_OK;
 }

@@ -57,4 +57,19 @@ void fmt_buf_printf(fmt_buf *b, const char *fmt, ...) FMT_PRINTF(2, 3);
  * LQ_ERR_IO (cannot open or read), LQ_ERR_CORRUPT (larger), LQ_ERR_NOMEM, with a message naming the file. */
 lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len, char *err);
 
+/* Reads and writes on a descriptor that may be a pipe: standard input or output of a stream. They wait
+ * for the descriptor in slices of FMT_WAIT_MS and fail with LQ_ERR_CANCELLED, "interrupted", once the
+ * cancel check says so. A pipe's other end can stall for ever (curl on a dead link, ssh to a lost host),
+ * and the signal that should end the wait lands on whichever thread the kernel picks, usually not the
+ * one blocked in read(2) or write(2), so EINTR alone would never come. The tools set the check. */
+#define FMT_WAIT_MS 100
+void fmt_set_cancel_check(bool (*cancelled)(void));
+bool fmt_cancelled(void);
+
+/* Up to len bytes, fewer only at the end of the input; *got says how many. Messages name `name`. */
+lq_status fmt_fd_read(int fd, void *dst, size_t len, size_t *got, const char *name, char *err);
+
+/* All len bytes, or an error. */
+lq_status fmt_fd_write(int fd, const void *src, size_t len, const char *name, char *err);
+
 #endif /* FORMATS_FMT_H */

@@ -535,20 +535,9 @@ static lq_status stream_marker(void *arg, uint64_t pos, void *dst, size_t len, c
 /* read(2) until len bytes or the end; *got says how many came. */
 static lq_status stream_read(st_file *f, void *dst, size_t len, size_t *got)
 {
-	char *d = dst;
-	*got = 0;
-	while (*got < len) {
-		ssize_t k = read(f->fd, d + *got, len - *got > ((size_t)1 << 30) ? (size_t)1 << 30 : len - *got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': %s", f->path, strerror(errno));
-		if (k == 0)
-			break;
-		*got += (size_t)k;
-		f->stream_pos += (uint64_t)k;
-	}
-	return LQ_OK;
+	lq_status st = fmt_fd_read(f->fd, dst, len, got, f->path, f->err);
+	f->stream_pos += (uint64_t)*got;
+	return st;
 }
 
 /* A stream goes forward only: what lies before pos is read and dropped. */

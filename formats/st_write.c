@@ -345,19 +345,10 @@ uint64_t st_writer_tensor_bytes(const st_writer *w, int32_t id)
 
 static lq_status write_seq(st_writer *w, const void *src, size_t len)
 {
-	const char *s = src;
-	while (len > 0) {
-		ssize_t put = write(w->fd, s, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len);
-		if (put < 0) {
-			if (errno == EINTR)
-				continue;
-			return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
-		}
-		s += put;
-		len -= (size_t)put;
-	}
-	w->emitted += (uint64_t)(s - (const char *)src);
-	return LQ_OK;
+	lq_status st = fmt_fd_write(w->fd, src, len, shown(w), w->err);
+	if (st == LQ_OK)
+		w->emitted += (uint64_t)len;
+	return st;
 }
 
 /* A stream takes bytes in order: what comes at the stream's position goes out, with whatever was held

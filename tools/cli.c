@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
+
 int cli_verbosity = 0;
 static const char *progname = "?";
 static volatile sig_atomic_t interrupted;
@@ -197,6 +199,8 @@ void cli_install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGXFSZ, SIG_IGN);
+	/* a stream blocked on a stalled pipe looks at the flag while it waits */
+	fmt_set_cancel_check(cli_interrupted);
 }
 
 bool cli_interrupted(void)
