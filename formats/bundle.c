@@ -651,6 +651,9 @@ typedef struct scan {
 	size_t headers;
 	size_t nflat;  /* entries outside any directory */
 	uint64_t held; /* bytes kept in memory */
+	bundle_visit_fn visit; /* bundle_open_visit's */
+	void *visit_arg;
+	char *buf;     /* visit: what is not kept passes through here */
 } scan;
 
 static lq_status refuse(bundle *b, const char *qname, const char *why)
@@ -695,8 +698,40 @@ static lq_status hold(scan *sc, uint64_t bytes, const char *qname)
 	return LQ_OK;
 }
 
+/* Bytes [offset, offset + len) of entry e to the visitor, if there is one. The entry's final name is its
+ * last component (a bundle holds no subdirectories; a top-level directory is dropped once the scan ends). */
+static lq_status to_visitor(scan *sc, const bundle_entry *e, uint64_t offset, const void *data, size_t len)
+{
+	if (!sc->visit)
+		return LQ_OK;
+	const char *slash = strrchr(e->name, '/');
+	return sc->visit(sc->visit_arg, (size_t)(e - sc->b->e), slash ? slash + 1 : e->name, e->size, offset, data,
+			 len, sc->b->err);
+}
+
+/* The rest of an entry, past what is kept: to the visitor, or decompressed and dropped. */
+static lq_status scan_rest(scan *sc, const bundle_entry *e, const char *qname)
+{
+	bundle *b = sc->b;
+	if (!sc->visit)
+		return archive_read_data_skip(sc->a) == ARCHIVE_OK ? LQ_OK : archive_failed(b, sc->a, "entry", qname);
+	if (!sc->buf && !(sc->buf = malloc(IO_CHUNK)))
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+	for (uint64_t at = e->head_len; at < e->size;) {
+		size_t n = e->size - at < IO_CHUNK ? (size_t)(e->size - at) : IO_CHUNK;
+		lq_status st = read_data(b, sc->a, sc->buf, n, qname);
+		if (st == LQ_OK)
+			st = to_visitor(sc, e, at, sc->buf, n);
+		if (st != LQ_OK)
+			return st;
+		at += n;
+	}
+	return LQ_OK;
+}
+
 /* What is kept of an entry: all of it, or a .safetensors file's 8 + N bytes; the rest is decompressed and
- * dropped here, so that a truncated or corrupt archive fails now and not halfway through a conversion. */
+ * dropped here (or given to the visitor), so that a truncated or corrupt archive fails now and not halfway
+ * through a conversion. */
 static lq_status scan_data(scan *sc, bundle_entry *e, const char *qname)
 {
 	bundle *b = sc->b;
@@ -716,6 +751,8 @@ static lq_status scan_data(scan *sc, bundle_entry *e, const char *qname)
 	if ((st = read_data(b, sc->a, e->head, (size_t)keep, qname)) != LQ_OK)
 		return st;
 	e->head_len = keep;
+	if ((st = to_visitor(sc, e, 0, e->head, (size_t)keep)) != LQ_OK)
+		return st;
 	if (weights && keep == 8) {
 		uint64_t n = 0;
 		for (int i = 7; i >= 0; i--)
@@ -731,15 +768,14 @@ static lq_status scan_data(scan *sc, bundle_entry *e, const char *qname)
 			if (!p)
 				return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 			e->head = p;
-			if ((st = read_data(b, sc->a, e->head + 8, (size_t)n, qname)) != LQ_OK)
+			if ((st = read_data(b, sc->a, e->head + 8, (size_t)n, qname)) != LQ_OK ||
+			    (st = to_visitor(sc, e, 8, e->head + 8, (size_t)n)) != LQ_OK)
 				return st;
 			e->head_len = 8 + n;
 		}
 	}
 	e->head[e->head_len] = '\0';
-	if (e->head_len < e->size && archive_read_data_skip(sc->a) != ARCHIVE_OK)
-		return archive_failed(b, sc->a, "entry", qname);
-	return LQ_OK;
+	return e->head_len < e->size ? scan_rest(sc, e, qname) : LQ_OK;
 }
 
 /* One header of the scan: refused, skipped (an allowed directory) or added. */
@@ -911,9 +947,9 @@ static lq_status finish_names(bundle *b)
 	return LQ_OK;
 }
 
-static lq_status scan_archive(bundle *b)
+static lq_status scan_archive(bundle *b, bundle_visit_fn visit, void *arg)
 {
-	scan sc = {.b = b};
+	scan sc = {.b = b, .visit = visit, .visit_arg = arg};
 	lq_status st = open_handle(b, &sc.a);
 	if (st != LQ_OK)
 		return st;
@@ -948,10 +984,16 @@ static lq_status scan_archive(bundle *b)
 	st = finish_names(b);
 done:
 	archive_read_free(sc.a);
+	free(sc.buf);
 	return st;
 }
 
 lq_status bundle_open(bundle *b, const char *path)
+{
+	return bundle_open_visit(b, path, NULL, NULL);
+}
+
+lq_status bundle_open_visit(bundle *b, const char *path, bundle_visit_fn visit, void *arg)
 {
 	clear(b);
 	b->err[0] = '\0';
@@ -967,7 +1009,7 @@ lq_status bundle_open(bundle *b, const char *path)
 		st = fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': not a regular file", path);
 	else {
 		b->file_size = (uint64_t)sb.st_size;
-		st = scan_archive(b);
+		st = scan_archive(b, visit, arg);
 	}
 	if (st != LQ_OK) {
 		/* nothing half-read is left behind; the path stays, for bundle_path and messages */

@@ -73,6 +73,18 @@ void bundle_free(bundle *b); /* NULL is a no-op */
  * rule above, with a message naming the archive and the entry. */
 lq_status bundle_open(bundle *b, const char *path);
 
+/* What bundle_open_visit gives its visitor: bytes [offset, offset + len) of entry `entry` (archive order)
+ * of `size` bytes, named `name` as bundle_entry_at will name it. Each entry's bytes come in order, from
+ * offset 0 with len 0 or more, to its end (an empty entry: one call with len 0); directories are not
+ * visited. A status other than LQ_OK stops the scan, which returns it; the visitor's message goes to err
+ * (FMT_ERRBUF bytes), bundle_error's. */
+typedef lq_status (*bundle_visit_fn)(void *arg, size_t entry, const char *name, uint64_t size, uint64_t offset,
+				     const void *data, size_t len, char *err);
+
+/* bundle_open, with every byte of every entry also given to `visit` as the scan decompresses it: a caller
+ * that needs every byte once (qinspect --verify hashing them) needs no second pass. */
+lq_status bundle_open_visit(bundle *b, const char *path, bundle_visit_fn visit, void *arg);
+
 size_t bundle_count(const bundle *b);
 /* Entries in archive order. */
 const bundle_entry *bundle_entry_at(const bundle *b, size_t i);

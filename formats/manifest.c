@@ -103,122 +103,179 @@ typedef struct hashed {
 	XXH128_hash_t *tensors;  /* st's tensors, in data order */
 } hashed;
 
-/* Buffers reused from file to file. */
-typedef struct hasher {
-	unsigned char *buf;
+/* A file being hashed, fed its bytes in order (manifest.h). */
+struct manifest_hash {
+	char *qpath;          /* the path, quoted for messages */
+	uint64_t size, pos;   /* its size; the bytes taken so far */
+	bool header_pending;  /* a .safetensors file whose header is still being gathered */
+	unsigned char *hdr;   /* that header so far */
+	uint64_t hdr_len;     /* what it needs: 8, then 8 + N once N is known */
+	size_t ti;            /* the tensor the next data byte belongs to */
+	bool done;
 	XXH3_state_t *whole, *tensor;
-} hasher;
+	hashed r;
+};
 
-static lq_status hasher_init(hasher *h, char *err)
+void manifest_hash_free(manifest_hash *h)
 {
-	h->buf = malloc(CHUNK);
+	if (!h)
+		return;
+	free(h->qpath);
+	free(h->hdr);
+	XXH3_freeState(h->whole);
+	XXH3_freeState(h->tensor);
+	st_file_free(h->r.st);
+	free(h->r.tensors);
+	free(h);
+}
+
+static const st_file *parsed(const manifest_hash *h)
+{
+	return h->r.st && h->r.parse_status == LQ_OK ? h->r.st : NULL;
+}
+
+static void finish(manifest_hash *h)
+{
+	const st_file *sf = parsed(h);
+	for (; sf && h->ti < sf->ntensors; h->ti++) /* tensors of no bytes at the end of the data */
+		h->r.tensors[h->ti] = XXH3_128bits_digest(h->tensor);
+	h->r.whole = XXH3_128bits_digest(h->whole);
+	h->done = true;
+}
+
+manifest_hash *manifest_hash_begin(const char *path, uint64_t size)
+{
+	manifest_hash *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	char q[512];
+	h->qpath = strdup(fmt_quote(path, q, sizeof q));
 	h->whole = XXH3_createState();
 	h->tensor = XXH3_createState();
-	if (!h->buf || !h->whole || !h->tensor)
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	h->size = size;
+	if (!h->qpath || !h->whole || !h->tensor)
+		goto fail;
+	XXH3_128bits_reset(h->whole);
+	XXH3_128bits_reset(h->tensor);
+	if (is_safetensors(path)) {
+		if (!(h->r.st = st_file_create()))
+			goto fail;
+		if (size < 8) {
+			const unsigned char none[8] = {0};
+			h->r.parse_status = st_file_parse(h->r.st, none, 0, size, h->qpath); /* says what is wrong */
+		} else {
+			h->header_pending = true;
+			h->hdr_len = 8;
+			if (!(h->hdr = malloc(8)))
+				goto fail;
+		}
+	}
+	if (size == 0)
+		finish(h);
+	return h;
+fail:
+	manifest_hash_free(h);
+	return NULL;
+}
+
+/* Gathers header bytes from d (*took says how many it used): the 8-byte length N, then the N bytes of
+ * JSON, which are then parsed into r.st. A length that cannot be (past the file's end, over the limit)
+ * is parsed as 8 bytes, for st_file_parse to say what is wrong. Only a failed allocation is an error: a
+ * header that does not parse is r.parse_status, with its message in r.st. */
+static lq_status take_header(manifest_hash *h, const unsigned char *d, size_t len, size_t *took, char *err)
+{
+	size_t k = h->hdr_len - h->pos < len ? (size_t)(h->hdr_len - h->pos) : len;
+	memcpy(h->hdr + h->pos, d, k);
+	h->pos += k;
+	*took = k;
+	if (h->pos < h->hdr_len)
+		return LQ_OK;
+	if (h->hdr_len == 8) {
+		uint64_t n = 0;
+		for (int i = 7; i >= 0; i--)
+			n = n << 8 | h->hdr[i];
+		if (n > ST_MAX_HEADER || n > h->size - 8) {
+			h->header_pending = false;
+			h->r.parse_status = st_file_parse(h->r.st, h->hdr, 8, h->size, h->qpath);
+			return LQ_OK;
+		}
+		if (n > 0) {
+			unsigned char *p = realloc(h->hdr, (size_t)(8 + n));
+			if (!p)
+				return fmt_fail(err, LQ_ERR_NOMEM, "%s: out of memory for a header of %" PRIu64 " bytes",
+						h->qpath, n);
+			h->hdr = p;
+			h->hdr_len = 8 + n;
+			return LQ_OK;
+		}
+	}
+	h->header_pending = false;
+	h->r.parse_status = st_file_parse(h->r.st, h->hdr, (size_t)h->hdr_len, h->size, h->qpath);
+	free(h->hdr);
+	h->hdr = NULL;
+	if (parsed(h) && h->r.st->ntensors && !(h->r.tensors = malloc(h->r.st->ntensors * sizeof *h->r.tensors)))
+		return fmt_fail(err, LQ_ERR_NOMEM, "%s: out of memory", h->qpath);
 	return LQ_OK;
 }
 
-static void hasher_free(hasher *h)
+/* Data bytes: each goes to the hash of the tensor that holds it. The tensors are contiguous from
+ * data_start to the end of the file, in data order: a piece ends some of them and begins at most one. */
+static void take_data(manifest_hash *h, const unsigned char *d, size_t n)
 {
-	free(h->buf);
-	XXH3_freeState(h->whole);
-	XXH3_freeState(h->tensor);
-}
-
-static void hashed_clear(hashed *r)
-{
-	st_file_free(r->st);
-	free(r->tensors);
-	memset(r, 0, sizeof *r);
-}
-
-static lq_status read_into(const manifest_file *f, uint64_t offset, void *dst, size_t len, XXH3_state_t *whole,
-			   char *err)
-{
-	lq_status st = f->read(f->arg, offset, dst, len, err);
-	if (st == LQ_OK)
-		XXH3_128bits_update(whole, dst, len);
-	return st;
-}
-
-/* Reads a .safetensors file's first 8 + N bytes (fewer when N is impossible) and parses them into r->st;
- * *pos is where the reading stopped. Only a failed read or allocation is an error: a header that does not
- * parse is r->parse_status, with its message in r->st. */
-static lq_status read_header(const manifest_file *f, hasher *h, hashed *r, uint64_t *pos, char *err)
-{
-	char q[512];
-	fmt_quote(f->path, q, sizeof q);
-	r->st = st_file_create();
-	if (!r->st)
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	unsigned char prefix[8] = {0};
-	*pos = 0;
-	if (f->size < 8) {
-		r->parse_status = st_file_parse(r->st, prefix, 0, f->size, q);
-		return LQ_OK;
+	const st_file *sf = parsed(h);
+	for (uint64_t a = h->pos - (sf ? sf->data_start : 0), b = a + n; sf && h->ti < sf->ntensors;) {
+		const st_tensor *t = &sf->tensors[h->ti];
+		uint64_t lo = t->begin > a ? t->begin : a, hi = t->end < b ? t->end : b;
+		if (hi > lo)
+			XXH3_128bits_update(h->tensor, d + (lo - a), (size_t)(hi - lo));
+		if (t->end > b)
+			break;
+		h->r.tensors[h->ti++] = XXH3_128bits_digest(h->tensor);
+		XXH3_128bits_reset(h->tensor);
 	}
-	lq_status st = read_into(f, 0, prefix, 8, h->whole, err);
-	if (st != LQ_OK)
-		return st;
-	*pos = 8;
-	uint64_t n = 0;
-	for (int i = 7; i >= 0; i--)
-		n = n << 8 | prefix[i];
-	if (n > ST_MAX_HEADER || n > f->size - 8) {
-		r->parse_status = st_file_parse(r->st, prefix, 8, f->size, q); /* reports the bad length */
-		return LQ_OK;
-	}
-	unsigned char *hdr = malloc((size_t)(8 + n));
-	if (!hdr)
-		return fmt_fail(err, LQ_ERR_NOMEM, "%s: out of memory for a header of %" PRIu64 " bytes", q, n);
-	memcpy(hdr, prefix, 8);
-	st = n ? read_into(f, 8, hdr + 8, (size_t)n, h->whole, err) : LQ_OK;
-	if (st == LQ_OK) {
-		*pos = 8 + n;
-		r->parse_status = st_file_parse(r->st, hdr, (size_t)(8 + n), f->size, q);
-	}
-	free(hdr);
-	if (st == LQ_OK && r->parse_status == LQ_OK && r->st->ntensors &&
-	    !(r->tensors = malloc(r->st->ntensors * sizeof *r->tensors)))
-		st = fmt_fail(err, LQ_ERR_NOMEM, "%s: out of memory", q);
-	return st;
+	h->pos += n;
 }
 
-/* Reads f once, from byte 0 to its end, and hashes it whole and (a .safetensors file whose header parses)
- * tensor by tensor. */
-static lq_status hash_file(const manifest_file *f, hasher *h, hashed *r, char *err)
+lq_status manifest_hash_put(manifest_hash *h, const void *data, size_t len, char *err)
 {
-	memset(r, 0, sizeof *r);
-	XXH3_128bits_reset(h->whole);
-	uint64_t pos = 0;
-	lq_status st = LQ_OK;
-	if (is_safetensors(f->path) && (st = read_header(f, h, r, &pos, err)) != LQ_OK)
-		return st;
-	const st_file *sf = r->st && r->parse_status == LQ_OK ? r->st : NULL;
-	size_t ti = 0;
-	XXH3_128bits_reset(h->tensor);
-	while (pos < f->size) {
-		size_t n = f->size - pos < CHUNK ? (size_t)(f->size - pos) : CHUNK;
-		if ((st = read_into(f, pos, h->buf, n, h->whole, err)) != LQ_OK)
+	const unsigned char *d = data;
+	if (len > h->size - h->pos)
+		return fmt_fail(err, LQ_ERR_ARG, "%s: more than its %" PRIu64 " bytes", h->qpath, h->size);
+	XXH3_128bits_update(h->whole, d, len);
+	while (len > 0 && h->header_pending) {
+		size_t took;
+		lq_status st = take_header(h, d, len, &took, err);
+		if (st != LQ_OK)
 			return st;
-		/* the tensors are contiguous from data_start to the end of the file, in data order: each chunk
-		 * ends some of them and begins at most one more */
-		for (uint64_t a = pos - (sf ? sf->data_start : 0), b = a + n; sf && ti < sf->ntensors;) {
-			const st_tensor *t = &sf->tensors[ti];
-			uint64_t lo = t->begin > a ? t->begin : a, hi = t->end < b ? t->end : b;
-			if (hi > lo)
-				XXH3_128bits_update(h->tensor, h->buf + (lo - a), (size_t)(hi - lo));
-			if (t->end > b)
-				break;
-			r->tensors[ti++] = XXH3_128bits_digest(h->tensor);
-			XXH3_128bits_reset(h->tensor);
+		d += took;
+		len -= took;
+	}
+	if (len > 0)
+		take_data(h, d, len);
+	if (h->pos == h->size && !h->done)
+		finish(h);
+	return LQ_OK;
+}
+
+/* Reads f once, from byte 0 to its end, in chunks through buf (CHUNK bytes), into *out. */
+static lq_status hash_file(const manifest_file *f, unsigned char *buf, manifest_hash **out, char *err)
+{
+	*out = NULL;
+	manifest_hash *h = manifest_hash_begin(f->path, f->size);
+	if (!h)
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	for (uint64_t pos = 0; pos < f->size;) {
+		size_t n = f->size - pos < CHUNK ? (size_t)(f->size - pos) : CHUNK;
+		lq_status st = f->read(f->arg, pos, buf, n, err);
+		if (st == LQ_OK)
+			st = manifest_hash_put(h, buf, n, err);
+		if (st != LQ_OK) {
+			manifest_hash_free(h);
+			return st;
 		}
 		pos += n;
 	}
-	for (; sf && ti < sf->ntensors; ti++) /* tensors of no bytes at the end of the data */
-		r->tensors[ti] = XXH3_128bits_digest(h->tensor);
-	r->whole = XXH3_128bits_digest(h->whole);
+	*out = h;
 	return LQ_OK;
 }
 
@@ -353,10 +410,12 @@ lq_status manifest_build(const manifest_origin *origin, const manifest_file *fil
 	const manifest_file **sorted = NULL;
 	if ((st = sort_files(files, nfiles, &sorted, err)) != LQ_OK)
 		return st;
-	hasher h = {0};
+	unsigned char *buf = malloc(CHUNK);
 	fmt_buf b = {0};
-	if ((st = hasher_init(&h, err)) != LQ_OK)
+	if (!buf) {
+		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		goto done;
+	}
 
 	fmt_buf_puts(&b, "{\n  \"manifest\": 1,\n  \"tool\": ");
 	put_string(&b, tool);
@@ -372,14 +431,14 @@ lq_status manifest_build(const manifest_origin *origin, const manifest_file *fil
 	}
 	fmt_buf_puts(&b, nfiles ? "},\n  \"files\": [\n" : "},\n  \"files\": []\n}\n");
 	for (size_t i = 0; i < nfiles; i++) {
-		hashed r;
-		if ((st = hash_file(sorted[i], &h, &r, err)) == LQ_OK && r.st && r.parse_status != LQ_OK)
-			st = fmt_fail(err, r.parse_status, "%s", st_file_error(r.st));
+		manifest_hash *h;
+		if ((st = hash_file(sorted[i], buf, &h, err)) == LQ_OK && h->r.st && h->r.parse_status != LQ_OK)
+			st = fmt_fail(err, h->r.parse_status, "%s", st_file_error(h->r.st));
 		if (st == LQ_OK) {
-			put_file(&b, sorted[i], &r);
+			put_file(&b, sorted[i], &h->r);
 			fmt_buf_puts(&b, i + 1 < nfiles ? ",\n" : "\n  ]\n}\n");
 		}
-		hashed_clear(&r);
+		manifest_hash_free(h);
 		if (st != LQ_OK)
 			goto done;
 	}
@@ -393,7 +452,7 @@ lq_status manifest_build(const manifest_origin *origin, const manifest_file *fil
 done:
 	free(b.p);
 	free(sorted);
-	hasher_free(&h);
+	free(buf);
 	return st;
 }
 
@@ -893,7 +952,7 @@ static void check_tensors(verifier *v, const mf_file *mfile, const hashed *r, co
 			say(v, "%s: tensor '%s': not in the manifest", qpath, fmt_quote(sf->tensors[i].name, qn, sizeof qn));
 }
 
-static lq_status check_file(verifier *v, const mf_file *mfile, const manifest_file *f, hasher *h, char *err)
+static lq_status check_file(verifier *v, const mf_file *mfile, const manifest_file *f, unsigned char *buf, char *err)
 {
 	char qpath[512];
 	fmt_quote(f->path, qpath, sizeof qpath);
@@ -904,31 +963,37 @@ static lq_status check_file(verifier *v, const mf_file *mfile, const manifest_fi
 	 * to name its tensors */
 	if (!same_size && !mfile->has_tensors)
 		return LQ_OK;
-	hashed r;
-	lq_status st = hash_file(f, h, &r, err);
-	if (st != LQ_OK) {
-		hashed_clear(&r);
-		return st;
+	manifest_hash *own = NULL;
+	const manifest_hash *h = f->hashed;
+	if (h && (!h->done || h->size != f->size))
+		return fmt_fail(err, LQ_ERR_ARG, "%s: given as hashed, but %" PRIu64 " of its %" PRIu64 " bytes were",
+				qpath, h->pos, f->size);
+	if (!h) {
+		lq_status st = hash_file(f, buf, &own, err);
+		if (st != LQ_OK)
+			return st;
+		h = own;
 	}
+	const hashed *r = &h->r;
 	unsigned char hh[16];
-	canonical(r.whole, hh);
+	canonical(r->whole, hh);
 	if (same_size && memcmp(hh, mfile->hash, 16) != 0) {
 		char a[HASH_HEX + 1], b[HASH_HEX + 1];
 		hex16(hh, a);
 		hex16(mfile->hash, b);
 		say(v, "%s: bytes differ from the manifest (xxh3_128 %s here, %s listed)", qpath, a, b);
 	}
-	if (r.st && r.parse_status != LQ_OK) {
+	if (r->st && r->parse_status != LQ_OK) {
 		/* st_file_parse's message begins with the name given to it */
-		const char *why = st_file_error(r.st);
+		const char *why = st_file_error(r->st);
 		size_t k = strlen(qpath);
 		if (strncmp(why, qpath, k) == 0 && strncmp(why + k, ": ", 2) == 0)
 			why += k + 2;
 		say(v, "%s: its safetensors header no longer parses, so no tensor can be checked (%s)", qpath, why);
-	} else if (r.st) {
-		check_tensors(v, mfile, &r, qpath);
+	} else if (r->st) {
+		check_tensors(v, mfile, r, qpath);
 	}
-	hashed_clear(&r);
+	manifest_hash_free(own);
 	return LQ_OK;
 }
 
@@ -948,7 +1013,7 @@ lq_status manifest_verify(const char *manifest_text, size_t len, const manifest_
 		return st;
 	}
 	const manifest_file **given = NULL;
-	hasher h = {0};
+	unsigned char *buf = NULL;
 	verifier v = {.report = report, .arg = arg};
 	/* MANIFEST among the files is not an error here: it is simply not listed */
 	given = malloc((nfiles ? nfiles : 1) * sizeof *given);
@@ -966,8 +1031,10 @@ lq_status manifest_verify(const char *manifest_text, size_t len, const manifest_
 			st = fmt_fail(err, LQ_ERR_ARG, "'%s' is given twice", fmt_quote(given[i]->path, q, sizeof q));
 			goto done;
 		}
-	if ((st = hasher_init(&h, err)) != LQ_OK)
+	if (!(buf = malloc(CHUNK))) {
+		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		goto done;
+	}
 	/* both lists sorted by path: one merge finds the missing, the extra and the pairs */
 	for (size_t i = 0, k = 0; (i < m.nfiles || k < nfiles) && st == LQ_OK;) {
 		int c = i == m.nfiles ? 1 : k == nfiles ? -1 : strcmp(m.by_path[i]->path, given[k]->path);
@@ -980,7 +1047,7 @@ lq_status manifest_verify(const char *manifest_text, size_t len, const manifest_
 			say(&v, "%s: not in the manifest", fmt_quote(given[k]->path, q, sizeof q));
 			k++;
 		} else {
-			st = check_file(&v, m.by_path[i++], given[k++], &h, err);
+			st = check_file(&v, m.by_path[i++], given[k++], buf, err);
 		}
 	}
 	if (st == LQ_OK && tool && !(*tool = strdup(m.tool)))
@@ -1000,7 +1067,7 @@ lq_status manifest_verify(const char *manifest_text, size_t len, const manifest_
 done:
 	*mismatches = v.count;
 	free(given);
-	hasher_free(&h);
+	free(buf);
 	mf_free(&m);
 	return st;
 }

@@ -50,14 +50,28 @@ typedef struct manifest_origin {
 	size_t noptions;
 } manifest_origin;
 
+/* A file being hashed by its holder, who has its bytes passing by anyway (a bundle's scan decompresses
+ * every entry): manifest_hash_begin, then manifest_hash_put with the bytes in order, all `size` of them,
+ * in pieces of any length. A .safetensors file (by its name) is hashed tensor by tensor as well, its
+ * header checked as st_file_parse checks it. */
+typedef struct manifest_hash manifest_hash;
+
+manifest_hash *manifest_hash_begin(const char *path, uint64_t size); /* NULL: out of memory */
+/* LQ_ERR_ARG past `size` bytes, LQ_ERR_NOMEM; a header that does not parse is not an error here (the
+ * check reports it). */
+lq_status manifest_hash_put(manifest_hash *h, const void *data, size_t len, char *err);
+void manifest_hash_free(manifest_hash *h); /* NULL is a no-op */
+
 /* A file of the output: its path inside it ("model-00001-of-00002.safetensors"), its size, and how to
  * read its bytes (called with consecutive offsets from 0, in order; the callee sets its own message in
- * err, FMT_ERRBUF bytes, and returns a status). */
+ * err, FMT_ERRBUF bytes, and returns a status), or, for manifest_verify, its bytes already hashed (all
+ * of them; `read` is then not called). */
 typedef struct manifest_file {
 	const char *path;
 	uint64_t size;
 	lq_status (*read)(void *arg, uint64_t offset, void *dst, size_t len, char *err);
 	void *arg;
+	const manifest_hash *hashed;
 } manifest_file;
 
 /* A reader for manifest_file over a file on disk: arg is the file's path (const char *). */

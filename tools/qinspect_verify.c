@@ -23,6 +23,8 @@ typedef struct output_files {
 	size_t manifest_len;
 	bundle *b;
 	bundle_entry_ref *entry; /* bundle: each file's entry */
+	manifest_hash **hashes;  /* bundle: each entry's hashes, made by the scan (NULL for the MANIFEST) */
+	size_t nhashes;
 	char **extra;  /* what cannot be a file of an output (a subdirectory, a link), as mismatches */
 	size_t nextra;
 } output_files;
@@ -41,6 +43,9 @@ static void output_free(output_files *o)
 	free(o->names);
 	free(o->entry);
 	free(o->manifest);
+	for (size_t i = 0; i < o->nhashes; i++)
+		manifest_hash_free(o->hashes[i]);
+	free(o->hashes);
 	bundle_free(o->b);
 }
 
@@ -130,6 +135,26 @@ static lq_status read_dir(const char *dir, output_files *o)
 	return st;
 }
 
+/* bundle_open_visit's visitor: every entry but the MANIFEST hashed as the scan decompresses it, so that
+ * a compressed bundle is decompressed once, not once to scan and again to hash. */
+static lq_status hash_entry(void *arg, size_t entry, const char *name, uint64_t size, uint64_t offset,
+			    const void *data, size_t len, char *err)
+{
+	output_files *o = arg;
+	(void)offset; /* in order, from 0: bundle.h */
+	if (entry >= o->nhashes) {
+		manifest_hash **h = realloc(o->hashes, (entry + 1) * sizeof *h);
+		if (!h)
+			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		o->hashes = h;
+		for (; o->nhashes <= entry; o->nhashes++)
+			h[o->nhashes] = NULL;
+		if (strcmp(name, MANIFEST_NAME) != 0 && !(h[entry] = manifest_hash_begin(name, size)))
+			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	}
+	return o->hashes[entry] ? manifest_hash_put(o->hashes[entry], data, len, err) : LQ_OK;
+}
+
 static lq_status read_bundle(const char *path, output_files *o)
 {
 	o->b = bundle_create();
@@ -137,7 +162,7 @@ static lq_status read_bundle(const char *path, output_files *o)
 		cli_error("out of memory");
 		return LQ_ERR_NOMEM;
 	}
-	lq_status st = bundle_open(o->b, path);
+	lq_status st = bundle_open_visit(o->b, path, hash_entry, o);
 	if (st != LQ_OK) {
 		cli_error("%s", bundle_error(o->b));
 		return st;
@@ -162,7 +187,8 @@ static lq_status read_bundle(const char *path, output_files *o)
 		o->paths[o->n] = NULL;
 		o->entry[o->n] = (bundle_entry_ref){o->b, i};
 		o->names[o->n] = strdup(e->name);
-		o->files[o->n] = (manifest_file){.path = o->names[o->n], .size = e->size, .read = bundle_entry_read};
+		o->files[o->n] = (manifest_file){.path = o->names[o->n], .size = e->size, .read = bundle_entry_read,
+						 .hashed = i < o->nhashes ? o->hashes[i] : NULL};
 		if (!o->names[o->n++]) {
 			cli_error("out of memory");
 			return LQ_ERR_NOMEM;

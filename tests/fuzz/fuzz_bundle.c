@@ -5,7 +5,8 @@
  * archive it accepts must keep every promise of bundle.h (plain, unique, findable names; what is held is
  * the file or its safetensors header; every byte reads back through bundle_read, in order and out of it,
  * the same as the scan saw), and a refused one leaves nothing behind and a message that names the archive
- * and prints safely. A broken promise aborts.
+ * and prints safely. bundle_open_visit accepts and refuses what bundle_open does, and its visitor sees
+ * every entry in order, whole, under its final name. A broken promise aborts.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -163,6 +164,66 @@ static void check_accepted(bundle *b, const char *path)
 		read_range(b, n - 1, 0, 1, buf);
 }
 
+/* bundle_open_visit's promises: entries in archive order, each from offset 0 with its bytes in order to
+ * its end, under its final name. The visitor gives up past VISIT_LIMIT bytes (a zstd bomb), which stops
+ * the scan with its own status. */
+#define VISIT_LIMIT ((uint64_t)16 << 20)
+typedef struct visit_log {
+	size_t n;          /* entries begun */
+	uint64_t pos, all; /* bytes of the current entry, of all */
+	uint64_t sizes[64];
+	char names[64][BUNDLE_MAX_NAME + 1];
+	bool stopped;
+} visit_log;
+
+static lq_status log_visit(void *arg, size_t entry, const char *name, uint64_t size, uint64_t offset, const void *data,
+			   size_t len, char *err)
+{
+	visit_log *v = arg;
+	(void)data;
+	if (v->n == 0 || entry != v->n - 1) { /* the next entry begins: the one before it ended */
+		REQUIRE(entry == v->n && offset == 0);
+		REQUIRE(v->n == 0 || v->pos == v->sizes[(v->n - 1) % 64]);
+		v->n++;
+		v->pos = 0;
+		v->sizes[entry % 64] = size;
+		REQUIRE(strlen(name) <= BUNDLE_MAX_NAME);
+		strcpy(v->names[entry % 64], name);
+	}
+	REQUIRE(offset == v->pos && size == v->sizes[entry % 64] && len <= size - offset);
+	REQUIRE(strcmp(name, v->names[entry % 64]) == 0);
+	v->pos += len;
+	v->all += len;
+	if (v->all > VISIT_LIMIT) {
+		v->stopped = true;
+		return fmt_fail(err, LQ_ERR_IO, "visited enough");
+	}
+	return LQ_OK;
+}
+
+static void check_visit(const char *path, lq_status opened, const bundle *plain)
+{
+	bundle *b = bundle_create();
+	static visit_log v;
+	memset(&v, 0, sizeof v);
+	if (!b)
+		return;
+	lq_status st = bundle_open_visit(b, path, log_visit, &v);
+	if (!v.stopped) {
+		REQUIRE(st == opened);
+		if (st == LQ_OK) {
+			REQUIRE(v.n == bundle_count(b) && bundle_count(b) == bundle_count(plain));
+			REQUIRE(v.pos == v.sizes[(v.n - 1) % 64]);
+			for (size_t i = v.n > 64 ? v.n - 64 : 0; i < v.n; i++)
+				REQUIRE(strcmp(v.names[i % 64], bundle_entry_at(b, i)->name) == 0 &&
+					v.sizes[i % 64] == bundle_entry_at(b, i)->size);
+		}
+	} else {
+		REQUIRE(st == LQ_ERR_IO && strcmp(bundle_error(b), "visited enough") == 0 && bundle_count(b) == 0);
+	}
+	bundle_free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *path = scratch_path();
@@ -180,6 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		REQUIRE(printable(err));
 		REQUIRE(strncmp(err, path, strlen(path)) == 0 && strncmp(err + strlen(path), ": ", 2) == 0);
 	}
+	check_visit(path, st, b);
 	bundle_free(b);
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * test_bundle.c: model bundles (formats/bundle.h):
  * - what bundle_write makes reads back byte for byte through bundle_read, in order, out of order and
- *   backwards, from memory and through the cursor;
+ *   backwards, from memory and through the cursor, and reaches bundle_open_visit's visitor whole;
  * - the bytes are the same with 1, 2 and 4 zstd workers and from one run to the next, and the tar inside
  *   has exactly the metadata the spec fixes (read back here with libarchive);
  * - archives made the way `tar` makes them ("./x", "model/x" with its "model/" entry) are taken;
@@ -444,6 +444,131 @@ TEST(bundle_round_trip)
 done:
 	bundle_free(b);
 	bundle_free(NULL);
+	rm_tree(dir);
+	rm_tree(out);
+}
+
+/* ------------------------------------------------------------------------------ the visitor */
+
+/* What bundle_open_visit's visitor saw: each entry's bytes put together, and anything out of order. */
+typedef struct visited {
+	unsigned char *data[8];
+	uint64_t got[8], size[8];
+	char *name[8];
+	size_t n;
+	int calls, bad;
+	int fail_at; /* the call that returns LQ_ERR_IO, or 0 */
+} visited;
+
+static lq_status see(void *arg, size_t entry, const char *name, uint64_t size, uint64_t offset, const void *data,
+		     size_t len, char *err)
+{
+	visited *v = arg;
+	if (++v->calls == v->fail_at)
+		return fmt_fail(err, LQ_ERR_IO, "the visitor stops here");
+	if (entry >= 8 || entry > v->n || (entry == v->n && offset != 0)) {
+		v->bad++;
+		return LQ_OK;
+	}
+	if (entry == v->n) { /* a new entry, in archive order */
+		v->name[entry] = strdup(name);
+		v->size[entry] = size;
+		v->data[entry] = malloc(size ? (size_t)size : 1);
+		v->n++;
+	}
+	if (offset != v->got[entry] || size != v->size[entry] || len > size - offset || strcmp(name, v->name[entry])) {
+		v->bad++;
+		return LQ_OK;
+	}
+	memcpy(v->data[entry] + offset, data, len);
+	v->got[entry] += len;
+	return LQ_OK;
+}
+
+static void visited_free(visited *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		free(v->data[i]);
+		free(v->name[i]);
+	}
+}
+
+/* Every byte of every entry reaches the visitor, in order, under the names bundle_entry_at gives (the
+ * empty file too); the entries then read back as bundle_open's do; a visitor's error stops the scan. */
+TEST(bundle_visitor_sees_every_byte)
+{
+	char *dir = scratch_dir(), *out = scratch_dir();
+	if (!dir || !out || !make_model(dir)) {
+		rm_tree(dir);
+		rm_tree(out);
+		return;
+	}
+	char zst[4096], tar[4096];
+	snprintf(zst, sizeof zst, "%s", in(out, "model.tar.zst"));
+	snprintf(tar, sizeof tar, "%s", in(out, "model.tar"));
+	if (write_bundle(zst, dir, 3, 2) != LQ_OK || write_bundle(tar, dir, 3, 1) != LQ_OK) {
+		rm_tree(dir);
+		rm_tree(out);
+		return;
+	}
+	const char *const paths[] = {zst, tar};
+	for (int k = 0; k < 2; k++) {
+		test_context("%s", k ? "tar" : "tar.zst");
+		visited v = {0};
+		bundle *b = bundle_create();
+		if (!CHECK(b && bundle_open_visit(b, paths[k], see, &v) == LQ_OK)) {
+			test_fail(__FILE__, __LINE__, "%s", b ? bundle_error(b) : "out of memory");
+		} else if (CHECK_INT(v.bad, 0) && CHECK_INT(v.n, MODEL_N) && CHECK_INT(bundle_count(b), MODEL_N)) {
+			for (size_t i = 0; i < MODEL_N; i++) {
+				const bundle_entry *e = bundle_entry_at(b, i);
+				size_t len;
+				unsigned char *want = get_file(in(dir, e->name), &len);
+				test_context("%s, entry %s", k ? "tar" : "tar.zst", e->name);
+				CHECK_STR(v.name[i], e->name);
+				CHECK(want && v.got[i] == len && memcmp(v.data[i], want, len) == 0);
+				/* what the scan kept, and the cursor, as without a visitor */
+				CHECK(memcmp(e->head, want, (size_t)e->head_len) == 0);
+				if (want)
+					read_back(b, i, want, len, 100003, 0);
+				free(want);
+			}
+		}
+		visited_free(&v);
+		/* a visitor's error: its status and message, and nothing opened */
+		for (int at = 1; at <= 7; at += 3) {
+			visited w = {.fail_at = at};
+			test_context("%s, the visitor fails at call %d", k ? "tar" : "tar.zst", at);
+			CHECK_INT(bundle_open_visit(b, paths[k], see, &w), LQ_ERR_IO);
+			CHECK_STR(bundle_error(b), "the visitor stops here");
+			CHECK_INT(bundle_count(b), 0);
+			visited_free(&w);
+		}
+		bundle_free(b);
+	}
+	test_context("%s", "");
+	/* a top-level directory: the visitor is given the names it will have */
+	static const member top[] = {
+		{"model/", NULL, AE_IFDIR, NULL, false, 0},
+		{"model/config.json", "{\"a\": 1}", 0, NULL, false, 0},
+		{"model/model.safetensors", "\x10\0\0\0\0\0\0\0{}              ", 0, NULL, false, 24},
+	};
+	membuf t = make_tar(top, 3);
+	membuf z = zstd_of(&t);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/top.tar.zst", out);
+	visited v = {0};
+	bundle *b = bundle_create();
+	if (put_file(path, z.p, z.len) && CHECK(b && bundle_open_visit(b, path, see, &v) == LQ_OK) &&
+	    CHECK_INT(v.n, 2) && CHECK_INT(v.bad, 0)) {
+		CHECK_STR(v.name[0], "config.json");
+		CHECK_STR(v.name[1], "model.safetensors");
+		CHECK(v.got[0] == 8 && memcmp(v.data[0], "{\"a\": 1}", 8) == 0);
+		CHECK(v.got[1] == 24 && memcmp(v.data[1], "\x10\0\0\0\0\0\0\0{}              ", 24) == 0);
+	}
+	visited_free(&v);
+	bundle_free(b);
+	free(t.p);
+	free(z.p);
 	rm_tree(dir);
 	rm_tree(out);
 }

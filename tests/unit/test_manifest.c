@@ -668,6 +668,127 @@ TEST(manifest_verify_header_byte)
 	output_free(&o);
 }
 
+/* --------------------------------------------------------------------------- hashed by the holder */
+
+/* manifest_verify with every file hashed ahead through manifest_hash_put, in pieces of `piece` bytes. */
+static lq_status verify_pushed(output *o, const char *text, size_t len, size_t piece, reports *r, size_t *mismatches)
+{
+	manifest_hash *h[3] = {0};
+	manifest_file files[3];
+	char err[FMT_ERRBUF] = "";
+	lq_status st = LQ_OK;
+	for (size_t i = 0; i < o->n && st == LQ_OK; i++) {
+		if (!(h[i] = manifest_hash_begin(o->paths[i], o->mem[i].len))) {
+			st = LQ_ERR_NOMEM;
+			break;
+		}
+		for (size_t at = 0; at < o->mem[i].len && st == LQ_OK; at += piece)
+			st = manifest_hash_put(h[i], o->mem[i].data + at, o->mem[i].len - at < piece ? o->mem[i].len - at : piece,
+					       err);
+		files[i] = (manifest_file){.path = o->paths[i], .size = o->mem[i].len, .hashed = h[i]};
+	}
+	if (st == LQ_OK)
+		st = manifest_verify(text, len, files, o->n, collect, r, mismatches, NULL, NULL, err);
+	for (size_t i = 0; i < o->n; i++)
+		manifest_hash_free(h[i]);
+	if (st != LQ_OK)
+		test_fail(__FILE__, __LINE__, "manifest_verify, pushed in pieces of %zu: %s", piece, err);
+	return st;
+}
+
+static bool same_reports(const reports *a, const reports *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n && i < 256; i++)
+		if (strcmp(a->msg[i], b->msg[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Hashing pushed in pieces of any size (a bundle's scan) finds exactly what reading finds: the same
+ * reports, in the same words, for the clean output, for every byte of the weights file flipped (header
+ * and data), and for the file cut to every length around its header's. */
+TEST(manifest_hash_pushed_equals_read)
+{
+	output o;
+	if (!output_make(&o)) {
+		output_free(&o);
+		return;
+	}
+	char *text = NULL, err[FMT_ERRBUF] = "";
+	size_t len = 0, m1, m2;
+	mem_files(o.files, o.paths, o.mem, o.n);
+	if (!CHECK_INT(manifest_build(&origin, o.files, o.n, &text, &len, err), LQ_OK)) {
+		output_free(&o);
+		return;
+	}
+	static const size_t pieces[] = {1, 2, 7, 8, 9, 13, 64, 1 << 20};
+	unsigned char *data = o.own[0];
+	size_t full = o.mem[0].len, differ = 0, cases = 0;
+	/* -1: as made; 0..full-1: that byte flipped; then cut to 0..9 bytes, to the header's end and one byte
+	 * either side of it, and one byte short */
+	size_t hdr = (size_t)o.st->data_start;
+	size_t cuts[] = {0, 1, 3, 7, 8, 9, hdr - 1, hdr, hdr + 1, full - 1};
+	size_t ncuts = sizeof cuts / sizeof *cuts;
+	for (long c = -1; c < (long)(full + ncuts); c++) {
+		if (c >= 0 && (size_t)c < full)
+			data[c] ^= 0xff;
+		if ((size_t)c >= full && c >= 0)
+			o.mem[0].len = cuts[(size_t)c - full];
+		reports read = {0};
+		if (output_verify(&o, text, len, &read, &m1) == LQ_OK) {
+			for (size_t p = 0; p < sizeof pieces / sizeof *pieces; p++) {
+				reports pushed = {0};
+				cases++;
+				if (verify_pushed(&o, text, len, pieces[p], &pushed, &m2) != LQ_OK ||
+				    !same_reports(&read, &pushed) || m1 != m2) {
+					if (++differ <= 3) {
+						test_fail(__FILE__, __LINE__, "case %ld, pieces of %zu: %zu reports read, %zu pushed",
+							  c, pieces[p], m1, m2);
+						print_reports(&read);
+						print_reports(&pushed);
+					}
+				}
+				reports_clear(&pushed);
+			}
+			if (c < 0)
+				CHECK_INT(m1, 0);
+			else
+				CHECK(m1 > 0);
+		}
+		reports_clear(&read);
+		if (c >= 0 && (size_t)c < full)
+			data[c] ^= 0xff;
+		o.mem[0].len = full;
+	}
+	CHECK_INT(differ, 0);
+	CHECK_INT(cases, (full + ncuts + 1) * (sizeof pieces / sizeof *pieces));
+
+	/* the holder's mistakes: a byte past the size, a file not hashed to its end */
+	manifest_hash *h = manifest_hash_begin("config.json", 4);
+	if (CHECK(h)) {
+		CHECK_INT(manifest_hash_put(h, "abc", 3, err), LQ_OK);
+		CHECK_INT(manifest_hash_put(h, "de", 2, err), LQ_ERR_ARG);
+		CHECK_CONTAINS(err, "config.json: more than its 4 bytes");
+		manifest_hash_free(h);
+	}
+	uint64_t n = o.mem[1].len;
+	if (CHECK((h = manifest_hash_begin("config.json", n)))) {
+		CHECK_INT(manifest_hash_put(h, o.mem[1].data, 3, err), LQ_OK);
+		size_t mm;
+		char want[64];
+		snprintf(want, sizeof want, "3 of its %" PRIu64 " bytes", n);
+		manifest_file f = {.path = "config.json", .size = n, .hashed = h};
+		CHECK_INT(manifest_verify(text, len, &f, 1, NULL, NULL, &mm, NULL, NULL, err), LQ_ERR_ARG);
+		CHECK_CONTAINS(err, want);
+		manifest_hash_free(h);
+	}
+	manifest_hash_free(NULL);
+	free(text);
+	output_free(&o);
+}
+
 TEST(manifest_verify_missing_extra_truncated)
 {
 	char dir[4096];
