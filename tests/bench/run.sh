@@ -14,7 +14,8 @@
 #  4. qinspect comparing the model's NF4 form with it: every weight dequantized and compared, against
 #     `cat` of both inputs;
 #  5. artifacts: nf4quant as a stream (stdin to stdout) with its peak memory, a bundle, and
-#     qinspect --verify; and the shipped model through `cat | nf4quant - -o - | zstd`.
+#     qinspect --verify (against `zstd -d` of the bundle, which it must at least do); and the shipped
+#     model through `cat | nf4quant - -o - | zstd`.
 # BENCH_DIR (default BUILD_DIR/bench) holds the generated model; BENCH_LAYERS changes its size.
 set -eu
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
@@ -139,7 +140,10 @@ rss_kb=$( { rm -f "$dir/b.tar.zst"; /usr/bin/time -f %M "$build/nf4quant" -q --d
 s=$(seconds 3 bundle)
 echo "| bundle .tar.zst (level 3) | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) | $(stat -c %s "$dir/b.tar.zst") |"
 s=$(seconds 3 "$build/qinspect" --verify "$dir/b.tar.zst")
-echo "| qinspect --verify of the bundle | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | | |"
+unzstd() { zstd -q -d -c "$dir/b.tar.zst" >/dev/null; }
+t_unzstd=$(seconds 3 unzstd)
+echo "| qinspect --verify of the bundle | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x; $(echo "$s / $t_unzstd" | bc -l | xargs printf %.2f)x zstd -d of it | | |"
+echo "| zstd -d of the bundle (what --verify must at least do) | $(printf %.3f "$t_unzstd") | $(echo "$t_unzstd / $t_cat" | bc -l | xargs printf %.1f)x | | |"
 s=$(seconds 3 "$build/qinspect" --verify "$out")
 echo "| qinspect --verify of the directory | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | | |"
 rm -f "$dir/b.tar.zst"
