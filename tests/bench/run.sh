@@ -55,7 +55,9 @@ t_io=$(seconds 3 io)
 echo "# CPU benchmarks"
 echo
 echo "Machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores, $(free -g | awk '/Mem:/ {print $2}') GiB;"
-echo "$(date -u +%Y-%m-%d), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?'). Command: \`make bench\`."
+# a tree with uncommitted changes says so: the figures are not those of the commit alone
+dirty=$(git -C "$top" status --porcelain --untracked-files=no -- . ':!bench' 2>/dev/null | grep -q . && echo ' with uncommitted changes' || true)
+echo "$(date -u +%Y-%m-%d), commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')$dirty. Command: \`make bench\`."
 echo
 echo "## Kernels in memory (bench_kernels)"
 echo
