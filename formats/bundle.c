@@ -403,6 +403,29 @@ done:
 
 /* ------------------------------------------------------------------------------------ reading */
 
+/* What a libarchive handle reads the file through: pread from its own offset, so that several handles
+ * share one descriptor. */
+typedef struct file_source {
+	int fd;
+	uint64_t off;
+	char *buf; /* IO_CHUNK bytes */
+} file_source;
+
+/* A cursor: a handle that has read the headers of entries [0, cur) and pos bytes of entry cur - 1. A
+ * compressed archive is read forward only, so a read before every cursor starts one again from the
+ * beginning. Several cursors serve a reader whose reads go forward in several places at once: qinspect
+ * walks a checkpoint by name, and a .safetensors file keeps its tensors by dtype, then name, so each
+ * dtype's tensors are a forward stream of their own. */
+typedef struct cursor {
+	struct archive *a;
+	file_source src;
+	size_t cur;
+	uint64_t pos;
+	uint64_t used; /* the clock when it last served a read */
+} cursor;
+
+#define BUNDLE_CURSORS 4
+
 struct bundle {
 	char *path;
 	int fd;
@@ -412,10 +435,10 @@ struct bundle {
 	size_t n, cap;
 	size_t *by_name; /* entry indices sorted by name, for bundle_find */
 	char *top;       /* the top-level directory dropped from every name, or NULL */
-	/* the cursor: a handle that has read the headers of entries [0, cur) and pos bytes of entry cur - 1 */
-	struct archive *a;
-	size_t cur;
-	uint64_t pos;
+	uint64_t *start; /* each entry's first byte in the tar stream, counting entry bytes only */
+	cursor cursors[BUNDLE_CURSORS];
+	uint64_t clock;  /* reads served, for the cursors' last use */
+	uint64_t decoded; /* entry bytes the cursors have read, skipped ones included */
 	char *scratch;
 	char err[FMT_ERRBUF];
 };
@@ -428,18 +451,20 @@ bundle *bundle_create(void)
 	return b;
 }
 
-static void cursor_drop(bundle *b)
+static void cursor_drop(cursor *c)
 {
-	if (b->a)
-		archive_read_free(b->a);
-	b->a = NULL;
-	b->cur = 0;
-	b->pos = 0;
+	if (c->a)
+		archive_read_free(c->a);
+	free(c->src.buf);
+	*c = (cursor){.src.fd = -1};
 }
 
 static void clear(bundle *b)
 {
-	cursor_drop(b);
+	for (int k = 0; k < BUNDLE_CURSORS; k++)
+		cursor_drop(&b->cursors[k]);
+	free(b->start);
+	b->start = NULL;
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->e[i].name);
 		free(b->e[i].head);
@@ -535,11 +560,40 @@ static lq_status archive_failed(bundle *b, struct archive *a, const char *label,
 
 /* A handle reading the archive from its first byte: zstd or nothing, then tar; no other filter or
  * format is ever tried on these bytes. */
-static lq_status open_handle(bundle *b, struct archive **out)
+static la_ssize_t source_read(struct archive *a, void *arg, const void **buf)
+{
+	file_source *src = arg;
+	ssize_t k;
+	do
+		k = pread(src->fd, src->buf, IO_CHUNK, (off_t)src->off);
+	while (k < 0 && errno == EINTR);
+	if (k < 0) {
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	src->off += (uint64_t)k;
+	*buf = src->buf;
+	return k;
+}
+
+/* An uncompressed tar skips an entry's data without reading it (past the end of a truncated file too,
+ * as lseek would: the scan checks the total against the file's size). */
+static la_int64_t source_skip(struct archive *a, void *arg, la_int64_t request)
+{
+	(void)a;
+	file_source *src = arg;
+	src->off += (uint64_t)request;
+	return request;
+}
+
+/* A handle on the archive from its first byte, reading through src (its buffer allocated here). */
+static lq_status open_handle(bundle *b, file_source *src, struct archive **out)
 {
 	*out = NULL;
-	if (lseek(b->fd, 0, SEEK_SET) != 0)
-		return fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': %s", b->path, strerror(errno));
+	src->fd = b->fd;
+	src->off = 0;
+	if (!src->buf && !(src->buf = malloc(IO_CHUNK)))
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	struct archive *a = archive_read_new();
 	if (!a)
 		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
@@ -552,7 +606,7 @@ static lq_status open_handle(bundle *b, struct archive **out)
 		archive_read_free(a);
 		return st;
 	}
-	if (archive_read_open_fd(a, b->fd, IO_CHUNK) != ARCHIVE_OK) {
+	if (archive_read_open2(a, src, NULL, source_read, source_skip, NULL) != ARCHIVE_OK) {
 		lq_status st = archive_failed(b, a, NULL, NULL);
 		archive_read_free(a);
 		return st;
@@ -648,6 +702,7 @@ static const char *entry_name(struct archive_entry *ae)
 typedef struct scan {
 	bundle *b;
 	struct archive *a;
+	file_source src;
 	size_t headers;
 	size_t nflat;  /* entries outside any directory */
 	uint64_t held; /* bytes kept in memory */
@@ -950,9 +1005,11 @@ static lq_status finish_names(bundle *b)
 static lq_status scan_archive(bundle *b, bundle_visit_fn visit, void *arg)
 {
 	scan sc = {.b = b, .visit = visit, .visit_arg = arg};
-	lq_status st = open_handle(b, &sc.a);
-	if (st != LQ_OK)
+	lq_status st = open_handle(b, &sc.src, &sc.a);
+	if (st != LQ_OK) {
+		free(sc.src.buf);
 		return st;
+	}
 	b->compressed = archive_filter_code(sc.a, 0) == ARCHIVE_FILTER_ZSTD;
 	for (;;) {
 		struct archive_entry *ae;
@@ -981,10 +1038,18 @@ static lq_status scan_archive(bundle *b, bundle_visit_fn visit, void *arg)
 	}
 	if (b->compressed && (st = check_zstd_frames(b)) != LQ_OK)
 		goto done;
-	st = finish_names(b);
+	if ((st = finish_names(b)) != LQ_OK)
+		goto done;
+	if (!(b->start = malloc(b->n * sizeof *b->start))) {
+		st = fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+		goto done;
+	}
+	for (size_t i = 0, at = 0; i < b->n; at += b->e[i++].size)
+		b->start[i] = at;
 done:
 	archive_read_free(sc.a);
 	free(sc.buf);
+	free(sc.src.buf);
 	return st;
 }
 
@@ -1029,17 +1094,17 @@ static lq_status changed(bundle *b)
 }
 
 /* The next file's header, which must be the one the scan saw there (directories it allowed are passed). */
-static lq_status cursor_next(bundle *b)
+static lq_status cursor_next(bundle *b, cursor *c)
 {
 	for (;;) {
 		struct archive_entry *ae;
-		int r = archive_read_next_header(b->a, &ae);
+		int r = archive_read_next_header(c->a, &ae);
 		if (r == ARCHIVE_EOF)
 			return changed(b);
 		if (r != ARCHIVE_OK) {
 			char q[256];
-			const char *prev = b->cur ? fmt_quote(b->e[b->cur - 1].name, q, sizeof q) : NULL;
-			return archive_failed(b, b->a, prev ? "after entry" : NULL, prev);
+			const char *prev = c->cur ? fmt_quote(b->e[c->cur - 1].name, q, sizeof q) : NULL;
+			return archive_failed(b, c->a, prev ? "after entry" : NULL, prev);
 		}
 		const char *raw = entry_name(ae);
 		bool is_dir = archive_entry_filetype(ae) == AE_IFDIR;
@@ -1058,41 +1123,77 @@ static lq_status cursor_next(bundle *b)
 			p.s += tl + 1;
 			p.len -= tl + 1;
 		}
-		if (b->cur >= b->n)
+		if (c->cur >= b->n)
 			return changed(b);
-		const bundle_entry *e = &b->e[b->cur];
+		const bundle_entry *e = &b->e[c->cur];
 		if (strlen(e->name) != p.len || memcmp(e->name, p.s, p.len) != 0 ||
 		    archive_entry_size(ae) != (la_int64_t)e->size)
 			return changed(b);
-		b->cur++;
-		b->pos = 0;
+		c->cur++;
+		c->pos = 0;
 		return LQ_OK;
 	}
 }
 
-/* The cursor at byte `offset` of entry i: forward from where it is, or from the archive's start. */
-static lq_status cursor_seek(bundle *b, size_t i, uint64_t offset)
+/* Where a cursor stands in the tar stream (entry bytes only), or 0 when it has read nothing. */
+static uint64_t cursor_at(const bundle *b, const cursor *c)
+{
+	return c->a && c->cur ? b->start[c->cur - 1] + c->pos : 0;
+}
+
+/* The cursor to read byte `offset` of entry i with: the nearest one at or before it, which only has to
+ * go forward; else one not in use, or the one used least recently, started again. */
+static cursor *cursor_for(bundle *b, size_t i, uint64_t offset)
+{
+	uint64_t target = b->start[i] + offset;
+	cursor *best = NULL, *idle = NULL, *oldest = &b->cursors[0];
+	for (int k = 0; k < BUNDLE_CURSORS; k++) {
+		cursor *c = &b->cursors[k];
+		if (!c->a) {
+			idle = idle ? idle : c;
+			continue;
+		}
+		if (c->used < oldest->used || !oldest->a)
+			oldest = c;
+		bool behind = c->cur < i + 1 || (c->cur == i + 1 && c->pos <= offset);
+		if (behind && (!best || cursor_at(b, c) > cursor_at(b, best)))
+			best = c;
+	}
+	/* a cursor far behind is not worth moving when one can start afresh for little more */
+	if (best && idle && target - cursor_at(b, best) > target / 2)
+		best = NULL;
+	return best ? best : idle ? idle : oldest;
+}
+
+/* A cursor at byte `offset` of entry i: forward from where it is, or from the archive's start. */
+static lq_status cursor_seek(bundle *b, cursor *c, size_t i, uint64_t offset)
 {
 	lq_status st;
-	if (!b->a || b->cur > i + 1 || (b->cur == i + 1 && b->pos > offset)) {
-		cursor_drop(b);
-		if ((st = open_handle(b, &b->a)) != LQ_OK)
+	if (!c->a || c->cur > i + 1 || (c->cur == i + 1 && c->pos > offset)) {
+		cursor_drop(c);
+		if ((st = open_handle(b, &c->src, &c->a)) != LQ_OK)
 			return st;
 	}
-	while (b->cur < i + 1)
-		if ((st = cursor_next(b)) != LQ_OK)
+	while (c->cur < i + 1)
+		if ((st = cursor_next(b, c)) != LQ_OK)
 			return st;
-	if (b->pos < offset && !b->scratch && !(b->scratch = malloc(IO_CHUNK)))
+	if (c->pos < offset && !b->scratch && !(b->scratch = malloc(IO_CHUNK)))
 		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	char q[256];
 	fmt_quote(b->e[i].name, q, sizeof q);
-	while (b->pos < offset) {
-		size_t n = offset - b->pos < IO_CHUNK ? (size_t)(offset - b->pos) : IO_CHUNK;
-		if ((st = read_data(b, b->a, b->scratch, n, q)) != LQ_OK)
+	while (c->pos < offset) {
+		size_t n = offset - c->pos < IO_CHUNK ? (size_t)(offset - c->pos) : IO_CHUNK;
+		if ((st = read_data(b, c->a, b->scratch, n, q)) != LQ_OK)
 			return st;
-		b->pos += n;
+		c->pos += n;
+		b->decoded += n;
 	}
 	return LQ_OK;
+}
+
+uint64_t bundle_decoded(const bundle *b)
+{
+	return b->decoded;
 }
 
 lq_status bundle_read(bundle *b, size_t i, uint64_t offset, void *dst, size_t len)
@@ -1112,15 +1213,19 @@ lq_status bundle_read(bundle *b, size_t i, uint64_t offset, void *dst, size_t le
 		memcpy(dst, e->head + offset, len);
 		return LQ_OK;
 	}
-	lq_status st = cursor_seek(b, i, offset);
+	cursor *c = cursor_for(b, i, offset);
+	c->used = ++b->clock;
+	lq_status st = cursor_seek(b, c, i, offset);
 	if (st == LQ_OK) {
 		char q[256];
-		st = read_data(b, b->a, dst, len, fmt_quote(e->name, q, sizeof q));
-		if (st == LQ_OK)
-			b->pos += len;
+		st = read_data(b, c->a, dst, len, fmt_quote(e->name, q, sizeof q));
+		if (st == LQ_OK) {
+			c->pos += len;
+			b->decoded += len;
+		}
 	}
 	if (st != LQ_OK)
-		cursor_drop(b); /* the next read starts again from the beginning */
+		cursor_drop(c); /* it starts again from the beginning next time */
 	return st;
 }
 

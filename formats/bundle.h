@@ -10,9 +10,12 @@
  * Reading: bundle_open() scans the archive once, checking every entry (the rules below) and keeping in
  * memory what a tool reads before the tensors: entries that are not .safetensors files whole (configs,
  * index, tokenizer files), and of each .safetensors entry its first 8 + N bytes (the header). Tensor bytes
- * are then read with bundle_read() through a cursor that decompresses forward: reading the entries in
- * archive order, as the tools do, costs one more pass over the archive; a read before the cursor starts
- * it again from the beginning (correct, only slower). Nothing is unpacked to disk.
+ * are then read with bundle_read() through cursors that decompress forward: reading the entries in
+ * archive order, as the tools do, costs one more pass over the archive. A read goes to the nearest cursor
+ * before it; with none near, one of BUNDLE_CURSORS (4) starts again from the beginning (correct, only
+ * slower). So a reader that goes forward in a few places at once (qinspect walking a .safetensors file
+ * whose tensors are laid out by dtype, then name) pays a few passes, not one per step back. Nothing is
+ * unpacked to disk.
  *
  * What an archive may hold (hostile input: anything else is LQ_ERR_CORRUPT, naming the archive and the
  * entry): regular files whose names are relative, without "..", empty or "." components, backslashes or
@@ -98,6 +101,10 @@ const char *bundle_path(const bundle *b);
 lq_status bundle_read(bundle *b, size_t i, uint64_t offset, void *dst, size_t len);
 
 const char *bundle_error(const bundle *b);
+
+/* Entry bytes that bundle_read has had decompressed (or read, for a .tar) so far, those it passed over
+ * included, the scan aside: what the order of the reads costs. */
+uint64_t bundle_decoded(const bundle *b);
 
 /* An entry as a byte source for the readers that take (arg, offset, dst, len, err), st_file_open_reader's
  * and the manifest's: arg points to a bundle_entry_ref, which must outlive the reader. */

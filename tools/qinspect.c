@@ -193,45 +193,78 @@ static void absmax_bin_add(uint64_t *hist, double v)
 	hist[b < 0 ? 0 : b >= QI_ABSMAX_BINS ? QI_ABSMAX_BINS - 1 : b]++;
 }
 
-/* The dequantized absmax of a 4-bit tensor (nblocks floats). */
-static lq_status read_absmax(lq_ctx *ctx, const hf_tensor *t, float **out, char *err)
+/* A 4-bit tensor in memory: its codes, and its absmax dequantized (nblocks floats). Its parts are read
+ * once each, in the order of their bytes in the files: a bundle's entry is decompressed forward, and a
+ * .safetensors file keeps a group's parts apart (by dtype, then name), the absmax often after the codes.
+ * The codes of the largest 4-bit tensor are what this holds at most: a quarter of its bf16 bytes. */
+typedef struct group {
+	unsigned char *codes;
+	size_t ncodes;
+	float *absmax;
+} group;
+
+static void group_free(group *g)
 {
+	free(g->codes);
+	free(g->absmax);
+	*g = (group){0};
+}
+
+static int by_data_position(const void *a, const void *b)
+{
+	const hf_ref *x = *(const hf_ref *const *)a, *y = *(const hf_ref *const *)b;
+	int c = strcmp(x->f->path, y->f->path);
+	return c ? c : x->t->begin < y->t->begin ? -1 : x->t->begin > y->t->begin;
+}
+
+static lq_status load_group(lq_ctx *ctx, const hf_tensor *t, group *g, char *err)
+{
+	*g = (group){0};
 	const int64_t nb = lq_quant_nblocks((int64_t)t->nelem, t->state.blocksize);
-	float *absmax = malloc((size_t)nb * 4 + 4);
-	void *raw = NULL, *nested = NULL;
-	size_t len;
-	lq_status st = absmax ? hf_ref_read(&t->parts[BNB_PART_ABSMAX], &raw, &len, err) : LQ_ERR_NOMEM;
+	const hf_ref *want[3] = {&t->parts[BNB_PART_WEIGHT], &t->parts[BNB_PART_ABSMAX], &t->parts[BNB_PART_NESTED_ABSMAX]};
+	size_t nwant = t->state.double_quant ? 3 : 2;
+	const hf_ref *order[3];
+	memcpy(order, want, sizeof order);
+	qsort(order, nwant, sizeof *order, by_data_position);
+	void *bytes[3] = {NULL, NULL, NULL};
+	size_t len[3] = {0, 0, 0};
+	lq_status st = LQ_OK;
+	for (size_t k = 0; k < nwant && st == LQ_OK; k++) {
+		size_t w = order[k] == want[0] ? 0 : order[k] == want[1] ? 1 : 2;
+		st = hf_ref_read(order[k], &bytes[w], &len[w], err);
+	}
+	float *absmax = st == LQ_OK ? malloc((size_t)nb * 4 + 4) : NULL;
+	if (st == LQ_OK && !absmax)
+		st = LQ_ERR_NOMEM;
 	if (st == LQ_OK && t->state.double_quant) {
-		st = hf_ref_read(&t->parts[BNB_PART_NESTED_ABSMAX], &nested, &len, err);
-		if (st == LQ_OK) {
-			float *nf = malloc(len + 4);
-			if (!nf)
-				st = LQ_ERR_NOMEM;
-			else {
-				lq_to_f32(nested, LQ_DTYPE_F32, (int64_t)(len / 4), nf);
-				st = lq_dequantize_absmax(ctx, raw, nf, t->state.nested_offset, nb, absmax);
-				if (st != LQ_OK)
-					fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
-				free(nf);
-			}
+		float *nf = malloc(len[2] + 4);
+		if (!nf)
+			st = LQ_ERR_NOMEM;
+		else {
+			lq_to_f32(bytes[2], LQ_DTYPE_F32, (int64_t)(len[2] / 4), nf);
+			st = lq_dequantize_absmax(ctx, bytes[1], nf, t->state.nested_offset, nb, absmax);
+			if (st != LQ_OK)
+				fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
+			free(nf);
 		}
 	} else if (st == LQ_OK) {
-		lq_to_f32(raw, LQ_DTYPE_F32, nb, absmax);
+		lq_to_f32(bytes[1], LQ_DTYPE_F32, nb, absmax);
 	}
-	free(raw);
-	free(nested);
+	free(bytes[1]);
+	free(bytes[2]);
 	if (st == LQ_ERR_NOMEM && !err[0])
 		fmt_fail(err, st, "out of memory");
 	if (st != LQ_OK) {
+		free(bytes[0]);
 		free(absmax);
 		return st;
 	}
-	*out = absmax;
+	*g = (group){.codes = bytes[0], .ncodes = len[0], .absmax = absmax};
 	return LQ_OK;
 }
 
 /* Everything about a tensor that its storage tells, without a reference. */
-static lq_status describe(lq_ctx *ctx, const hf_tensor *h, qi_tensor *t, char *err)
+static lq_status describe(const hf_tensor *h, const group *g, qi_tensor *t)
 {
 	t->name = h->name;
 	t->ndim = h->ndim < QI_MAX_DIMS ? h->ndim : QI_MAX_DIMS;
@@ -268,27 +301,13 @@ static lq_status describe(lq_ctx *ctx, const hf_tensor *h, qi_tensor *t, char *e
 		t->bits_per_param = 8.0 * (double)t->bytes_total / (double)t->params;
 		t->bits_per_param_blocks = 8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested) / (double)t->params;
 	}
-	/* the code histogram, a chunk of codes at a time */
-	const hf_ref *codes = &h->parts[BNB_PART_WEIGHT];
-	const uint64_t nbytes = codes->t->end - codes->t->begin;
-	unsigned char *buf = malloc((size_t)CHUNK_ELEMENTS / 2);
-	if (!buf)
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	for (uint64_t off = 0; off < nbytes; off += (uint64_t)CHUNK_ELEMENTS / 2) {
-		size_t len = (size_t)(nbytes - off < (uint64_t)CHUNK_ELEMENTS / 2 ? nbytes - off : (uint64_t)CHUNK_ELEMENTS / 2);
-		lq_status st = st_file_read(codes->f, codes->t, off, buf, len);
-		if (st != LQ_OK) {
-			free(buf);
-			return fmt_fail(err, st, "%s", st_file_error(codes->f));
-		}
-		for (size_t i = 0; i < len; i++) {
-			t->code_histogram[buf[i] >> 4]++;
-			/* the last byte of an odd count holds one code, in its high nibble */
-			if (off + i + 1 < nbytes || t->params % 2 == 0)
-				t->code_histogram[buf[i] & 15]++;
-		}
+	/* the code histogram */
+	for (size_t i = 0; i < g->ncodes; i++) {
+		t->code_histogram[g->codes[i] >> 4]++;
+		/* the last byte of an odd count holds one code, in its high nibble */
+		if (i + 1 < g->ncodes || t->params % 2 == 0)
+			t->code_histogram[g->codes[i] & 15]++;
 	}
-	free(buf);
 	t->code_entropy = 0;
 	for (int c = 0; c < 16; c++)
 		if (t->code_histogram[c]) {
@@ -296,10 +315,7 @@ static lq_status describe(lq_ctx *ctx, const hf_tensor *h, qi_tensor *t, char *e
 			t->code_entropy -= p * log2(p);
 		}
 	/* the absmax */
-	float *absmax;
-	lq_status st = read_absmax(ctx, h, &absmax, err);
-	if (st != LQ_OK)
-		return st;
+	const float *absmax = g->absmax;
 	t->nblocks = (uint64_t)lq_quant_nblocks((int64_t)t->params, s->blocksize);
 	double sum = 0;
 	t->absmax_min = INFINITY;
@@ -314,17 +330,16 @@ static lq_status describe(lq_ctx *ctx, const hf_tensor *h, qi_tensor *t, char *e
 	t->absmax_mean = t->nblocks ? sum / (double)t->nblocks : 0;
 	if (!t->nblocks)
 		t->absmax_min = t->absmax_max = 0;
-	free(absmax);
 	return LQ_OK;
 }
 
 /* ----------------------------------------------------------------------------- comparing */
 
-/* A tensor's elements [e0, e0 + n) in its own float type (*dtype): read, and dequantized (to the type the
- * tensor had, the values transformers computes with) for a 4-bit one. absmax: the 4-bit tensor's; out: room
- * for n elements of 4 bytes; scratch: room for the codes. */
-static lq_status read_typed(lq_ctx *ctx, const hf_tensor *h, const float *absmax, int64_t e0, int64_t n, void *out,
-			    lq_dtype *dtype, void *scratch, char *err)
+/* A tensor's elements [e0, e0 + n) in its own float type (*dtype): read, or for a 4-bit one (g, loaded)
+ * dequantized (to the type the tensor had, the values transformers computes with). out: room for n
+ * elements of 4 bytes. */
+static lq_status read_typed(lq_ctx *ctx, const hf_tensor *h, const group *g, int64_t e0, int64_t n, void *out,
+			    lq_dtype *dtype, char *err)
 {
 	lq_status st;
 	if (!h->quantized) {
@@ -336,10 +351,8 @@ static lq_status read_typed(lq_ctx *ctx, const hf_tensor *h, const float *absmax
 		return LQ_OK;
 	}
 	const bnb_state *s = &h->state;
-	st = st_file_read(h->data.f, h->data.t, (uint64_t)e0 / 2, scratch, (size_t)(n + 1) / 2);
-	if (st != LQ_OK)
-		return fmt_fail(err, st, "%s", st_file_error(h->data.f));
-	st = lq_dequantize_blocks(ctx, scratch, absmax + e0 / s->blocksize, n, s->qtype, s->blocksize, s->dtype, out);
+	st = lq_dequantize_blocks(ctx, g->codes + e0 / 2, g->absmax + e0 / s->blocksize, n, s->qtype, s->blocksize,
+				  s->dtype, out);
 	if (st != LQ_OK)
 		return fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
 	*dtype = s->dtype;
@@ -369,26 +382,21 @@ static void take_sums(qi_error *e, const lq_error_sums *s)
 	finish_error(e);
 }
 
-/* The error sums of x against its reference, a chunk at a time. */
-static lq_status compare(lq_ctx *ctx, const hf_tensor *x, const hf_tensor *ref, lq_error_sums *sums, char *err)
+/* The error sums of x against its reference, a chunk at a time; gx, gr: their groups when 4-bit. */
+static lq_status compare(lq_ctx *ctx, const hf_tensor *x, const group *gx, const hf_tensor *ref, const group *gr,
+			 lq_error_sums *sums, char *err)
 {
-	float *absmax_x = NULL, *absmax_r = NULL;
 	const int64_t n = (int64_t)x->nelem;
 	const int64_t chunk = n < CHUNK_ELEMENTS ? n : CHUNK_ELEMENTS;
 	void *a = malloc((size_t)chunk * 4 + 4), *b = malloc((size_t)chunk * 4 + 4);
-	void *scratch = malloc((size_t)chunk / 2 + 64);
-	lq_status st = a && b && scratch ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	if (st == LQ_OK && x->quantized)
-		st = read_absmax(ctx, x, &absmax_x, err);
-	if (st == LQ_OK && ref->quantized)
-		st = read_absmax(ctx, ref, &absmax_r, err);
+	lq_status st = a && b ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 	lq_error_sums_init(sums);
 	for (int64_t e0 = 0; e0 < n && st == LQ_OK; e0 += chunk) {
 		const int64_t len = n - e0 < chunk ? n - e0 : chunk;
 		lq_dtype ta, tb;
-		st = read_typed(ctx, x, absmax_x, e0, len, a, &ta, scratch, err);
+		st = read_typed(ctx, x, gx, e0, len, a, &ta, err);
 		if (st == LQ_OK)
-			st = read_typed(ctx, ref, absmax_r, e0, len, b, &tb, scratch, err);
+			st = read_typed(ctx, ref, gr, e0, len, b, &tb, err);
 		if (st == LQ_OK && (st = lq_error_sums_add(ctx, a, ta, b, tb, len, e0, sums)) != LQ_OK)
 			fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
 		if (cli_interrupted())
@@ -396,9 +404,6 @@ static lq_status compare(lq_ctx *ctx, const hf_tensor *x, const hf_tensor *ref, 
 	}
 	free(a);
 	free(b);
-	free(scratch);
-	free(absmax_x);
-	free(absmax_r);
 	return st;
 }
 
@@ -415,6 +420,40 @@ static void shape_text(const hf_tensor *h, char *buf, size_t size)
 		n += (size_t)snprintf(buf + n, size - n, "%s%lld", d ? ", " : "", (long long)h->shape[d]);
 	if (n < size)
 		snprintf(buf + n, size - n, "]");
+}
+
+/* A tensor to describe (and compare), and where its report goes. Tensors are read in the order of the
+ * bytes of whichever side is a bundle, the reference's first: a bundle is decompressed forward, and going
+ * back costs a fresh start (formats/bundle.h); a directory reads anywhere. The report keeps the
+ * checkpoint's order whatever the reading order. */
+typedef struct work_item {
+	const hf_tensor *h, *ref;
+	size_t slot;                /* in the report */
+	size_t shard;               /* the position of its bytes on the side read in order */
+	uint64_t offset;
+} work_item;
+
+enum { BY_LISTING, BY_REFERENCE, BY_CHECKPOINT };
+
+static void set_position(work_item *w, int by)
+{
+	const hf_tensor *side = by == BY_REFERENCE ? w->ref : by == BY_CHECKPOINT ? w->h : NULL;
+	if (by == BY_LISTING)
+		*w = (work_item){w->h, w->ref, w->slot, 0, w->slot};
+	else if (!side) /* not in the reference: after every tensor that is */
+		*w = (work_item){w->h, w->ref, w->slot, SIZE_MAX, w->slot};
+	else
+		*w = (work_item){w->h, w->ref, w->slot, side->shard, side->data.t->begin};
+}
+
+static int by_position(const void *a, const void *b)
+{
+	const work_item *x = a, *y = b;
+	if (x->shard != y->shard)
+		return x->shard < y->shard ? -1 : 1;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
 /* ----------------------------------------------------------------------------- the summary */
@@ -606,6 +645,7 @@ int main(int argc, char **argv)
 	hf_model *mc = hf_model_create(), *mr = o.reference ? hf_model_create() : NULL;
 	hf_tensors tc = {0}, tr = {0};
 	qi_report r = {.checkpoint = o.checkpoint, .reference = o.reference};
+	work_item *work = NULL;
 	lq_ctx *ctx = NULL;
 	if (!mc || (o.reference && !mr)) {
 		cli_error("out of memory");
@@ -641,6 +681,13 @@ int main(int argc, char **argv)
 		cli_error("out of memory");
 		goto finish;
 	}
+	/* first what the listing tells, in the checkpoint's order (the report's) */
+	work = calloc(tc.n + 1, sizeof *work);
+	if (!work) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	size_t nwork = 0;
 	for (size_t i = 0; i < tc.n; i++) {
 		const hf_tensor *h = &tc.v[i];
 		if (o.ntensor_globs && !cli_glob_any(h->name, o.tensor_globs, o.ntensor_globs))
@@ -655,33 +702,42 @@ int main(int argc, char **argv)
 			cli_error("tensor '%s' is %s in '%s' and %s in '%s'", h->name, a, o.checkpoint, b, o.reference);
 			goto finish;
 		}
-		qi_tensor *t = &r.tensors[r.ntensors++];
-		if (o.common.dry_run) {
+		if (o.common.dry_run)
 			cli_info(0, "%s %s", ref && h->dtype != LQ_DTYPE_U8 ? "compare " : "describe", h->name);
-			continue;
-		}
+		work[nwork] = (work_item){.h = h, .ref = ref, .slot = r.ntensors++};
+		set_position(&work[nwork++], mr && mr->bundle ? BY_REFERENCE : mc->bundle ? BY_CHECKPOINT : BY_LISTING);
+	}
+	if (o.common.dry_run) {
+		status = CLI_EXIT_OK;
+		goto finish;
+	}
+	/* then the reading, in the order of the bytes of the side that is a bundle */
+	qsort(work, nwork, sizeof *work, by_position);
+	for (size_t w = 0; w < nwork; w++) {
+		const hf_tensor *h = work[w].h, *ref = work[w].ref;
+		qi_tensor *t = &r.tensors[work[w].slot];
+		bool compared = ref && h->dtype != LQ_DTYPE_U8 && ref->dtype != LQ_DTYPE_U8;
+		group gx = {0}, gr = {0};
 		cli_info(1, "%s", h->name);
-		if (describe(ctx, h, t, err) != LQ_OK) {
+		lq_status st = h->quantized ? load_group(ctx, h, &gx, err) : LQ_OK;
+		if (st == LQ_OK && compared && ref->quantized)
+			st = load_group(ctx, ref, &gr, err);
+		if (st == LQ_OK)
+			st = describe(h, &gx, t);
+		lq_error_sums sums;
+		if (st == LQ_OK && compared && (st = compare(ctx, h, &gx, ref, &gr, &sums, err)) == LQ_OK)
+			take_sums(&t->err, &sums);
+		group_free(&gx);
+		group_free(&gr);
+		if (st != LQ_OK) {
 			cli_error("%s", err);
 			goto finish;
-		}
-		if (ref && h->dtype != LQ_DTYPE_U8 && ref->dtype != LQ_DTYPE_U8) {
-			lq_error_sums sums;
-			if (compare(ctx, h, ref, &sums, err) != LQ_OK) {
-				cli_error("%s", err);
-				goto finish;
-			}
-			take_sums(&t->err, &sums);
 		}
 	}
 	for (size_t i = 0; mr && i < tr.n; i++)
 		if ((!o.ntensor_globs || cli_glob_any(tr.v[i].name, o.tensor_globs, o.ntensor_globs)) &&
 		    !hf_tensors_find(&tc, tr.v[i].name))
 			r.only_in_reference[r.n_only_reference++] = tr.v[i].name;
-	if (o.common.dry_run) {
-		status = CLI_EXIT_OK;
-		goto finish;
-	}
 	if (summarize(&o, &r) != LQ_OK) {
 		cli_error("out of memory");
 		goto finish;
@@ -698,6 +754,7 @@ int main(int argc, char **argv)
 	report_gates(&r);
 	status = r.passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 finish:
+	free(work);
 	free_report(&r);
 	hf_tensors_free(&tc);
 	hf_tensors_free(&tr);

@@ -18,3 +18,13 @@ $QINSPECT --json b.tar.zst in.tar.zst | grep -v -e '"checkpoint"' -e '"reference
 $QINSPECT --json dir "$M/tiny-llama" | grep -v -e '"checkpoint"' -e '"reference"' -e '"seconds"' >qd
 grep -q '"rel_err"' qb || die "qinspect of bundles compared nothing"
 diff qb qd >/dev/null || die "qinspect's figures from bundles differ: $(diff qb qd | head -5)"
+# one side a bundle: its tensors are read in the order of its bytes, the report keeps the checkpoint's
+# order and figures; the sharded float model bundled as a reference too
+$QINSPECT --json b.tar.zst "$M/tiny-llama" | grep -v -e '"checkpoint"' -e '"reference"' -e '"seconds"' >q1
+$QINSPECT --json dir in.tar.zst | grep -v -e '"checkpoint"' -e '"reference"' -e '"seconds"' >q2
+diff q1 qd >/dev/null || die "qinspect with the checkpoint in a bundle differs: $(diff q1 qd | head -5)"
+diff q2 qd >/dev/null || die "qinspect with the reference in a bundle differs: $(diff q2 qd | head -5)"
+tar -C "$M" -cf - tiny-llama-sharded | zstd -q >sharded.tar.zst
+$QINSPECT --csv b.tar.zst sharded.tar.zst >c1
+$QINSPECT --csv dir "$M/tiny-llama-sharded" >c2
+diff c1 c2 >/dev/null || die "qinspect against the sharded reference in a bundle differs: $(diff c1 c2 | head -5)"
