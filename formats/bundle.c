@@ -426,12 +426,29 @@ typedef struct cursor {
 
 #define BUNDLE_CURSORS 4
 
+/* The small tensors of a compressed bundle's .safetensors entry, kept by the scan that decompresses them
+ * anyway: a quant_state, a quant map. Readers fetch them apart from the weights (hf_tensors lists every
+ * group's quant_state before any weight is read), and each would otherwise cost a cursor's pass. */
+#define BUNDLE_SMALL_TENSOR 4096
+#define BUNDLE_SMALL_TENSORS_TOTAL ((uint64_t)64 << 20) /* apart from BUNDLE_SMALL_TOTAL: never a refusal */
+typedef struct held_piece {
+	uint64_t off; /* in the entry */
+	size_t len;
+	char *bytes;
+} held_piece;
+
+typedef struct held_pieces {
+	held_piece *p; /* sorted by off, not overlapping */
+	size_t n;
+} held_pieces;
+
 struct bundle {
 	char *path;
 	int fd;
 	bool compressed;
 	uint64_t file_size;
 	bundle_entry *e;
+	held_pieces *small; /* per entry, beside e */
 	size_t n, cap;
 	size_t *by_name; /* entry indices sorted by name, for bundle_find */
 	char *top;       /* the top-level directory dropped from every name, or NULL */
@@ -468,8 +485,14 @@ static void clear(bundle *b)
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->e[i].name);
 		free(b->e[i].head);
+		for (size_t k = 0; b->small && k < b->small[i].n; k++)
+			free(b->small[i].p[k].bytes);
+		if (b->small)
+			free(b->small[i].p);
 	}
 	free(b->e);
+	free(b->small);
+	b->small = NULL;
 	free(b->by_name);
 	free(b->top);
 	free(b->scratch);
@@ -706,6 +729,7 @@ typedef struct scan {
 	size_t headers;
 	size_t nflat;  /* entries outside any directory */
 	uint64_t held; /* bytes kept in memory */
+	uint64_t pieces; /* bytes of small tensors kept */
 	bundle_visit_fn visit; /* bundle_open_visit's */
 	void *visit_arg;
 	char *buf;     /* visit: what is not kept passes through here */
@@ -764,14 +788,53 @@ static lq_status to_visitor(scan *sc, const bundle_entry *e, uint64_t offset, co
 			 len, sc->b->err);
 }
 
-/* The rest of an entry, past what is kept: to the visitor, or decompressed and dropped. */
-static lq_status scan_rest(scan *sc, const bundle_entry *e, const char *qname)
+/* The small tensors of a .safetensors entry of a compressed bundle, from its header (one that does not
+ * parse keeps none: the tool that reads it says what is wrong), within what may be held. */
+static lq_status plan_small(scan *sc, const bundle_entry *e, held_pieces *h)
+{
+	if (!sc->b->compressed || !is_safetensors(e->name) || e->head_len <= 8)
+		return LQ_OK;
+	st_file *f = st_file_create();
+	if (!f)
+		return fmt_fail(sc->b->err, LQ_ERR_NOMEM, "%s: out of memory", sc->b->path);
+	lq_status st = LQ_OK;
+	if (st_file_parse(f, e->head, (size_t)e->head_len, e->size, e->name) == LQ_OK && f->ntensors &&
+	    !(h->p = calloc(f->ntensors, sizeof *h->p)))
+		st = fmt_fail(sc->b->err, LQ_ERR_NOMEM, "%s: out of memory", sc->b->path);
+	for (size_t i = 0; h->p && i < f->ntensors && st == LQ_OK; i++) {
+		const st_tensor *t = &f->tensors[i];
+		uint64_t len = t->end - t->begin;
+		if (len == 0 || len > BUNDLE_SMALL_TENSOR || sc->pieces + len > BUNDLE_SMALL_TENSORS_TOTAL)
+			continue;
+		held_piece *p = &h->p[h->n];
+		*p = (held_piece){f->data_start + t->begin, (size_t)len, malloc((size_t)len)};
+		if (!p->bytes)
+			st = fmt_fail(sc->b->err, LQ_ERR_NOMEM, "%s: out of memory", sc->b->path);
+		else
+			h->n++, sc->pieces += len;
+	}
+	st_file_free(f);
+	return st;
+}
+
+static int by_piece_offset(const void *a, const void *b)
+{
+	const held_piece *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* The rest of an entry, past what is kept: to the visitor and into the small tensors' pieces, or, with
+ * neither, decompressed and dropped. */
+static lq_status scan_rest(scan *sc, const bundle_entry *e, held_pieces *h, const char *qname)
 {
 	bundle *b = sc->b;
-	if (!sc->visit)
+	if (!sc->visit && h->n == 0)
 		return archive_read_data_skip(sc->a) == ARCHIVE_OK ? LQ_OK : archive_failed(b, sc->a, "entry", qname);
 	if (!sc->buf && !(sc->buf = malloc(IO_CHUNK)))
 		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+	if (h->n > 1)
+		qsort(h->p, h->n, sizeof *h->p, by_piece_offset);
+	size_t k = 0;
 	for (uint64_t at = e->head_len; at < e->size;) {
 		size_t n = e->size - at < IO_CHUNK ? (size_t)(e->size - at) : IO_CHUNK;
 		lq_status st = read_data(b, sc->a, sc->buf, n, qname);
@@ -779,6 +842,15 @@ static lq_status scan_rest(scan *sc, const bundle_entry *e, const char *qname)
 			st = to_visitor(sc, e, at, sc->buf, n);
 		if (st != LQ_OK)
 			return st;
+		/* the pieces this chunk holds bytes of (tensors do not overlap, and lie after the header) */
+		for (size_t j = k; j < h->n && h->p[j].off < at + n; j++) {
+			held_piece *p = &h->p[j];
+			uint64_t lo = p->off > at ? p->off : at, hi = p->off + p->len < at + n ? p->off + p->len : at + n;
+			if (hi > lo)
+				memcpy(p->bytes + (lo - p->off), sc->buf + (lo - at), (size_t)(hi - lo));
+			if (p->off + p->len <= at + n && j == k)
+				k++;
+		}
 		at += n;
 	}
 	return LQ_OK;
@@ -830,7 +902,10 @@ static lq_status scan_data(scan *sc, bundle_entry *e, const char *qname)
 		}
 	}
 	e->head[e->head_len] = '\0';
-	return e->head_len < e->size ? scan_rest(sc, e, qname) : LQ_OK;
+	held_pieces *h = &b->small[e - b->e];
+	if ((st = plan_small(sc, e, h)) != LQ_OK)
+		return st;
+	return e->head_len < e->size ? scan_rest(sc, e, h, qname) : LQ_OK;
 }
 
 /* One header of the scan: refused, skipped (an allowed directory) or added. */
@@ -877,10 +952,15 @@ static lq_status scan_entry(scan *sc, struct archive_entry *ae)
 		if (!e)
 			return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 		b->e = e;
+		held_pieces *h = realloc(b->small, cap * sizeof *h);
+		if (!h)
+			return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+		b->small = h;
 		b->cap = cap;
 	}
 	bundle_entry *e = &b->e[b->n];
 	*e = (bundle_entry){strndup(p.s, p.len), (uint64_t)size, NULL, 0};
+	b->small[b->n] = (held_pieces){NULL, 0};
 	if (!e->name)
 		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	b->n++;
@@ -1212,6 +1292,21 @@ lq_status bundle_read(bundle *b, size_t i, uint64_t offset, void *dst, size_t le
 	if (offset + len <= e->head_len) {
 		memcpy(dst, e->head + offset, len);
 		return LQ_OK;
+	}
+	const held_pieces *h = &b->small[i];
+	for (size_t lo = 0, hi = h->n; lo < hi;) { /* the piece that begins last at or before offset */
+		size_t mid = lo + (hi - lo) / 2;
+		if (h->p[mid].off > offset) {
+			hi = mid;
+		} else if (mid + 1 < h->n && h->p[mid + 1].off <= offset) {
+			lo = mid + 1;
+		} else {
+			if (offset + len <= h->p[mid].off + h->p[mid].len) {
+				memcpy(dst, h->p[mid].bytes + (offset - h->p[mid].off), len);
+				return LQ_OK;
+			}
+			break;
+		}
 	}
 	cursor *c = cursor_for(b, i, offset);
 	c->used = ++b->clock;

@@ -172,6 +172,7 @@ typedef struct visit_log {
 	size_t n;          /* entries begun */
 	uint64_t pos, all; /* bytes of the current entry, of all */
 	uint64_t sizes[64];
+	uint64_t sums[64]; /* FNV-1a of each entry's bytes as the scan streamed them */
 	char names[64][BUNDLE_MAX_NAME + 1];
 	bool stopped;
 } visit_log;
@@ -187,11 +188,14 @@ static lq_status log_visit(void *arg, size_t entry, const char *name, uint64_t s
 		v->n++;
 		v->pos = 0;
 		v->sizes[entry % 64] = size;
+		v->sums[entry % 64] = 14695981039346656037ull;
 		REQUIRE(strlen(name) <= BUNDLE_MAX_NAME);
 		strcpy(v->names[entry % 64], name);
 	}
 	REQUIRE(offset == v->pos && size == v->sizes[entry % 64] && len <= size - offset);
 	REQUIRE(strcmp(name, v->names[entry % 64]) == 0);
+	for (size_t i = 0; i < len; i++)
+		v->sums[entry % 64] = (v->sums[entry % 64] ^ ((const uint8_t *)data)[i]) * 1099511628211ull;
 	v->pos += len;
 	v->all += len;
 	if (v->all > VISIT_LIMIT) {
@@ -201,7 +205,22 @@ static lq_status log_visit(void *arg, size_t entry, const char *name, uint64_t s
 	return LQ_OK;
 }
 
-static void check_visit(const char *path, lq_status opened, const bundle *plain)
+/* FNV-1a of entry i as bundle_read gives it, in pieces of odd sizes. */
+static uint64_t read_sum(bundle *b, size_t i)
+{
+	static uint8_t buf[4093];
+	uint64_t h = 14695981039346656037ull, size = bundle_entry_at(b, i)->size;
+	for (uint64_t off = 0, k = 1; off < size; k = k * 7 % sizeof buf + 1) {
+		size_t n = size - off < k ? (size_t)(size - off) : (size_t)k;
+		REQUIRE(bundle_read(b, i, off, buf, n) == LQ_OK);
+		for (size_t j = 0; j < n; j++)
+			h = (h ^ buf[j]) * 1099511628211ull;
+		off += n;
+	}
+	return h;
+}
+
+static void check_visit(const char *path, lq_status opened, bundle *plain)
 {
 	bundle *b = bundle_create();
 	static visit_log v;
@@ -214,9 +233,13 @@ static void check_visit(const char *path, lq_status opened, const bundle *plain)
 		if (st == LQ_OK) {
 			REQUIRE(v.n == bundle_count(b) && bundle_count(b) == bundle_count(plain));
 			REQUIRE(v.pos == v.sizes[(v.n - 1) % 64]);
-			for (size_t i = v.n > 64 ? v.n - 64 : 0; i < v.n; i++)
+			for (size_t i = v.n > 64 ? v.n - 64 : 0; i < v.n; i++) {
 				REQUIRE(strcmp(v.names[i % 64], bundle_entry_at(b, i)->name) == 0 &&
 					v.sizes[i % 64] == bundle_entry_at(b, i)->size);
+				/* what bundle_read serves (held header, small tensors, cursor) is what the scan saw */
+				if (v.sizes[i % 64] <= READ_ALL_LIMIT)
+					REQUIRE(read_sum(plain, i) == v.sums[i % 64]);
+			}
 		}
 	} else {
 		REQUIRE(st == LQ_ERR_IO && strcmp(bundle_error(b), "visited enough") == 0 && bundle_count(b) == 0);

@@ -617,6 +617,89 @@ TEST(bundle_interleaved_streams)
 	rm_tree(out);
 }
 
+/* A compressed bundle's small tensors (a quant_state, a quant map: at most 4096 bytes) are kept by the
+ * scan: reading them decompresses nothing, wherever the cursors are; a large tensor still goes through a
+ * cursor; a .tar keeps none (its reads are cheap). */
+TEST(bundle_small_tensors_held)
+{
+	char *dir = scratch_dir(), *out = scratch_dir();
+	if (!dir || !out) {
+		rm_tree(dir);
+		rm_tree(out);
+		return;
+	}
+	/* big (4 MiB) between small ones, a small one at the very end, one of exactly 4096 bytes, one of 4097 */
+	static const struct {
+		const char *name;
+		int64_t count; /* U8 elements */
+	} ts[] = {{"a.quant_map", 64}, {"b.big", 4 << 20}, {"c.quant_state", 301}, {"d.edge", 4096}, {"e.over", 4097},
+		  {"f.last", 7}};
+	enum { NT = sizeof ts / sizeof *ts };
+	st_writer *w = st_writer_create();
+	bool ok = w != NULL;
+	for (int i = 0; ok && i < NT; i++)
+		ok = st_writer_add(w, ts[i].name, ST_U8, 1, &ts[i].count) == i;
+	ok = ok && st_writer_layout(w) == LQ_OK && st_writer_open(w, in(dir, "model.safetensors")) == LQ_OK;
+	for (int i = 0; ok && i < NT; i++) {
+		unsigned char *d = some_bytes((size_t)ts[i].count, (uint64_t)i + 1);
+		ok = d && st_writer_write(w, i, 0, d, (size_t)ts[i].count) == LQ_OK;
+		free(d);
+	}
+	ok = ok && st_writer_finish(w) == LQ_OK;
+	st_writer_free(w);
+	size_t flen = 0;
+	unsigned char *file = ok ? get_file(in(dir, "model.safetensors"), &flen) : NULL;
+	st_file *f = st_file_create();
+	if (!CHECK(file && f && st_file_parse(f, file, flen, flen, "m") == LQ_OK)) {
+		free(file);
+		st_file_free(f);
+		rm_tree(dir);
+		rm_tree(out);
+		return;
+	}
+	static const char *const names[] = {"model.safetensors"};
+	static const char *const kinds[] = {"model.tar.zst", "model.tar"};
+	char err[FMT_ERRBUF] = "", path[4096];
+	unsigned char buf[8192];
+	for (int k = 0; k < 2; k++) {
+		snprintf(path, sizeof path, "%s", in(out, kinds[k]));
+		bundle *b = bundle_create();
+		if (!CHECK(bw(path, NULL, dir, names, 1, 3, 1, err) == LQ_OK) || !CHECK(b && bundle_open(b, path) == LQ_OK)) {
+			bundle_free(b);
+			continue;
+		}
+		/* the big one first, to its end: the cursor is then past every small one but the last */
+		const st_tensor *big = st_file_find(f, "b.big");
+		uint64_t at = f->data_start + big->begin;
+		CHECK(bundle_read(b, 0, at + big->end - big->begin - 100, buf, 100) == LQ_OK &&
+		      memcmp(buf, file + at + big->end - big->begin - 100, 100) == 0);
+		for (int i = 0; i < NT; i++) {
+			const st_tensor *t = st_file_find(f, ts[i].name);
+			uint64_t off = f->data_start + t->begin, len = t->end - t->begin;
+			if (len > sizeof buf)
+				continue;
+			test_context("%s, %s", kinds[k], ts[i].name);
+			uint64_t before = bundle_decoded(b);
+			CHECK(bundle_read(b, 0, off, buf, (size_t)len) == LQ_OK && memcmp(buf, file + off, (size_t)len) == 0);
+			/* and a part of it, and a range that begins inside it and ends past it */
+			CHECK(bundle_read(b, 0, off + 1, buf, 1) == LQ_OK && buf[0] == file[off + 1]);
+			bool held = k == 0 && len <= 4096;
+			if (held)
+				CHECK_INT(bundle_decoded(b) - before, 0);
+			else
+				CHECK(bundle_decoded(b) > before);
+			if (off + len < flen)
+				CHECK(bundle_read(b, 0, off + len - 1, buf, 2) == LQ_OK && memcmp(buf, file + off + len - 1, 2) == 0);
+		}
+		test_context("%s", "");
+		bundle_free(b);
+	}
+	free(file);
+	st_file_free(f);
+	rm_tree(dir);
+	rm_tree(out);
+}
+
 /* The same files give the same bytes: 1, 2 and 4 workers, two runs. The data is larger than several of
  * zstd's jobs at level 1 (2 MiB each), so the workers really split it. */
 TEST(bundle_deterministic)
