@@ -14,8 +14,9 @@
 #  4. qinspect comparing the model's NF4 form with it: every weight dequantized and compared, against
 #     `cat` of both inputs;
 #  5. artifacts: nf4quant as a stream (stdin to stdout) with its peak memory, a bundle, and
-#     qinspect --verify (against `zstd -d` of the bundle, which it must at least do); and the shipped
-#     model through `cat | nf4quant - -o - | zstd`.
+#     qinspect --verify (against `zstd -d` of the bundle, which it must at least do); the bundle as an
+#     input of qinspect and loramerge against the directory; and the shipped model through
+#     `cat | nf4quant - -o - | zstd`.
 # BENCH_DIR (default BUILD_DIR/bench) holds the generated model; BENCH_LAYERS changes its size.
 set -eu
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
@@ -148,6 +149,16 @@ echo "| qinspect --verify of the bundle | $(printf %.3f "$s") | $(echo "$s / $t_
 echo "| zstd -d of the bundle (what --verify must at least do) | $(printf %.3f "$t_unzstd") | $(echo "$t_unzstd / $t_cat" | bc -l | xargs printf %.1f)x | | |"
 s=$(seconds 3 "$build/qinspect" --verify "$out")
 echo "| qinspect --verify of the directory | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | | |"
+# the bundle as an input, read in place, against the same from the directory
+s=$(seconds 3 "$build/qinspect" -q "$dir/b.tar.zst" "$model")
+t=$(seconds 3 "$build/qinspect" -q "$out" "$model")
+echo "| qinspect, the bundle against the model | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x; $(echo "$s / $t" | bc -l | xargs printf %.2f)x the directory's $(printf %.3f "$t") s | | |"
+lmb() { rm -rf "$dir/lm"; "$build/loramerge" -q --device cpu "$dir/b.tar.zst" "$adapter" -o "$dir/lm"; }
+lmd() { rm -rf "$dir/lm"; "$build/loramerge" -q --device cpu "$out" "$adapter" -o "$dir/lm"; }
+s=$(seconds 3 lmb)
+t=$(seconds 3 lmd)
+rm -rf "$dir/lm"
+echo "| loramerge, the bundle as its NF4 base | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x; $(echo "$s / $t" | bc -l | xargs printf %.2f)x the directory's $(printf %.3f "$t") s | | |"
 rm -f "$dir/b.tar.zst"
 # the pipeline of the shipped model, as the man page shows it; peak RSS of nf4quant alone
 tiny="$top/fixtures/models/tiny-llama/model.safetensors"
