@@ -253,6 +253,55 @@ void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void))
 	}
 }
 
+bool cli_parse_float_dtype(const char *s, lq_dtype *out)
+{
+	if (strcmp(s, "bf16") == 0 || strcmp(s, "bfloat16") == 0)
+		*out = LQ_DTYPE_BF16;
+	else if (strcmp(s, "fp16") == 0 || strcmp(s, "float16") == 0)
+		*out = LQ_DTYPE_F16;
+	else if (strcmp(s, "fp32") == 0 || strcmp(s, "float32") == 0)
+		*out = LQ_DTYPE_F32;
+	else
+		return false;
+	return true;
+}
+
+bool cli_parse_qtype(const char *s, lq_qtype *out)
+{
+	if (strcmp(s, "nf4") == 0)
+		*out = LQ_QTYPE_NF4;
+	else if (strcmp(s, "fp4") == 0)
+		*out = LQ_QTYPE_FP4;
+	else
+		return false;
+	return true;
+}
+
+bool cli_output_option(int opt, cli_output *o)
+{
+	long v;
+	switch (opt) {
+	case CLI_OPT_MAX_SHARD_SIZE:
+		if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
+			cli_usage_error("invalid --max-shard-size '%s' (a size such as 5GB, 500MB or 2GiB)", optarg);
+		return true;
+	case CLI_OPT_SHARD:
+		if (!cli_parse_part(optarg, &o->part, &o->nparts))
+			cli_usage_error("invalid --shard '%s' (I/N with 1 <= I <= N, e.g. 2/8)", optarg);
+		return true;
+	case CLI_OPT_FINISH:
+		o->finish = true;
+		return true;
+	case CLI_OPT_ZSTD_LEVEL:
+		if (!cli_parse_int(optarg, 1, 19, &v))
+			cli_usage_error("invalid --zstd-level '%s' (1 to 19)", optarg);
+		o->zstd_level = (int)v;
+		return true;
+	default:
+		return false;
+	}
+}
+
 void cli_list_add(const char ***list, size_t *n, const char *s)
 {
 	const char **l = realloc(*list, (*n + 1) * sizeof *l);

@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <libquant.h>
+
+#include "bundle.h"
+
 #if defined(__GNUC__)
 #define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -39,6 +43,10 @@ void cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2) __attribute__((noret
 bool cli_parse_size(const char *s, uint64_t *out);
 /* Parses --shard's "I/N" (1 <= I <= N <= 10^6) into *part = I - 1 and *nparts = N. */
 bool cli_parse_part(const char *s, long *part, long *nparts);
+/* A float type as the options name it: bf16/bfloat16, fp16/float16, fp32/float32. */
+bool cli_parse_float_dtype(const char *s, lq_dtype *out);
+/* A 4-bit type: nf4 or fp4. */
+bool cli_parse_qtype(const char *s, lq_qtype *out);
 /* Parses a decimal integer in [min, max]. */
 bool cli_parse_int(const char *s, long min, long max, long *out);
 
@@ -76,6 +84,28 @@ typedef struct cli_common {
  * (with `usage`) or the version and exits for -h and -V; a usage error for an unknown option, a missing
  * value or an invalid one. */
 void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void));
+
+/* The options of the tools that write a model (nf4quant, loramerge), with the same meaning:
+ * --max-shard-size, --shard I/N, --finish, --zstd-level. A tool lists CLI_OUTPUT_LONGOPTS, starts from
+ * CLI_OUTPUT_DEFAULTS, and offers each option to cli_output_option before cli_common_option. */
+enum { CLI_OPT_MAX_SHARD_SIZE = 1010, CLI_OPT_SHARD, CLI_OPT_FINISH, CLI_OPT_ZSTD_LEVEL };
+#define CLI_OUTPUT_LONGOPTS                                                                              \
+	{"max-shard-size", required_argument, NULL, CLI_OPT_MAX_SHARD_SIZE},                              \
+	{"shard", required_argument, NULL, CLI_OPT_SHARD}, {"finish", no_argument, NULL, CLI_OPT_FINISH}, \
+	{"zstd-level", required_argument, NULL, CLI_OPT_ZSTD_LEVEL}
+
+typedef struct cli_output {
+	uint64_t max_shard_size; /* 0: the input's layout */
+	long part, nparts;       /* --shard I/N (part = I - 1); nparts 0: the whole output */
+	bool finish;             /* --finish */
+	int zstd_level;          /* bundles */
+} cli_output;
+
+#define CLI_OUTPUT_DEFAULTS {.zstd_level = BUNDLE_DEFAULT_LEVEL}
+
+/* Applies getopt's result `opt` to o when it is one of those options (a usage error for an invalid
+ * value): true; false for any other option. */
+bool cli_output_option(int opt, cli_output *o);
 
 /* Appends s to a growing list of strings (exits on out of memory: option parsing). */
 void cli_list_add(const char ***list, size_t *n, const char *s);

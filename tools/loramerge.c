@@ -42,10 +42,7 @@ typedef struct options {
 	lq_quant_params quant; /* --base-as / --requantize: type, blocksize, double quantization */
 	bool dtype_set;
 	lq_dtype dtype;
-	uint64_t max_shard_size;
-	long part, nparts;      /* --shard I/N (part = I - 1); nparts 0: the whole output */
-	bool finish;            /* --finish */
-	int zstd_level;         /* bundles */
+	cli_output out;          /* --max-shard-size, --shard, --finish, --zstd-level */
 	cli_common common;      /* -T, --device, -f, -n, --json */
 } options;
 
@@ -137,30 +134,6 @@ static void usage(void)
 	       cli_progname());
 }
 
-static bool parse_dtype_arg(const char *s, lq_dtype *out)
-{
-	if (strcmp(s, "bf16") == 0 || strcmp(s, "bfloat16") == 0)
-		*out = LQ_DTYPE_BF16;
-	else if (strcmp(s, "fp16") == 0 || strcmp(s, "float16") == 0)
-		*out = LQ_DTYPE_F16;
-	else if (strcmp(s, "fp32") == 0 || strcmp(s, "float32") == 0)
-		*out = LQ_DTYPE_F32;
-	else
-		return false;
-	return true;
-}
-
-static bool parse_qtype(const char *s, lq_qtype *out)
-{
-	if (strcmp(s, "nf4") == 0)
-		*out = LQ_QTYPE_NF4;
-	else if (strcmp(s, "fp4") == 0)
-		*out = LQ_QTYPE_FP4;
-	else
-		return false;
-	return true;
-}
-
 /* ADAPTER[:WEIGHT]: a weight only when what follows the last ':' is a number and what precedes it exists. */
 static void add_adapter(options *o, const char *arg)
 {
@@ -213,8 +186,7 @@ static void add_key_map(options *o, const char *arg)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP, OPT_SHARD,
-	       OPT_PART, OPT_FINISH, OPT_ZSTD };
+	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"base-as", required_argument, NULL, OPT_BASE_AS},
@@ -224,14 +196,11 @@ static void parse_args(int argc, char **argv, options *o)
 		{"no-double-quant", no_argument, NULL, OPT_NO_DQ},
 		{"dtype", required_argument, NULL, OPT_DTYPE},
 		{"key-map", required_argument, NULL, OPT_KEYMAP},
-		{"max-shard-size", required_argument, NULL, OPT_SHARD},
-		{"shard", required_argument, NULL, OPT_PART},
-		{"finish", no_argument, NULL, OPT_FINISH},
-		{"zstd-level", required_argument, NULL, OPT_ZSTD},
+		CLI_OUTPUT_LONGOPTS,
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .zstd_level = 3, .common = {.device = "auto"}};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .out = CLI_OUTPUT_DEFAULTS, .common = {.device = "auto"}};
 	long v;
 	int c;
 	opterr = 0;
@@ -241,7 +210,7 @@ static void parse_args(int argc, char **argv, options *o)
 			o->output = optarg;
 			break;
 		case OPT_BASE_AS:
-			if (!parse_qtype(optarg, &o->quant.qtype))
+			if (!cli_parse_qtype(optarg, &o->quant.qtype))
 				cli_usage_error("invalid --base-as '%s' (nf4 or fp4)", optarg);
 			o->base_as = o->qtype_set = true;
 			break;
@@ -249,7 +218,7 @@ static void parse_args(int argc, char **argv, options *o)
 			o->requantize = true;
 			break;
 		case OPT_QTYPE:
-			if (!parse_qtype(optarg, &o->quant.qtype))
+			if (!cli_parse_qtype(optarg, &o->quant.qtype))
 				cli_usage_error("invalid --quant-type '%s' (nf4 or fp4)", optarg);
 			o->qtype_set = true;
 			break;
@@ -264,31 +233,16 @@ static void parse_args(int argc, char **argv, options *o)
 			o->no_double_quant = true;
 			break;
 		case OPT_DTYPE:
-			if (!parse_dtype_arg(optarg, &o->dtype))
+			if (!cli_parse_float_dtype(optarg, &o->dtype))
 				cli_usage_error("invalid --dtype '%s' (bf16, fp16 or fp32)", optarg);
 			o->dtype_set = true;
 			break;
 		case OPT_KEYMAP:
 			add_key_map(o, optarg);
 			break;
-		case OPT_SHARD:
-			if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
-				cli_usage_error("invalid --max-shard-size '%s' (a size such as 5GB, 500MB or 2GiB)", optarg);
-			break;
-		case OPT_PART:
-			if (!cli_parse_part(optarg, &o->part, &o->nparts))
-				cli_usage_error("invalid --shard '%s' (I/N with 1 <= I <= N, e.g. 2/8)", optarg);
-			break;
-		case OPT_FINISH:
-			o->finish = true;
-			break;
-		case OPT_ZSTD:
-			if (!cli_parse_int(optarg, 1, 19, &v))
-				cli_usage_error("invalid --zstd-level '%s' (1 to 19)", optarg);
-			o->zstd_level = (int)v;
-			break;
 		default:
-			cli_common_option(c, argv, &o->common, usage);
+			if (!cli_output_option(c, &o->out))
+				cli_common_option(c, argv, &o->common, usage);
 		}
 	}
 	if (optind >= argc)
@@ -684,7 +638,7 @@ static lq_status declare_outputs(const options *o, const hf_model *m, plan *p, c
 		bytes[i] = p->items[i].bytes_out;
 		in_shard[i] = p->items[i].shard;
 	}
-	size_t nshards = om_assign_shards(o->output, o->max_shard_size, bytes, in_shard, p->n, m->nshards, out_shard);
+	size_t nshards = om_assign_shards(o->output, o->out.max_shard_size, bytes, in_shard, p->n, m->nshards, out_shard);
 	if ((st = om_init(&p->om, o->output, nshards, err)) != LQ_OK)
 		goto out;
 	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
@@ -752,7 +706,7 @@ static lq_status set_origin(const options *o, plan *p)
 	char num[32];
 	snprintf(num, sizeof num, "%d", (int)o->quant.blocksize);
 	p->origin_text[2] = strdup(num);
-	snprintf(num, sizeof num, "%" PRIu64, o->max_shard_size); /* 0: the base's layout */
+	snprintf(num, sizeof num, "%" PRIu64, o->out.max_shard_size); /* 0: the base's layout */
 	p->origin_text[3] = strdup(num);
 	if (!p->origin_text[0] || !p->origin_text[1] || !p->origin_text[2] || !p->origin_text[3])
 		return LQ_ERR_NOMEM;
@@ -763,7 +717,7 @@ static lq_status set_origin(const options *o, plan *p)
 				o->quant.double_quant ? "true" : "false", dtype, p->origin_text[3]};
 	memcpy(p->origin_values, values, sizeof values);
 	om_set_origin(&p->om, "loramerge", keys, p->origin_values, sizeof keys / sizeof *keys);
-	p->om.zstd_level = o->zstd_level;
+	p->om.zstd_level = o->out.zstd_level;
 	return LQ_OK;
 }
 
@@ -1177,11 +1131,11 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	options o;
 	parse_args(argc, argv, &o);
-	if (o.max_shard_size && ends_with(o.output, ".safetensors"))
+	if (o.out.max_shard_size && ends_with(o.output, ".safetensors"))
 		cli_usage_error("--max-shard-size needs a directory OUTPUT, not a .safetensors file");
-	if ((o.nparts || o.finish) && (ends_with(o.output, ".safetensors") || om_is_bundle(o.output)))
-		cli_usage_error("--%s needs a directory OUTPUT", o.finish ? "finish" : "shard");
-	if (o.nparts && o.finish)
+	if ((o.out.nparts || o.out.finish) && (ends_with(o.output, ".safetensors") || om_is_bundle(o.output)))
+		cli_usage_error("--%s needs a directory OUTPUT", o.out.finish ? "finish" : "shard");
+	if (o.out.nparts && o.out.finish)
 		cli_usage_error("--shard and --finish are separate steps: the parts first, then --finish");
 	cli_install_signals();
 	double t0 = cli_now();
@@ -1258,11 +1212,11 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	if (plan_outputs(&o, sel, &p, err) != LQ_OK || declare_outputs(&o, m, &p, err) != LQ_OK ||
-	    (o.nparts && om_set_part(&p.om, (size_t)o.part, (size_t)o.nparts, err) != LQ_OK)) {
+	    (o.out.nparts && om_set_part(&p.om, (size_t)o.out.part, (size_t)o.out.nparts, err) != LQ_OK)) {
 		cli_error("%s", err);
 		goto finish;
 	}
-	if (o.finish)
+	if (o.out.finish)
 		om_set_finish(&p.om);
 	if (set_origin(&o, &p) != LQ_OK) {
 		cli_error("out of memory");
@@ -1328,9 +1282,9 @@ int main(int argc, char **argv)
 	double secs = cli_now() - t0;
 	if (o.common.json) {
 		print_json(&o, &p, secs, true);
-	} else if (o.nparts) {
+	} else if (o.out.nparts) {
 		cli_info(0, "%s: part %ld of %ld written, %.2f s; the directory is complete once every part is there and "
-			 "--finish has run", o.output, o.part + 1, o.nparts, secs);
+			 "--finish has run", o.output, o.out.part + 1, o.out.nparts, secs);
 	} else if (p.om.finish) {
 		cli_info(0, "%s: completed from its %zu parts' shards, %.2f s", o.output, p.om.nshards, secs);
 	} else {

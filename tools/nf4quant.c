@@ -31,10 +31,7 @@ typedef struct options {
 	lq_quant_params quant;
 	bool compute_dtype_set;
 	lq_dtype compute_dtype;
-	uint64_t max_shard_size; /* 0: the input's layout */
-	long part, nparts;       /* --shard I/N (part = I - 1); nparts 0: the whole output */
-	bool finish;             /* --finish */
-	int zstd_level;          /* bundles */
+	cli_output out;          /* --max-shard-size, --shard, --finish, --zstd-level */
 	cli_common common;      /* -T, --device, -f, -n, --json */
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
@@ -109,23 +106,9 @@ static void usage(void)
 	       cli_progname());
 }
 
-static bool parse_dtype_arg(const char *s, lq_dtype *out)
-{
-	if (strcmp(s, "bf16") == 0 || strcmp(s, "bfloat16") == 0)
-		*out = LQ_DTYPE_BF16;
-	else if (strcmp(s, "fp16") == 0 || strcmp(s, "float16") == 0)
-		*out = LQ_DTYPE_F16;
-	else if (strcmp(s, "fp32") == 0 || strcmp(s, "float32") == 0)
-		*out = LQ_DTYPE_F32;
-	else
-		return false;
-	return true;
-}
-
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_SHARD,
-	       OPT_PART, OPT_FINISH, OPT_ZSTD };
+	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"quant-type", required_argument, NULL, OPT_QTYPE},
@@ -134,14 +117,11 @@ static void parse_args(int argc, char **argv, options *o)
 		{"compute-dtype", required_argument, NULL, OPT_COMPUTE},
 		{"include", required_argument, NULL, OPT_INCLUDE},
 		{"exclude", required_argument, NULL, OPT_EXCLUDE},
-		{"max-shard-size", required_argument, NULL, OPT_SHARD},
-		{"shard", required_argument, NULL, OPT_PART},
-		{"finish", no_argument, NULL, OPT_FINISH},
-		{"zstd-level", required_argument, NULL, OPT_ZSTD},
+		CLI_OUTPUT_LONGOPTS,
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .zstd_level = 3, .common = {.device = "auto"}};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .out = CLI_OUTPUT_DEFAULTS, .common = {.device = "auto"}};
 	long v;
 	int c;
 	opterr = 0; /* our own messages, in our style */
@@ -167,7 +147,7 @@ static void parse_args(int argc, char **argv, options *o)
 			o->quant.double_quant = false;
 			break;
 		case OPT_COMPUTE:
-			if (!parse_dtype_arg(optarg, &o->compute_dtype))
+			if (!cli_parse_float_dtype(optarg, &o->compute_dtype))
 				cli_usage_error("invalid --compute-dtype '%s' (bf16, fp16 or fp32)", optarg);
 			o->compute_dtype_set = true;
 			break;
@@ -177,24 +157,9 @@ static void parse_args(int argc, char **argv, options *o)
 		case OPT_EXCLUDE:
 			cli_list_add(&o->exclude, &o->nexclude, optarg);
 			break;
-		case OPT_SHARD:
-			if (!cli_parse_size(optarg, &o->max_shard_size) || o->max_shard_size == 0)
-				cli_usage_error("invalid --max-shard-size '%s' (a size such as 5GB, 500MB or 2GiB)", optarg);
-			break;
-		case OPT_PART:
-			if (!cli_parse_part(optarg, &o->part, &o->nparts))
-				cli_usage_error("invalid --shard '%s' (I/N with 1 <= I <= N, e.g. 2/8)", optarg);
-			break;
-		case OPT_FINISH:
-			o->finish = true;
-			break;
-		case OPT_ZSTD:
-			if (!cli_parse_int(optarg, 1, 19, &v))
-				cli_usage_error("invalid --zstd-level '%s' (1 to 19)", optarg);
-			o->zstd_level = (int)v;
-			break;
 		default:
-			cli_common_option(c, argv, &o->common, usage);
+			if (!cli_output_option(c, &o->out))
+				cli_common_option(c, argv, &o->common, usage);
 		}
 	}
 	if (optind >= argc)
@@ -373,7 +338,7 @@ static lq_status plan_shards(const options *o, const hf_model *m, plan *p, char 
 			bytes[i] = p->items[i].bytes_out;
 			in_shard[i] = p->items[i].shard;
 		}
-		size_t n = om_assign_shards(o->output, o->max_shard_size, bytes, in_shard, p->n, m->nshards, out_shard);
+		size_t n = om_assign_shards(o->output, o->out.max_shard_size, bytes, in_shard, p->n, m->nshards, out_shard);
 		for (size_t i = 0; i < p->n; i++)
 			p->items[i].out_shard = out_shard[i];
 		st = om_init(&p->om, o->output, n, err);
@@ -436,7 +401,7 @@ static void set_origin(const options *o, plan *p)
 	static const char *const keys[] = {"quant_type", "blocksize", "double_quant", "compute_dtype", "max_shard_size",
 					   "include", "exclude"};
 	snprintf(p->blocksize, sizeof p->blocksize, "%d", (int)o->quant.blocksize);
-	snprintf(p->max_shard_size, sizeof p->max_shard_size, "%" PRIu64, o->max_shard_size);
+	snprintf(p->max_shard_size, sizeof p->max_shard_size, "%" PRIu64, o->out.max_shard_size);
 	p->include = globs_json(o->include, o->ninclude);
 	p->exclude = globs_json(o->exclude, o->nexclude);
 	const char *compute = !o->compute_dtype_set ? "input" : o->compute_dtype == LQ_DTYPE_BF16 ? "bf16"
@@ -445,7 +410,7 @@ static void set_origin(const options *o, plan *p)
 				compute, p->max_shard_size, p->include ? p->include : "[]", p->exclude ? p->exclude : "[]"};
 	memcpy(p->origin_values, values, sizeof values);
 	om_set_origin(&p->om, "nf4quant", keys, p->origin_values, sizeof keys / sizeof *keys);
-	p->om.zstd_level = o->zstd_level;
+	p->om.zstd_level = o->out.zstd_level;
 }
 
 static void plan_free(plan *p)
@@ -676,12 +641,12 @@ int main(int argc, char **argv)
 	options o;
 	parse_args(argc, argv, &o);
 	bool out_is_file = ends_with(o.output, ".safetensors") || om_is_stream(o.output);
-	if (o.max_shard_size && out_is_file)
+	if (o.out.max_shard_size && out_is_file)
 		cli_usage_error("--max-shard-size needs a directory OUTPUT, not %s", om_is_stream(o.output) ?
 				"standard output" : "a .safetensors file");
-	if ((o.nparts || o.finish) && (out_is_file || om_is_bundle(o.output)))
-		cli_usage_error("--%s needs a directory OUTPUT", o.finish ? "finish" : "shard");
-	if (o.nparts && o.finish)
+	if ((o.out.nparts || o.out.finish) && (out_is_file || om_is_bundle(o.output)))
+		cli_usage_error("--%s needs a directory OUTPUT", o.out.finish ? "finish" : "shard");
+	if (o.out.nparts && o.out.finish)
 		cli_usage_error("--shard and --finish are separate steps: the parts first, then --finish");
 	if (om_is_stream(o.output) && o.common.json)
 		cli_usage_error("--json prints on standard output, which -o - takes for the tensors");
@@ -740,11 +705,11 @@ int main(int argc, char **argv)
 	if (p.skip)
 		cli_info(1, "llm_int8_skip_modules: %zu modules (--include/--exclude changed transformers' own choice)", p.nskip);
 	if (plan_shards(&o, m, &p, err) != LQ_OK || declare_outputs(&p, err) != LQ_OK ||
-	    (o.nparts && om_set_part(&p.om, (size_t)o.part, (size_t)o.nparts, err) != LQ_OK)) {
+	    (o.out.nparts && om_set_part(&p.om, (size_t)o.out.part, (size_t)o.out.nparts, err) != LQ_OK)) {
 		cli_error("%s", err);
 		goto finish;
 	}
-	if (o.finish)
+	if (o.out.finish)
 		om_set_finish(&p.om);
 	set_origin(&o, &p);
 	lq_task *probe = calloc(p.n ? p.n : 1, sizeof *probe);
@@ -804,9 +769,9 @@ int main(int argc, char **argv)
 		written += om_shard_todo(&p.om, s);
 	if (o.common.json) {
 		print_json(&o, &p, secs, true);
-	} else if (o.nparts) {
+	} else if (o.out.nparts) {
 		cli_info(0, "%s: part %ld of %ld: %zu of its %zu shards written, %.2f s; the directory is complete once "
-			 "every part is there and --finish has run", o.output, o.part + 1, o.nparts, written, p.om.nshards,
+			 "every part is there and --finish has run", o.output, o.out.part + 1, o.out.nparts, written, p.om.nshards,
 			 secs);
 	} else if (p.om.finish) {
 		cli_info(0, "%s: completed from its %zu parts' shards (index, config.json, carried files, MANIFEST), "
