@@ -881,9 +881,7 @@ static lq_status scan_data(scan *sc, bundle_entry *e, const char *qname)
 	if ((st = to_visitor(sc, e, 0, e->head, (size_t)keep)) != LQ_OK)
 		return st;
 	if (weights && keep == 8) {
-		uint64_t n = 0;
-		for (int i = 7; i >= 0; i--)
-			n = n << 8 | (unsigned char)e->head[i];
+		uint64_t n = st_header_length(e->head);
 		/* a length past the entry's end is kept as 8 bytes: the safetensors parser says what is wrong */
 		if (n <= e->size - 8) {
 			if (n > ST_MAX_HEADER)
@@ -1293,20 +1291,19 @@ lq_status bundle_read(bundle *b, size_t i, uint64_t offset, void *dst, size_t le
 		memcpy(dst, e->head + offset, len);
 		return LQ_OK;
 	}
+	/* a small tensor's bytes: the last piece that begins at or before offset, if it holds them all */
 	const held_pieces *h = &b->small[i];
-	for (size_t lo = 0, hi = h->n; lo < hi;) { /* the piece that begins last at or before offset */
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (h->p[mid].off > offset) {
-			hi = mid;
-		} else if (mid + 1 < h->n && h->p[mid + 1].off <= offset) {
+		if (h->p[mid].off <= offset)
 			lo = mid + 1;
-		} else {
-			if (offset + len <= h->p[mid].off + h->p[mid].len) {
-				memcpy(dst, h->p[mid].bytes + (offset - h->p[mid].off), len);
-				return LQ_OK;
-			}
-			break;
-		}
+		else
+			hi = mid;
+	}
+	if (lo > 0 && offset + len <= h->p[lo - 1].off + h->p[lo - 1].len) {
+		memcpy(dst, h->p[lo - 1].bytes + (offset - h->p[lo - 1].off), len);
+		return LQ_OK;
 	}
 	cursor *c = cursor_for(b, i, offset);
 	c->used = ++b->clock;

@@ -135,12 +135,12 @@ lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len
 
 static bool (*cancel_check)(void);
 
-void fmt_set_cancel_check(bool (*cancelled)(void))
+void fmt_set_cancel_check(bool (*check)(void))
 {
-	cancel_check = cancelled;
+	cancel_check = check;
 }
 
-bool fmt_cancelled(void)
+static bool cancelled(void)
 {
 	return cancel_check && cancel_check();
 }
@@ -150,7 +150,7 @@ bool fmt_cancelled(void)
 static lq_status wait_ready(int fd, short events, const char *name, char *err)
 {
 	for (;;) {
-		if (fmt_cancelled())
+		if (cancelled())
 			return fmt_fail(err, LQ_ERR_CANCELLED, "interrupted");
 		struct pollfd p = {.fd = fd, .events = events};
 		int r = poll(&p, 1, FMT_WAIT_MS);

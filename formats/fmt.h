@@ -64,7 +64,6 @@ lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len
  * one blocked in read(2) or write(2), so EINTR alone would never come. The tools set the check. */
 #define FMT_WAIT_MS 100
 void fmt_set_cancel_check(bool (*cancelled)(void));
-bool fmt_cancelled(void);
 
 /* Up to len bytes, fewer only at the end of the input; *got says how many. Messages name `name`. */
 lq_status fmt_fd_read(int fd, void *dst, size_t len, size_t *got, const char *name, char *err);

@@ -191,9 +191,7 @@ static lq_status take_header(manifest_hash *h, const unsigned char *d, size_t le
 	if (h->pos < h->hdr_len)
 		return LQ_OK;
 	if (h->hdr_len == 8) {
-		uint64_t n = 0;
-		for (int i = 7; i >= 0; i--)
-			n = n << 8 | h->hdr[i];
+		uint64_t n = st_header_length(h->hdr);
 		if (n > ST_MAX_HEADER || n > h->size - 8) {
 			h->header_pending = false;
 			h->r.parse_status = st_file_parse(h->r.st, h->hdr, 8, h->size, h->qpath);

@@ -63,6 +63,16 @@ st_dtype st_dtype_from_lq(lq_dtype dtype);
 /* Ranks above this are refused (as unsupported, not corrupt): no checkpoint has them. */
 #define ST_MAX_DIMS 16
 
+/* N, the header's length: the file's first 8 bytes, little-endian. */
+static inline uint64_t st_header_length(const void *first8)
+{
+	const unsigned char *b = first8;
+	uint64_t n = 0;
+	for (int i = 7; i >= 0; i--)
+		n = n << 8 | b[i];
+	return n;
+}
+
 typedef struct st_tensor {
 	char *name;
 	st_dtype dtype;

@@ -478,9 +478,7 @@ lq_status st_file_parse(st_file *f, const void *buf, size_t len, uint64_t file_s
 	if (file_size < 8 || len < 8)
 		return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: file of %" PRIu64 " bytes is too short for a safetensors "
 				"header", name, file_size);
-	uint64_t n = 0;
-	for (int i = 7; i >= 0; i--)
-		n = n << 8 | b[i];
+	uint64_t n = st_header_length(b);
 	f->header_len = n;
 	if (n > ST_MAX_HEADER)
 		return fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: header length %" PRIu64 " exceeds the limit of %llu bytes",
@@ -582,9 +580,7 @@ static lq_status open_common(st_file *f, uint64_t size)
 	lq_status st = read_full(f, 0, prefix, 8);
 	if (st != LQ_OK)
 		return st;
-	uint64_t n = 0;
-	for (int i = 7; i >= 0; i--)
-		n = n << 8 | prefix[i];
+	uint64_t n = st_header_length(prefix);
 	if (n > ST_MAX_HEADER || n > size - 8)
 		return st_file_parse(f, prefix, 8, size, path); /* reports the bad length */
 	unsigned char *hdr = malloc((size_t)(8 + n));
@@ -655,9 +651,7 @@ lq_status st_file_open_stream(st_file *f, int fd, const char *name)
 		return st;
 	if (got < 8)
 		return st_file_parse(f, prefix, got, got, name);
-	uint64_t n = 0;
-	for (int i = 7; i >= 0; i--)
-		n = n << 8 | prefix[i];
+	uint64_t n = st_header_length(prefix);
 	if (n > ST_MAX_HEADER)
 		return st_file_parse(f, prefix, 8, ST_SIZE_FROM_HEADER, name); /* reports the bad length */
 	unsigned char *hdr = malloc((size_t)(8 + n));

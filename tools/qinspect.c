@@ -210,29 +210,31 @@ static void group_free(group *g)
 	*g = (group){0};
 }
 
-static int by_data_position(const void *a, const void *b)
+/* Whether part a of a group lies after part b in the files. */
+static bool after(const hf_ref *a, const hf_ref *b)
 {
-	const hf_ref *x = *(const hf_ref *const *)a, *y = *(const hf_ref *const *)b;
-	int c = strcmp(x->f->path, y->f->path);
-	return c ? c : x->t->begin < y->t->begin ? -1 : x->t->begin > y->t->begin;
+	int c = strcmp(a->f->path, b->f->path);
+	return c ? c > 0 : a->t->begin > b->t->begin;
 }
 
 static lq_status load_group(lq_ctx *ctx, const hf_tensor *t, group *g, char *err)
 {
 	*g = (group){0};
 	const int64_t nb = lq_quant_nblocks((int64_t)t->nelem, t->state.blocksize);
-	const hf_ref *want[3] = {&t->parts[BNB_PART_WEIGHT], &t->parts[BNB_PART_ABSMAX], &t->parts[BNB_PART_NESTED_ABSMAX]};
-	size_t nwant = t->state.double_quant ? 3 : 2;
-	const hf_ref *order[3];
-	memcpy(order, want, sizeof order);
-	qsort(order, nwant, sizeof *order, by_data_position);
+	/* the codes, the absmax and the nested absmax, read in the order of their bytes */
+	const hf_ref *part[3] = {&t->parts[BNB_PART_WEIGHT], &t->parts[BNB_PART_ABSMAX], &t->parts[BNB_PART_NESTED_ABSMAX]};
+	int nparts = t->state.double_quant ? 3 : 2, order[3] = {0, 1, 2};
+	for (int i = 1; i < nparts; i++) /* insertion sort of at most three */
+		for (int j = i; j > 0 && after(part[order[j - 1]], part[order[j]]); j--) {
+			int x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
 	void *bytes[3] = {NULL, NULL, NULL};
 	size_t len[3] = {0, 0, 0};
 	lq_status st = LQ_OK;
-	for (size_t k = 0; k < nwant && st == LQ_OK; k++) {
-		size_t w = order[k] == want[0] ? 0 : order[k] == want[1] ? 1 : 2;
-		st = hf_ref_read(order[k], &bytes[w], &len[w], err);
-	}
+	for (int k = 0; k < nparts && st == LQ_OK; k++)
+		st = hf_ref_read(part[order[k]], &bytes[order[k]], &len[order[k]], err);
 	float *absmax = st == LQ_OK ? malloc((size_t)nb * 4 + 4) : NULL;
 	if (st == LQ_OK && !absmax)
 		st = LQ_ERR_NOMEM;
@@ -433,17 +435,12 @@ typedef struct work_item {
 	uint64_t offset;
 } work_item;
 
-enum { BY_LISTING, BY_REFERENCE, BY_CHECKPOINT };
-
-static void set_position(work_item *w, int by)
+/* The position of w's bytes on `side` (the reference or the checkpoint, whichever is a bundle; NULL:
+ * neither, the listing's order). A tensor the reference lacks goes after every one it has. */
+static void set_position(work_item *w, const hf_tensor *side, bool by_side)
 {
-	const hf_tensor *side = by == BY_REFERENCE ? w->ref : by == BY_CHECKPOINT ? w->h : NULL;
-	if (by == BY_LISTING)
-		*w = (work_item){w->h, w->ref, w->slot, 0, w->slot};
-	else if (!side) /* not in the reference: after every tensor that is */
-		*w = (work_item){w->h, w->ref, w->slot, SIZE_MAX, w->slot};
-	else
-		*w = (work_item){w->h, w->ref, w->slot, side->shard, side->data.t->begin};
+	w->shard = !by_side ? 0 : side ? side->shard : SIZE_MAX;
+	w->offset = by_side && side ? side->data.t->begin : w->slot;
 }
 
 static int by_position(const void *a, const void *b)
@@ -705,7 +702,10 @@ int main(int argc, char **argv)
 		if (o.common.dry_run)
 			cli_info(0, "%s %s", ref && h->dtype != LQ_DTYPE_U8 ? "compare " : "describe", h->name);
 		work[nwork] = (work_item){.h = h, .ref = ref, .slot = r.ntensors++};
-		set_position(&work[nwork++], mr && mr->bundle ? BY_REFERENCE : mc->bundle ? BY_CHECKPOINT : BY_LISTING);
+		if (mr && mr->bundle)
+			set_position(&work[nwork++], ref, true);
+		else
+			set_position(&work[nwork++], h, mc->bundle != NULL);
 	}
 	if (o.common.dry_run) {
 		status = CLI_EXIT_OK;

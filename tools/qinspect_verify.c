@@ -22,7 +22,6 @@ typedef struct output_files {
 	char *manifest;
 	size_t manifest_len;
 	bundle *b;
-	bundle_entry_ref *entry; /* bundle: each file's entry */
 	manifest_hash **hashes;  /* bundle: each entry's hashes, made by the scan (NULL for the MANIFEST) */
 	size_t nhashes;
 	char **extra;  /* what cannot be a file of an output (a subdirectory, a link), as mismatches */
@@ -41,7 +40,6 @@ static void output_free(output_files *o)
 	free(o->files);
 	free(o->paths);
 	free(o->names);
-	free(o->entry);
 	free(o->manifest);
 	for (size_t i = 0; i < o->nhashes; i++)
 		manifest_hash_free(o->hashes[i]);
@@ -63,10 +61,7 @@ static bool grow(output_files *o, size_t *cap)
 	char **nm = p ? realloc(o->names, *cap * sizeof *nm) : NULL;
 	if (nm)
 		o->names = nm;
-	bundle_entry_ref *e = nm ? realloc(o->entry, *cap * sizeof *e) : NULL;
-	if (e)
-		o->entry = e;
-	return e != NULL;
+	return nm != NULL;
 }
 
 /* Something in the directory that no output holds: a mismatch of its own. */
@@ -184,19 +179,20 @@ static lq_status read_bundle(const char *path, output_files *o)
 			cli_error("out of memory");
 			return LQ_ERR_NOMEM;
 		}
+		/* every entry was hashed by the scan (bundle.h: each is visited, an empty one too) */
+		if (i >= o->nhashes || !o->hashes[i]) {
+			char q[512];
+			cli_error("%s: entry '%s' was not hashed by the scan", path, fmt_quote(e->name, q, sizeof q));
+			return LQ_ERR_ARG;
+		}
 		o->paths[o->n] = NULL;
-		o->entry[o->n] = (bundle_entry_ref){o->b, i};
 		o->names[o->n] = strdup(e->name);
-		o->files[o->n] = (manifest_file){.path = o->names[o->n], .size = e->size, .read = bundle_entry_read,
-						 .hashed = i < o->nhashes ? o->hashes[i] : NULL};
+		o->files[o->n] = (manifest_file){.path = o->names[o->n], .size = e->size, .hashed = o->hashes[i]};
 		if (!o->names[o->n++]) {
 			cli_error("out of memory");
 			return LQ_ERR_NOMEM;
 		}
 	}
-	/* the callbacks' arguments point into o->entry, which no longer moves */
-	for (size_t i = 0; i < o->n; i++)
-		o->files[i].arg = &o->entry[i];
 	return LQ_OK;
 }
 
