@@ -201,6 +201,7 @@ typedef struct group {
 	unsigned char *codes;
 	size_t ncodes;
 	float *absmax;
+	size_t codes_cap, absmax_cap; /* the buffers are kept from tensor to tensor: touched once, not each time */
 } group;
 
 static void group_free(group *g)
@@ -208,6 +209,19 @@ static void group_free(group *g)
 	free(g->codes);
 	free(g->absmax);
 	*g = (group){0};
+}
+
+/* *buf with room for n bytes, grown only. */
+static bool room(void **buf, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return true;
+	void *p = realloc(*buf, n);
+	if (!p)
+		return false;
+	*buf = p;
+	*cap = n;
+	return true;
 }
 
 /* Whether part a of a group lies after part b in the files. */
@@ -219,7 +233,6 @@ static bool after(const hf_ref *a, const hf_ref *b)
 
 static lq_status load_group(lq_ctx *ctx, const hf_tensor *t, group *g, char *err)
 {
-	*g = (group){0};
 	const int64_t nb = lq_quant_nblocks((int64_t)t->nelem, t->state.blocksize);
 	/* the codes, the absmax and the nested absmax, read in the order of their bytes */
 	const hf_ref *part[3] = {&t->parts[BNB_PART_WEIGHT], &t->parts[BNB_PART_ABSMAX], &t->parts[BNB_PART_NESTED_ABSMAX]};
@@ -230,39 +243,37 @@ static lq_status load_group(lq_ctx *ctx, const hf_tensor *t, group *g, char *err
 			order[j] = order[j - 1];
 			order[j - 1] = x;
 		}
-	void *bytes[3] = {NULL, NULL, NULL};
+	g->ncodes = (size_t)(part[0]->t->end - part[0]->t->begin);
+	if (!room((void **)&g->codes, &g->codes_cap, g->ncodes + 1) ||
+	    !room((void **)&g->absmax, &g->absmax_cap, (size_t)nb * 4 + 4))
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	void *bytes[3] = {NULL, NULL, NULL}; /* the absmax and the nested absmax */
 	size_t len[3] = {0, 0, 0};
 	lq_status st = LQ_OK;
-	for (int k = 0; k < nparts && st == LQ_OK; k++)
-		st = hf_ref_read(part[order[k]], &bytes[order[k]], &len[order[k]], err);
-	float *absmax = st == LQ_OK ? malloc((size_t)nb * 4 + 4) : NULL;
-	if (st == LQ_OK && !absmax)
-		st = LQ_ERR_NOMEM;
+	for (int k = 0; k < nparts && st == LQ_OK; k++) {
+		const hf_ref *r = part[order[k]];
+		if (order[k] > 0)
+			st = hf_ref_read(r, &bytes[order[k]], &len[order[k]], err);
+		else if ((st = st_file_read(r->f, r->t, 0, g->codes, g->ncodes)) != LQ_OK)
+			fmt_fail(err, st, "%s", st_file_error(r->f));
+	}
 	if (st == LQ_OK && t->state.double_quant) {
 		float *nf = malloc(len[2] + 4);
 		if (!nf)
-			st = LQ_ERR_NOMEM;
+			st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		else {
 			lq_to_f32(bytes[2], LQ_DTYPE_F32, (int64_t)(len[2] / 4), nf);
-			st = lq_dequantize_absmax(ctx, bytes[1], nf, t->state.nested_offset, nb, absmax);
+			st = lq_dequantize_absmax(ctx, bytes[1], nf, t->state.nested_offset, nb, g->absmax);
 			if (st != LQ_OK)
 				fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
 			free(nf);
 		}
 	} else if (st == LQ_OK) {
-		lq_to_f32(bytes[1], LQ_DTYPE_F32, nb, absmax);
+		lq_to_f32(bytes[1], LQ_DTYPE_F32, nb, g->absmax);
 	}
 	free(bytes[1]);
 	free(bytes[2]);
-	if (st == LQ_ERR_NOMEM && !err[0])
-		fmt_fail(err, st, "out of memory");
-	if (st != LQ_OK) {
-		free(bytes[0]);
-		free(absmax);
-		return st;
-	}
-	*g = (group){.codes = bytes[0], .ncodes = len[0], .absmax = absmax};
-	return LQ_OK;
+	return st;
 }
 
 /* Everything about a tensor that its storage tells, without a reference. */
@@ -643,6 +654,7 @@ int main(int argc, char **argv)
 	hf_tensors tc = {0}, tr = {0};
 	qi_report r = {.checkpoint = o.checkpoint, .reference = o.reference};
 	work_item *work = NULL;
+	group gx = {0}, gr = {0}; /* the 4-bit tensor being read, and its reference's */
 	lq_ctx *ctx = NULL;
 	if (!mc || (o.reference && !mr)) {
 		cli_error("out of memory");
@@ -717,7 +729,6 @@ int main(int argc, char **argv)
 		const hf_tensor *h = work[w].h, *ref = work[w].ref;
 		qi_tensor *t = &r.tensors[work[w].slot];
 		bool compared = ref && h->dtype != LQ_DTYPE_U8 && ref->dtype != LQ_DTYPE_U8;
-		group gx = {0}, gr = {0};
 		cli_info(1, "%s", h->name);
 		lq_status st = h->quantized ? load_group(ctx, h, &gx, err) : LQ_OK;
 		if (st == LQ_OK && compared && ref->quantized)
@@ -727,8 +738,6 @@ int main(int argc, char **argv)
 		lq_error_sums sums;
 		if (st == LQ_OK && compared && (st = compare(ctx, h, &gx, ref, &gr, &sums, err)) == LQ_OK)
 			take_sums(&t->err, &sums);
-		group_free(&gx);
-		group_free(&gr);
 		if (st != LQ_OK) {
 			cli_error("%s", err);
 			goto finish;
@@ -754,6 +763,8 @@ int main(int argc, char **argv)
 	report_gates(&r);
 	status = r.passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 finish:
+	group_free(&gx);
+	group_free(&gr);
 	free(work);
 	free_report(&r);
 	hf_tensors_free(&tc);
