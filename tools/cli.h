@@ -29,7 +29,9 @@ const char *cli_progname(void);
 /* Verbosity: -1 quiet (errors only), 0 normal, 1 verbose, 2 more. */
 extern int cli_verbosity;
 
-/* "prog: message" on stderr, control characters shown as '?', newline added. */
+/* "prog: message" on stderr, newline added; control characters and the other characters that are not
+ * safe on a terminal (fmt_char: C1 controls, line separators, bidirectional overrides, bytes that are not
+ * UTF-8) shown as '?'. */
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* "prog: warning: message", unless quiet. */
 void cli_warn(const char *fmt, ...) CLI_PRINTF(1, 2);
