@@ -917,8 +917,8 @@ static lq_status base_as_mark(const options *o, plan *p, const hf_select *sel, c
 					   .ndim = it->ndim, .double_quant = o->quant.double_quant,
 					   .nested_blocksize = LQ_NESTED_BLOCKSIZE};
 		memcpy(it->in_state.shape, it->shape, sizeof it->shape);
-		if (it->act == ACT_COPY)
-			it->act = ACT_MERGE; /* dequantized into the output */
+		/* one no adapter changes stays ACT_COPY: plan_outputs dequantizes it into a float output, or copies
+		 * its 4-bit group as it was made (--requantize: as PEFT's 4-bit load left it) */
 	}
 	return LQ_OK;
 }
