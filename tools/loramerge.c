@@ -9,7 +9,9 @@
  * COPY, QUANTIZE4), write index, config.json and the carried files, rename into place.
  */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -134,12 +136,15 @@ static void usage(void)
 	       cli_progname());
 }
 
-/* ADAPTER[:WEIGHT]: a weight only when what follows the last ':' is a number and what precedes it exists. */
+/* ADAPTER[:WEIGHT]. An argument that exists as a path is a path, ':' and all. Otherwise what follows its
+ * last ':' is the weight, a finite number; anything else there is a usage error that says so (a path
+ * that does not exist, or a weight that is not a number: either way the argument is wrong). */
 static void add_adapter(options *o, const char *arg)
 {
 	char **a = realloc(o->adapters, (o->nadapters + 1) * sizeof *a);
 	double *w = realloc(o->weights, (o->nadapters + 1) * sizeof *w);
-	if (!a || !w) {
+	char *path = strdup(arg);
+	if (!a || !w || !path) {
 		cli_error("out of memory");
 		exit(CLI_EXIT_FAILURE);
 	}
@@ -147,20 +152,23 @@ static void add_adapter(options *o, const char *arg)
 	o->weights = w;
 	double weight = 1.0;
 	const char *colon = strrchr(arg, ':');
-	char *path = strdup(arg);
-	if (!path) {
-		cli_error("out of memory");
-		exit(CLI_EXIT_FAILURE);
-	}
-	if (colon && colon[1]) {
-		char *end;
-		double v = strtod(colon + 1, &end);
+	struct stat sb;
+	if (colon && stat(arg, &sb) != 0) {
+		const char *num = colon + 1;
+		char *end = NULL;
+		double v = 0;
+		if (*num && !isspace((unsigned char)*num))
+			v = strtod(num, &end);
+		if (!end || end == num || *end)
+			cli_usage_error("'%s' does not exist, and '%s' after its last ':' is not a weight (ADAPTER:WEIGHT takes "
+					"a number)", arg, num);
+		/* the scaling it multiplies is a float32 */
+		if (!isfinite(v) || fabs(v) > FLT_MAX)
+			cli_usage_error("invalid weight '%s' in '%s' (a finite number, within float32's range)", num, arg);
 		path[colon - arg] = '\0';
-		struct stat sb;
-		if (*end == '\0' && isfinite(v) && stat(path, &sb) == 0)
-			weight = v;
-		else
-			strcpy(path, arg);
+		weight = v;
+		if (weight == 0)
+			cli_warn("'%s': weight 0: the adapter's low-rank updates add nothing", arg);
 	}
 	o->adapters[o->nadapters] = path;
 	o->weights[o->nadapters++] = weight;
