@@ -276,6 +276,30 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+/* The arguments swapped (loramerge ADAPTER BASE): whether the BASE that did not open as a model is a PEFT
+ * adapter, and whether an ADAPTER that did not open as one is a model directory. For the hint only: this
+ * runs after the failure, never on the way to a merge. */
+static bool is_adapter(const char *path)
+{
+	char p[4200];
+	struct stat sb;
+	snprintf(p, sizeof p, "%s/adapter_config.json", path);
+	if (stat(p, &sb) == 0 || ends_with(path, "adapter_config.json") || ends_with(path, "adapter_model.safetensors"))
+		return true;
+	peft_adapter *pa = peft_adapter_create();
+	bool ok = pa && peft_adapter_open(pa, path, NULL, 0) == LQ_OK;
+	peft_adapter_free(pa);
+	return ok;
+}
+
+static bool is_model_dir(const char *path)
+{
+	hf_model *m = hf_model_create();
+	bool ok = m && hf_model_open(m, path) == LQ_OK && m->is_model_dir;
+	hf_model_free(m);
+	return ok;
+}
+
 static lq_status read_ref(const ref *r, void **out, size_t *len, char *err)
 {
 	size_t n = (size_t)(r->t->end - r->t->begin);
@@ -1162,12 +1186,18 @@ int main(int argc, char **argv)
 		return CLI_EXIT_FAILURE;
 	}
 	if (hf_model_open(m, o.base) != LQ_OK) {
+		if (is_adapter(o.base))
+			cli_usage_error("'%s' is a PEFT adapter, not a model: the base model comes first: loramerge BASE "
+					"ADAPTER... -o OUTPUT", o.base);
 		cli_error("%s", m->err);
 		goto finish;
 	}
 	for (size_t a = 0; a < o.nadapters; a++) {
 		ad[a] = peft_adapter_create();
 		if (!ad[a] || peft_adapter_open(ad[a], o.adapters[a], o.maps, o.nmaps) != LQ_OK) {
+			if (ad[a] && is_model_dir(o.adapters[a]))
+				cli_usage_error("'%s' is a model, not a PEFT adapter: the base model comes first: loramerge BASE "
+						"ADAPTER... -o OUTPUT", o.adapters[a]);
 			cli_error("%s", ad[a] ? peft_adapter_error(ad[a]) : "out of memory");
 			goto finish;
 		}
