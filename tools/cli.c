@@ -85,6 +85,20 @@ void cli_info(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+void cli_plan(bool to_stdout, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (!to_stdout && cli_verbosity >= 1) {
+		vmessage("", fmt, ap);
+	} else if (to_stdout && cli_verbosity >= 0) {
+		char buf[4096];
+		vformat(buf, sizeof buf, fmt, ap);
+		printf("%s\n", buf);
+	}
+	va_end(ap);
+}
+
 void cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;

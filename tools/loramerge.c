@@ -91,7 +91,10 @@ typedef struct plan {
 	size_t n, cap;
 	out_model om;
 	uint64_t params_in, bytes_in;
-	size_t nmerged, nreplaced;
+	size_t nmerged;        /* tensors an adapter's LoRA changes */
+	size_t nreplaced;      /* tensors an adapter's saved tensor replaces (merged into or not) */
+	size_t nreplaced_merged; /* of those, merged into too */
+	size_t ndequantized, nquantized, nconverted, ncopied; /* the others: what became of them */
 	bool untie;            /* a tied output head gets its own weights */
 	bool base_quantized;   /* the base is a bitsandbytes 4-bit checkpoint */
 	char *origin_text[8];  /* the options that shape the bytes, for the MANIFEST */
@@ -596,6 +599,31 @@ static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_sel
 	return LQ_OK;
 }
 
+/* What became of the tensors, for the summaries: those an adapter's LoRA changes (merged), those an
+ * adapter's tensor replaces, and of the others those dequantized (a 4-bit base's, or --base-as: the
+ * quantize-dequantize of a float one), quantized (--requantize of a float base), converted (--dtype) or
+ * copied as they are. */
+static void count_actions(plan *p)
+{
+	p->nmerged = p->nreplaced = p->nreplaced_merged = p->ndequantized = p->nquantized = p->nconverted = p->ncopied = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		const item *it = &p->items[i];
+		p->nreplaced += it->replaced || it->nreplace;
+		p->nreplaced_merged += (it->replaced || it->nreplace) && it->nloras;
+		if (it->nloras)
+			p->nmerged++;
+		else if (it->replaced || it->nreplace)
+			continue;
+		else if (it->act == ACT_QUANTIZE || (it->act == ACT_COPY_GROUP && it->base_as) ||
+			 (it->act == ACT_MERGE && it->quantized_out))
+			p->nquantized++;
+		else if (it->act == ACT_MERGE)
+			*(it->quantized_in ? &p->ndequantized : &p->nconverted) += 1;
+		else
+			p->ncopied++;
+	}
+}
+
 /* What each item becomes, and its size in the output. */
 static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, char *err)
 {
@@ -604,7 +632,6 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 		uint64_t n = 1;
 		for (int d = 0; d < it->ndim; d++)
 			n *= (uint64_t)it->shape[d];
-		p->nreplaced += it->replaced || it->nreplace;
 		/* is this weight 4-bit in the output? With --requantize: what was 4-bit, or what transformers
 		 * converts (a float base) */
 		bool conv1d;
@@ -612,8 +639,6 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 		bool linear = it->dtype != LQ_DTYPE_U8 &&
 			      hf_select_quantize(sel, it->name, it->ndim, it->shape, true, &conv1d, &why);
 		it->quantized_out = o->requantize && (it->quantized_in || (!p->base_quantized && linear));
-		if (it->act == ACT_MERGE)
-			p->nmerged++;
 		if (it->quantized_out) {
 			if (it->quantized_in && it->act != ACT_MERGE) {
 				it->act = ACT_COPY_GROUP; /* PEFT leaves it as it was */
@@ -653,7 +678,7 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 		if (it->act == ACT_MERGE && (uint64_t)it->shape[it->ndim > 1 ? 1 : 0] * 4 > ((uint64_t)16 << 20))
 			return fmt_fail(err, LQ_ERR_UNSUPPORTED, "'%s': rows of more than 4M elements", it->name);
 	}
-	(void)err;
+	count_actions(p);
 	return LQ_OK;
 }
 
@@ -773,18 +798,62 @@ static const char *act_name(const item *it)
 		return "replace-rows"; /* trainable tokens */
 	switch (it->act) {
 	case ACT_MERGE:
-		return it->nloras ? "merge" : (it->quantized_in ? "dequantize" : "convert");
+		return it->nloras ? "merge" : it->quantized_out ? "requantize" : it->quantized_in ? "dequantize" : "convert";
 	case ACT_QUANTIZE:
 		return "quantize";
 	case ACT_COPY_GROUP:
+		return it->base_as ? "quantize" : "copy"; /* --requantize: a float base's weight, quantized once */
 	default:
 		return "copy";
 	}
 }
 
+/* Which merge was done, as the summaries say it. */
+static const char *merge_kind(const options *o, const plan *p, char *buf, size_t size)
+{
+	const char *q = lq_qtype_name(o->quant.qtype);
+	if (p->base_quantized)
+		snprintf(buf, size, "into the dequantized 4-bit weights%s",
+			 o->requantize ? ", requantized in the base's 4-bit format (--requantize)" : "");
+	else if (o->requantize)
+		snprintf(buf, size, "into the %s quantize-dequantize of the float weights, requantized to %s (--requantize)",
+			 q, q);
+	else if (o->base_as)
+		snprintf(buf, size, "into the %s quantize-dequantize of the float weights (--base-as %s)", q, q);
+	else
+		snprintf(buf, size, "into the float weights");
+	return buf;
+}
+
+/* "6 tensors merged into the float weights, 1 replaced, 14 copied": every count that is not 0, each tensor
+ * counted once. */
+static const char *counts_text(const options *o, const plan *p, char *buf, size_t size)
+{
+	char kind[200];
+	const struct {
+		size_t n;
+		const char *what;
+	} more[] = {{p->nreplaced - p->nreplaced_merged, "replaced"},
+		    {p->ndequantized, o->base_as && !p->base_quantized ? "quantize-dequantized" : "dequantized"},
+		    {p->nquantized, "quantized"},
+		    {p->nconverted, "converted"},
+		    {p->ncopied, "copied"}};
+	size_t n = (size_t)snprintf(buf, size, "%zu tensor%s merged %s", p->nmerged, p->nmerged == 1 ? "" : "s",
+				    merge_kind(o, p, kind, sizeof kind));
+	if (p->nreplaced_merged && n < size)
+		n += (size_t)snprintf(buf + n, size - n, " (%zu of them replaced by the adapter's first)", p->nreplaced_merged);
+	for (size_t k = 0; k < sizeof more / sizeof *more; k++)
+		if (more[k].n && n < size)
+			n += (size_t)snprintf(buf + n, size - n, ", %zu %s", more[k].n, more[k].what);
+	return buf;
+}
+
+/* The plan: on standard output for --dry-run (what it asked for), else on standard error with -v (with
+ * -n --json too: standard output is the JSON's alone). */
 static void print_plan(const options *o, const plan *p, uint64_t memory)
 {
-	char a[32], b[32], c[32];
+	bool out = o->common.dry_run && !o->common.json;
+	char a[32], b[32], c[32], counts[512];
 	for (size_t i = 0; i < p->n; i++) {
 		const item *it = &p->items[i];
 		char line[1024];
@@ -797,11 +866,11 @@ static void print_plan(const options *o, const plan *p, uint64_t memory)
 		if (it->nreplace && n < sizeof line)
 			n += (size_t)snprintf(line + n, sizeof line - n, ": %zu rows", it->nreplace);
 		if (it->act == ACT_MERGE || it->replaced || cli_verbosity > 0)
-			cli_info(o->common.dry_run ? 0 : 1, "%s", line);
+			cli_plan(out, "%s", line);
 	}
-	cli_info(0, "%zu merged, %zu replaced, %zu tensors: %s -> %s%s; memory needed: about %s", p->nmerged, p->nreplaced,
-		 p->n, cli_human_bytes(p->bytes_in, a, sizeof a), cli_human_bytes(p->om.bytes, b, sizeof b),
-		 p->base_quantized && !o->requantize ? " (the 4-bit base dequantized)" : "", cli_human_bytes(memory, c, sizeof c));
+	cli_plan(out, "%s (%zu tensors): %s -> %s; memory needed: about %s", counts_text(o, p, counts, sizeof counts), p->n,
+		 cli_human_bytes(p->bytes_in, a, sizeof a), cli_human_bytes(p->om.bytes, b, sizeof b),
+		 cli_human_bytes(memory, c, sizeof c));
 }
 
 static void print_json(const options *o, const plan *p, double seconds, bool written)
@@ -820,6 +889,7 @@ static void print_json(const options *o, const plan *p, double seconds, bool wri
 	cJSON_AddStringToObject(root, "output", o->output);
 	cJSON_AddBoolToObject(root, "dry_run", !written);
 	cJSON_AddStringToObject(root, "base_kind", p->base_quantized ? "bitsandbytes-4bit" : (o->base_as ? "float, merged as 4-bit quantize-dequantize" : "float"));
+	cJSON_AddBoolToObject(root, "requantize", o->requantize);
 	cJSON *arr = cJSON_AddArrayToObject(root, "tensors");
 	for (size_t i = 0; i < p->n; i++) {
 		const item *it = &p->items[i];
@@ -847,6 +917,10 @@ static void print_json(const options *o, const plan *p, double seconds, bool wri
 	cJSON_AddNumberToObject(tot, "tensors", (double)p->n);
 	cJSON_AddNumberToObject(tot, "merged", (double)p->nmerged);
 	cJSON_AddNumberToObject(tot, "replaced", (double)p->nreplaced);
+	cJSON_AddNumberToObject(tot, "dequantized", (double)p->ndequantized);
+	cJSON_AddNumberToObject(tot, "quantized", (double)p->nquantized);
+	cJSON_AddNumberToObject(tot, "converted", (double)p->nconverted);
+	cJSON_AddNumberToObject(tot, "copied", (double)p->ncopied);
 	cJSON_AddNumberToObject(tot, "bytes_in", (double)p->bytes_in);
 	cJSON_AddNumberToObject(tot, "bytes_out", (double)p->om.bytes);
 	cJSON_AddNumberToObject(root, "seconds", seconds);
@@ -1326,8 +1400,8 @@ int main(int argc, char **argv)
 	} else if (p.om.finish) {
 		cli_info(0, "%s: completed from its %zu parts' shards, %.2f s", o.output, p.om.nshards, secs);
 	} else {
-		char a[32], b[32];
-		cli_info(0, "%s: %zu tensors merged, %zu replaced, %s -> %s, %.2f s", o.output, p.nmerged, p.nreplaced,
+		char a[32], b[32], counts[512];
+		cli_info(0, "%s: %s; %s -> %s, %.2f s", o.output, counts_text(&o, &p, counts, sizeof counts),
 			 cli_human_bytes(p.bytes_in, a, sizeof a), cli_human_bytes(p.om.bytes, b, sizeof b), secs);
 	}
 	status = CLI_EXIT_OK;

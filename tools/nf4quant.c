@@ -442,23 +442,26 @@ static double bits_per_param(uint64_t bytes, uint64_t params)
 	return params ? 8.0 * (double)bytes / (double)params : 0.0;
 }
 
+/* The plan: on standard output for --dry-run (what it asked for), else on standard error with -v (with
+ * -n --json too: standard output is the JSON's alone). */
 static void print_plan(const options *o, const hf_model *m, const plan *p, uint64_t memory)
 {
+	bool out = o->common.dry_run && !o->common.json;
 	char a[32], b[32], c[32];
 	for (size_t i = 0; i < p->n; i++) {
 		const item *it = &p->items[i];
 		char shape[128];
 		shape_str(shape, sizeof shape, it->t->ndim, it->t->shape);
-		cli_info(o->common.dry_run ? 0 : 1, "%-9s %s %s %s -> %s (%s)%s", it->quantize ? "quantize" : "copy", it->t->name,
+		cli_plan(out, "%-9s %s %s %s -> %s (%s)%s", it->quantize ? "quantize" : "copy", it->t->name,
 			 st_dtype_name(it->t->dtype), shape, cli_human_bytes(it->bytes_out, a, sizeof a), it->reason,
 			 it->transpose ? ", transposed (Conv1D)" : "");
 	}
-	cli_info(0, "%zu of %zu tensors quantized (%s, blocksize %d%s): %s -> %s, %.3f bits per parameter in "
+	cli_plan(out, "%zu of %zu tensors quantized (%s, blocksize %d%s): %s -> %s, %.3f bits per parameter in "
 		 "quantized tensors, %.3f overall", p->nquantized, p->n, lq_qtype_name(o->quant.qtype),
 		 (int)o->quant.blocksize, o->quant.double_quant ? ", double quant" : "", cli_human_bytes(p->bytes_in, a, sizeof a),
 		 cli_human_bytes(p->bytes_out, b, sizeof b), bits_per_param(p->quantized_bytes_out, p->params_quantized),
 		 bits_per_param(p->bytes_out, p->params_in));
-	cli_info(0, "output: %s (%zu shard%s%s), memory needed: about %s", o->output, p->om.nshards, p->om.nshards == 1 ? "" : "s",
+	cli_plan(out, "output: %s (%zu shard%s%s), memory needed: about %s", o->output, p->om.nshards, p->om.nshards == 1 ? "" : "s",
 		 m->is_model_dir ? ", config.json, carried files" : "", cli_human_bytes(memory, c, sizeof c));
 	for (size_t i = 0; i < m->nskipped; i++)
 		cli_info(1, "not carried: %s", m->skipped[i]);
