@@ -72,8 +72,11 @@ static void usage(void)
 	printf("Usage: %s [OPTION]... INPUT -o OUTPUT\n"
 	       "Quantize a Hugging Face safetensors checkpoint to a bitsandbytes 4-bit checkpoint.\n"
 	       "\n"
-	       "INPUT is a model directory, a model.safetensors.index.json or a .safetensors file; OUTPUT is a\n"
-	       "directory (a model transformers loads as is) or a .safetensors file.\n"
+	       "INPUT is a model directory, a model.safetensors.index.json, a .safetensors file, a bundle of a\n"
+	       "model directory (.tar.zst or .tar, read in place) or - (a safetensors stream on standard input).\n"
+	       "OUTPUT is a directory (a model transformers loads as is), a .safetensors file, a bundle (.tar.zst\n"
+	       "or .tar: one reproducible archive of the directory) or - (a safetensors stream on standard\n"
+	       "output, never a terminal).\n"
 	       "\n"
 	       "  -o, --output PATH        where to write (required)\n"
 	       "      --quant-type TYPE    nf4 (default) or fp4\n"
@@ -93,8 +96,10 @@ static void usage(void)
 	       "                           when one works, else the CPU); the output is the same on all\n"
 	       "  -T, --threads N          compute threads (0 = one per core, the default)\n"
 	       "  -f, --force              replace OUTPUT if it exists\n"
-	       "  -n, --dry-run            print what would be done, sizes and memory; write nothing\n"
-	       "      --json               print a machine-readable summary on standard output\n"
+	       "  -n, --dry-run            print the plan on standard output (what would be done, sizes,\n"
+	       "                           memory); write nothing\n"
+	       "      --json               a machine-readable summary (with -n: the plan) on standard output,\n"
+	       "                           and nothing else there (so not with -o -)\n"
 	       "  -q, --quiet              only errors\n"
 	       "  -v, --verbose            one line per tensor (what is done and why), device, skip list;\n"
 	       "                           -vv: where the time went\n"
@@ -102,7 +107,8 @@ static void usage(void)
 	       "  -V, --version            version\n"
 	       "\n"
 	       "By default the tensors transformers converts to 4 bits are quantized: weights of linear layers,\n"
-	       "not embeddings, norms, biases or the output head. Exit status: 0 success, 1 failure, 2 usage.\n",
+	       "not embeddings, norms, biases or the output head.\n"
+	       "Exit status: 0 success, 1 failure, 2 usage error.\n",
 	       cli_progname());
 }
 
