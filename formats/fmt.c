@@ -20,27 +20,61 @@ lq_status fmt_fail(char *err, lq_status status, const char *fmt, ...)
 	return status;
 }
 
+size_t fmt_char(const char *s, size_t len, bool *safe)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned char c = u[0];
+	*safe = false;
+	if (c < 0x80) {
+		*safe = c >= 0x20 && c != 0x7f;
+		return 1;
+	}
+	size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+	if (n == 0 || n > len)
+		return 1;
+	uint32_t cp = c & (0x7fu >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 1;
+		cp = cp << 6 | (u[i] & 0x3fu);
+	}
+	/* overlong forms, surrogates and code points past U+10FFFF are not UTF-8 */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 1;
+	/* C1 controls steer terminals as much as C0 ones; line and paragraph separators break a line; the
+	 * bidirectional marks, embeddings, overrides and isolates reorder what follows on the line */
+	*safe = !(cp <= 0x9f || cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+		  (cp >= 0x2066 && cp <= 0x2069));
+	return n;
+}
+
 const char *fmt_quote_n(const char *s, size_t len, char *buf, size_t size)
 {
-	size_t n = 0;
 	if (size == 0)
 		return buf;
-	for (size_t i = 0; i < len && n + 4 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		/* C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F) steer terminals as much as C0 ones */
-		if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f) {
-			buf[n++] = '?';
-			i++;
-			continue;
-		}
-		buf[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	/* its whole length shown, to cut only what does not fit */
+	size_t whole = 0;
+	for (size_t i = 0; i < len;) {
+		bool safe;
+		size_t k = fmt_char(s + i, len - i, &safe);
+		whole += safe ? k : 1;
+		i += k;
 	}
-	if (n + 4 >= size && len > n) {
-		/* cut: back off to a UTF-8 boundary and mark it */
-		while (n > 0 && ((unsigned char)buf[n - 1] & 0xc0) == 0x80)
-			n--;
-		if (n > 0 && ((unsigned char)buf[n - 1] & 0xc0) == 0xc0)
-			n--;
+	size_t n = 0, room = whole < size ? size - 1 : size > 4 ? size - 4 : 0;
+	for (size_t i = 0; i < len;) {
+		bool safe;
+		size_t k = fmt_char(s + i, len - i, &safe);
+		size_t put = safe ? k : 1;
+		if (n + put > room)
+			break;
+		if (safe)
+			memcpy(buf + n, s + i, k);
+		else
+			buf[n] = '?';
+		n += put;
+		i += k;
+	}
+	if (whole >= size && size >= 4) { /* cut between characters, and marked */
 		memcpy(buf + n, "...", 3);
 		n += 3;
 	}

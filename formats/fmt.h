@@ -33,9 +33,16 @@ static inline bool fmt_mul_u64(uint64_t a, uint64_t b, uint64_t *out)
 	return !__builtin_mul_overflow(a, b, out);
 }
 
-/* s with control characters (and bytes that are not printable ASCII or UTF-8 continuation) shown as '?',
- * cut to fit, into buf. Returns buf. For names in messages: a hostile name must not move the cursor or
- * ring the terminal. */
+/* The character that begins s (len > 0 bytes): returns its length in bytes, and sets *safe when a terminal
+ * shows it as text. Not safe: the C0 controls and DEL, the C1 controls (U+0080..U+009F), the line and
+ * paragraph separators (U+2028, U+2029), the bidirectional marks, embeddings, overrides and isolates
+ * (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069), and a byte that does not begin a valid UTF-8
+ * sequence (length 1). */
+size_t fmt_char(const char *s, size_t len, bool *safe);
+
+/* s with every character that is not safe (fmt_char) shown as one '?', cut between characters to fit
+ * (and marked "..."), into buf. Returns buf. For names in messages: a hostile name must not move the
+ * cursor, ring the terminal or reorder the line. */
 const char *fmt_quote(const char *s, char *buf, size_t size);
 
 /* The same for a string with an explicit length (may contain NUL). */

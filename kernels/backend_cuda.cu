@@ -116,17 +116,36 @@ static cudaError_t ensure(void **p, size_t *cap, size_t need)
 	return e;
 }
 
+/* "no GPU (...)" when there is none to use: no NVIDIA driver, or a driver that sees no device; the CUDA
+ * error's own text when a driver is there and fails (too old, a stub library, a device in a bad state). */
+static void no_device(char *msg, size_t msg_size)
+{
+	const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+	if (visible)
+		snprintf(msg, msg_size, "no GPU (no CUDA device found; CUDA_VISIBLE_DEVICES is '%s')", visible);
+	else
+		snprintf(msg, msg_size, "no GPU (no CUDA device found)");
+}
+
 int lq_cuda_device_count(char *msg, size_t msg_size)
 {
 	int n = 0;
 	cudaError_t e = cudaGetDeviceCount(&n);
 	if (e != cudaSuccess) {
-		snprintf(msg, msg_size, "no CUDA device: %s", cudaGetErrorString(e));
 		cudaGetLastError(); // clear
+		int driver = 0;
+		/* without a driver library the runtime says "driver version is insufficient", and reports the
+		 * driver's version as 0 (a stub or an old driver gives its own error, or a version) */
+		if (e == cudaErrorNoDevice)
+			no_device(msg, msg_size);
+		else if (e == cudaErrorInsufficientDriver && cudaDriverGetVersion(&driver) == cudaSuccess && driver == 0)
+			snprintf(msg, msg_size, "no GPU (no NVIDIA driver found)");
+		else
+			snprintf(msg, msg_size, "no CUDA device: %s", cudaGetErrorString(e));
 		return 0;
 	}
 	if (n == 0)
-		snprintf(msg, msg_size, "no CUDA device");
+		no_device(msg, msg_size);
 	return n;
 }
 

@@ -92,7 +92,9 @@ lq_status lq_ctx_use_device(lq_ctx *ctx, const char *device)
 	if (st != LQ_OK) {
 		lq_backend_close(ctx);
 		if (automatic) {
-			snprintf(ctx->device_note, sizeof ctx->device_note, "CPU: no usable GPU (%s)", msg);
+			/* "CPU: no GPU (no NVIDIA driver found)", or "CPU: no usable GPU (the CUDA error)" */
+			snprintf(ctx->device_note, sizeof ctx->device_note, strncmp(msg, "no GPU", 6) == 0 ? "CPU: %s" :
+				 "CPU: no usable GPU (%s)", msg);
 			return LQ_OK;
 		}
 		return lq_fail(ctx, st, "%s", msg);

@@ -30,13 +30,28 @@ const char *cli_progname(void)
 	return progname;
 }
 
+/* buf formatted, with every character a terminal would not show as text (fmt_char) made one '?', in place. */
+static void vformat(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	vsnprintf(buf, size, fmt, ap);
+	size_t len = strlen(buf), n = 0;
+	for (size_t i = 0; i < len;) {
+		bool safe;
+		size_t k = fmt_char(buf + i, len - i, &safe);
+		if (safe)
+			memmove(buf + n, buf + i, k);
+		else
+			buf[n] = '?';
+		n += safe ? k : 1;
+		i += k;
+	}
+	buf[n] = '\0';
+}
+
 static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
 	char buf[4096];
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	vformat(buf, sizeof buf, fmt, ap);
 	if (progress_shown)
 		cli_progress_end();
 	fprintf(stderr, "%s: %s%s\n", progname, prefix, buf);
@@ -67,6 +82,20 @@ void cli_info(int level, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	vmessage("", fmt, ap);
+	va_end(ap);
+}
+
+void cli_plan(bool to_stdout, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (!to_stdout && cli_verbosity >= 1) {
+		vmessage("", fmt, ap);
+	} else if (to_stdout && cli_verbosity >= 0) {
+		char buf[4096];
+		vformat(buf, sizeof buf, fmt, ap);
+		printf("%s\n", buf);
+	}
 	va_end(ap);
 }
 

@@ -29,12 +29,18 @@ const char *cli_progname(void);
 /* Verbosity: -1 quiet (errors only), 0 normal, 1 verbose, 2 more. */
 extern int cli_verbosity;
 
-/* "prog: message" on stderr, control characters shown as '?', newline added. */
+/* "prog: message" on stderr, newline added; control characters and the other characters that are not
+ * safe on a terminal (fmt_char: C1 controls, line separators, bidirectional overrides, bytes that are not
+ * UTF-8) shown as '?'. */
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* "prog: warning: message", unless quiet. */
 void cli_warn(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* "prog: message" when cli_verbosity >= level. */
 void cli_info(int level, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* A line of a plan (what becomes of each tensor, the totals). to_stdout: the plan is the output asked for
+ * (--dry-run without --json): on standard output, without the program's name, unless quiet. Otherwise
+ * a detail for -v, on standard error as cli_info(1) prints it. Control characters shown as '?' either way. */
+void cli_plan(bool to_stdout, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* A usage error: the message, a hint to --help, and exit status 2. */
 void cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2) __attribute__((noreturn));
 

@@ -9,7 +9,9 @@
  * COPY, QUANTIZE4), write index, config.json and the carried files, rename into place.
  */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -89,7 +91,10 @@ typedef struct plan {
 	size_t n, cap;
 	out_model om;
 	uint64_t params_in, bytes_in;
-	size_t nmerged, nreplaced;
+	size_t nmerged;        /* tensors an adapter's LoRA changes */
+	size_t nreplaced;      /* tensors an adapter's saved tensor replaces (merged into or not) */
+	size_t nreplaced_merged; /* of those, merged into too */
+	size_t ndequantized, nquantized, nconverted, ncopied; /* the others: what became of them */
 	bool untie;            /* a tied output head gets its own weights */
 	bool base_quantized;   /* the base is a bitsandbytes 4-bit checkpoint */
 	char *origin_text[8];  /* the options that shape the bytes, for the MANIFEST */
@@ -101,10 +106,11 @@ static void usage(void)
 	printf("Usage: %s [OPTION]... BASE ADAPTER[:WEIGHT]... -o OUTPUT\n"
 	       "Merge PEFT LoRA adapters into a base checkpoint, as PEFT's merge_and_unload() does.\n"
 	       "\n"
-	       "BASE is a model directory, an index.json, a .safetensors file or a bundle (.tar.zst, .tar), in\n"
-	       "bf16/fp16/fp32 or bitsandbytes\n"
-	       "4-bit (dequantized exactly first). ADAPTER is a PEFT adapter directory; WEIGHT scales it (default 1).\n"
-	       "Several adapters merge one after another, in the order given.\n"
+	       "BASE, the model, comes first: a model directory, an index.json, a .safetensors file or a bundle\n"
+	       "(.tar.zst, .tar), in bf16/fp16/fp32 or bitsandbytes 4-bit (dequantized exactly first).\n"
+	       "ADAPTER is a PEFT adapter directory (or its adapter_config.json, or a bundle of it); WEIGHT, a\n"
+	       "finite number after the last ':', scales it (default 1; an ADAPTER path that exists with its ':'\n"
+	       "is a path). Several adapters merge one after another, in the order given.\n"
 	       "\n"
 	       "  -o, --output PATH        where to write: a model directory, a .safetensors file or a bundle\n"
 	       "                           (.tar.zst or .tar: one reproducible archive) (required)\n"
@@ -112,7 +118,8 @@ static void usage(void)
 	       "                           (what an adapter trained with QLoRA saw)\n"
 	       "      --requantize         write a bitsandbytes 4-bit checkpoint again (PEFT's 4-bit merge)\n"
 	       "      --quant-type TYPE    nf4 (default) or fp4, for --requantize of a float base\n"
-	       "      --blocksize N        with --base-as or --requantize of a float base (default 64)\n"
+	       "      --blocksize N        elements per block: 32, 64 (default), 128, ..., 4096, with\n"
+	       "                           --base-as or --requantize of a float base\n"
 	       "      --no-double-quant    with --base-as or --requantize of a float base\n"
 	       "      --dtype T            bf16, fp16 or fp32: the merged model's type (default: the base's)\n"
 	       "      --key-map RE=REPL    rewrite adapter module paths (POSIX regex, \\1..\\9), repeatable\n"
@@ -123,23 +130,29 @@ static void usage(void)
 	       "      --device DEV         cpu, cuda, cuda:N, all or auto (default); the output is the same\n"
 	       "  -T, --threads N          compute threads (0 = one per core, the default)\n"
 	       "  -f, --force              replace OUTPUT if it exists\n"
-	       "  -n, --dry-run            print what would be done; write nothing\n"
-	       "      --json               a machine-readable summary on standard output\n"
+	       "  -n, --dry-run            print the plan on standard output (what each tensor gets, sizes,\n"
+	       "                           memory); write nothing\n"
+	       "      --json               a machine-readable summary (with -n: the plan) on standard output,\n"
+	       "                           and nothing else there\n"
 	       "  -q, --quiet              only errors\n"
 	       "  -v, --verbose            one line per tensor; -vv: where the time went\n"
 	       "  -h, --help               this help\n"
 	       "  -V, --version            version\n"
 	       "\n"
-	       "Exit status: 0 success, 1 failure, 2 usage.\n",
+	       "Standard input and output ('-') are not read or written: a merge reads the base by tensor name.\n"
+	       "Exit status: 0 success, 1 failure, 2 usage error.\n",
 	       cli_progname());
 }
 
-/* ADAPTER[:WEIGHT]: a weight only when what follows the last ':' is a number and what precedes it exists. */
+/* ADAPTER[:WEIGHT]. An argument that exists as a path is a path, ':' and all. Otherwise what follows its
+ * last ':' is the weight, a finite number; anything else there is a usage error that says so (a path
+ * that does not exist, or a weight that is not a number: either way the argument is wrong). */
 static void add_adapter(options *o, const char *arg)
 {
 	char **a = realloc(o->adapters, (o->nadapters + 1) * sizeof *a);
 	double *w = realloc(o->weights, (o->nadapters + 1) * sizeof *w);
-	if (!a || !w) {
+	char *path = strdup(arg);
+	if (!a || !w || !path) {
 		cli_error("out of memory");
 		exit(CLI_EXIT_FAILURE);
 	}
@@ -147,20 +160,23 @@ static void add_adapter(options *o, const char *arg)
 	o->weights = w;
 	double weight = 1.0;
 	const char *colon = strrchr(arg, ':');
-	char *path = strdup(arg);
-	if (!path) {
-		cli_error("out of memory");
-		exit(CLI_EXIT_FAILURE);
-	}
-	if (colon && colon[1]) {
-		char *end;
-		double v = strtod(colon + 1, &end);
+	struct stat sb;
+	if (colon && stat(arg, &sb) != 0) {
+		const char *num = colon + 1;
+		char *end = NULL;
+		double v = 0;
+		if (*num && !isspace((unsigned char)*num))
+			v = strtod(num, &end);
+		if (!end || end == num || *end)
+			cli_usage_error("'%s' does not exist, and '%s' after its last ':' is not a weight (ADAPTER:WEIGHT takes "
+					"a number)", arg, num);
+		/* the scaling it multiplies is a float32 */
+		if (!isfinite(v) || fabs(v) > FLT_MAX)
+			cli_usage_error("invalid weight '%s' in '%s' (a finite number, within float32's range)", num, arg);
 		path[colon - arg] = '\0';
-		struct stat sb;
-		if (*end == '\0' && isfinite(v) && stat(path, &sb) == 0)
-			weight = v;
-		else
-			strcpy(path, arg);
+		weight = v;
+		if (weight == 0)
+			cli_warn("'%s': weight 0: the adapter's low-rank updates add nothing", arg);
 	}
 	o->adapters[o->nadapters] = path;
 	o->weights[o->nadapters++] = weight;
@@ -266,6 +282,30 @@ static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
 	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The arguments swapped (loramerge ADAPTER BASE): whether the BASE that did not open as a model is a PEFT
+ * adapter, and whether an ADAPTER that did not open as one is a model directory. For the hint only: this
+ * runs after the failure, never on the way to a merge. */
+static bool is_adapter(const char *path)
+{
+	char p[4200];
+	struct stat sb;
+	snprintf(p, sizeof p, "%s/adapter_config.json", path);
+	if (stat(p, &sb) == 0 || ends_with(path, "adapter_config.json") || ends_with(path, "adapter_model.safetensors"))
+		return true;
+	peft_adapter *pa = peft_adapter_create();
+	bool ok = pa && peft_adapter_open(pa, path, NULL, 0) == LQ_OK;
+	peft_adapter_free(pa);
+	return ok;
+}
+
+static bool is_model_dir(const char *path)
+{
+	hf_model *m = hf_model_create();
+	bool ok = m && hf_model_open(m, path) == LQ_OK && m->is_model_dir;
+	hf_model_free(m);
+	return ok;
 }
 
 static lq_status read_ref(const ref *r, void **out, size_t *len, char *err)
@@ -564,6 +604,31 @@ static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_sel
 	return LQ_OK;
 }
 
+/* What became of the tensors, for the summaries: those an adapter's LoRA changes (merged), those an
+ * adapter's tensor replaces, and of the others those dequantized (a 4-bit base's, or --base-as: the
+ * quantize-dequantize of a float one), quantized (--requantize of a float base), converted (--dtype) or
+ * copied as they are. */
+static void count_actions(plan *p)
+{
+	p->nmerged = p->nreplaced = p->nreplaced_merged = p->ndequantized = p->nquantized = p->nconverted = p->ncopied = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		const item *it = &p->items[i];
+		p->nreplaced += it->replaced || it->nreplace;
+		p->nreplaced_merged += (it->replaced || it->nreplace) && it->nloras;
+		if (it->nloras)
+			p->nmerged++;
+		else if (it->replaced || it->nreplace)
+			continue;
+		else if (it->act == ACT_QUANTIZE || (it->act == ACT_COPY_GROUP && it->base_as) ||
+			 (it->act == ACT_MERGE && it->quantized_out))
+			p->nquantized++;
+		else if (it->act == ACT_MERGE)
+			*(it->quantized_in ? &p->ndequantized : &p->nconverted) += 1;
+		else
+			p->ncopied++;
+	}
+}
+
 /* What each item becomes, and its size in the output. */
 static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, char *err)
 {
@@ -572,7 +637,6 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 		uint64_t n = 1;
 		for (int d = 0; d < it->ndim; d++)
 			n *= (uint64_t)it->shape[d];
-		p->nreplaced += it->replaced || it->nreplace;
 		/* is this weight 4-bit in the output? With --requantize: what was 4-bit, or what transformers
 		 * converts (a float base) */
 		bool conv1d;
@@ -580,8 +644,6 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 		bool linear = it->dtype != LQ_DTYPE_U8 &&
 			      hf_select_quantize(sel, it->name, it->ndim, it->shape, true, &conv1d, &why);
 		it->quantized_out = o->requantize && (it->quantized_in || (!p->base_quantized && linear));
-		if (it->act == ACT_MERGE)
-			p->nmerged++;
 		if (it->quantized_out) {
 			if (it->quantized_in && it->act != ACT_MERGE) {
 				it->act = ACT_COPY_GROUP; /* PEFT leaves it as it was */
@@ -621,7 +683,7 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 		if (it->act == ACT_MERGE && (uint64_t)it->shape[it->ndim > 1 ? 1 : 0] * 4 > ((uint64_t)16 << 20))
 			return fmt_fail(err, LQ_ERR_UNSUPPORTED, "'%s': rows of more than 4M elements", it->name);
 	}
-	(void)err;
+	count_actions(p);
 	return LQ_OK;
 }
 
@@ -741,18 +803,62 @@ static const char *act_name(const item *it)
 		return "replace-rows"; /* trainable tokens */
 	switch (it->act) {
 	case ACT_MERGE:
-		return it->nloras ? "merge" : (it->quantized_in ? "dequantize" : "convert");
+		return it->nloras ? "merge" : it->quantized_out ? "requantize" : it->quantized_in ? "dequantize" : "convert";
 	case ACT_QUANTIZE:
 		return "quantize";
 	case ACT_COPY_GROUP:
+		return it->base_as ? "quantize" : "copy"; /* --requantize: a float base's weight, quantized once */
 	default:
 		return "copy";
 	}
 }
 
+/* Which merge was done, as the summaries say it. */
+static const char *merge_kind(const options *o, const plan *p, char *buf, size_t size)
+{
+	const char *q = lq_qtype_name(o->quant.qtype);
+	if (p->base_quantized)
+		snprintf(buf, size, "into the dequantized 4-bit weights%s",
+			 o->requantize ? ", requantized in the base's 4-bit format (--requantize)" : "");
+	else if (o->requantize)
+		snprintf(buf, size, "into the %s quantize-dequantize of the float weights, requantized to %s (--requantize)",
+			 q, q);
+	else if (o->base_as)
+		snprintf(buf, size, "into the %s quantize-dequantize of the float weights (--base-as %s)", q, q);
+	else
+		snprintf(buf, size, "into the float weights");
+	return buf;
+}
+
+/* "6 tensors merged into the float weights, 1 replaced, 14 copied": every count that is not 0, each tensor
+ * counted once. */
+static const char *counts_text(const options *o, const plan *p, char *buf, size_t size)
+{
+	char kind[200];
+	const struct {
+		size_t n;
+		const char *what;
+	} more[] = {{p->nreplaced - p->nreplaced_merged, "replaced"},
+		    {p->ndequantized, o->base_as && !p->base_quantized ? "quantize-dequantized" : "dequantized"},
+		    {p->nquantized, "quantized"},
+		    {p->nconverted, "converted"},
+		    {p->ncopied, "copied"}};
+	size_t n = (size_t)snprintf(buf, size, "%zu tensor%s merged %s", p->nmerged, p->nmerged == 1 ? "" : "s",
+				    merge_kind(o, p, kind, sizeof kind));
+	if (p->nreplaced_merged && n < size)
+		n += (size_t)snprintf(buf + n, size - n, " (%zu of them replaced by the adapter's first)", p->nreplaced_merged);
+	for (size_t k = 0; k < sizeof more / sizeof *more; k++)
+		if (more[k].n && n < size)
+			n += (size_t)snprintf(buf + n, size - n, ", %zu %s", more[k].n, more[k].what);
+	return buf;
+}
+
+/* The plan: on standard output for --dry-run (what it asked for), else on standard error with -v (with
+ * -n --json too: standard output is the JSON's alone). */
 static void print_plan(const options *o, const plan *p, uint64_t memory)
 {
-	char a[32], b[32], c[32];
+	bool out = o->common.dry_run && !o->common.json;
+	char a[32], b[32], c[32], counts[512];
 	for (size_t i = 0; i < p->n; i++) {
 		const item *it = &p->items[i];
 		char line[1024];
@@ -765,11 +871,11 @@ static void print_plan(const options *o, const plan *p, uint64_t memory)
 		if (it->nreplace && n < sizeof line)
 			n += (size_t)snprintf(line + n, sizeof line - n, ": %zu rows", it->nreplace);
 		if (it->act == ACT_MERGE || it->replaced || cli_verbosity > 0)
-			cli_info(o->common.dry_run ? 0 : 1, "%s", line);
+			cli_plan(out, "%s", line);
 	}
-	cli_info(0, "%zu merged, %zu replaced, %zu tensors: %s -> %s%s; memory needed: about %s", p->nmerged, p->nreplaced,
-		 p->n, cli_human_bytes(p->bytes_in, a, sizeof a), cli_human_bytes(p->om.bytes, b, sizeof b),
-		 p->base_quantized && !o->requantize ? " (the 4-bit base dequantized)" : "", cli_human_bytes(memory, c, sizeof c));
+	cli_plan(out, "%s (%zu tensors): %s -> %s; memory needed: about %s", counts_text(o, p, counts, sizeof counts), p->n,
+		 cli_human_bytes(p->bytes_in, a, sizeof a), cli_human_bytes(p->om.bytes, b, sizeof b),
+		 cli_human_bytes(memory, c, sizeof c));
 }
 
 static void print_json(const options *o, const plan *p, double seconds, bool written)
@@ -788,6 +894,7 @@ static void print_json(const options *o, const plan *p, double seconds, bool wri
 	cJSON_AddStringToObject(root, "output", o->output);
 	cJSON_AddBoolToObject(root, "dry_run", !written);
 	cJSON_AddStringToObject(root, "base_kind", p->base_quantized ? "bitsandbytes-4bit" : (o->base_as ? "float, merged as 4-bit quantize-dequantize" : "float"));
+	cJSON_AddBoolToObject(root, "requantize", o->requantize);
 	cJSON *arr = cJSON_AddArrayToObject(root, "tensors");
 	for (size_t i = 0; i < p->n; i++) {
 		const item *it = &p->items[i];
@@ -815,6 +922,10 @@ static void print_json(const options *o, const plan *p, double seconds, bool wri
 	cJSON_AddNumberToObject(tot, "tensors", (double)p->n);
 	cJSON_AddNumberToObject(tot, "merged", (double)p->nmerged);
 	cJSON_AddNumberToObject(tot, "replaced", (double)p->nreplaced);
+	cJSON_AddNumberToObject(tot, "dequantized", (double)p->ndequantized);
+	cJSON_AddNumberToObject(tot, "quantized", (double)p->nquantized);
+	cJSON_AddNumberToObject(tot, "converted", (double)p->nconverted);
+	cJSON_AddNumberToObject(tot, "copied", (double)p->ncopied);
 	cJSON_AddNumberToObject(tot, "bytes_in", (double)p->bytes_in);
 	cJSON_AddNumberToObject(tot, "bytes_out", (double)p->om.bytes);
 	cJSON_AddNumberToObject(root, "seconds", seconds);
@@ -917,8 +1028,8 @@ static lq_status base_as_mark(const options *o, plan *p, const hf_select *sel, c
 					   .ndim = it->ndim, .double_quant = o->quant.double_quant,
 					   .nested_blocksize = LQ_NESTED_BLOCKSIZE};
 		memcpy(it->in_state.shape, it->shape, sizeof it->shape);
-		if (it->act == ACT_COPY)
-			it->act = ACT_MERGE; /* dequantized into the output */
+		/* one no adapter changes stays ACT_COPY: plan_outputs dequantizes it into a float output, or copies
+		 * its 4-bit group as it was made (--requantize: as PEFT's 4-bit load left it) */
 	}
 	return LQ_OK;
 }
@@ -1154,12 +1265,18 @@ int main(int argc, char **argv)
 		return CLI_EXIT_FAILURE;
 	}
 	if (hf_model_open(m, o.base) != LQ_OK) {
+		if (is_adapter(o.base))
+			cli_usage_error("'%s' is a PEFT adapter, not a model: the base model comes first: loramerge BASE "
+					"ADAPTER... -o OUTPUT", o.base);
 		cli_error("%s", m->err);
 		goto finish;
 	}
 	for (size_t a = 0; a < o.nadapters; a++) {
 		ad[a] = peft_adapter_create();
 		if (!ad[a] || peft_adapter_open(ad[a], o.adapters[a], o.maps, o.nmaps) != LQ_OK) {
+			if (ad[a] && is_model_dir(o.adapters[a]))
+				cli_usage_error("'%s' is a model, not a PEFT adapter: the base model comes first: loramerge BASE "
+						"ADAPTER... -o OUTPUT", o.adapters[a]);
 			cli_error("%s", ad[a] ? peft_adapter_error(ad[a]) : "out of memory");
 			goto finish;
 		}
@@ -1288,8 +1405,8 @@ int main(int argc, char **argv)
 	} else if (p.om.finish) {
 		cli_info(0, "%s: completed from its %zu parts' shards, %.2f s", o.output, p.om.nshards, secs);
 	} else {
-		char a[32], b[32];
-		cli_info(0, "%s: %zu tensors merged, %zu replaced, %s -> %s, %.2f s", o.output, p.nmerged, p.nreplaced,
+		char a[32], b[32], counts[512];
+		cli_info(0, "%s: %s; %s -> %s, %.2f s", o.output, counts_text(&o, &p, counts, sizeof counts),
 			 cli_human_bytes(p.bytes_in, a, sizeof a), cli_human_bytes(p.om.bytes, b, sizeof b), secs);
 	}
 	status = CLI_EXIT_OK;

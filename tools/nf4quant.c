@@ -72,8 +72,11 @@ static void usage(void)
 	printf("Usage: %s [OPTION]... INPUT -o OUTPUT\n"
 	       "Quantize a Hugging Face safetensors checkpoint to a bitsandbytes 4-bit checkpoint.\n"
 	       "\n"
-	       "INPUT is a model directory, a model.safetensors.index.json or a .safetensors file; OUTPUT is a\n"
-	       "directory (a model transformers loads as is) or a .safetensors file.\n"
+	       "INPUT is a model directory, a model.safetensors.index.json, a .safetensors file, a bundle of a\n"
+	       "model directory (.tar.zst or .tar, read in place) or - (a safetensors stream on standard input).\n"
+	       "OUTPUT is a directory (a model transformers loads as is), a .safetensors file, a bundle (.tar.zst\n"
+	       "or .tar: one reproducible archive of the directory) or - (a safetensors stream on standard\n"
+	       "output, never a terminal).\n"
 	       "\n"
 	       "  -o, --output PATH        where to write (required)\n"
 	       "      --quant-type TYPE    nf4 (default) or fp4\n"
@@ -93,8 +96,10 @@ static void usage(void)
 	       "                           when one works, else the CPU); the output is the same on all\n"
 	       "  -T, --threads N          compute threads (0 = one per core, the default)\n"
 	       "  -f, --force              replace OUTPUT if it exists\n"
-	       "  -n, --dry-run            print what would be done, sizes and memory; write nothing\n"
-	       "      --json               print a machine-readable summary on standard output\n"
+	       "  -n, --dry-run            print the plan on standard output (what would be done, sizes,\n"
+	       "                           memory); write nothing\n"
+	       "      --json               a machine-readable summary (with -n: the plan) on standard output,\n"
+	       "                           and nothing else there (so not with -o -)\n"
 	       "  -q, --quiet              only errors\n"
 	       "  -v, --verbose            one line per tensor (what is done and why), device, skip list;\n"
 	       "                           -vv: where the time went\n"
@@ -102,7 +107,8 @@ static void usage(void)
 	       "  -V, --version            version\n"
 	       "\n"
 	       "By default the tensors transformers converts to 4 bits are quantized: weights of linear layers,\n"
-	       "not embeddings, norms, biases or the output head. Exit status: 0 success, 1 failure, 2 usage.\n",
+	       "not embeddings, norms, biases or the output head.\n"
+	       "Exit status: 0 success, 1 failure, 2 usage error.\n",
 	       cli_progname());
 }
 
@@ -442,23 +448,26 @@ static double bits_per_param(uint64_t bytes, uint64_t params)
 	return params ? 8.0 * (double)bytes / (double)params : 0.0;
 }
 
+/* The plan: on standard output for --dry-run (what it asked for), else on standard error with -v (with
+ * -n --json too: standard output is the JSON's alone). */
 static void print_plan(const options *o, const hf_model *m, const plan *p, uint64_t memory)
 {
+	bool out = o->common.dry_run && !o->common.json;
 	char a[32], b[32], c[32];
 	for (size_t i = 0; i < p->n; i++) {
 		const item *it = &p->items[i];
 		char shape[128];
 		shape_str(shape, sizeof shape, it->t->ndim, it->t->shape);
-		cli_info(o->common.dry_run ? 0 : 1, "%-9s %s %s %s -> %s (%s)%s", it->quantize ? "quantize" : "copy", it->t->name,
+		cli_plan(out, "%-9s %s %s %s -> %s (%s)%s", it->quantize ? "quantize" : "copy", it->t->name,
 			 st_dtype_name(it->t->dtype), shape, cli_human_bytes(it->bytes_out, a, sizeof a), it->reason,
 			 it->transpose ? ", transposed (Conv1D)" : "");
 	}
-	cli_info(0, "%zu of %zu tensors quantized (%s, blocksize %d%s): %s -> %s, %.3f bits per parameter in "
+	cli_plan(out, "%zu of %zu tensors quantized (%s, blocksize %d%s): %s -> %s, %.3f bits per parameter in "
 		 "quantized tensors, %.3f overall", p->nquantized, p->n, lq_qtype_name(o->quant.qtype),
 		 (int)o->quant.blocksize, o->quant.double_quant ? ", double quant" : "", cli_human_bytes(p->bytes_in, a, sizeof a),
 		 cli_human_bytes(p->bytes_out, b, sizeof b), bits_per_param(p->quantized_bytes_out, p->params_quantized),
 		 bits_per_param(p->bytes_out, p->params_in));
-	cli_info(0, "output: %s (%zu shard%s%s), memory needed: about %s", o->output, p->om.nshards, p->om.nshards == 1 ? "" : "s",
+	cli_plan(out, "output: %s (%zu shard%s%s), memory needed: about %s", o->output, p->om.nshards, p->om.nshards == 1 ? "" : "s",
 		 m->is_model_dir ? ", config.json, carried files" : "", cli_human_bytes(memory, c, sizeof c));
 	for (size_t i = 0; i < m->nskipped; i++)
 		cli_info(1, "not carried: %s", m->skipped[i]);

@@ -45,7 +45,7 @@ typedef struct options {
 static void usage(void)
 {
 	printf("Usage: %s [OPTION]... CHECKPOINT [REFERENCE]\n"
-	       "  or:  %s --verify PATH\n"
+	       "  or:  %s [--json] --verify PATH\n"
 	       "Describe a checkpoint, or compare it with a reference tensor by tensor: what a quantization cost.\n"
 	       "\n"
 	       "CHECKPOINT and REFERENCE are model directories, index.json or .safetensors files or bundles\n"

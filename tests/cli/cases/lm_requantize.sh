@@ -10,3 +10,13 @@ for o in from-nf4 from-float; do
 	$STCMP $o "$ref" >$o.cmp || { cat $o.cmp >&2; die "$o differs from PEFT's 4-bit merge"; }
 	cmp $o/config.json "$ref/config.json" || die "$o: config.json differs from transformers'"
 done
+# The weights no adapter changes keep the 4-bit groups that loading the base in 4 bits gives them (PEFT
+# leaves those layers alone): from the float base, the groups nf4quant makes (quant_state dtype bfloat16),
+# so the same model as from the NF4 checkpoint. rslora_r16 changes q_proj and v_proj only. (They were
+# dequantized and quantized again, with a float32 quant_state and another double-quantization offset.)
+A="$FIXTURES/peft/adapters/rslora_r16"
+$LORAMERGE -q --requantize "$FIXTURES/models/tiny-llama-nf4" "$A" -o rs-nf4
+$LORAMERGE -q --requantize "$FIXTURES/models/tiny-llama" "$A" -o rs-float
+$STCMP rs-float rs-nf4 >rs.cmp || { cat rs.cmp >&2; die "--requantize of the float base differs from the NF4 base's"; }
+[ "$(grep -ao '"dtype": "bfloat16"' rs-float/model.safetensors | wc -l)" = 10 ] ||
+	die "not 10 untouched weights with a bfloat16 quant_state"
