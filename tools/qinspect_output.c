@@ -184,6 +184,13 @@ bool qi_output_ok(const qi_inputs *in, const char *path, bool force)
 		cli_error("'%s' exists (use -f to replace it)", path);
 		return false;
 	}
+	/* `--html r.html > r.html`: the report would replace the file the table went to */
+	struct stat so, sb;
+	if (exists && fstat(STDOUT_FILENO, &so) == 0 && S_ISREG(so.st_mode) && stat(path, &sb) == 0 &&
+	    so.st_dev == sb.st_dev && so.st_ino == sb.st_ino) {
+		cli_error("--html file '%s' is standard output", path);
+		return false;
+	}
 	char what[PATH_MAX + 64];
 	char *loc = entry_location(path);
 	if (!loc) {
@@ -195,7 +202,6 @@ bool qi_output_ok(const qi_inputs *in, const char *path, bool force)
 	free(loc);
 	/* a link is replaced, not followed; where it leads must still not be what it would stand for */
 	char real[PATH_MAX];
-	struct stat sb;
 	if (ok && exists && S_ISLNK(lsb.st_mode) && realpath(path, real)) {
 		snprintf(what, sizeof what, "--html file '%s' (a link to '%s')", path, real);
 		ok = clear_of_inputs(in, what, real, stat(real, &sb) == 0 ? &sb : NULL);

@@ -30,9 +30,9 @@ bool qi_inputs_add_path(qi_inputs *in, const char *path);
  * false when out of memory. */
 bool qi_inputs_add_model(qi_inputs *in, const hf_model *m);
 
-/* Whether the --html FILE may be written: it must not exist unless force, not be a directory, and not be,
- * contain or lie inside an input (for a link, neither where it points nor where it is). Prints the
- * message when not. */
+/* Whether the --html FILE may be written: it must not exist unless force, not be a directory or the file
+ * standard output writes to, and not be, contain or lie inside an input (for a link, neither where it
+ * points nor where it is). Prints the message when not. */
 bool qi_output_ok(const qi_inputs *in, const char *path, bool force);
 
 /* Whether standard output, when it is a regular file, is none of the inputs and not inside one (`qinspect

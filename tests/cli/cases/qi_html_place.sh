@@ -1,6 +1,6 @@
 # The --html file never lands on, in or around what qinspect reads, -f or not: not the checkpoint or the
 # reference (`qinspect -f --html X X` overwrote X), not through a link to one, not inside an input's
-# directory; nor standard output (`--json X >> X`). A directory is never replaced; a link is replaced
+# directory, not the file standard output goes to; nor standard output (`--json X >> X`). A directory is never replaced; a link is replaced
 # itself, never followed; nothing but the named file is written (the temporary name is short, so a
 # 255-byte name works), with the umask's permissions (it was 0600). Each refusal: one message, nothing
 # changed, the inputs as they were.
@@ -47,6 +47,11 @@ rc=0
 $QINSPECT --verify ck >>ck/v.txt 2>err || rc=$?
 [ "$rc" = 1 ] && grep -q "^qinspect: standard output .*is inside the input directory 'ck'" err || die "--verify ck >> ck/v.txt: $(cat err)"
 rm ck/v.txt
+# the --html file the table goes to
+rc=0
+$QINSPECT -f --html so.html x.safetensors >so.html 2>err || rc=$?
+[ "$rc" = 1 ] && grep -q "^qinspect: --html file 'so.html' is standard output$" err || die "--html so.html > so.html: $(cat err)"
+rm so.html
 [ ! -s ck/report.json ] || die "qinspect wrote into ck/report.json"
 rm ck/report.json
 [ "$(sums)" = "$before" ] || die "an input changed"
