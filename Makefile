@@ -145,7 +145,7 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
-	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o
+	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o $(B)/tools/qinspect_output.o
 # The tools link the static libraries: nothing to find at run time but the system's.
 $(TOOL_BINS): $(B)/%: $(B)/tools/%.o $(CLI_OBJ) $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"

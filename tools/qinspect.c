@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "hf_tensors.h"
 #include "libquant.h"
+#include "qinspect_output.h"
 #include "qinspect_report.h"
 #include "qinspect_verify.h"
 
@@ -31,7 +32,7 @@
 
 typedef struct options {
 	const char *checkpoint, *reference;
-	const char *verify;
+	bool verify;                /* --verify: checkpoint is the PATH to check */
 	const char *html;
 	bool csv;
 	const char **tensor_globs;
@@ -49,16 +50,18 @@ static void usage(void)
 	       "Describe a checkpoint, or compare it with a reference tensor by tensor: what a quantization cost.\n"
 	       "\n"
 	       "CHECKPOINT and REFERENCE are model directories, index.json or .safetensors files or bundles\n"
-	       "(.tar.zst, .tar), float or bitsandbytes 4-bit (dequantized exactly before they are compared).\n"
+	       "(.tar.zst, .tar), float or bitsandbytes 4-bit (dequantized exactly before they are compared):\n"
+	       "the quantized checkpoint first, then the original it came from.\n"
 	       "--verify checks a directory or bundle against its MANIFEST and names every mismatch.\n"
 	       "\n"
 	       "  -o, --html FILE          also write a self-contained HTML report with plots\n"
-	       "      --json               the report as JSON on standard output (schema 1, man qinspect)\n"
-	       "      --csv                one CSV line per tensor on standard output\n"
+	       "      --json               the report as JSON on standard output (schema 2, man qinspect)\n"
+	       "      --csv                one CSV line per tensor, then the totals, on standard output\n"
 	       "      --tensor GLOB        only the tensors whose names match (repeatable)\n"
 	       "      --top N              how many worst tensors the summary lists (default 10)\n"
-	       "      --verify PATH        check PATH's files and tensors against its MANIFEST\n"
-	       "Gates (with a REFERENCE; a tensor that fails one makes the exit status 1):\n"
+	       "      --verify             check PATH's files and tensors against its MANIFEST\n"
+	       "Gates (with a REFERENCE; a tensor that fails one makes the exit status 1; one with an element\n"
+	       "that is NaN or infinite, on either side, fails every gate):\n"
 	       "      --max-rel-err X      relative error |W'-W|/|W| at most X\n"
 	       "      --max-rmse X         root mean square error at most X\n"
 	       "      --max-abs-err X      largest absolute error at most X\n"
@@ -88,6 +91,19 @@ static double parse_number(const char *opt, const char *arg)
 	return v;
 }
 
+/* The value of an option that names a file: one that begins with '-' is an option given by mistake
+ * (`--html --json`), which getopt would take as the value; a file of such a name is reached as ./NAME. */
+static const char *file_value(const char *opt, const char *arg)
+{
+	if (strcmp(arg, "-") == 0)
+		cli_usage_error("standard input and output are not supported as files");
+	if (arg[0] == '-')
+		cli_usage_error("%s needs a FILE, not '%s' (write ./%s for a file of that name)", opt, arg, arg);
+	if (!*arg)
+		cli_usage_error("%s needs a FILE, not ''", opt);
+	return arg;
+}
+
 static void parse_args(int argc, char **argv, options *o)
 {
 	enum { OPT_JSON_UNUSED = 256, OPT_CSV, OPT_TENSOR, OPT_TOP, OPT_VERIFY, OPT_GATE0 };
@@ -96,7 +112,9 @@ static void parse_args(int argc, char **argv, options *o)
 		{"csv", no_argument, NULL, OPT_CSV},
 		{"tensor", required_argument, NULL, OPT_TENSOR},
 		{"top", required_argument, NULL, OPT_TOP},
-		{"verify", required_argument, NULL, OPT_VERIFY},
+		/* a mode, not an option with a value: PATH is the operand, so that --verify --json PATH and
+		 * --json --verify PATH and --verify PATH --json are the same */
+		{"verify", no_argument, NULL, OPT_VERIFY},
 		{"max-rel-err", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_REL_ERR},
 		{"max-rmse", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_RMSE},
 		{"max-abs-err", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_ABS_ERR},
@@ -108,6 +126,7 @@ static void parse_args(int argc, char **argv, options *o)
 	*o = (options){.top = 10, .common = {.device = "auto"}};
 	long v;
 	int c;
+	bool top_set = false;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:T:fnqvhV", longopts, NULL)) != -1) {
 		if (c >= OPT_GATE0 && c < OPT_GATE0 + QI_NGATES) {
@@ -118,13 +137,13 @@ static void parse_args(int argc, char **argv, options *o)
 		}
 		switch (c) {
 		case 'o':
-			o->html = optarg;
+			o->html = file_value("--html", optarg);
 			break;
 		case OPT_CSV:
 			o->csv = true;
 			break;
 		case OPT_VERIFY:
-			o->verify = optarg;
+			o->verify = true;
 			break;
 		case OPT_TENSOR:
 			cli_list_add(&o->tensor_globs, &o->ntensor_globs, optarg);
@@ -133,12 +152,23 @@ static void parse_args(int argc, char **argv, options *o)
 			if (!cli_parse_int(optarg, 0, 1000000, &v))
 				cli_usage_error("invalid --top '%s' (0 or more)", optarg);
 			o->top = (int)v;
+			top_set = true;
 			break;
 		default:
 			cli_common_option(c, argv, &o->common, usage);
 		}
 	}
 	if (o->verify) {
+		/* what only a report uses would be ignored without a word */
+		const char *report_only = o->html ? "--html" : o->csv ? "--csv" : o->ntensor_globs ? "--tensor" : top_set ? "--top" : NULL;
+		for (int g = 0; g < QI_NGATES && !report_only; g++)
+			if (o->gate_set[g])
+				report_only = qi_gate_option((qi_gate_kind)g);
+		if (report_only)
+			cli_usage_error("--verify does not take %s%s", report_only[0] == '-' ? "" : "--", report_only);
+		if (optind >= argc)
+			cli_usage_error("--verify needs a PATH");
+		o->checkpoint = argv[optind++];
 		if (optind < argc)
 			cli_usage_error("--verify takes one PATH, not '%s' too", argv[optind]);
 		return;
@@ -155,9 +185,18 @@ static void parse_args(int argc, char **argv, options *o)
 	for (int g = 0; g < QI_NGATES; g++)
 		if (o->gate_set[g] && !o->reference)
 			cli_usage_error("--%s needs a REFERENCE to compare with", qi_gate_option((qi_gate_kind)g));
-	if (strcmp(o->checkpoint, "-") == 0 || (o->reference && strcmp(o->reference, "-") == 0) ||
-	    (o->html && strcmp(o->html, "-") == 0))
+	if (strcmp(o->checkpoint, "-") == 0 || (o->reference && strcmp(o->reference, "-") == 0))
 		cli_usage_error("standard input and output are not supported as files");
+}
+
+/* A tensor name for a message: as the table shows it (controls, C1 ones too, and bidirectional overrides
+ * as '?'), cut to fit buf. */
+static const char *shown(const char *name, char *buf, size_t size)
+{
+	char *plain = malloc(strlen(name) + 1);
+	fmt_quote(plain ? qi_plain_text(name, plain) : name, buf, size);
+	free(plain);
+	return buf;
 }
 
 /* ----------------------------------------------------------------------------- describing */
@@ -335,6 +374,10 @@ static lq_status describe(const hf_tensor *h, const group *g, qi_tensor *t)
 	t->absmax_max = -INFINITY;
 	for (uint64_t b = 0; b < t->nblocks; b++) {
 		double v = absmax[b];
+		if (!isfinite(v)) { /* every element of the block dequantizes to NaN or infinity */
+			t->absmax_nonfinite++;
+			continue;
+		}
 		sum += v;
 		t->absmax_min = v < t->absmax_min ? v : t->absmax_min;
 		t->absmax_max = v > t->absmax_max ? v : t->absmax_max;
@@ -343,6 +386,8 @@ static lq_status describe(const hf_tensor *h, const group *g, qi_tensor *t)
 	t->absmax_mean = t->nblocks ? sum / (double)t->nblocks : 0;
 	if (!t->nblocks)
 		t->absmax_min = t->absmax_max = 0;
+	if (t->absmax_nonfinite) /* figures of the other blocks would hide the broken ones */
+		t->absmax_min = t->absmax_mean = t->absmax_max = NAN;
 	return LQ_OK;
 }
 
@@ -372,46 +417,74 @@ static lq_status read_typed(lq_ctx *ctx, const hf_tensor *h, const group *g, int
 	return LQ_OK;
 }
 
-static void finish_error(qi_error *e)
-{
-	e->rmse = e->elements ? sqrt(e->sum_err2 / (double)e->elements) : 0;
-	e->rel_err = e->sum_ref2 > 0 ? sqrt(e->sum_err2 / e->sum_ref2) : (e->sum_err2 > 0 ? INFINITY : 0);
-	e->snr_db = e->sum_err2 > 0 ? 10 * log10(e->sum_ref2 / e->sum_err2) : INFINITY;
-	e->cosine = e->sum_x2 > 0 && e->sum_ref2 > 0 ? e->dot / sqrt(e->sum_x2 * e->sum_ref2) : NAN;
-}
+/* Where the elements that are not finite are: how many on each side, and the first of them. */
+typedef struct nonfinite_at {
+	uint64_t checkpoint, reference;
+	int64_t first; /* -1: none */
+} nonfinite_at;
 
-static void take_sums(qi_error *e, const lq_error_sums *s)
+/* A tensor's figures from its sums, and where its elements that are not finite are. */
+static void take_sums(qi_error *e, const lq_error_sums *s, const nonfinite_at *nf)
 {
 	e->present = true;
 	e->elements = s->elements;
 	e->nonfinite = s->nonfinite;
+	e->nonfinite_checkpoint = nf->checkpoint;
+	e->nonfinite_reference = nf->reference;
 	e->differ = s->differ;
 	e->sum_err2 = s->sum_err2;
 	e->sum_ref2 = s->sum_ref2;
 	e->sum_x2 = s->sum_x2;
 	e->dot = s->dot;
 	e->max_abs_err = s->max_abs_err;
-	e->max_abs_err_index = s->max_abs_err_index;
-	finish_error(e);
+	/* an element that is not finite is the largest error there is: the first of them */
+	e->max_abs_err_index = s->nonfinite ? nf->first : s->max_abs_err_index;
+	qi_error_finish(e);
+}
+
+/* Counts the elements of a chunk (x and ref, n elements of their types, the first at element `first`)
+ * that are not finite, on each side. Only for a chunk whose sums found some: a broken tensor's. */
+static void find_nonfinite(const void *x, lq_dtype tx, const void *ref, lq_dtype tr, int64_t n, int64_t first,
+			   nonfinite_at *nf)
+{
+	enum { PIECE = 1024 };
+	float xs[PIECE], rs[PIECE];
+	const size_t ex = lq_dtype_size(tx), er = lq_dtype_size(tr);
+	for (int64_t i0 = 0; i0 < n; i0 += PIECE) {
+		const int64_t m = n - i0 < PIECE ? n - i0 : PIECE;
+		lq_to_f32((const char *)x + (size_t)i0 * ex, tx, m, xs);
+		lq_to_f32((const char *)ref + (size_t)i0 * er, tr, m, rs);
+		for (int64_t k = 0; k < m; k++) {
+			const bool bx = !isfinite(xs[k]), br = !isfinite(rs[k]);
+			nf->checkpoint += bx;
+			nf->reference += br;
+			if ((bx || br) && nf->first < 0)
+				nf->first = first + i0 + k;
+		}
+	}
 }
 
 /* The error sums of x against its reference, a chunk at a time; gx, gr: their groups when 4-bit. */
 static lq_status compare(lq_ctx *ctx, const hf_tensor *x, const group *gx, const hf_tensor *ref, const group *gr,
-			 lq_error_sums *sums, char *err)
+			 lq_error_sums *sums, nonfinite_at *nf, char *err)
 {
 	const int64_t n = (int64_t)x->nelem;
 	const int64_t chunk = n < CHUNK_ELEMENTS ? n : CHUNK_ELEMENTS;
 	void *a = malloc((size_t)chunk * 4 + 4), *b = malloc((size_t)chunk * 4 + 4);
 	lq_status st = a && b ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 	lq_error_sums_init(sums);
+	*nf = (nonfinite_at){.first = -1};
 	for (int64_t e0 = 0; e0 < n && st == LQ_OK; e0 += chunk) {
 		const int64_t len = n - e0 < chunk ? n - e0 : chunk;
+		const uint64_t nonfinite = sums->nonfinite;
 		lq_dtype ta, tb;
 		st = read_typed(ctx, x, gx, e0, len, a, &ta, err);
 		if (st == LQ_OK)
 			st = read_typed(ctx, ref, gr, e0, len, b, &tb, err);
 		if (st == LQ_OK && (st = lq_error_sums_add(ctx, a, ta, b, tb, len, e0, sums)) != LQ_OK)
 			fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
+		if (st == LQ_OK && sums->nonfinite > nonfinite)
+			find_nonfinite(a, ta, b, tb, len, e0, nf);
 		if (cli_interrupted())
 			st = fmt_fail(err, LQ_ERR_CANCELLED, "interrupted");
 	}
@@ -464,102 +537,29 @@ static int by_position(const void *a, const void *b)
 	return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
+/* The checkpoint is the quantized side and the reference the original: the errors are relative to the
+ * reference. The other way round the run goes on (two float checkpoints are compared either way), but
+ * one warning line says so when the checkpoint has no 4-bit tensor and the reference has (among the
+ * tensors --tensor selects). */
+static void warn_if_reversed(const options *o, const hf_tensors *tc, const hf_tensors *tr)
+{
+	size_t qc = 0, qr = 0;
+	for (size_t i = 0; i < tc->n; i++)
+		qc += tc->v[i].quantized && (!o->ntensor_globs || cli_glob_any(tc->v[i].name, o->tensor_globs, o->ntensor_globs));
+	for (size_t i = 0; i < tr->n; i++)
+		qr += tr->v[i].quantized && (!o->ntensor_globs || cli_glob_any(tr->v[i].name, o->tensor_globs, o->ntensor_globs));
+	if (qc == 0 && qr > 0)
+		cli_warn("CHECKPOINT '%s' has no 4-bit tensor and REFERENCE '%s' has %zu: the order is QUANTIZED ORIGINAL "
+			 "(as given, the errors are relative to the quantized one)", o->checkpoint, o->reference, qr);
+}
+
 /* ----------------------------------------------------------------------------- the summary */
-
-static const qi_tensor *sort_base;
-
-static int by_rel_err_desc(const void *a, const void *b)
-{
-	double x = sort_base[*(const size_t *)a].err.rel_err, y = sort_base[*(const size_t *)b].err.rel_err;
-	if (x != y)
-		return x > y ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
-}
-
-static bool gate_fails(qi_gate_kind g, double limit, const qi_error *e)
-{
-	switch (g) {
-	case QI_GATE_MAX_REL_ERR:
-		return !(e->rel_err <= limit);
-	case QI_GATE_MAX_RMSE:
-		return !(e->rmse <= limit);
-	case QI_GATE_MAX_ABS_ERR:
-		return !(e->max_abs_err <= limit);
-	case QI_GATE_MIN_SNR:
-		return !(e->snr_db >= limit);
-	case QI_GATE_MIN_COSINE:
-		/* an all-zero tensor has no direction: it passes only when it equals its reference */
-		return isnan(e->cosine) ? e->sum_err2 > 0 : !(e->cosine >= limit);
-	default:
-		return false;
-	}
-}
 
 static lq_status summarize(const options *o, qi_report *r)
 {
-	lq_error_sums total;
-	lq_error_sums_init(&total);
-	r->worst = malloc((r->ntensors + 1) * sizeof *r->worst);
-	if (!r->worst)
-		return LQ_ERR_NOMEM;
-	size_t ncompared = 0;
-	for (size_t i = 0; i < r->ntensors; i++) {
-		qi_tensor *t = &r->tensors[i];
-		r->params += t->params;
-		r->bytes_total += t->bytes_total;
-		r->bytes.codes += t->bytes.codes;
-		r->bytes.absmax += t->bytes.absmax;
-		r->bytes.nested += t->bytes.nested;
-		r->bytes.tables += t->bytes.tables;
-		if (t->quantized) {
-			r->quantized_tensors++;
-			r->quantized_params += t->params;
-			r->quantized_bytes += t->bytes_total;
-			r->quantized_bits_per_param_blocks += 8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested);
-			for (int c = 0; c < 16; c++)
-				r->code_histogram[c] += t->code_histogram[c];
-			for (int b = 0; b < QI_ABSMAX_BINS; b++)
-				r->absmax_hist[b] += t->absmax_hist[b];
-		}
-		if (t->err.present) {
-			lq_error_sums s = {.elements = t->err.elements, .nonfinite = t->err.nonfinite, .differ = t->err.differ,
-					   .sum_err2 = t->err.sum_err2, .sum_ref2 = t->err.sum_ref2, .sum_x2 = t->err.sum_x2,
-					   .dot = t->err.dot, .max_abs_err = t->err.max_abs_err,
-					   .max_abs_err_index = t->err.max_abs_err_index >= 0 ? (int64_t)i : -1};
-			lq_error_sums_merge(&total, &s);
-			r->worst[ncompared++] = i;
-		}
-	}
-	r->bits_per_param = r->params ? 8.0 * (double)r->bytes_total / (double)r->params : 0;
-	if (r->quantized_params) {
-		r->quantized_bits_per_param = 8.0 * (double)r->quantized_bytes / (double)r->quantized_params;
-		r->quantized_bits_per_param_blocks /= (double)r->quantized_params;
-	}
-	if (r->reference) {
-		/* over the whole model: max_abs_err_index is the tensor's index in tensors */
-		take_sums(&r->total, &total);
-	}
-	sort_base = r->tensors;
-	qsort(r->worst, ncompared, sizeof *r->worst, by_rel_err_desc);
-	r->nworst = ncompared < (size_t)o->top ? ncompared : (size_t)o->top;
-	r->passed = true;
-	for (int g = 0; g < QI_NGATES; g++) {
-		qi_gate *gate = &r->gates[g];
-		gate->set = o->gate_set[g];
-		gate->limit = o->gate[g];
-		if (!gate->set)
-			continue;
-		gate->failed = malloc((r->ntensors + 1) * sizeof *gate->failed);
-		if (!gate->failed)
-			return LQ_ERR_NOMEM;
-		for (size_t i = 0; i < r->ntensors; i++)
-			if (r->tensors[i].err.present && gate_fails((qi_gate_kind)g, gate->limit, &r->tensors[i].err)) {
-				gate->failed[gate->nfailed++] = i;
-				r->tensors[i].gate_failed = true;
-			}
-		r->passed &= gate->nfailed == 0;
-	}
-	return LQ_OK;
+	for (int g = 0; g < QI_NGATES; g++)
+		r->gates[g] = (qi_gate){.set = o->gate_set[g], .limit = o->gate[g]};
+	return qi_summarize(r, (size_t)o->top);
 }
 
 /* Tells on stderr which gates failed and by which tensors (also with -q: that is what CI logs show). */
@@ -573,10 +573,13 @@ static void report_gates(const qi_report *r)
 			  gate->nfailed == 1 ? "" : "s");
 		for (size_t k = 0; k < gate->nfailed; k++) {
 			const qi_tensor *t = &r->tensors[gate->failed[k]];
-			double v = g == QI_GATE_MAX_REL_ERR ? t->err.rel_err : g == QI_GATE_MAX_RMSE ? t->err.rmse
-				 : g == QI_GATE_MAX_ABS_ERR ? t->err.max_abs_err : g == QI_GATE_MIN_SNR ? t->err.snr_db
-											     : t->err.cosine;
-			cli_error("  %s: %s %.6g", t->name, qi_gate_key((qi_gate_kind)g) + 4, v);
+			char q[512];
+			if (t->err.nonfinite)
+				cli_error("  %s: %llu element%s not finite (NaN or infinite)", shown(t->name, q, sizeof q),
+					  (unsigned long long)t->err.nonfinite, t->err.nonfinite == 1 ? "" : "s");
+			else
+				cli_error("  %s: %s %.6g", shown(t->name, q, sizeof q), qi_gate_key((qi_gate_kind)g) + 4,
+					  qi_gate_value(&t->err, (qi_gate_kind)g));
 		}
 	}
 }
@@ -603,47 +606,25 @@ static int terminal_width(void)
 	return c && cli_parse_int(c, 40, 10000, &v) ? (int)v : 0;
 }
 
-/* Writes the HTML report beside its final name and renames it into place. */
-static bool write_html(const options *o, const qi_report *r)
-{
-	struct stat sb;
-	if (!o->common.force && stat(o->html, &sb) == 0) {
-		cli_error("'%s' exists (use -f to replace it)", o->html);
-		return false;
-	}
-	size_t n = strlen(o->html) + 16;
-	char *tmp = malloc(n);
-	if (!tmp) {
-		cli_error("out of memory");
-		return false;
-	}
-	snprintf(tmp, n, "%s.tmp-XXXXXX", o->html);
-	int fd = mkstemp(tmp);
-	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	bool ok = f && qi_write_html(r, f);
-	ok = (f ? fclose(f) == 0 : false) && ok;
-	if (ok && rename(tmp, o->html) != 0)
-		ok = false;
-	if (!ok) {
-		cli_error("cannot write '%s': %s", o->html, strerror(errno));
-		if (fd >= 0)
-			unlink(tmp);
-	}
-	free(tmp);
-	return ok;
-}
-
 int main(int argc, char **argv)
 {
 	cli_init(argv[0]);
 	options o;
 	parse_args(argc, argv, &o);
+	/* what is read, so that no output lands on it, in it or around it */
+	qi_inputs *inputs = qi_inputs_create();
+	if (!inputs || !qi_inputs_add_path(inputs, o.checkpoint) || (o.reference && !qi_inputs_add_path(inputs, o.reference))) {
+		cli_error("out of memory");
+		qi_inputs_free(inputs);
+		return CLI_EXIT_FAILURE;
+	}
 	if (o.verify) {
-		int v = qi_verify(o.verify, o.common.json);
+		int v = qi_stdout_ok(inputs) ? qi_verify(o.checkpoint, o.common.json) : CLI_EXIT_FAILURE;
 		if (fflush(stdout) != 0) {
 			cli_error("cannot write to standard output: %s", strerror(errno));
 			v = CLI_EXIT_FAILURE;
 		}
+		qi_inputs_free(inputs);
 		return v;
 	}
 	cli_install_signals();
@@ -660,6 +641,10 @@ int main(int argc, char **argv)
 		cli_error("out of memory");
 		goto finish;
 	}
+	/* refused before anything is read (`--json X > X` has emptied X already: say so, not that X is
+	 * short), and again with every file the inputs lead to */
+	if (!qi_stdout_ok(inputs) || (o.html && !qi_output_ok(inputs, o.html, o.common.force)))
+		goto finish;
 	if (hf_model_open(mc, o.checkpoint) != LQ_OK) {
 		cli_error("%s", mc->err);
 		goto finish;
@@ -668,6 +653,12 @@ int main(int argc, char **argv)
 		cli_error("%s", mr->err);
 		goto finish;
 	}
+	if (!qi_inputs_add_model(inputs, mc) || (mr && !qi_inputs_add_model(inputs, mr))) {
+		cli_error("out of memory");
+		goto finish;
+	}
+	if (!qi_stdout_ok(inputs) || (o.html && !qi_output_ok(inputs, o.html, o.common.force)))
+		goto finish;
 	if (hf_tensors_list(mc, &tc, err) != LQ_OK || (mr && hf_tensors_list(mr, &tr, err) != LQ_OK)) {
 		cli_error("%s", err);
 		goto finish;
@@ -705,20 +696,24 @@ int main(int argc, char **argv)
 		if (mr && !ref) {
 			r.only_in_checkpoint[r.n_only_checkpoint++] = h->name;
 		} else if (ref && !same_shape(h, ref)) {
-			char a[128], b[128];
+			char a[128], b[128], q[512];
 			shape_text(h, a, sizeof a);
 			shape_text(ref, b, sizeof b);
-			cli_error("tensor '%s' is %s in '%s' and %s in '%s'", h->name, a, o.checkpoint, b, o.reference);
+			cli_error("tensor '%s' is %s in '%s' and %s in '%s'", shown(h->name, q, sizeof q), a, o.checkpoint,
+				  b, o.reference);
 			goto finish;
 		}
+		char q[512];
 		if (o.common.dry_run)
-			cli_info(0, "%s %s", ref && h->dtype != LQ_DTYPE_U8 ? "compare " : "describe", h->name);
+			cli_info(0, "%s %s", ref && h->dtype != LQ_DTYPE_U8 ? "compare " : "describe", shown(h->name, q, sizeof q));
 		work[nwork] = (work_item){.h = h, .ref = ref, .slot = r.ntensors++};
 		if (mr && mr->bundle)
 			set_position(&work[nwork++], ref, true);
 		else
 			set_position(&work[nwork++], h, mc->bundle != NULL);
 	}
+	if (mr)
+		warn_if_reversed(&o, &tc, &tr);
 	if (o.common.dry_run) {
 		status = CLI_EXIT_OK;
 		goto finish;
@@ -729,15 +724,17 @@ int main(int argc, char **argv)
 		const hf_tensor *h = work[w].h, *ref = work[w].ref;
 		qi_tensor *t = &r.tensors[work[w].slot];
 		bool compared = ref && h->dtype != LQ_DTYPE_U8 && ref->dtype != LQ_DTYPE_U8;
-		cli_info(1, "%s", h->name);
+		char q[512];
+		cli_info(1, "%s", shown(h->name, q, sizeof q));
 		lq_status st = h->quantized ? load_group(ctx, h, &gx, err) : LQ_OK;
 		if (st == LQ_OK && compared && ref->quantized)
 			st = load_group(ctx, ref, &gr, err);
 		if (st == LQ_OK)
 			st = describe(h, &gx, t);
 		lq_error_sums sums;
-		if (st == LQ_OK && compared && (st = compare(ctx, h, &gx, ref, &gr, &sums, err)) == LQ_OK)
-			take_sums(&t->err, &sums);
+		nonfinite_at nf;
+		if (st == LQ_OK && compared && (st = compare(ctx, h, &gx, ref, &gr, &sums, &nf, err)) == LQ_OK)
+			take_sums(&t->err, &sums, &nf);
 		if (st != LQ_OK) {
 			cli_error("%s", err);
 			goto finish;
@@ -758,7 +755,7 @@ int main(int argc, char **argv)
 		cli_error("cannot write to standard output: %s", strerror(errno));
 		goto finish;
 	}
-	if (o.html && !write_html(&o, &r))
+	if (o.html && !qi_write_output(o.html, o.common.force, inputs, qi_write_html, &r))
 		goto finish;
 	report_gates(&r);
 	status = r.passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
@@ -772,6 +769,7 @@ finish:
 	lq_ctx_free(ctx);
 	hf_model_free(mc);
 	hf_model_free(mr);
+	qi_inputs_free(inputs);
 	free(o.tensor_globs);
 	return status;
 }

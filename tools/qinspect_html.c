@@ -22,56 +22,19 @@
 
 /* ------------------------------------------------------------------------------- text and numbers */
 
-/* The length (1 to 4) of the valid UTF-8 sequence at p, its code point in *cp; 0 when the bytes there are
- * not one: a stray continuation byte, an overlong form, a surrogate, above U+10FFFF, or cut short (the
- * terminating NUL is not a continuation byte, so nothing is read past it). */
-static int utf8_decode(const unsigned char *p, uint32_t *cp)
-{
-	unsigned char c = p[0];
-	int n;
-	uint32_t v, min;
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if ((c & 0xe0) == 0xc0) {
-		n = 2, v = c & 0x1f, min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 3, v = c & 0x0f, min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 4, v = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (p[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return n;
-}
-
-/* Code points shown as U+FFFD: controls (C0, DEL, C1), and the bidirectional overrides and isolates,
- * which would let a name display reversed and pass for another. */
-static bool hidden_char(uint32_t cp)
-{
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-	       (cp >= 0x2066 && cp <= 0x2069);
-}
-
-/* s as HTML text or attribute value (always quoted with "): & < > " ' as references, what hidden_char
- * names and bytes that are not UTF-8 as U+FFFD. NULL is written as nothing. */
-static void put_text(FILE *f, const char *s)
+/* s as HTML text or attribute value (always quoted with "): & < > " ' as references, what qi_hidden_char
+ * names (controls, bidirectional overrides: a name that would display as another) and bytes that are not
+ * UTF-8 as U+FFFD. With breaks, a <wbr> after each '.': a long tensor name wraps between its components,
+ * not inside one, and copies as it is (a <wbr> is no character). NULL is written as nothing. */
+static void put_text_breaks(FILE *f, const char *s, bool breaks)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	if (!p)
 		return;
 	while (*p) {
 		uint32_t cp;
-		int n = utf8_decode(p, &cp);
-		if (n == 0 || hidden_char(cp)) {
+		int n = qi_utf8_decode(p, &cp);
+		if (n == 0 || qi_hidden_char(cp)) {
 			fputs("\xef\xbf\xbd", f); /* U+FFFD */
 			p += n ? n : 1;
 			continue;
@@ -82,10 +45,22 @@ static void put_text(FILE *f, const char *s)
 		case '>': fputs("&gt;", f); break;
 		case '"': fputs("&quot;", f); break;
 		case '\'': fputs("&#39;", f); break;
+		case '.': fputs(breaks && p[1] ? ".<wbr>" : ".", f); break;
 		default: fwrite(p, 1, (size_t)n, f);
 		}
 		p += n;
 	}
+}
+
+static void put_text(FILE *f, const char *s)
+{
+	put_text_breaks(f, s, false);
+}
+
+/* A tensor name in the page's text (not in an attribute or a tooltip): breakable at its dots. */
+static void put_name(FILE *f, const char *s)
+{
+	put_text_breaks(f, s, true);
 }
 
 /* put_text of the first len bytes of s (a module kind inside a name). */
@@ -178,19 +153,6 @@ static void put_pow10(FILE *f, int e)
 static bool gate_is_min(qi_gate_kind g)
 {
 	return g == QI_GATE_MIN_SNR || g == QI_GATE_MIN_COSINE;
-}
-
-/* The figure of t that gate g bounds. */
-static double gate_value(const qi_tensor *t, qi_gate_kind g)
-{
-	switch (g) {
-	case QI_GATE_MAX_REL_ERR: return t->err.rel_err;
-	case QI_GATE_MAX_RMSE: return t->err.rmse;
-	case QI_GATE_MAX_ABS_ERR: return t->err.max_abs_err;
-	case QI_GATE_MIN_SNR: return t->err.snr_db;
-	case QI_GATE_MIN_COSINE: return t->err.cosine;
-	default: return NAN;
-	}
 }
 
 /* For each tensor, a bit per gate it failed (bit g), from the gates' lists: the table highlights the
@@ -630,8 +592,11 @@ static void rel_err_point(FILE *f, const qi_tensor *t, const char *fill, double 
 	if (tooltip) {
 		fputs("<title>", f);
 		put_text(f, t->name);
-		fprintf(f, "\nrel_err %s, SNR %s dB, cosine %s%s</title>", num_g(v, 4).s, num_g(t->err.snr_db, 4).s,
-			num_g(t->err.cosine, 6).s, t->gate_failed ? "\nfailed a gate" : "");
+		fprintf(f, "\nrel_err %s, SNR %s dB, cosine %s", num_g(v, 4).s, num_g(t->err.snr_db, 4).s,
+			num_g(t->err.cosine, 6).s);
+		if (t->err.nonfinite)
+			fprintf(f, "\n%s elements not finite", num_count(t->err.nonfinite).s);
+		fprintf(f, "%s</title>", t->gate_failed ? "\nfailed a gate" : "");
 	}
 	fprintf(f, "</%s>\n", disc ? "circle" : "path");
 }
@@ -876,7 +841,7 @@ static void plot_absmax(FILE *f, const qi_report *r)
 		total += r->absmax_hist[i];
 	for (size_t i = 0; i < r->ntensors; i++) {
 		const qi_tensor *t = &r->tensors[i];
-		if (!t->quantized || !t->nblocks)
+		if (!t->quantized || !t->nblocks || t->absmax_nonfinite) /* those have no figures (NaN) */
 			continue;
 		blocks += t->nblocks;
 		sum += t->absmax_mean * (double)t->nblocks;
@@ -884,7 +849,8 @@ static void plot_absmax(FILE *f, const qi_report *r)
 		hi = fmax(hi, t->absmax_max);
 	}
 	if (total == 0) {
-		note(f, "plot-absmax-none", "No quantized tensor: no block absmax to show.");
+		note(f, "plot-absmax-none", r->absmax_nonfinite ? "No block absmax is finite: nothing to show."
+								: "No quantized tensor: no block absmax to show.");
 		return;
 	}
 	double pct[QI_ABSMAX_BINS], max = 0, step;
@@ -912,9 +878,15 @@ static void plot_absmax(FILE *f, const qi_report *r)
 	}
 	svg_x_title(f, &b, BAR_H, "absmax of a block (log scale; the end bars also hold what is beyond)");
 	fputs("</svg>\n", f);
-	fprintf(f, "<figcaption>The dequantized absmax of %s blocks. Smallest %s, mean %s, largest %s.</figcaption>\n"
-		   "</figure>\n",
-		num_count(total).s, num_g(lo, 4).s, num_g(blocks ? sum / (double)blocks : NAN, 4).s, num_g(hi, 4).s);
+	fprintf(f, "<figcaption>The dequantized absmax of %s blocks. Smallest %s, mean %s, largest %s", num_count(total).s,
+		num_g(lo, 4).s, num_g(blocks ? sum / (double)blocks : NAN, 4).s, num_g(hi, 4).s);
+	if (r->absmax_nonfinite)
+		fprintf(f, " (of the tensors whose every absmax is finite). <span class=\"nf\" id=\"absmax-nonfinite\">%s "
+			   "block%s with an absmax that is not finite (NaN or infinite), not in the plot.</span>",
+			num_count(r->absmax_nonfinite).s, r->absmax_nonfinite == 1 ? "" : "s");
+	else
+		fputs(".", f);
+	fputs("</figcaption>\n</figure>\n", f);
 }
 
 /* ------------------------------------------------------------------ plot 4: bits-per-parameter bars */
@@ -1041,17 +1013,17 @@ static const char css[] =
 	".kv{border-collapse:collapse}\n"
 	".kv th{text-align:left;font-weight:600;color:#555;padding:1px 14px 1px 0;vertical-align:top;"
 	"white-space:nowrap}\n"
-	".kv td{padding:1px 0;overflow-wrap:anywhere}\n"
+	".kv td{padding:1px 0;overflow-wrap:anywhere}#error-totals td{padding-right:14px}\n"
 	"table.data{border-collapse:collapse;width:100%;font-size:12.5px}\n"
-	"table.data th{background:#f1f1f1;position:sticky;top:0;text-align:right;padding:3px 6px;"
-	"white-space:nowrap}\n"
-	"table.data td{padding:2px 6px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap;"
+	"table.data th{background:#f1f1f1;position:sticky;top:0;text-align:right;padding:3px 4px;"
+	"vertical-align:bottom}\n"
+	"table.data td{padding:2px 4px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap;"
 	"font-variant-numeric:tabular-nums}\n"
 	"table.data .name,table.data .text{text-align:left;white-space:normal;overflow-wrap:anywhere}\n"
 	"table.data .lbl{text-align:left}\n"
 	"#gate-table td{vertical-align:top}\n"
 	"tr.fail td{background:#fdecea}\n"
-	".bad{color:#b71c1c;font-weight:700}.ok{color:#2e7d32;font-weight:700}\n"
+	".bad,.nf{color:#b71c1c;font-weight:700}.ok{color:#2e7d32;font-weight:700}\n"
 	".na{color:#bbb}.dim{color:#777}.note{color:#555;font-style:italic}\n"
 	"figure{margin:4px 0 0}figcaption{font-size:13px;color:#555}\n"
 	"svg.plot{display:block;max-width:100%;height:auto;font-family:system-ui,\"DejaVu Sans\",sans-serif;"
@@ -1139,8 +1111,8 @@ static void write_gate_row(FILE *f, const qi_report *r, qi_gate_kind g)
 			continue;
 		const qi_tensor *t = &r->tensors[gate->failed[i]];
 		fputs(i ? ", <span class=\"name\">" : "<span class=\"name\">", f);
-		put_text(f, t->name);
-		fprintf(f, "</span>\xc2\xa0<span class=\"dim\">%s</span>", num_g(gate_value(t, g), 4).s);
+		put_name(f, t->name);
+		fprintf(f, "</span>\xc2\xa0<span class=\"dim\">%s</span>", num_g(qi_gate_value(&t->err, g), 4).s);
 	}
 	if (gate->nfailed > GATE_LIST_MAX)
 		fprintf(f, ", \xe2\x80\xa6 and %s more (marked in the table below)",
@@ -1175,7 +1147,7 @@ static void write_name_list(FILE *f, const char *what, const char *const *names,
 	fprintf(f, "<p><b>%s tensors only in the %s:</b> ", num_count(n).s, what);
 	for (size_t i = 0; i < n && i < LIST_MAX; i++) {
 		fputs(i ? ", <span class=\"name\">" : "<span class=\"name\">", f);
-		put_text(f, names[i]);
+		put_name(f, names[i]);
 		fputs("</span>", f);
 	}
 	if (n > LIST_MAX)
@@ -1200,24 +1172,57 @@ static void write_totals(FILE *f, const qi_report *r, size_t ncompared)
 			num_bytes(r->quantized_bytes).s);
 	fputs("</table>\n", f);
 	if (r->reference && r->total.present) {
-		const qi_error *e = &r->total;
-		fputs("<table class=\"kv\" id=\"error-totals\">\n", f);
-		fprintf(f, "<tr><th>elements compared</th><td>%s (%s not finite, left out)</td></tr>\n",
-			num_count(e->elements).s, num_count(e->nonfinite).s);
-		fprintf(f, "<tr><th>differing elements</th><td>%s (%s%%)</td></tr>\n", num_count(e->differ).s,
-			num_f(percent(e->differ, e->elements), 2).s);
-		fprintf(f, "<tr><th>relative error</th><td>%s</td></tr>\n<tr><th>RMSE</th><td>%s</td></tr>\n",
-			num_g(e->rel_err, 4).s, num_g(e->rmse, 4).s);
-		fprintf(f, "<tr><th>SNR</th><td>%s dB</td></tr>\n<tr><th>cosine</th><td>%s</td></tr>\n",
-			num_g(e->snr_db, 4).s, num_g(e->cosine, 6).s);
-		fprintf(f, "<tr><th>max abs error</th><td>%s", num_g(e->max_abs_err, 4).s);
-		/* The total's index names the tensor that holds it (qinspect_report.h). */
-		if (e->max_abs_err_index >= 0 && (uint64_t)e->max_abs_err_index < r->ntensors) {
-			fputs(" in <span class=\"name\">", f);
-			put_text(f, r->tensors[e->max_abs_err_index].name);
-			fputs("</span>", f);
+		/* the 4-bit tensors apart: the tensors copied as they are (often identical) would make the
+		 * quantization look better than it is */
+		const qi_error *e[2] = {&r->quantized_total, &r->total};
+		const size_t tensors[2] = {r->quantized_compared, r->compared_tensors};
+		const int first = r->quantized_total.present ? 0 : 1;
+		fputs("<table class=\"kv\" id=\"error-totals\">\n<tr><th>error</th>", f);
+		if (first == 0)
+			fputs("<th class=\"col\">4-bit tensors</th>", f);
+		fputs("<th class=\"col\">all compared</th></tr>\n<tr><th>tensors</th>", f);
+		for (int k = first; k < 2; k++)
+			fprintf(f, "<td>%s</td>", num_count(tensors[k]).s);
+		fputs("</tr>\n<tr><th>elements</th>", f);
+		for (int k = first; k < 2; k++)
+			fprintf(f, "<td>%s</td>", num_count(e[k]->elements + e[k]->nonfinite).s);
+		fputs("</tr>\n<tr><th>not finite</th>", f);
+		for (int k = first; k < 2; k++) {
+			if (e[k]->nonfinite)
+				fprintf(f, "<td class=\"nf\">%s (%s in the checkpoint, %s in the reference)</td>",
+					num_count(e[k]->nonfinite).s, num_count(e[k]->nonfinite_checkpoint).s,
+					num_count(e[k]->nonfinite_reference).s);
+			else
+				fputs("<td>0</td>", f);
 		}
-		fputs("</td></tr>\n</table>\n", f);
+		fputs("</tr>\n<tr><th>differing</th>", f);
+		for (int k = first; k < 2; k++)
+			fprintf(f, "<td>%s (%s%%)</td>", num_count(e[k]->differ).s,
+				num_f(percent(e[k]->differ, e[k]->elements + e[k]->nonfinite), 2).s);
+		fputs("</tr>\n<tr><th>relative error</th>", f);
+		for (int k = first; k < 2; k++)
+			fprintf(f, "<td>%s</td>", num_g(e[k]->rel_err, 4).s);
+		fputs("</tr>\n<tr><th>RMSE</th>", f);
+		for (int k = first; k < 2; k++)
+			fprintf(f, "<td>%s</td>", num_g(e[k]->rmse, 4).s);
+		fputs("</tr>\n<tr><th>SNR</th>", f);
+		for (int k = first; k < 2; k++)
+			fprintf(f, "<td>%s dB</td>", num_g(e[k]->snr_db, 4).s);
+		fputs("</tr>\n<tr><th>cosine</th>", f);
+		for (int k = first; k < 2; k++)
+			fprintf(f, "<td>%s</td>", num_g(e[k]->cosine, 6).s);
+		fputs("</tr>\n<tr><th>max abs error</th>", f);
+		for (int k = first; k < 2; k++) {
+			fprintf(f, "<td>%s", num_g(e[k]->max_abs_err, 4).s);
+			/* a total's index names the tensor that holds it (qinspect_report.h) */
+			if (e[k]->max_abs_err_index >= 0 && (uint64_t)e[k]->max_abs_err_index < r->ntensors) {
+				fputs(" in <span class=\"name\">", f);
+				put_name(f, r->tensors[e[k]->max_abs_err_index].name);
+				fputs("</span>", f);
+			}
+			fputs("</td>", f);
+		}
+		fputs("</tr>\n</table>\n", f);
 	} else if (r->reference) {
 		fputs("<p class=\"note\">No element was compared with the reference.</p>\n", f);
 	}
@@ -1244,19 +1249,50 @@ static void figure_cell(FILE *f, const char *text, bool failed)
 	fprintf(f, failed ? "<td class=\"bad\">%s</td>" : "<td>%s</td>", text);
 }
 
-/* The headings of the error columns that error_cells fills. */
-static const char error_headings[] = "<th>rel_err</th><th>RMSE</th><th>SNR dB</th><th>cosine</th>"
-				     "<th>max abs err</th><th>differing</th>";
+/* Below this many characters a component of a tensor name (between dots) is not broken: the name column
+ * is at least as wide as the longest component up to this ("post_feedforward_layernorm" is 26; a longer
+ * one, from a hostile file, may break anywhere rather than widen the page). */
+#define NAME_COMPONENT_MAX 28
 
-/* The error figures of a tensor (rel_err, RMSE, SNR, cosine, max abs error, differing), blank when it
- * was not compared. */
-static void error_cells(FILE *f, const qi_tensor *t, unsigned fails)
+/* The heading of a table's name column, n tensors (those of index, or the first n), with the width that
+ * keeps their components whole: without it the table's other columns squeeze the names until they
+ * wrap in the middle of a word ("embed_toke ns"). */
+static void put_name_heading(FILE *f, const qi_report *r, size_t n, const size_t *index)
+{
+	size_t longest = 6; /* "tensor" */
+	for (size_t i = 0; i < n; i++) {
+		size_t k = index ? index[i] : i;
+		const unsigned char *p = k < r->ntensors && r->tensors[k].name ? (const unsigned char *)r->tensors[k].name
+									       : (const unsigned char *)"";
+		size_t run = 0;
+		for (; *p && longest < NAME_COMPONENT_MAX; p++) {
+			run = *p == '.' ? 0 : run + ((*p & 0xc0) != 0x80); /* characters, not bytes */
+			longest = run > longest ? run : longest;
+		}
+	}
+	if (longest > NAME_COMPONENT_MAX)
+		longest = NAME_COMPONENT_MAX;
+	/* no wider than a fifth of the window: on a narrow one the names wrap rather than the page scroll */
+	fprintf(f, "<th class=\"name\" style=\"min-width:min(%zuch,20vw)\">tensor</th>", longest);
+}
+
+/* The headings of the error columns that error_cells fills; "not finite" only when a tensor has such
+ * elements (nonfinite_col). */
+static void error_headings(FILE *f, bool nonfinite_col)
+{
+	fputs("<th>rel_err</th><th>RMSE</th><th>SNR dB</th><th>cosine</th><th>max abs err</th><th>differing</th>", f);
+	if (nonfinite_col)
+		fputs("<th>not finite</th>", f);
+}
+
+/* The error figures of a tensor (rel_err, RMSE, SNR, cosine, max abs error, differing, and not finite),
+ * blank when it was not compared. */
+static void error_cells(FILE *f, const qi_tensor *t, unsigned fails, bool nonfinite_col)
 {
 	const qi_error *e = &t->err;
 	if (!e->present) {
-		fputs("<td class=\"na\">\xc2\xb7</td><td class=\"na\">\xc2\xb7</td><td class=\"na\">\xc2\xb7</td>"
-		      "<td class=\"na\">\xc2\xb7</td><td class=\"na\">\xc2\xb7</td><td class=\"na\">\xc2\xb7</td>",
-		      f);
+		for (int i = 0; i < 6 + nonfinite_col; i++)
+			fputs("<td class=\"na\">\xc2\xb7</td>", f);
 		return;
 	}
 	figure_cell(f, num_g(e->rel_err, 4).s, fails & 1u << QI_GATE_MAX_REL_ERR);
@@ -1265,35 +1301,41 @@ static void error_cells(FILE *f, const qi_tensor *t, unsigned fails)
 	figure_cell(f, num_g(e->cosine, 6).s, fails & 1u << QI_GATE_MIN_COSINE);
 	figure_cell(f, num_g(e->max_abs_err, 4).s, fails & 1u << QI_GATE_MAX_ABS_ERR);
 	fprintf(f, "<td>%s <span class=\"dim\">%s%%</span></td>", num_count(e->differ).s,
-		num_f(percent(e->differ, e->elements), 1).s);
+		num_f(percent(e->differ, e->elements + e->nonfinite), 1).s);
+	if (nonfinite_col)
+		fprintf(f, e->nonfinite ? "<td class=\"nf\">%s</td>" : "<td>%s</td>", num_count(e->nonfinite).s);
 }
 
 static void write_worst(FILE *f, const qi_report *r, const unsigned char *fails, size_t ncompared)
 {
 	fputs("<h2 id=\"worst-tensors\">Worst tensors</h2>\n", f);
 	if (r->nworst == 0) {
-		note(f, "worst-none", r->reference ? "No tensor was compared: no ranking by error."
-						   : "No reference (a description only): no ranking by error.");
+		note(f, "worst-none", !r->reference ? "No reference (a description only): no ranking by error."
+				      : ncompared ? "Every compared tensor equals its reference: no error to rank."
+						  : "No tensor was compared: no ranking by error.");
 		return;
 	}
 	size_t n = r->nworst < LIST_MAX ? r->nworst : LIST_MAX;
-	/* nworst is qinspect's --top, not the number compared */
-	fprintf(f, "<p class=\"dim\">The %s largest relative errors, of %s compared tensors.</p>\n", num_count(n).s,
-		num_count(ncompared).s);
-	fprintf(f, "<table class=\"data\" id=\"worst\"><thead><tr><th>rank</th><th class=\"text\">tensor</th>"
-		   "<th class=\"lbl\">storage</th>%s</tr></thead><tbody>\n",
-		error_headings);
+	/* nworst is qinspect's --top, not the number compared; tensors without error are not ranked */
+	fprintf(f, "<p class=\"dim\">The %s largest relative errors, of %s compared tensors (those equal to their "
+		   "reference are not ranked).</p>\n",
+		num_count(n).s, num_count(ncompared).s);
+	fputs("<table class=\"data\" id=\"worst\"><thead><tr><th>rank</th>", f);
+	put_name_heading(f, r, n, r->worst);
+	fputs("<th class=\"lbl\">storage</th>", f);
+	error_headings(f, r->total.nonfinite > 0);
+	fputs("</tr></thead><tbody>\n", f);
 	for (size_t i = 0; i < n; i++) {
 		size_t k = r->worst[i];
 		if (k >= r->ntensors)
 			continue;
 		const qi_tensor *t = &r->tensors[k];
 		fprintf(f, "<tr%s><td>%zu</td><td class=\"name\">", t->gate_failed ? " class=\"fail\"" : "", i + 1);
-		put_text(f, t->name);
+		put_name(f, t->name);
 		fputs("</td><td class=\"lbl\">", f);
 		put_text(f, t->storage);
 		fputs("</td>", f);
-		error_cells(f, t, fails[k]);
+		error_cells(f, t, fails[k], r->total.nonfinite > 0);
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody></table>\n", f);
@@ -1312,21 +1354,32 @@ static void write_tensors(FILE *f, const qi_report *r, const unsigned char *fail
 			    "that failed is in bold red.</p>\n"
 			  : "<p class=\"dim\">In the checkpoint&#39;s order.</p>\n",
 	      f);
-	fprintf(f, "<table class=\"data\" id=\"tensors\"><thead><tr><th>#</th><th class=\"text\">tensor</th>"
-		   "<th>shape</th><th class=\"lbl\">storage</th><th>params</th><th>bits/param</th>%s</tr></thead>"
-		   "<tbody>\n",
-		ncompared ? error_headings : "");
+	/* a quantized tensor's blocks whose absmax is not finite: with a reference, its elements say it */
+	const bool absmax_col = r->absmax_nonfinite && !ncompared;
+	fputs("<table class=\"data\" id=\"tensors\"><thead><tr><th>#</th>", f);
+	put_name_heading(f, r, r->ntensors, NULL);
+	fputs("<th>shape</th><th class=\"lbl\">storage</th><th>params</th><th>bits/param</th>", f);
+	if (absmax_col)
+		fputs("<th>absmax not finite</th>", f);
+	if (ncompared)
+		error_headings(f, r->total.nonfinite > 0);
+	fputs("</tr></thead><tbody>\n", f);
 	for (size_t i = 0; i < r->ntensors; i++) {
 		const qi_tensor *t = &r->tensors[i];
 		fprintf(f, "<tr%s><td>%zu</td><td class=\"name\">", t->gate_failed ? " class=\"fail\"" : "", i);
-		put_text(f, t->name);
+		put_name(f, t->name);
 		fputs("</td><td>", f);
 		put_shape(f, t);
 		fputs("</td><td class=\"lbl\">", f);
 		put_text(f, t->storage);
 		fprintf(f, "</td><td>%s</td><td>%s</td>", num_count(t->params).s, num_f(t->bits_per_param, 3).s);
+		if (absmax_col && !t->quantized)
+			fputs("<td class=\"na\">\xc2\xb7</td>", f);
+		else if (absmax_col)
+			fprintf(f, t->absmax_nonfinite ? "<td class=\"nf\">%s</td>" : "<td>%s</td>",
+				num_count(t->absmax_nonfinite).s);
 		if (ncompared)
-			error_cells(f, t, fails[i]);
+			error_cells(f, t, fails[i], r->total.nonfinite > 0);
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody></table>\n", f);

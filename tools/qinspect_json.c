@@ -1,8 +1,10 @@
 /*
- * qinspect_json.c: the JSON report, schema 1 (man/qinspect.1 documents every key; tools/qinspect.schema.json
- * is the JSON Schema the tests validate against). Keys are snake_case and stable: a new key may appear in a
- * later version of schema 1, a key never changes meaning; anything else takes "schema": 2. Numbers that
- * have no finite value (the SNR of identical tensors, the cosine of an all-zero one) are null.
+ * qinspect_json.c: the JSON report, schema 2 (man/qinspect.1 documents every key and what changed from
+ * schema 1; tools/qinspect.schema.json is the JSON Schema the tests validate against). Keys are snake_case
+ * and stable: within a schema a key never changes meaning; a change that a reader of the schema could
+ * misread takes the next number. Numbers that have no finite value are null: the SNR of identical tensors,
+ * the cosine of an all-zero one, and every error figure of a tensor or total with an element that is not
+ * finite (its nonfinite count says which: the figures are then unbounded, never good).
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -36,12 +38,17 @@ static void add_count(cJSON *o, const char *key, uint64_t v)
 	cJSON_AddNumberToObject(o, key, (double)v); /* exact below 2^53: any real count */
 }
 
-static cJSON *error_object(const qi_error *e, const qi_report *r, bool total)
+/* total: the tensors a total adds up (0 for a tensor's own error) */
+static cJSON *error_object(const qi_error *e, const qi_report *r, bool total, size_t tensors)
 {
 	cJSON *o = cJSON_CreateObject();
+	if (total)
+		add_count(o, "tensors", tensors);
 	add_count(o, "elements", e->elements);
 	add_count(o, "differ", e->differ);
 	add_count(o, "nonfinite", e->nonfinite);
+	add_count(o, "nonfinite_checkpoint", e->nonfinite_checkpoint);
+	add_count(o, "nonfinite_reference", e->nonfinite_reference);
 	add_number(o, "rmse", e->rmse);
 	add_number(o, "max_abs_err", e->max_abs_err);
 	if (total)
@@ -105,8 +112,9 @@ static cJSON *tensor_object(const qi_tensor *t, const qi_report *r)
 		add_number(a, "min", t->absmax_min);
 		add_number(a, "mean", t->absmax_mean);
 		add_number(a, "max", t->absmax_max);
+		add_count(a, "nonfinite", t->absmax_nonfinite);
 	}
-	cJSON_AddItemToObject(o, "error", t->err.present ? error_object(&t->err, r, false) : cJSON_CreateNull());
+	cJSON_AddItemToObject(o, "error", t->err.present ? error_object(&t->err, r, false, 0) : cJSON_CreateNull());
 	cJSON_AddBoolToObject(o, "gate_failed", t->gate_failed);
 	return o;
 }
@@ -122,7 +130,7 @@ static cJSON *names_array(const char *const *names, size_t n)
 bool qi_write_json(const qi_report *r, FILE *f)
 {
 	cJSON *root = cJSON_CreateObject();
-	cJSON_AddNumberToObject(root, "schema", 1);
+	cJSON_AddNumberToObject(root, "schema", 2);
 	cJSON_AddStringToObject(root, "tool", "qinspect");
 	cJSON_AddStringToObject(root, "version", LQ_VERSION_STRING);
 	cJSON_AddStringToObject(root, "checkpoint", r->checkpoint);
@@ -146,7 +154,12 @@ bool qi_write_json(const qi_report *r, FILE *f)
 	add_number(q, "bits_per_param", r->quantized_bits_per_param);
 	add_number(q, "bits_per_param_blocks", r->quantized_bits_per_param_blocks);
 	cJSON_AddItemToObject(q, "code_histogram", counts_array(r->code_histogram, 16));
-	cJSON_AddItemToObject(s, "error", r->total.present ? error_object(&r->total, r, true) : cJSON_CreateNull());
+	add_count(q, "absmax_nonfinite", r->absmax_nonfinite);
+	cJSON_AddItemToObject(q, "error", r->quantized_total.present
+						  ? error_object(&r->quantized_total, r, true, r->quantized_compared)
+						  : cJSON_CreateNull());
+	cJSON_AddItemToObject(s, "error", r->total.present ? error_object(&r->total, r, true, r->compared_tensors)
+							  : cJSON_CreateNull());
 	cJSON *worst = cJSON_AddArrayToObject(s, "worst");
 	for (size_t k = 0; k < r->nworst; k++) {
 		cJSON *w = cJSON_CreateObject();

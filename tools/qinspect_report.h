@@ -16,16 +16,22 @@
 #define QI_MAX_DIMS 8
 #define QI_ABSMAX_BINS 40 /* the absmax distribution: log10 bins from 1e-6 to 1e2, 5 a decade */
 
-/* A tensor against its reference: sums in double over the elements both hold as finite numbers. */
+/* A tensor against its reference: sums in double over the elements both hold as finite numbers, and the
+ * elements that are not (NaN or infinite on either side). An element that is not finite is an error
+ * without bound: when there is one, the figures say so (rmse, max_abs_err and rel_err infinite, snr_db
+ * minus infinity, cosine NAN) rather than describe the other elements, and every gate fails. */
 typedef struct qi_error {
 	bool present;              /* the tensor was compared with a reference */
-	uint64_t elements;         /* elements compared (finite in both) */
-	uint64_t nonfinite;        /* elements left out: NaN or infinite in either */
+	uint64_t elements;         /* elements finite in both (those the sums hold) */
+	uint64_t nonfinite;        /* elements NaN or infinite in either */
+	uint64_t nonfinite_checkpoint, nonfinite_reference; /* of those, NaN or infinite in the checkpoint, in
+							     * the reference (an element may be in both) */
 	uint64_t differ;           /* elements whose float32 values differ at all (bit patterns) */
 	double sum_err2, sum_ref2, sum_x2, dot; /* sum (x - ref)^2, sum ref^2, sum x^2, sum x * ref */
 	double rmse;               /* sqrt(sum_err2 / elements) */
 	double max_abs_err;        /* max |x - ref| */
-	int64_t max_abs_err_index; /* its flat element index (the first, when tied); -1 when none */
+	int64_t max_abs_err_index; /* its flat element index (the first, when tied; the first element that is
+				    * not finite, when there is one); -1 when none */
 	double rel_err;            /* sqrt(sum_err2 / sum_ref2) = |x - ref| / |ref| (Frobenius) */
 	double snr_db;             /* 10 log10(sum_ref2 / sum_err2); INFINITY when identical */
 	double cosine;             /* dot / sqrt(sum_x2 * sum_ref2); NAN when either is all zero */
@@ -59,9 +65,12 @@ typedef struct qi_tensor {
 	uint64_t code_histogram[16]; /* quantized: how many elements have each code */
 	double code_entropy;       /* bits: - sum p log2 p over the 16 codes */
 	uint64_t nblocks;          /* quantized: blocks */
-	double absmax_min, absmax_mean, absmax_max; /* quantized: the dequantized absmax */
+	double absmax_min, absmax_mean, absmax_max; /* quantized: the dequantized absmax; NAN, all three, when
+						     * a block's is not finite */
+	uint64_t absmax_nonfinite; /* quantized: blocks whose dequantized absmax is NaN or infinite */
 	uint64_t absmax_hist[QI_ABSMAX_BINS]; /* quantized: counts of log10(absmax) in bins of 0.2 from -6;
-					       * the first and last bins also hold what is below or above */
+					       * the first and last bins also hold what is below or above; the
+					       * blocks of absmax_nonfinite in none */
 	int layer;                 /* the N of "layers.N." (or "h.N.", "blocks.N.", "layer.N."), -1 when none */
 	qi_error err;
 	bool gate_failed;          /* failed at least one gate */
@@ -94,10 +103,16 @@ typedef struct qi_report {
 	double quantized_bits_per_param, quantized_bits_per_param_blocks;
 	uint64_t code_histogram[16]; /* summed over the quantized tensors */
 	uint64_t absmax_hist[QI_ABSMAX_BINS];
-	/* error over every compared element of every tensor (sums added up); its max_abs_err_index is the
-	 * index in tensors of the tensor that holds the largest error */
-	qi_error total;
-	size_t *worst;             /* indexes into tensors, by rel_err, worst first (compared tensors only) */
+	uint64_t absmax_nonfinite; /* blocks, summed over the quantized tensors */
+	/* error over every compared element of every tensor (sums added up in the tensors' order), and over
+	 * the tensors quantized in the checkpoint only (copied tensors, often identical, would make the
+	 * quantization look better than it is); their max_abs_err_index is the index in tensors of the
+	 * tensor that holds the largest error */
+	qi_error total, quantized_total;
+	size_t compared_tensors, quantized_compared; /* the tensors each of them adds up */
+	size_t nonfinite_tensors;  /* compared tensors with an element that is not finite */
+	size_t *worst;             /* indexes into tensors, by rel_err, worst first: the compared tensors
+				    * whose error is not zero */
 	size_t nworst;             /* at most --top of them */
 	qi_gate gates[QI_NGATES];
 	bool passed;               /* no gate failed */
@@ -107,6 +122,35 @@ typedef struct qi_report {
 /* The gate's option name ("max-rel-err") and JSON key ("max_rel_err"): qinspect_report.c. */
 const char *qi_gate_option(qi_gate_kind g);
 const char *qi_gate_key(qi_gate_kind g);
+
+/* The figures of e (rmse, rel_err, snr_db, cosine; and max_abs_err when an element is not finite) from
+ * its sums and counts. */
+void qi_error_finish(qi_error *e);
+
+/* Whether e fails gate g at limit: an element that is not finite fails every gate. */
+bool qi_gate_fails(qi_gate_kind g, double limit, const qi_error *e);
+
+/* The figure of e that gate g bounds. */
+double qi_gate_value(const qi_error *e, qi_gate_kind g);
+
+/* The summary of r from its tensors: the sums over everything and over the quantized tensors, the totals
+ * (each tensor's sums added in its order), the worst list (at most top), and for each gate set in
+ * r->gates (set, limit) the tensors that fail it, gate_failed and passed. LQ_ERR_NOMEM when out of
+ * memory. */
+lq_status qi_summarize(qi_report *r, size_t top);
+
+/* A name (or path) as the table and CSV show it: every control character (C0, DEL, C1 U+0080-U+009F), every
+ * bidirectional override, isolate or mark (which make a name display as another) and every byte that is
+ * not UTF-8 as '?'; other characters as they are. out: room for strlen(s) + 1 bytes (never longer). */
+char *qi_plain_text(const char *s, char *out);
+
+/* The length (1 to 4) of the valid UTF-8 sequence at p and its code point in *cp; 0 when the bytes there
+ * are not one (a stray continuation byte, an overlong form, a surrogate, above U+10FFFF, cut short). */
+int qi_utf8_decode(const unsigned char *p, uint32_t *cp);
+
+/* Whether a code point is one no writer shows as is: C0, DEL, C1, and the bidirectional overrides,
+ * isolates and marks (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C). */
+bool qi_hidden_char(uint32_t cp);
 
 /* The writers; false on a write error (errno set). */
 bool qi_write_table(const qi_report *r, FILE *f, int width); /* width: the terminal's columns, 0: no limit */

@@ -12,6 +12,7 @@
 #include "bundle.h"
 #include "cli.h"
 #include "manifest.h"
+#include "qinspect_report.h"
 
 /* The files of the output, MANIFEST aside, and the manifest's text. */
 typedef struct output_files {
@@ -201,14 +202,26 @@ typedef struct found {
 	size_t count;
 } found;
 
+/* Text from the manifest (names, the tool and version it claims: a bundle's author wrote it) on a
+ * terminal: controls, C1 ones too, and bidirectional overrides as '?' (qi_plain_text). */
+static void print_plain(const char *s)
+{
+	char *t = malloc(strlen(s) + 1);
+	fputs(t ? qi_plain_text(s, t) : "?", stdout);
+	free(t);
+}
+
 static void report(void *arg, const char *message)
 {
 	found *f = arg;
 	f->count++;
-	if (f->list)
+	if (f->list) {
 		cJSON_AddItemToArray(f->list, cJSON_CreateString(message));
-	else
-		printf("MISMATCH %s\n", message);
+		return;
+	}
+	fputs("MISMATCH ", stdout);
+	print_plain(message);
+	fputs("\n", stdout);
 }
 
 int qi_verify(const char *path, bool json)
@@ -263,8 +276,11 @@ int qi_verify(const char *path, bool json)
 		free(text);
 		cJSON_Delete(root);
 	} else if (ok) {
-		printf("%s: OK: %zu files match its MANIFEST (made by %s %s)\n", path, o.n, tool ? tool : "?",
-		       version ? version : "?");
+		printf("%s: OK: %zu files match its MANIFEST (made by ", path, o.n);
+		print_plain(tool ? tool : "?");
+		fputs(" ", stdout);
+		print_plain(version ? version : "?");
+		fputs(")\n", stdout);
 	}
 	if (!ok)
 		cli_error("%s: %zu mismatch%s with its MANIFEST", path, f.count, f.count == 1 ? "" : "es");

@@ -8,7 +8,8 @@
  * quantization), embeddings, lm_head and norms kept in bf16, compared with a bf16 reference. The codes,
  * block absmax and errors are those of really quantizing Gaussian weights (a few with outliers, which
  * fail --max-rel-err) with the NF4 table. One tensor has an all-zero reference (NaN cosine), one a name
- * full of markup, control characters and bytes that are not UTF-8.
+ * full of markup, control characters and bytes that are not UTF-8, one a long name that must wrap at its
+ * dots, one quantized tensor with blocks whose absmax is not finite (its elements NaN or infinite).
  * --stress: LAYERS layers (default 400: 3,606 tensors), fp16 norms with tiny errors (a log scale), a
  * tensor with an infinite relative error, and many gate failures.
  * --no-reference: a description only (no errors, no gates). --empty: no tensors at all.
@@ -89,10 +90,7 @@ static qi_tensor *add_tensor(model *m, const char *name, int64_t rows, int64_t c
 static void finish_error(qi_error *e)
 {
 	e->present = true;
-	e->rmse = e->elements ? sqrt(e->sum_err2 / (double)e->elements) : 0;
-	e->rel_err = e->sum_ref2 > 0 ? sqrt(e->sum_err2 / e->sum_ref2) : (e->sum_err2 > 0 ? INFINITY : 0);
-	e->snr_db = e->sum_err2 > 0 ? 10 * log10(e->sum_ref2 / e->sum_err2) : INFINITY;
-	e->cosine = e->sum_x2 > 0 && e->sum_ref2 > 0 ? e->dot / sqrt(e->sum_x2 * e->sum_ref2) : NAN;
+	qi_error_finish(e);
 }
 
 /* A float tensor kept as it was (bf16): the reference's own values, or (rel > 0) values off by about rel
@@ -256,9 +254,31 @@ static void add_odd_tensors(model *m, bool stress, bool compared)
 	qi_tensor *t = add_tensor(m, "model.layers.1.self_attn.o_proj.bias", HIDDEN, 0, 1);
 	keep_float(t, 0, 0, compared);
 	/* a name to escape: markup, quotes, an ANSI escape, a bidi override, bytes that are not UTF-8 */
-	t = add_tensor(m, "model.layers.1.<script>alert(\"pwn\")</script>&amp;'\x1b[31m\xe2\x80\xae\xff\xfe.weight",
+	t = add_tensor(m, "model.layers.1.<script>alert(\"pwn\")</script>&amp;'\x1b[31m\xe2\x80\xae\xe2\x80\x8f\xff\xfe.weight",
 		       HIDDEN, 0, 1);
 	keep_float(t, 0.5, 0, compared);
+	/* a name longer than its column: it must wrap between its components, never inside one */
+	t = add_tensor(m, "model.layers.1.block_sparse_moe.experts.63.shared_expert_gate_projection.lora_magnitude_vector"
+			  ".weight_quantization_calibration_statistics",
+		       HIDDEN, 0, 1);
+	keep_float(t, 0.5, 0, compared);
+	if (compared) {
+		/* a quantized tensor with two blocks whose absmax is not finite: their elements are NaN or
+		 * infinite, 128 in the checkpoint */
+		t = add_tensor(m, "model.layers.1.mlp.broken_proj.weight", HIDDEN, HIDDEN, 1);
+		quantize_nf4(t, 0.02, 0, 1, 0, true);
+		t->absmax_nonfinite = 2;
+		for (int b = 0, left = 2; b < QI_ABSMAX_BINS && left; b++) /* those blocks are in no bin */
+			while (t->absmax_hist[b] && left) {
+				t->absmax_hist[b]--;
+				left--;
+			}
+		t->absmax_min = t->absmax_mean = t->absmax_max = NAN;
+		t->err.nonfinite = t->err.nonfinite_checkpoint = 2 * BLOCK;
+		t->err.elements -= 2 * BLOCK;
+		t->err.max_abs_err_index = 5 * BLOCK;
+		finish_error(&t->err);
+	}
 	if (stress && compared) {
 		/* a bias the reference has as zeros: infinite relative error */
 		t = add_tensor(m, "model.layers.7.self_attn.o_proj.bias", HIDDEN, 0, 7);
@@ -285,90 +305,12 @@ static void add_edge_tensors(model *m, bool compared)
 
 /* ---------------------------------------------------------------------------------- the report */
 
-static int by_rel_err_desc(const void *a, const void *b, void *base)
-{
-	const qi_tensor *t = base;
-	double x = t[*(const size_t *)a].err.rel_err, y = t[*(const size_t *)b].err.rel_err;
-	if (x != y && !isnan(x) && !isnan(y))
-		return x > y ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
-}
-
-static bool gate_fails(qi_gate_kind g, double limit, const qi_error *e)
-{
-	switch (g) {
-	case QI_GATE_MAX_REL_ERR: return !(e->rel_err <= limit);
-	case QI_GATE_MAX_RMSE: return !(e->rmse <= limit);
-	case QI_GATE_MAX_ABS_ERR: return !(e->max_abs_err <= limit);
-	case QI_GATE_MIN_SNR: return !(e->snr_db >= limit);
-	case QI_GATE_MIN_COSINE: return isnan(e->cosine) ? e->sum_err2 > 0 : !(e->cosine >= limit);
-	default: return false;
-	}
-}
-
-/* The report's totals, worst list and gates, as qinspect's summarize computes them. */
+/* The report's totals, worst list and gates: qinspect's own summary (qinspect_report.c). */
 static void summarize(qi_report *r, size_t top)
 {
-	size_t ncompared = 0;
-	qi_error *tot = &r->total;
-	tot->max_abs_err_index = -1;
-	r->worst = malloc((r->ntensors + 1) * sizeof *r->worst);
-	for (size_t i = 0; i < r->ntensors; i++) {
-		qi_tensor *t = &r->tensors[i];
-		r->params += t->params;
-		r->bytes_total += t->bytes_total;
-		r->bytes.codes += t->bytes.codes;
-		r->bytes.absmax += t->bytes.absmax;
-		r->bytes.nested += t->bytes.nested;
-		r->bytes.tables += t->bytes.tables;
-		if (t->quantized) {
-			r->quantized_tensors++;
-			r->quantized_params += t->params;
-			r->quantized_bytes += t->bytes_total;
-			r->quantized_bits_per_param_blocks +=
-				8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested);
-			for (int c = 0; c < 16; c++)
-				r->code_histogram[c] += t->code_histogram[c];
-			for (int b = 0; b < QI_ABSMAX_BINS; b++)
-				r->absmax_hist[b] += t->absmax_hist[b];
-		}
-		if (t->err.present) {
-			const qi_error *e = &t->err;
-			tot->elements += e->elements;
-			tot->nonfinite += e->nonfinite;
-			tot->differ += e->differ;
-			tot->sum_err2 += e->sum_err2;
-			tot->sum_ref2 += e->sum_ref2;
-			tot->sum_x2 += e->sum_x2;
-			tot->dot += e->dot;
-			if (e->max_abs_err > tot->max_abs_err) {
-				tot->max_abs_err = e->max_abs_err;
-				tot->max_abs_err_index = (int64_t)i;
-			}
-			r->worst[ncompared++] = i;
-		}
-	}
-	r->bits_per_param = r->params ? 8.0 * (double)r->bytes_total / (double)r->params : 0;
-	if (r->quantized_params) {
-		r->quantized_bits_per_param = 8.0 * (double)r->quantized_bytes / (double)r->quantized_params;
-		r->quantized_bits_per_param_blocks /= (double)r->quantized_params;
-	}
-	if (r->reference)
-		finish_error(tot);
-	qsort_r(r->worst, ncompared, sizeof *r->worst, by_rel_err_desc, r->tensors);
-	r->nworst = ncompared < top ? ncompared : top;
-	r->passed = true;
-	for (int g = 0; g < QI_NGATES; g++) {
-		qi_gate *gate = &r->gates[g];
-		if (!gate->set)
-			continue;
-		gate->failed = malloc((r->ntensors + 1) * sizeof *gate->failed);
-		for (size_t i = 0; i < r->ntensors; i++)
-			if (r->tensors[i].err.present && gate_fails((qi_gate_kind)g, gate->limit, &r->tensors[i].err)) {
-				gate->failed[gate->nfailed++] = i;
-				r->tensors[i].gate_failed = true;
-			}
-		r->passed &= gate->nfailed == 0;
+	if (qi_summarize(r, top) != LQ_OK) {
+		perror("sample_report");
+		exit(1);
 	}
 }
 

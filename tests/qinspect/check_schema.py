@@ -1,18 +1,22 @@
 """Every JSON report qinspect writes validates against its schema (tools/qinspect.schema.json), and the
 schema itself is valid: reports with and without a reference, with gates passing and failing, of float
-and 4-bit checkpoints, a restricted selection, and a report with an identical tensor (snr_db null).
+and 4-bit checkpoints, a restricted selection, a report with an identical tensor (snr_db null), and
+reports with elements that are not finite (every error figure null) on either side and a 4-bit group whose
+absmax is not finite (made here).
 
     python3 tests/qinspect/check_schema.py QINSPECT
 """
 import json
 import os
+import struct
 import subprocess
 import sys
+import tempfile
 
 import jsonschema
 
 qinspect = sys.argv[1]
-top = os.path.dirname(os.path.abspath(__file__)) + "/../.."
+top = os.path.normpath(os.path.dirname(os.path.abspath(__file__)) + "/../..")
 schema = json.load(open(f"{top}/tools/qinspect.schema.json"))
 jsonschema.Draft202012Validator.check_schema(schema)
 validator = jsonschema.Draft202012Validator(schema)
@@ -24,7 +28,21 @@ runs = [
     [f"{m}/tiny-llama-fp4", f"{m}/tiny-llama", "--max-rel-err", "0.01", "--min-snr", "10", "--min-cosine", "0.99"],
     [f"{m}/tiny-llama-sharded", f"{m}/tiny-llama", "--tensor", "*.q_proj.*"],
     [f"{top}/fixtures/reference/tensors_ref/ref_q.safetensors"],
+    [f"{top}/tests/cli/data/nan_model", f"{top}/tests/cli/data/nan_norm_model", "--max-rel-err", "1"],
+    [f"{top}/tests/cli/data/inf_model", f"{top}/tests/cli/data/nan_model"],
 ]
+# a 4-bit group of the reference cases with a block absmax that is NaN
+tmp = tempfile.TemporaryDirectory()
+with open(f"{top}/fixtures/reference/tensors_ref/ref_q.safetensors", "rb") as f:
+    size = f.read(8)
+    raw_header = size + f.read(struct.unpack("<Q", size)[0])
+    data = bytearray(f.read())
+b, e = json.loads(raw_header[8:])["normal_bf16_nodq.weight.absmax"]["data_offsets"]
+data[b:b + 4] = struct.pack("<f", float("nan"))
+with open(f"{tmp.name}/broken.safetensors", "wb") as f:
+    f.write(raw_header + bytes(data))
+runs += [[f"{tmp.name}/broken.safetensors"],
+         [f"{tmp.name}/broken.safetensors", f"{top}/fixtures/reference/tensors_ref/ref_q.safetensors"]]
 failed = 0
 for args in runs:
     p = subprocess.run([qinspect, "--json", *args], capture_output=True, text=True)
@@ -33,7 +51,7 @@ for args in runs:
     for e in errors[:5]:
         print(f"FAIL {' '.join(args)}: {'/'.join(map(str, e.path))}: {e.message}")
     failed += bool(errors)
-    print(f"{'ok  ' if not errors else 'FAIL'} schema 1: qinspect {' '.join(os.path.relpath(a, top) if a.startswith('/') else a for a in args)} (exit {p.returncode})")
+    print(f"{'ok  ' if not errors else 'FAIL'} schema 2: qinspect {' '.join(os.path.relpath(a, top) if a.startswith(top) else a for a in args)} (exit {p.returncode})")
 # a report that breaks the schema is caught (the test can fail)
 bad = json.loads(subprocess.run([qinspect, "--json", f"{m}/tiny-llama-nf4"], capture_output=True, text=True).stdout)
 bad["tensors"][0]["bits_per_param"] = "16"

@@ -25,13 +25,19 @@ sh "$top/tests/html/check_report.sh" "$work/report.html" "$work/report.png"
 # and a description (no reference, no error plot)
 unset QI_EXPECT_TENSORS QI_EXPECT_COMPARED QI_EXPECT_QUANTIZED QI_EXPECT_FAILED
 "$build/qinspect" -q --html "$work/describe.html" "$m/tiny-llama-fp4"
-sh "$top/tests/html/check_report.sh" "$work/describe.html" "$work/describe.png" | tail -1
-# pages qinspect's fixtures do not make: 726 tensors (a 70B model's count), hostile names (every byte,
-# malformed UTF-8, markup), made up by build/sample_report, which prints the counts to expect
-for kind in "--stress 80" "--edge"; do
+# (the output of a page that passes is its last line; all of it when one fails)
+page() {
+	sh "$top/tests/html/check_report.sh" "$1" "$2" >"$work/check.txt" 2>&1 || { cat "$work/check.txt"; return 1; }
+	tail -1 "$work/check.txt"
+}
+page "$work/describe.html" "$work/describe.png"
+# pages qinspect's fixtures do not make: a long name and a tensor with elements that are not finite (the
+# default), 726 tensors (a 70B model's count), hostile names (every byte, malformed UTF-8, markup), made up
+# by build/sample_report, which prints the counts to expect
+for kind in "" "--stress 80" "--edge"; do
 	eval "$("$build/sample_report" $kind "$work/sample.html" | sed -n 's/^tensors=\([0-9]*\) compared=\([0-9]*\) quantized=\([0-9]*\) failed=\([0-9]*\)$/export QI_EXPECT_TENSORS=\1 QI_EXPECT_COMPARED=\2 QI_EXPECT_QUANTIZED=\3 QI_EXPECT_FAILED=\4/p')"
 	[ -n "${QI_EXPECT_TENSORS:-}" ] || { echo "sample_report $kind: no counts" >&2; exit 1; }
-	sh "$top/tests/html/check_report.sh" "$work/sample.html" "$work/sample.png" | tail -1
+	page "$work/sample.html" "$work/sample.png"
 	unset QI_EXPECT_TENSORS QI_EXPECT_COMPARED QI_EXPECT_QUANTIZED QI_EXPECT_FAILED
 done
 echo "qinspect: figures, schema and HTML report checked"

@@ -10,3 +10,7 @@ usage_error "$M/tiny-llama-nf4" "$M/tiny-llama" "$M/tiny-llama-fp4"
 usage_error --bogus "$M/tiny-llama-nf4"
 $QINSPECT --help | grep -q -- --min-snr || die "--help lacks --min-snr"
 $QINSPECT --version | grep -q qinspect || die "--version"
+# an option where --html wants its FILE: refused, not a file named "--json" (./--json names such a file)
+usage_error --html --json "$M/tiny-llama-nf4"
+usage_error -o -q "$M/tiny-llama-nf4"
+usage_error --html - "$M/tiny-llama-nf4"
