@@ -113,19 +113,24 @@ static bool fill(zframes *z, size_t want)
 	return true;
 }
 
-/* The header of the block at z->limit, which becomes the current block. */
+/* The 3-byte block header h, at byte `at` of the file: its block becomes the current one. */
+static void set_block(zframes *z, const unsigned char *h, uint64_t at)
+{
+	uint32_t v = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16;
+	unsigned type = v >> 1 & 3; /* raw, RLE (one byte repeated), compressed; 3 is reserved: libzstd says so */
+	z->block = at;
+	z->limit = at + 3 + (type == 1 ? 1 : type == 3 ? 0 : v >> 3);
+	z->last = v & 1;
+}
+
+/* The block that begins where the current one ends (z->limit, the next undecoded byte). */
 static bool next_block(zframes *z)
 {
 	if (!fill(z, 3))
 		return false;
 	if (z->in_len - z->in_pos < 3)
 		return fail_at(z, ZF_TRUNCATED, z->in_at + z->in_len);
-	const unsigned char *h = z->in + z->in_pos;
-	uint32_t v = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16;
-	unsigned type = v >> 1 & 3; /* raw, RLE (one byte repeated), compressed; 3 is reserved: libzstd says so */
-	z->block = here(z);
-	z->limit = z->block + 3 + (type == 1 ? 1 : type == 3 ? 0 : v >> 3);
-	z->last = v & 1;
+	set_block(z, z->in + z->in_pos, here(z));
 	return true;
 }
 
@@ -175,7 +180,7 @@ static bool begin_frame(zframes *z)
 	static const unsigned char dict_bytes[4] = {0, 1, 2, 4}, fcs_bytes[4] = {0, 2, 4, 8};
 	unsigned fhd = h[4], single = fhd >> 5 & 1, fcs = fhd >> 6;
 	size_t header = 5 + (single ? 0 : 1) + dict_bytes[fhd & 3] + (fcs == 0 ? single : fcs_bytes[fcs]);
-	if (have < header)
+	if (have < header + 3) /* the header and the first block's: fill stopped short only at the end */
 		return fail_at(z, ZF_TRUNCATED, z->in_at + z->in_len);
 	z->checked = fhd & CHECKSUM_FLAG;
 	if (z->checked) {
@@ -184,12 +189,9 @@ static bool begin_frame(zframes *z)
 	}
 	z->in_frame = true;
 	z->flushed = true;
-	/* libzstd reads the header with the first block */
-	size_t at = z->in_pos;
-	z->in_pos += header;
-	bool ok = next_block(z);
-	z->in_pos = at;
-	return ok;
+	/* libzstd reads the frame header with the first block */
+	set_block(z, h + header, here(z) + header);
+	return true;
 }
 
 /* After libzstd ended a frame: its checksum, when it has one. */
