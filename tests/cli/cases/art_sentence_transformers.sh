@@ -103,6 +103,10 @@ for f in $want; do
 	cmp "q/$f" "qx/$f" || die "the bundle's $f differs from the directory's"
 done
 $QINSPECT --verify q.tar.zst >/dev/null
+# reproducible: the same bytes with one thread and with three
+$NF4QUANT -q -T 1 st -o q1.tar.zst
+$NF4QUANT -q -T 3 st -o q3.tar.zst
+cmp q.tar.zst q1.tar.zst && cmp q.tar.zst q3.tar.zst || die "the bundle's bytes depend on the thread count"
 # a changed byte in a folder's file is found by --verify, named by its path
 printf '{"word_embedding_dimension": 65, "pooling_mode_mean_tokens": true}' >q/1_Pooling/config.json
 rc=0
