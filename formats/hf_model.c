@@ -413,6 +413,30 @@ static bool left_out_shard(const hf_model *m, const char *name)
 	return false;
 }
 
+/* A module's .safetensors weights are carried as they are, but the output's MANIFEST lists their
+ * tensors: a header that does not parse is refused now, not after the conversion. */
+static lq_status check_carried_weights(hf_model *m, const char *name)
+{
+	st_file *f = st_file_create();
+	if (!f)
+		return LQ_ERR_NOMEM;
+	lq_status st;
+	char *path = m->bundle ? entry_display(m, name) : join(m->dir, name);
+	if (!path) {
+		st = LQ_ERR_NOMEM;
+	} else if (m->bundle) {
+		const bundle_entry *be = bundle_entry_at(m->bundle, (size_t)bundle_find(m->bundle, name));
+		st = st_file_parse(f, be->head, (size_t)be->head_len, be->size, path);
+	} else {
+		st = st_file_open(f, path);
+	}
+	if (st != LQ_OK && st != LQ_ERR_NOMEM)
+		st = fmt_fail(m->err, st == LQ_ERR_IO ? LQ_ERR_IO : LQ_ERR_CORRUPT, "%s", st_file_error(f));
+	free(path);
+	st_file_free(f);
+	return st;
+}
+
 /* The rule for a regular file at relative path `name`: carried (pushed to m->carry), or left out with
  * the reason in note, or neither (config.json, the model's own shards and index: rewritten). LQ_ERR_CORRUPT
  * for a shard the index leaves out. */
@@ -441,7 +465,8 @@ static lq_status carry_or_note(hf_model *m, const carry_rules *r, const char *na
 			 ends_with(name, ".safetensors") && m->sharded ? " (the index does not name it; not read)" : "");
 		return LQ_OK;
 	}
-	return push(&m->carry, &m->ncarry, name);
+	lq_status st = ends_with(name, ".safetensors") ? check_carried_weights(m, name) : LQ_OK;
+	return st == LQ_OK ? push(&m->carry, &m->ncarry, name) : st;
 }
 
 /* How many folders the name lies in, and the length of its part up to its first hidden component
