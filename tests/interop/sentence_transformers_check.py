@@ -1,7 +1,8 @@
-"""sentence_transformers_check.py FLOAT QUANTIZED...: each QUANTIZED model directory loads with
-SentenceTransformer(path) (bitsandbytes 4-bit layers on the CPU) and embeds the sentences below within
-cosine similarity MIN_COSINE of the float model at FLOAT, each embedding of unit length (its Normalize
-module ran), with the float model's modules. Exit status 1 and a message otherwise."""
+"""sentence_transformers_check.py FLOAT QUANTIZED [FLOAT QUANTIZED]...: each QUANTIZED model directory
+loads with SentenceTransformer(path) (bitsandbytes 4-bit layers on the CPU), with the modules of the float
+model at FLOAT before it (a Dense module's weights equal to the float model's: they are copied, not
+quantized), and embeds the sentences below within cosine similarity MIN_COSINE of it, each embedding of
+unit length (its Normalize module ran). Exit status 1 and a message otherwise."""
 import sys
 import warnings
 
@@ -41,10 +42,13 @@ def embed(model):
 
 def main():
     warnings.simplefilter("ignore")
-    ref = SentenceTransformer(sys.argv[1], device="cpu")
-    want = embed(ref).float()
     failed = False
-    for path in sys.argv[2:]:
+    refs = {}
+    for float_path, path in zip(sys.argv[1::2], sys.argv[2::2]):
+        if float_path not in refs:
+            ref = SentenceTransformer(float_path, device="cpu")
+            refs[float_path] = (ref, embed(ref).float())
+        ref, want = refs[float_path]
         model = SentenceTransformer(path, device="cpu")
         kinds = [type(m).__name__ for m in model]
         if kinds != [type(m).__name__ for m in ref]:
@@ -52,6 +56,10 @@ def main():
                   f"{[type(m).__name__ for m in ref]}", file=sys.stderr)
             failed = True
             continue
+        for mine, theirs in zip(model, ref):
+            if type(mine).__name__ == "Dense" and not torch.equal(mine.linear.weight, theirs.linear.weight):
+                print(f"sentence-transformers: FAILED: {path}: the Dense module's weights differ", file=sys.stderr)
+                failed = True
         n4 = sum(1 for m in model.modules() if type(m).__name__ == "Linear4bit")
         if n4 == 0:
             print(f"sentence-transformers: FAILED: {path}: no 4-bit layer was loaded", file=sys.stderr)
