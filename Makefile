@@ -233,6 +233,7 @@ check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)
 	$(Q)$(B)/fuzz_replay_tensors tests/fuzz/corpus/tensors
 	$(Q)tests/cli/run.sh $(B)
 	$(Q)tests/interop/check_python_reads.sh $(B)
+	$(Q)tests/interop/sentence_transformers.sh $(B)
 	$(Q)tests/qinspect/run.sh $(B)
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"
 
@@ -250,9 +251,9 @@ FUZZ_FLAGS ?=
 FUZZ_SRC_safetensors := tests/fuzz/fuzz_safetensors.c formats/st_read.c formats/st_write.c formats/json_scan.c \
 	formats/fmt.c
 FUZZ_OPTS_safetensors := -max_len=4096
-FUZZ_SRC_peft := tests/fuzz/fuzz_peft.c formats/peft.c formats/bundle.c formats/st_read.c formats/st_write.c formats/json_scan.c \
+FUZZ_SRC_peft := tests/fuzz/fuzz_peft.c formats/peft.c formats/bundle.c formats/zstd_frames.c formats/st_read.c formats/st_write.c formats/json_scan.c \
 	formats/fmt.c
-FUZZ_LIBS_peft := -Wl,--wrap=fmt_read_small -lcjson -larchive -lzstd
+FUZZ_LIBS_peft := -Wl,--wrap=fmt_read_small -lcjson -larchive -lzstd -lxxhash
 FUZZ_OPTS_peft := -max_len=8192 -timeout=10 -dict=tests/fuzz/peft.dict
 FUZZ_SRC_manifest := tests/fuzz/fuzz_manifest.c formats/manifest.c formats/st_read.c formats/json_scan.c formats/fmt.c
 FUZZ_LIBS_manifest := -lcjson -lxxhash
@@ -261,8 +262,8 @@ FUZZ_OPTS_manifest := -max_len=8192 -timeout=10
 FUZZ_SRC_tensors := tests/fuzz/fuzz_tensors.c $(FORMATS_SRC)
 FUZZ_LIBS_tensors := $(B)/libquant.a $(LDLIBS)
 FUZZ_OPTS_tensors := -max_len=65536 -timeout=10
-FUZZ_SRC_bundle := tests/fuzz/fuzz_bundle.c formats/bundle.c formats/st_read.c formats/json_scan.c formats/fmt.c
-FUZZ_LIBS_bundle := -larchive -lzstd
+FUZZ_SRC_bundle := tests/fuzz/fuzz_bundle.c formats/bundle.c formats/zstd_frames.c formats/st_read.c formats/json_scan.c formats/fmt.c
+FUZZ_LIBS_bundle := -larchive -lzstd -lxxhash
 FUZZ_OPTS_bundle := -max_len=65536 -timeout=30
 FUZZ_SRC := $(FUZZ_SRC_$(FUZZ_TARGET))
 FUZZ_CORPUS := $(B)/fuzz/corpus$(if $(filter-out safetensors,$(FUZZ_TARGET)),-$(FUZZ_TARGET))

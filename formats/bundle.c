@@ -1,8 +1,9 @@
 /*
  * bundle.c: model bundles (bundle.h). The writer drives libarchive's pax writer into our own libzstd
  * stream, so that every parameter that decides the bytes is set here rather than by a libarchive default;
- * the reader scans the archive once through libarchive (zstd and tar, nothing else) and then serves
- * tensor bytes through a cursor that only ever decompresses forward.
+ * the reader decodes the zstd frames itself (zstd_frames.h: a failure is laid at the entries it concerns),
+ * scans the tar once through libarchive (tar, nothing else) and then serves tensor bytes through a cursor
+ * that only ever decompresses forward.
  */
 #include "bundle.h"
 
@@ -19,6 +20,7 @@
 #include <zstd_errors.h>
 
 #include "safetensors.h"
+#include "zstd_frames.h"
 
 /* Reads of files and of the archive, and the cursor's skips: large enough that a syscall or a libarchive
  * call is noise next to the bytes it moves, small enough to stay out of the memory budget. */
@@ -281,7 +283,21 @@ static int by_strcmp(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-/* The names as given: plain, once each, what the reader takes back; sorted into `sorted`. */
+/* Whether a relative name's components are all real names: none empty, "." or "..". */
+static bool components_ok(const char *name)
+{
+	for (const char *p = name;;) {
+		size_t len = strcspn(p, "/");
+		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (!p[len])
+			return true;
+		p += len + 1;
+	}
+}
+
+/* The names as given: relative paths of files, once each, none a folder of another, what the reader
+ * takes back; sorted into `sorted`. */
 static lq_status check_names(char *const *names, size_t n, const char **sorted, const char *disp, char *err)
 {
 	char q[256];
@@ -298,8 +314,8 @@ static lq_status check_names(char *const *names, size_t n, const char **sorted, 
 			why = "has an empty name";
 		else if (len > BUNDLE_MAX_NAME)
 			why = "has a name longer than " STR(BUNDLE_MAX_NAME) " bytes";
-		else if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-			why = "is not a plain file name";
+		else if (name[0] == '/' || !components_ok(name))
+			why = "is not a relative file name (empty, '.' or '..' components, or a leading '/')";
 		else if (!is_ascii(name))
 			/* libarchive converts a name from the locale to UTF-8 for its pax header, and in the C
 			 * locale the tools run in it cannot (3.6 even crashes given the UTF-8 form): refused
@@ -314,6 +330,23 @@ static lq_status check_names(char *const *names, size_t n, const char **sorted, 
 		if (strcmp(sorted[i - 1], sorted[i]) == 0)
 			return fmt_fail(err, LQ_ERR_ARG, "cannot write '%s': '%s' is given twice", disp,
 					fmt_quote(sorted[i], q, sizeof q));
+	/* "a" and "a/b": the names that begin with "a/" sort after "a", not always next to it ("a.json") */
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(sorted[i]), lo = i + 1, hi = n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = strncmp(sorted[mid], sorted[i], len);
+			if (c < 0 || (c == 0 && (unsigned char)sorted[mid][len] < '/'))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && strncmp(sorted[lo], sorted[i], len) == 0 && sorted[lo][len] == '/') {
+			char q2[256];
+			return fmt_fail(err, LQ_ERR_ARG, "cannot write '%s': '%s' is a file and the folder of '%s'", disp,
+					fmt_quote(sorted[i], q, sizeof q), fmt_quote(sorted[lo], q2, sizeof q2));
+		}
+	}
 	return LQ_OK;
 }
 
@@ -403,12 +436,15 @@ done:
 
 /* ------------------------------------------------------------------------------------ reading */
 
-/* What a libarchive handle reads the file through: pread from its own offset, so that several handles
- * share one descriptor. */
+/* What a libarchive handle reads the tar stream through: the file itself, by pread from its own offset
+ * so that several handles share one descriptor, or its zstd frames decoded here (zstd_frames.h), so
+ * that a failure can be laid at the entries whose bytes it concerns. */
 typedef struct file_source {
+	struct bundle *b;
 	int fd;
 	uint64_t off;
-	char *buf; /* IO_CHUNK bytes */
+	char *buf;     /* IO_CHUNK bytes */
+	zframes *z;    /* a compressed archive: its decoder (NULL: a .tar) */
 } file_source;
 
 /* A cursor: a handle that has read the headers of entries [0, cur) and pos bytes of entry cur - 1. A
@@ -452,6 +488,8 @@ struct bundle {
 	size_t n, cap;
 	size_t *by_name; /* entry indices sorted by name, for bundle_find */
 	char *top;       /* the top-level directory dropped from every name, or NULL */
+	uint64_t (*span)[2]; /* per entry, beside e: its bytes in the tar stream, header to data end */
+	zf_fault fault;  /* the zstd failure a source met, for the message of the read that failed */
 	uint64_t *start; /* each entry's first byte in the tar stream, counting entry bytes only */
 	cursor cursors[BUNDLE_CURSORS];
 	uint64_t clock;  /* reads served, for the cursors' last use */
@@ -473,6 +511,7 @@ static void cursor_drop(cursor *c)
 	if (c->a)
 		archive_read_free(c->a);
 	free(c->src.buf);
+	zframes_free(c->src.z);
 	*c = (cursor){.src.fd = -1};
 }
 
@@ -492,7 +531,10 @@ static void clear(bundle *b)
 	}
 	free(b->e);
 	free(b->small);
+	free(b->span);
 	b->small = NULL;
+	b->span = NULL;
+	b->fault = (zf_fault){.kind = ZF_OK};
 	free(b->by_name);
 	free(b->top);
 	free(b->scratch);
@@ -563,10 +605,76 @@ static lq_status archive_status(struct archive *a)
 	}
 }
 
+/* The entries whose bytes (header or data) lie in bytes [from, to) of the tar stream, as far as the scan
+ * has seen them: *first and the count. */
+static size_t entries_in(const bundle *b, uint64_t from, uint64_t to, size_t *first)
+{
+	size_t k = 0;
+	*first = 0;
+	for (size_t i = 0; i < b->n && b->span; i++)
+		if (b->span[i][0] < to && b->span[i][1] > from && k++ == 0)
+			*first = i;
+	return k;
+}
+
+/* A frame whose content is not what its checksum says: the fault is in one of the entries it holds,
+ * which can be anywhere in it, so each of them is named, or the first and the last. */
+static lq_status checksum_failed(bundle *b, const zf_fault *f)
+{
+	size_t first, k = entries_in(b, f->out_start, f->out_pos, &first);
+	char frame[160], qa[256], qb[256];
+	snprintf(frame, sizeof frame, "zstd frame %" PRIu64 " (bytes %" PRIu64 " to %" PRIu64 " of the file)", f->frame,
+		 f->file_start, f->file_pos + 3);
+	if (k == 0)
+		return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: corrupt archive: %s fails its checksum", b->path, frame);
+	fmt_quote(b->e[first].name, qa, sizeof qa);
+	if (k == 1)
+		return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s': corrupt archive: %s, which holds its bytes, fails "
+				"its checksum", b->path, qa, frame);
+	fmt_quote(b->e[first + k - 1].name, qb, sizeof qb);
+	if (k == 2)
+		return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' or '%s': corrupt archive: %s, which holds their "
+				"bytes, fails its checksum", b->path, qa, qb, frame);
+	return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: one of the %zu entries from '%s' to '%s': corrupt archive: %s, "
+			"which holds their bytes, fails its checksum", b->path, k, qa, qb, frame);
+}
+
+/* The zstd failure a source met, where it was (`label` and `qname` as archive_failed's). */
+static lq_status zstd_failed(bundle *b, const char *label, const char *qname)
+{
+	zf_fault f = b->fault;
+	b->fault = (zf_fault){.kind = ZF_OK};
+	char where[320] = "";
+	if (label)
+		snprintf(where, sizeof where, " %s '%s'", label, qname);
+	switch (f.kind) {
+	case ZF_IO:
+		return fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': %s", b->path, strerror(f.err_no));
+	case ZF_NOMEM:
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+	case ZF_CHECKSUM:
+		return checksum_failed(b, &f);
+	case ZF_TRUNCATED:
+		return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s:%s%s truncated archive (the file ends inside zstd frame %"
+				PRIu64 ", which begins at byte %" PRIu64 ")", b->path, where, label ? ":" : "", f.frame,
+				f.file_start);
+	case ZF_NOT_ZSTD:
+		return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s:%s%s corrupt archive (byte %" PRIu64 ": data after the end "
+				"of the zstd stream)", b->path, where, label ? ":" : "", f.file_pos);
+	default:
+		return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s:%s%s corrupt archive (zstd frame %" PRIu64 ", byte %" PRIu64
+				" of the file: %s)", b->path, where, label ? ":" : "", f.frame, f.file_pos,
+				f.why ? f.why : "cannot decode");
+	}
+}
+
 /* "model.tar.zst: entry 'model.safetensors': truncated archive (Truncated tar archive)": what libarchive
- * said, after where it was (`label` "entry" or "after entry" and a name already quoted, or neither). */
+ * said, or the zstd decoder, after where it was (`label` "entry" or "after entry" and a name already
+ * quoted, or neither). */
 static lq_status archive_failed(bundle *b, struct archive *a, const char *label, const char *qname)
 {
+	if (b->fault.kind != ZF_OK)
+		return zstd_failed(b, label, qname);
 	const char *msg = archive_error_string(a);
 	char qm[320];
 	fmt_quote(msg ? msg : "libarchive gave no reason", qm, sizeof qm);
@@ -581,11 +689,20 @@ static lq_status archive_failed(bundle *b, struct archive *a, const char *label,
 	return fmt_fail(b->err, st, "%s: %s (%s)", b->path, what, qm);
 }
 
-/* A handle reading the archive from its first byte: zstd or nothing, then tar; no other filter or
- * format is ever tried on these bytes. */
+/* A handle reading the archive from its first byte: the tar stream, from the file or from its zstd
+ * decoder; libarchive is given no filter and no format but tar. */
 static la_ssize_t source_read(struct archive *a, void *arg, const void **buf)
 {
 	file_source *src = arg;
+	*buf = src->buf;
+	if (src->z) {
+		size_t got;
+		if (zframes_read(src->z, src->buf, IO_CHUNK, &got))
+			return (la_ssize_t)got;
+		src->b->fault = *zframes_fault(src->z);
+		archive_set_error(a, EILSEQ, "zstd");
+		return -1;
+	}
 	ssize_t k;
 	do
 		k = pread(src->fd, src->buf, IO_CHUNK, (off_t)src->off);
@@ -595,7 +712,6 @@ static la_ssize_t source_read(struct archive *a, void *arg, const void **buf)
 		return -1;
 	}
 	src->off += (uint64_t)k;
-	*buf = src->buf;
 	return k;
 }
 
@@ -609,27 +725,31 @@ static la_int64_t source_skip(struct archive *a, void *arg, la_int64_t request)
 	return request;
 }
 
-/* A handle on the archive from its first byte, reading through src (its buffer allocated here). */
+/* A handle on the archive from its first byte, reading through src (its buffers allocated here). */
 static lq_status open_handle(bundle *b, file_source *src, struct archive **out)
 {
 	*out = NULL;
+	src->b = b;
 	src->fd = b->fd;
 	src->off = 0;
 	if (!src->buf && !(src->buf = malloc(IO_CHUNK)))
 		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+	zframes_free(src->z);
+	src->z = NULL;
+	if (b->compressed && !(src->z = zframes_create(b->fd)))
+		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	struct archive *a = archive_read_new();
 	if (!a)
 		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
-	/* ARCHIVE_WARN from the zstd filter means it would run an external zstd program: refused too */
-	if (archive_read_support_filter_zstd(a) != ARCHIVE_OK || archive_read_support_filter_none(a) != ARCHIVE_OK ||
-	    archive_read_support_format_tar(a) != ARCHIVE_OK) {
+	if (archive_read_support_filter_none(a) != ARCHIVE_OK || archive_read_support_format_tar(a) != ARCHIVE_OK) {
 		const char *msg = archive_error_string(a);
 		lq_status st = fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': libarchive cannot decode it (%s)", b->path,
-					msg ? msg : "no zstd support");
+					msg ? msg : "no tar support");
 		archive_read_free(a);
 		return st;
 	}
-	if (archive_read_open2(a, src, NULL, source_read, source_skip, NULL) != ARCHIVE_OK) {
+	/* a compressed stream cannot skip: libarchive reads through what it passes over */
+	if (archive_read_open2(a, src, NULL, source_read, b->compressed ? NULL : source_skip, NULL) != ARCHIVE_OK) {
 		lq_status st = archive_failed(b, a, NULL, NULL);
 		archive_read_free(a);
 		return st;
@@ -727,7 +847,9 @@ typedef struct scan {
 	struct archive *a;
 	file_source src;
 	size_t headers;
-	size_t nflat;  /* entries outside any directory */
+	size_t nfiles;
+	bool one_top;  /* every file so far lies in the directory `top` names */
+	char *top;     /* the first file's top-level directory (NULL when it has none) */
 	uint64_t held; /* bytes kept in memory */
 	uint64_t pieces; /* bytes of small tensors kept */
 	bundle_visit_fn visit; /* bundle_open_visit's */
@@ -740,15 +862,20 @@ static lq_status refuse(bundle *b, const char *qname, const char *why)
 	return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' %s", b->path, qname, why);
 }
 
-/* The top-level directory an entry lies in (s, len) must be the one every other lies in: the first one
- * seen, and no entry outside it. LQ_ERR_CORRUPT (refused with `why`) or LQ_ERR_NOMEM. */
-static lq_status same_top(scan *sc, const char *s, size_t len, const char *qname, const char *why)
+/* Whether every file so far lies in one top-level directory, the first file's: this one too (s, len is
+ * its first component, ncomp its number of components). */
+static lq_status track_top(scan *sc, const char *s, size_t len, size_t ncomp)
 {
-	bundle *b = sc->b;
-	if (sc->nflat > 0 || (b->top && (strlen(b->top) != len || memcmp(b->top, s, len) != 0)))
-		return refuse(b, qname, why);
-	if (!b->top && !(b->top = strndup(s, len)))
-		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+	bool first = sc->nfiles++ == 0;
+	if (ncomp == 1) {
+		sc->one_top = false;
+	} else if (first) {
+		if (!(sc->top = strndup(s, len)))
+			return fmt_fail(sc->b->err, LQ_ERR_NOMEM, "%s: out of memory", sc->b->path);
+		sc->one_top = true;
+	} else if (sc->one_top && (strlen(sc->top) != len || memcmp(sc->top, s, len) != 0)) {
+		sc->one_top = false;
+	}
 	return LQ_OK;
 }
 
@@ -777,15 +904,13 @@ static lq_status hold(scan *sc, uint64_t bytes, const char *qname)
 	return LQ_OK;
 }
 
-/* Bytes [offset, offset + len) of entry e to the visitor, if there is one. The entry's final name is its
- * last component (a bundle holds no subdirectories; a top-level directory is dropped once the scan ends). */
+/* Bytes [offset, offset + len) of entry e to the visitor, if there is one, under the entry's name as the
+ * scan has it (a top-level directory that every entry turns out to lie in is dropped after the scan). */
 static lq_status to_visitor(scan *sc, const bundle_entry *e, uint64_t offset, const void *data, size_t len)
 {
 	if (!sc->visit)
 		return LQ_OK;
-	const char *slash = strrchr(e->name, '/');
-	return sc->visit(sc->visit_arg, (size_t)(e - sc->b->e), slash ? slash + 1 : e->name, e->size, offset, data,
-			 len, sc->b->err);
+	return sc->visit(sc->visit_arg, (size_t)(e - sc->b->e), e->name, e->size, offset, data, len, sc->b->err);
 }
 
 /* The small tensors of a .safetensors entry of a compressed bundle, from its header (one that does not
@@ -925,22 +1050,11 @@ static lq_status scan_entry(scan *sc, struct archive_entry *ae)
 	name_parts p;
 	if ((why = split_name(raw, is_dir, &p)))
 		return refuse(b, q, why);
-	static const char not_top[] = "is a directory that does not hold every entry";
-	if (is_dir) /* "." (or "./"), or the one top-level directory; its data, if any, is skipped */
-		return p.ncomp == 0 ? LQ_OK : p.ncomp > 1 ? refuse(b, q, not_top) : same_top(sc, p.s, p.len, q, not_top);
-	if (p.ncomp > 2)
-		return refuse(b, q, "is in a subdirectory");
-	lq_status st;
-	if (p.ncomp == 2 && (st = same_top(sc, p.s, p.first, q, "is in a subdirectory")) != LQ_OK)
+	if (is_dir) /* a folder: its files name it; its data, if any, is skipped */
+		return LQ_OK;
+	lq_status st = track_top(sc, p.s, p.first, p.ncomp);
+	if (st != LQ_OK)
 		return st;
-	if (p.ncomp == 1) {
-		if (b->top) {
-			char qt[256];
-			return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' lies outside the directory '%s' that holds "
-					"the other entries", b->path, q, fmt_quote(b->top, qt, sizeof qt));
-		}
-		sc->nflat++;
-	}
 	la_int64_t size = archive_entry_size(ae);
 	if (!archive_entry_size_is_set(ae) || size < 0)
 		return refuse(b, q, "has no size");
@@ -954,101 +1068,36 @@ static lq_status scan_entry(scan *sc, struct archive_entry *ae)
 		if (!h)
 			return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 		b->small = h;
+		uint64_t(*span)[2] = realloc(b->span, cap * sizeof *span);
+		if (!span)
+			return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+		b->span = span;
 		b->cap = cap;
 	}
 	bundle_entry *e = &b->e[b->n];
 	*e = (bundle_entry){strndup(p.s, p.len), (uint64_t)size, NULL, 0};
 	b->small[b->n] = (held_pieces){NULL, 0};
+	/* its bytes in the tar stream, for a message about the frame that holds them: the header (pax's
+	 * included) and the data */
+	b->span[b->n][0] = (uint64_t)archive_read_header_position(sc->a);
+	b->span[b->n][1] = (uint64_t)archive_filter_bytes(sc->a, 0) + (uint64_t)size;
 	if (!e->name)
 		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
 	b->n++;
 	return scan_data(sc, e, q);
 }
 
-/* libarchive stops at the tar's end-of-archive blocks, and may not even read the last of them from the
- * file: what follows, garbage or half a frame, would go unseen. The file must be whole zstd frames to its
- * last byte; this walks their headers (three bytes a block, nothing decompressed). */
-static lq_status check_zstd_frames(bundle *b)
+/* libarchive stops at the tar's end-of-archive blocks: what follows them in the file, the rest of the
+ * frame with its checksum, more frames, garbage or half a frame, is decoded here to the last byte. */
+static lq_status drain_zstd(bundle *b, scan *sc)
 {
-	enum { WIN = 1 << 16 };
-	unsigned char *win = malloc(WIN);
-	if (!win)
-		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
-	uint64_t wpos = 0, wlen = 0, pos = 0;
-	lq_status st = LQ_OK;
-	const char *why = NULL;
-/* The bytes [pos, pos + n) of the file (n <= 18), or fewer at its end: *avail says how many. */
-#define PEEK(n, avail)                                                                                \
-	do {                                                                                          \
-		if (pos < wpos || pos + (n) > wpos + wlen) {                                          \
-			ssize_t k_;                                                                   \
-			do                                                                            \
-				k_ = pread(b->fd, win, WIN, (off_t)pos);                              \
-			while (k_ < 0 && errno == EINTR);                                             \
-			if (k_ < 0) {                                                                 \
-				st = fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': %s", b->path, strerror(errno)); \
-				goto done;                                                            \
-			}                                                                             \
-			wpos = pos;                                                                   \
-			wlen = (uint64_t)k_;                                                          \
-		}                                                                                     \
-		avail = wpos + wlen - pos < (n) ? (size_t)(wpos + wlen - pos) : (size_t)(n);          \
-	} while (0)
-	while (pos < b->file_size) {
-		size_t got;
-		PEEK(18, got);
-		const unsigned char *h = win + (pos - wpos);
-		uint32_t magic = got >= 4 ? (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24 : 0;
-		if ((magic & 0xfffffff0u) == 0x184d2a50u) { /* a skippable frame */
-			if (got < 8) {
-				why = "truncated zstd frame";
-				break;
-			}
-			pos += 8 + ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24);
-			continue;
-		}
-		if (magic != 0xfd2fb528u) {
-			why = "data after the end of the zstd stream";
-			break;
-		}
-		if (got < 5 || (h[4] & 0x08)) {
-			why = got < 5 ? "truncated zstd frame" : "corrupt zstd frame header";
-			break;
-		}
-		static const unsigned char dict_bytes[4] = {0, 1, 2, 4}, fcs_bytes[4] = {0, 2, 4, 8};
-		unsigned fhd = h[4], single = fhd >> 5 & 1, fcs = fhd >> 6;
-		pos += 5 + (single ? 0 : 1) + dict_bytes[fhd & 3] + (fcs == 0 ? single : fcs_bytes[fcs]);
-		for (;;) {
-			PEEK(3, got);
-			if (got < 3) {
-				why = "truncated zstd frame";
-				break;
-			}
-			const unsigned char *bh = win + (pos - wpos);
-			uint32_t v = (uint32_t)bh[0] | (uint32_t)bh[1] << 8 | (uint32_t)bh[2] << 16;
-			unsigned type = v >> 1 & 3;
-			if (type == 3) {
-				why = "corrupt zstd block header";
-				break;
-			}
-			pos += 3 + (type == 1 ? 1 : v >> 3);
-			if (v & 1)
-				break;
-		}
-		if (why)
-			break;
-		if (fhd & 0x04)
-			pos += 4; /* the checksum */
-	}
-#undef PEEK
-	if (!why && pos > b->file_size)
-		why = "truncated zstd frame";
-	if (why)
-		st = fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: byte %" PRIu64 ": %s", b->path, pos < b->file_size ? pos :
-			      b->file_size, why);
-done:
-	free(win);
-	return st;
+	size_t got;
+	while (zframes_read(sc->src.z, sc->src.buf, IO_CHUNK, &got))
+		if (got == 0)
+			return LQ_OK;
+	b->fault = *zframes_fault(sc->src.z);
+	char q[256];
+	return zstd_failed(b, "after entry", fmt_quote(b->e[b->n - 1].name, q, sizeof q));
 }
 
 static int by_name_cmp(const void *x, const void *y, void *arg)
@@ -1057,7 +1106,22 @@ static int by_name_cmp(const void *x, const void *y, void *arg)
 	return strcmp(b->e[*(const size_t *)x].name, b->e[*(const size_t *)y].name);
 }
 
-/* After the scan: the top-level directory dropped from the names, which must then be unique. */
+/* The first of the sorted names that is not below key. */
+static size_t lower_bound(const bundle *b, const char *key)
+{
+	size_t lo = 0, hi = b->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(b->e[b->by_name[mid]].name, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* After the scan: the top-level directory dropped from the names, which must then be unique, and no name
+ * both a file and a folder of other files. */
 static lq_status finish_names(bundle *b)
 {
 	if (b->top) {
@@ -1077,18 +1141,41 @@ static lq_status finish_names(bundle *b)
 			return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' appears twice", b->path,
 					fmt_quote(b->e[b->by_name[i]].name, q, sizeof q));
 		}
+	for (size_t i = 0; i < b->n; i++) {
+		const char *name = b->e[i].name;
+		size_t len = strlen(name);
+		char *key = malloc(len + 2);
+		if (!key)
+			return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", b->path);
+		memcpy(key, name, len);
+		memcpy(key + len, "/", 2);
+		size_t k = lower_bound(b, key);
+		bool below = k < b->n && strncmp(b->e[b->by_name[k]].name, key, len + 1) == 0;
+		free(key);
+		if (below) {
+			char q[256], q2[256];
+			return fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s' lies in '%s', which is a file", b->path,
+					fmt_quote(b->e[b->by_name[k]].name, q, sizeof q), fmt_quote(name, q2, sizeof q2));
+		}
+	}
 	return LQ_OK;
 }
 
 static lq_status scan_archive(bundle *b, bundle_visit_fn visit, void *arg)
 {
 	scan sc = {.b = b, .visit = visit, .visit_arg = arg};
+	/* the compression is told by the bytes, not the name */
+	unsigned char magic[4];
+	ssize_t k;
+	do
+		k = pread(b->fd, magic, sizeof magic, 0);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': %s", b->path, strerror(errno));
+	b->compressed = zframes_magic(magic, (size_t)k);
 	lq_status st = open_handle(b, &sc.src, &sc.a);
-	if (st != LQ_OK) {
-		free(sc.src.buf);
-		return st;
-	}
-	b->compressed = archive_filter_code(sc.a, 0) == ARCHIVE_FILTER_ZSTD;
+	if (st != LQ_OK)
+		goto done;
 	for (;;) {
 		struct archive_entry *ae;
 		int r = archive_read_next_header(sc.a, &ae);
@@ -1108,14 +1195,18 @@ static lq_status scan_archive(bundle *b, bundle_visit_fn visit, void *arg)
 		goto done;
 	}
 	/* a tar on disk is skipped with lseek, which goes past the end of a truncated file without a word */
-	if (archive_filter_bytes(sc.a, -1) > (la_int64_t)b->file_size) {
+	if (!b->compressed && archive_filter_bytes(sc.a, -1) > (la_int64_t)b->file_size) {
 		char q[256];
 		st = fmt_fail(b->err, LQ_ERR_CORRUPT, "%s: entry '%s': truncated archive", b->path,
 			      fmt_quote(b->e[b->n - 1].name, q, sizeof q));
 		goto done;
 	}
-	if (b->compressed && (st = check_zstd_frames(b)) != LQ_OK)
+	if (b->compressed && (st = drain_zstd(b, &sc)) != LQ_OK)
 		goto done;
+	if (sc.one_top) {
+		b->top = sc.top; /* every file lies in it: `tar -cf x.tar model` */
+		sc.top = NULL;
+	}
 	if ((st = finish_names(b)) != LQ_OK)
 		goto done;
 	if (!(b->start = malloc(b->n * sizeof *b->start))) {
@@ -1125,9 +1216,12 @@ static lq_status scan_archive(bundle *b, bundle_visit_fn visit, void *arg)
 	for (size_t i = 0, at = 0; i < b->n; at += b->e[i++].size)
 		b->start[i] = at;
 done:
-	archive_read_free(sc.a);
+	if (sc.a)
+		archive_read_free(sc.a);
 	free(sc.buf);
 	free(sc.src.buf);
+	zframes_free(sc.src.z);
+	free(sc.top);
 	return st;
 }
 
@@ -1190,11 +1284,8 @@ static lq_status cursor_next(bundle *b, cursor *c)
 		if (!raw || bad_type(ae) || split_name(raw, is_dir, &p))
 			return changed(b);
 		size_t tl = b->top ? strlen(b->top) : 0;
-		if (is_dir) {
-			if (p.ncomp == 0 || (b->top && p.len == tl && memcmp(p.s, b->top, tl) == 0))
-				continue;
-			return changed(b);
-		}
+		if (is_dir)
+			continue;
 		if (b->top) {
 			if (p.len <= tl + 1 || memcmp(p.s, b->top, tl) != 0 || p.s[tl] != '/')
 				return changed(b);

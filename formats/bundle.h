@@ -2,10 +2,11 @@
  * bundle.h: model bundles (shared/specs/safetensors.md, "Reproducible bundles"): one .tar.zst (or .tar)
  * holding the files of a model directory, through libarchive, compressed with libzstd.
  *
- * Writing: bundle_write() archives files of a directory, entries sorted bytewise, in the pax restricted
- * format with fixed metadata (mtime 0, uid/gid 0, no user or group names, mode 0644, no atime/ctime,
- * bytes_in_last_block 1), so that the same files give the same archive bytes on any machine and with any
- * thread count (for a given zstd version).
+ * Writing: bundle_write() archives files of a directory, its folders' included ("1_Pooling/config.json":
+ * a file's entry names its folders; there are no directory entries), entries sorted bytewise by their
+ * relative names, in the pax restricted format with fixed metadata (mtime 0, uid/gid 0, no user or group
+ * names, mode 0644, no atime/ctime, bytes_in_last_block 1), so that the same files give the same archive
+ * bytes on any machine and with any thread count (for a given zstd version).
  *
  * Reading: bundle_open() scans the archive once, checking every entry (the rules below) and keeping in
  * memory what a tool reads before the tensors: entries that are not .safetensors files whole (configs,
@@ -19,13 +20,17 @@
  *
  * What an archive may hold (hostile input: anything else is LQ_ERR_CORRUPT, naming the archive and the
  * entry): regular files whose names are relative, without "..", empty or "." components, backslashes or
- * control characters, at most BUNDLE_MAX_NAME bytes, each name once. One leading "./" is dropped; when
- * every entry lies in one top-level directory ("model/config.json", as `tar -cf x.tar model` makes) that
- * directory is dropped too, and directory entries for it (or for ".") are allowed. No other directories,
- * no entries in subdirectories, no symbolic or hard links, no device files, FIFOs or sockets, at most
- * BUNDLE_MAX_ENTRIES entries, entries kept in memory at most BUNDLE_SMALL_LIMIT bytes each and
- * BUNDLE_SMALL_TOTAL in all, a .safetensors header at most ST_MAX_HEADER bytes. A truncated archive or
- * a zstd frame that does not decode is LQ_ERR_CORRUPT as well.
+ * control characters, at most BUNDLE_MAX_NAME bytes, each name once, in folders or not
+ * ("1_Pooling/config.json"), no name both a file and the folder of another ("a" and "a/b"); and directory
+ * entries under the same rules for their names, which are passed over (a folder is what its files name).
+ * One leading "./" is dropped; when every file lies in one top-level directory ("model/config.json", as
+ * `tar -cf x.tar model` makes) that directory is dropped too (a model directory always has files of its
+ * own). No symbolic or hard links, no device files, FIFOs or sockets, at most BUNDLE_MAX_ENTRIES entries,
+ * entries kept in memory at most BUNDLE_SMALL_LIMIT bytes each and BUNDLE_SMALL_TOTAL in all, a
+ * .safetensors header at most ST_MAX_HEADER bytes. A truncated archive, a zstd frame that does not
+ * decode or fails its checksum, and bytes after the last frame are LQ_ERR_CORRUPT as well; a zstd frame
+ * is decoded here (zstd_frames.h), so the message names the entries whose bytes the failing frame or
+ * block holds, not the entry being read when the failure showed.
  */
 #ifndef FORMATS_BUNDLE_H
 #define FORMATS_BUNDLE_H
@@ -47,8 +52,9 @@ bool bundle_path_is_bundle(const char *path, bool *compressed);
 
 /* ------------------------------------------------------------------------------------ writing */
 
-/* Writes the regular files names[0..n) of directory `dir` (plain names, no '/') into a new archive at
- * `path`, which must not exist (LQ_ERR_EXISTS), entries sorted bytewise whatever the order given. When
+/* Writes the regular files names[0..n) of directory `dir` (relative names, "config.json" or
+ * "1_Pooling/config.json"; none the folder of another) into a new archive at `path`, which must not exist
+ * (LQ_ERR_EXISTS), entries sorted bytewise whatever the order given. When
  * path ends in .tar.zst the tar stream is compressed with libzstd at `level` (1..19) with `threads` worker
  * threads (at least one is used: zstd's multithreaded format, whose bytes are the same for every worker
  * count), checksummed; a .tar path is written uncompressed. The file is synced before the call returns;
@@ -77,7 +83,9 @@ void bundle_free(bundle *b); /* NULL is a no-op */
 lq_status bundle_open(bundle *b, const char *path);
 
 /* What bundle_open_visit gives its visitor: bytes [offset, offset + len) of entry `entry` (archive order)
- * of `size` bytes, named `name` as bundle_entry_at will name it. Each entry's bytes come in order, from
+ * of `size` bytes, named `name` as the scan reads it: as bundle_entry_at will name it, or, when every file
+ * turns out to lie in one top-level directory, with that directory before it (only the end of the scan
+ * tells). Each entry's bytes come in order, from
  * offset 0 with len 0 or more, to its end (an empty entry: one call with len 0); directories are not
  * visited. A status other than LQ_OK stops the scan, which returns it; the visitor's message goes to err
  * (FMT_ERRBUF bytes), bundle_error's. */

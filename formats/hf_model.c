@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -178,6 +179,12 @@ static lq_status open_index(hf_model *m, const char *index_path)
 	}
 	/* the distinct shard names, sorted */
 	size_t n = (size_t)cJSON_GetArraySize(map), nnames = 0;
+	if (n == 0) {
+		/* transformers writes no index for a model without tensors: an empty map is a broken index, and
+		 * would give an empty model */
+		cJSON_Delete(root);
+		return fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: \"weight_map\" names no tensor", index_path);
+	}
 	char **names = calloc(n ? n : 1, sizeof *names);
 	if (!names) {
 		cJSON_Delete(root);
@@ -267,33 +274,246 @@ static lq_status push(char ***list, size_t *n, const char *s)
 	return LQ_OK;
 }
 
-/* A bundle's other entries, by the rules of list_carried (the bundle holds regular files only). */
+/* ------------------------------------------------------------------------------ carried files */
+
+/* What decides, for a file of the model directory, whether it is carried: the sentence-transformers
+ * module folders (their weights are the modules' own, loaded by sentence-transformers with torch, and
+ * carried as they are), the shards of the model (rewritten, never carried). */
+typedef struct carry_rules {
+	char **modules; /* the folders modules.json names ("1_Pooling", "2_Dense"), sorted */
+	size_t nmodules;
+} carry_rules;
+
+static void rules_free(carry_rules *r)
+{
+	free_list(r->modules, r->nmodules);
+}
+
+/* A folder name as modules.json gives it ("./2_Dense/" or "2_Dense"), cleaned, or NULL when it names no
+ * folder inside the model directory (empty: the root module, or absolute, or with a ".." component). */
+static char *module_folder(const char *path)
+{
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	size_t len = strlen(path);
+	while (len > 0 && path[len - 1] == '/')
+		len--;
+	if (len == 0 || len > 4096 || path[0] == '/')
+		return NULL;
+	char *f = strndup(path, len);
+	for (char *p = f; f && *p;) {
+		size_t k = strcspn(p, "/");
+		if (k == 0 || (k == 1 && p[0] == '.') || (k == 2 && p[0] == '.' && p[1] == '.') || strchr(p, '\\')) {
+			free(f);
+			return NULL;
+		}
+		p += k + (p[k] ? 1 : 0);
+	}
+	return f;
+}
+
+/* modules.json (sentence-transformers): a list of {"path": "1_Pooling", ...}. Anything else, or none,
+ * names no module: its folders' weights are then left out like any other copy of weights, and said so. */
+static lq_status read_modules(hf_model *m, carry_rules *r)
+{
+	char *text = NULL;
+	size_t len = 0;
+	char err[FMT_ERRBUF];
+	if (m->bundle) {
+		int64_t e = bundle_find(m->bundle, HF_MODULES_NAME);
+		const bundle_entry *be = e >= 0 ? bundle_entry_at(m->bundle, (size_t)e) : NULL;
+		if (!be || be->head_len != be->size || be->size > HF_MODULES_LIMIT)
+			return LQ_OK;
+		text = strndup(be->head, (size_t)be->size);
+		len = (size_t)be->size;
+		if (!text)
+			return LQ_ERR_NOMEM;
+	} else {
+		char *path = join(m->dir, HF_MODULES_NAME);
+		if (!path)
+			return LQ_ERR_NOMEM;
+		struct stat sb;
+		lq_status st = stat(path, &sb) == 0 && S_ISREG(sb.st_mode)
+				       ? fmt_read_small(path, HF_MODULES_LIMIT, &text, &len, err)
+				       : LQ_ERR_IO;
+		free(path);
+		if (st == LQ_ERR_NOMEM)
+			return st;
+		if (st != LQ_OK)
+			return LQ_OK;
+	}
+	cJSON *root = cJSON_ParseWithLength(text, len);
+	free(text);
+	const cJSON *mod, *list = cJSON_IsArray(root) ? root : NULL;
+	lq_status st = LQ_OK;
+	cJSON_ArrayForEach(mod, list)
+	{
+		const cJSON *path = cJSON_GetObjectItemCaseSensitive(mod, "path");
+		char *f = cJSON_IsString(path) ? module_folder(path->valuestring) : NULL;
+		if (f && r->nmodules < 1024 && (st = push(&r->modules, &r->nmodules, f)) != LQ_OK) {
+			free(f);
+			break;
+		}
+		free(f);
+	}
+	cJSON_Delete(root);
+	if (st == LQ_OK && r->nmodules > 1)
+		qsort(r->modules, r->nmodules, sizeof *r->modules, cmp_str);
+	return st;
+}
+
+/* Whether relative path `name` lies in a module folder. */
+static bool in_module(const carry_rules *r, const char *name)
+{
+	for (size_t i = 0; i < r->nmodules; i++) {
+		size_t k = strlen(r->modules[i]);
+		if (strncmp(name, r->modules[i], k) == 0 && name[k] == '/')
+			return true;
+	}
+	return false;
+}
+
+/* "model-00003-of-00005.safetensors" taken apart: the text before "-00003", and 5. */
+static bool shard_series(const char *name, size_t *prefix, unsigned long *total)
+{
+	size_t n = strlen(name), k = strlen(".safetensors");
+	if (!ends_with(name, ".safetensors"))
+		return false;
+	const char *of = NULL;
+	for (const char *p = name; (p = strstr(p, "-of-")) != NULL; p++)
+		of = p;
+	if (!of || of + 4 >= name + n - k)
+		return false;
+	const char *d = of;
+	while (d > name && d[-1] >= '0' && d[-1] <= '9')
+		d--;
+	if (d == of || d == name || d[-1] != '-')
+		return false;
+	char *end;
+	*total = strtoul(of + 4, &end, 10);
+	if (end != name + n - k)
+		return false;
+	*prefix = (size_t)(d - 1 - name);
+	return true;
+}
+
+/* Whether `name`, a .safetensors file the index does not name, belongs to the series of shards it does
+ * name ("model-00003-of-00003.safetensors" beside an index of model-00001-of-00003 and model-00002-of-00003):
+ * then the index is incomplete. */
+static bool left_out_shard(const hf_model *m, const char *name)
+{
+	size_t prefix, sp;
+	unsigned long total, stotal;
+	if (!m->sharded || !shard_series(name, &prefix, &total))
+		return false;
+	for (size_t s = 0; s < m->nshards; s++)
+		if (shard_series(m->shards[s].name, &sp, &stotal) && sp == prefix && stotal == total &&
+		    strncmp(m->shards[s].name, name, prefix) == 0)
+			return true;
+	return false;
+}
+
+/* A module's .safetensors weights are carried as they are, but the output's MANIFEST lists their
+ * tensors: a header that does not parse is refused now, not after the conversion. */
+static lq_status check_carried_weights(hf_model *m, const char *name)
+{
+	st_file *f = st_file_create();
+	if (!f)
+		return LQ_ERR_NOMEM;
+	lq_status st;
+	char *path = m->bundle ? entry_display(m, name) : join(m->dir, name);
+	if (!path) {
+		st = LQ_ERR_NOMEM;
+	} else if (m->bundle) {
+		const bundle_entry *be = bundle_entry_at(m->bundle, (size_t)bundle_find(m->bundle, name));
+		st = st_file_parse(f, be->head, (size_t)be->head_len, be->size, path);
+	} else {
+		st = st_file_open(f, path);
+	}
+	if (st != LQ_OK && st != LQ_ERR_NOMEM)
+		st = fmt_fail(m->err, st == LQ_ERR_IO ? LQ_ERR_IO : LQ_ERR_CORRUPT, "%s", st_file_error(f));
+	free(path);
+	st_file_free(f);
+	return st;
+}
+
+/* The rule for a regular file at relative path `name`: carried (pushed to m->carry), or left out with
+ * the reason in note, or neither (config.json, the model's own shards and index: rewritten). LQ_ERR_CORRUPT
+ * for a shard the index leaves out. */
+static lq_status carry_or_note(hf_model *m, const carry_rules *r, const char *name, char *note, size_t size)
+{
+	char q[256];
+	note[0] = '\0';
+	bool top = !strchr(name, '/');
+	if (top && strcmp(name, "config.json") == 0)
+		return LQ_OK; /* rewritten */
+	if (top && strcmp(name, "MANIFEST") == 0) {
+		snprintf(note, size, "MANIFEST: the input's manifest (the output gets its own)");
+		return LQ_OK;
+	}
+	fmt_quote(name, q, sizeof q);
+	bool ours = top && strcmp(name, HF_INDEX_NAME) == 0;
+	for (size_t s = 0; s < m->nshards && !ours; s++)
+		ours = strcmp(m->shards[s].name, name) == 0;
+	if (ours)
+		return LQ_OK;
+	if (is_weight_file(name) && !in_module(r, name)) {
+		if (left_out_shard(m, name))
+			return fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: '%s' is a shard of the model that the index does not "
+					"name: the index is incomplete, and its tensors would be left out", m->input, q);
+		snprintf(note, size, "%s: weights in another file%s", q,
+			 ends_with(name, ".safetensors") && m->sharded ? " (the index does not name it; not read)" : "");
+		return LQ_OK;
+	}
+	lq_status st = ends_with(name, ".safetensors") ? check_carried_weights(m, name) : LQ_OK;
+	return st == LQ_OK ? push(&m->carry, &m->ncarry, name) : st;
+}
+
+/* How many folders the name lies in, and the length of its part up to its first hidden component
+ * (".git", ".cache"; 0 when none is). */
+static size_t hidden_prefix(const char *name, size_t *depth)
+{
+	size_t hidden = 0;
+	*depth = 0;
+	for (const char *p = name;; p++) {
+		size_t k = strcspn(p, "/");
+		if (!hidden && *p == '.')
+			hidden = (size_t)(p - name) + k;
+		p += k;
+		if (!*p)
+			return hidden;
+		(*depth)++;
+	}
+}
+
+/* A bundle's other entries, by the rules of a directory's (the bundle holds regular files only). */
 static lq_status list_carried_bundle(hf_model *m)
 {
-	lq_status st = LQ_OK;
+	carry_rules r = {0};
+	lq_status st = read_modules(m, &r);
+	char said[512] = ""; /* the hidden folder last said, once for all its files */
 	for (size_t i = 0; i < bundle_count(m->bundle) && st == LQ_OK; i++) {
 		const char *name = bundle_entry_at(m->bundle, i)->name;
-		char note[512];
+		char note[HF_NOTE_MAX], q[256];
+		size_t depth, hidden = hidden_prefix(name, &depth);
 		note[0] = '\0';
-		if (strcmp(name, "config.json") == 0) {
-			/* rewritten, not carried */
-		} else if (strcmp(name, "MANIFEST") == 0) {
-			snprintf(note, sizeof note, "%s: the input's manifest (the output gets its own)", name);
-		} else if (name[0] == '.') {
-			snprintf(note, sizeof note, "%s: hidden", name);
-		} else if (is_weight_file(name)) {
-			bool ours = strcmp(name, HF_INDEX_NAME) == 0;
-			for (size_t s = 0; s < m->nshards; s++)
-				ours |= strcmp(m->shards[s].name, name) == 0;
-			if (!ours)
-				snprintf(note, sizeof note, "%s: weights in another file", name);
+		if (hidden && name[hidden] == '/') {
+			fmt_quote_n(name, hidden, q, sizeof q);
+			if (strcmp(q, said) != 0)
+				snprintf(note, sizeof note, "%s/: hidden", q);
+			snprintf(said, sizeof said, "%s", q);
+		} else if (hidden) {
+			snprintf(note, sizeof note, "%s: hidden", fmt_quote(name, q, sizeof q));
+		} else if (depth > HF_CARRY_DEPTH) {
+			snprintf(note, sizeof note, "%s: deeper than %d folders", fmt_quote(name, q, sizeof q), HF_CARRY_DEPTH);
 		} else {
-			st = push(&m->carry, &m->ncarry, name);
+			st = carry_or_note(m, &r, name, note, sizeof note);
 		}
 		if (st == LQ_OK && note[0])
 			st = push(&m->skipped, &m->nskipped, note);
 	}
-	return st == LQ_OK ? LQ_OK : fmt_fail(m->err, st, "out of memory");
+	rules_free(&r);
+	return st != LQ_ERR_NOMEM ? st : fmt_fail(m->err, st, "out of memory");
 }
 
 /* A bundle: the model directory's files are its entries. */
@@ -371,13 +591,118 @@ uint64_t hf_model_carried_size(const hf_model *m, size_t i)
 	return size;
 }
 
-/* The directory's other files: carried over unless they are weights (stale full-precision copies),
- * hidden (.git, .cache of huggingface_hub), or not regular files. */
-static lq_status list_carried(hf_model *m)
+/* What a directory walk needs: where the model directory really is, and, when it is a snapshot of the
+ * Hugging Face cache (".../models--org--name/snapshots/REV", whose files are symbolic links to
+ * "../../blobs/HASH"), the real path of that blobs directory. */
+typedef struct walk {
+	hf_model *m;
+	carry_rules rules;
+	char *real;  /* realpath of the model directory */
+	char *blobs; /* realpath of the cache's blobs directory, or NULL */
+} walk;
+
+static lq_status notef(hf_model *m, const char *fmt, ...) FMT_PRINTF(2, 3);
+
+/* One entry left out, with why. */
+static lq_status notef(hf_model *m, const char *fmt, ...)
 {
-	DIR *d = opendir(m->dir);
-	if (!d)
-		return fmt_fail(m->err, LQ_ERR_IO, "cannot read directory '%s': %s", m->dir, strerror(errno));
+	char buf[HF_NOTE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	return push(&m->skipped, &m->nskipped, buf);
+}
+
+/* Whether real path `p` lies inside directory `dir` (a real path too). */
+static bool under(const char *p, const char *dir)
+{
+	size_t k = dir ? strlen(dir) : 0;
+	return dir && strncmp(p, dir, k) == 0 && (p[k] == '/' || (k == 1 && dir[0] == '/'));
+}
+
+static void find_blobs(walk *w)
+{
+	char *copy = strdup(w->real);
+	if (!copy)
+		return;
+	char *slash = strrchr(copy, '/');
+	if (slash && slash != copy) {
+		*slash = '\0'; /* .../snapshots */
+		char *s2 = strrchr(copy, '/');
+		if (s2 && strcmp(s2 + 1, "snapshots") == 0) {
+			strcpy(s2 + 1, "blobs");
+			w->blobs = realpath(copy, NULL);
+		}
+	}
+	free(copy);
+}
+
+static lq_status walk_dir(walk *w, const char *rel, int depth);
+
+/* One entry of a folder being walked (rel: its path in the model directory, depth: the folders it lies
+ * in). */
+static lq_status walk_entry(walk *w, const char *rel, int depth)
+{
+	hf_model *m = w->m;
+	const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+	char *path = join(m->dir, rel), *target = NULL;
+	if (!path)
+		return LQ_ERR_NOMEM;
+	char q[256], q2[256];
+	fmt_quote(rel, q, sizeof q);
+	lq_status st;
+	struct stat sb, tb;
+	bool exists = lstat(path, &sb) == 0, link = exists && S_ISLNK(sb.st_mode);
+	if (base[0] == '.') {
+		st = notef(m, "%s%s: hidden", q, exists && S_ISDIR(sb.st_mode) ? "/" : "");
+	} else if (!exists) {
+		st = notef(m, "%s: %s", q, strerror(errno));
+	} else if (S_ISDIR(sb.st_mode)) {
+		size_t before = m->ncarry + m->nskipped;
+		if (depth >= HF_CARRY_DEPTH)
+			st = notef(m, "%s/: deeper than %d folders", q, HF_CARRY_DEPTH);
+		else if ((st = walk_dir(w, rel, depth + 1)) == LQ_OK && m->ncarry + m->nskipped == before)
+			st = notef(m, "%s/: an empty folder", q);
+	} else if (link && !(target = realpath(path, NULL))) {
+		st = notef(m, "%s: a symbolic link that leads nowhere (%s)", q, strerror(errno));
+	} else if (link && !under(target, w->real) && !under(target, w->blobs)) {
+		/* followed only where it stays in the model directory, or leads from a cache snapshot to its blob:
+		 * a link anywhere else could copy a file from outside the model (a key, /etc/...) into the output */
+		st = notef(m, "%s: a symbolic link that leads outside the model directory (to '%s')", q,
+			   fmt_quote(target, q2, sizeof q2));
+	} else if (link && stat(target, &tb) != 0) {
+		st = notef(m, "%s: %s", q, strerror(errno));
+	} else if (link && S_ISDIR(tb.st_mode)) {
+		st = notef(m, "%s: a symbolic link to a folder (not followed)", q);
+	} else if (!S_ISREG(link ? tb.st_mode : sb.st_mode)) {
+		st = notef(m, "%s: not a regular file", q);
+	} else {
+		char buf[HF_NOTE_MAX];
+		st = carry_or_note(m, &w->rules, rel, buf, sizeof buf);
+		if (st == LQ_OK && buf[0])
+			st = push(&m->skipped, &m->nskipped, buf);
+	}
+	free(target);
+	free(path);
+	return st;
+}
+
+/* The entries of folder `rel` ("" the model directory itself), in name order. */
+static lq_status walk_dir(walk *w, const char *rel, int depth)
+{
+	hf_model *m = w->m;
+	char *path = *rel ? join(m->dir, rel) : strdup(m->dir);
+	DIR *d = path ? opendir(path) : NULL;
+	if (!d) {
+		char q[256];
+		lq_status st = !path ? LQ_ERR_NOMEM
+			       : *rel ? notef(m, "%s/: cannot be read (%s)", fmt_quote(rel, q, sizeof q), strerror(errno))
+				      : fmt_fail(m->err, LQ_ERR_IO, "cannot read directory '%s': %s", m->dir, strerror(errno));
+		free(path);
+		return st;
+	}
+	free(path);
 	char **names = NULL;
 	size_t n = 0;
 	struct dirent *de;
@@ -386,46 +711,35 @@ static lq_status list_carried(hf_model *m)
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 			st = push(&names, &n, de->d_name);
 	closedir(d);
-	if (st != LQ_OK) {
-		free_list(names, n);
-		return fmt_fail(m->err, st, "out of memory");
-	}
-	qsort(names, n, sizeof *names, cmp_str);
+	if (st == LQ_OK && n > 1)
+		qsort(names, n, sizeof *names, cmp_str);
 	for (size_t i = 0; i < n && st == LQ_OK; i++) {
-		const char *name = names[i];
-		char *path = join(m->dir, name);
-		struct stat sb;
-		char note[512];
-		note[0] = '\0';
-		if (!path) {
-			st = LQ_ERR_NOMEM;
-		} else if (strcmp(name, "config.json") == 0) {
-			/* rewritten, not carried */
-		} else if (strcmp(name, "MANIFEST") == 0) {
-			snprintf(note, sizeof note, "%s: the input's manifest (the output gets its own)", name);
-		} else if (name[0] == '.') {
-			snprintf(note, sizeof note, "%s: hidden", name);
-		} else if (stat(path, &sb) != 0) {
-			snprintf(note, sizeof note, "%s: %s", name, strerror(errno));
-		} else if (S_ISDIR(sb.st_mode)) {
-			snprintf(note, sizeof note, "%s/: a directory", name);
-		} else if (!S_ISREG(sb.st_mode)) {
-			snprintf(note, sizeof note, "%s: not a regular file", name);
-		} else if (is_weight_file(name)) {
-			bool ours = false;
-			for (size_t s = 0; s < m->nshards; s++)
-				ours |= strcmp(m->shards[s].name, name) == 0;
-			if (!ours && strcmp(name, HF_INDEX_NAME) != 0)
-				snprintf(note, sizeof note, "%s: weights in another file", name);
-		} else {
-			st = push(&m->carry, &m->ncarry, name);
-		}
-		if (st == LQ_OK && note[0])
-			st = push(&m->skipped, &m->nskipped, note);
-		free(path);
+		char *sub = *rel ? join(rel, names[i]) : strdup(names[i]);
+		st = sub ? walk_entry(w, sub, depth) : LQ_ERR_NOMEM;
+		free(sub);
 	}
 	free_list(names, n);
-	return st == LQ_OK ? LQ_OK : fmt_fail(m->err, st, "out of memory");
+	return st;
+}
+
+/* The directory's other files, its folders' included (sentence-transformers keeps modules in
+ * 1_Pooling/, 2_Dense/): carried over unless they are weights (stale copies in another form, or shards
+ * the index leaves out; a module folder's own weights are carried), hidden (.git, .cache of
+ * huggingface_hub), not regular files, links that lead out of the model directory, or deeper than
+ * HF_CARRY_DEPTH folders. Each entry left out gets a note. */
+static lq_status list_carried(hf_model *m)
+{
+	walk w = {.m = m};
+	if (!(w.real = realpath(m->dir, NULL)))
+		return fmt_fail(m->err, LQ_ERR_IO, "cannot read directory '%s': %s", m->dir, strerror(errno));
+	find_blobs(&w);
+	lq_status st = read_modules(m, &w.rules);
+	if (st == LQ_OK)
+		st = walk_dir(&w, "", 0);
+	rules_free(&w.rules);
+	free(w.real);
+	free(w.blobs);
+	return st != LQ_ERR_NOMEM ? st : fmt_fail(m->err, st, "out of memory");
 }
 
 lq_status hf_model_open(hf_model *m, const char *input)

@@ -17,6 +17,13 @@
 
 #define HF_INDEX_NAME "model.safetensors.index.json"
 #define HF_SINGLE_NAME "model.safetensors"
+/* sentence-transformers' list of modules: the folders it names hold a module each, its weights included */
+#define HF_MODULES_NAME "modules.json"
+#define HF_MODULES_LIMIT ((size_t)1 << 20)
+/* Files in up to this many folders below the model directory are carried ("a/b/c.json" lies in 2). */
+#define HF_CARRY_DEPTH 8
+/* The longest note on an entry left out. */
+#define HF_NOTE_MAX 768
 
 /* ------------------------------------------------------------------------------------ input */
 
@@ -41,9 +48,10 @@ typedef struct hf_model {
 	char *config_text;/* config.json as read, NULL when there is none */
 	size_t config_len;
 	cJSON *config;
-	char **carry;     /* other files of the directory to carry over, by name */
+	char **carry;     /* other files of the directory to carry over, by relative path ("tokenizer.json",
+			   * "1_Pooling/config.json"), in name order */
 	size_t ncarry;
-	char **skipped;   /* entries not carried, with the reason, for -v */
+	char **skipped;   /* entries not carried: "NAME: why", for the tools to say */
 	size_t nskipped;
 	char err[FMT_ERRBUF];
 } hf_model;
@@ -54,8 +62,16 @@ void hf_model_free(hf_model *m); /* NULL is a no-op */
 /* Opens INPUT: a model directory, a model.safetensors.index.json, a .safetensors file, a bundle (a
  * .tar.zst or .tar holding a model directory's files, read in place: bundle.h), or "-", a safetensors
  * stream on standard input (read once, in order: st_file_open_stream). Validates every shard's header and
- * the index (shard names inside the directory, every indexed tensor in its shard, no tensor in two
- * shards). LQ_ERR_IO, LQ_ERR_CORRUPT or LQ_ERR_UNSUPPORTED with a message. */
+ * the index (a weight_map that names at least one tensor, shard names inside the directory, every
+ * indexed tensor in its shard, no tensor in two shards, no shard of the indexed series that the index
+ * leaves out: "model-00003-of-00003.safetensors" beside an index of the other two). Lists the files to
+ * carry (a model directory's or bundle's): every regular file in it and in its folders, up to
+ * HF_CARRY_DEPTH deep, but config.json (rewritten), the shards and index (rewritten), a MANIFEST at the
+ * top, other weights (.safetensors, .bin, ... files: other forms or copies of the weights; in a folder
+ * that modules.json names, though, they are the module's own and are carried as they are), hidden
+ * entries, and symbolic links except those that stay in the model directory or lead from a Hugging Face
+ * cache snapshot to its blobs (followed: the copy is a regular file); each entry left out is in
+ * `skipped` with the reason. LQ_ERR_IO, LQ_ERR_CORRUPT or LQ_ERR_UNSUPPORTED with a message. */
 lq_status hf_model_open(hf_model *m, const char *input);
 
 /* Whether m was read from standard input. */
@@ -97,11 +113,13 @@ lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name);
  * that a disk too small is found before any work is done. Writes still check every call. */
 lq_status hf_out_check_space(hf_out *o, uint64_t bytes);
 
-/* Copies carried file i of model m (from its directory or its bundle) into the output as is. */
+/* Copies carried file i of model m (from its directory or its bundle) into the output as is, under its
+ * relative path, making the folders it lies in. */
 lq_status hf_out_carry(hf_out *o, const hf_model *m, size_t i);
 
-/* The names of the files written so far (sorted; the temporary directory's entries), for the manifest
- * and the bundle. *names is malloc'd, each string too. */
+/* The files written so far, by relative path ("config.json", "1_Pooling/config.json": the temporary
+ * directory's files and its folders', not the folders themselves), sorted bytewise, for the manifest and
+ * the bundle. *names is malloc'd, each string too. */
 lq_status hf_out_list(hf_out *o, char ***names, size_t *n);
 
 /* The directory the files are being written in (a temporary one). */

@@ -99,41 +99,69 @@ const char *hf_out_dir(const hf_out *o)
 	return o->tmp;
 }
 
-lq_status hf_out_list(hf_out *o, char ***names, size_t *n)
+/* The files under folder `rel` of the output ("" its top), appended to the list. */
+static lq_status list_files(hf_out *o, const char *rel, char ***names, size_t *n, size_t *cap)
 {
-	*names = NULL;
-	*n = 0;
-	DIR *d = opendir(o->tmp);
-	if (!d)
-		return fmt_fail(o->err, LQ_ERR_IO, "cannot read '%s': %s", o->tmp, strerror(errno));
+	size_t len = strlen(o->tmp) + strlen(rel) + 2;
+	char *dir = malloc(len);
+	if (!dir)
+		return LQ_ERR_NOMEM;
+	snprintf(dir, len, "%s%s%s", o->tmp, *rel ? "/" : "", rel);
+	DIR *d = opendir(dir);
+	if (!d) {
+		lq_status st = fmt_fail(o->err, LQ_ERR_IO, "cannot read '%s': %s", dir, strerror(errno));
+		free(dir);
+		return st;
+	}
 	struct dirent *de;
-	size_t cap = 0;
 	lq_status st = LQ_OK;
 	while ((de = readdir(d)) && st == LQ_OK) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (*n == cap) {
-			cap = cap ? 2 * cap : 16;
-			char **l = realloc(*names, cap * sizeof *l);
-			if (!l) {
-				st = LQ_ERR_NOMEM;
-				break;
-			}
-			*names = l;
-		}
-		if (!((*names)[*n] = strdup(de->d_name)))
+		size_t k = strlen(rel) + strlen(de->d_name) + 2;
+		char *name = malloc(k), *path = malloc(strlen(dir) + k);
+		struct stat sb;
+		if (!name || !path) {
 			st = LQ_ERR_NOMEM;
-		else
-			(*n)++;
+		} else {
+			snprintf(name, k, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+			snprintf(path, strlen(dir) + k, "%s/%s", dir, de->d_name);
+			bool folder = lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+			if (folder) {
+				st = list_files(o, name, names, n, cap);
+			} else if (*n == *cap) {
+				*cap = *cap ? 2 * *cap : 16;
+				char **l = realloc(*names, *cap * sizeof *l);
+				if (l)
+					*names = l;
+				st = l ? LQ_OK : LQ_ERR_NOMEM;
+			}
+			if (st == LQ_OK && !folder) {
+				(*names)[(*n)++] = name;
+				name = NULL;
+			}
+		}
+		free(name);
+		free(path);
 	}
 	closedir(d);
+	free(dir);
+	return st;
+}
+
+lq_status hf_out_list(hf_out *o, char ***names, size_t *n)
+{
+	*names = NULL;
+	*n = 0;
+	size_t cap = 0;
+	lq_status st = list_files(o, "", names, n, &cap);
 	if (st != LQ_OK) {
 		for (size_t i = 0; i < *n; i++)
 			free((*names)[i]);
 		free(*names);
 		*names = NULL;
 		*n = 0;
-		return fmt_fail(o->err, st, "out of memory");
+		return st == LQ_ERR_NOMEM ? fmt_fail(o->err, st, "out of memory") : st;
 	}
 	qsort(*names, *n, sizeof **names, entry_name_cmp);
 	return LQ_OK;
@@ -302,24 +330,92 @@ lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name)
 	return st;
 }
 
+/* The folders of relative name `name` ("a/b/c.json": a, then a/b) in the output directory, made where
+ * missing. The name comes from a directory listing or a bundle's checked entry; still, nothing but a plain
+ * relative path is taken. */
+static lq_status make_folders(hf_out *o, const char *name)
+{
+	char *p = strdup(name);
+	if (!p)
+		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st = LQ_OK;
+	for (char *c = p; st == LQ_OK;) {
+		size_t k = strcspn(c, "/");
+		if (k == 0 || (k == 1 && c[0] == '.') || (k == 2 && c[0] == '.' && c[1] == '.'))
+			st = fmt_fail(o->err, LQ_ERR_ARG, "cannot carry '%s': not a relative file name", name);
+		if (st != LQ_OK || !c[k])
+			break;
+		c[k] = '\0';
+		const char *dir = hf_out_path(o, p);
+		struct stat sb;
+		if (!dir)
+			st = fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+		else if (mkdir(dir, 0777) != 0 && (errno != EEXIST || lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+			st = fmt_fail(o->err, LQ_ERR_IO, "cannot create the folder '%s': %s", dir, strerror(errno));
+		c[k] = '/';
+		c += k + 1;
+	}
+	free(p);
+	return st;
+}
+
+/* A bundle's entry that is not held in memory (a module's weights, 2_Dense/model.safetensors), read
+ * through the bundle in pieces. */
+static lq_status carry_entry(hf_out *o, const hf_model *m, size_t e, const char *name)
+{
+	const bundle_entry *be = bundle_entry_at(m->bundle, e);
+	const char *path = hf_out_path(o, name);
+	if (!path)
+		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	char *shown = strdup(path);
+	void *buf = malloc(1 << 20);
+	int fd = shown && buf ? open(shown, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+	lq_status st = LQ_OK;
+	if (!shown || !buf)
+		st = fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	else if (fd < 0)
+		st = fmt_fail(o->err, LQ_ERR_IO, "cannot create '%s': %s", shown, strerror(errno));
+	for (uint64_t at = 0; st == LQ_OK && at < be->size;) {
+		size_t k = be->size - at < (1u << 20) ? (size_t)(be->size - at) : (size_t)1 << 20;
+		if (bundle_read(m->bundle, e, at, buf, k) != LQ_OK)
+			st = fmt_fail(o->err, LQ_ERR_CORRUPT, "%s", bundle_error(m->bundle));
+		else
+			st = write_all(o, fd, shown, buf, k);
+		at += k;
+	}
+	if (st == LQ_OK && fsync(fd) != 0)
+		st = fmt_fail(o->err, LQ_ERR_IO, "cannot write '%s': %s", shown, strerror(errno));
+	if (fd >= 0 && close(fd) != 0 && st == LQ_OK)
+		st = fmt_fail(o->err, LQ_ERR_IO, "cannot write '%s': %s", shown, strerror(errno));
+	free(buf);
+	free(shown);
+	return st;
+}
+
 lq_status hf_out_carry(hf_out *o, const hf_model *m, size_t i)
 {
 	const char *name = m->carry[i];
+	lq_status st = strchr(name, '/') ? make_folders(o, name) : LQ_OK;
+	if (st != LQ_OK)
+		return st;
 	if (!m->bundle) {
 		size_t n = strlen(m->dir) + strlen(name) + 2;
 		char *src = malloc(n);
 		if (!src)
 			return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
 		snprintf(src, n, "%s/%s", m->dir, name);
-		lq_status st = hf_out_copy_file(o, src, name);
+		st = hf_out_copy_file(o, src, name);
 		free(src);
 		return st;
 	}
-	/* a bundle holds the files that are not weights in memory from its scan (bundle.h) */
+	/* a bundle holds the files that are not weights in memory from its scan (bundle.h); a module's
+	 * weights are read through it */
 	int64_t e = bundle_find(m->bundle, name);
 	const bundle_entry *be = e >= 0 ? bundle_entry_at(m->bundle, (size_t)e) : NULL;
-	if (!be || be->head_len != be->size)
+	if (!be)
 		return fmt_fail(o->err, LQ_ERR_IO, "%s: cannot read '%s' from the archive", m->input, name);
+	if (be->head_len != be->size)
+		return carry_entry(o, m, (size_t)e, name);
 	return hf_out_write_file(o, name, be->head, (size_t)be->size);
 }
 

@@ -85,6 +85,37 @@ lq_status hf_ref_read(const hf_ref *r, void **out, size_t *len, char *err)
 	return LQ_OK;
 }
 
+/* A stored map must be the one the kernels here decode with, bit for bit: bitsandbytes decodes a group
+ * with the maps the checkpoint stores (quant_map for the 4-bit codes, nested_quant_map for the 8-bit
+ * absmax), so a group with any other map would not come out as bitsandbytes gives it. */
+static lq_status check_map(const hf_tensor *t, bnb_part part, const float *want, size_t n, const char *what,
+			   char *err)
+{
+	void *bytes;
+	size_t len;
+	lq_status st = hf_ref_read(&t->parts[part], &bytes, &len, err);
+	if (st != LQ_OK)
+		return st;
+	const unsigned char *b = bytes;
+	for (size_t i = 0; i < n && st == LQ_OK; i++) {
+		uint32_t got = (uint32_t)b[4 * i] | (uint32_t)b[4 * i + 1] << 8 | (uint32_t)b[4 * i + 2] << 16 |
+			       (uint32_t)b[4 * i + 3] << 24, bits;
+		memcpy(&bits, &want[i], 4);
+		if (got != bits) {
+			float g;
+			memcpy(&g, &got, 4);
+			char q[256];
+			st = fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: tensor %s is not bitsandbytes' %s: its value %zu is %.9g "
+				      "(0x%08" PRIx32 "), the map's %.9g (0x%08" PRIx32 "); bitsandbytes decodes with the map "
+				      "stored, these tools only with the standard one", t->parts[part].f->path,
+				      fmt_quote(t->parts[part].t->name, q, sizeof q), what, i, (double)g, got, (double)want[i],
+				      bits);
+		}
+	}
+	free(bytes);
+	return st;
+}
+
 /* Parses a group's state and finds and checks its parts. */
 static lq_status make_group(hf_tensor *t, const named *all, size_t n, const named *qs, char *err)
 {
@@ -143,7 +174,11 @@ static lq_status make_group(hf_tensor *t, const named *all, size_t n, const name
 		t->bytes += pt->end - pt->begin;
 	}
 	t->data = t->parts[BNB_PART_WEIGHT];
-	return LQ_OK;
+	st = check_map(t, BNB_PART_QUANT_MAP, lq_quant_map(s->qtype), 16,
+		       s->qtype == LQ_QTYPE_FP4 ? "FP4 map (quant_map)" : "NF4 map (quant_map)", err);
+	if (st == LQ_OK && s->double_quant)
+		st = check_map(t, BNB_PART_NESTED_QUANT_MAP, lq_dynamic_map(), 256, "dynamic map (nested_quant_map)", err);
+	return st;
 }
 
 lq_status hf_tensors_list(const hf_model *m, hf_tensors *ts, char *err)

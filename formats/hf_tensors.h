@@ -41,8 +41,10 @@ typedef struct hf_tensors {
 } hf_tensors;
 
 /* Lists m's logical tensors into ts. LQ_ERR_CORRUPT (a part without its group, a group without a part,
- * a part whose type or shape disagrees with the state, an unreadable quant_state), with a message naming
- * the file and tensor, or LQ_ERR_NOMEM. */
+ * a part whose type or shape disagrees with the state, an unreadable quant_state), LQ_ERR_UNSUPPORTED (a
+ * stored quant_map or nested_quant_map that is not, bit for bit, the standard map the kernels decode
+ * with: bitsandbytes would decode with the stored one), with a message naming the file and tensor, or
+ * LQ_ERR_NOMEM. */
 lq_status hf_tensors_list(const hf_model *m, hf_tensors *ts, char *err);
 void hf_tensors_free(hf_tensors *ts);
 

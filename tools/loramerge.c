@@ -1340,6 +1340,8 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	p.om.zstd_threads = lq_ctx_threads(ctx);
+	if (!o.out.nparts)
+		om_say_not_carried(m, o.output);
 	uint64_t memory = 0;
 	if (o.common.dry_run || cli_verbosity > 0) {
 		lq_task probe = {.op = LQ_OP_MERGE};

@@ -241,6 +241,14 @@ uint64_t om_carried_bytes(const hf_model *m)
 	return bytes;
 }
 
+void om_say_not_carried(const hf_model *m, const char *output)
+{
+	if (!m->is_model_dir || om_is_stream(output) || ends_with(output, ".safetensors"))
+		return;
+	for (size_t i = 0; i < m->nskipped; i++)
+		cli_info(0, "not carried: %s", m->skipped[i]);
+}
+
 static char *join(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;

@@ -103,4 +103,8 @@ void om_free(out_model *om);
 /* The bytes of m's carried files and config, for om_begin. */
 uint64_t om_carried_bytes(const hf_model *m);
 
+/* Says, at the default verbosity, each entry of m's model directory that OUTPUT will not carry and why
+ * (nothing when OUTPUT is a .safetensors file or a stream, which carry nothing). */
+void om_say_not_carried(const hf_model *m, const char *output);
+
 #endif /* TOOLS_MODEL_OUT_H */

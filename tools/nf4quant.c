@@ -469,8 +469,6 @@ static void print_plan(const options *o, const hf_model *m, const plan *p, uint6
 		 bits_per_param(p->bytes_out, p->params_in));
 	cli_plan(out, "output: %s (%zu shard%s%s), memory needed: about %s", o->output, p->om.nshards, p->om.nshards == 1 ? "" : "s",
 		 m->is_model_dir ? ", config.json, carried files" : "", cli_human_bytes(memory, c, sizeof c));
-	for (size_t i = 0; i < m->nskipped; i++)
-		cli_info(1, "not carried: %s", m->skipped[i]);
 }
 
 static void print_json(const options *o, const plan *p, double seconds, bool written)
@@ -743,6 +741,8 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	double t_device = cli_now();
+	if (!o.out.nparts)
+		om_say_not_carried(m, o.output);
 	if (o.common.dry_run || cli_verbosity > 0)
 		print_plan(&o, m, &p, memory);
 	if (o.common.dry_run) {

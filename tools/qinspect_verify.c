@@ -11,8 +11,12 @@
 
 #include "bundle.h"
 #include "cli.h"
+#include "hf_model.h"
 #include "manifest.h"
 #include "qinspect_report.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* The files of the output, MANIFEST aside, and the manifest's text. */
 typedef struct output_files {
@@ -65,18 +69,17 @@ static bool grow(output_files *o, size_t *cap)
 	return nm != NULL;
 }
 
-/* Something in the directory that no output holds: a mismatch of its own. */
-static void add_extra(output_files *o, const char *name)
+/* Something in the directory that no output holds: a mismatch of its own, with why. */
+static void add_extra(output_files *o, const char *name, const char *why)
 {
 	char **l = realloc(o->extra, (o->nextra + 1) * sizeof *l);
 	if (!l)
 		return;
 	o->extra = l;
 	char q[512];
-	size_t n = strlen(name) + 64;
+	size_t n = strlen(name) + strlen(why) + 16;
 	if ((l[o->nextra] = malloc(n)))
-		snprintf(l[o->nextra++], n, "'%s' is not a regular file: an output holds none",
-			 fmt_quote(name, q, sizeof q));
+		snprintf(l[o->nextra++], n, "'%s' %s", fmt_quote(name, q, sizeof q), why);
 }
 
 static int by_path(const void *a, const void *b)
@@ -84,48 +87,71 @@ static int by_path(const void *a, const void *b)
 	return strcmp(((const manifest_file *)a)->path, ((const manifest_file *)b)->path);
 }
 
-static lq_status read_dir(const char *dir, output_files *o)
+/* The files of folder `rel` of output directory `top` ("" the directory itself), by their paths in it
+ * ("1_Pooling/config.json"), folders walked down to HF_CARRY_DEPTH (no output goes deeper); the top's
+ * MANIFEST read as the manifest. */
+static lq_status read_dir(const char *top, const char *rel, int depth, output_files *o, size_t *cap)
 {
+	size_t dn = strlen(top) + strlen(rel) + 2;
+	char *dir = malloc(dn);
+	if (!dir) {
+		cli_error("out of memory");
+		return LQ_ERR_NOMEM;
+	}
+	snprintf(dir, dn, "%s%s%s", top, *rel ? "/" : "", rel);
 	DIR *d = opendir(dir);
 	if (!d) {
 		cli_error("cannot read '%s': %s", dir, strerror(errno));
+		free(dir);
 		return LQ_ERR_IO;
 	}
-	size_t cap = 0;
 	struct dirent *de;
 	lq_status st = LQ_OK;
 	while ((de = readdir(d)) && st == LQ_OK) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		size_t n = strlen(dir) + strlen(de->d_name) + 2;
-		char *path = malloc(n);
-		if (!path || !grow(o, &cap)) {
+		size_t n = strlen(dir) + strlen(de->d_name) + 2, k = strlen(rel) + strlen(de->d_name) + 2;
+		char *path = malloc(n), *name = malloc(k);
+		if (!path || !name || !grow(o, cap)) {
 			free(path);
+			free(name);
 			st = LQ_ERR_NOMEM;
 			break;
 		}
 		snprintf(path, n, "%s/%s", dir, de->d_name);
+		snprintf(name, k, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
 		struct stat sb;
-		if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-			add_extra(o, de->d_name);
+		bool is = lstat(path, &sb) == 0;
+		if (is && S_ISDIR(sb.st_mode) && depth < HF_CARRY_DEPTH) {
+			st = read_dir(top, name, depth + 1, o, cap);
 			free(path);
+			free(name);
 			continue;
 		}
-		if (strcmp(de->d_name, MANIFEST_NAME) == 0) {
+		if (!is || !S_ISREG(sb.st_mode)) {
+			add_extra(o, name, is && S_ISDIR(sb.st_mode) ? "is a folder deeper than " STR(HF_CARRY_DEPTH)
+									   " levels: an output holds none"
+								     : "is not a regular file: an output holds none");
+			free(path);
+			free(name);
+			continue;
+		}
+		if (!*rel && strcmp(de->d_name, MANIFEST_NAME) == 0) {
 			st = fmt_read_small(path, MANIFEST_MAX_SIZE, &o->manifest, &o->manifest_len, (char[FMT_ERRBUF]){0});
 			if (st != LQ_OK)
 				cli_error("cannot read '%s': %s", path, st == LQ_ERR_CORRUPT ? "too large for a manifest" : strerror(errno));
 			free(path);
+			free(name);
 			continue;
 		}
 		o->paths[o->n] = path;
-		o->names[o->n] = strdup(de->d_name);
-		o->files[o->n] = (manifest_file){.path = o->names[o->n], .size = (uint64_t)sb.st_size,
-						 .read = manifest_read_path, .arg = path};
-		if (!o->names[o->n++])
-			st = LQ_ERR_NOMEM;
+		o->names[o->n] = name;
+		o->files[o->n] = (manifest_file){.path = name, .size = (uint64_t)sb.st_size, .read = manifest_read_path,
+						 .arg = path};
+		o->n++;
 	}
 	closedir(d);
+	free(dir);
 	if (st == LQ_ERR_NOMEM)
 		cli_error("out of memory");
 	return st;
@@ -234,8 +260,9 @@ int qi_verify(const char *path, bool json)
 		cli_error("cannot open '%s': %s", path, strerror(errno));
 		return CLI_EXIT_FAILURE;
 	}
+	size_t cap = 0;
 	if (S_ISDIR(sb.st_mode))
-		st = read_dir(path, &o);
+		st = read_dir(path, "", 0, &o, &cap);
 	else if (bundle_path_is_bundle(path, &compressed))
 		st = read_bundle(path, &o);
 	else {

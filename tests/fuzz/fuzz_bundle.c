@@ -2,11 +2,12 @@
  * fuzz_bundle.c: the bundle reader (formats/bundle.c) under libFuzzer (`make fuzz FUZZ_TARGET=bundle`),
  * and under tests/fuzz/replay.c in `make check`. The input is a whole archive file (.tar or .tar.zst),
  * written to a scratch file and opened with bundle_open(), which reads files only. Whatever the bytes, an
- * archive it accepts must keep every promise of bundle.h (plain, unique, findable names; what is held is
- * the file or its safetensors header; every byte reads back through bundle_read, in order and out of it,
- * the same as the scan saw), and a refused one leaves nothing behind and a message that names the archive
- * and prints safely. bundle_open_visit accepts and refuses what bundle_open does, and its visitor sees
- * every entry in order, whole, under its final name. A broken promise aborts.
+ * archive it accepts must keep every promise of bundle.h (relative, unique, findable names, none the
+ * folder of another; what is held is the file or its safetensors header; every byte reads back through
+ * bundle_read, in order and out of it, the same as the scan saw), and a refused one leaves nothing behind
+ * and a message that names the archive and prints safely. bundle_open_visit accepts and refuses what
+ * bundle_open does, and its visitor sees every entry in order, whole, under its name (the final one, or
+ * in the top-level directory the scan drops at its end). A broken promise aborts.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -78,9 +79,24 @@ static void check_name(const char *name)
 {
 	size_t len = strlen(name);
 	REQUIRE(len > 0 && len <= BUNDLE_MAX_NAME);
-	REQUIRE(strcmp(name, ".") != 0 && strcmp(name, "..") != 0);
 	for (size_t i = 0; i < len; i++)
-		REQUIRE((unsigned char)name[i] >= 0x20 && name[i] != 0x7f && name[i] != '/' && name[i] != '\\');
+		REQUIRE((unsigned char)name[i] >= 0x20 && name[i] != 0x7f && name[i] != '\\');
+	/* relative, each component a name: not empty, "." or ".." */
+	for (const char *p = name;;) {
+		size_t k = strcspn(p, "/");
+		REQUIRE(k > 0 && !(k == 1 && p[0] == '.') && !(k == 2 && p[0] == '.' && p[1] == '.'));
+		if (!p[k])
+			break;
+		p += k + 1;
+	}
+}
+
+/* No file is also the folder of another ("a" and "a/b"). */
+static void check_not_folder(bundle *b, const char *name)
+{
+	size_t len = strlen(name);
+	for (size_t i = 0; i < bundle_count(b); i++)
+		REQUIRE(strncmp(bundle_entry_at(b, i)->name, name, len) != 0 || bundle_entry_at(b, i)->name[len] != '/');
 }
 
 static bool is_safetensors(const char *name)
@@ -111,6 +127,8 @@ static void check_accepted(bundle *b, const char *path)
 		const bundle_entry *e = bundle_entry_at(b, i);
 		REQUIRE(e && e->name && e->head);
 		check_name(e->name);
+		if (n <= 256)
+			check_not_folder(b, e->name);
 		REQUIRE(bundle_find(b, e->name) == (int64_t)i); /* unique, and found */
 		REQUIRE(e->head_len <= e->size && e->head[e->head_len] == '\0');
 		if (!is_safetensors(e->name)) {
@@ -165,7 +183,8 @@ static void check_accepted(bundle *b, const char *path)
 }
 
 /* bundle_open_visit's promises: entries in archive order, each from offset 0 with its bytes in order to
- * its end, under its final name. The visitor gives up past VISIT_LIMIT bytes (a zstd bomb), which stops
+ * its end, under its name as the scan read it: the final name, or the final name in the top-level
+ * directory that the end of the scan drops. The visitor gives up past VISIT_LIMIT bytes (a zstd bomb), which stops
  * the scan with its own status. */
 #define VISIT_LIMIT ((uint64_t)16 << 20)
 typedef struct visit_log {
@@ -234,8 +253,11 @@ static void check_visit(const char *path, lq_status opened, bundle *plain)
 			REQUIRE(v.n == bundle_count(b) && bundle_count(b) == bundle_count(plain));
 			REQUIRE(v.pos == v.sizes[(v.n - 1) % 64]);
 			for (size_t i = v.n > 64 ? v.n - 64 : 0; i < v.n; i++) {
-				REQUIRE(strcmp(v.names[i % 64], bundle_entry_at(b, i)->name) == 0 &&
-					v.sizes[i % 64] == bundle_entry_at(b, i)->size);
+				const char *fin = bundle_entry_at(b, i)->name, *seen = v.names[i % 64];
+				size_t drop = strlen(seen) - strlen(fin);
+				REQUIRE(strlen(seen) >= strlen(fin) && strcmp(seen + drop, fin) == 0 &&
+					(drop == 0 || (drop >= 2 && seen[drop - 1] == '/' && !memchr(seen, '/', drop - 1))));
+				REQUIRE(v.sizes[i % 64] == bundle_entry_at(b, i)->size);
 				/* what bundle_read serves (held header, small tensors, cursor) is what the scan saw */
 				if (v.sizes[i % 64] <= READ_ALL_LIMIT)
 					REQUIRE(read_sum(plain, i) == v.sums[i % 64]);

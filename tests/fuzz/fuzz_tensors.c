@@ -3,7 +3,8 @@
  * FUZZ_TARGET=tensors`) and under tests/fuzz/replay.c in `make check`. The input is a whole safetensors
  * file, written to a scratch file and opened as a checkpoint, as qinspect and loramerge open theirs. A
  * listing that is accepted must keep every promise of hf_tensors.h: each 4-bit group has exactly the parts
- * its state calls for, with the types and sizes the state says, so that dequantizing it reads nothing
+ * its state calls for, with the types and sizes the state says, its maps the standard ones bit for bit
+ * (little-endian, as the host stores floats here), so that dequantizing it reads nothing
  * beyond its tensors (done here, for groups of up to a million elements); a rejected one leaves a message
  * that prints safely. A broken promise aborts.
  */
@@ -54,6 +55,18 @@ static void check_group(const hf_tensor *t)
 		REQUIRE(t->parts[k].t->nelem == (uint64_t)shape[0] * (ndim == 2 ? (uint64_t)shape[1] : 1));
 	}
 	REQUIRE(t->data.t == t->parts[BNB_PART_WEIGHT].t);
+	/* the maps stored are the standard ones, bit for bit: what the kernels decode with */
+	const float *std[2] = {lq_quant_map(s->qtype), lq_dynamic_map()};
+	const bnb_part map_part[2] = {BNB_PART_QUANT_MAP, BNB_PART_NESTED_QUANT_MAP};
+	for (int k = 0; k < (s->double_quant ? 2 : 1); k++) {
+		void *map;
+		size_t mlen;
+		char merr[FMT_ERRBUF];
+		if (hf_ref_read(&t->parts[map_part[k]], &map, &mlen, merr) == LQ_OK) {
+			REQUIRE(mlen == (k ? 256u : 16u) * 4 && memcmp(map, std[k], mlen) == 0);
+			free(map);
+		}
+	}
 	if (t->nelem == 0 || t->nelem > (1u << 20))
 		return;
 	/* dequantize it: every read stays inside the parts (ASan says otherwise) */

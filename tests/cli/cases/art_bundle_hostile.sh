@@ -1,5 +1,6 @@
 # Hostile archives are refused with a message naming the archive and the entry, exit status 1, and no
-# output: traversal, absolute names, links, a nested path, a truncated zstd frame, not an archive.
+# output: traversal (in a folder too), absolute names, links, a file that is also a folder, a truncated
+# zstd frame, not an archive. (Folders themselves are fine: art_sentence_transformers.)
 . "$CLIDIR/lib.sh"
 M="$FIXTURES/models"
 mkdir src && cp "$M/tiny-llama/"* src/
@@ -23,11 +24,12 @@ make("traversal.tar", member("../evil.txt"))
 make("absolute.tar", member("/etc/evil.txt"))
 make("symlink.tar", member("link.json", type=tarfile.SYMTYPE, linkname="/etc/passwd"))
 make("hardlink.tar", member("hard.json", type=tarfile.LNKTYPE, linkname="config.json"))
-make("nested.tar", member("sub/dir.txt"))
+make("nested.tar", member("1_Pooling/../../evil.txt"))
+make("folder.tar", member("config.json/x.txt"))
 make("fifo.tar", member("fifo", type=tarfile.FIFOTYPE))
 make("duplicate.tar", member("config.json", b"{}"))
 PY
-for a in traversal absolute symlink hardlink nested fifo duplicate; do
+for a in traversal absolute symlink hardlink nested folder fifo duplicate; do
 	zstd -q "$a.tar" -o "$a.tar.zst"
 	rm "$a.tar"
 	fails $a.tar.zst -o out

@@ -1,5 +1,6 @@
 # The regular non-weight files of a model directory are carried byte for byte (tokenizer files, README,
-# remote code); hidden entries, subdirectories and stale weights (pytorch_model.bin) are not.
+# remote code); hidden entries and stale weights (pytorch_model.bin, onnx/model.onnx: a folder that holds
+# only weights is not made) are not. Folders: carried_folders, art_sentence_transformers.
 . "$CLIDIR/lib.sh"
 mkdir in
 cp "$FIXTURES/models/tiny-llama/"* in/
