@@ -1164,7 +1164,7 @@ int main(int argc, char **argv)
 			goto finish;
 		}
 	}
-	if (!om_place_ok(m, o.output))
+	if (!om_place_ok(m, (const char *const *)o.adapters, o.nadapters, o.output))
 		goto finish;
 	if (hf_tensors_list(m, &base, err) != LQ_OK) {
 		cli_error("%s", err);

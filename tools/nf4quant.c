@@ -690,7 +690,7 @@ int main(int argc, char **argv)
 		cli_error("%s: the model is already quantized (config.json has a quantization_config)", o.input);
 		goto finish;
 	}
-	if (!om_place_ok(m, o.output))
+	if (!om_place_ok(m, NULL, 0, o.output))
 		goto finish;
 	if (plan_items(&o, m, &p) != LQ_OK) {
 		cli_error("out of memory");
