@@ -118,6 +118,7 @@ lq_status fmt_open_input_at(int dirfd, const char *path, int flags, int *fd, str
 	if (!sb)
 		sb = &own;
 	*fd = -1;
+	errno = 0; /* stays 0 unless the open itself fails (fd_pool.c makes room on EMFILE) */
 	int f = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | flags);
 	if (f < 0) {
 		int e = errno;
