@@ -73,7 +73,7 @@ FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
 TOOLS := nf4quant loramerge qinspect
 TOOL_BINS := $(TOOLS:%=$(B)/%)
-CLI_OBJ := $(B)/tools/cli.o $(B)/tools/model_out.o
+CLI_OBJ := $(B)/tools/cli.o $(B)/tools/model_out.o $(B)/tools/out_place.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 MANPAGES := $(sort $(wildcard man/*.[1-9]))

@@ -248,6 +248,10 @@ static lq_status write_entry(sink *s, struct archive *a, const char *dir, const 
 		goto done;
 	}
 	for (uint64_t at = 0; at < size;) {
+		if (fmt_cancelled(NULL)) {
+			st = fmt_fail(s->err, LQ_ERR_CANCELLED, "interrupted");
+			goto done;
+		}
 		size_t want = size - at < IO_CHUNK ? (size_t)(size - at) : IO_CHUNK;
 		ssize_t k = read(fd, buf, want);
 		if (k < 0 && errno == EINTR)
@@ -397,15 +401,25 @@ lq_status bundle_write(const char *path, const char *display, const char *dir, c
 		st = archive_write_failed(&s, a);
 		goto done;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* a signal ends the run here too, the archive removed (fmt.h) */
+		if (fmt_cancelled("bundle")) {
+			st = fmt_fail(err, LQ_ERR_CANCELLED, "interrupted");
+			goto done;
+		}
 		if ((st = write_entry(&s, a, dir, sorted[i], buf, &held)) != LQ_OK)
 			goto done;
+	}
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		st = archive_write_failed(&s, a);
 		goto done;
 	}
 	if ((st = sink_end(&s)) != LQ_OK)
 		goto done;
+	if (fmt_cancelled("bundle-sync")) {
+		st = fmt_fail(err, LQ_ERR_CANCELLED, "interrupted");
+		goto done;
+	}
 	if (fsync(s.fd) != 0) {
 		st = sink_fail(&s, LQ_ERR_IO, strerror(errno));
 		goto done;
@@ -1239,12 +1253,7 @@ lq_status bundle_open_visit(bundle *b, const char *path, bundle_visit_fn visit, 
 		return fmt_fail(b->err, LQ_ERR_NOMEM, "%s: out of memory", path);
 	lq_status st;
 	struct stat sb;
-	b->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (b->fd < 0 || fstat(b->fd, &sb) != 0)
-		st = fmt_fail(b->err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-	else if (!S_ISREG(sb.st_mode))
-		st = fmt_fail(b->err, LQ_ERR_IO, "cannot read '%s': not a regular file", path);
-	else {
+	if ((st = fmt_open_input(path, &b->fd, &sb, b->err)) == LQ_OK) {
 		b->file_size = (uint64_t)sb.st_size;
 		st = scan_archive(b, visit, arg);
 	}

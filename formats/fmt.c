@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,26 +139,95 @@ void fmt_buf_printf(fmt_buf *b, const char *fmt, ...)
 	free(big);
 }
 
-lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len, char *err)
+/* What a file that is not a regular one is, for messages. */
+static const char *file_kind(mode_t mode)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return fmt_fail(err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-	char *buf = malloc(limit + 1);
-	if (!buf) {
-		fclose(f);
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	return S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device" :
+	       S_ISSOCK(mode) ? "a socket" : S_ISDIR(mode) ? "a directory" : "not a file";
+}
+
+lq_status fmt_open_input_at(int dirfd, const char *path, int flags, int *fd, struct stat *sb, char *err)
+{
+	struct stat own;
+	if (!sb)
+		sb = &own;
+	*fd = -1;
+	errno = 0; /* stays 0 unless the open itself fails (fd_pool.c makes room on EMFILE) */
+	int f = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | flags);
+	if (f < 0) {
+		int e = errno;
+		fmt_fail(err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(e));
+		errno = e; /* for a caller that makes room on EMFILE */
+		return LQ_ERR_IO;
 	}
-	size_t n = fread(buf, 1, limit + 1, f);
-	bool failed = ferror(f);
-	fclose(f);
-	if (failed) {
-		free(buf);
-		return fmt_fail(err, LQ_ERR_IO, "cannot read '%s'", path);
+	if (fstat(f, sb) != 0) {
+		int e = errno;
+		close(f);
+		return fmt_fail(err, LQ_ERR_IO, "cannot stat '%s': %s", path, strerror(e));
 	}
-	if (n > limit) {
+	if (!S_ISREG(sb->st_mode)) {
+		close(f);
+		return fmt_fail(err, LQ_ERR_IO, "cannot read '%s': not a regular file (%s)", path, file_kind(sb->st_mode));
+	}
+	int fl = fcntl(f, F_GETFL);
+	if (fl < 0 || fcntl(f, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		int e = errno;
+		close(f);
+		return fmt_fail(err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(e));
+	}
+	*fd = f;
+	return LQ_OK;
+}
+
+lq_status fmt_open_input(const char *path, int *fd, struct stat *sb, char *err)
+{
+	return fmt_open_input_at(AT_FDCWD, path, 0, fd, sb, err);
+}
+
+lq_status fmt_read_small_at(int dirfd, const char *path, int flags, size_t limit, char **out, size_t *len, char *err)
+{
+	int fd;
+	struct stat sb;
+	lq_status st = fmt_open_input_at(dirfd, path, flags, &fd, &sb, err);
+	if (st != LQ_OK)
+		return st;
+	/* as large as the file says it is (it may grow while it is read: up to limit + 1, which is refused) */
+	size_t cap = (uint64_t)sb.st_size < limit ? (size_t)sb.st_size + 1 : limit + 1, n = 0;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (!buf) {
+			st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+			break;
+		}
+		if (n == cap) {
+			if (cap > limit)
+				break;
+			cap = cap > limit / 2 ? limit + 1 : 2 * cap;
+			char *b = realloc(buf, cap + 1);
+			if (!b) {
+				free(buf);
+				buf = NULL;
+				continue;
+			}
+			buf = b;
+		}
+		ssize_t k = read(fd, buf + n, cap - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			st = fmt_fail(err, LQ_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+			break;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	if (st == LQ_OK && n > limit)
+		st = fmt_fail(err, LQ_ERR_CORRUPT, "%s: larger than %zu bytes", path, limit);
+	if (st != LQ_OK) {
 		free(buf);
-		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: larger than %zu bytes", path, limit);
+		return st;
 	}
 	buf[n] = '\0';
 	*out = buf;
@@ -165,18 +235,55 @@ lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len
 	return LQ_OK;
 }
 
+lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len, char *err)
+{
+	return fmt_read_small_at(AT_FDCWD, path, 0, limit, out, len, err);
+}
+
+char *fmt_temp_path(const char *path, const char *tag)
+{
+	/* dirname and basename as POSIX has them: "a/b/" is "b" in "a", "b" is "b" in "." */
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	size_t start = len;
+	while (start > 0 && path[start - 1] != '/')
+		start--;
+	const char *name = path + start;
+	size_t nlen = len - start;
+	size_t dlen = start;
+	while (dlen > 1 && path[dlen - 1] == '/')
+		dlen--;
+	const char *dir = start == 0 ? "." : path;
+	if (start == 0)
+		dlen = 1;
+	/* "." NAME "." TAG "-XXXXXX" within NAME_MAX bytes */
+	size_t room = NAME_MAX - 1 - 1 - strlen(tag) - 7;
+	if (nlen > room) {
+		nlen = room;
+		while (nlen > 0 && ((unsigned char)name[nlen] & 0xc0) == 0x80)
+			nlen--; /* not inside a UTF-8 sequence */
+	}
+	const char *sep = dir[dlen - 1] == '/' ? "" : "/";
+	size_t n = dlen + 1 + 1 + nlen + 1 + strlen(tag) + 8;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%.*s%s.%.*s.%s-XXXXXX", (int)dlen, dir, sep, (int)nlen, name, tag);
+	return p;
+}
+
 /* ------------------------------------------------------------------ reads and writes on a pipe */
 
-static bool (*cancel_check)(void);
+static bool (*cancel_check)(const char *step);
 
-void fmt_set_cancel_check(bool (*check)(void))
+void fmt_set_cancel_check(bool (*check)(const char *step))
 {
 	cancel_check = check;
 }
 
-static bool cancelled(void)
+bool fmt_cancelled(const char *step)
 {
-	return cancel_check && cancel_check();
+	return cancel_check && cancel_check(step);
 }
 
 /* Waits until fd is ready for `events`; LQ_ERR_CANCELLED as soon as the cancel check says so. A hang-up
@@ -184,7 +291,7 @@ static bool cancelled(void)
 static lq_status wait_ready(int fd, short events, const char *name, char *err)
 {
 	for (;;) {
-		if (cancelled())
+		if (fmt_cancelled(NULL))
 			return fmt_fail(err, LQ_ERR_CANCELLED, "interrupted");
 		struct pollfd p = {.fd = fd, .events = events};
 		int r = poll(&p, 1, FMT_WAIT_MS);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "libquant.h"
 
@@ -60,9 +61,28 @@ void fmt_buf_put(fmt_buf *b, const char *s, size_t n);
 void fmt_buf_puts(fmt_buf *b, const char *s);
 void fmt_buf_printf(fmt_buf *b, const char *fmt, ...) FMT_PRINTF(2, 3);
 
+/* Opens an input file for reading, the one way the tools open what they read: a regular file only. A
+ * FIFO would hold open(2) until a writer came (for ever) and a device such as /dev/zero never ends, so
+ * both are refused, and the open itself does not wait (O_NONBLOCK, cleared once fstat has said what it
+ * is). path is relative to dirfd (AT_FDCWD: the working directory); flags adds O_NOFOLLOW, say. *fd is
+ * blocking, close-on-exec; *sb (may be NULL) its fstat. LQ_ERR_IO: "cannot open 'path': why", or "cannot
+ * read 'path': not a regular file (a FIFO)"; errno is open(2)'s when the open itself failed. Standard input
+ * ("-") is read by design and not opened here. */
+lq_status fmt_open_input_at(int dirfd, const char *path, int flags, int *fd, struct stat *sb, char *err);
+lq_status fmt_open_input(const char *path, int *fd, struct stat *sb, char *err);
+
 /* Reads a whole file of at most `limit` bytes (a config, an index) into a malloc'd, NUL-terminated buffer.
- * LQ_ERR_IO (cannot open or read), LQ_ERR_CORRUPT (larger), LQ_ERR_NOMEM, with a message naming the file. */
+ * LQ_ERR_IO (cannot open or read, not a regular file), LQ_ERR_CORRUPT (larger), LQ_ERR_NOMEM, with a
+ * message naming the file. */
 lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len, char *err);
+/* The same for path relative to dirfd, opened with `flags` added (fmt_open_input_at). */
+lq_status fmt_read_small_at(int dirfd, const char *path, int flags, size_t limit, char **out, size_t *len,
+			    char *err);
+
+/* A name for a temporary file or directory beside `path`, for mkstemp/mkdtemp: "DIR/.NAME.TAG-XXXXXX", NAME
+ * the last component of path cut (at a character boundary) so that the whole fits NAME_MAX whatever the
+ * length of path's own name. malloc'd; NULL when out of memory. */
+char *fmt_temp_path(const char *path, const char *tag);
 
 /* Reads and writes on a descriptor that may be a pipe: standard input or output of a stream. They wait
  * for the descriptor in slices of FMT_WAIT_MS and fail with LQ_ERR_CANCELLED, "interrupted", once the
@@ -70,7 +90,12 @@ lq_status fmt_read_small(const char *path, size_t limit, char **out, size_t *len
  * and the signal that should end the wait lands on whichever thread the kernel picks, usually not the
  * one blocked in read(2) or write(2), so EINTR alone would never come. The tools set the check. */
 #define FMT_WAIT_MS 100
-void fmt_set_cancel_check(bool (*cancelled)(void));
+void fmt_set_cancel_check(bool (*cancelled)(const char *step));
+
+/* Whether the run is to end (the tools' check: a signal came). The steps that finish an output call it
+ * with their name ("manifest", "rename", ...) before they begin and, if they take long, with NULL as they
+ * go, so that a late signal still ends the run before the output is renamed into place. */
+bool fmt_cancelled(const char *step);
 
 /* Up to len bytes, fewer only at the end of the input; *got says how many. Messages name `name`. */
 lq_status fmt_fd_read(int fd, void *dst, size_t len, size_t *got, const char *name, char *err);

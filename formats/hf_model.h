@@ -95,9 +95,18 @@ void hf_out_free(hf_out *o);
  * before hf_out_begin with is_dir true. */
 void hf_out_set_bundle(hf_out *o, int zstd_level, int threads);
 
-/* Starts an output at final_path: a directory (is_dir) or a single file. Fails with LQ_ERR_EXISTS when
- * final_path exists and !force. The work happens under a temporary name in final_path's parent. */
+/* Starts an output at final_path: a directory (is_dir) or a single file. The work happens under a
+ * temporary name in final_path's parent (fmt_temp_path: ".NAME.tmp-XXXXXX", NAME cut to fit). An existing
+ * final_path is LQ_ERR_EXISTS without force; with force it is replaced at the commit when it is a file or
+ * a symbolic link (the link itself, never what it points to), an empty directory, or a directory that
+ * holds exactly what its MANIFEST lists (an earlier output of these tools: those entries are removed,
+ * nothing else); anything else is LQ_ERR_EXISTS with a message that names what is there. */
 lq_status hf_out_begin(hf_out *o, const char *final_path, bool is_dir, bool force);
+
+/* Before hf_out_begin: a directory at final_path is replaced only when it holds nothing but `names`
+ * (sorted or not; no MANIFEST needed), which the commit then removes: for --finish, whose output replaces
+ * the directory of the parts it consumed. */
+lq_status hf_out_replace_only(hf_out *o, char *const *names, size_t n);
 
 /* The path to write file `name` at (is_dir), or the temporary file (!is_dir, name ignored). The string is
  * owned by o and valid until the next call. */
@@ -106,7 +115,7 @@ const char *hf_out_path(hf_out *o, const char *name);
 /* Writes a small file (config.json, the index) into the output directory. */
 lq_status hf_out_write_file(hf_out *o, const char *name, const void *data, size_t len);
 
-/* Copies src (following links) into the output directory as `name`. */
+/* Copies src (following links; a regular file only, fmt_open_input) into the output directory as `name`. */
 lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name);
 
 /* Fails (LQ_ERR_IO, with both figures) when the output's file system has less than `bytes` free, so
@@ -125,7 +134,11 @@ lq_status hf_out_list(hf_out *o, char ***names, size_t *n);
 /* The directory the files are being written in (a temporary one). */
 const char *hf_out_dir(const hf_out *o);
 
-/* Syncs and renames the output into place (replacing an old one when forced). */
+/* Archives (a bundle), syncs and renames the output into place, replacing an old one when forced (checked
+ * again: hf_out_begin's rules). The old output is moved aside first, then removed as checked, never
+ * through a link; if the new one cannot be renamed into place, the old one is put back. fmt_cancelled is
+ * asked before each step and last just before the rename, the point of no return: LQ_ERR_CANCELLED,
+ * "interrupted", and nothing is changed. */
 lq_status hf_out_commit(hf_out *o);
 
 const char *hf_out_error(const hf_out *o);

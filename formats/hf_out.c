@@ -19,11 +19,16 @@
 
 #include "bundle.h"
 #include "json_scan.h"
+#include "manifest.h"
+#include "out_tree.h"
 
 static int entry_name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
+
+/* What is at the final path (check_old). */
+typedef enum old_kind { OLD_NONE, OLD_FILE, OLD_DIR } old_kind;
 
 struct hf_out {
 	char *final;   /* the target path */
@@ -33,6 +38,13 @@ struct hf_out {
 	bool bundle;   /* final is an archive of the temporary directory (hf_out_set_bundle) */
 	int level, threads;
 	char *scratch; /* hf_out_path's result */
+	char **only;   /* hf_out_replace_only: what a directory at final may hold instead of an earlier output */
+	size_t nonly;
+	bool only_set;
+	old_kind old;  /* what -f replaces: a file or a link (itself), or a directory of old_list entries */
+	char **old_list;
+	size_t nold;
+	bool old_manifest; /* the directory's MANIFEST goes with them */
 	char err[FMT_ERRBUF];
 };
 
@@ -46,40 +58,14 @@ const char *hf_out_error(const hf_out *o)
 	return o->err;
 }
 
-/* rm -r of a directory we made (files only one level deep, as we write them). */
-static void remove_tree(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			size_t n = strlen(path) + strlen(de->d_name) + 2;
-			char *p = malloc(n);
-			if (!p)
-				continue;
-			snprintf(p, n, "%s/%s", path, de->d_name);
-			struct stat sb;
-			if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-				remove_tree(p);
-			else
-				unlink(p);
-			free(p);
-		}
-		closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 void hf_out_free(hf_out *o)
 {
 	if (!o)
 		return;
 	if (o->tmp && !o->committed)
-		remove_tree(o->tmp);
+		out_tree_remove_all(o->tmp);
+	out_tree_free_list(o->only, o->nonly);
+	out_tree_free_list(o->old_list, o->nold);
 	free(o->final);
 	free(o->parent);
 	free(o->tmp);
@@ -175,12 +161,15 @@ static lq_status archive_tmp_dir(hf_out *o)
 	lq_status st = hf_out_list(o, &names, &n);
 	if (st != LQ_OK)
 		return st;
-	size_t len = strlen(o->tmp) + 16;
-	char *archive = malloc(len);
+	char *archive = fmt_temp_path(o->final, "archive");
+	int fd = archive ? mkstemp(archive) : -1;
 	if (!archive) {
 		st = fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	} else if (fd < 0) {
+		st = fmt_fail(o->err, LQ_ERR_IO, "cannot create a file in '%s': %s", o->parent, strerror(errno));
 	} else {
-		snprintf(archive, len, "%s.archive", o->tmp);
+		close(fd);
+		unlink(archive); /* bundle_write creates it exclusively; the name stays ours */
 		st = bundle_write(archive, o->final, o->tmp, names, n, o->level, o->threads, o->err);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -190,11 +179,128 @@ static lq_status archive_tmp_dir(hf_out *o)
 		free(archive);
 		return st;
 	}
-	remove_tree(o->tmp);
+	out_tree_remove_all(o->tmp);
 	free(o->tmp);
 	o->tmp = archive;
 	o->is_dir = false;
 	return LQ_OK;
+}
+
+lq_status hf_out_replace_only(hf_out *o, char *const *names, size_t n)
+{
+	out_tree_free_list(o->only, o->nonly);
+	o->nonly = 0;
+	o->only_set = true;
+	o->only = calloc(n ? n : 1, sizeof *o->only);
+	if (!o->only)
+		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	for (; o->nonly < n; o->nonly++)
+		if (!(o->only[o->nonly] = strdup(names[o->nonly])))
+			return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	out_tree_sort(o->only, o->nonly);
+	return LQ_OK;
+}
+
+static const char *kind_of(mode_t mode)
+{
+	return S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device" :
+	       S_ISSOCK(mode) ? "a socket" : "not a file";
+}
+
+/* A directory at the final path: what -f may remove from it, an earlier output's files as its MANIFEST
+ * lists them (or hf_out_replace_only's names), and nothing else there. */
+static lq_status check_old_dir(hf_out *o, int fd)
+{
+	char **list = NULL;
+	size_t n = 0;
+	bool has = false;
+	lq_status st = LQ_OK;
+	if (o->only_set) {
+		list = o->only;
+		n = o->nonly;
+	} else if ((st = out_tree_manifest(fd, o->final, &list, &n, &has, o->err)) != LQ_OK) {
+		if (st == LQ_ERR_CORRUPT)
+			fmt_fail(o->err, LQ_ERR_EXISTS, "cannot replace '%s': its MANIFEST is not one these tools write, so it "
+				 "is no earlier output of theirs (remove it yourself, or choose another output)", o->final);
+		return st == LQ_ERR_CORRUPT ? LQ_ERR_EXISTS : st;
+	}
+	char *other = NULL;
+	st = out_tree_find_other(fd, list, n, has ? MANIFEST_NAME : NULL, &other, o->err);
+	if (st == LQ_OK && other) {
+		char q[512];
+		fmt_quote(other, q, sizeof q);
+		if (o->only_set)
+			fmt_fail(o->err, LQ_ERR_EXISTS, "cannot replace '%s': it holds '%s', which this run did not make",
+				 o->final, q);
+		else if (has)
+			fmt_fail(o->err, LQ_ERR_EXISTS, "cannot replace '%s': it holds '%s', which its MANIFEST does not list "
+				 "(-f replaces only what an earlier output of these tools wrote: remove it yourself, or "
+				 "choose another output)", o->final, q);
+		else
+			fmt_fail(o->err, LQ_ERR_EXISTS, "cannot replace '%s': it is a directory that holds '%s' and no MANIFEST, "
+				 "not an earlier output of these tools (-f replaces only those and empty directories: "
+				 "remove it yourself, or choose another output)", o->final, q);
+		st = LQ_ERR_EXISTS;
+	}
+	free(other);
+	if (st != LQ_OK) {
+		if (!o->only_set)
+			out_tree_free_list(list, n);
+		return st;
+	}
+	out_tree_free_list(o->old_list, o->nold);
+	o->old_list = NULL;
+	o->nold = 0;
+	o->old_manifest = has;
+	if (!o->only_set) {
+		o->old_list = list;
+		o->nold = n;
+		return LQ_OK;
+	}
+	if (!(o->old_list = calloc(n ? n : 1, sizeof *o->old_list)))
+		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	for (; o->nold < n; o->nold++)
+		if (!(o->old_list[o->nold] = strdup(list[o->nold])))
+			return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	return LQ_OK;
+}
+
+/* What is at the final path, and whether it may be replaced: nothing; with force, a file or a symbolic
+ * link (replaced itself, never what it points to), or a directory check_old_dir accepts; anything else is
+ * refused, saying what it is. *dirfd (may be NULL): that directory, opened without following a link, for
+ * removing its entries; -1 for anything else. */
+static lq_status check_old(hf_out *o, int *dirfd)
+{
+	if (dirfd)
+		*dirfd = -1;
+	o->old = OLD_NONE;
+	struct stat sb;
+	if (lstat(o->final, &sb) != 0) {
+		if (errno == ENOENT)
+			return LQ_OK;
+		return fmt_fail(o->err, LQ_ERR_IO, "cannot use output '%s': %s", o->final, strerror(errno));
+	}
+	if (!o->force)
+		return fmt_fail(o->err, LQ_ERR_EXISTS, "'%s' exists (use -f to replace it)", o->final);
+	if (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode)) {
+		o->old = OLD_FILE;
+		return LQ_OK;
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return fmt_fail(o->err, LQ_ERR_EXISTS, "cannot replace '%s': it is %s (-f replaces a file, a symbolic link, "
+				"an empty directory or an earlier output of these tools, nothing else)", o->final,
+				kind_of(sb.st_mode));
+	int fd = open(o->final, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return fmt_fail(o->err, LQ_ERR_IO, "cannot read the directory '%s': %s", o->final, strerror(errno));
+	lq_status st = check_old_dir(o, fd);
+	if (st == LQ_OK)
+		o->old = OLD_DIR;
+	if (st == LQ_OK && dirfd)
+		*dirfd = fd;
+	else
+		close(fd);
+	return st;
 }
 
 lq_status hf_out_begin(hf_out *o, const char *final_path, bool is_dir, bool force)
@@ -202,30 +308,21 @@ lq_status hf_out_begin(hf_out *o, const char *final_path, bool is_dir, bool forc
 	o->is_dir = is_dir;
 	o->force = force;
 	o->final = strdup(final_path);
-	char *copy = strdup(final_path), *copy2 = strdup(final_path);
-	if (!o->final || !copy || !copy2) {
+	char *copy = strdup(final_path);
+	if (!o->final || !copy) {
 		free(copy);
-		free(copy2);
 		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
 	}
 	o->parent = strdup(dirname(copy));
-	const char *base = basename(copy2);
-	size_t n = strlen(o->parent) + strlen(base) + 32;
-	o->tmp = malloc(n);
-	if (!o->parent || !o->tmp) {
-		free(copy);
-		free(copy2);
-		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
-	}
-	snprintf(o->tmp, n, "%s/.%s.tmp-XXXXXX", o->parent, base);
 	free(copy);
-	free(copy2);
-	struct stat sb;
-	if (lstat(final_path, &sb) == 0 && !force) {
-		free(o->tmp);
-		o->tmp = NULL;
-		return fmt_fail(o->err, LQ_ERR_EXISTS, "'%s' exists (use -f to replace it)", final_path);
-	}
+	if (!o->parent)
+		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+	lq_status st = check_old(o, NULL);
+	if (st != LQ_OK)
+		return st;
+	/* a name that fits whatever the length of the output's own */
+	if (!(o->tmp = fmt_temp_path(final_path, "tmp")))
+		return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
 	if (is_dir) {
 		if (!mkdtemp(o->tmp)) {
 			int e = errno;
@@ -297,16 +394,16 @@ lq_status hf_out_write_file(hf_out *o, const char *name, const void *data, size_
 
 lq_status hf_out_copy_file(hf_out *o, const char *src, const char *name)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return fmt_fail(o->err, LQ_ERR_IO, "cannot open '%s': %s", src, strerror(errno));
+	int in;
+	lq_status st = fmt_open_input(src, &in, NULL, o->err);
+	if (st != LQ_OK)
+		return st;
 	const char *path = hf_out_path(o, name);
 	int out = path ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
 	if (out < 0) {
 		close(in);
 		return fmt_fail(o->err, LQ_ERR_IO, "cannot create '%s': %s", path ? path : name, strerror(errno));
 	}
-	lq_status st = LQ_OK;
 	char buf[1 << 16];
 	for (;;) {
 		ssize_t k = read(in, buf, sizeof buf);
@@ -440,6 +537,33 @@ static void sync_dir(const char *path)
 	}
 }
 
+/* Moves the old output at the final path aside, under a name reserved beside it; NULL on failure. */
+static char *move_aside(hf_out *o)
+{
+	char *old = fmt_temp_path(o->final, "old");
+	if (!old) {
+		fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	/* reserved as what the old one is: rename(2) replaces an empty directory by a directory, a file by
+	 * a file or a link */
+	int fd = -1;
+	bool reserved = o->old == OLD_DIR ? mkdtemp(old) != NULL : (fd = mkstemp(old)) >= 0;
+	if (fd >= 0)
+		close(fd);
+	if (!reserved || rename(o->final, old) != 0) {
+		int e = errno;
+		if (reserved && o->old == OLD_DIR)
+			rmdir(old);
+		else if (reserved)
+			unlink(old);
+		fmt_fail(o->err, LQ_ERR_IO, "cannot replace '%s': %s", o->final, strerror(e));
+		free(old);
+		return NULL;
+	}
+	return old;
+}
+
 lq_status hf_out_commit(hf_out *o)
 {
 	if (o->bundle && o->is_dir) {
@@ -447,22 +571,29 @@ lq_status hf_out_commit(hf_out *o)
 		if (st != LQ_OK)
 			return st;
 	}
+	if (fmt_cancelled("sync"))
+		return fmt_fail(o->err, LQ_ERR_CANCELLED, "interrupted");
 	if (o->is_dir)
 		sync_dir(o->tmp);
+	/* the place again: it may have changed while the output was made */
+	int old_fd;
+	lq_status st = check_old(o, &old_fd);
+	if (st != LQ_OK)
+		return st;
+	/* the last moment a signal can end the run: from the rename on, the output is in place */
+	if (fmt_cancelled("rename")) {
+		if (old_fd >= 0)
+			close(old_fd);
+		return fmt_fail(o->err, LQ_ERR_CANCELLED, "interrupted");
+	}
+	/* a directory cannot be renamed over a non-empty one, nor over a file, nor a file over a directory:
+	 * the old output goes aside first, and is removed once the new one is in place */
 	char *old = NULL;
-	struct stat sb;
-	if (lstat(o->final, &sb) == 0) {
-		if (!o->force)
-			return fmt_fail(o->err, LQ_ERR_EXISTS, "'%s' exists (use -f to replace it)", o->final);
-		/* move the old output aside first: a directory cannot be renamed over a non-empty one */
-		size_t n = strlen(o->tmp) + 8;
-		old = malloc(n);
-		if (!old)
-			return fmt_fail(o->err, LQ_ERR_NOMEM, "out of memory");
-		snprintf(old, n, "%s.old", o->tmp);
-		if (rename(o->final, old) != 0) {
-			free(old);
-			return fmt_fail(o->err, LQ_ERR_IO, "cannot replace '%s': %s", o->final, strerror(errno));
+	if (o->old == OLD_DIR || (o->old == OLD_FILE && o->is_dir)) {
+		if (!(old = move_aside(o))) {
+			if (old_fd >= 0)
+				close(old_fd);
+			return LQ_ERR_IO;
 		}
 	}
 	if (rename(o->tmp, o->final) != 0) {
@@ -470,13 +601,21 @@ lq_status hf_out_commit(hf_out *o)
 		if (old)
 			rename(old, o->final); /* put the old one back */
 		free(old);
+		if (old_fd >= 0)
+			close(old_fd);
 		return fmt_fail(o->err, LQ_ERR_IO, "cannot rename into '%s': %s", o->final, strerror(e));
 	}
 	o->committed = true;
-	if (old) {
-		remove_tree(old);
-		free(old);
+	if (old && old_fd >= 0) {
+		/* exactly what was checked, never through a link; the directory goes when that empties it */
+		out_tree_remove_listed(old_fd, o->old_list, o->nold, o->old_manifest ? MANIFEST_NAME : NULL);
+		rmdir(old);
+	} else if (old) {
+		unlink(old); /* a file, or a link itself */
 	}
+	if (old_fd >= 0)
+		close(old_fd);
+	free(old);
 	sync_dir(o->parent);
 	return LQ_OK;
 }

@@ -32,12 +32,12 @@ lq_status manifest_read_path(void *arg, uint64_t offset, void *dst, size_t len, 
 {
 	const char *path = arg;
 	/* opened per call: a chunk is 4 MiB, so the open costs nothing, and no descriptor outlives the call */
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fmt_fail(err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	int fd;
+	lq_status st = fmt_open_input(path, &fd, NULL, err);
+	if (st != LQ_OK)
+		return st;
 	unsigned char *p = dst;
 	size_t done = 0;
-	lq_status st = LQ_OK;
 	while (done < len) {
 		if (offset + done > (uint64_t)INT64_MAX) {
 			st = fmt_fail(err, LQ_ERR_IO, "cannot read '%s': offset %" PRIu64 " is too large", path,

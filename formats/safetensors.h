@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fd_pool.h"
 #include "fmt.h"
 
 /* The official Dtype enum, in its order: the writer sorts by it (descending). */
@@ -90,7 +91,8 @@ typedef lq_status (*st_read_fn)(void *arg, uint64_t pos, void *dst, size_t len, 
 
 typedef struct st_file {
 	char *path;           /* as given, for messages */
-	int fd;               /* -1 when parsed from memory or read through `reader` */
+	pooled_file file;     /* st_file_open: the file, opened on demand (fd_pool.h) */
+	int fd;               /* st_file_open_stream: the stream's descriptor; else -1 */
 	st_read_fn reader;    /* set by st_file_open_reader / st_file_open_stream */
 	void *reader_arg;
 	uint64_t stream_pos;  /* st_file_open_stream: bytes of the stream consumed */
@@ -109,8 +111,9 @@ st_file *st_file_create(void);
 void st_file_free(st_file *f); /* NULL is a no-op */
 
 /* Opens path and validates its header against the file's size. LQ_ERR_IO when it cannot be opened or
- * read, LQ_ERR_CORRUPT for a header that breaks a rule, LQ_ERR_UNSUPPORTED for a rank above ST_MAX_DIMS.
- * The message names the file, the tensor and the offset. */
+ * read or is not a regular file (fmt_open_input), LQ_ERR_CORRUPT for a header that breaks a rule,
+ * LQ_ERR_UNSUPPORTED for a rank above ST_MAX_DIMS. The message names the file, the tensor and the offset.
+ * The file holds a descriptor only while it is read (fd_pool.h), so any number of them can be open. */
 lq_status st_file_open(st_file *f, const char *path);
 
 /* Opens a file of file_size bytes whose bytes come from `reader` (an archive entry): the same checks as

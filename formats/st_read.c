@@ -88,8 +88,10 @@ bool st_tensor_bytes(st_dtype dtype, uint64_t nelem, uint64_t *bytes)
 st_file *st_file_create(void)
 {
 	st_file *f = calloc(1, sizeof *f);
-	if (f)
+	if (f) {
 		f->fd = -1;
+		f->file = (pooled_file)POOLED_FILE_INIT;
+	}
 	return f;
 }
 
@@ -116,8 +118,7 @@ void st_file_free(st_file *f)
 	if (!f)
 		return;
 	clear(f);
-	if (f->fd >= 0 && f->reader != stream_marker)
-		close(f->fd);
+	pooled_close(&f->file, f->path, f->err);
 	free(f->path);
 	free(f);
 }
@@ -505,22 +506,28 @@ lq_status st_file_parse(st_file *f, const void *buf, size_t len, uint64_t file_s
 
 static lq_status pread_full(st_file *f, uint64_t pos, void *dst, size_t len)
 {
+	int fd;
+	lq_status st = pooled_acquire(&f->file, &fd, f->path, f->err);
+	if (st != LQ_OK)
+		return st;
 	char *d = dst;
-	while (len > 0) {
-		ssize_t got = pread(f->fd, d, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len, (off_t)pos);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': %s", f->path, strerror(errno));
+	while (len > 0 && st == LQ_OK) {
+		ssize_t got = pread(fd, d, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len, (off_t)pos);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			st = fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': %s", f->path, strerror(errno));
+		else if (got == 0)
+			st = fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': unexpected end of file at byte %" PRIu64
+				      " (did it change while being read?)", f->path, pos);
+		else {
+			d += got;
+			pos += (uint64_t)got;
+			len -= (size_t)got;
 		}
-		if (got == 0)
-			return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': unexpected end of file at byte %" PRIu64
-					" (did it change while being read?)", f->path, pos);
-		d += got;
-		pos += (uint64_t)got;
-		len -= (size_t)got;
 	}
-	return LQ_OK;
+	pooled_release(&f->file);
+	return st;
 }
 
 /* st_file_open_stream's tag in f->reader: reads go through stream_read_at, never through this. */
@@ -601,8 +608,7 @@ static lq_status set_path(st_file *f, const char *path)
 	f->path = strdup(path);
 	if (!f->path)
 		return fmt_fail(f->err, LQ_ERR_NOMEM, "out of memory");
-	if (f->fd >= 0 && f->reader != stream_marker)
-		close(f->fd);
+	pooled_close(&f->file, f->path, f->err);
 	f->fd = -1;
 	f->reader = NULL;
 	f->reader_arg = NULL;
@@ -614,15 +620,10 @@ lq_status st_file_open(st_file *f, const char *path)
 	lq_status st = set_path(f, path);
 	if (st != LQ_OK)
 		return st;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0)
-		return fmt_fail(f->err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-	struct stat sb;
-	if (fstat(f->fd, &sb) != 0)
-		return fmt_fail(f->err, LQ_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
-	if (!S_ISREG(sb.st_mode))
-		return fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': not a regular file", path);
-	return open_common(f, (uint64_t)sb.st_size);
+	uint64_t size;
+	if ((st = pooled_open_input(&f->file, path, &size, f->err)) != LQ_OK)
+		return st;
+	return open_common(f, size);
 }
 
 lq_status st_file_open_reader(st_file *f, const char *name, uint64_t file_size, st_read_fn reader, void *arg)
@@ -690,7 +691,7 @@ lq_status st_file_read(st_file *f, const st_tensor *t, uint64_t offset, void *ds
 	uint64_t tsize = t->end - t->begin;
 	if (offset > tsize || len > tsize - offset)
 		return fmt_fail(f->err, LQ_ERR_ARG, "%s: read past the end of tensor '%s'", f->path, t->name);
-	if (f->fd < 0 && !f->reader)
+	if (!pooled_is_open(&f->file) && !f->reader)
 		return fmt_fail(f->err, LQ_ERR_ARG, "%s: no file to read from", f->path ? f->path : "?");
 	return read_full(f, f->data_start + t->begin + offset, dst, len);
 }

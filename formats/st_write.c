@@ -51,7 +51,9 @@ struct st_writer {
 		char *data;
 	} *pending;       /* stream: bytes written ahead of `emitted`, sorted by pos */
 	size_t npending, cap_pending;
-	int fd;
+	int fd;           /* stream: the descriptor */
+	pooled_file file; /* st_writer_open: the file, opened on demand (fd_pool.h) */
+	bool created;     /* st_writer_open made the file at path */
 	char *path;
 	char *display; /* the name in messages, when the file is written under a temporary one */
 	char err[FMT_ERRBUF];
@@ -60,8 +62,10 @@ struct st_writer {
 st_writer *st_writer_create(void)
 {
 	st_writer *w = calloc(1, sizeof *w);
-	if (w)
+	if (w) {
 		w->fd = -1;
+		w->file = (pooled_file)POOLED_FILE_INIT;
+	}
 	return w;
 }
 
@@ -69,11 +73,9 @@ void st_writer_free(st_writer *w)
 {
 	if (!w)
 		return;
-	if (w->fd >= 0 && !w->stream) {
-		close(w->fd);
-		if (!w->finished && w->path)
-			unlink(w->path); /* never leave a partial file behind */
-	}
+	pooled_close(&w->file, w->path ? w->path : "?", w->err);
+	if (w->created && !w->finished)
+		unlink(w->path); /* never leave a partial file behind */
 	for (size_t i = 0; i < w->npending; i++)
 		free(w->pending[i].data);
 	free(w->pending);
@@ -399,19 +401,31 @@ static lq_status write_full(st_writer *w, uint64_t pos, const void *src, size_t 
 {
 	if (w->stream)
 		return stream_put(w, pos, src, len);
+	int fd;
+	lq_status st = pooled_acquire(&w->file, &fd, shown(w), w->err);
+	if (st != LQ_OK)
+		return st;
 	const char *s = src;
 	while (len > 0) {
-		ssize_t put = pwrite(w->fd, s, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len, (off_t)pos);
+		ssize_t put = pwrite(fd, s, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len, (off_t)pos);
 		if (put < 0) {
 			if (errno == EINTR)
 				continue;
-			return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
+			st = fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
+			break;
 		}
 		s += put;
 		pos += (uint64_t)put;
 		len -= (size_t)put;
 	}
-	return LQ_OK;
+	pooled_release(&w->file);
+	return st;
+}
+
+/* Whether the writer has somewhere to write: a file or a stream. */
+static bool is_open(const st_writer *w)
+{
+	return w->stream ? w->fd >= 0 : pooled_is_open(&w->file);
 }
 
 lq_status st_writer_open(st_writer *w, const char *path)
@@ -419,16 +433,15 @@ lq_status st_writer_open(st_writer *w, const char *path)
 	lq_status st = st_writer_layout(w);
 	if (st != LQ_OK)
 		return st;
-	if (w->fd >= 0)
+	if (is_open(w) || w->created)
 		return fmt_fail(w->err, LQ_ERR_ARG, "writer already open");
 	free(w->path);
 	w->path = strdup(path);
 	if (!w->path)
 		return fmt_fail(w->err, LQ_ERR_NOMEM, "out of memory");
-	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (w->fd < 0)
-		return fmt_fail(w->err, errno == EEXIST ? LQ_ERR_EXISTS : LQ_ERR_IO, "cannot create '%s': %s", shown(w),
-				strerror(errno));
+	if ((st = pooled_create(&w->file, path, shown(w), w->err)) != LQ_OK)
+		return st;
+	w->created = true;
 	return write_full(w, 0, w->header, w->header_size);
 }
 
@@ -442,7 +455,7 @@ lq_status st_writer_open_stream(st_writer *w, int fd, const char *name)
 	lq_status st = st_writer_layout(w);
 	if (st != LQ_OK)
 		return st;
-	if (w->fd >= 0)
+	if (is_open(w) || w->created)
 		return fmt_fail(w->err, LQ_ERR_ARG, "writer already open");
 	if ((st = st_writer_set_display_name(w, name)) != LQ_OK)
 		return st;
@@ -454,7 +467,7 @@ lq_status st_writer_open_stream(st_writer *w, int fd, const char *name)
 
 lq_status st_writer_write(st_writer *w, int32_t id, uint64_t offset, const void *buf, size_t len)
 {
-	if (id < 0 || (size_t)id >= w->n || w->fd < 0)
+	if (id < 0 || (size_t)id >= w->n || !is_open(w))
 		return fmt_fail(w->err, LQ_ERR_ARG, "write to an unknown tensor");
 	wtensor *t = &w->t[id];
 	if (offset > t->nbytes || len > t->nbytes - offset)
@@ -509,7 +522,7 @@ lq_status st_writer_write(st_writer *w, int32_t id, uint64_t offset, const void 
 
 lq_status st_writer_finish(st_writer *w)
 {
-	if (w->fd < 0)
+	if (!is_open(w))
 		return fmt_fail(w->err, LQ_ERR_ARG, "writer not open");
 	for (size_t i = 0; i < w->n; i++)
 		if (w->t[i].written != w->t[i].nbytes) {
@@ -527,13 +540,17 @@ lq_status st_writer_finish(st_writer *w)
 		w->finished = true;
 		return LQ_OK;
 	}
-	if (fsync(w->fd) != 0)
-		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
-	if (close(w->fd) != 0) {
-		w->fd = -1;
-		return fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
-	}
-	w->fd = -1;
+	int fd;
+	lq_status st = pooled_acquire(&w->file, &fd, shown(w), w->err);
+	if (st != LQ_OK)
+		return st;
+	if (fsync(fd) != 0)
+		st = fmt_fail(w->err, LQ_ERR_IO, "cannot write '%s': %s", shown(w), strerror(errno));
+	pooled_release(&w->file);
+	if (st != LQ_OK)
+		return st;
+	if ((st = pooled_close(&w->file, shown(w), w->err)) != LQ_OK)
+		return st;
 	w->finished = true;
 	return LQ_OK;
 }

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <libquant.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -218,6 +219,23 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
+static const char *stop_at; /* LQ_TEST_STOP_AT */
+
+/* The cancel check of the formats' long steps (fmt.h). For the tests: when LQ_TEST_STOP_AT names the step
+ * about to begin, the process stops itself there (SIGSTOP), so that a test can send its signal at exactly
+ * that point however slow the machine, then let it go on (SIGCONT). */
+static bool cancel_check(const char *step)
+{
+	if (step && stop_at && strcmp(step, stop_at) == 0) {
+		raise(SIGSTOP);
+		/* a signal sent while it was stopped may be handled by another thread (or, under valgrind, a
+		 * moment later): up to a second for it */
+		for (int i = 0; i < 100 && !interrupted; i++)
+			nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	}
+	return cli_interrupted();
+}
+
 void cli_install_signals(void)
 {
 	struct sigaction sa;
@@ -228,13 +246,28 @@ void cli_install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGXFSZ, SIG_IGN);
-	/* a stream blocked on a stalled pipe looks at the flag while it waits */
-	fmt_set_cancel_check(cli_interrupted);
+	/* a stream blocked on a stalled pipe looks at the flag while it waits, and so do the steps that
+	 * finish an output */
+	stop_at = getenv("LQ_TEST_STOP_AT");
+	fmt_set_cancel_check(cancel_check);
 }
 
 bool cli_interrupted(void)
 {
 	return interrupted != 0;
+}
+
+void cli_ignore_sigpipe(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+bool cli_flush_stdout(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return true;
+	cli_error("cannot write to standard output: %s", errno ? strerror(errno) : "write error");
+	return false;
 }
 
 void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void))

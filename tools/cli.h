@@ -63,8 +63,11 @@ const char *cli_human_bytes(uint64_t bytes, char *buf, size_t size);
 void cli_progress(const char *what, uint64_t done, uint64_t total);
 void cli_progress_end(void);
 
-/* SIGINT/SIGTERM/SIGHUP set a flag that long work polls (so partial output is removed before exit);
- * SIGXFSZ is ignored so that a file size limit turns into a write error like a full disk. */
+/* SIGINT/SIGTERM/SIGHUP set a flag that long work polls (so partial output is removed before exit): the
+ * executor between chunks, a stream while it waits, and every step that finishes an output, up to the
+ * rename into place (fmt_cancelled); the run then fails with "interrupted", exit status 1. SIGXFSZ is
+ * ignored so that a file size limit turns into a write error like a full disk. For the tests, the
+ * environment variable LQ_TEST_STOP_AT=STEP stops the process (SIGSTOP) as a step of that name begins. */
 void cli_install_signals(void);
 bool cli_interrupted(void);
 
@@ -117,6 +120,15 @@ bool cli_output_option(int opt, cli_output *o);
 void cli_list_add(const char ***list, size_t *n, const char *s);
 /* Whether name matches one of the shell globs (fnmatch, '*' also matching '/' and '.'). */
 bool cli_glob_any(const char *name, const char **globs, size_t n);
+
+/* Flushes standard output: false, with the message, when it cannot be written (a full disk, a closed
+ * pipe). The tools write their --json summary and call this before they rename the output into place, so
+ * that a summary that cannot be written fails the run and leaves nothing behind. */
+bool cli_flush_stdout(void);
+
+/* For a tool whose standard output carries a summary written before its output is committed: a closed
+ * pipe must fail the write (EPIPE), not kill the process with its temporary output left behind. */
+void cli_ignore_sigpipe(void);
 
 /* Wall-clock seconds since an arbitrary start. */
 double cli_now(void);

@@ -270,6 +270,8 @@ static void parse_args(int argc, char **argv, options *o)
 		add_adapter(o, argv[optind]);
 	if (!o->output)
 		cli_usage_error("no OUTPUT given (-o)");
+	if (!*o->output)
+		cli_usage_error("empty OUTPUT (-o '')");
 	if (strcmp(o->output, "-") == 0 || strcmp(o->base, "-") == 0)
 		cli_usage_error("standard input and output ('-') are for nf4quant: a merge reads the base by tensor "
 				"name, not in one pass");
@@ -1249,6 +1251,8 @@ int main(int argc, char **argv)
 	if (o.out.nparts && o.out.finish)
 		cli_usage_error("--shard and --finish are separate steps: the parts first, then --finish");
 	cli_install_signals();
+	if (o.common.json)
+		cli_ignore_sigpipe();
 	double t0 = cli_now();
 	int status = CLI_EXIT_FAILURE;
 	char err[FMT_ERRBUF] = "";
@@ -1281,7 +1285,7 @@ int main(int argc, char **argv)
 			goto finish;
 		}
 	}
-	if (!om_place_ok(m, o.output))
+	if (!om_place_ok(m, (const char *const *)o.adapters, o.nadapters, o.output))
 		goto finish;
 	if (hf_tensors_list(m, &base, err) != LQ_OK) {
 		cli_error("%s", err);
@@ -1361,13 +1365,11 @@ int main(int argc, char **argv)
 	}
 	if (o.base_as && om_has_work(&p.om)) {
 		/* the scratch file lives beside the output and is removed at the end */
-		size_t n = strlen(o.output) + 32;
-		scratch_path = malloc(n);
+		scratch_path = fmt_temp_path(o.output, "base-as"); /* fits whatever the output's name */
 		if (!scratch_path) {
 			cli_error("out of memory");
 			goto finish;
 		}
-		snprintf(scratch_path, n, "%s.base-as-XXXXXX", o.output);
 		int fd = mkstemp(scratch_path);
 		if (fd < 0) {
 			cli_error("cannot create a scratch file beside '%s': %s", o.output, strerror(errno));
@@ -1389,6 +1391,12 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	double t_merged = cli_now();
+	/* the summary before the rename: when it cannot be written the run fails and leaves nothing */
+	if (o.common.json) {
+		print_json(&o, &p, t_merged - t0, true);
+		if (!cli_flush_stdout())
+			goto finish;
+	}
 	if (om_commit(&p.om, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
@@ -1400,7 +1408,7 @@ int main(int argc, char **argv)
 		 t_merged - t_base, t_committed - t_merged);
 	double secs = cli_now() - t0;
 	if (o.common.json) {
-		print_json(&o, &p, secs, true);
+		/* written above */
 	} else if (o.out.nparts) {
 		cli_info(0, "%s: part %ld of %ld written, %.2f s; the directory is complete once every part is there and "
 			 "--finish has run", o.output, o.out.part + 1, o.out.nparts, secs);

@@ -21,35 +21,6 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* The canonical absolute path of p, which need not exist (then its directory must). NULL when it cannot
- * be resolved, or when its last component is "." or "..", which name no new entry. */
-static char *resolve_path(const char *p)
-{
-	char real[PATH_MAX];
-	if (realpath(p, real))
-		return strdup(real);
-	char *copy = strdup(p);
-	if (!copy)
-		return NULL;
-	size_t len = strlen(copy);
-	while (len > 1 && copy[len - 1] == '/')
-		copy[--len] = '\0';
-	char *slash = strrchr(copy, '/');
-	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
-	const char *base = slash ? slash + 1 : copy;
-	if (slash)
-		*slash = '\0';
-	char *out = NULL;
-	if (strcmp(base, ".") != 0 && strcmp(base, "..") != 0 && realpath(dir, real)) {
-		size_t n = strlen(real) + strlen(base) + 2;
-		out = malloc(n);
-		if (out)
-			snprintf(out, n, "%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
-	}
-	free(copy);
-	return out;
-}
-
 bool om_is_stream(const char *output)
 {
 	return strcmp(output, "-") == 0;
@@ -59,36 +30,6 @@ bool om_is_bundle(const char *output)
 {
 	bool compressed;
 	return bundle_path_is_bundle(output, &compressed);
-}
-
-bool om_place_ok(const hf_model *m, const char *output)
-{
-	if (om_is_stream(output) || hf_model_is_stream(m))
-		return true;
-	char *out = resolve_path(output);
-	if (!out) {
-		cli_error("cannot use output '%s': %s", output, strerror(errno));
-		return false;
-	}
-	char in[PATH_MAX];
-	bool ok = true;
-	const char *in_path = m->is_model_dir && m->dir ? m->dir : m->input;
-	if (realpath(in_path, in)) {
-		size_t n = strlen(in);
-		if (strcmp(out, in) == 0) {
-			cli_error("output '%s' is the input", output);
-			ok = false;
-		} else if (m->is_model_dir && m->dir && strncmp(out, in, n) == 0 && out[n] == '/') {
-			cli_error("output '%s' is inside the input directory '%s'", output, m->dir);
-			ok = false;
-		} else if (strncmp(in, out, strlen(out)) == 0 && in[strlen(out)] == '/') {
-			/* replacing it (-f) would delete the input */
-			cli_error("output '%s' contains the input '%s'", output, m->input);
-			ok = false;
-		}
-	}
-	free(out);
-	return ok;
 }
 
 size_t om_assign_shards(const char *output, uint64_t max_shard_size, const uint64_t *bytes, const size_t *in_shard,
@@ -271,7 +212,9 @@ static bool exists(const char *dir, const char *name)
 static lq_status begin_part(out_model *om, bool force, char *err)
 {
 	struct stat sb;
-	if (mkdir(om->path, 0777) != 0 && (errno != EEXIST || stat(om->path, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+	if (mkdir(om->path, 0777) == 0)
+		om->made_dir = true;
+	else if (errno != EEXIST || stat(om->path, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return fmt_fail(err, LQ_ERR_IO, "cannot make the directory '%s': %s", om->path,
 				errno == EEXIST ? "a file of that name exists" : strerror(errno));
 	if (exists(om->path, MANIFEST_NAME) || exists(om->path, "config.json"))
@@ -281,10 +224,11 @@ static lq_status begin_part(out_model *om, bool force, char *err)
 			continue;
 		if (!force && exists(om->path, om->files[s]))
 			return fmt_fail(err, LQ_ERR_EXISTS, "'%s/%s' exists (use -f to replace it)", om->path, om->files[s]);
-		size_t n = strlen(om->path) + strlen(om->files[s]) + 16;
-		if (!(om->part_tmp[s] = malloc(n)))
+		char *final = join(om->path, om->files[s]);
+		om->part_tmp[s] = final ? fmt_temp_path(final, "tmp") : NULL;
+		free(final);
+		if (!om->part_tmp[s])
 			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		snprintf(om->part_tmp[s], n, "%s/.%s.tmp-XXXXXX", om->path, om->files[s]);
 		int fd = mkstemp(om->part_tmp[s]);
 		if (fd < 0)
 			return fmt_fail(err, LQ_ERR_IO, "cannot create a file in '%s': %s", om->path, strerror(errno));
@@ -294,18 +238,21 @@ static lq_status begin_part(out_model *om, bool force, char *err)
 	return LQ_OK;
 }
 
-/* Which planned shards the directory holds; false when it holds anything else (then it is no directory of
- * parts). Temporary files of parts under way (hidden) do not count. */
-static bool holds_parts(const out_model *om, bool *present, size_t *npresent)
+/* What a directory of parts holds: the planned shards (present[s]), and the first entry that is not one
+ * of them: a .safetensors file, a shard of another plan (*foreign), or anything else (*stray; hidden
+ * entries, such as the temporary file of a part being written, only when `hidden`). Both malloc'd or
+ * NULL. false when the directory cannot be read. */
+static bool scan_parts(const out_model *om, bool hidden, bool *present, size_t *npresent, char **foreign,
+		       char **stray)
 {
 	*npresent = 0;
+	*foreign = *stray = NULL;
 	DIR *d = opendir(om->path);
 	if (!d)
 		return false;
-	bool only_parts = true;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || (!hidden && de->d_name[0] == '.'))
 			continue;
 		bool ours = false;
 		for (size_t s = 0; s < om->nshards && !ours; s++)
@@ -314,10 +261,25 @@ static bool holds_parts(const out_model *om, bool *present, size_t *npresent)
 				present[s] = true;
 				(*npresent)++;
 			}
-		only_parts &= ours;
+		if (ours)
+			continue;
+		char **first = de->d_name[0] != '.' && ends_with(de->d_name, ".safetensors") ? foreign : stray;
+		if (!*first)
+			*first = strdup(de->d_name);
 	}
 	closedir(d);
-	return only_parts && *npresent > 0;
+	return true;
+}
+
+/* Whether the directory holds planned shards and nothing else (hidden entries aside). */
+static bool holds_parts(const out_model *om, bool *present, size_t *npresent)
+{
+	char *foreign, *stray;
+	bool read = scan_parts(om, false, present, npresent, &foreign, &stray);
+	bool only = read && !foreign && !stray && *npresent > 0;
+	free(foreign);
+	free(stray);
+	return only;
 }
 
 /* A completed part must be the shard this plan writes: its size, and its header byte for byte (which
@@ -327,17 +289,14 @@ static lq_status check_part(const out_model *om, size_t s, const char *path, cha
 	size_t hlen;
 	const void *hdr = st_writer_header(om->writers[s], &hlen);
 	struct stat sb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return fmt_fail(err, LQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-	}
-	lq_status st = LQ_OK;
+	int fd;
+	lq_status st = fmt_open_input(path, &fd, &sb, err);
+	if (st != LQ_OK)
+		return st;
 	if ((uint64_t)sb.st_size != st_writer_file_size(om->writers[s])) {
 		st = fmt_fail(err, LQ_ERR_CORRUPT, "'%s' is %jd bytes, the plan's shard %" PRIu64 ": not a part of this "
-			      "conversion (other input or options?)", path, (intmax_t)sb.st_size,
-			      st_writer_file_size(om->writers[s]));
+			      "conversion (made from another input, or with other options than this run)", path,
+			      (intmax_t)sb.st_size, st_writer_file_size(om->writers[s]));
 	} else {
 		char *got = malloc(hlen ? hlen : 1);
 		if (!got)
@@ -346,38 +305,83 @@ static lq_status check_part(const out_model *om, size_t s, const char *path, cha
 			st = fmt_fail(err, LQ_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
 		else if (memcmp(got, hdr, hlen) != 0)
 			st = fmt_fail(err, LQ_ERR_CORRUPT, "'%s': its header is not the plan's: not a part of this conversion "
-				      "(other input or options?)", path);
+				      "(made from another input, or with other options than this run)", path);
 		free(got);
 	}
 	close(fd);
 	return st;
 }
 
-/* Finishing a directory of parts: a new output beside it takes the parts by hard links (copies where the
- * file system has none) and replaces it once complete; until then the parts stay as they are. */
-static lq_status begin_finish(out_model *om, const bool *present, char *err)
+/* Every present shard is the plan's (check_part). */
+static lq_status check_parts(const out_model *om, const bool *present, char *err)
 {
-	char missing[1024] = "";
-	size_t nmissing = 0;
-	for (size_t s = 0; s < om->nshards; s++)
-		if (!present[s] && nmissing++ < 8)
-			snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s", nmissing > 1 ? ", " : "",
-				 om->files[s]);
-	if (nmissing)
-		return fmt_fail(err, LQ_ERR_IO, "'%s' lacks %zu of its %zu parts' shards (%s%s): run the --shard jobs "
-				"that make them first", om->path, nmissing, om->nshards, missing, nmissing > 8 ? ", ..." : "");
 	lq_status st = LQ_OK;
 	for (size_t s = 0; s < om->nshards && st == LQ_OK; s++) {
+		if (!present[s])
+			continue;
 		char *path = join(om->path, om->files[s]);
 		st = path ? check_part(om, s, path, err) : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		free(path);
 	}
+	return st;
+}
+
+/* The planned shards that are (want) or are not present, every one for a NULL present, as "a, b, c, ..."
+ * (at most 8) into buf. */
+static void list_shards(const out_model *om, const bool *present, bool want, char *buf, size_t size)
+{
+	size_t k = 0;
+	buf[0] = '\0';
+	for (size_t s = 0; s < om->nshards; s++)
+		if ((!present || present[s] == want) && k++ < 8)
+			snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", k > 1 ? ", " : "", om->files[s]);
+	if (k > 8)
+		snprintf(buf + strlen(buf), size - strlen(buf), ", ...");
+}
+
+/* Finishing a directory of parts: a new output beside it takes the parts by hard links (copies where the
+ * file system has none) and replaces it once complete; until then the parts stay as they are. The
+ * directory must hold this plan's parts, all of them, and nothing else: the parts are all the finish
+ * removes. */
+static lq_status begin_finish(out_model *om, char *err)
+{
+	bool *present = calloc(om->nshards, sizeof *present);
+	char *foreign = NULL, *stray = NULL;
+	size_t npresent = 0;
+	lq_status st = LQ_OK;
+	char q[512], names[1024];
+	if (!present)
+		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	else if (!scan_parts(om, true, present, &npresent, &foreign, &stray))
+		st = fmt_fail(err, LQ_ERR_IO, "cannot read the directory '%s': %s", om->path, strerror(errno));
+	if (st == LQ_OK && foreign) {
+		/* shard names of another plan: the parts were made with other options (--max-shard-size, ...) */
+		list_shards(om, NULL, true, names, sizeof names);
+		st = fmt_fail(err, LQ_ERR_CORRUPT, "'%s' holds parts made with other options than this run: '%s' is not one "
+			      "of the %zu shards this run plans (%s): give this run the options of the --shard jobs",
+			      om->path, fmt_quote(foreign, q, sizeof q), om->nshards, names);
+	} else if (st == LQ_OK && stray) {
+		st = fmt_fail(err, LQ_ERR_EXISTS, "'%s' holds '%s', which is not a part of this plan%s: the finished "
+			      "output replaces the directory of parts, so it may hold nothing else (move it away first)",
+			      om->path, fmt_quote(stray, q, sizeof q),
+			      stray[0] == '.' && strstr(stray, ".tmp-") ? " (a --shard job still writing?)" : "");
+	} else if (st == LQ_OK && npresent < om->nshards) {
+		list_shards(om, present, false, names, sizeof names);
+		st = fmt_fail(err, LQ_ERR_IO, "'%s' lacks %zu of its %zu parts' shards (%s): run the --shard jobs that make "
+			      "them first", om->path, om->nshards - npresent, om->nshards, names);
+	}
+	if (st == LQ_OK)
+		st = check_parts(om, present, err);
+	free(present);
+	free(foreign);
+	free(stray);
 	if (st != LQ_OK)
 		return st;
 	om->out = hf_out_create();
 	if (!om->out)
 		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	if ((st = hf_out_begin(om->out, om->path, true, true)) != LQ_OK)
+	if ((st = hf_out_replace_only(om->out, om->files, om->nshards)) != LQ_OK ||
+	    (st = hf_out_begin(om->out, om->path, true, true)) != LQ_OK)
 		return fmt_fail(err, st, "%s", hf_out_error(om->out));
 	for (size_t s = 0; s < om->nshards && st == LQ_OK; s++) {
 		char *src = join(om->path, om->files[s]);
@@ -400,6 +404,9 @@ lq_status om_begin(out_model *om, bool force, uint64_t extra_bytes, char *err)
 		return LQ_OK;
 	if (om->nparts)
 		return begin_part(om, force, err);
+	om->out = hf_out_create();
+	if (!om->out)
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 	struct stat sb;
 	if (om->is_dir && !om->bundle && stat(om->path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		bool *present = calloc(om->nshards, sizeof *present);
@@ -408,19 +415,30 @@ lq_status om_begin(out_model *om, bool force, uint64_t extra_bytes, char *err)
 			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		bool parts = holds_parts(om, present, &npresent);
 		lq_status st = LQ_OK;
-		if (om->finish || (parts && npresent == om->nshards && !force))
-			st = begin_finish(om, present, err);
-		else if (parts && !force)
-			st = begin_finish(om, present, err); /* says which parts are missing */
+		if (om->finish || (parts && !force)) {
+			hf_out_free(om->out);
+			om->out = NULL;
+			st = begin_finish(om, err); /* or says what is missing or wrong */
+		} else if (parts && check_parts(om, present, err) == LQ_OK) {
+			/* -f over this plan's own parts: they, and nothing else, are replaced */
+			char **names = calloc(npresent ? npresent : 1, sizeof *names);
+			size_t k = 0;
+			for (size_t s = 0; names && s < om->nshards; s++)
+				if (present[s])
+					names[k++] = om->files[s];
+			st = names ? hf_out_replace_only(om->out, names, k) : LQ_ERR_NOMEM;
+			if (st != LQ_OK)
+				fmt_fail(err, st, "out of memory");
+			free(names);
+		} else {
+			err[0] = '\0'; /* not this plan's parts: hf_out_begin says what may not be replaced */
+		}
 		free(present);
 		if (om->finish || st != LQ_OK)
 			return st;
 	} else if (om->finish) {
 		return fmt_fail(err, LQ_ERR_IO, "--finish: '%s' is not a directory of parts", om->path);
 	}
-	om->out = hf_out_create();
-	if (!om->out)
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 	if (om->bundle)
 		hf_out_set_bundle(om->out, om->zstd_level, om->zstd_threads);
 	lq_status st = hf_out_begin(om->out, om->path, om->is_dir, force);
@@ -457,6 +475,19 @@ lq_status om_open(out_model *om, char *err)
 	return LQ_OK;
 }
 
+/* A signal ends the run between the steps that finish the output (fmt_cancelled, cli.h). */
+static lq_status interrupted(const char *step, char *err)
+{
+	return fmt_cancelled(step) ? fmt_fail(err, LQ_ERR_CANCELLED, "interrupted") : LQ_OK;
+}
+
+/* manifest_read_path, with a look for a signal between its chunks: hashing a large output takes long. */
+static lq_status read_for_manifest(void *arg, uint64_t offset, void *dst, size_t len, char *err)
+{
+	lq_status st = interrupted(NULL, err);
+	return st == LQ_OK ? manifest_read_path(arg, offset, dst, len, err) : st;
+}
+
 /* The MANIFEST of the files written so far. */
 static lq_status write_manifest(out_model *om, char *err)
 {
@@ -476,7 +507,7 @@ static lq_status write_manifest(out_model *om, char *err)
 		else if (stat(paths[i], &sb) != 0)
 			st = fmt_fail(err, LQ_ERR_IO, "cannot stat '%s': %s", paths[i], strerror(errno));
 		else
-			files[i] = (manifest_file){.path = names[i], .size = (uint64_t)sb.st_size, .read = manifest_read_path,
+			files[i] = (manifest_file){.path = names[i], .size = (uint64_t)sb.st_size, .read = read_for_manifest,
 						   .arg = paths[i]};
 	}
 	char *text = NULL;
@@ -501,11 +532,16 @@ lq_status om_finish(out_model *om, const hf_model *m, uint64_t total_parameters,
 		    size_t config_len, char *err)
 {
 	lq_status st;
-	for (size_t s = 0; s < om->nshards; s++)
-		if (om->todo[s] && (st = st_writer_finish(om->writers[s])) != LQ_OK)
+	for (size_t s = 0; s < om->nshards; s++) {
+		if (!om->todo[s])
+			continue;
+		if ((st = interrupted("shards", err)) != LQ_OK)
+			return st;
+		if ((st = st_writer_finish(om->writers[s])) != LQ_OK) /* syncs the shard */
 			return fmt_fail(err, st, "%s", st_writer_error(om->writers[s]));
-	if (!om->is_dir || om->nparts)
-		return LQ_OK;
+	}
+	if ((st = interrupted("index", err)) != LQ_OK || !om->is_dir || om->nparts)
+		return st;
 	if (om->nshards > 1) {
 		char *index = hf_index_json(total_parameters, om->bytes, om->names, om->shard_of, om->nnames, om->files);
 		if (!index)
@@ -516,18 +552,29 @@ lq_status om_finish(out_model *om, const hf_model *m, uint64_t total_parameters,
 			return fmt_fail(err, st, "%s", hf_out_error(om->out));
 	}
 	if (m->is_model_dir) {
+		if ((st = interrupted("config", err)) != LQ_OK)
+			return st;
 		if (config_text && (st = hf_out_write_file(om->out, "config.json", config_text, config_len)) != LQ_OK)
 			return fmt_fail(err, st, "%s", hf_out_error(om->out));
-		for (size_t i = 0; i < m->ncarry; i++)
+		for (size_t i = 0; i < m->ncarry; i++) {
+			if ((st = interrupted("carry", err)) != LQ_OK)
+				return st;
 			if ((st = hf_out_carry(om->out, m, i)) != LQ_OK)
 				return fmt_fail(err, st, "%s", hf_out_error(om->out));
+		}
 	}
+	if ((st = interrupted("manifest", err)) != LQ_OK)
+		return st;
 	return write_manifest(om, err);
 }
 
 /* A part's shards take their final names; the directory is synced. */
 static lq_status commit_part(out_model *om, char *err)
 {
+	/* the last moment a signal can end the run: from the first rename on, the shards are in place */
+	lq_status st = interrupted("rename", err);
+	if (st != LQ_OK)
+		return st;
 	for (size_t s = 0; s < om->nshards; s++) {
 		if (!om->todo[s])
 			continue;
@@ -546,6 +593,7 @@ static lq_status commit_part(out_model *om, char *err)
 		fsync(fd);
 		close(fd);
 	}
+	om->made_dir = false; /* it holds the part */
 	return LQ_OK;
 }
 
@@ -581,5 +629,7 @@ void om_free(out_model *om)
 	free(om->names);
 	free(om->shard_of);
 	hf_out_free(om->out); /* an uncommitted output is removed */
+	if (om->made_dir)
+		rmdir(om->path); /* the directory this part made, unless another part has written into it */
 	memset(om, 0, sizeof *om);
 }

@@ -51,15 +51,18 @@ typedef struct out_model {
 	size_t nnames, cap;
 	uint64_t bytes;     /* tensor data in all shards (after om_layout) */
 	hf_out *out;
+	bool made_dir;      /* a part made the output directory: removed again unless the part is committed */
 } out_model;
 
 /* Whether OUTPUT is "-" (standard output) or names a bundle. */
 bool om_is_stream(const char *output);
 bool om_is_bundle(const char *output);
 
-/* Whether OUTPUT may be written for input m: not the input, not inside it, not containing it. Prints
- * the message. */
-bool om_place_ok(const hf_model *m, const char *output);
+/* Whether OUTPUT may be written for the inputs, model m and the adapters (their paths as given: a
+ * directory, a file in one, or a bundle; NULL when none): not an input, not inside an input directory, not
+ * containing an input's directory or file, neither where its name is nor where it leads through a link,
+ * every path compared by its real path (out_place.c). Prints the message. */
+bool om_place_ok(const hf_model *m, const char *const *adapters, size_t nadapters, const char *output);
 
 /* The output shard of each of n units (a tensor or a group of tensors kept together) of `bytes` bytes,
  * from input shard `in_shard`: one file for a .safetensors or "-" OUTPUT, else the input's layout, or

@@ -175,6 +175,8 @@ static void parse_args(int argc, char **argv, options *o)
 	o->input = argv[optind];
 	if (!o->output)
 		cli_usage_error("no OUTPUT given (-o)");
+	if (!*o->output)
+		cli_usage_error("empty OUTPUT (-o '')");
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -662,6 +664,8 @@ int main(int argc, char **argv)
 		return CLI_EXIT_FAILURE;
 	}
 	cli_install_signals();
+	if (o.common.json)
+		cli_ignore_sigpipe();
 	double t0 = cli_now();
 
 	int status = CLI_EXIT_FAILURE;
@@ -697,7 +701,7 @@ int main(int argc, char **argv)
 		cli_error("%s: the model is already quantized (config.json has a quantization_config)", o.input);
 		goto finish;
 	}
-	if (!om_place_ok(m, o.output))
+	if (!om_place_ok(m, NULL, 0, o.output))
 		goto finish;
 	if (plan_items(&o, m, &p) != LQ_OK) {
 		cli_error("out of memory");
@@ -764,6 +768,12 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	double t_converted = cli_now();
+	/* the summary before the rename: when it cannot be written the run fails and leaves nothing */
+	if (o.common.json) {
+		print_json(&o, &p, t_converted - t0, true);
+		if (!cli_flush_stdout())
+			goto finish;
+	}
 	if (om_commit(&p.om, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
@@ -777,7 +787,7 @@ int main(int argc, char **argv)
 	for (size_t s = 0; s < p.om.nshards; s++)
 		written += om_shard_todo(&p.om, s);
 	if (o.common.json) {
-		print_json(&o, &p, secs, true);
+		/* written above */
 	} else if (o.out.nparts) {
 		cli_info(0, "%s: part %ld of %ld: %zu of its %zu shards written, %.2f s; the directory is complete once "
 			 "every part is there and --finish has run", o.output, o.out.part + 1, o.out.nparts, written, p.om.nshards,

@@ -74,3 +74,18 @@ header() {
 	set -- $(od -An -tu1 -N4 "$_f")
 	tail -c +9 "$_f" | head -c $(($1 + 256 * $2 + 65536 * $3 + 16777216 * $4))
 }
+
+# await_stopped PID: until process PID has stopped itself (SIGSTOP: the tools do so at a step named by
+# LQ_TEST_STOP_AT, cli.h), however slow the machine; fails the case when it has ended instead, or
+# after 120 s (valgrind included).
+await_stopped() {
+	_i=0
+	while :; do
+		_state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || _state=
+		[ "$_state" = T ] && return 0
+		[ -n "$_state" ] && [ "$_state" != Z ] || die "process $1 ended before it stopped"
+		[ $_i -lt 6000 ] || { kill -KILL "$1"; die "process $1 did not stop within 120 s"; }
+		sleep 0.02
+		_i=$((_i + 1))
+	done
+}
