@@ -316,9 +316,10 @@ static size_t side_floats(const lq_cuda_merge *m, size_t l)
 	return r * (size_t)m->cols + r * (size_t)m->rows + (m->magnitude[l] ? (size_t)m->rows : 0);
 }
 
-lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size_t msg_size)
+lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_index, char *msg, size_t msg_size)
 {
 	const int64_t n = m->nrows * m->cols;
+	*bad_index = -1;
 	CUDA_TRY(cudaSetDevice(g->device), "cudaSetDevice");
 	if (g->side_key != m->key) {
 		g->side_key = 0;
@@ -388,10 +389,17 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size
 	}
 	const size_t osize = lq_dtype_size(m->out_dtype);
 	CUDA_TRY(ensure(&g->d_in, &g->cap_in, (size_t)n * osize), "cudaMalloc");
-	CUDA_TRY(lq::merge_store(g->d_w, n, (int)m->out_dtype, g->d_in, g->stream), "the merge kernels");
+	CUDA_TRY(cudaMemsetAsync(g->d_bad, 0xff, sizeof *g->d_bad, g->stream), "cudaMemset");
+	CUDA_TRY(lq::merge_store(g->d_w, n, (int)m->out_dtype, g->d_in, g->d_bad, g->stream), "the merge kernels");
 	CUDA_TRY(cudaMemcpyAsync(m->out, g->d_in, (size_t)n * osize, cudaMemcpyDeviceToHost, g->stream),
 		 "copying from the device");
+	CUDA_TRY(cudaMemcpyAsync(g->h_bad, g->d_bad, sizeof *g->h_bad, cudaMemcpyDeviceToHost, g->stream),
+		 "copying from the device");
 	CUDA_TRY(cudaStreamSynchronize(g->stream), "the merge kernels");
+	if (*g->h_bad != ~0ull) {
+		*bad_index = (int64_t)*g->h_bad;
+		return LQ_ERR_NONFINITE;
+	}
 	return LQ_OK;
 }
 

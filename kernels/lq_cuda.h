@@ -81,7 +81,9 @@ typedef struct lq_cuda_merge {
 	lq_dtype out_dtype;
 } lq_cuda_merge;
 
-lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size_t msg_size);
+/* LQ_ERR_NONFINITE (no message) when an element of out is NaN or infinite: the smallest such index (of the
+ * chunk) in *bad_index, which is -1 otherwise. */
+lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_index, char *msg, size_t msg_size);
 
 /* The sums of each LQ_STATS_PIECE-element piece of x against ref (host arrays of n elements of their
  * types; first is the tensor index of element 0), as libquant/stats.c's lq_error_piece computes them. */

@@ -87,13 +87,21 @@ __global__ void load_kernel(const void *in, int in_dtype, int round_input, int w
 	}
 }
 
-__global__ void store_kernel(const float *w, int64_t n, int out_dtype, void *out)
+__global__ void store_kernel(const float *w, int64_t n, int out_dtype, void *out, unsigned long long *bad)
 {
 	for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-		if (out_dtype == 0)
+		bool finite;
+		if (out_dtype == 0) {
 			static_cast<float *>(out)[i] = w[i];
-		else
-			static_cast<uint16_t *>(out)[i] = out_dtype == 1 ? to_f16(w[i]) : to_bf16(w[i]);
+			finite = (__float_as_uint(w[i]) & 0x7f800000u) != 0x7f800000u;
+		} else {
+			const uint16_t h = out_dtype == 1 ? to_f16(w[i]) : to_bf16(w[i]);
+			const uint16_t e = out_dtype == 1 ? 0x7c00u : 0x7f80u;
+			static_cast<uint16_t *>(out)[i] = h;
+			finite = (h & e) != e;
+		}
+		if (!finite)
+			atomicMin(bad, (unsigned long long)i);
 	}
 }
 
@@ -200,9 +208,10 @@ cudaError_t merge_apply(float *w, float *v, float *factor, const merge_lora &l, 
 	return cudaGetLastError();
 }
 
-cudaError_t merge_store(const float *w, int64_t n, int out_dtype, void *out, cudaStream_t stream)
+cudaError_t merge_store(const float *w, int64_t n, int out_dtype, void *out, unsigned long long *bad,
+			cudaStream_t stream)
 {
-	store_kernel<<<grid_for(n), kThreads, 0, stream>>>(w, n, out_dtype, out);
+	store_kernel<<<grid_for(n), kThreads, 0, stream>>>(w, n, out_dtype, out, bad);
 	return cudaGetLastError();
 }
 

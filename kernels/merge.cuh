@@ -35,7 +35,9 @@ cudaError_t merge_load(const void *in, int in_dtype, int round_input, int wtype,
 cudaError_t merge_apply(float *w, float *v, float *factor, const merge_lora &l, int64_t rows, int64_t cols,
 			int64_t row0, int64_t nrows, int wtype, int keep_unrounded, cudaStream_t stream);
 
-// out = out_dtype(w) (float32 copied as is).
-cudaError_t merge_store(const float *w, int64_t n, int out_dtype, void *out, cudaStream_t stream);
+// out = out_dtype(w) (float32 copied as is); *bad (set to ~0 by the caller) becomes the smallest index of an
+// element of out that is NaN or infinite, as the CPU finds it (libquant/dtype.c lq_first_nonfinite).
+cudaError_t merge_store(const float *w, int64_t n, int out_dtype, void *out, unsigned long long *bad,
+			cudaStream_t stream);
 
 } // namespace lq

@@ -169,6 +169,12 @@ static void fail_locked(exec *ex, lq_status status, const char *fmt, ...)
 	pthread_cond_broadcast(&ex->changed);
 }
 
+/* "NaN", "+inf" or "-inf", for a value that is not finite. */
+static const char *nonfinite_name(float v)
+{
+	return v != v ? "NaN" : (v > 0 ? "+inf" : "-inf");
+}
+
 static const char *callee_message(const char *(*fn)(void *), void *self, lq_status status)
 {
 	const char *m = fn ? fn(self) : NULL;
@@ -453,6 +459,31 @@ static task_state *task_state_new(const lq_task *t)
 	return ts;
 }
 
+/* Double-quantizes the task's block scales (the last chunk's step). bitsandbytes takes the offset as the
+ * mean of the scales in float32: scales near the float32 maximum overflow it, and scales that do not
+ * come back finite from the 8-bit codes would make a checkpoint that loads as infinities. Both are
+ * refused rather than written (the quant_state JSON cannot even hold an infinite offset). */
+static lq_status double_quant(exec *ex, const lq_task *t, task_state *ts)
+{
+	lq_ctx *ctx = ex->ctx;
+	float *offset = &ts->result.nested_offset;
+	lq_status st = lq_double_quant(ctx, ts->absmax, ts->nblocks, ts->absmax_q, ts->nested_absmax, offset);
+	if (st != LQ_OK)
+		return lq_fail_task(ctx, st, t->origin, t->name);
+	if (!lq_is_finite_bits(lq_f32_bits(*offset)))
+		return lq_fail(ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': the mean of its block scales (the double-quantization "
+			       "offset) overflows float32; refusing to write it (quantize it without double quantization)",
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name);
+	/* the scales as a loader dequantizes them, into the float32 scales, which are not written */
+	lq_dequantize_absmax_ref(ts->absmax_q, ts->nested_absmax, *offset, ts->nblocks, ts->absmax);
+	int64_t bad = lq_first_nonfinite(ts->absmax, LQ_DTYPE_F32, 0, ts->nblocks);
+	if (bad >= 0)
+		return lq_fail(ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': the scale of block %" PRId64 " dequantizes to %s after "
+			       "double quantization; refusing to write it (quantize it without double quantization)",
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, bad, nonfinite_name(ts->absmax[bad]));
+	return LQ_OK;
+}
+
 /* Quantizes the chunk in slot s; for the last chunk also double-quantizes the constants. */
 static lq_status compute_quantize(exec *ex, const lq_task *t, slot *s, task_state *ts)
 {
@@ -466,19 +497,13 @@ static lq_status compute_quantize(exec *ex, const lq_task *t, slot *s, task_stat
 		float v = lq_load_f32(s->in, t->dtype, bad);
 		lq_format_index(where, sizeof where, t->shape, t->ndim, i);
 		return lq_fail(ctx, st, "%s%stensor '%s': element %s (flat index %" PRId64 ") is %s; refusing to quantize it",
-			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, i,
-			       v != v ? "NaN" : (v > 0 ? "+inf" : "-inf"));
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, i, nonfinite_name(v));
 	}
 	if (st != LQ_OK)
-		return lq_fail(ctx, st, "%s%stensor '%s': %s", t->origin ? t->origin : "", t->origin ? ": " : "", t->name,
-			       lq_ctx_error_string(ctx));
+		return lq_fail_task(ctx, st, t->origin, t->name);
 	s->out_len = (size_t)lq_quant_packed_bytes(s->nelem);
-	if (s->last && t->quant.double_quant) {
-		st = lq_double_quant(ctx, ts->absmax, ts->nblocks, ts->absmax_q, ts->nested_absmax,
-				     &ts->result.nested_offset);
-		if (st != LQ_OK)
-			return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
-	}
+	if (s->last && t->quant.double_quant)
+		return double_quant(ex, t, ts);
 	return LQ_OK;
 }
 
@@ -549,11 +574,19 @@ static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_d
 			lq_status st = lq_dequantize_absmax(ctx, x->base_absmax, x->base_nested, t->base_offset, nb,
 							   ts->base_absmax);
 			if (st != LQ_OK)
-				return st;
+				return lq_fail_task(ctx, st, t->origin, t->name);
 		} else {
 			for (int64_t j = 0; j < nb; j++)
 				ts->base_absmax[j] = lq_load_f32(x->base_absmax, LQ_DTYPE_F32, j);
 		}
+		/* a scale that is not finite (stored so, or a double-quantization offset that overflows it) would
+		 * make every weight of its block infinite or NaN */
+		int64_t bad = lq_first_nonfinite(ts->base_absmax, LQ_DTYPE_F32, 0, nb);
+		if (bad >= 0)
+			return lq_fail(ctx, LQ_ERR_CORRUPT, "%s%stensor '%s': the 4-bit base's scale of block %" PRId64 " is %s%s",
+				       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, bad,
+				       nonfinite_name(ts->base_absmax[bad]),
+				       t->base_quant.double_quant ? " once dequantized (its double quantization overflows)" : "");
 	}
 	return LQ_OK;
 }
@@ -566,6 +599,7 @@ typedef struct merge_item_job {
 	void *out;         /* where the merged rows go as out_dtype, NULL for a requantization */
 	int64_t rows_per_item;
 	int64_t nrows;
+	int64_t *bad;      /* per item: its first merged element that is not finite (in the chunk), or -1 */
 	bool failed;
 } merge_item_job;
 
@@ -591,9 +625,30 @@ static void merge_item(void *arg, int64_t item)
 				memcpy(w + r * cols, m->ts->replace + (int64_t)k * cols, (size_t)cols * 4);
 		}
 	lq_merge_rows(&m->job, m->job.row0 + r0, m->job.row0 + r1, d);
-	if (m->out)
+	/* the rows as they are written (out_dtype, or the float32 sums a requantization quantizes) */
+	int64_t bad;
+	if (m->out) {
 		lq_store_f32_n(m->out, m->t->out_dtype, r0 * cols, (r1 - r0) * cols, w + r0 * cols);
+		bad = lq_first_nonfinite(m->out, m->t->out_dtype, r0 * cols, (r1 - r0) * cols);
+	} else {
+		bad = lq_first_nonfinite(w, LQ_DTYPE_F32, r0 * cols, (r1 - r0) * cols);
+	}
+	m->bad[item] = bad < 0 ? -1 : r0 * cols + bad;
 	free(d);
+}
+
+/* A merged element (element `i` of the chunk in slot s) that is not finite: refused, never written. An
+ * adapter that overflows the weight's type, a DoRA row whose norm is zero or a 4-bit base whose scales
+ * overflow all end here, on the CPU and the GPU alike. */
+static lq_status fail_nonfinite_merge(exec *ex, const lq_task *t, const slot *s, int64_t i)
+{
+	char where[256];
+	float v = t->requantize ? ex->scratch[i] : lq_load_f32(s->out, t->out_dtype, i);
+	int64_t k = s->elem0 + i;
+	lq_format_index(where, sizeof where, t->shape, t->ndim, k);
+	return lq_fail(ex->ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': merged element %s (flat index %" PRId64 ") is %s; "
+		       "refusing to write it", t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, k,
+		       nonfinite_name(v));
 }
 
 static lq_status merge_finish(exec *ex, const lq_task *t, slot *s, task_state *ts);
@@ -609,14 +664,17 @@ static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *
 				  .dtype = t->dtype, .loras = t->loras, .nloras = t->nloras, .a = ts->a, .b = ts->b,
 				  .bt = ts->bt, .magnitude = ts->magnitude, .keep_last_unrounded = t->requantize};
 	/* the GPU, when there is one and the task suits it (rows replaced are merged on the CPU) */
+	int64_t bad = -1;
 	st = t->nreplace ? LQ_ERR_UNSUPPORTED
 			 : lq_backend_merge(ctx, &job, ts->key, nrows, t->base_quantized ? NULL : s->in, t->dtype,
 					    t->base_quantized ? s->in : NULL,
 					    t->base_quantized ? ts->base_absmax + s->elem0 / t->base_quant.blocksize : NULL,
 					    t->base_quant.qtype, t->base_quant.blocksize, t->requantize ? (void *)ex->scratch : (void *)s->out,
-					    t->requantize ? LQ_DTYPE_F32 : t->out_dtype);
+					    t->requantize ? LQ_DTYPE_F32 : t->out_dtype, &bad);
+	if (st == LQ_ERR_NONFINITE)
+		return fail_nonfinite_merge(ex, t, s, bad);
 	if (st != LQ_OK && st != LQ_ERR_UNSUPPORTED)
-		return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+		return lq_fail_task(ctx, st, t->origin, t->name);
 	if (st == LQ_OK)
 		return merge_finish(ex, t, s, ts);
 	if (t->base_quantized) {
@@ -625,7 +683,7 @@ static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *
 		st = lq_dequantize_blocks(ctx, s->in, ts->base_absmax + s->elem0 / t->base_quant.blocksize, s->nelem,
 					  t->base_quant.qtype, t->base_quant.blocksize, LQ_DTYPE_F32, ex->scratch);
 		if (st != LQ_OK)
-			return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+			return lq_fail_task(ctx, st, t->origin, t->name);
 	}
 	merge_item_job m = {
 		.job = job,
@@ -635,14 +693,22 @@ static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *
 	m.rows_per_item = (nrows + items - 1) / (items ? items : 1);
 	if (m.rows_per_item < 1)
 		m.rows_per_item = 1;
-	lq_pool_run(ctx->pool, (nrows + m.rows_per_item - 1) / m.rows_per_item, merge_item, &m);
+	const int64_t nitems = (nrows + m.rows_per_item - 1) / m.rows_per_item;
+	if (!(m.bad = malloc((size_t)nitems * sizeof *m.bad)))
+		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+	lq_pool_run(ctx->pool, nitems, merge_item, &m);
+	for (int64_t i = 0; i < nitems && bad < 0; i++)
+		bad = m.bad[i]; /* items are in element order: the first one found is the smallest */
+	free(m.bad);
 	if (m.failed)
 		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+	if (bad >= 0)
+		return fail_nonfinite_merge(ex, t, s, bad);
 	return merge_finish(ex, t, s, ts);
 }
 
 /* After the rows of a chunk are merged (in s->out, or as float32 in the scratch buffer for a
- * requantization): the output's length, or the requantization. */
+ * requantization) and found finite: the output's length, or the requantization. */
 static lq_status merge_finish(exec *ex, const lq_task *t, slot *s, task_state *ts)
 {
 	lq_ctx *ctx = ex->ctx;
@@ -656,16 +722,12 @@ static lq_status merge_finish(exec *ex, const lq_task *t, slot *s, task_state *t
 	st = lq_quantize_blocks(ctx, ex->scratch, LQ_DTYPE_F32, s->nelem, t->quant.qtype, t->quant.blocksize, s->out,
 				ts->absmax + s->elem0 / t->quant.blocksize, &bad);
 	if (st == LQ_ERR_NONFINITE)
-		return lq_fail(ctx, st, "%s%stensor '%s': the merged element %lld is not finite",
-			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, (long long)(s->elem0 + bad));
+		return fail_nonfinite_merge(ex, t, s, bad);
 	if (st != LQ_OK)
-		return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+		return lq_fail_task(ctx, st, t->origin, t->name);
 	s->out_len = (size_t)lq_quant_packed_bytes(s->nelem);
-	if (s->last && t->quant.double_quant) {
-		st = lq_double_quant(ctx, ts->absmax, ts->nblocks, ts->absmax_q, ts->nested_absmax, &ts->result.nested_offset);
-		if (st != LQ_OK)
-			return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
-	}
+	if (s->last && t->quant.double_quant)
+		return double_quant(ex, t, ts);
 	return LQ_OK;
 }
 
@@ -800,8 +862,9 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 					if (!ts)
 						cst = lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
 					if (cst == LQ_OK && t->op == LQ_OP_MERGE) {
+						lq_clear_error(ctx);
 						cst = merge_prepare(ex, t, ts, s->aux);
-						if (cst != LQ_OK && !lq_ctx_error_string(ctx)[0])
+						if (cst == LQ_ERR_NOMEM && !lq_ctx_error_string(ctx)[0])
 							lq_fail(ctx, cst, "tensor '%s': out of memory", t->name);
 					}
 					aux_free(s->aux);

@@ -190,6 +190,9 @@ static inline float lq_round_to(lq_dtype dtype, float v)
 void lq_load_f32_n(const void *src, lq_dtype dtype, int64_t i0, int64_t n, float *dst);
 void lq_store_f32_n(void *dst, lq_dtype dtype, int64_t i0, int64_t n, const float *src);
 void lq_round_to_n(lq_dtype dtype, const float *src, int64_t n, float *dst); /* dst may be src */
+/* The first of elements i0 .. i0 + n - 1 of src (F32, F16 or BF16) that is NaN or infinite, counted from
+ * i0, or -1 when all are finite. */
+int64_t lq_first_nonfinite(const void *src, lq_dtype dtype, int64_t i0, int64_t n);
 
 /* ---------------------------------------------------------------------------- SIMD kernels */
 
@@ -265,6 +268,17 @@ void lq_pool_run(lq_pool *pool, int64_t nitems, void (*fn)(void *arg, int64_t i)
 #define LQ_ERRBUF 1024
 #define LQ_MAX_GPUS 16
 
+/* The compute steps a unit test can make fail (lq_test_fail_step), as a GPU failure would: block
+ * quantization (also a requantization's), double quantization, the GPU merge, the dequantization of a
+ * 4-bit base. */
+typedef enum lq_test_step {
+	LQ_TEST_STEP_NONE = 0,
+	LQ_TEST_STEP_QUANTIZE,
+	LQ_TEST_STEP_DOUBLE_QUANT,
+	LQ_TEST_STEP_MERGE,
+	LQ_TEST_STEP_DEQUANTIZE,
+} lq_test_step;
+
 struct lq_ctx {
 	lq_pool *pool;
 	const lq_cpu_kernels *cpu;
@@ -272,6 +286,9 @@ struct lq_ctx {
 	void *gpu[LQ_MAX_GPUS];  /* lq_cuda handles, opaque here */
 	char device_note[256];
 	char err[LQ_ERRBUF];
+	lq_test_step test_step;  /* tests only: the step that fails, with this status and message */
+	lq_status test_status;
+	char test_message[256];
 };
 
 /* ------------------------------------------------------------------------------ backends */
@@ -290,10 +307,11 @@ lq_status lq_backend_dequantize(lq_ctx *ctx, const uint8_t *packed, const float 
  * 4-bit codes (packed, with the rows' blocks' float32 absmax), into out as out_dtype (float32 when
  * job->keep_last_unrounded). `key` names the task: its adapters are uploaded once. LQ_ERR_UNSUPPORTED,
  * with no message, when there is no GPU or the job does not suit it (a rank above 1024, a bias vector):
- * the caller merges on the CPU. Gives merge.c's bytes. */
+ * the caller merges on the CPU. LQ_ERR_NONFINITE, with no message, when an element of out is NaN or
+ * infinite: the smallest such index in *bad_index. Gives merge.c's bytes. */
 lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, int64_t nrows, const void *in,
 			   lq_dtype in_dtype, const uint8_t *packed, const float *absmax, lq_qtype qtype,
-			   int32_t blocksize, void *out, lq_dtype out_dtype);
+			   int32_t blocksize, void *out, lq_dtype out_dtype, int64_t *bad_index);
 
 /* The sums of each LQ_STATS_PIECE-element piece of x against ref (stats.c's lq_error_piece for each) on
  * the GPU; LQ_ERR_UNSUPPORTED, with no message, when the context has none. */
@@ -307,9 +325,20 @@ void lq_error_piece(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype r
 void *lq_backend_host_alloc(const lq_ctx *ctx, size_t size);
 void lq_backend_host_free(const lq_ctx *ctx, void *p);
 
-/* Sets the context's message (printf-style) and returns `status`, for `return lq_fail(ctx, ...)`. */
+/* Sets the context's message (printf-style) and returns `status`, for `return lq_fail(ctx, ...)`. The
+ * context's current message may be one of the arguments. */
 lq_status lq_fail(lq_ctx *ctx, lq_status status, const char *fmt, ...) LQ_PRINTF(3, 4);
 void lq_clear_error(lq_ctx *ctx);
+
+/* Prefixes the context's message (the detail a failed call left, or the status's text when there is
+ * none) with where it happened: "origin: tensor 'name': detail" (origin may be NULL). Returns status. */
+lq_status lq_fail_task(lq_ctx *ctx, lq_status status, const char *origin, const char *name);
+
+/* For the unit tests only, never called by the library or the tools: from now on every call of `step` in
+ * this context fails with `status` and `message` as its own message (LQ_TEST_STEP_NONE: none fails). */
+void lq_test_fail_step(lq_ctx *ctx, lq_test_step step, lq_status status, const char *message);
+/* Called by each step first: the injected failure (message set), or LQ_OK. */
+lq_status lq_test_injected(lq_ctx *ctx, lq_test_step step);
 
 /* Formats element index i of a tensor of the given shape as "[3, 7]" into buf. */
 void lq_format_index(char *buf, size_t size, const int64_t *shape, int ndim, int64_t i);
