@@ -309,11 +309,13 @@ lq_status lq_cuda_dequantize_blocks(lq_cuda *g, const uint8_t *packed, const flo
 	return LQ_OK;
 }
 
-// The side inputs of one lora in d_side: x, then y, then the magnitudes.
+// The side inputs of one lora in d_side: x, then y, then the magnitudes of the rows or the factors of the
+// columns.
 static size_t side_floats(const lq_cuda_merge *m, size_t l)
 {
 	const size_t r = (size_t)m->loras[l].rank;
-	return r * (size_t)m->cols + r * (size_t)m->rows + (m->magnitude[l] ? (size_t)m->rows : 0);
+	return r * (size_t)m->cols + r * (size_t)m->rows + (m->magnitude[l] ? (size_t)m->rows : 0) +
+	       (m->col_factor[l] ? (size_t)m->cols : 0);
 }
 
 lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_index, char *msg, size_t msg_size)
@@ -339,6 +341,10 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_in
 			if (m->magnitude[l])
 				CUDA_TRY(cudaMemcpyAsync(p + r * ((size_t)m->cols + (size_t)m->rows), m->magnitude[l],
 							 (size_t)m->rows * 4, cudaMemcpyHostToDevice, g->stream),
+					 "copying to the device");
+			if (m->col_factor[l])
+				CUDA_TRY(cudaMemcpyAsync(p + r * ((size_t)m->cols + (size_t)m->rows), m->col_factor[l],
+							 (size_t)m->cols * 4, cudaMemcpyHostToDevice, g->stream),
 					 "copying to the device");
 			p += side_floats(m, l);
 		}
@@ -378,12 +384,13 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_in
 	for (size_t l = 0; l < m->nloras; l++) {
 		const lq_lora *lora = &m->loras[l];
 		const size_t r = (size_t)lora->rank;
+		float *extra = p + r * ((size_t)m->cols + (size_t)m->rows);
 		lq::merge_lora ml = {lora->layout == LQ_LORA_TRANSPOSED, lora->rank, lora->scaling, lora->round_delta,
-				     p, p + r * (size_t)m->cols,
-				     m->magnitude[l] ? p + r * ((size_t)m->cols + (size_t)m->rows) : nullptr};
+				     p, p + r * (size_t)m->cols, m->magnitude[l] ? extra : nullptr,
+				     m->col_factor[l] ? extra : nullptr};
 		bool last = l + 1 == m->nloras;
 		CUDA_TRY(lq::merge_apply(g->d_w, g->d_v, g->d_factor, ml, m->rows, m->cols, m->row0, m->nrows, wtype,
-					 last && m->keep_last_unrounded, g->stream),
+					 last && m->keep_last_unrounded, m->row_plan, g->stream),
 			 "the merge kernels");
 		p += side_floats(m, l);
 	}

@@ -266,6 +266,7 @@ lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, i
 			   .wtype = job->dtype, .in = in, .in_dtype = in_dtype, .packed = packed, .absmax = absmax,
 			   .qtype = qtype, .blocksize = blocksize, .nloras = job->nloras, .loras = job->loras, .x = x,
 			   .y = y, .magnitude = (const float *const *)job->magnitude,
+			   .col_factor = (const float *const *)job->col_factor, .row_plan = job->row_plan ? *job->row_plan : (lq_torch_norm_plan){0},
 			   .keep_last_unrounded = job->keep_last_unrounded, .out = out, .out_dtype = out_dtype};
 	char msg[256];
 	lq_status st = lq_cuda_merge_rows(ctx->gpu[0], &m, bad_index, msg, sizeof msg);

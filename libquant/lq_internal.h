@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "libquant.h"
+#include "torch_norm.h"
 
 #if defined(__GNUC__)
 #define LQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -233,7 +234,12 @@ typedef struct lq_cpu_kernels {
 	lq_delta_rows_fn delta_rows; /* NULL: the reference, lq_lora_delta_row for each row */
 } lq_cpu_kernels;
 
-/* A merge of rows [row0, row0 + n) of a weight [rows, cols] held as float32 in w (merge.c). */
+/* A merge of rows [row0, row0 + n) of a weight [rows, cols] held as float32 in w (merge.c). DoRA scales
+ * V = W + D as PEFT does: by magnitude / norm per row for LQ_LORA_ROWS (DoraLinearVariant: the norms of
+ * V's rows, each found as the row is merged), per column for LQ_LORA_TRANSPOSED (DoraEmbeddingVariant,
+ * and a Conv1D's DoraLinearVariant with fan_in_fan_out: PEFT norms the transposed weight, so the
+ * columns of V; found over every row before the merge, lq_merge_sum_rows). The norms are float32 sums
+ * in the order of torch.linalg.norm on CUDA (torch_norm.h). */
 typedef struct lq_merge_job {
 	const lq_cpu_kernels *kernels;
 	float *w;
@@ -242,12 +248,30 @@ typedef struct lq_merge_job {
 	const lq_lora *loras;
 	size_t nloras;
 	float *const *a, *const *b, *const *bt; /* per lora, float32 */
-	float *const *magnitude;                /* per lora; NULL without DoRA */
+	float *const *magnitude;                /* per lora: DoRA's magnitudes of the rows [rows], or NULL */
+	float *const *col_factor;               /* per lora: DoRA's factors of the columns [cols], or NULL */
+	const lq_torch_norm_plan *row_plan;     /* the order of the row norms (inner, [rows, cols]) */
 	bool keep_last_unrounded;               /* the last sum stays float32 (a requantization follows) */
 } lq_merge_job;
 
 /* Merges rows [r0, r1) in place; d is scratch for LQ_MERGE_GROUP rows (LQ_MERGE_GROUP * cols floats). */
 void lq_merge_rows(const lq_merge_job *job, int64_t r0, int64_t r1, float *d);
+
+/* For the norms of DoRA's columns: rows [r0, r1) of w become V = W + D of lora l (D rounded first when
+ * the lora says so), W being what the loras before l made of them (lq_merge_rows with nloras = l). d as
+ * for lq_merge_rows. */
+void lq_merge_sum_rows(const lq_merge_job *job, size_t l, int64_t r0, int64_t r1, float *d);
+
+/* Rows [r0, r1) of a merge's base into v, as float32 rounded to W's type (replaced rows in place). */
+typedef lq_status (*lq_rows_fn)(void *arg, int64_t r0, int64_t r1, float *v);
+
+/* DoRA on columns (dora.c): factors[j] = magnitude[j] / the norm of column j of V = W + D of lora l (job's
+ * LQ_LORA_TRANSPOSED lora with magnitudes [cols]) over every row, in the order of torch.linalg.norm on
+ * CUDA, W being what job's loras before l make of the rows base_rows gives; group_rows rows at a time in
+ * v (group_rows * cols floats). job->col_factor of the loras before l must be known. The context's pool
+ * does the work; the result does not depend on the thread count. */
+lq_status lq_dora_column_factors(lq_ctx *ctx, const lq_merge_job *job, size_t l, const float *magnitude,
+				 lq_rows_fn base_rows, void *base_arg, int64_t group_rows, float *v, float *factors);
 const lq_cpu_kernels *lq_cpu_kernels_best(void);
 
 /* ------------------------------------------------------------------------------- thread pool */
