@@ -59,6 +59,7 @@ typedef struct item {
 	ref data;              /* float tensor, or the codes of a 4-bit group */
 	bool quantized_in;     /* data is a 4-bit group */
 	bool base_as;          /* --base-as: a float weight read as its 4-bit form, made in the scratch file */
+	const char *origin;    /* --base-as: the base file the weight came from, for messages (NULL: data's) */
 	bnb_state in_state;    /* its state */
 	ref absmax, nested, parts[BNB_NPARTS]; /* the group's parts, for copying it whole */
 	lq_dtype dtype;        /* the float type of the tensor (a group: of its dequantized values) */
@@ -1021,6 +1022,7 @@ static lq_status base_as_quantize(const plan *p, lq_ctx *ctx, const char *scratc
 			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, it->in_state.qtype);
 			it->parts[k] = (ref){f, st_file_find(f, name)};
 		}
+		it->origin = it->data.f->path; /* the user's file, not the scratch file, in messages */
 		it->data = it->parts[BNB_PART_WEIGHT];
 		it->absmax = it->parts[BNB_PART_ABSMAX];
 		it->nested = it->parts[BNB_PART_NESTED_ABSMAX];
@@ -1065,7 +1067,7 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 			continue;
 		}
 		lq_task *t = &tasks[nt++];
-		*t = (lq_task){.name = it->name, .origin = it->data.f->path,
+		*t = (lq_task){.name = it->name, .origin = it->origin ? it->origin : it->data.f->path,
 			       .input = st_source_add(src, it->data.f, it->data.t, false),
 			       .nbytes = it->data.t->end - it->data.t->begin, .dtype = it->dtype, .ndim = it->ndim,
 			       .out_data = it->sid[BNB_PART_WEIGHT], .out_absmax = -1, .out_nested_absmax = -1};
