@@ -770,16 +770,18 @@ static void merge_item(void *arg, int64_t item)
 }
 
 /* A merged element (element `i` of the chunk in slot s) that is not finite: refused, never written. An
- * adapter that overflows the weight's type, a DoRA row whose norm is zero or a 4-bit base whose scales
- * overflow all end here, on the CPU and the GPU alike. */
+ * adapter that overflows the weight's type, a DoRA row whose norm is zero, a conversion to a narrower type
+ * that overflows it all end here, on the CPU and the GPU alike. */
 static lq_status fail_nonfinite_merge(exec *ex, const lq_task *t, const slot *s, int64_t i)
 {
 	char where[256];
 	float v = t->requantize ? ex->scratch[i] : lq_load_f32(s->out, t->out_dtype, i);
 	int64_t k = s->elem0 + i;
 	lq_format_index(where, sizeof where, t->shape, t->ndim, k);
-	return lq_fail(ex->ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': merged element %s (flat index %" PRId64 ") is %s; "
-		       "refusing to write it", t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, k,
+	/* a MERGE without adapters converts a weight's type or dequantizes it */
+	const char *what = t->nloras ? "merged" : t->base_quantized ? "dequantized" : "converted";
+	return lq_fail(ex->ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': %s element %s (flat index %" PRId64 ") is %s; "
+		       "refusing to write it", t->origin ? t->origin : "", t->origin ? ": " : "", t->name, what, where, k,
 		       nonfinite_name(v));
 }
 

@@ -337,8 +337,8 @@ TEST(executor_compute_failures_keep_their_message)
 }
 
 /* A merge whose result is not finite is refused with the element, on the CPU and (LQ_TEST_DEVICE=cuda)
- * the GPU alike: an adapter that overflows bf16, a DoRA row whose norm is zero, a 4-bit base whose scale
- * is infinite; and so is a requantization. */
+ * the GPU alike: an adapter that overflows bf16, a DoRA row whose norm is zero, a conversion that
+ * overflows float16, a 4-bit base whose scale is infinite; and so is a requantization. */
 TEST(executor_refuses_nonfinite_merges)
 {
 	util_rng r = {45};
@@ -379,6 +379,15 @@ TEST(executor_refuses_nonfinite_merges)
 	CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'w': merged element [9, 0] (flat index 1152) is NaN; "
 					    "refusing to write it");
 	m.in[3] = NULL;
+	free_merge(&m);
+	/* no adapter, a conversion to float16 (loramerge --dtype fp16): 70000 is beyond its range */
+	make_merge(&m, &r, false, false);
+	m.task.nloras = 0;
+	m.task.out_dtype = LQ_DTYPE_F16;
+	lq_store_f32(m.in[0], LQ_DTYPE_BF16, 3 * MCOLS + 4, 70000.0f);
+	CHECK_INT(run_merge(ctx, &m), LQ_ERR_NONFINITE);
+	CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'w': converted element [3, 4] (flat index 388) is "
+					    "+inf; refusing to write it");
 	free_merge(&m);
 	/* a 4-bit base whose scale of block 3 is infinite */
 	make_merge(&m, &r, false, true);
