@@ -647,7 +647,13 @@ static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_d
 	if (!ts->a || !ts->b || !ts->bt || !ts->magnitude || !ts->col_factor)
 		return LQ_ERR_NOMEM;
 	ts->nloras = t->nloras; /* task_state_free walks the arrays from here on */
-	lq_torch_norm_plan_make(&ts->row_plan, t->rows, t->cols, 1, LQ_TORCH_REF_SM_COUNT, LQ_TORCH_REF_MAX_THREADS_PER_SM, 0);
+	bool row_dora = false;
+	for (size_t l = 0; l < t->nloras; l++)
+		row_dora |= t->loras[l].magnitude_input >= 0 && !column_dora(t, l);
+	if (lq_torch_norm_plan_make(&ts->row_plan, t->rows, t->cols, 1, LQ_TORCH_REF_SM_COUNT,
+				    LQ_TORCH_REF_MAX_THREADS_PER_SM, 0) != 0 && row_dora)
+		return lq_fail(ctx, LQ_ERR_UNSUPPORTED, "%s%stensor '%s': too large for DoRA's norms (%" PRId64 " rows)",
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, t->rows);
 	for (size_t l = 0; l < t->nloras; l++) {
 		const lq_lora *lora = &t->loras[l];
 		int64_t r = lora->rank;
