@@ -102,7 +102,7 @@ $(B)/libquant/backend.o: libquant/backend.c
 $(B)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(@D)
 	@echo "  NVCC    $<"
-	$(Q)$(NVCC) $(NVCC_FLAGS) -Ilibquant/include -Ikernels -MMD -MP -c $< -o $@
+	$(Q)$(NVCC) $(NVCC_FLAGS) -Ilibquant/include -Ilibquant -Ikernels -DLQ_BUILDING -MMD -MP -c $< -o $@
 
 # The AVX2 kernels: compiled for AVX2 and F16C, called only when the CPU has both.
 $(B)/libquant/quant4_avx2.o: libquant/quant4_avx2.c
@@ -202,6 +202,12 @@ $(B)/torch_mean_driver: tests/gpu/torch_mean_driver.c libquant/torch_mean.c libq
 	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) $(LDFLAGS) -o $@ tests/gpu/torch_mean_driver.c \
 		libquant/torch_mean.c
 
+$(B)/torch_norm_driver: tests/gpu/torch_norm_driver.c libquant/torch_norm.c libquant/torch_norm.h
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) $(LDFLAGS) -o $@ tests/gpu/torch_norm_driver.c \
+		libquant/torch_norm.c -lm
+
 # The GPU's reciprocal table (libquant/rcp_approx.c): regenerated on a machine with an NVIDIA GPU and
 # compared with the shipped one. nvcc builds the generator anywhere; running it needs the GPU.
 $(B)/rcp_approx_gen: kernels/rcp_approx_gen.cu
@@ -212,7 +218,7 @@ $(B)/rcp_approx_gen: kernels/rcp_approx_gen.cu
 $(B)/bench_gpu: tests/bench/bench_gpu.cu $(B)/libquant.a
 	@mkdir -p $(@D)
 	@echo "  NVCC    $@"
-	$(Q)$(NVCC) $(NVCC_FLAGS) -Ilibquant/include -Ikernels -o $@ tests/bench/bench_gpu.cu $(B)/libquant.a -lzstd \
+	$(Q)$(NVCC) $(NVCC_FLAGS) -Ilibquant/include -Ilibquant -Ikernels -DLQ_BUILDING -o $@ tests/bench/bench_gpu.cu $(B)/libquant.a -lzstd \
 		-lpthread
 
 .PHONY: rcp-table
@@ -238,7 +244,7 @@ check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"
 
 # test: everything: check, the tests under sanitizers are `make SANITIZE=address,undefined check`.
-test: check $(B)/torch_mean_driver $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
+test: check $(B)/torch_mean_driver $(B)/torch_norm_driver $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
 	$(Q)tests/gpu/run.sh $(B)
 
 # A coverage-guided fuzzing session (clang with libFuzzer) of FUZZ_TARGET: safetensors (the header

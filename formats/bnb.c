@@ -133,6 +133,10 @@ bool bnb_state_json(const bnb_state *s, char *buf, size_t size)
 		return false;
 	size_t len = (size_t)n;
 	if (s->double_quant) {
+		/* json.dumps would write NaN or Infinity, which is not JSON: bitsandbytes' own loader and
+		 * every strict parser refuse it (the last line of defence: the executor refuses first) */
+		if (!isfinite(s->nested_offset))
+			return false;
 		char num[64];
 		size_t k = bnb_py_float_repr((double)s->nested_offset, num, sizeof num);
 		if (k > OFFSET_WIDTH)
@@ -232,6 +236,13 @@ lq_status bnb_state_parse(const void *json, size_t len, bnb_state *s, char *err)
 		}
 		s->nested_blocksize = LQ_NESTED_BLOCKSIZE;
 		s->nested_offset = (float)noff->valuedouble;
+		/* a number beyond float32 (1e39) is what torch.tensor() makes infinite: every scale would be */
+		if (!isfinite(s->nested_offset)) {
+			char num[64];
+			bnb_py_float_repr(noff->valuedouble, num, sizeof num);
+			fmt_fail(err, st, "quant_state: nested_offset %s is not a finite float32", num);
+			goto out;
+		}
 	}
 	st = LQ_OK;
 out:

@@ -57,10 +57,12 @@ size_t bnb_state_json_size(const bnb_state *s);
 void bnb_part_layout(const bnb_state *s, bnb_part part, int64_t n, st_dtype *dtype, int *ndim, int64_t shape[2]);
 
 /* Writes the JSON exactly as bitsandbytes' json.dumps writes it, then spaces up to `size` bytes (which
- * must be bnb_state_json_size(s)). Returns false if it does not fit (it always does for that size). */
+ * must be bnb_state_json_size(s)). Returns false if it does not fit (it always does for that size) or if
+ * nested_offset is not finite (json.dumps would write NaN or Infinity, which is not JSON). */
 bool bnb_state_json(const bnb_state *s, char *buf, size_t size);
 
-/* Parses a quant_state JSON (as bitsandbytes or we wrote it) into *s; LQ_ERR_CORRUPT with a message. */
+/* Parses a quant_state JSON (as bitsandbytes or we wrote it) into *s; LQ_ERR_CORRUPT with a message, also
+ * for a nested_offset that is not a finite float32. */
 lq_status bnb_state_parse(const void *json, size_t len, bnb_state *s, char *err);
 
 /* Python's repr() of a double, which is also what json.dumps writes ("0.1787155121564865", "1e-05",

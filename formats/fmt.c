@@ -14,10 +14,13 @@
 
 lq_status fmt_fail(char *err, lq_status status, const char *fmt, ...)
 {
+	/* formatted aside first: err itself may be one of the arguments (a message prefixed) */
+	char msg[FMT_ERRBUF];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, FMT_ERRBUF, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	memcpy(err, msg, strlen(msg) + 1);
 	return status;
 }
 

@@ -20,7 +20,8 @@
 
 #define FMT_ERRBUF 1024
 
-/* Formats into err (FMT_ERRBUF bytes) and returns status, for `return fmt_fail(...)`. */
+/* Formats into err (FMT_ERRBUF bytes) and returns status, for `return fmt_fail(...)`. err may be one of
+ * the arguments (a message prefixed with its file, say). */
 lq_status fmt_fail(char *err, lq_status status, const char *fmt, ...) FMT_PRINTF(3, 4);
 
 /* Checked arithmetic: false on overflow, *out untouched. */

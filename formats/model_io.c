@@ -1,6 +1,7 @@
 /* model_io.c: see model_io.h. */
 #include "model_io.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +228,9 @@ static lq_status sink_task_done(void *self, const lq_task *task, const lq_task_r
 		return fmt_fail(k->err, LQ_ERR_NOMEM, "out of memory");
 	if (!bnb_state_json(&g->state, json, size)) {
 		free(json);
+		if (g->state.double_quant && !isfinite(g->state.nested_offset))
+			return fmt_fail(k->err, LQ_ERR_NONFINITE, "tensor '%s': the double-quantization offset is not finite; "
+					"refusing to write it", task->name);
 		return fmt_fail(k->err, LQ_ERR_ARG, "tensor '%s': quant_state does not fit its planned size", task->name);
 	}
 	st = sink_write(k, g->state_id, 0, json, size);

@@ -328,16 +328,19 @@ lq_status lq_cuda_dequantize_blocks(lq_cuda *g, const uint8_t *packed, const flo
 	return LQ_OK;
 }
 
-// The side inputs of one lora in d_side: x, then y, then the magnitudes.
+// The side inputs of one lora in d_side: x, then y, then the magnitudes of the rows or the factors of the
+// columns.
 static size_t side_floats(const lq_cuda_merge *m, size_t l)
 {
 	const size_t r = (size_t)m->loras[l].rank;
-	return r * (size_t)m->cols + r * (size_t)m->rows + (m->magnitude[l] ? (size_t)m->rows : 0);
+	return r * (size_t)m->cols + r * (size_t)m->rows + (m->magnitude[l] ? (size_t)m->rows : 0) +
+	       (m->col_factor[l] ? (size_t)m->cols : 0);
 }
 
-lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size_t msg_size)
+lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_index, char *msg, size_t msg_size)
 {
 	const int64_t n = m->nrows * m->cols;
+	*bad_index = -1;
 	CUDA_TRY(cudaSetDevice(g->device), "cudaSetDevice");
 	if (g->side_key != m->key) {
 		g->side_key = 0;
@@ -357,6 +360,10 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size
 			if (m->magnitude[l])
 				CUDA_TRY(cudaMemcpyAsync(p + r * ((size_t)m->cols + (size_t)m->rows), m->magnitude[l],
 							 (size_t)m->rows * 4, cudaMemcpyHostToDevice, g->stream),
+					 "copying to the device");
+			if (m->col_factor[l])
+				CUDA_TRY(cudaMemcpyAsync(p + r * ((size_t)m->cols + (size_t)m->rows), m->col_factor[l],
+							 (size_t)m->cols * 4, cudaMemcpyHostToDevice, g->stream),
 					 "copying to the device");
 			p += side_floats(m, l);
 		}
@@ -396,21 +403,29 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size
 	for (size_t l = 0; l < m->nloras; l++) {
 		const lq_lora *lora = &m->loras[l];
 		const size_t r = (size_t)lora->rank;
+		float *extra = p + r * ((size_t)m->cols + (size_t)m->rows);
 		lq::merge_lora ml = {lora->layout == LQ_LORA_TRANSPOSED, lora->rank, lora->scaling, lora->round_delta,
-				     p, p + r * (size_t)m->cols,
-				     m->magnitude[l] ? p + r * ((size_t)m->cols + (size_t)m->rows) : nullptr};
+				     p, p + r * (size_t)m->cols, m->magnitude[l] ? extra : nullptr,
+				     m->col_factor[l] ? extra : nullptr};
 		bool last = l + 1 == m->nloras;
 		CUDA_TRY(lq::merge_apply(g->d_w, g->d_v, g->d_factor, ml, m->rows, m->cols, m->row0, m->nrows, wtype,
-					 last && m->keep_last_unrounded, g->stream),
+					 last && m->keep_last_unrounded, m->row_plan, g->stream),
 			 "the merge kernels");
 		p += side_floats(m, l);
 	}
 	const size_t osize = lq_dtype_size(m->out_dtype);
 	CUDA_TRY(ensure(&g->d_in, &g->cap_in, (size_t)n * osize), "cudaMalloc");
-	CUDA_TRY(lq::merge_store(g->d_w, n, (int)m->out_dtype, g->d_in, g->stream), "the merge kernels");
+	CUDA_TRY(cudaMemsetAsync(g->d_bad, 0xff, sizeof *g->d_bad, g->stream), "cudaMemset");
+	CUDA_TRY(lq::merge_store(g->d_w, n, (int)m->out_dtype, g->d_in, g->d_bad, g->stream), "the merge kernels");
 	CUDA_TRY(cudaMemcpyAsync(m->out, g->d_in, (size_t)n * osize, cudaMemcpyDeviceToHost, g->stream),
 		 "copying from the device");
+	CUDA_TRY(cudaMemcpyAsync(g->h_bad, g->d_bad, sizeof *g->h_bad, cudaMemcpyDeviceToHost, g->stream),
+		 "copying from the device");
 	CUDA_TRY(cudaStreamSynchronize(g->stream), "the merge kernels");
+	if (*g->h_bad != ~0ull) {
+		*bad_index = (int64_t)*g->h_bad;
+		return LQ_ERR_NONFINITE;
+	}
 	return LQ_OK;
 }
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "libquant.h"
+#include "torch_norm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,13 +76,17 @@ typedef struct lq_cuda_merge {
 	const lq_lora *loras;    /* LQ_LORA_ROWS or LQ_LORA_TRANSPOSED, rank <= 1024 */
 	const float *const *x;   /* per lora, host, whole: A [rank, cols] (ROWS) or B transposed [rank, cols] */
 	const float *const *y;   /* B [rows, rank] (ROWS) or A [rank, rows] (TRANSPOSED) */
-	const float *const *magnitude; /* [rows] or NULL (DoRA) */
+	const float *const *magnitude; /* [rows] or NULL (DoRA on rows) */
+	const float *const *col_factor; /* [cols] or NULL (DoRA on columns: the factors, found on the CPU) */
+	lq_torch_norm_plan row_plan;   /* the order of the row norms */
 	int keep_last_unrounded; /* the last sum stays float32 (out_dtype must then be F32) */
 	void *out;               /* host, nrows * cols elements of out_dtype */
 	lq_dtype out_dtype;
 } lq_cuda_merge;
 
-lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, char *msg, size_t msg_size);
+/* LQ_ERR_NONFINITE (no message) when an element of out is NaN or infinite: the smallest such index (of the
+ * chunk) in *bad_index, which is -1 otherwise. */
+lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_index, char *msg, size_t msg_size);
 
 /* The sums of each LQ_STATS_PIECE-element piece of x against ref (host arrays of n elements of their
  * types; first is the tensor index of element 0), as libquant/stats.c's lq_error_piece computes them. */

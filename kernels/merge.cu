@@ -87,13 +87,21 @@ __global__ void load_kernel(const void *in, int in_dtype, int round_input, int w
 	}
 }
 
-__global__ void store_kernel(const float *w, int64_t n, int out_dtype, void *out)
+__global__ void store_kernel(const float *w, int64_t n, int out_dtype, void *out, unsigned long long *bad)
 {
 	for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-		if (out_dtype == 0)
+		bool finite;
+		if (out_dtype == 0) {
 			static_cast<float *>(out)[i] = w[i];
-		else
-			static_cast<uint16_t *>(out)[i] = out_dtype == 1 ? to_f16(w[i]) : to_bf16(w[i]);
+			finite = (__float_as_uint(w[i]) & 0x7f800000u) != 0x7f800000u;
+		} else {
+			const uint16_t h = out_dtype == 1 ? to_f16(w[i]) : to_bf16(w[i]);
+			const uint16_t e = out_dtype == 1 ? 0x7c00u : 0x7f80u;
+			static_cast<uint16_t *>(out)[i] = h;
+			finite = (h & e) != e;
+		}
+		if (!finite)
+			atomicMin(bad, (unsigned long long)i);
 	}
 }
 
@@ -129,12 +137,15 @@ __global__ void delta_kernel(float *w, float *v, merge_lora l, int64_t rows, int
 		for (int t = 0; t < kRowsPerBlock; t++)
 			acc[t] = __fmaf_rn(ys[t * r + k], x, acc[t]);
 	}
+	const float cf = l.col_factor ? l.col_factor[j] : 1.0f;
 	for (int t = 0; t < tr; t++) {
 		const int64_t idx = (i0 + t) * cols + j;
 		float d = __fmul_rn(acc[t], l.scaling);
 		if (l.round_delta)
 			d = round_to(wtype, d);
-		const float s = __fadd_rn(w[idx], d);
+		float s = __fadd_rn(w[idx], d);
+		if (l.col_factor) // DoRA on columns
+			s = __fmul_rn(cf, s);
 		if (write_w)
 			w[idx] = keep_unrounded ? s : round_to(wtype, s);
 		else
@@ -142,20 +153,18 @@ __global__ void delta_kernel(float *w, float *v, merge_lora l, int64_t rows, int
 	}
 }
 
-// DoRA: factor = magnitude / float(sqrt(sum of squares in double)), the sum in column order
+// DoRA on rows: factor = magnitude / norm of the row, the norm replayed in torch's order (torch_norm.h, as
+// merge.c calls it; V's row i starts (row0 + i) * cols floats into a 16-byte aligned tensor)
 __global__ void norm_kernel(const float *v, const float *magnitude, int64_t cols, int64_t row0, int64_t nrows,
-			    float *factor)
+			    lq_torch_norm_plan plan, float *factor)
 {
 	const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
 	if (i >= nrows)
 		return;
-	const float *row = v + i * cols;
-	double sum = 0.0;
-	for (int64_t j = 0; j < cols; j++) {
-		const double x = (double)row[j];
-		sum = __dadd_rn(sum, __dmul_rn(x, x));
-	}
-	factor[i] = __fdiv_rn(magnitude[row0 + i], __double2float_rn(__dsqrt_rn(sum)));
+	float tv[LQ_TORCH_NORM_MAX_THREADS], g[LQ_TORCH_NORM_MAX_THREADS];
+	const int64_t row = row0 + i;
+	const float norm = lq_torch_norm_row(&plan, v + i * cols, (int)((row * cols) % 4), tv, g);
+	factor[i] = __fdiv_rn(magnitude[row], norm);
 }
 
 __global__ void scale_kernel(float *w, const float *v, const float *factor, int64_t cols, int64_t n, int wtype,
@@ -183,7 +192,8 @@ cudaError_t merge_load(const void *in, int in_dtype, int round_input, int wtype,
 }
 
 cudaError_t merge_apply(float *w, float *v, float *factor, const merge_lora &l, int64_t rows, int64_t cols,
-			int64_t row0, int64_t nrows, int wtype, int keep_unrounded, cudaStream_t stream)
+			int64_t row0, int64_t nrows, int wtype, int keep_unrounded, const lq_torch_norm_plan &plan,
+			cudaStream_t stream)
 {
 	const bool dora = l.magnitude != nullptr;
 	dim3 grid((unsigned)((cols + kThreads - 1) / kThreads), (unsigned)((nrows + kRowsPerBlock - 1) / kRowsPerBlock));
@@ -192,7 +202,7 @@ cudaError_t merge_apply(float *w, float *v, float *factor, const merge_lora &l, 
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess || !dora)
 		return e;
-	norm_kernel<<<(unsigned)((nrows + 127) / 128), 128, 0, stream>>>(v, l.magnitude, cols, row0, nrows, factor);
+	norm_kernel<<<(unsigned)((nrows + 127) / 128), 128, 0, stream>>>(v, l.magnitude, cols, row0, nrows, plan, factor);
 	if ((e = cudaGetLastError()) != cudaSuccess)
 		return e;
 	scale_kernel<<<grid_for(nrows * cols), kThreads, 0, stream>>>(w, v, factor, cols, nrows * cols, wtype,
@@ -200,9 +210,10 @@ cudaError_t merge_apply(float *w, float *v, float *factor, const merge_lora &l, 
 	return cudaGetLastError();
 }
 
-cudaError_t merge_store(const float *w, int64_t n, int out_dtype, void *out, cudaStream_t stream)
+cudaError_t merge_store(const float *w, int64_t n, int out_dtype, void *out, unsigned long long *bad,
+			cudaStream_t stream)
 {
-	store_kernel<<<grid_for(n), kThreads, 0, stream>>>(w, n, out_dtype, out);
+	store_kernel<<<grid_for(n), kThreads, 0, stream>>>(w, n, out_dtype, out, bad);
 	return cudaGetLastError();
 }
 

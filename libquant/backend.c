@@ -243,8 +243,12 @@ lq_status lq_backend_dequantize(lq_ctx *ctx, const uint8_t *packed, const float 
 
 lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, int64_t nrows, const void *in,
 			   lq_dtype in_dtype, const uint8_t *packed, const float *absmax, lq_qtype qtype,
-			   int32_t blocksize, void *out, lq_dtype out_dtype)
+			   int32_t blocksize, void *out, lq_dtype out_dtype, int64_t *bad_index)
 {
+	*bad_index = -1;
+	lq_status injected = lq_test_injected(ctx, LQ_TEST_STEP_MERGE);
+	if (injected != LQ_OK)
+		return injected;
 	if (!ctx->ngpu || job->nloras == 0)
 		return LQ_ERR_UNSUPPORTED;
 	for (size_t l = 0; l < job->nloras; l++)
@@ -264,10 +268,11 @@ lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, i
 			   .wtype = job->dtype, .in = in, .in_dtype = in_dtype, .packed = packed, .absmax = absmax,
 			   .qtype = qtype, .blocksize = blocksize, .nloras = job->nloras, .loras = job->loras, .x = x,
 			   .y = y, .magnitude = (const float *const *)job->magnitude,
+			   .col_factor = (const float *const *)job->col_factor, .row_plan = job->row_plan ? *job->row_plan : (lq_torch_norm_plan){0},
 			   .keep_last_unrounded = job->keep_last_unrounded, .out = out, .out_dtype = out_dtype};
 	char msg[256];
-	lq_status st = lq_cuda_merge_rows(ctx->gpu[0], &m, msg, sizeof msg);
-	return st == LQ_OK ? LQ_OK : lq_fail(ctx, st, "%s", msg);
+	lq_status st = lq_cuda_merge_rows(ctx->gpu[0], &m, bad_index, msg, sizeof msg);
+	return st == LQ_OK || st == LQ_ERR_NONFINITE ? st : lq_fail(ctx, st, "%s", msg);
 #else
 	(void)key, (void)nrows, (void)in, (void)in_dtype, (void)packed, (void)absmax, (void)qtype, (void)blocksize;
 	(void)out, (void)out_dtype;

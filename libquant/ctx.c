@@ -49,11 +49,35 @@ int lq_ctx_threads(const lq_ctx *ctx)
 
 lq_status lq_fail(lq_ctx *ctx, lq_status status, const char *fmt, ...)
 {
+	/* formatted aside first: the context's own message may be one of the arguments */
+	char msg[LQ_ERRBUF];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	memcpy(ctx->err, msg, strlen(msg) + 1);
 	return status;
+}
+
+lq_status lq_fail_task(lq_ctx *ctx, lq_status status, const char *origin, const char *name)
+{
+	char detail[LQ_ERRBUF];
+	snprintf(detail, sizeof detail, "%s", ctx->err[0] ? ctx->err : lq_status_string(status));
+	return lq_fail(ctx, status, "%s%stensor '%s': %s", origin ? origin : "", origin ? ": " : "", name, detail);
+}
+
+void lq_test_fail_step(lq_ctx *ctx, lq_test_step step, lq_status status, const char *message)
+{
+	ctx->test_step = step;
+	ctx->test_status = status;
+	snprintf(ctx->test_message, sizeof ctx->test_message, "%s", message ? message : "");
+}
+
+lq_status lq_test_injected(lq_ctx *ctx, lq_test_step step)
+{
+	if (ctx->test_step == LQ_TEST_STEP_NONE || ctx->test_step != step)
+		return LQ_OK;
+	return lq_fail(ctx, ctx->test_status, "%s", ctx->test_message);
 }
 
 void lq_clear_error(lq_ctx *ctx)

@@ -126,3 +126,31 @@ void lq_to_f32(const void *src, lq_dtype dtype, int64_t n, float *dst)
 {
 	lq_load_f32_n(src, dtype, 0, n, dst);
 }
+
+int64_t lq_first_nonfinite(const void *src, lq_dtype dtype, int64_t i0, int64_t n)
+{
+	/* whole stretches tested without a branch per element first (they vectorize), then the first one */
+	const int64_t step = 1024;
+	for (int64_t a = 0; a < n; a += step) {
+		const int64_t b = a + step < n ? a + step : n;
+		unsigned any = 0;
+		if (dtype == LQ_DTYPE_F32) {
+			const uint32_t *p = (const uint32_t *)src + i0;
+			for (int64_t i = a; i < b; i++)
+				any |= (p[i] & 0x7f800000u) == 0x7f800000u;
+		} else {
+			const uint16_t *p = (const uint16_t *)src + i0;
+			const uint16_t e = dtype == LQ_DTYPE_BF16 ? 0x7f80u : 0x7c00u;
+			for (int64_t i = a; i < b; i++)
+				any |= (p[i] & e) == e;
+		}
+		if (!any)
+			continue;
+		for (int64_t i = a; i < b; i++) {
+			float v = lq_load_f32(src, dtype, i0 + i);
+			if (v != v || v - v != 0.0f)
+				return i;
+		}
+	}
+	return -1;
+}

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "lq_internal.h"
+#include "torch_mean.h"
 
 #define NSLOTS 4
 #define CHUNK_BYTES ((size_t)16 << 20)
@@ -30,14 +31,32 @@ typedef struct task_state {
 	uint8_t *absmax_q;
 	float *nested_absmax;
 	lq_task_result result;
-	/* MERGE: float32 A, B (and B transposed), DoRA magnitudes, per lora; the base's float32 absmax */
-	float **a, **b, **bt, **magnitude;
+	/* MERGE: float32 A, B (and B transposed), DoRA magnitudes of rows or factors of columns, per lora;
+	 * the order of the row norms; the base's float32 absmax */
+	float **a, **b, **bt, **magnitude, **col_factor;
 	size_t nloras;
+	lq_torch_norm_plan row_plan;
 	float *base_absmax;
 	uint64_t key;          /* unique to the task in this process: the GPU keeps its adapters by it */
 	float *replace;        /* the replacement rows as float32, already rounded to W's type */
 	int32_t *replace_of;   /* per row of W: which replacement row, or -1 */
 } task_state;
+
+/* A task's input read whole, once, when DoRA on columns needs every row before the first is merged:
+ * the reader serves the task's chunks from it and the compute stage reads it in merge_prepare, each
+ * holding a reference; the last to let go frees it. */
+typedef struct held_input {
+	atomic_int refs;
+	unsigned char *data;
+} held_input;
+
+static void held_release(held_input *h)
+{
+	if (h && atomic_fetch_sub(&h->refs, 1) == 1) {
+		free(h->data);
+		free(h);
+	}
+}
 
 /* The side inputs of a MERGE task, read whole by the reader before its first chunk (raw bytes). */
 typedef struct aux_data {
@@ -45,6 +64,7 @@ typedef struct aux_data {
 	size_t nloras;
 	void *base_absmax, *base_nested;
 	void *replace;
+	held_input *whole; /* the base itself, for DoRA on columns */
 } aux_data;
 
 typedef struct slot {
@@ -149,6 +169,20 @@ static uint64_t task_chunks(const lq_task *t)
 	return u == 0 ? 1 : (u - 1) / chunk_units(t) + 1;
 }
 
+/* Whether lora l of a MERGE task is DoRA on columns (magnitudes [cols]), which needs every row first. */
+static bool column_dora(const lq_task *t, size_t l)
+{
+	return t->loras[l].layout == LQ_LORA_TRANSPOSED && t->loras[l].magnitude_input >= 0;
+}
+
+static bool any_column_dora(const lq_task *t)
+{
+	for (size_t l = 0; t->op == LQ_OP_MERGE && l < t->nloras; l++)
+		if (column_dora(t, l))
+			return true;
+	return false;
+}
+
 /* Whether the task's output is a 4-bit group (the QUANTIZE4 outputs). */
 static bool quantized_output(const lq_task *t)
 {
@@ -167,6 +201,12 @@ static void fail_locked(exec *ex, lq_status status, const char *fmt, ...)
 		ex->status = status;
 	}
 	pthread_cond_broadcast(&ex->changed);
+}
+
+/* "NaN", "+inf" or "-inf", for a value that is not finite. */
+static const char *nonfinite_name(float v)
+{
+	return v != v ? "NaN" : (v > 0 ? "+inf" : "-inf");
 }
 
 static const char *callee_message(const char *(*fn)(void *), void *self, lq_status status)
@@ -229,6 +269,7 @@ static void aux_free(aux_data *x)
 	free(x->base_absmax);
 	free(x->base_nested);
 	free(x->replace);
+	held_release(x->whole);
 	free(x);
 }
 
@@ -261,7 +302,16 @@ static lq_status read_aux(exec *ex, const lq_task *t, aux_data **result)
 		if (st == LQ_OK && lora->layout != LQ_LORA_VECTOR)
 			st = read_whole(ex, lora->b_input, out * r * es, &x->b[l]);
 		if (st == LQ_OK && lora->magnitude_input >= 0)
-			st = read_whole(ex, lora->magnitude_input, (uint64_t)t->rows * 4, &x->magnitude[l]);
+			st = read_whole(ex, lora->magnitude_input, (column_dora(t, l) ? (uint64_t)t->cols : (uint64_t)t->rows) * 4,
+					&x->magnitude[l]);
+	}
+	if (st == LQ_OK && any_column_dora(t)) {
+		if (!(x->whole = calloc(1, sizeof *x->whole)))
+			st = LQ_ERR_NOMEM;
+		else {
+			atomic_init(&x->whole->refs, 1);
+			st = read_whole(ex, t->input, t->nbytes, (void **)&x->whole->data);
+		}
 	}
 	if (st == LQ_OK && t->nreplace)
 		st = read_whole(ex, t->replace_input, (uint64_t)t->nreplace * (uint64_t)t->cols * lq_dtype_size(t->replace_dtype),
@@ -289,13 +339,16 @@ static void *reader_main(void *arg)
 		const lq_task *t = &ex->tasks[ti];
 		uint64_t units = task_units(t), per = chunk_units(t), nchunks = task_chunks(t);
 		size_t esize = elem_size(t);
+		held_input *whole = NULL; /* the task's input, already read whole */
 		for (uint64_t c = 0; c < nchunks; c++, seq++) {
 			slot *s = &ex->slots[seq % NSLOTS];
 			pthread_mutex_lock(&ex->lock);
 			bool ok = wait_slot(ex, s, SLOT_FREE);
 			pthread_mutex_unlock(&ex->lock);
-			if (!ok)
+			if (!ok) {
+				held_release(whole);
 				return NULL;
+			}
 			uint64_t u0 = c * per, u1 = u0 + per < units ? u0 + per : units;
 			s->task = ti;
 			s->elem0 = (int64_t)u0;
@@ -308,18 +361,26 @@ static void *reader_main(void *arg)
 			lq_status st = LQ_OK;
 			if (s->first && t->op == LQ_OP_MERGE)
 				st = read_aux(ex, t, &s->aux);
-			if (st == LQ_OK && s->len)
+			if (st == LQ_OK && s->first && s->aux && s->aux->whole) {
+				whole = s->aux->whole;
+				atomic_fetch_add(&whole->refs, 1);
+			}
+			if (st == LQ_OK && s->len && whole)
+				memcpy(s->in, whole->data + s->offset, s->len); /* a stream cannot be read twice */
+			else if (st == LQ_OK && s->len)
 				st = ex->source->read(ex->source->self, t->input, s->offset, s->in, s->len);
 			if (st != LQ_OK) {
 				pthread_mutex_lock(&ex->lock);
 				fail_locked(ex, st, "%s", callee_message(ex->source->error_string, ex->source->self, st));
 				pthread_mutex_unlock(&ex->lock);
+				held_release(whole);
 				return NULL;
 			}
 			if (t->op == LQ_OP_QUANTIZE4 || (t->op == LQ_OP_MERGE && !t->base_quantized))
 				swap_elements(s->in, (size_t)s->nelem, esize);
 			set_slot(ex, s, SLOT_FULL);
 		}
+		held_release(whole);
 	}
 	return NULL;
 }
@@ -345,11 +406,13 @@ static void task_state_free(task_state *ts)
 		free(ts->b[l]);
 		free(ts->bt[l]);
 		free(ts->magnitude[l]);
+		free(ts->col_factor[l]);
 	}
 	free(ts->a);
 	free(ts->b);
 	free(ts->bt);
 	free(ts->magnitude);
+	free(ts->col_factor);
 	free(ts->base_absmax);
 	free(ts->replace);
 	free(ts->replace_of);
@@ -453,6 +516,31 @@ static task_state *task_state_new(const lq_task *t)
 	return ts;
 }
 
+/* Double-quantizes the task's block scales (the last chunk's step). bitsandbytes takes the offset as the
+ * mean of the scales in float32: scales near the float32 maximum overflow it, and scales that do not
+ * come back finite from the 8-bit codes would make a checkpoint that loads as infinities. Both are
+ * refused rather than written (the quant_state JSON cannot even hold an infinite offset). */
+static lq_status double_quant(exec *ex, const lq_task *t, task_state *ts)
+{
+	lq_ctx *ctx = ex->ctx;
+	float *offset = &ts->result.nested_offset;
+	lq_status st = lq_double_quant(ctx, ts->absmax, ts->nblocks, ts->absmax_q, ts->nested_absmax, offset);
+	if (st != LQ_OK)
+		return lq_fail_task(ctx, st, t->origin, t->name);
+	if (!lq_is_finite_bits(lq_f32_bits(*offset)))
+		return lq_fail(ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': the mean of its block scales (the double-quantization "
+			       "offset) overflows float32; refusing to write it (quantize it without double quantization)",
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name);
+	/* the scales as a loader dequantizes them, into the float32 scales, which are not written */
+	lq_dequantize_absmax_ref(ts->absmax_q, ts->nested_absmax, *offset, ts->nblocks, ts->absmax);
+	int64_t bad = lq_first_nonfinite(ts->absmax, LQ_DTYPE_F32, 0, ts->nblocks);
+	if (bad >= 0)
+		return lq_fail(ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': the scale of block %" PRId64 " dequantizes to %s after "
+			       "double quantization; refusing to write it (quantize it without double quantization)",
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, bad, nonfinite_name(ts->absmax[bad]));
+	return LQ_OK;
+}
+
 /* Quantizes the chunk in slot s; for the last chunk also double-quantizes the constants. */
 static lq_status compute_quantize(exec *ex, const lq_task *t, slot *s, task_state *ts)
 {
@@ -466,23 +554,84 @@ static lq_status compute_quantize(exec *ex, const lq_task *t, slot *s, task_stat
 		float v = lq_load_f32(s->in, t->dtype, bad);
 		lq_format_index(where, sizeof where, t->shape, t->ndim, i);
 		return lq_fail(ctx, st, "%s%stensor '%s': element %s (flat index %" PRId64 ") is %s; refusing to quantize it",
-			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, i,
-			       v != v ? "NaN" : (v > 0 ? "+inf" : "-inf"));
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, i, nonfinite_name(v));
 	}
 	if (st != LQ_OK)
-		return lq_fail(ctx, st, "%s%stensor '%s': %s", t->origin ? t->origin : "", t->origin ? ": " : "", t->name,
-			       lq_ctx_error_string(ctx));
+		return lq_fail_task(ctx, st, t->origin, t->name);
 	s->out_len = (size_t)lq_quant_packed_bytes(s->nelem);
-	if (s->last && t->quant.double_quant) {
-		st = lq_double_quant(ctx, ts->absmax, ts->nblocks, ts->absmax_q, ts->nested_absmax,
-				     &ts->result.nested_offset);
-		if (st != LQ_OK)
-			return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
-	}
+	if (s->last && t->quant.double_quant)
+		return double_quant(ex, t, ts);
 	return LQ_OK;
 }
 
 /* ---------------------------------------------------------------------------------------- merge */
+
+typedef struct base_rows_arg {
+	exec *ex;
+	const lq_task *t;
+	const task_state *ts;
+	const unsigned char *whole; /* the task's input, whole */
+} base_rows_arg;
+
+/* lq_rows_fn: rows [r0, r1) of the base as the merge starts from them (merge_item): float32 rounded to W's
+ * type, or the 4-bit codes dequantized and rounded; replaced rows in place. */
+static lq_status base_rows(void *arg, int64_t r0, int64_t r1, float *v)
+{
+	const base_rows_arg *b = arg;
+	const lq_task *t = b->t;
+	const int64_t cols = t->cols, e0 = r0 * cols, n = (r1 - r0) * cols;
+	if (t->base_quantized) {
+		/* e0 is a whole number of blocks: the groups are the executor's chunks */
+		lq_status st = lq_dequantize_blocks(b->ex->ctx, b->whole + e0 / 2, b->ts->base_absmax + e0 / t->base_quant.blocksize,
+						    n, t->base_quant.qtype, t->base_quant.blocksize, LQ_DTYPE_F32, v);
+		if (st != LQ_OK)
+			return st;
+		lq_round_to_n(t->dtype, v, n, v);
+	} else {
+		const size_t es = lq_dtype_size(t->dtype);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		unsigned char *raw = malloc((size_t)n * es);
+		if (!raw)
+			return lq_fail(b->ex->ctx, LQ_ERR_NOMEM, "out of memory");
+		memcpy(raw, b->whole + (size_t)e0 * es, (size_t)n * es);
+		swap_elements(raw, (size_t)n, es);
+		lq_load_f32_n(raw, t->dtype, 0, n, v);
+		free(raw);
+#else
+		lq_load_f32_n(b->whole + (size_t)e0 * es, t->dtype, 0, n, v);
+#endif
+	}
+	for (int64_t r = r0; b->ts->replace_of && r < r1; r++) {
+		int32_t k = b->ts->replace_of[r];
+		if (k >= 0)
+			memcpy(v + (r - r0) * cols, b->ts->replace + (int64_t)k * cols, (size_t)cols * 4);
+	}
+	return LQ_OK;
+}
+
+/* DoRA on columns, lora l: its factors over the whole base (read whole by the reader), before the merge
+ * writes a row; the groups of rows are the chunks, in the scratch buffer, which is free until the first
+ * chunk is merged. */
+static lq_status column_factors(exec *ex, const lq_task *t, task_state *ts, const aux_data *x, size_t l)
+{
+	lq_ctx *ctx = ex->ctx;
+	float *mag = malloc((size_t)t->cols * 4);
+	ts->col_factor[l] = malloc((size_t)t->cols * 4);
+	if (!mag || !ts->col_factor[l]) {
+		free(mag);
+		return LQ_ERR_NOMEM;
+	}
+	for (int64_t j = 0; j < t->cols; j++)
+		mag[j] = lq_load_f32(x->magnitude[l], LQ_DTYPE_F32, j);
+	const lq_merge_job job = {.kernels = ctx->cpu, .w = ex->scratch, .rows = t->rows, .cols = t->cols, .dtype = t->dtype,
+				  .loras = t->loras, .nloras = t->nloras, .a = ts->a, .b = ts->b, .bt = ts->bt,
+				  .magnitude = ts->magnitude, .col_factor = ts->col_factor, .row_plan = &ts->row_plan};
+	base_rows_arg arg = {ex, t, ts, x->whole->data};
+	lq_status st = lq_dora_column_factors(ctx, &job, l, mag, base_rows, &arg, (int64_t)(chunk_units(t) / (uint64_t)t->cols),
+					      ex->scratch, ts->col_factor[l]);
+	free(mag);
+	return st == LQ_OK ? LQ_OK : lq_fail_task(ctx, st, t->origin, t->name);
+}
 
 /* The float32 forms of a MERGE task's side inputs, from the raw bytes the reader read. */
 static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_data *x)
@@ -490,13 +639,21 @@ static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_d
 	static atomic_uint_fast64_t next_key;
 	lq_ctx *ctx = ex->ctx;
 	ts->key = atomic_fetch_add(&next_key, 1) + 1;
-	ts->nloras = t->nloras;
 	ts->a = calloc(t->nloras + 1, sizeof *ts->a);
 	ts->b = calloc(t->nloras + 1, sizeof *ts->b);
 	ts->bt = calloc(t->nloras + 1, sizeof *ts->bt);
 	ts->magnitude = calloc(t->nloras + 1, sizeof *ts->magnitude);
-	if (!ts->a || !ts->b || !ts->bt || !ts->magnitude)
+	ts->col_factor = calloc(t->nloras + 1, sizeof *ts->col_factor);
+	if (!ts->a || !ts->b || !ts->bt || !ts->magnitude || !ts->col_factor)
 		return LQ_ERR_NOMEM;
+	ts->nloras = t->nloras; /* task_state_free walks the arrays from here on */
+	bool row_dora = false;
+	for (size_t l = 0; l < t->nloras; l++)
+		row_dora |= t->loras[l].magnitude_input >= 0 && !column_dora(t, l);
+	if (lq_torch_norm_plan_make(&ts->row_plan, t->rows, t->cols, 1, LQ_TORCH_REF_SM_COUNT,
+				    LQ_TORCH_REF_MAX_THREADS_PER_SM, 0) != 0 && row_dora)
+		return lq_fail(ctx, LQ_ERR_UNSUPPORTED, "%s%stensor '%s': too large for DoRA's norms (%" PRId64 " rows)",
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, t->rows);
 	for (size_t l = 0; l < t->nloras; l++) {
 		const lq_lora *lora = &t->loras[l];
 		int64_t r = lora->rank;
@@ -518,7 +675,7 @@ static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_d
 				for (int64_t k = 0; k < r; k++)
 					ts->bt[l][k * out + j] = ts->b[l][j * r + k];
 		}
-		if (x->magnitude[l]) {
+		if (x->magnitude[l] && !column_dora(t, l)) {
 			ts->magnitude[l] = malloc((size_t)t->rows * 4);
 			if (!ts->magnitude[l])
 				return LQ_ERR_NOMEM;
@@ -549,12 +706,26 @@ static lq_status merge_prepare(exec *ex, const lq_task *t, task_state *ts, aux_d
 			lq_status st = lq_dequantize_absmax(ctx, x->base_absmax, x->base_nested, t->base_offset, nb,
 							   ts->base_absmax);
 			if (st != LQ_OK)
-				return st;
+				return lq_fail_task(ctx, st, t->origin, t->name);
 		} else {
 			for (int64_t j = 0; j < nb; j++)
 				ts->base_absmax[j] = lq_load_f32(x->base_absmax, LQ_DTYPE_F32, j);
 		}
+		/* a scale that is not finite (stored so, or a double-quantization offset that overflows it) would
+		 * make every weight of its block infinite or NaN */
+		int64_t bad = lq_first_nonfinite(ts->base_absmax, LQ_DTYPE_F32, 0, nb);
+		if (bad >= 0)
+			return lq_fail(ctx, LQ_ERR_CORRUPT, "%s%stensor '%s': the 4-bit base's scale of block %" PRId64 " is %s%s",
+				       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, bad,
+				       nonfinite_name(ts->base_absmax[bad]),
+				       t->base_quant.double_quant ? " once dequantized (its double quantization overflows)" : "");
 	}
+	for (size_t l = 0; l < t->nloras; l++)
+		if (column_dora(t, l)) {
+			lq_status st = column_factors(ex, t, ts, x, l);
+			if (st != LQ_OK)
+				return st;
+		}
 	return LQ_OK;
 }
 
@@ -566,6 +737,7 @@ typedef struct merge_item_job {
 	void *out;         /* where the merged rows go as out_dtype, NULL for a requantization */
 	int64_t rows_per_item;
 	int64_t nrows;
+	int64_t *bad;      /* per item: its first merged element that is not finite (in the chunk), or -1 */
 	bool failed;
 } merge_item_job;
 
@@ -591,9 +763,32 @@ static void merge_item(void *arg, int64_t item)
 				memcpy(w + r * cols, m->ts->replace + (int64_t)k * cols, (size_t)cols * 4);
 		}
 	lq_merge_rows(&m->job, m->job.row0 + r0, m->job.row0 + r1, d);
-	if (m->out)
+	/* the rows as they are written (out_dtype, or the float32 sums a requantization quantizes) */
+	int64_t bad;
+	if (m->out) {
 		lq_store_f32_n(m->out, m->t->out_dtype, r0 * cols, (r1 - r0) * cols, w + r0 * cols);
+		bad = lq_first_nonfinite(m->out, m->t->out_dtype, r0 * cols, (r1 - r0) * cols);
+	} else {
+		bad = lq_first_nonfinite(w, LQ_DTYPE_F32, r0 * cols, (r1 - r0) * cols);
+	}
+	m->bad[item] = bad < 0 ? -1 : r0 * cols + bad;
 	free(d);
+}
+
+/* A merged element (element `i` of the chunk in slot s) that is not finite: refused, never written. An
+ * adapter that overflows the weight's type, a DoRA row whose norm is zero, a conversion to a narrower type
+ * that overflows it all end here, on the CPU and the GPU alike. */
+static lq_status fail_nonfinite_merge(exec *ex, const lq_task *t, const slot *s, int64_t i)
+{
+	char where[256];
+	float v = t->requantize ? ex->scratch[i] : lq_load_f32(s->out, t->out_dtype, i);
+	int64_t k = s->elem0 + i;
+	lq_format_index(where, sizeof where, t->shape, t->ndim, k);
+	/* a MERGE without adapters converts a weight's type or dequantizes it */
+	const char *what = t->nloras ? "merged" : t->base_quantized ? "dequantized" : "converted";
+	return lq_fail(ex->ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': %s element %s (flat index %" PRId64 ") is %s; "
+		       "refusing to write it", t->origin ? t->origin : "", t->origin ? ": " : "", t->name, what, where, k,
+		       nonfinite_name(v));
 }
 
 static lq_status merge_finish(exec *ex, const lq_task *t, slot *s, task_state *ts);
@@ -607,16 +802,20 @@ static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *
 	lq_status st;
 	const lq_merge_job job = {.kernels = ctx->cpu, .w = ex->scratch, .row0 = row0, .rows = t->rows, .cols = cols,
 				  .dtype = t->dtype, .loras = t->loras, .nloras = t->nloras, .a = ts->a, .b = ts->b,
-				  .bt = ts->bt, .magnitude = ts->magnitude, .keep_last_unrounded = t->requantize};
+				  .bt = ts->bt, .magnitude = ts->magnitude, .col_factor = ts->col_factor,
+				  .row_plan = &ts->row_plan, .keep_last_unrounded = t->requantize};
 	/* the GPU, when there is one and the task suits it (rows replaced are merged on the CPU) */
+	int64_t bad = -1;
 	st = t->nreplace ? LQ_ERR_UNSUPPORTED
 			 : lq_backend_merge(ctx, &job, ts->key, nrows, t->base_quantized ? NULL : s->in, t->dtype,
 					    t->base_quantized ? s->in : NULL,
 					    t->base_quantized ? ts->base_absmax + s->elem0 / t->base_quant.blocksize : NULL,
 					    t->base_quant.qtype, t->base_quant.blocksize, t->requantize ? (void *)ex->scratch : (void *)s->out,
-					    t->requantize ? LQ_DTYPE_F32 : t->out_dtype);
+					    t->requantize ? LQ_DTYPE_F32 : t->out_dtype, &bad);
+	if (st == LQ_ERR_NONFINITE)
+		return fail_nonfinite_merge(ex, t, s, bad);
 	if (st != LQ_OK && st != LQ_ERR_UNSUPPORTED)
-		return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+		return lq_fail_task(ctx, st, t->origin, t->name);
 	if (st == LQ_OK)
 		return merge_finish(ex, t, s, ts);
 	if (t->base_quantized) {
@@ -625,7 +824,7 @@ static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *
 		st = lq_dequantize_blocks(ctx, s->in, ts->base_absmax + s->elem0 / t->base_quant.blocksize, s->nelem,
 					  t->base_quant.qtype, t->base_quant.blocksize, LQ_DTYPE_F32, ex->scratch);
 		if (st != LQ_OK)
-			return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+			return lq_fail_task(ctx, st, t->origin, t->name);
 	}
 	merge_item_job m = {
 		.job = job,
@@ -635,14 +834,22 @@ static lq_status compute_merge(exec *ex, const lq_task *t, slot *s, task_state *
 	m.rows_per_item = (nrows + items - 1) / (items ? items : 1);
 	if (m.rows_per_item < 1)
 		m.rows_per_item = 1;
-	lq_pool_run(ctx->pool, (nrows + m.rows_per_item - 1) / m.rows_per_item, merge_item, &m);
+	const int64_t nitems = (nrows + m.rows_per_item - 1) / m.rows_per_item;
+	if (!(m.bad = malloc((size_t)nitems * sizeof *m.bad)))
+		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+	lq_pool_run(ctx->pool, nitems, merge_item, &m);
+	for (int64_t i = 0; i < nitems && bad < 0; i++)
+		bad = m.bad[i]; /* items are in element order: the first one found is the smallest */
+	free(m.bad);
 	if (m.failed)
 		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+	if (bad >= 0)
+		return fail_nonfinite_merge(ex, t, s, bad);
 	return merge_finish(ex, t, s, ts);
 }
 
 /* After the rows of a chunk are merged (in s->out, or as float32 in the scratch buffer for a
- * requantization): the output's length, or the requantization. */
+ * requantization) and found finite: the output's length, or the requantization. */
 static lq_status merge_finish(exec *ex, const lq_task *t, slot *s, task_state *ts)
 {
 	lq_ctx *ctx = ex->ctx;
@@ -656,16 +863,12 @@ static lq_status merge_finish(exec *ex, const lq_task *t, slot *s, task_state *t
 	st = lq_quantize_blocks(ctx, ex->scratch, LQ_DTYPE_F32, s->nelem, t->quant.qtype, t->quant.blocksize, s->out,
 				ts->absmax + s->elem0 / t->quant.blocksize, &bad);
 	if (st == LQ_ERR_NONFINITE)
-		return lq_fail(ctx, st, "%s%stensor '%s': the merged element %lld is not finite",
-			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, (long long)(s->elem0 + bad));
+		return fail_nonfinite_merge(ex, t, s, bad);
 	if (st != LQ_OK)
-		return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
+		return lq_fail_task(ctx, st, t->origin, t->name);
 	s->out_len = (size_t)lq_quant_packed_bytes(s->nelem);
-	if (s->last && t->quant.double_quant) {
-		st = lq_double_quant(ctx, ts->absmax, ts->nblocks, ts->absmax_q, ts->nested_absmax, &ts->result.nested_offset);
-		if (st != LQ_OK)
-			return lq_fail(ctx, st, "tensor '%s': %s", t->name, lq_ctx_error_string(ctx));
-	}
+	if (s->last && t->quant.double_quant)
+		return double_quant(ex, t, ts);
 	return LQ_OK;
 }
 
@@ -685,7 +888,7 @@ static lq_status check_tasks(lq_ctx *ctx, const lq_task *tasks, size_t ntasks)
 			for (size_t l = 0; l < t->nloras; l++)
 				if (t->loras[l].rank < 1 || lq_dtype_size(t->loras[l].ab_dtype) == 0 ||
 				    t->loras[l].ab_dtype == LQ_DTYPE_U8 ||
-				    (t->loras[l].layout == LQ_LORA_VECTOR && t->loras[l].rank != 1))
+				    (t->loras[l].layout == LQ_LORA_VECTOR && (t->loras[l].rank != 1 || t->loras[l].magnitude_input >= 0)))
 					return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid adapter", t->name);
 			if (t->nreplace && (t->replace_dtype == LQ_DTYPE_U8 || lq_dtype_size(t->replace_dtype) == 0))
 				return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid row replacement", t->name);
@@ -721,6 +924,13 @@ uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t
 			if (t->base_quantized)
 				side += (uint64_t)lq_quant_nblocks(t->rows * t->cols, t->base_quant.blocksize) * 8;
 			side += (uint64_t)t->nreplace * (uint64_t)t->cols * 8 + (t->nreplace ? 4 * (uint64_t)t->rows : 0);
+			if (any_column_dora(t)) { /* the base whole, and the accumulators of the column norms */
+				lq_torch_norm_plan plan;
+				side += t->nbytes + 8 * (uint64_t)t->cols * t->nloras;
+				if (lq_torch_norm_plan_make(&plan, t->rows, t->cols, 0, LQ_TORCH_REF_SM_COUNT,
+							    LQ_TORCH_REF_MAX_THREADS_PER_SM, 0) == 0)
+					side += 4 * (uint64_t)lq_torch_norm_outer_slots(&plan) * (uint64_t)t->cols;
+			}
 			largest_state = side > largest_state ? side : largest_state;
 		}
 		if (!quantized_output(t))
@@ -800,8 +1010,9 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 					if (!ts)
 						cst = lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
 					if (cst == LQ_OK && t->op == LQ_OP_MERGE) {
+						lq_clear_error(ctx);
 						cst = merge_prepare(ex, t, ts, s->aux);
-						if (cst != LQ_OK && !lq_ctx_error_string(ctx)[0])
+						if (cst == LQ_ERR_NOMEM && !lq_ctx_error_string(ctx)[0])
 							lq_fail(ctx, cst, "tensor '%s': out of memory", t->name);
 					}
 					aux_free(s->aux);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "libquant.h"
+#include "torch_norm.h"
 
 #if defined(__GNUC__)
 #define LQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -190,6 +191,9 @@ static inline float lq_round_to(lq_dtype dtype, float v)
 void lq_load_f32_n(const void *src, lq_dtype dtype, int64_t i0, int64_t n, float *dst);
 void lq_store_f32_n(void *dst, lq_dtype dtype, int64_t i0, int64_t n, const float *src);
 void lq_round_to_n(lq_dtype dtype, const float *src, int64_t n, float *dst); /* dst may be src */
+/* The first of elements i0 .. i0 + n - 1 of src (F32, F16 or BF16) that is NaN or infinite, counted from
+ * i0, or -1 when all are finite. */
+int64_t lq_first_nonfinite(const void *src, lq_dtype dtype, int64_t i0, int64_t n);
 
 /* ---------------------------------------------------------------------------- SIMD kernels */
 
@@ -230,7 +234,12 @@ typedef struct lq_cpu_kernels {
 	lq_delta_rows_fn delta_rows; /* NULL: the reference, lq_lora_delta_row for each row */
 } lq_cpu_kernels;
 
-/* A merge of rows [row0, row0 + n) of a weight [rows, cols] held as float32 in w (merge.c). */
+/* A merge of rows [row0, row0 + n) of a weight [rows, cols] held as float32 in w (merge.c). DoRA scales
+ * V = W + D as PEFT does: by magnitude / norm per row for LQ_LORA_ROWS (DoraLinearVariant: the norms of
+ * V's rows, each found as the row is merged), per column for LQ_LORA_TRANSPOSED (DoraEmbeddingVariant,
+ * and a Conv1D's DoraLinearVariant with fan_in_fan_out: PEFT norms the transposed weight, so the
+ * columns of V; found over every row before the merge, lq_merge_sum_rows). The norms are float32 sums
+ * in the order of torch.linalg.norm on CUDA (torch_norm.h). */
 typedef struct lq_merge_job {
 	const lq_cpu_kernels *kernels;
 	float *w;
@@ -239,12 +248,30 @@ typedef struct lq_merge_job {
 	const lq_lora *loras;
 	size_t nloras;
 	float *const *a, *const *b, *const *bt; /* per lora, float32 */
-	float *const *magnitude;                /* per lora; NULL without DoRA */
+	float *const *magnitude;                /* per lora: DoRA's magnitudes of the rows [rows], or NULL */
+	float *const *col_factor;               /* per lora: DoRA's factors of the columns [cols], or NULL */
+	const lq_torch_norm_plan *row_plan;     /* the order of the row norms (inner, [rows, cols]) */
 	bool keep_last_unrounded;               /* the last sum stays float32 (a requantization follows) */
 } lq_merge_job;
 
 /* Merges rows [r0, r1) in place; d is scratch for LQ_MERGE_GROUP rows (LQ_MERGE_GROUP * cols floats). */
 void lq_merge_rows(const lq_merge_job *job, int64_t r0, int64_t r1, float *d);
+
+/* For the norms of DoRA's columns: rows [r0, r1) of w become V = W + D of lora l (D rounded first when
+ * the lora says so), W being what the loras before l made of them (lq_merge_rows with nloras = l). d as
+ * for lq_merge_rows. */
+void lq_merge_sum_rows(const lq_merge_job *job, size_t l, int64_t r0, int64_t r1, float *d);
+
+/* Rows [r0, r1) of a merge's base into v, as float32 rounded to W's type (replaced rows in place). */
+typedef lq_status (*lq_rows_fn)(void *arg, int64_t r0, int64_t r1, float *v);
+
+/* DoRA on columns (dora.c): factors[j] = magnitude[j] / the norm of column j of V = W + D of lora l (job's
+ * LQ_LORA_TRANSPOSED lora with magnitudes [cols]) over every row, in the order of torch.linalg.norm on
+ * CUDA, W being what job's loras before l make of the rows base_rows gives; group_rows rows at a time in
+ * v (group_rows * cols floats). job->col_factor of the loras before l must be known. The context's pool
+ * does the work; the result does not depend on the thread count. */
+lq_status lq_dora_column_factors(lq_ctx *ctx, const lq_merge_job *job, size_t l, const float *magnitude,
+				 lq_rows_fn base_rows, void *base_arg, int64_t group_rows, float *v, float *factors);
 const lq_cpu_kernels *lq_cpu_kernels_best(void);
 
 /* ------------------------------------------------------------------------------- thread pool */
@@ -265,6 +292,17 @@ void lq_pool_run(lq_pool *pool, int64_t nitems, void (*fn)(void *arg, int64_t i)
 #define LQ_ERRBUF 1024
 #define LQ_MAX_GPUS 16
 
+/* The compute steps a unit test can make fail (lq_test_fail_step), as a GPU failure would: block
+ * quantization (also a requantization's), double quantization, the GPU merge, the dequantization of a
+ * 4-bit base. */
+typedef enum lq_test_step {
+	LQ_TEST_STEP_NONE = 0,
+	LQ_TEST_STEP_QUANTIZE,
+	LQ_TEST_STEP_DOUBLE_QUANT,
+	LQ_TEST_STEP_MERGE,
+	LQ_TEST_STEP_DEQUANTIZE,
+} lq_test_step;
+
 struct lq_ctx {
 	lq_pool *pool;
 	const lq_cpu_kernels *cpu;
@@ -272,6 +310,9 @@ struct lq_ctx {
 	void *gpu[LQ_MAX_GPUS];  /* lq_cuda handles, opaque here */
 	char device_note[256];
 	char err[LQ_ERRBUF];
+	lq_test_step test_step;  /* tests only: the step that fails, with this status and message */
+	lq_status test_status;
+	char test_message[256];
 };
 
 /* ------------------------------------------------------------------------------ backends */
@@ -290,10 +331,11 @@ lq_status lq_backend_dequantize(lq_ctx *ctx, const uint8_t *packed, const float 
  * 4-bit codes (packed, with the rows' blocks' float32 absmax), into out as out_dtype (float32 when
  * job->keep_last_unrounded). `key` names the task: its adapters are uploaded once. LQ_ERR_UNSUPPORTED,
  * with no message, when there is no GPU or the job does not suit it (a rank above 1024, a bias vector):
- * the caller merges on the CPU. Gives merge.c's bytes. */
+ * the caller merges on the CPU. LQ_ERR_NONFINITE, with no message, when an element of out is NaN or
+ * infinite: the smallest such index in *bad_index. Gives merge.c's bytes. */
 lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, int64_t nrows, const void *in,
 			   lq_dtype in_dtype, const uint8_t *packed, const float *absmax, lq_qtype qtype,
-			   int32_t blocksize, void *out, lq_dtype out_dtype);
+			   int32_t blocksize, void *out, lq_dtype out_dtype, int64_t *bad_index);
 
 /* The sums of each LQ_STATS_PIECE-element piece of x against ref (stats.c's lq_error_piece for each) on
  * the GPU; LQ_ERR_UNSUPPORTED, with no message, when the context has none. */
@@ -307,9 +349,20 @@ void lq_error_piece(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype r
 void *lq_backend_host_alloc(const lq_ctx *ctx, size_t size);
 void lq_backend_host_free(const lq_ctx *ctx, void *p);
 
-/* Sets the context's message (printf-style) and returns `status`, for `return lq_fail(ctx, ...)`. */
+/* Sets the context's message (printf-style) and returns `status`, for `return lq_fail(ctx, ...)`. The
+ * context's current message may be one of the arguments. */
 lq_status lq_fail(lq_ctx *ctx, lq_status status, const char *fmt, ...) LQ_PRINTF(3, 4);
 void lq_clear_error(lq_ctx *ctx);
+
+/* Prefixes the context's message (the detail a failed call left, or the status's text when there is
+ * none) with where it happened: "origin: tensor 'name': detail" (origin may be NULL). Returns status. */
+lq_status lq_fail_task(lq_ctx *ctx, lq_status status, const char *origin, const char *name);
+
+/* For the unit tests only, never called by the library or the tools: from now on every call of `step` in
+ * this context fails with `status` and `message` as its own message (LQ_TEST_STEP_NONE: none fails). */
+void lq_test_fail_step(lq_ctx *ctx, lq_test_step step, lq_status status, const char *message);
+/* Called by each step first: the injected failure (message set), or LQ_OK. */
+lq_status lq_test_injected(lq_ctx *ctx, lq_test_step step);
 
 /* Formats element index i of a tensor of the given shape as "[3, 7]" into buf. */
 void lq_format_index(char *buf, size_t size, const int64_t *shape, int ndim, int64_t i);

@@ -89,6 +89,9 @@ lq_status lq_quantize_blocks(lq_ctx *ctx, const void *src, lq_dtype dtype, int64
 		return lq_fail(ctx, LQ_ERR_ARG, "invalid quantization type");
 	if (n <= 0)
 		return LQ_OK;
+	lq_status injected = lq_test_injected(ctx, LQ_TEST_STEP_QUANTIZE);
+	if (injected != LQ_OK)
+		return injected;
 	if (lq_backend_gpu(ctx)) {
 		int64_t bad = -1;
 		lq_status st = lq_backend_quantize(ctx, src, dtype, n, qtype, blocksize, packed, absmax, &bad);
@@ -147,6 +150,9 @@ lq_status lq_double_quant(lq_ctx *ctx, const float *absmax, int64_t nblocks, uin
 	lq_clear_error(ctx);
 	if (nblocks <= 0)
 		return lq_fail(ctx, LQ_ERR_ARG, "double quantization of an empty tensor");
+	lq_status injected = lq_test_injected(ctx, LQ_TEST_STEP_DOUBLE_QUANT);
+	if (injected != LQ_OK)
+		return injected;
 	/* The offset is torch.mean on the GPU: its reduction order, replayed here, whichever backend computes
 	 * the codes. */
 	dq_job job = {
@@ -204,6 +210,9 @@ lq_status lq_dequantize_blocks(lq_ctx *ctx, const uint8_t *packed, const float *
 		return lq_fail(ctx, LQ_ERR_ARG, "invalid blocksize %d", (int)blocksize);
 	if (n <= 0)
 		return LQ_OK;
+	lq_status injected = lq_test_injected(ctx, LQ_TEST_STEP_DEQUANTIZE);
+	if (injected != LQ_OK)
+		return injected;
 	if (lq_backend_gpu(ctx))
 		return lq_backend_dequantize(ctx, packed, absmax, n, qtype, blocksize, dtype, out);
 	dequantize_job job = {

@@ -61,6 +61,7 @@ typedef struct item {
 	ref data;              /* float tensor, or the codes of a 4-bit group */
 	bool quantized_in;     /* data is a 4-bit group */
 	bool base_as;          /* --base-as: a float weight read as its 4-bit form, made in the scratch file */
+	const char *origin;    /* --base-as: the base file the weight came from, for messages (NULL: data's) */
 	bnb_state in_state;    /* its state */
 	ref absmax, nested, parts[BNB_NPARTS]; /* the group's parts, for copying it whole */
 	lq_dtype dtype;        /* the float type of the tensor (a group: of its dequantized values) */
@@ -563,9 +564,11 @@ static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_sel
 			const char *why;
 			hf_select_quantize(sel, pm->weight, 2, it->shape, true, &conv1d, &why);
 			lq_lora *l = &it->loras[it->nloras];
+			/* an embedding's delta is rounded to W's type before the addition (W += D.to(W.dtype)), but
+			 * not under DoRA (DoraEmbeddingVariant: magnitude / norm * (W + D), rounded once) */
 			*l = (lq_lora){.layout = (pm->kind == PEFT_EMBEDDING || conv1d) ? LQ_LORA_TRANSPOSED : LQ_LORA_ROWS,
 				       .rank = pm->rank, .scaling = (float)(pm->scaling * o->weights[a]),
-				       .round_delta = pm->kind == PEFT_EMBEDDING, .magnitude_input = -1};
+				       .round_delta = pm->kind == PEFT_EMBEDDING && !pm->magnitude, .magnitude_input = -1};
 			if (!st_dtype_to_lq(pm->a->dtype, &l->ab_dtype) || l->ab_dtype == LQ_DTYPE_U8 || pm->a->dtype != pm->b->dtype)
 				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: '%s': lora_A and lora_B must share a float type",
 						o->adapters[a], pm->module);
@@ -581,9 +584,15 @@ static lq_status plan_adapters(const options *o, peft_adapter **ad, const hf_sel
 			it->lora_refs[it->nloras][0] = (ref){pa->st, pm->a};
 			it->lora_refs[it->nloras][1] = (ref){pa->st, pm->b};
 			if (pm->magnitude) {
-				if (pm->magnitude->nelem != (uint64_t)it->shape[0] || pm->magnitude->dtype != ST_F32)
-					return fmt_fail(err, LQ_ERR_CORRUPT, "%s: '%s': the DoRA magnitude is not float32 [%" PRId64 "]",
-							o->adapters[a], pm->module, it->shape[0]);
+				/* one magnitude per output feature: per row of a Linear's W [out, in]; per column of an
+				 * embedding's W [num, dim] or a Conv1D's [in, out] (PEFT norms their transpose) */
+				const int by_column = l->layout == LQ_LORA_TRANSPOSED;
+				if (pm->magnitude->nelem != (uint64_t)it->shape[by_column] || pm->magnitude->dtype != ST_F32)
+					return fmt_fail(err, LQ_ERR_CORRUPT, "%s: '%s': the DoRA magnitude is %s [%" PRIu64 "], not "
+							"float32 [%" PRId64 "] (one per %s of '%s' [%" PRId64 ", %" PRId64 "])",
+							o->adapters[a], pm->module, st_dtype_name(pm->magnitude->dtype),
+							pm->magnitude->nelem, it->shape[by_column], by_column ? "column" : "row",
+							pm->weight, it->shape[0], it->shape[1]);
 				it->lora_refs[it->nloras][2] = (ref){pa->st, pm->magnitude};
 				l->magnitude_input = 0; /* set when tasks are built */
 			}
@@ -1126,6 +1135,7 @@ static lq_status base_as_quantize(const plan *p, lq_ctx *ctx, const char *scratc
 			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, it->in_state.qtype);
 			it->parts[k] = (ref){f, st_file_find(f, name)};
 		}
+		it->origin = it->data.f->path; /* the user's file, not the scratch file, in messages */
 		it->data = it->parts[BNB_PART_WEIGHT];
 		it->absmax = it->parts[BNB_PART_ABSMAX];
 		it->nested = it->parts[BNB_PART_NESTED_ABSMAX];
@@ -1170,7 +1180,7 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 			continue;
 		}
 		lq_task *t = &tasks[nt++];
-		*t = (lq_task){.name = it->name, .origin = it->data.f->path,
+		*t = (lq_task){.name = it->name, .origin = it->origin ? it->origin : it->data.f->path,
 			       .input = st_source_add(src, it->data.f, it->data.t, false),
 			       .nbytes = it->data.t->end - it->data.t->begin, .dtype = it->dtype, .ndim = it->ndim,
 			       .out_data = it->sid[BNB_PART_WEIGHT], .out_absmax = -1, .out_nested_absmax = -1};

@@ -7,7 +7,8 @@
 #   QINSPECT
 #   STCMP     the tensor-by-tensor comparison tool
 #   FIXTURES  the fixtures directory
-#   CLIDIR    tests/cli: the helpers (. "$CLIDIR/lib.sh") and the small inputs of data/ (make_data.py)
+#   CLIDIR    tests/cli: the helpers (. "$CLIDIR/lib.sh") and the small inputs of data/ (make_data.py;
+#             data/nonfinite/: make_nonfinite.py)
 # Next to it, cases/NAME.sh.exit holds the exit status the script must end with (0 when absent), and
 # cases/NAME.sh.stderr, if present, lines (grep -F patterns) that its standard error must contain.
 # The script itself checks whatever else matters (files present or absent, bytes equal) and fails with a

@@ -69,7 +69,7 @@ step lm_memcheck compute-sanitizer --tool memcheck --error-exitcode 1 env LQ_TES
 step lm_cli sh tests/cli/run.sh .gpu/bin $(cd tests/cli/cases && ls lm_*.sh qi_*.sh | sed "s/[.]sh$//")
 lm_gpu_vs_cpu() {
 	b=fixtures/models
-	for a in plain_r8 rslora_r16 patterns dora_r8 embed_mts bf16_stored; do
+	for a in plain_r8 rslora_r16 patterns dora_r8 dora_embed_r4 embed_mts bf16_stored; do
 		for mode in "$b/tiny-llama" "--base-as nf4 $b/tiny-llama" "$b/tiny-llama-nf4" "--requantize $b/tiny-llama" \
 			"--dtype fp32 $b/tiny-llama-sharded"; do
 			rm -rf "$w/g" "$w/c"
@@ -85,6 +85,10 @@ lm_gpu_vs_cpu() {
 		cmp "$w/g/model.safetensors" "$w/c/model.safetensors" && echo "identical: two adapters" || return 1
 }
 step lm_gpu_vs_cpu lm_gpu_vs_cpu
+# DoRA: the norms replayed in torch's CUDA order equal torch's, and the DoRA merges (rows of Linear weights,
+# columns of an embedding and of GPT-2's Conv1D) equal PEFT's on this GPU, fp32 bases too, GPU = CPU
+TAIL=12 step lm_torch_norm python3 tests/gpu/torch_norm_check.py .gpu/bin/torch_norm_driver
+TAIL=8 step lm_dora python3 tests/gpu/dora_check.py $lm .gpu/bin/stcmp "$w/dora"
 lora_refs() {
 	r="$w/lora-refs"
 	python3 tests/gpu/make_lora_refs.py "$r" || return 1

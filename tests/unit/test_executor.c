@@ -199,3 +199,228 @@ TEST(executor_failures_name_the_tensor)
 	free_setup(&s);
 	lq_ctx_free(ctx);
 }
+
+/* A merge of a bf16 weight W [64, 128] with one rank-2 adapter (float32 A [2, 128], B [64, 2]): into the
+ * weight as it is, requantized (NF4 with double quantization), or into a 4-bit base (NF4, blocksize 64,
+ * float32 scales), for the tests of failures. Inputs: 0 W (or its codes), 1 A, 2 B, 3 the base's scales;
+ * outputs: 0 the merged weight (or codes), 1 absmax codes, 2 nested absmax. */
+typedef struct merge_setup {
+	unsigned char *in[4], *out[3];
+	uint64_t in_len[4], out_len[3];
+	float a[2 * 128], b[64 * 2];
+	lq_lora lora;
+	lq_task task;
+	mem_io io;
+} merge_setup;
+
+enum { MROWS = 64, MCOLS = 128 };
+
+static void make_merge(merge_setup *m, util_rng *r, bool requantize, bool quantized_base)
+{
+	memset(m, 0, sizeof *m);
+	const int64_t n = MROWS * MCOLS, nb = n / 64;
+	float *w = malloc((size_t)n * 4);
+	for (int64_t i = 0; i < n; i++)
+		w[i] = util_normal(r, 0.05f);
+	for (int i = 0; i < 2 * 128; i++)
+		m->a[i] = util_normal(r, 0.2f);
+	for (int i = 0; i < 64 * 2; i++)
+		m->b[i] = util_normal(r, 0.2f);
+	if (quantized_base) {
+		m->in_len[0] = (uint64_t)n / 2;
+		m->in_len[3] = (uint64_t)nb * 4;
+		m->in[0] = malloc(m->in_len[0]);
+		m->in[3] = malloc(m->in_len[3]);
+		lq_quantize_blocks_ref(w, LQ_DTYPE_F32, n, LQ_QTYPE_NF4, 64, m->in[0], (float *)m->in[3], NULL);
+	} else {
+		m->in_len[0] = (uint64_t)n * 2;
+		m->in[0] = malloc(m->in_len[0]);
+		for (int64_t i = 0; i < n; i++)
+			lq_store_f32(m->in[0], LQ_DTYPE_BF16, i, w[i]);
+	}
+	m->in[1] = (unsigned char *)m->a;
+	m->in_len[1] = sizeof m->a;
+	m->in[2] = (unsigned char *)m->b;
+	m->in_len[2] = sizeof m->b;
+	free(w);
+	m->lora = (lq_lora){.layout = LQ_LORA_ROWS, .rank = 2, .scaling = 2.0f, .ab_dtype = LQ_DTYPE_F32, .a_input = 1,
+			    .b_input = 2, .magnitude_input = -1};
+	m->task = (lq_task){.op = LQ_OP_MERGE, .name = "w", .origin = "model.safetensors", .input = 0,
+			    .dtype = LQ_DTYPE_BF16, .ndim = 2, .shape = {MROWS, MCOLS}, .nbytes = m->in_len[0],
+			    .rows = MROWS, .cols = MCOLS, .loras = &m->lora, .nloras = 1, .out_dtype = LQ_DTYPE_BF16,
+			    .out_data = 0, .out_absmax = -1, .out_nested_absmax = -1, .replace_input = -1};
+	if (quantized_base) {
+		m->task.base_quantized = true;
+		m->task.base_quant = (lq_quant_params){LQ_QTYPE_NF4, 64, false};
+		m->task.base_absmax_input = 3;
+		m->task.base_nested_input = -1;
+	}
+	if (requantize) {
+		m->task.requantize = true;
+		m->task.quant = (lq_quant_params){LQ_QTYPE_NF4, 64, true};
+		m->task.out_absmax = 1;
+		m->task.out_nested_absmax = 2;
+		m->out_len[0] = (uint64_t)n / 2;
+		m->out_len[1] = (uint64_t)nb;
+		m->out_len[2] = 4;
+	} else {
+		m->out_len[0] = (uint64_t)n * 2;
+	}
+	for (int i = 0; i < 3; i++)
+		m->out[i] = calloc(1, m->out_len[i] + 1);
+	m->io = (mem_io){.in = m->in, .in_len = m->in_len, .out = m->out, .out_len = m->out_len, .fail_read_input = -1,
+			 .fail_write_output = -1};
+}
+
+static void free_merge(merge_setup *m)
+{
+	free(m->in[0]);
+	free(m->in[3]);
+	for (int i = 0; i < 3; i++)
+		free(m->out[i]);
+}
+
+static lq_status run_merge(lq_ctx *ctx, merge_setup *m)
+{
+	lq_source src = {.self = &m->io, .read = mem_read, .error_string = mem_error};
+	lq_sink sink = {.self = &m->io, .write = mem_write, .task_done = mem_done, .error_string = mem_error};
+	return lq_execute(ctx, &m->task, 1, &src, &sink, NULL, NULL);
+}
+
+/* A compute step that fails (as a GPU does mid-run, with the CUDA error as its message) reaches the user
+ * with that message whole, after the file and the tensor: quantization, double quantization, the merge,
+ * the dequantization of a 4-bit base, and a requantization's quantization and double quantization. */
+TEST(executor_compute_failures_keep_their_message)
+{
+	const char *cuda = "CUDA error in the merge kernels: an illegal memory access was encountered";
+	util_rng r = {44};
+	lq_ctx *ctx = util_ctx(2);
+	setup s;
+	make_setup(&s, &r);
+	s.tasks[0].origin = "model.safetensors";
+	const lq_test_step qsteps[] = {LQ_TEST_STEP_QUANTIZE, LQ_TEST_STEP_DOUBLE_QUANT};
+	for (size_t k = 0; k < 2; k++) {
+		test_context("quantize, step %d", (int)qsteps[k]);
+		lq_test_fail_step(ctx, qsteps[k], LQ_ERR_DEVICE, cuda);
+		CHECK_INT(run(ctx, &s, NULL), LQ_ERR_DEVICE);
+		CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'big': CUDA error in the merge kernels: an "
+						    "illegal memory access was encountered");
+	}
+	lq_test_fail_step(ctx, LQ_TEST_STEP_NONE, LQ_OK, NULL);
+	CHECK_INT(run(ctx, &s, NULL), LQ_OK);
+	free_setup(&s);
+
+	const struct {
+		bool requantize, quantized_base;
+		lq_test_step step;
+	} merges[] = {
+		{false, false, LQ_TEST_STEP_MERGE},
+		{false, true, LQ_TEST_STEP_DEQUANTIZE},
+		{true, false, LQ_TEST_STEP_QUANTIZE},
+		{true, false, LQ_TEST_STEP_DOUBLE_QUANT},
+	};
+	for (size_t k = 0; k < sizeof merges / sizeof *merges; k++) {
+		test_context("merge %zu", k);
+		merge_setup m;
+		make_merge(&m, &r, merges[k].requantize, merges[k].quantized_base);
+		lq_test_fail_step(ctx, merges[k].step, LQ_ERR_DEVICE, cuda);
+		CHECK_INT(run_merge(ctx, &m), LQ_ERR_DEVICE);
+		CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'w': CUDA error in the merge kernels: an "
+						    "illegal memory access was encountered");
+		lq_test_fail_step(ctx, LQ_TEST_STEP_NONE, LQ_OK, NULL);
+		CHECK_INT(run_merge(ctx, &m), LQ_OK);
+		CHECK_STR(lq_ctx_error_string(ctx), "");
+		free_merge(&m);
+	}
+	test_context("%s", "");
+	lq_ctx_free(ctx);
+}
+
+/* A merge whose result is not finite is refused with the element, on the CPU and (LQ_TEST_DEVICE=cuda)
+ * the GPU alike: an adapter that overflows bf16, a DoRA row whose norm is zero, a conversion that
+ * overflows float16, a 4-bit base whose scale is infinite; and so is a requantization. */
+TEST(executor_refuses_nonfinite_merges)
+{
+	util_rng r = {45};
+	lq_ctx *ctx = util_ctx(2);
+	merge_setup m;
+	for (int requantize = 0; requantize < 2; requantize++) {
+		/* row 5 of B huge: the delta of row 5 is about 1e39, beyond float32 and bf16 */
+		make_merge(&m, &r, requantize, false);
+		m.b[5 * 2] = 3e19f;
+		m.a[0] = 3e19f;
+		m.a[1 * 128] = 0.0f;
+		CHECK_INT(run_merge(ctx, &m), LQ_ERR_NONFINITE);
+		CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'w': merged element [5, 0] (flat index 640) is "
+						    "+inf; refusing to write it");
+		free_merge(&m);
+	}
+	/* just below float32's maximum: finite in float32, +inf once rounded to bf16 */
+	make_merge(&m, &r, false, false);
+	m.b[7 * 2] = 1.8e19f, m.b[7 * 2 + 1] = 0.0f;
+	m.a[3] = -9.4446e18f; /* the delta: 1.8e19 * -9.4446e18 * 2 = -3.40006e38 */
+	CHECK_INT(run_merge(ctx, &m), LQ_ERR_NONFINITE);
+	CHECK_CONTAINS(lq_ctx_error_string(ctx), "tensor 'w': merged element [7, 3] (flat index 899) is -inf");
+	free_merge(&m);
+	/* a DoRA row whose norm is zero: W's row 9 and B's row 9 zero; magnitude / 0 * 0 is NaN */
+	make_merge(&m, &r, false, false);
+	float mag[MROWS];
+	for (int i = 0; i < MROWS; i++)
+		mag[i] = 1.0f;
+	m.in[3] = NULL;
+	for (int j = 0; j < MCOLS; j++)
+		lq_store_f32(m.in[0], LQ_DTYPE_BF16, 9 * MCOLS + j, 0.0f);
+	m.b[9 * 2] = m.b[9 * 2 + 1] = 0.0f;
+	unsigned char *mag_in = (unsigned char *)mag;
+	m.in[3] = mag_in;
+	m.in_len[3] = sizeof mag;
+	m.lora.magnitude_input = 3;
+	CHECK_INT(run_merge(ctx, &m), LQ_ERR_NONFINITE);
+	CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'w': merged element [9, 0] (flat index 1152) is NaN; "
+					    "refusing to write it");
+	m.in[3] = NULL;
+	free_merge(&m);
+	/* no adapter, a conversion to float16 (loramerge --dtype fp16): 70000 is beyond its range */
+	make_merge(&m, &r, false, false);
+	m.task.nloras = 0;
+	m.task.out_dtype = LQ_DTYPE_F16;
+	lq_store_f32(m.in[0], LQ_DTYPE_BF16, 3 * MCOLS + 4, 70000.0f);
+	CHECK_INT(run_merge(ctx, &m), LQ_ERR_NONFINITE);
+	CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'w': converted element [3, 4] (flat index 388) is "
+					    "+inf; refusing to write it");
+	free_merge(&m);
+	/* a 4-bit base whose scale of block 3 is infinite */
+	make_merge(&m, &r, false, true);
+	((float *)m.in[3])[3] = INFINITY;
+	CHECK_INT(run_merge(ctx, &m), LQ_ERR_CORRUPT);
+	CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'w': the 4-bit base's scale of block 3 is +inf");
+	free_merge(&m);
+	lq_ctx_free(ctx);
+}
+
+/* Weights near float32's maximum quantize, but the mean of their block scales (bitsandbytes' double
+ * quantization offset) overflows: refused, never written as an infinite offset. */
+TEST(executor_refuses_an_overflowing_double_quant_offset)
+{
+	util_rng r = {46};
+	lq_ctx *ctx = util_ctx(2);
+	setup s;
+	make_setup(&s, &r);
+	s.tasks[0].origin = "model.safetensors";
+	const int64_t n0 = (int64_t)s.in_len[0] / 2;
+	for (int64_t i = 0; i < n0; i++)
+		lq_store_f32(s.in[0], LQ_DTYPE_BF16, i, i % 3 ? 3.0e38f : -3.3e38f);
+	CHECK_INT(run(ctx, &s, NULL), LQ_ERR_NONFINITE);
+	CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'big': the mean of its block scales (the "
+					    "double-quantization offset) overflows float32; refusing to write it (quantize it "
+					    "without double quantization)");
+	/* without double quantization the same weights are fine */
+	s.tasks[0].quant.double_quant = false;
+	s.out_len[1] = (uint64_t)lq_quant_nblocks(n0, 64) * 4;
+	free(s.out[1]);
+	s.out[1] = calloc(1, s.out_len[1]);
+	s.tasks[0].out_nested_absmax = -1;
+	CHECK_INT(run(ctx, &s, NULL), LQ_OK);
+	free_setup(&s);
+	lq_ctx_free(ctx);
+}

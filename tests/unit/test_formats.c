@@ -485,6 +485,11 @@ TEST(formats_quant_state_rejects_malformed)
 		{"{" QS_HEAD ", \"shape\": [1], \"nested_blocksize\": 256, \"nested_dtype\": \"float32\", \"nested_offset\": null}",
 		 "nested"},
 		{"{" QS_HEAD ", \"shape\": [1]" QS_DQ ", \"nested_offset\": NaN}", ""},
+		/* beyond float32: torch.tensor() makes it infinite, and every scale with it */
+		{"{" QS_HEAD ", \"shape\": [1], \"nested_blocksize\": 256, \"nested_dtype\": \"float32\", \"nested_offset\": 1e39}",
+		 "nested_offset 1e+39 is not a finite float32"},
+		{"{" QS_HEAD ", \"shape\": [1], \"nested_blocksize\": 256, \"nested_dtype\": \"float32\", \"nested_offset\": "
+		 "-3.4028236e38}", "nested_offset -3.4028236e+38 is not a finite float32"},
 		/* what json.loads refuses, bitsandbytes cannot load */
 		{"{" QS_HEAD ", \"shape\": [1]} x", ""},
 		{"{" QS_HEAD ", \"shape\": [1]}}", ""},
@@ -535,4 +540,28 @@ TEST(formats_quant_state_rejects_malformed)
 	free(exact);
 #undef QS_HEAD
 #undef QS_DQ
+}
+
+/* An offset that is not finite is never written: json.dumps would write NaN or Infinity, not JSON. */
+TEST(formats_quant_state_refuses_a_nonfinite_offset)
+{
+	bnb_state s = {.qtype = LQ_QTYPE_NF4, .blocksize = 64, .dtype = LQ_DTYPE_F32, .ndim = 1, .shape = {4096},
+		       .double_quant = true, .nested_blocksize = 256};
+	const uint32_t bad[] = {0x7f800000, 0xff800000, 0x7fc00000};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		s.nested_offset = f32_from_bits(bad[i]);
+		size_t size = bnb_state_json_size(&s);
+		char *buf = malloc(size);
+		CHECK(!bnb_state_json(&s, buf, size));
+		free(buf);
+	}
+}
+
+/* fmt_fail may take its own buffer as an argument: a message prefixed with where it happened. */
+TEST(formats_fail_prefixes_its_own_message)
+{
+	char err[FMT_ERRBUF];
+	fmt_fail(err, LQ_ERR_IO, "cannot read 'x': %s", "Input/output error");
+	CHECK_INT(fmt_fail(err, LQ_ERR_CORRUPT, "model.safetensors: %s", err), LQ_ERR_CORRUPT);
+	CHECK_STR(err, "model.safetensors: cannot read 'x': Input/output error");
 }

@@ -2,7 +2,10 @@
  * test_merge.c: the executor's MERGE operation against a plain implementation of the arithmetic of
  * shared/specs/lora-merge.md written here from the spec (delta = fused multiply-adds over k in order,
  * times scaling; the sum in float32 rounded once to W's type; embeddings' delta rounded first; DoRA's
- * norm in double; W rounded after each adapter; the last sum unrounded before a requantization). Every
+ * factor magnitude / norm of V = W + D, per row for the row layout and per column, over every row, for the
+ * transposed one, the norms in torch's CUDA order (torch_norm.h, checked against torch on a GPU by
+ * tests/gpu/torch_norm_check.py); W rounded after each adapter; the last sum unrounded before a
+ * requantization), each adapter over the whole weight at once. Every
  * layout, DoRA, several adapters, a weight over several chunks, a 4-bit base, requantization, a bias
  * vector and replaced rows. With LQ_TEST_DEVICE=cuda the same cases check the GPU merge (the golden
  * comparisons with PEFT itself are the command-line cases lm_golden_*).
@@ -88,16 +91,19 @@ typedef struct ref_lora {
 	float *a, *b, *magnitude;
 } ref_lora;
 
-/* The spec's arithmetic, row by row, in place on w [rows, cols]. */
+/* The spec's arithmetic, adapter by adapter over the whole of w [rows, cols], in place. */
 static void ref_merge(float *w, int64_t rows, int64_t cols, lq_dtype dtype, const ref_lora *loras, size_t n,
 		      bool keep_last_unrounded)
 {
-	float *v = malloc((size_t)cols * 4);
-	for (int64_t i = 0; i < rows; i++) {
-		float *row = w + i * cols;
-		for (size_t l = 0; l < n; l++) {
-			const ref_lora *L = &loras[l];
-			const int64_t r = L->l.rank;
+	float *v = malloc((size_t)(rows * cols) * 4);
+	float tv[LQ_TORCH_NORM_MAX_THREADS], g[LQ_TORCH_NORM_MAX_THREADS];
+	lq_torch_norm_plan row_plan, col_plan;
+	CHECK(lq_torch_norm_plan_make(&row_plan, rows, cols, 1, 132, 2048, 0) == 0);
+	CHECK(lq_torch_norm_plan_make(&col_plan, rows, cols, 0, 132, 2048, 0) == 0);
+	for (size_t l = 0; l < n; l++) {
+		const ref_lora *L = &loras[l];
+		const int64_t r = L->l.rank;
+		for (int64_t i = 0; i < rows; i++)
 			for (int64_t j = 0; j < cols; j++) {
 				float acc = 0.0f;
 				if (L->l.layout == LQ_LORA_VECTOR)
@@ -111,20 +117,39 @@ static void ref_merge(float *w, int64_t rows, int64_t cols, lq_dtype dtype, cons
 				float d = acc * L->l.scaling;
 				if (L->l.round_delta)
 					d = lq_round_to(dtype, d);
-				v[j] = row[j] + d;
+				v[i * cols + j] = w[i * cols + j] + d;
 			}
-			if (L->magnitude) {
-				double sum = 0;
+		if (L->magnitude && L->l.layout == LQ_LORA_ROWS) {
+			for (int64_t i = 0; i < rows; i++) {
+				float factor = L->magnitude[i] / lq_torch_norm_row(&row_plan, v + i * cols, (int)((i * cols) % 4), tv, g);
 				for (int64_t j = 0; j < cols; j++)
-					sum += (double)v[j] * (double)v[j];
-				float factor = L->magnitude[i] / (float)sqrt(sum);
-				for (int64_t j = 0; j < cols; j++)
-					v[j] = factor * v[j];
+					v[i * cols + j] = factor * v[i * cols + j];
 			}
-			bool keep = keep_last_unrounded && l + 1 == n;
-			for (int64_t j = 0; j < cols; j++)
-				row[j] = keep ? v[j] : lq_round_to(dtype, v[j]);
+		} else if (L->magnitude) {
+			float *slots = calloc((size_t)(lq_torch_norm_outer_slots(&col_plan) * cols), 4);
+			float *factor = malloc((size_t)cols * 4), *col = malloc((size_t)rows * 4);
+			for (int64_t i = 0; i < rows; i++)
+				for (int64_t j = 0; j < cols && !col_plan.inner; j++) {
+					float *sl = slots + lq_torch_norm_outer_slot(&col_plan, i) * cols + j;
+					*sl = fmaf(v[i * cols + j], v[i * cols + j], *sl);
+				}
+			for (int64_t j = 0; j < cols; j++) {
+				for (int64_t i = 0; i < rows; i++)
+					col[i] = v[i * cols + j];
+				const float norm = col_plan.inner ? lq_torch_norm_row(&col_plan, col, 0, tv, g)
+								  : lq_torch_norm_column(&col_plan, slots, cols, j, tv, g);
+				factor[j] = L->magnitude[j] / norm;
+			}
+			free(col);
+			for (int64_t i = 0; i < rows; i++)
+				for (int64_t j = 0; j < cols; j++)
+					v[i * cols + j] = factor[j] * v[i * cols + j];
+			free(slots);
+			free(factor);
 		}
+		bool keep = keep_last_unrounded && l + 1 == n;
+		for (int64_t i = 0; i < rows * cols; i++)
+			w[i] = keep ? v[i] : lq_round_to(dtype, v[i]);
 	}
 	free(v);
 }
@@ -227,12 +252,13 @@ static void run_case(const merge_case *c, util_rng *rng)
 				b[i] = lq_load_f32(raw[l][1], sp->ab_dtype, i);
 		}
 		float *mag = NULL;
-		if (sp->dora) {
-			mag = random_floats(rng, c->rows, 1.0f);
-			for (int64_t i = 0; i < c->rows; i++)
+		if (sp->dora) { /* one magnitude per row, or per column (the transposed layout) */
+			const int64_t nm = sp->layout == LQ_LORA_TRANSPOSED ? c->cols : c->rows;
+			mag = random_floats(rng, nm, 1.0f);
+			for (int64_t i = 0; i < nm; i++)
 				mag[i] = fabsf(mag[i]) + 0.5f;
 			raw[l][2] = mag;
-			loras[l].magnitude_input = add_input(&m, mag, (uint64_t)c->rows * 4);
+			loras[l].magnitude_input = add_input(&m, mag, (uint64_t)nm * 4);
 		}
 		ref[l] = (ref_lora){loras[l], a, b, mag};
 	}
@@ -314,6 +340,15 @@ static const merge_case cases[] = {
 	 3, 0},
 	{"nf4_base", 256, 320, LQ_DTYPE_BF16, LQ_DTYPE_BF16, true, false,
 	 {{LQ_LORA_ROWS, 8, 2.0f, false, false, LQ_DTYPE_F32}}, 1, 0},
+	/* DoRA on an embedding: per column, the delta not rounded first; 3 chunks, one DoRA on rows before; two chunks */
+	{"f32_embedding_dora_columns", 12000, 384, LQ_DTYPE_F32, LQ_DTYPE_F32, false, false,
+	 {{LQ_LORA_ROWS, 2, 1.0f, false, true, LQ_DTYPE_F32}, {LQ_LORA_TRANSPOSED, 8, 2.0f, false, true, LQ_DTYPE_F32}},
+	 2, 0},
+	{"nf4_base_dora_columns_requantize", 33000, 130, LQ_DTYPE_BF16, LQ_DTYPE_BF16, true, true,
+	 {{LQ_LORA_TRANSPOSED, 4, 2.0f, false, true, LQ_DTYPE_F32}}, 1, 0},
+	{"dora_columns_odd", 129, 7, LQ_DTYPE_F16, LQ_DTYPE_BF16, false, false,
+	 {{LQ_LORA_TRANSPOSED, 3, 0.5f, false, true, LQ_DTYPE_BF16}, {LQ_LORA_ROWS, 1, 1.0f, false, false, LQ_DTYPE_F32}},
+	 2, 0},
 	{"nf4_base_requantize_dora", 2100, 2048, LQ_DTYPE_BF16, LQ_DTYPE_BF16, true, true,
 	 {{LQ_LORA_ROWS, 8, 2.0f, false, true, LQ_DTYPE_F32}}, 1, 0},
 	{"float_base_requantize", 96, 200, LQ_DTYPE_BF16, LQ_DTYPE_BF16, false, true,
