@@ -182,7 +182,7 @@ static lq_status warn(peft_adapter *a, const char *fmt, ...)
  * translated or compiled. */
 static bool pattern_compile(const char *key, regex_t *re)
 {
-	return pyre_compile(re, "^(.*\\.)?(", key, ")$", NULL) == PYRE_OK;
+	return pyre_compile(re, "^(.*\\.)?(", key, ")$", 0, NULL) == PYRE_OK;
 }
 
 /* A pattern dict compiled once: its distinct keys in order, each with the value Python would see. */
@@ -294,6 +294,18 @@ static lq_status key_maps_compile(const peft_key_map *maps, size_t nmaps, key_ma
 		if (!maps[i].regex || !maps[i].replacement) {
 			key_maps_free(m, nmaps);
 			return fmt_fail(err, LQ_ERR_ARG, "key map %zu: no regex or no replacement", i + 1);
+		}
+		/* trusted (a command line), but regcomp takes minutes on "(a*)*(a*)*..." and overflows its stack
+		 * on deep nesting, ignoring signals: the bounds of pyregex.h */
+		const pyre_status bounded = pyre_check_ere(maps[i].regex);
+		if (bounded != PYRE_OK) {
+			key_maps_free(m, nmaps);
+			if (bounded == PYRE_NOMEM)
+				return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+			return fmt_fail(err, LQ_ERR_ARG, "key map '%s': beyond the bounds of a regex here (more than %d nested "
+					"groups, more than %d atoms with its repetitions counted out, or a repetition of "
+					"what can match the empty string)", fmt_quote(maps[i].regex, q, sizeof q),
+					PYRE_MAX_DEPTH, PYRE_MAX_SIZE);
 		}
 		const int rc = regcomp(&m[i].re, maps[i].regex, REG_EXTENDED);
 		if (rc != 0) {

@@ -47,14 +47,25 @@ typedef enum pyre_status {
 	PYRE_NOMEM,
 } pyre_status;
 
+/* Flags of the translation. PYRE_NO_END: the ERE will be run on a proper prefix of the string Python
+ * matches against (transformers' skip entries are matched from the start of a module path up to a
+ * boundary), so py's `$` and \Z, which mean the end of the whole string, must match nowhere. */
+#define PYRE_NO_END 1u
+
 /* Appends to b a POSIX ERE that matches, as a whole, the strings Python regex py matches as a whole.
  * *size (may be NULL) receives the pattern's atoms as counted for PYRE_MAX_SIZE. PYRE_REFUSED leaves a
  * partial translation in b, to be discarded; PYRE_NOMEM sets b->oom. */
-pyre_status pyre_to_ere(const char *py, fmt_buf *b, uint64_t *size);
+pyre_status pyre_to_ere(const char *py, fmt_buf *b, unsigned flags, uint64_t *size);
 
 /* regcomp(re, before + ERE(py) + after, REG_EXTENDED | REG_NOSUB): before and after are ERE text of the
  * caller's (anchors, a prefix group). On PYRE_OK the caller owns re and regfree()s it; otherwise re is
  * not to be used. A regcomp failure (never seen within the bounds) is PYRE_REFUSED. */
-pyre_status pyre_compile(regex_t *re, const char *before, const char *py, const char *after, uint64_t *size);
+pyre_status pyre_compile(regex_t *re, const char *before, const char *py, const char *after, unsigned flags,
+			 uint64_t *size);
+
+/* Whether a POSIX ERE (given on a command line: loramerge --key-map) is within the same bounds (nesting,
+ * size, no repetition of what can match the empty string), so that regcomp answers at once and within
+ * its stack. PYRE_OK (also for a syntax error, which regcomp reports), PYRE_REFUSED, PYRE_NOMEM. */
+pyre_status pyre_check_ere(const char *ere);
 
 #endif /* FORMATS_PYREGEX_H */

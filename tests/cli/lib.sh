@@ -74,3 +74,10 @@ header() {
 	set -- $(od -An -tu1 -N4 "$_f")
 	tail -c +9 "$_f" | head -c $(($1 + 256 * $2 + 65536 * $3 + 16777216 * $4))
 }
+
+# nf4_config REF: config.json as transformers saved it for the shipped tiny-llama quantized (REF, whose
+# llm_int8_skip_modules is null: each version's defaults), as nf4quant writes it: the same but for the
+# explicit list that means the same in every transformers version (its tied output head, lm_head).
+nf4_config() {
+	sed 's/^    "llm_int8_skip_modules": null,$/    "llm_int8_skip_modules": [\n      "lm_head"\n    ],/' "$1"
+}
