@@ -42,7 +42,6 @@ typedef struct item {
 	size_t shard;
 	const st_tensor *t;
 	bool quantize, transpose;
-	bool by_default;          /* what transformers' own rules say, before --include/--exclude */
 	bool by_user;             /* --include or --exclude names it */
 	bool linear;              /* transformers may convert this weight's module (select.h) */
 	const char *reason;
@@ -203,7 +202,6 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 			lq_dtype dt;
 			bool is_float = st_dtype_to_lq(t->dtype, &dt) && dt != LQ_DTYPE_U8;
 			it->quantize = hf_select_quantize(sel, t->name, t->ndim, t->shape, is_float, &it->transpose, &it->reason);
-			it->by_default = it->quantize;
 			char module[4096];
 			it->linear = hf_select_linear_module(sel, t->name, t->ndim, is_float, NULL, module, sizeof module);
 			it->by_user = cli_glob_any(t->name, o->include, o->ninclude) || cli_glob_any(t->name, o->exclude, o->nexclude);
