@@ -238,6 +238,7 @@ check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)
 	$(Q)$(B)/fuzz_replay_config tests/fuzz/corpus/config
 	$(Q)tests/cli/run.sh $(B)
 	$(Q)tests/interop/check_python_reads.sh $(B)
+	$(Q)tests/interop/transformers_load.sh $(B)
 	$(Q)tests/qinspect/run.sh $(B)
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"
 
