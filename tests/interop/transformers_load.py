@@ -1,10 +1,11 @@
 """transformers_load.py: nf4quant's checkpoints load in transformers 4.x and 5.x as nf4quant says.
 
     transformers_load.py prepare WORK NF4QUANT TOP
-        makes the float models under WORK/src (the shipped tiny-llama, a tiny BertModel, BertForMaskedLM
-        and Mixtral made here with random weights, the root model of the MiniLM of the PyPI package
-        all_minilm_l6_v2), quantizes each with NF4QUANT into WORK/q/NAME (tiny-llama also with --exclude;
-        the BertModel also by loramerge --requantize with a LoRA made here), keeps its plan (--dry-run
+        makes the float models under WORK/src (the shipped tiny-llama and tiny-qwen2, a tiny BertModel,
+        BertForMaskedLM and Mixtral made here with random weights, the root model of the MiniLM of the PyPI
+        package all_minilm_l6_v2), quantizes each with NF4QUANT into WORK/q/NAME (tiny-llama also with
+        --exclude, tiny-qwen2 with its head; the BertModel also by loramerge --requantize with a LoRA made
+        here), keeps its plan (--dry-run
         --json, or what the file stores) in WORK/NAME.plan.json, and checks that the skip list written
         reads back through nf4quant itself: the float model with that list as its own
         llm_int8_skip_modules plans the same.
@@ -34,6 +35,8 @@ MODELS = {  # name: (Auto class, the float model it is made from, nf4quant's opt
     # modules left in float by the user: listed by path
     "tiny-llama-exclude": ("AutoModelForCausalLM", "tiny-llama",
                            ["--exclude", "model.layers.1.mlp.*", "--exclude", "*.layers.0.self_attn.q_proj.weight"]),
+    # the head quantized too: nothing left in float, the list is empty and turns off both versions' defaults
+    "tiny-qwen2-head": ("AutoModelForCausalLM", "tiny-qwen2", ["--include", "lm_head.weight"]),
     "bert": ("AutoModel", "bert", []),
     # loramerge --requantize of a float base writes the same kind of list
     "bert-requantize": ("AutoModel", "bert", ["loramerge"]),
@@ -128,7 +131,8 @@ def plan(nf4quant, src, opts=()):
 def prepare(work, nf4quant, top):
     src = os.path.join(work, "src")
     os.makedirs(os.path.join(work, "q"))
-    shutil.copytree(os.path.join(top, "fixtures/models/tiny-llama"), os.path.join(src, "tiny-llama"))
+    for shipped in ("tiny-llama", "tiny-qwen2"):
+        shutil.copytree(os.path.join(top, "fixtures/models", shipped), os.path.join(src, shipped))
     make_bert(os.path.join(src, "bert"), False, torch.float32)
     make_bert(os.path.join(src, "bert-mlm"), True, torch.bfloat16)
     make_mixtral(os.path.join(src, "mixtral"))
