@@ -539,7 +539,7 @@ static int64_t int_item(const cJSON *obj, const char *key, int64_t dflt)
 	return cJSON_IsNumber(v) && v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18 ? (int64_t)v->valuedouble : dflt;
 }
 
-/* The output embeddings of the type (F3): its own, or lm_head; and BERT-style heads'. */
+/* The output embeddings of the type (F3): its own, or lm_head; and BERT-style cls.predictions.decoder. */
 static void set_heads(hf_select *s, const char *top_type)
 {
 	size_t n = 0;
