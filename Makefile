@@ -182,6 +182,10 @@ $(B)/fuzz_replay_manifest: $(B)/tests/fuzz/fuzz_manifest.o $(B)/tests/fuzz/repla
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/fuzz_replay_config: $(B)/tests/fuzz/fuzz_config.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/fuzz_replay_tensors: $(B)/tests/fuzz/fuzz_tensors.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -230,16 +234,18 @@ rcp-table: $(B)/rcp_approx_gen
 .PHONY: check test unit cli-tests fuzz-replay interop fuzz
 # check: fast (under a minute), what CI runs.
 check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)/fuzz_replay_manifest $(B)/fuzz_replay_tensors $(B)/fuzz_replay_bundle \
-	$(B)/sample_report
+	$(B)/fuzz_replay_config $(B)/sample_report
 	$(Q)$(B)/test_unit
 	$(Q)$(B)/fuzz_replay tests/fuzz/corpus/safetensors
 	$(Q)$(B)/fuzz_replay_peft tests/fuzz/corpus/peft
 	$(Q)$(B)/fuzz_replay_bundle tests/fuzz/corpus/bundle
 	$(Q)$(B)/fuzz_replay_manifest tests/fuzz/corpus/manifest
 	$(Q)$(B)/fuzz_replay_tensors tests/fuzz/corpus/tensors
+	$(Q)$(B)/fuzz_replay_config tests/fuzz/corpus/config
 	$(Q)tests/cli/run.sh $(B)
 	$(Q)tests/interop/check_python_reads.sh $(B)
 	$(Q)tests/interop/sentence_transformers.sh $(B)
+	$(Q)tests/interop/transformers_load.sh $(B)
 	$(Q)tests/qinspect/run.sh $(B)
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"
 
@@ -249,7 +255,8 @@ test: check $(B)/torch_mean_driver $(B)/torch_norm_driver $(if $(filter 1,$(HAVE
 
 # A coverage-guided fuzzing session (clang with libFuzzer) of FUZZ_TARGET: safetensors (the header
 # parser), peft (adapter_config.json through formats/peft.c), manifest (MANIFEST parsing), bundle
-# (tar.zst archives through formats/bundle.c) or tensors (the logical tensor view). New inputs go to $(B)/fuzz/corpus (or
+# (tar.zst archives through formats/bundle.c), tensors (the logical tensor view) or config (config.json
+# through the selection rules and skip lists of formats/select.c). New inputs go to $(B)/fuzz/corpus (or
 # corpus-peft), crashes to $(B)/fuzz/; FUZZ_FLAGS adds libFuzzer options, e.g. FUZZ_FLAGS="-jobs=2 -workers=2".
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET ?= safetensors
@@ -257,7 +264,7 @@ FUZZ_FLAGS ?=
 FUZZ_SRC_safetensors := tests/fuzz/fuzz_safetensors.c formats/st_read.c formats/st_write.c formats/json_scan.c \
 	formats/fmt.c
 FUZZ_OPTS_safetensors := -max_len=4096
-FUZZ_SRC_peft := tests/fuzz/fuzz_peft.c formats/peft.c formats/bundle.c formats/zstd_frames.c formats/st_read.c formats/st_write.c formats/json_scan.c \
+FUZZ_SRC_peft := tests/fuzz/fuzz_peft.c formats/peft.c formats/pyregex.c formats/bundle.c formats/zstd_frames.c formats/st_read.c formats/st_write.c formats/json_scan.c \
 	formats/fmt.c
 FUZZ_LIBS_peft := -Wl,--wrap=fmt_read_small -lcjson -larchive -lzstd -lxxhash
 FUZZ_OPTS_peft := -max_len=8192 -timeout=10 -dict=tests/fuzz/peft.dict
@@ -271,10 +278,13 @@ FUZZ_OPTS_tensors := -max_len=65536 -timeout=10
 FUZZ_SRC_bundle := tests/fuzz/fuzz_bundle.c formats/bundle.c formats/zstd_frames.c formats/st_read.c formats/json_scan.c formats/fmt.c
 FUZZ_LIBS_bundle := -larchive -lzstd -lxxhash
 FUZZ_OPTS_bundle := -max_len=65536 -timeout=30
+FUZZ_SRC_config := tests/fuzz/fuzz_config.c formats/select.c formats/skiplist.c formats/pyregex.c formats/fmt.c
+FUZZ_LIBS_config := -lcjson
+FUZZ_OPTS_config := -max_len=8192 -timeout=10 -dict=tests/fuzz/config.dict
 FUZZ_SRC := $(FUZZ_SRC_$(FUZZ_TARGET))
 FUZZ_CORPUS := $(B)/fuzz/corpus$(if $(filter-out safetensors,$(FUZZ_TARGET)),-$(FUZZ_TARGET))
 fuzz: $(if $(filter tensors,$(FUZZ_TARGET)),$(B)/libquant.a)
-	$(if $(FUZZ_SRC),,$(error FUZZ_TARGET=$(FUZZ_TARGET): not safetensors, peft, manifest, bundle or tensors))
+	$(if $(FUZZ_SRC),,$(error FUZZ_TARGET=$(FUZZ_TARGET): not safetensors, peft, manifest, bundle, tensors or config))
 	@mkdir -p $(FUZZ_CORPUS)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Ilibquant/include -Iformats $(FUZZ_SRC) $(FUZZ_LIBS_$(FUZZ_TARGET)) -o $(B)/fuzz/fuzz_$(FUZZ_TARGET)
@@ -339,7 +349,7 @@ help:
 	@echo "make test       everything: check, then the GPU tests (skipped, and said so, without a GPU)"
 	@echo "make demo       quantize the model shipped in fixtures/ and show the result"
 	@echo "make bench      throughput and memory benchmarks (results in bench/)"
-	@echo "make fuzz       fuzz FUZZ_TARGET (safetensors, peft, manifest, bundle, tensors) for FUZZ_SECONDS"
+	@echo "make fuzz       fuzz FUZZ_TARGET (safetensors, peft, manifest, bundle, tensors, config) for FUZZ_SECONDS"
 	@echo "make install    install into PREFIX=$(PREFIX) (DESTDIR honoured); make uninstall"
 	@echo "make lint-man   check the man pages with mandoc -Tlint"
 	@echo "make clean      remove $(B)/"

@@ -162,7 +162,8 @@ char *hf_config_edit(const char *text, size_t len, const char *key, const char *
 char *hf_py_json_string(const char *s);
 
 /* The quantization_config member of config.json ("\"quantization_config\": {...}") as transformers writes
- * it for bitsandbytes 4-bit (sorted keys, indent 2); llm_int8_skip_modules is null when skip is NULL.
+ * it for bitsandbytes 4-bit (sorted keys, indent 2); llm_int8_skip_modules is null when skip is NULL, [] when
+ * nskip is 0.
  * Returns a malloc'd string, NULL when out of memory. */
 char *hf_quantization_config(lq_qtype qtype, bool double_quant, lq_dtype compute, char *const *skip, size_t nskip);
 

@@ -705,6 +705,8 @@ char *hf_quantization_config(lq_qtype qtype, bool double_quant, lq_dtype compute
 	/* null, or the list one string per line as json.dumps(indent=2) puts it */
 	if (!skip) {
 		fmt_buf_puts(&b, "null");
+	} else if (nskip == 0) {
+		fmt_buf_puts(&b, "[]");
 	} else {
 		fmt_buf_puts(&b, "[");
 		for (size_t i = 0; i < nskip; i++) {

@@ -61,12 +61,12 @@
  * Python regexes (patterns, P3) run as POSIX EREs after a translation that keeps whether a whole string
  * matches (\d \w \s and their negations, (?:...), (?P<name>...), lazy quantifiers, {,n}); a key using
  * what ERE lacks (lookaround, backreferences, inline flags, possessive quantifiers) is refused, and so is
- * one beyond the bounds that keep regcomp fast (PATTERN_MAX_DEPTH, PATTERN_MAX_SIZE, no repetition of
- * what can match the empty string).
+ * one beyond the bounds that keep regcomp fast (pyregex.h, the translator select.c uses too).
  */
 #include "peft.h"
 
 #include "bundle.h"
+#include "pyregex.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -176,350 +176,13 @@ static lq_status warn(peft_adapter *a, const char *fmt, ...)
 	return LQ_OK;
 }
 
-/* ------------------------------------------------------------------------ Python regex -> ERE */
-
-/* One bracket expression of a Python regex, from just after its '[', into b; *pp is left after its ']'.
- * False when ERE cannot say it. */
-static bool bracket_to_ere(const char **pp, fmt_buf *b)
-{
-	const char *p = *pp;
-	bool neg = false, rbracket = false, dash = false, lbracket = false, caret = false;
-	fmt_buf items = {0};
-	if (*p == '^') {
-		neg = true;
-		p++;
-	}
-	bool first = true;
-	int prev = -1; /* the previous item when it was a single literal character, for ranges */
-	for (;;) {
-		if (*p == '\0')
-			goto fail; /* unterminated: Python refuses it too */
-		if (*p == ']' && !first)
-			break;
-		first = false;
-		int c;
-		if (*p == '\\') {
-			p++;
-			switch (*p) {
-			case 'd': fmt_buf_puts(&items, "0-9"); p++; prev = -1; continue;
-			case 'w': fmt_buf_puts(&items, "A-Za-z0-9_"); p++; prev = -1; continue;
-			case 's': fmt_buf_puts(&items, "[:space:]"); p++; prev = -1; continue;
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'r': c = '\r'; break;
-			case 'f': c = '\f'; break;
-			case 'v': c = '\v'; break;
-			case '\0': goto fail;
-			default:
-				if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-					goto fail; /* \D \W \S \xhh \uXXXX \N{...}, octal: not here */
-				c = (unsigned char)*p;
-			}
-			p++;
-		} else if (*p == '-' && prev >= 0 && p[1] != ']' && p[1] != '\0') {
-			/* a range prev-hi */
-			p++;
-			int hi;
-			if (*p == '\\') {
-				p++;
-				if (*p == '\0' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-					goto fail;
-			}
-			hi = (unsigned char)*p++;
-			if (prev == ']' || prev == '-' || prev == '^' || prev == '[' || hi == ']' || hi == '-' || hi == '^' ||
-			    hi == '[' || hi < prev)
-				goto fail;
-			/* the low end was written as a literal already: add the rest */
-			fmt_buf_put(&items, "-", 1);
-			const char h = (char)hi;
-			fmt_buf_put(&items, &h, 1);
-			prev = -1;
-			continue;
-		} else {
-			c = (unsigned char)*p++;
-		}
-		prev = c;
-		if (c == ']')
-			rbracket = true;
-		else if (c == '-')
-			dash = true;
-		else if (c == '[')
-			lbracket = true;
-		else if (c == '^')
-			caret = true;
-		else {
-			const char ch = (char)c;
-			fmt_buf_put(&items, &ch, 1);
-			continue;
-		}
-	}
-	*pp = p + 1;
-	if (items.oom) {
-		b->oom = true;
-		free(items.p);
-		return false;
-	}
-	const bool any = rbracket || items.len || lbracket;
-	if (caret && !any && !neg && !dash) {
-		fmt_buf_puts(b, "\\^"); /* [\^] alone: a literal caret */
-		free(items.p);
-		return true;
-	}
-	fmt_buf_puts(b, neg ? "[^" : "[");
-	if (rbracket)
-		fmt_buf_puts(b, "]");
-	if (items.len)
-		fmt_buf_put(b, items.p, items.len);
-	if (lbracket)
-		fmt_buf_puts(b, "["); /* followed by '^', '-' or ']': never read as "[:" */
-	if (dash && caret && !any && !neg) {
-		fmt_buf_puts(b, "-^]");
-	} else {
-		if (caret)
-			fmt_buf_puts(b, "^");
-		if (dash)
-			fmt_buf_puts(b, "-");
-		fmt_buf_puts(b, "]");
-	}
-	free(items.p);
-	return true;
-fail:
-	free(items.p);
-	return false;
-}
-
-/* What regcomp is given stays within bounds. glibc's regcomp copies what '+' or a counted repetition
- * repeats, recurses once per group, and takes exponential time on a repetition of something that can
- * match the empty string: "(a||...||)+b" (400 bytes; found by tests/fuzz/fuzz_peft.c) or twenty-five
- * "(a*)*" in a row held it for minutes, (a{32767}){32767} took gigabytes, and 50000 nested groups
- * overflowed its stack. Python compiles such keys at once (or gives up at ~500 nested groups), but no
- * module name needs them: a key that repeats what can match the empty string, nests groups deeper than
- * PATTERN_MAX_DEPTH or holds more than PATTERN_MAX_SIZE atoms once its repetitions are counted out is
- * refused, like a lookaround. */
-#define PATTERN_MAX_DEPTH 64
-#define PATTERN_MAX_SIZE 4096
-
-/* One open group of the key, for those bounds. */
-typedef struct ere_frame {
-	uint64_t size;       /* atoms so far, repetitions counted out */
-	uint64_t last_size;  /* those of the last item: what a quantifier repeats */
-	bool has_last;       /* there is an item a quantifier may follow */
-	bool last_nullable;  /* the last item can match the empty string */
-	bool alt_before;     /* the current alternative, before its last item, can */
-	bool alt_nullable;   /* the current alternative, so far, can */
-	bool nullable;       /* a finished alternative can */
-} ere_frame;
-
-static bool ere_item(ere_frame *f, bool nullable, uint64_t size)
-{
-	f->size += size;
-	f->last_size = size;
-	f->has_last = true;
-	f->last_nullable = nullable;
-	f->alt_before = f->alt_nullable;
-	f->alt_nullable = f->alt_nullable && nullable;
-	return f->size <= PATTERN_MAX_SIZE;
-}
-
-/* A quantifier {lo,hi} (hi < 0: unbounded) on the last item. */
-static bool ere_repeat(ere_frame *f, uint64_t lo, int64_t hi)
-{
-	if (!f->has_last)
-		return false; /* nothing to repeat, or a quantifier after one: Python refuses both */
-	const bool loops = hi < 0 || hi > 1;
-	if (loops && f->last_nullable)
-		return false;
-	uint64_t copies = hi < 0 ? lo + 1 : (uint64_t)hi;
-	if (copies == 0)
-		copies = 1;
-	if (copies > PATTERN_MAX_SIZE || f->last_size * copies > PATTERN_MAX_SIZE)
-		return false;
-	f->size += f->last_size * (copies - 1);
-	f->last_size *= copies;
-	f->has_last = false;
-	f->last_nullable = lo == 0 || f->last_nullable;
-	f->alt_nullable = f->alt_before && f->last_nullable;
-	return f->size <= PATTERN_MAX_SIZE;
-}
-
-/* The count written in [q, end), or some number above PATTERN_MAX_SIZE when it is larger. */
-static uint64_t ere_count(const char *q, const char *end)
-{
-	uint64_t n = 0;
-	for (; q < end; q++)
-		n = n > PATTERN_MAX_SIZE ? n : n * 10 + (uint64_t)(*q - '0');
-	return n;
-}
-
-/* A Python regex as a POSIX ERE with the same set of whole-string matches, into b. False when it uses
- * what ERE lacks, or goes beyond the bounds above (the caller refuses it). */
-static bool py_to_ere(const char *py, fmt_buf *b)
-{
-	const char *p = py;
-	ere_frame st[PATTERN_MAX_DEPTH + 1] = {{.alt_nullable = true}};
-	int depth = 0;
-	while (*p) {
-		const char c = *p;
-		ere_frame *f = &st[depth];
-		if (c == '\\') {
-			const char e = p[1];
-			p += 2;
-			/* \A and \Z match the empty string; every other escape one character */
-			if (!ere_item(f, e == 'A' || e == 'Z', 1))
-				return false;
-			switch (e) {
-			case 'd': fmt_buf_puts(b, "[0-9]"); break;
-			case 'D': fmt_buf_puts(b, "[^0-9]"); break;
-			case 'w': fmt_buf_puts(b, "[A-Za-z0-9_]"); break;
-			case 'W': fmt_buf_puts(b, "[^A-Za-z0-9_]"); break;
-			case 's': fmt_buf_puts(b, "[[:space:]]"); break;
-			case 'S': fmt_buf_puts(b, "[^[:space:]]"); break;
-			case 'A': fmt_buf_puts(b, "^"); break;
-			case 'Z': fmt_buf_puts(b, "$"); break;
-			case 'n': fmt_buf_puts(b, "\n"); break;
-			case 't': fmt_buf_puts(b, "\t"); break;
-			case 'r': fmt_buf_puts(b, "\r"); break;
-			case 'f': fmt_buf_puts(b, "\f"); break;
-			case 'v': fmt_buf_puts(b, "\v"); break;
-			case '\0': return false;
-			default:
-				if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9'))
-					return false; /* \b \B backreferences \x \u \N octal */
-				if (strchr(".[]()*+?{}|^$\\", e)) {
-					const char esc[3] = {'\\', e, '\0'};
-					fmt_buf_puts(b, esc);
-				} else {
-					const char lit[4] = {'[', e, ']', '\0'};
-					fmt_buf_puts(b, lit);
-				}
-			}
-			continue;
-		}
-		if (c == '[') {
-			p++;
-			if (!bracket_to_ere(&p, b) || !ere_item(f, false, 1))
-				return false;
-			continue;
-		}
-		if (c == '(') {
-			if (depth == PATTERN_MAX_DEPTH)
-				return false;
-			st[++depth] = (ere_frame){.alt_nullable = true};
-			if (p[1] == '?') {
-				if (p[2] == ':') {
-					p += 3;
-				} else if (p[2] == 'P' && p[3] == '<') {
-					const char *end = strchr(p + 4, '>');
-					if (!end)
-						return false;
-					p = end + 1;
-				} else {
-					return false; /* lookaround, (?P=name), inline flags, comments */
-				}
-			} else {
-				p++;
-			}
-			fmt_buf_puts(b, "(");
-			continue;
-		}
-		if (c == ')') {
-			/* Unbalanced: Python refuses it, and here it would close the group around the key, so that
-			 * "x)|(.*" matched every module (found by tests/fuzz/fuzz_peft.c, as a regcomp timeout) */
-			if (depth == 0)
-				return false;
-			const ere_frame g = st[depth--];
-			if (!ere_item(&st[depth], g.nullable || g.alt_nullable, g.size + 1))
-				return false;
-			fmt_buf_puts(b, ")");
-			p++;
-			continue;
-		}
-		if (c == '|') {
-			f->nullable = f->nullable || f->alt_nullable;
-			f->alt_nullable = true;
-			f->has_last = false;
-			fmt_buf_puts(b, "|");
-			p++;
-			continue;
-		}
-		if (c == '*' || c == '+' || c == '?') {
-			if (!ere_repeat(f, c == '+' ? 1 : 0, c == '?' ? 1 : -1))
-				return false;
-			const char q[2] = {c, '\0'};
-			fmt_buf_puts(b, q);
-			p++;
-			if (*p == '?')
-				p++; /* lazy: the same whole-string matches */
-			else if (*p == '+')
-				return false; /* possessive */
-			continue;
-		}
-		if (c == '{') {
-			/* a quantifier {m}, {m,}, {,n}, {m,n}; else a literal brace, as in Python */
-			const char *q = p + 1;
-			const char *m0 = q;
-			while (*q >= '0' && *q <= '9')
-				q++;
-			const bool has_m = q > m0;
-			bool ok = false;
-			if (*q == '}') {
-				ok = has_m;
-			} else if (*q == ',') {
-				q++;
-				while (*q >= '0' && *q <= '9')
-					q++;
-				ok = *q == '}';
-			}
-			if (!ok) {
-				if (!ere_item(f, false, 1))
-					return false;
-				fmt_buf_puts(b, "[{]");
-				p++;
-				continue;
-			}
-			const char *comma = memchr(p + 1, ',', (size_t)(q - p - 1));
-			const uint64_t lo = ere_count(p + 1, comma ? comma : q);
-			const int64_t hi = !comma ? (int64_t)lo : comma + 1 == q ? -1 : (int64_t)ere_count(comma + 1, q);
-			if (!ere_repeat(f, lo, hi))
-				return false;
-			fmt_buf_puts(b, "{");
-			if (!has_m)
-				fmt_buf_puts(b, "0");
-			fmt_buf_put(b, p + 1, (size_t)(q - p));
-			p = q + 1;
-			if (*p == '?')
-				p++;
-			else if (*p == '+')
-				return false;
-			continue;
-		}
-		if (c == '}') {
-			if (!ere_item(f, false, 1))
-				return false;
-			fmt_buf_puts(b, "[}]");
-			p++;
-			continue;
-		}
-		/* '^' and '$' match the empty string; any other character itself */
-		if (!ere_item(f, c == '^' || c == '$', 1))
-			return false;
-		fmt_buf_put(b, p, 1);
-		p++;
-	}
-	return depth == 0 && !b->oom; /* an unclosed group: Python refuses it too */
-}
+/* ------------------------------------------------------------------------------- patterns */
 
 /* Compiles PEFT's (.*\.)?(key)$, anchored at the start as re.match is. False when the key cannot be
  * translated or compiled. */
 static bool pattern_compile(const char *key, regex_t *re)
 {
-	fmt_buf b = {0};
-	fmt_buf_puts(&b, "^(.*\\.)?(");
-	bool ok = py_to_ere(key, &b);
-	fmt_buf_puts(&b, ")$");
-	ok = ok && !b.oom && regcomp(re, b.p, REG_EXTENDED | REG_NOSUB) == 0;
-	free(b.p);
-	return ok;
+	return pyre_compile(re, "^(.*\\.)?(", key, ")$", 0, NULL) == PYRE_OK;
 }
 
 /* A pattern dict compiled once: its distinct keys in order, each with the value Python would see. */
@@ -631,6 +294,18 @@ static lq_status key_maps_compile(const peft_key_map *maps, size_t nmaps, key_ma
 		if (!maps[i].regex || !maps[i].replacement) {
 			key_maps_free(m, nmaps);
 			return fmt_fail(err, LQ_ERR_ARG, "key map %zu: no regex or no replacement", i + 1);
+		}
+		/* trusted (a command line), but regcomp takes minutes on "(a*)*(a*)*..." and overflows its stack
+		 * on deep nesting, ignoring signals: the bounds of pyregex.h */
+		const pyre_status bounded = pyre_check_ere(maps[i].regex);
+		if (bounded != PYRE_OK) {
+			key_maps_free(m, nmaps);
+			if (bounded == PYRE_NOMEM)
+				return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+			return fmt_fail(err, LQ_ERR_ARG, "key map '%s': beyond the bounds of a regex here (more than %d nested "
+					"groups, more than %d atoms with its repetitions counted out, or a repetition of "
+					"what can match the empty string)", fmt_quote(maps[i].regex, q, sizeof q),
+					PYRE_MAX_DEPTH, PYRE_MAX_SIZE);
 		}
 		const int rc = regcomp(&m[i].re, maps[i].regex, REG_EXTENDED);
 		if (rc != 0) {
@@ -772,7 +447,7 @@ static lq_status check_pattern_dict(peft_adapter *a, const char *cfg, const char
 					"translate to POSIX (lookaround, backreferences, inline flags, possessive quantifiers, "
 					"a repetition of what can match the empty string, more than %d nested groups or more "
 					"than %d atoms with its repetitions counted out), so its modules cannot be told", cfg,
-					name, fmt_quote(c->string, q, sizeof q), PATTERN_MAX_DEPTH, PATTERN_MAX_SIZE);
+					name, fmt_quote(c->string, q, sizeof q), PYRE_MAX_DEPTH, PYRE_MAX_SIZE);
 		regfree(&re);
 	}
 	*out = obj;

@@ -11,11 +11,13 @@
  *    I-BERT's QuantLinear) are NOT converted, nor is any module holding a bare nn.Parameter (MoE routers,
  *    fused experts). param_needs_quantization: only the `weight` of a Linear4bit, never its bias.
  * F2 quantizers/quantizers_utils.py should_convert_module(name, patterns): a module is kept out when, for
- *    some pattern p, re.match(p + r"\.", name) or re.match(p, name) or name.endswith(p). So p is a Python
- *    regex anchored at the start of the module path only ("model.layers.1" also matches
- *    "model.layers.10.mlp"), or a plain suffix ("fc1" matches "...fc1", and also "...xfc1"). A kept-out
- *    module's children are still visited, so they are converted unless they match a pattern themselves.
- *    The names matched are the model's module paths, after transformers renamed the checkpoint keys.
+ *    some pattern p, re.match(rf"(?:{p})(?:(?<=\.)|(?=\.|$))", name) or name.endswith(p) (5.25; 5.17 had
+ *    re.match(p + r"\.", name) or re.match(p, name), without the boundary: skiplist.h S3). So p is a
+ *    Python regex matched from the start of the module path up to a module boundary ("model.layers.1"
+ *    matches "model.layers.1.mlp", not "model.layers.10.mlp"), or a plain suffix ("fc1" matches "...fc1",
+ *    and also "...xfc1"). A kept-out module's children are still visited, so they are converted unless
+ *    they match a pattern themselves. The names matched are the model's module paths, after transformers
+ *    renamed the checkpoint keys.
  * F3 quantizers/base.py get_modules_to_not_convert: when llm_int8_skip_modules is None the defaults
  *    get_keys_to_not_convert(model) are used: both ends of every tied pair (only when
  *    config.tie_word_embeddings), the module of the model's LAST parameter in named_parameters() order
@@ -48,8 +50,8 @@
  *     `multihead_attn`: SigLIP's pooling head, Aria's projector); a Linear subclass or a router Parameter
  *     listed for the model type (falcon, ibert, gpt_oss, llama4, granitemoe, ...).
  *  3. Kept out by a pattern, matched as in F2 against the renamed path (F6; R: only the layouts above;
- *     R: the Python regex runs as a POSIX ERE with \d \w \s (?: translated, anything ERE lacks falls
- *     back to a literal prefix): llm_int8_skip_modules from the config; else the defaults of F3, written
+ *     the Python regex runs as a bounded POSIX ERE, pyregex.h, and an entry it cannot translate is
+ *     reported by hf_select_refused): llm_int8_skip_modules from the config; else the defaults of F3, written
  *     here per model type and architecture since the checkpoint does not carry them (R): the output
  *     embedding (`lm_head`, or the type's own: gpt_neox `embed_out`, whisper `proj_out`, RoBERTa-style
  *     `lm_head.decoder`, BERT-style `cls.predictions.decoder`, ...), and the last module where it is a
@@ -74,23 +76,27 @@
  */
 #include "select.h"
 
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "skiplist.h"
+
 #define MAX_TYPES 16
 #define NAME_MAX_LEN 1024
 
-/* A pattern of modules_to_not_convert (F2): a POSIX translation of the Python regex, and the text for the
- * suffix test and for messages. */
+/* A pattern of modules_to_not_convert, matched as in F2 (skiplist.h), with the reason given for it. */
 typedef struct skip_pattern {
-	char *text;
+	hf_skip_entry e;
 	const char *reason; /* static */
-	regex_t re;
-	bool has_re;
 	bool exact; /* a head of this file's tables: the module path itself, not F2 */
 } skip_pattern;
+
+/* Bounds on a config's skip list, beyond those of one regex (pyregex.h): the entries, and the atoms of
+ * those that are regexes (not literal paths), all together. A real list names a few modules, or one per
+ * module of the model; matching costs entries x tensors. */
+#define SKIP_MAX_ENTRIES 65536
+#define SKIP_MAX_ATOMS PYRE_MAX_SIZE
 
 struct hf_select {
 	char *types[MAX_TYPES]; /* model_type of the config and of every nested config */
@@ -98,6 +104,10 @@ struct hf_select {
 	char *arch; /* architectures[0], "" when absent */
 	skip_pattern *pat;
 	int npat, cap;
+	uint64_t atoms;          /* of the config's regex entries */
+	const char *refused;     /* why a config entry cannot be followed (static), or NULL */
+	char *refused_entry;     /* that entry ("" for one that is not a string) */
+	const char *heads[3];    /* the output embeddings F3 would keep out (static), NULL-terminated */
 	bool conv1d;
 	bool legacy_vlm; /* a type with the llava-style renaming of F6 */
 	bool qwen2_vl;
@@ -412,50 +422,8 @@ static const char *runtime_path(const hf_select *s, const char *module, char *bu
 static bool pattern_matches(const skip_pattern *p, const char *path)
 {
 	if (p->exact)
-		return strcmp(path, p->text) == 0;
-	if (ends_with(path, p->text))
-		return true;
-	if (p->has_re)
-		return regexec(&p->re, path, 0, NULL, 0) == 0;
-	return starts_with(path, p->text);
-}
-
-/* Python regex -> POSIX ERE anchored at the start, for the re.match of F2, into p->re. Sets p->has_re,
- * false when the pattern uses what ERE lacks (lookaround, flags, ...): the caller then compares a literal
- * prefix. Returns false when memory runs out. */
-static bool compile_pattern(skip_pattern *p)
-{
-	char *ere = malloc(strlen(p->text) * 6 + 8); /* "\w" (2 bytes) becomes 12 */
-	if (!ere)
-		return false;
-	bool ok = true;
-	char *o = ere;
-	o += sprintf(o, "^(");
-	for (const char *c = p->text; *c; c++) {
-		if (c[0] == '\\' && c[1]) {
-			c++;
-			if (*c == 'd')
-				o += sprintf(o, "[0-9]");
-			else if (*c == 'w')
-				o += sprintf(o, "[A-Za-z0-9_]");
-			else if (*c == 's')
-				o += sprintf(o, "[[:space:]]");
-			else {
-				*o++ = '\\';
-				*o++ = *c;
-			}
-		} else if (c[0] == '(' && c[1] == '?') {
-			ok = ok && c[2] == ':'; /* (?:...) is a plain group; (?=, (?!, (?P<, (?i) are not ERE */
-			*o++ = '(';
-			c += c[2] == ':' ? 2 : 1;
-		} else {
-			*o++ = *c;
-		}
-	}
-	o += sprintf(o, ")");
-	p->has_re = ok && regcomp(&p->re, ere, REG_EXTENDED | REG_NOSUB) == 0;
-	free(ere);
-	return true;
+		return strcmp(path, p->e.text) == 0;
+	return hf_skip_entry_matches(&p->e, path, HF_SKIP_V5);
 }
 
 static char *dup_string(const char *s)
@@ -467,11 +435,12 @@ static char *dup_string(const char *s)
 	return d;
 }
 
-/* Adds a pattern with its (static) reason. False: out of memory. */
+/* Adds a pattern with its (static) reason. False: out of memory. A pattern of the config that cannot be
+ * followed (see hf_select_refused) is recorded as the refusal, once, and left out. */
 static bool add_pattern(hf_select *s, const char *text, const char *reason)
 {
 	for (int i = 0; i < s->npat; i++)
-		if (strcmp(s->pat[i].text, text) == 0)
+		if (strcmp(s->pat[i].e.text, text) == 0)
 			return true;
 	if (s->npat == s->cap) {
 		const int cap = s->cap ? 2 * s->cap : 8;
@@ -482,15 +451,26 @@ static bool add_pattern(hf_select *s, const char *text, const char *reason)
 		s->cap = cap;
 	}
 	skip_pattern *p = &s->pat[s->npat];
-	memset(p, 0, sizeof(*p));
-	if (!(p->text = dup_string(text)))
-		return false;
 	p->reason = reason;
-	if (!compile_pattern(p)) {
-		free(p->text);
-		return false;
+	p->exact = false;
+	uint64_t atoms = 0;
+	const pyre_status st = hf_skip_entry_init(&p->e, text, &atoms);
+	if (st == PYRE_OK && (s->atoms += atoms) <= SKIP_MAX_ATOMS) {
+		s->npat++;
+		return true;
 	}
-	s->npat++;
+	hf_skip_entry_free(&p->e);
+	if (st == PYRE_NOMEM)
+		return false;
+	if (!s->refused) {
+		s->refused = st == PYRE_REFUSED ? "a Python regex this tool cannot match as transformers does (lookaround, "
+						  "backreferences, inline flags, possessive quantifiers, a repetition of what "
+						  "can match the empty string, more than 64 nested groups or 4096 atoms)"
+						: "a regex beyond the 4096 atoms the list's regexes may hold together";
+		free(s->refused_entry);
+		if (!(s->refused_entry = dup_string(text)))
+			return false;
+	}
 	return true;
 }
 
@@ -517,33 +497,62 @@ static bool add_type(hf_select *s, const char *type)
 	return true;
 }
 
+/* The member of a JSON object as Python's json.loads, and so transformers, sees it: the last of duplicate
+ * keys. NULL when obj is not an object or has no such key. */
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+	const cJSON *found = NULL;
+	if (cJSON_IsObject(obj))
+		for (const cJSON *c = obj->child; c; c = c->next)
+			if (c->string && strcmp(c->string, key) == 0)
+				found = c;
+	return found;
+}
+
 /* The model_type of config and of every nested config object (text_config, vision_config, encoder, ...). */
 static bool collect_types(hf_select *s, const cJSON *obj, int depth)
 {
 	if (!cJSON_IsObject(obj) || depth > 4)
 		return true;
-	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(obj, "model_type");
+	const cJSON *mt = member(obj, "model_type");
 	if (cJSON_IsString(mt) && mt->valuestring[0] && !add_type(s, mt->valuestring))
 		return false;
 	for (const cJSON *c = obj->child; c; c = c->next)
-		if (cJSON_IsObject(c) && strcmp(c->string, "quantization_config") != 0 && !collect_types(s, c, depth + 1))
+		if (cJSON_IsObject(c) && strcmp(c->string, "quantization_config") != 0 && member(obj, c->string) == c &&
+		    !collect_types(s, c, depth + 1))
 			return false;
 	return true;
 }
 
 static const cJSON *skip_list(const cJSON *config)
 {
-	const cJSON *qc = cJSON_GetObjectItemCaseSensitive(config, "quantization_config");
-	const cJSON *l = cJSON_IsObject(qc) ? cJSON_GetObjectItemCaseSensitive(qc, "llm_int8_skip_modules") : NULL;
+	const cJSON *l = member(member(config, "quantization_config"), "llm_int8_skip_modules");
 	if (!cJSON_IsArray(l))
-		l = cJSON_GetObjectItemCaseSensitive(config, "llm_int8_skip_modules");
+		l = member(config, "llm_int8_skip_modules");
 	return cJSON_IsArray(l) ? l : NULL;
 }
 
 static int64_t int_item(const cJSON *obj, const char *key, int64_t dflt)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+	const cJSON *v = member(obj, key);
+	/* a number JSON allows but int64_t cannot hold (1e300, NaN from an overflow) is no count */
+	return cJSON_IsNumber(v) && v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18 ? (int64_t)v->valuedouble : dflt;
+}
+
+/* The output embeddings of the type (F3): its own, or lm_head; and BERT-style cls.predictions.decoder. */
+static void set_heads(hf_select *s, const char *top_type)
+{
+	size_t n = 0;
+	bool own_output = false;
+	for (size_t i = 0; i < COUNT(output_embedding); i++)
+		if (strcmp(top_type, output_embedding[i].type) == 0) {
+			own_output = true;
+			if (output_embedding[i].pattern)
+				s->heads[n++] = output_embedding[i].pattern;
+		}
+	if (!own_output)
+		s->heads[n++] = "lm_head";
+	s->heads[n++] = "cls.predictions.decoder";
 }
 
 /* The defaults of F3 that can reach a Linear, for the model described by config. */
@@ -591,21 +600,23 @@ hf_select *hf_select_create(const cJSON *config)
 	if (!s->arch)
 		goto oom;
 	if (!cJSON_IsObject(config)) {
+		set_heads(s, "");
 		if (!add_default_patterns(s, NULL, ""))
 			goto oom;
 		return s;
 	}
 	if (!collect_types(s, config, 0))
 		goto oom;
-	const cJSON *archs = cJSON_GetObjectItemCaseSensitive(config, "architectures");
+	const cJSON *archs = member(config, "architectures");
 	const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
 	if (cJSON_IsString(a0)) {
 		free(s->arch);
 		if (!(s->arch = dup_string(a0->valuestring)))
 			goto oom;
 	}
-	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(config, "model_type");
+	const cJSON *mt = member(config, "model_type");
 	const char *top_type = cJSON_IsString(mt) ? mt->valuestring : "";
+	set_heads(s, top_type);
 	for (size_t i = 0; i < COUNT(conv1d_types); i++)
 		s->conv1d = s->conv1d || has_type(s, conv1d_types[i]);
 	for (size_t i = 0; i < COUNT(legacy_vlm_types); i++)
@@ -614,9 +625,21 @@ hf_select *hf_select_create(const cJSON *config)
 
 	const cJSON *skip = skip_list(config);
 	if (skip) {
-		for (const cJSON *c = skip->child; c; c = c->next)
-			if (cJSON_IsString(c) && !add_pattern(s, c->valuestring, "in llm_int8_skip_modules"))
+		int n = 0;
+		for (const cJSON *c = skip->child; c; c = c->next, n++) {
+			if (!cJSON_IsString(c) || n == SKIP_MAX_ENTRIES) {
+				if (!s->refused) {
+					s->refused = n == SKIP_MAX_ENTRIES ? "one more than the 65536 entries a list may hold"
+									   : "not a string (transformers fails on it)";
+					if (!(s->refused_entry = dup_string(cJSON_IsString(c) ? c->valuestring : "")))
+						goto oom;
+				}
+				if (n == SKIP_MAX_ENTRIES)
+					break;
+			} else if (!add_pattern(s, c->valuestring, "in llm_int8_skip_modules")) {
 				goto oom;
+			}
+		}
 	} else if (!add_default_patterns(s, config, top_type)) {
 		goto oom;
 	}
@@ -636,12 +659,10 @@ void hf_select_free(hf_select *s)
 		return;
 	for (int i = 0; i < s->ntypes; i++)
 		free(s->types[i]);
-	for (int i = 0; i < s->npat; i++) {
-		free(s->pat[i].text);
-		if (s->pat[i].has_re)
-			regfree(&s->pat[i].re);
-	}
+	for (int i = 0; i < s->npat; i++)
+		hf_skip_entry_free(&s->pat[i].e);
 	free(s->pat);
+	free(s->refused_entry);
 	free(s->arch);
 	free(s);
 }
@@ -704,9 +725,13 @@ bool hf_select_quantize(const hf_select *s, const char *name, int ndim, const in
 	return true;
 }
 
-const char *hf_select_linear_module(const hf_select *s, const char *name, int ndim, bool is_float, char *buf,
-				    size_t size)
+const char *hf_select_linear_module(const hf_select *s, const char *name, int ndim, bool is_float, bool *linear5,
+				    char *buf, size_t size)
 {
+	bool dummy;
+	if (!linear5)
+		linear5 = &dummy;
+	*linear5 = false;
 	if (!ends_with(name, ".weight") || !is_float || ndim != 2)
 		return NULL;
 	char module[NAME_MAX_LEN];
@@ -715,12 +740,71 @@ const char *hf_select_linear_module(const hf_select *s, const char *name, int nd
 		return NULL;
 	memcpy(module, name, n);
 	module[n] = '\0';
-	if (not_linear_reason(s, module))
+	const char *why = not_linear_reason(s, module);
+	if (why && strcmp(why, "embedding") == 0)
 		return NULL;
 	const char *path = runtime_path(s, module, buf, size);
 	if (path == module) {
 		const int k = snprintf(buf, size, "%s", module);
-		return k > 0 && (size_t)k < size ? buf : NULL;
+		if (k <= 0 || (size_t)k >= size)
+			return NULL;
+		path = buf;
 	}
+	*linear5 = !why;
 	return path;
+}
+
+const char *hf_select_output_head(const hf_select *s, size_t i)
+{
+	return i < COUNT(s->heads) ? s->heads[i] : NULL;
+}
+
+const char *hf_select_refused(const hf_select *s, const char **entry)
+{
+	if (entry)
+		*entry = s->refused_entry;
+	return s->refused;
+}
+
+lq_status hf_select_skip_list(const hf_select *s, const hf_select_tensor *t, size_t n, hf_skip_list *l)
+{
+	hf_skip_module *mods = calloc(n + COUNT(s->heads), sizeof *mods);
+	char **paths = calloc(n ? n : 1, sizeof *paths);
+	lq_status st = LQ_ERR_NOMEM;
+	memset(l, 0, sizeof *l);
+	if (!mods || !paths)
+		goto done;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char buf[NAME_MAX_LEN + 64];
+		bool linear5;
+		const char *path = hf_select_linear_module(s, t[i].name, t[i].ndim, t[i].is_float, &linear5, buf, sizeof buf);
+		if (!path)
+			continue;
+		if (!(paths[i] = dup_string(path)))
+			goto done;
+		mods[k++] = (hf_skip_module){.path = paths[i], .quantized = t[i].quantized, .linear4 = true,
+					     .linear5 = linear5};
+	}
+	const size_t nlinear = k;
+	/* an output head of the type's is in the model when it is top-level or its parent module is there;
+	 * absent from the checkpoint, it is tied */
+	for (size_t h = 0; h < COUNT(s->heads) && s->heads[h]; h++) {
+		const char *head = s->heads[h], *dot = strrchr(head, '.');
+		const size_t parent = dot ? (size_t)(dot - head) + 1 : 0;
+		bool present = false, related = parent == 0;
+		for (size_t i = 0; i < nlinear; i++) {
+			present |= strcmp(mods[i].path, head) == 0;
+			related |= strncmp(mods[i].path, head, parent) == 0;
+		}
+		if (!present && related)
+			mods[k++] = (hf_skip_module){.path = head, .linear4 = true, .linear5 = true, .absent = true};
+	}
+	st = hf_skip_list_make(mods, k, l);
+done:
+	for (size_t i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	free(mods);
+	return st;
 }

@@ -98,6 +98,8 @@ typedef struct plan {
 	size_t ndequantized, nquantized, nconverted, ncopied; /* the others: what became of them */
 	bool untie;            /* a tied output head gets its own weights */
 	bool base_quantized;   /* the base is a bitsandbytes 4-bit checkpoint */
+	char **skip;           /* --requantize of a float base: llm_int8_skip_modules to write */
+	size_t nskip;
 	char *origin_text[8];  /* the options that shape the bytes, for the MANIFEST */
 	const char *origin_values[9];
 } plan;
@@ -801,6 +803,9 @@ static void plan_free(plan *p)
 	for (size_t i = 0; i < p->n; i++)
 		free(p->items[i].name);
 	free(p->items);
+	for (size_t i = 0; i < p->nskip; i++)
+		free(p->skip[i]);
+	free(p->skip);
 	om_free(&p->om);
 }
 
@@ -969,7 +974,7 @@ static char *output_config(const options *o, const hf_model *m, const plan *p, s
 				compute = p->items[i].dtype;
 				break;
 			}
-		char *member = hf_quantization_config(o->quant.qtype, o->quant.double_quant, compute, NULL, 0);
+		char *member = hf_quantization_config(o->quant.qtype, o->quant.double_quant, compute, p->skip, p->nskip);
 		next = member ? hf_config_edit(text, *len, "quantization_config", member, len, err) : NULL;
 		free(member);
 		free(text);
@@ -1016,6 +1021,52 @@ static lq_status run_tasks(lq_ctx *ctx, const lq_task *tasks, size_t n, st_sourc
 	if (st != LQ_OK)
 		fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
 	return st;
+}
+
+/* Which weights --base-as and --requantize quantize in a float base comes from transformers' rules,
+ * with the base's llm_int8_skip_modules: an entry that cannot be followed (select.h hf_select_refused)
+ * leaves it unknown. False: refused, said. */
+static bool check_refused(const hf_model *m, const hf_select *sel, const options *o)
+{
+	const char *entry;
+	const char *why = hf_select_refused(sel, &entry);
+	if (!why)
+		return true;
+	char cfg[4096], q[192];
+	if (m->dir)
+		snprintf(cfg, sizeof cfg, "%s%sconfig.json", m->dir, m->dir[0] && m->dir[strlen(m->dir) - 1] == '/' ? "" : "/");
+	else
+		snprintf(cfg, sizeof cfg, "%s:config.json", m->input);
+	cli_error("%s: llm_int8_skip_modules entry '%s' is %s, so which weights %s quantizes cannot be told", cfg,
+		  fmt_quote(entry, q, sizeof q), why, o->requantize ? "--requantize" : "--base-as");
+	return false;
+}
+
+/* --requantize of a float base writes a 4-bit checkpoint: its llm_int8_skip_modules, as nf4quant's, lists
+ * the modules left in float so that transformers 4.x and 5.x both load it (select.h hf_select_skip_list). */
+static lq_status plan_skip_list(const options *o, const hf_model *m, const hf_select *sel, plan *p, char *err)
+{
+	if (!o->requantize || p->base_quantized || !m->is_model_dir)
+		return LQ_OK;
+	hf_select_tensor *t = calloc(p->n ? p->n : 1, sizeof *t);
+	if (!t)
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < p->n; i++)
+		t[i] = (hf_select_tensor){.name = p->items[i].name, .ndim = p->items[i].ndim,
+					  .is_float = p->items[i].dtype != LQ_DTYPE_U8, .quantized = p->items[i].quantized_out};
+	hf_skip_list l;
+	lq_status st = hf_select_skip_list(sel, t, p->n, &l);
+	free(t);
+	if (st == LQ_OK) {
+		for (size_t i = 0; i < l.nwarnings; i++)
+			cli_warn("%s", l.warnings[i]);
+		p->skip = l.entries;
+		p->nskip = l.n;
+		l.entries = NULL;
+		l.n = 0;
+	}
+	hf_skip_list_free(&l);
+	return st == LQ_OK ? LQ_OK : fmt_fail(err, st, "out of memory");
 }
 
 /* --base-as, planning: the float base's 4-bit quantize-dequantize. The weights transformers would quantize
@@ -1314,6 +1365,8 @@ int main(int argc, char **argv)
 	 * weights, not to the originals */
 	if (o.requantize && !p.base_quantized)
 		o.base_as = true;
+	if (o.base_as && !p.base_quantized && !check_refused(m, sel, &o))
+		goto finish;
 	if (p.base_quantized && (o.qtype_set || o.blocksize_set || o.no_double_quant))
 		cli_warn("the base is 4-bit: its own quantization is kept; --quant-type, --blocksize and --no-double-quant "
 			 "do not apply");
@@ -1342,7 +1395,8 @@ int main(int argc, char **argv)
 		cli_error("%s", err);
 		goto finish;
 	}
-	if (plan_outputs(&o, sel, &p, err) != LQ_OK || declare_outputs(&o, m, &p, err) != LQ_OK ||
+	if (plan_outputs(&o, sel, &p, err) != LQ_OK || plan_skip_list(&o, m, sel, &p, err) != LQ_OK ||
+	    declare_outputs(&o, m, &p, err) != LQ_OK ||
 	    (o.out.nparts && om_set_part(&p.om, (size_t)o.out.part, (size_t)o.out.nparts, err) != LQ_OK)) {
 		cli_error("%s", err);
 		goto finish;

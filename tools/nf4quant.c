@@ -42,8 +42,8 @@ typedef struct item {
 	size_t shard;
 	const st_tensor *t;
 	bool quantize, transpose;
-	bool by_default;          /* what transformers' own rules say, before --include/--exclude */
-	char *linear_module;      /* the run-time module path when transformers converts this weight's module */
+	bool by_user;             /* --include or --exclude names it */
+	bool linear;              /* transformers may convert this weight's module (select.h) */
 	const char *reason;
 	lq_dtype dtype;
 	bnb_state state;          /* quantized: the group's state */
@@ -59,7 +59,8 @@ typedef struct plan {
 	out_model om;             /* the output: shards, writers, index */
 	uint64_t params_in, params_quantized, bytes_in, bytes_out, quantized_bytes_out;
 	size_t nquantized;
-	char **skip;              /* llm_int8_skip_modules to write: NULL when transformers' defaults apply */
+	hf_select *sel;           /* transformers' rules for the model */
+	char **skip;              /* llm_int8_skip_modules to write (NULL for a file output: no config) */
 	size_t nskip;
 	/* the options that shape the bytes, for the MANIFEST */
 	char blocksize[16], max_shard_size[32];
@@ -195,7 +196,7 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 	p->items = calloc(total ? total : 1, sizeof *p->items);
 	if (!p->items)
 		return LQ_ERR_NOMEM;
-	hf_select *sel = hf_select_create(m->is_model_dir ? m->config : NULL);
+	hf_select *sel = p->sel = hf_select_create(m->is_model_dir ? m->config : NULL);
 	if (!sel)
 		return LQ_ERR_NOMEM;
 	for (size_t s = 0; s < m->nshards; s++) {
@@ -209,13 +210,9 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 			lq_dtype dt;
 			bool is_float = st_dtype_to_lq(t->dtype, &dt) && dt != LQ_DTYPE_U8;
 			it->quantize = hf_select_quantize(sel, t->name, t->ndim, t->shape, is_float, &it->transpose, &it->reason);
-			it->by_default = it->quantize;
 			char module[4096];
-			if (hf_select_linear_module(sel, t->name, t->ndim, is_float, module, sizeof module) &&
-			    !(it->linear_module = strdup(module))) {
-				hf_select_free(sel);
-				return LQ_ERR_NOMEM;
-			}
+			it->linear = hf_select_linear_module(sel, t->name, t->ndim, is_float, NULL, module, sizeof module);
+			it->by_user = cli_glob_any(t->name, o->include, o->ninclude) || cli_glob_any(t->name, o->exclude, o->nexclude);
 			if (!it->quantize && cli_glob_any(t->name, o->include, o->ninclude)) {
 				it->quantize = is_float && t->nelem > 0;
 				it->transpose = false;
@@ -256,80 +253,80 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 			p->quantized_bytes_out += it->bytes_out;
 		}
 	}
-	hf_select_free(sel);
 	return LQ_OK;
 }
 
-/* F2 of select.c: whether transformers keeps `path` out for skip pattern p (re.match(p), or a suffix),
- * for a p that is a plain module path, where '.' is a regex wildcard. */
-static bool skip_matches(const char *p, const char *path)
+/* The model's config.json, for messages: DIR/config.json, or INPUT:config.json for a bundle. */
+static void config_name(const hf_model *m, char *buf, size_t size)
 {
-	size_t n = strlen(p), k = strlen(path);
-	if (k >= n && strcmp(path + k - n, p) == 0)
-		return true;
-	for (size_t i = 0; i < n; i++)
-		if (i >= k || (p[i] != '.' && p[i] != path[i]))
-			return false;
-	return true;
+	if (m->dir)
+		snprintf(buf, size, "%s%sconfig.json", m->dir, ends_with(m->dir, "/") ? "" : "/");
+	else
+		snprintf(buf, size, "%s:config.json", m->input);
 }
 
-static lq_status push_skip(plan *p, const char *entry)
+/*
+ * A skip-list entry of the input's config.json that cannot be matched as transformers matches it
+ * (select.h hf_select_refused) leaves unknown which modules it keeps out, and a wrong guess writes a
+ * checkpoint transformers cannot load: refused, unless --include/--exclude decide every module it could
+ * reach (then a warning). False: refused, said.
+ */
+static bool check_refused(const hf_model *m, const plan *p)
 {
-	char **l = realloc(p->skip, (p->nskip + 1) * sizeof *l);
-	if (!l)
-		return LQ_ERR_NOMEM;
-	p->skip = l;
-	return (l[p->nskip++] = strdup(entry)) ? LQ_OK : LQ_ERR_NOMEM;
+	const char *entry;
+	const char *why = hf_select_refused(p->sel, &entry);
+	if (!why)
+		return true;
+	bool decided = true;
+	for (size_t i = 0; i < p->n && decided; i++)
+		decided = !p->items[i].linear || p->items[i].by_user;
+	char cfg[4096], q[192];
+	config_name(m, cfg, sizeof cfg);
+	fmt_quote(entry, q, sizeof q);
+	if (!decided) {
+		cli_error("%s: llm_int8_skip_modules entry '%s' is %s, so which modules it keeps out cannot be told "
+			  "(rewrite it, or choose those modules with --include/--exclude)", cfg, q, why);
+		return false;
+	}
+	cli_warn("%s: llm_int8_skip_modules entry '%s' is %s; ignored: --include/--exclude choose every module it "
+		 "could keep out", cfg, q, why);
+	return true;
 }
 
 /*
  * transformers converts every Linear of the model unless it is kept out, and a pre-quantized checkpoint
- * must hold quantized exactly those. When --include or --exclude changed transformers' own choice, the
- * checkpoint says which modules to keep out in llm_int8_skip_modules: every Linear left unquantized here.
- * A list replaces transformers' defaults (select.c, F3), so a tied output head, absent from the file but
- * present in the model, is listed too. Each entry matches as a regex prefix or a suffix (F2); an entry that
- * would also catch a module we quantized is written as an exact, escaped pattern instead.
+ * must hold quantized exactly those. The checkpoint of a model directory always says which modules to keep
+ * out, in llm_int8_skip_modules: null would leave it to each transformers version's defaults, which differ
+ * (skiplist.h S1: 4.x keeps BERT's pooler in float, 5.x does not). The list names every module left in
+ * float that a version could convert, and a tied output head, absent from the file but present in the
+ * model, each spelled to mean the same under the rules of 4.x and 5.x (select.h hf_select_skip_list).
  */
 static lq_status plan_skip_list(const hf_model *m, plan *p)
 {
-	bool changed = false;
-	for (size_t i = 0; i < p->n; i++)
-		changed |= p->items[i].quantize != p->items[i].by_default;
-	/* a skip list in the input's config chose the set too: the output must carry one */
-	const cJSON *own = m->config ? cJSON_GetObjectItemCaseSensitive(m->config, "llm_int8_skip_modules") : NULL;
-	if ((!changed && !cJSON_IsArray(own)) || !m->is_model_dir)
+	if (!m->is_model_dir)
 		return LQ_OK;
-	bool has_head = false;
-	for (size_t i = 0; i < p->n; i++)
-		has_head |= strcmp(p->items[i].t->name, "lm_head.weight") == 0;
-	if (!has_head && push_skip(p, "lm_head") != LQ_OK)
+	hf_select_tensor *t = calloc(p->n ? p->n : 1, sizeof *t);
+	if (!t)
 		return LQ_ERR_NOMEM;
 	for (size_t i = 0; i < p->n; i++) {
 		const item *it = &p->items[i];
-		if (it->quantize || !it->linear_module)
-			continue;
-		bool overlaps = false;
-		for (size_t j = 0; j < p->n && !overlaps; j++)
-			overlaps = p->items[j].quantize && p->items[j].linear_module &&
-				   skip_matches(it->linear_module, p->items[j].linear_module);
-		if (!overlaps) {
-			if (push_skip(p, it->linear_module) != LQ_OK)
-				return LQ_ERR_NOMEM;
-			continue;
-		}
-		char exact[8192];
-		size_t k = 0;
-		for (const char *c = it->linear_module; *c && k + 3 < sizeof exact; c++) {
-			if (strchr(".^$*+?()[]{}|\\", *c))
-				exact[k++] = '\\';
-			exact[k++] = *c;
-		}
-		exact[k++] = '$';
-		exact[k] = '\0';
-		if (push_skip(p, exact) != LQ_OK)
-			return LQ_ERR_NOMEM;
+		lq_dtype dt;
+		t[i] = (hf_select_tensor){.name = it->t->name, .ndim = it->t->ndim, .quantized = it->quantize,
+					  .is_float = st_dtype_to_lq(it->t->dtype, &dt) && dt != LQ_DTYPE_U8};
 	}
-	return LQ_OK;
+	hf_skip_list l;
+	lq_status st = hf_select_skip_list(p->sel, t, p->n, &l);
+	free(t);
+	if (st == LQ_OK) {
+		for (size_t i = 0; i < l.nwarnings; i++)
+			cli_warn("%s", l.warnings[i]);
+		p->skip = l.entries;
+		p->nskip = l.n;
+		l.entries = NULL;
+		l.n = 0;
+	}
+	hf_skip_list_free(&l);
+	return st;
 }
 
 /* Output shards: one file, the input's layout, or a split by size that keeps each quantized group in one
@@ -425,11 +422,10 @@ static void plan_free(plan *p)
 {
 	free(p->include);
 	free(p->exclude);
-	for (size_t i = 0; i < p->n; i++)
-		free(p->items[i].linear_module);
 	for (size_t i = 0; i < p->nskip; i++)
 		free(p->skip[i]);
 	free(p->skip);
+	hf_select_free(p->sel);
 	om_free(&p->om); /* unfinished files and an uncommitted output are removed */
 	free(p->items);
 }
@@ -707,6 +703,8 @@ int main(int argc, char **argv)
 		cli_error("out of memory");
 		goto finish;
 	}
+	if (!check_refused(m, &p))
+		goto finish;
 	if (p.nquantized == 0)
 		cli_warn("no tensor matches the rules for quantization: the output is a copy");
 	if (plan_skip_list(m, &p) != LQ_OK) {
@@ -714,7 +712,7 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	if (p.skip)
-		cli_info(1, "llm_int8_skip_modules: %zu modules (--include/--exclude changed transformers' own choice)", p.nskip);
+		cli_info(1, "llm_int8_skip_modules: %zu entr%s, the modules left in float", p.nskip, p.nskip == 1 ? "y" : "ies");
 	if (plan_shards(&o, m, &p, err) != LQ_OK || declare_outputs(&p, err) != LQ_OK ||
 	    (o.out.nparts && om_set_part(&p.om, (size_t)o.out.part, (size_t)o.out.nparts, err) != LQ_OK)) {
 		cli_error("%s", err);

@@ -89,3 +89,10 @@ await_stopped() {
 		_i=$((_i + 1))
 	done
 }
+
+# nf4_config REF: config.json as transformers saved it for the shipped tiny-llama quantized (REF, whose
+# llm_int8_skip_modules is null: each version's defaults), as nf4quant writes it: the same but for the
+# explicit list that means the same in every transformers version (its tied output head, lm_head).
+nf4_config() {
+	sed 's/^    "llm_int8_skip_modules": null,$/    "llm_int8_skip_modules": [\n      "lm_head"\n    ],/' "$1"
+}

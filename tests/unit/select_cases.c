@@ -19,6 +19,12 @@
 	"{\"model_type\":\"llama\",\"llm_int8_skip_modules\":[\"model.layers.\\\\d+.mlp.(gate|up)_proj\"]}"
 #define LLAMA_SKIP_GROUP "{\"model_type\":\"llama\",\"llm_int8_skip_modules\":[\"model.layers.(?:0|1).mlp\"]}"
 #define LLAMA_SKIP_SUFFIX "{\"model_type\":\"llama\",\"llm_int8_skip_modules\":[\"proj\"]}"
+/* Python's json keeps the last of duplicate keys, and transformers sees that one */
+#define LLAMA_SKIP_DUPLICATE \
+	"{\"model_type\":\"llama\",\"llm_int8_skip_modules\":[\"q_proj\"],\"llm_int8_skip_modules\":[\"k_proj\"]}"
+#define LLAMA_SKIP_TRAILING_DOT "{\"model_type\":\"llama\",\"llm_int8_skip_modules\":[\"model.layers.1.\"]}"
+#define LLAMA_SKIP_ANCHORED "{\"model_type\":\"llama\",\"llm_int8_skip_modules\":[\"model.layers.1$\"]}"
+#define OLMO_HUGE "{\"model_type\":\"olmo\",\"architectures\":[\"OlmoModel\"],\"num_hidden_layers\":1e300}"
 #define MIXTRAL "{\"model_type\":\"mixtral\",\"architectures\":[\"MixtralForCausalLM\"]}"
 #define QWEN2_MOE "{\"model_type\":\"qwen2_moe\",\"architectures\":[\"Qwen2MoeForCausalLM\"]}"
 #define GPT_OSS "{\"model_type\":\"gpt_oss\",\"architectures\":[\"GptOssForCausalLM\"]}"
@@ -83,7 +89,9 @@ const select_case select_cases[] = {
 	 "llm_int8_skip_modules"},
 	{LLAMA_SKIP, "model.layers.10.self_attn.q_proj.weight", M(64, 64), true, true, false, "linear"},
 	{LLAMA_SKIP, "model.layers.1.mlp.up_proj.weight", M(128, 64), true, true, false, "linear"},
-	{LLAMA_SKIP_PREFIX, "model.layers.10.mlp.up_proj.weight", M(128, 64), true, false, false, "llm_int8_skip_modules"},
+	/* 5.25 matches up to a module boundary (5.17 had "model.layers.1" catch "model.layers.10") */
+	{LLAMA_SKIP_PREFIX, "model.layers.10.mlp.up_proj.weight", M(128, 64), true, true, false, "linear"},
+	{LLAMA_SKIP_PREFIX, "model.layers.1.mlp.up_proj.weight", M(128, 64), true, false, false, "llm_int8_skip_modules"},
 	{LLAMA_SKIP_PREFIX, "model.layers.2.mlp.up_proj.weight", M(128, 64), true, true, false, "linear"},
 	{LLAMA_SKIP_EMPTY, "lm_head.weight", M(128, 64), true, true, false, "linear"},
 	{LLAMA_SKIP_NULL, "lm_head.weight", M(128, 64), true, false, false, "output embedding"},
@@ -94,6 +102,18 @@ const select_case select_cases[] = {
 	{LLAMA_SKIP_GROUP, "model.layers.1.mlp.up_proj.weight", M(128, 64), true, false, false, "llm_int8_skip_modules"},
 	{LLAMA_SKIP_GROUP, "model.layers.2.mlp.up_proj.weight", M(128, 64), true, true, false, "linear"},
 	{LLAMA_SKIP_SUFFIX, "model.layers.0.self_attn.o_proj.weight", M(64, 64), true, false, false, "llm_int8_skip_modules"},
+	{LLAMA_SKIP_DUPLICATE, "model.layers.0.self_attn.q_proj.weight", M(64, 64), true, true, false, "linear"},
+	{LLAMA_SKIP_DUPLICATE, "model.layers.0.self_attn.k_proj.weight", M(64, 64), true, false, false,
+	 "llm_int8_skip_modules"},
+	{LLAMA_SKIP_TRAILING_DOT, "model.layers.1.mlp.up_proj.weight", M(128, 64), true, false, false,
+	 "llm_int8_skip_modules"},
+	/* '.' is any character: "model.layers.1." catches "model.layers.10" too, as in Python */
+	{LLAMA_SKIP_TRAILING_DOT, "model.layers.10.mlp.up_proj.weight", M(128, 64), true, false, false,
+	 "llm_int8_skip_modules"},
+	{LLAMA_SKIP_TRAILING_DOT, "model.layers.2.mlp.up_proj.weight", M(128, 64), true, true, false, "linear"},
+	/* `$` is the end of the whole path, not of the part matched up to a boundary */
+	{LLAMA_SKIP_ANCHORED, "model.layers.1.mlp.up_proj.weight", M(128, 64), true, true, false, "linear"},
+	{OLMO_HUGE, "layers.0.mlp.down_proj.weight", M(64, 128), true, true, false, "linear"},
 	/* F5: fused MoE experts are saved per expert and never converted; routers hold a bare Parameter */
 	{MIXTRAL, "model.layers.0.block_sparse_moe.experts.3.w1.weight", M(128, 64), true, false, false, "expert"},
 	{MIXTRAL, "model.layers.0.block_sparse_moe.gate.weight", M(8, 64), true, false, false, "router"},

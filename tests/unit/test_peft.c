@@ -695,6 +695,11 @@ TEST(peft_key_maps)
 	CHECK_INT(open_written("bad_map", cfg, vlm, 5, bad, 1, &a), LQ_ERR_ARG);
 	CHECK_CONTAINS(peft_adapter_error(a), "key map '('");
 	peft_adapter_free(a);
+	const peft_key_map stall[] = {{"(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*"
+				       "(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*(a*)*b", "x"}};
+	CHECK_INT(open_written("stall_map", cfg, vlm, 5, stall, 1, &a), LQ_ERR_ARG); /* regcomp took minutes */
+	CHECK_CONTAINS(peft_adapter_error(a), "beyond the bounds of a regex here");
+	peft_adapter_free(a);
 	const peft_key_map group[] = {{"^model\\.(x)", "\\2"}};
 	CHECK_INT(open_written("bad_group", cfg, vlm, 5, group, 1, &a), LQ_ERR_ARG);
 	CHECK_CONTAINS(peft_adapter_error(a), "names group \\2");
