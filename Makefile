@@ -261,33 +261,24 @@ test: check $(B)/torch_mean_driver $(B)/torch_norm_driver $(if $(filter 1,$(HAVE
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET ?= safetensors
 FUZZ_FLAGS ?=
-FUZZ_SRC_safetensors := tests/fuzz/fuzz_safetensors.c formats/st_read.c formats/st_write.c formats/json_scan.c \
-	formats/fmt.c
+# Every target compiles its tests/fuzz/fuzz_TARGET.c with all of formats/ instrumented and links libquant as
+# built, so that no target's list of sources goes stale; FUZZ_EXTRA_TARGET and FUZZ_OPTS_TARGET add to it.
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_OPTS_safetensors := -max_len=4096
-FUZZ_SRC_peft := tests/fuzz/fuzz_peft.c formats/peft.c formats/pyregex.c formats/bundle.c formats/zstd_frames.c formats/st_read.c formats/st_write.c formats/json_scan.c \
-	formats/fmt.c
-FUZZ_LIBS_peft := -Wl,--wrap=fmt_read_small -lcjson -larchive -lzstd -lxxhash
+# peft.c's fmt_read_small goes through the target's wrapper (an exact-size buffer)
+FUZZ_EXTRA_peft := -Wl,--wrap=fmt_read_small
 FUZZ_OPTS_peft := -max_len=8192 -timeout=10 -dict=tests/fuzz/peft.dict
-FUZZ_SRC_manifest := tests/fuzz/fuzz_manifest.c formats/manifest.c formats/st_read.c formats/json_scan.c formats/fmt.c
-FUZZ_LIBS_manifest := -lcjson -lxxhash
 FUZZ_OPTS_manifest := -max_len=8192 -timeout=10
-# the logical tensor view: formats instrumented, libquant (the dequantization it calls) linked as built
-FUZZ_SRC_tensors := tests/fuzz/fuzz_tensors.c $(FORMATS_SRC)
-FUZZ_LIBS_tensors := $(B)/libquant.a $(LDLIBS)
 FUZZ_OPTS_tensors := -max_len=65536 -timeout=10
-FUZZ_SRC_bundle := tests/fuzz/fuzz_bundle.c formats/bundle.c formats/zstd_frames.c formats/st_read.c formats/json_scan.c formats/fmt.c
-FUZZ_LIBS_bundle := -larchive -lzstd -lxxhash
 FUZZ_OPTS_bundle := -max_len=65536 -timeout=30
-FUZZ_SRC_config := tests/fuzz/fuzz_config.c formats/select.c formats/skiplist.c formats/pyregex.c formats/fmt.c
-FUZZ_LIBS_config := -lcjson
 FUZZ_OPTS_config := -max_len=8192 -timeout=10 -dict=tests/fuzz/config.dict
-FUZZ_SRC := $(FUZZ_SRC_$(FUZZ_TARGET))
+FUZZ_SRC := $(if $(filter $(FUZZ_TARGET),$(FUZZ_TARGETS)),tests/fuzz/fuzz_$(FUZZ_TARGET).c $(FORMATS_SRC))
 FUZZ_CORPUS := $(B)/fuzz/corpus$(if $(filter-out safetensors,$(FUZZ_TARGET)),-$(FUZZ_TARGET))
-fuzz: $(if $(filter tensors,$(FUZZ_TARGET)),$(B)/libquant.a)
-	$(if $(FUZZ_SRC),,$(error FUZZ_TARGET=$(FUZZ_TARGET): not safetensors, peft, manifest, bundle, tensors or config))
+fuzz: $(B)/libquant.a
+	$(if $(FUZZ_SRC),,$(error FUZZ_TARGET=$(FUZZ_TARGET): not one of $(FUZZ_TARGETS)))
 	@mkdir -p $(FUZZ_CORPUS)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Ilibquant/include -Iformats $(FUZZ_SRC) $(FUZZ_LIBS_$(FUZZ_TARGET)) -o $(B)/fuzz/fuzz_$(FUZZ_TARGET)
+		-Ilibquant/include -Iformats $(FUZZ_SRC) $(FUZZ_EXTRA_$(FUZZ_TARGET)) $(B)/libquant.a $(LDLIBS) -o $(B)/fuzz/fuzz_$(FUZZ_TARGET)
 	$(B)/fuzz/fuzz_$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTS_$(FUZZ_TARGET)) \
 		-artifact_prefix=$(B)/fuzz/ $(FUZZ_FLAGS) $(FUZZ_CORPUS) tests/fuzz/corpus/$(FUZZ_TARGET)
 
