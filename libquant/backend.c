@@ -254,6 +254,11 @@ lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, i
 	for (size_t l = 0; l < job->nloras; l++)
 		if (job->loras[l].layout == LQ_LORA_VECTOR || job->loras[l].rank > 1024)
 			return LQ_ERR_UNSUPPORTED;
+	if (packed) { /* the GPU merge dequantizes a 4-bit base itself: its dequantization step fails here */
+		injected = lq_test_injected(ctx, LQ_TEST_STEP_DEQUANTIZE);
+		if (injected != LQ_OK)
+			return injected;
+	}
 #ifdef LQ_HAVE_CUDA
 	const float *x[16], *y[16];
 	if (job->nloras > 16)
