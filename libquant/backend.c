@@ -241,21 +241,25 @@ lq_status lq_backend_dequantize(lq_ctx *ctx, const uint8_t *packed, const float 
 #endif
 }
 
+bool lq_backend_merge_suits(const lq_ctx *ctx, const lq_merge_job *job)
+{
+	if (!ctx->ngpu || job->nloras == 0 || job->nloras > 16)
+		return false;
+	for (size_t l = 0; l < job->nloras; l++)
+		if (job->loras[l].layout == LQ_LORA_VECTOR || job->loras[l].rank > 1024)
+			return false;
+	return true;
+}
+
 lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, int64_t nrows, const void *in,
 			   lq_dtype in_dtype, const uint8_t *packed, const float *absmax, lq_qtype qtype,
 			   int32_t blocksize, void *out, lq_dtype out_dtype, int64_t *bad_index)
 {
 	*bad_index = -1;
-	lq_status injected = lq_test_injected(ctx, LQ_TEST_STEP_MERGE);
-	if (injected != LQ_OK)
-		return injected;
-	if (!ctx->ngpu || job->nloras == 0)
+	if (!lq_backend_merge_suits(ctx, job))
 		return LQ_ERR_UNSUPPORTED;
-	for (size_t l = 0; l < job->nloras; l++)
-		if (job->loras[l].layout == LQ_LORA_VECTOR || job->loras[l].rank > 1024)
-			return LQ_ERR_UNSUPPORTED;
 	if (packed) { /* the GPU merge dequantizes a 4-bit base itself: its dequantization step fails here */
-		injected = lq_test_injected(ctx, LQ_TEST_STEP_DEQUANTIZE);
+		lq_status injected = lq_test_injected(ctx, LQ_TEST_STEP_DEQUANTIZE);
 		if (injected != LQ_OK)
 			return injected;
 	}

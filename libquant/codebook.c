@@ -1,6 +1,6 @@
 /*
  * codebook.c: the code tables and decision thresholds of bitsandbytes' 4-bit and 8-bit quantization
- * (shared/specs/nf4-bnb.md), and the 8-bit code search.
+ * (doc/specs/nf4-bnb.md), and the 8-bit code search.
  *
  * Every constant is a C99 hexadecimal float literal: exact, so no decimal rounding can creep in. They
  * were generated from the float32 bit patterns in the spec.
@@ -49,7 +49,7 @@ const float lq_fp4_thresholds_sorted[7] = {
 
 const uint8_t lq_fp4_code_by_rank[8] = {0, 1, 6, 7, 4, 5, 2, 3};
 
-/* bitsandbytes' create_dynamic_map(signed=True), shared/specs/dynamic_map_256.txt. */
+/* bitsandbytes' create_dynamic_map(signed=True), doc/specs/dynamic_map_256.txt. */
 static const float dynamic_map[256] = {
 	-0x1.fc6666p-1f, -0x1.f53334p-1f, -0x1.eep-1f, -0x1.e6ccccp-1f,
 	-0x1.df999ap-1f, -0x1.d86666p-1f, -0x1.d13334p-1f, -0x1.cap-1f,
@@ -117,24 +117,58 @@ static const float dynamic_map[256] = {
 	0x1.eep-1f, 0x1.f53334p-1f, 0x1.fc6666p-1f, 0x1p+0f,
 };
 
+static uint8_t nf4_code_of(float y)
+{
+	return lq_nf4_code(y);
+}
+
+static uint8_t fp4_code_of(float y)
+{
+	return lq_fp4_code(y);
+}
+
+/* The 4-bit types, by lq_qtype: what every other file asks of a type. */
+static const lq_qtype_traits qtypes[] = {
+	[LQ_QTYPE_NF4] = {"nf4", nf4_values, nf4_values, lq_nf4_thresholds, 15, nf4_code_of},
+	[LQ_QTYPE_FP4] = {"fp4", fp4_values, fp4_stored, lq_fp4_thresholds_sorted, 7, fp4_code_of},
+};
+
+const lq_qtype_traits *lq_qtype_info(lq_qtype qtype)
+{
+	return (unsigned)qtype < sizeof qtypes / sizeof qtypes[0] && qtypes[qtype].name ? &qtypes[qtype] : NULL;
+}
+
 const float *lq_code_table(lq_qtype qtype)
 {
-	return qtype == LQ_QTYPE_FP4 ? fp4_values : nf4_values;
+	const lq_qtype_traits *q = lq_qtype_info(qtype);
+	return q ? q->code : NULL;
 }
 
 const float *lq_quant_map(lq_qtype qtype)
 {
-	return qtype == LQ_QTYPE_FP4 ? fp4_stored : nf4_values;
+	const lq_qtype_traits *q = lq_qtype_info(qtype);
+	return q ? q->stored_map : NULL;
+}
+
+const char *lq_qtype_name(lq_qtype qtype)
+{
+	const lq_qtype_traits *q = lq_qtype_info(qtype);
+	return q ? q->name : "?";
+}
+
+bool lq_qtype_parse(const char *name, lq_qtype *qtype)
+{
+	for (size_t i = 0; i < sizeof qtypes / sizeof qtypes[0]; i++)
+		if (qtypes[i].name && strcmp(name, qtypes[i].name) == 0) {
+			*qtype = (lq_qtype)i;
+			return true;
+		}
+	return false;
 }
 
 const float *lq_dynamic_map(void)
 {
 	return dynamic_map;
-}
-
-const char *lq_qtype_name(lq_qtype qtype)
-{
-	return qtype == LQ_QTYPE_FP4 ? "fp4" : "nf4";
 }
 
 uint8_t lq_dynamic_code(float v)

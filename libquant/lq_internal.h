@@ -75,6 +75,20 @@ extern const float lq_fp4_thresholds_sorted[7];
 /* FP4 magnitude code by the number of thresholds below |y| (0..7). */
 extern const uint8_t lq_fp4_code_by_rank[8];
 
+/* A 4-bit type: what quantizing to it and dequantizing from it needs. A new type is an entry of the table
+ * in codebook.c (and its codes in the SIMD and CUDA kernels, which fall back to the reference). */
+typedef struct lq_qtype_traits {
+	const char *name;          /* "nf4": what bitsandbytes calls it (quant_type) */
+	const float *code;         /* the 16 values, by code (lq_code_table) */
+	const float *stored_map;   /* the 16 values as a checkpoint's quant_map stores them (lq_quant_map) */
+	const float *thresholds;   /* the decision thresholds, ascending (NF4: of y; FP4: of |y|) */
+	int nthresholds;
+	uint8_t (*code_of)(float y); /* the code of y = x * (1/absmax), the reference's decision */
+} lq_qtype_traits;
+
+/* The traits of qtype; NULL for a value that names no type. */
+const lq_qtype_traits *lq_qtype_info(lq_qtype qtype);
+
 /* The 4-bit code of y = x * (1/absmax), exactly as bitsandbytes' dQuantizeNF4 / dQuantizeFP4. */
 static inline uint8_t lq_nf4_code(float y)
 {
@@ -327,6 +341,8 @@ lq_status lq_backend_double_quant_codes(lq_ctx *ctx, const float *absmax, int64_
 					uint8_t *absmax_q, float *nested_absmax);
 lq_status lq_backend_dequantize(lq_ctx *ctx, const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
 				int32_t blocksize, lq_dtype dtype, void *out);
+/* Whether the context has a GPU that takes job (not a bias vector, ranks up to 1024, 16 adapters). */
+bool lq_backend_merge_suits(const lq_ctx *ctx, const lq_merge_job *job);
 /* The merge of job's rows [job->row0, job->row0 + nrows) on the GPU, from `in` (rows of in_dtype) or from
  * 4-bit codes (packed, with the rows' blocks' float32 absmax), into out as out_dtype (float32 when
  * job->keep_last_unrounded). `key` names the task: its adapters are uploaded once. LQ_ERR_UNSUPPORTED,

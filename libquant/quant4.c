@@ -85,8 +85,8 @@ lq_status lq_quantize_blocks(lq_ctx *ctx, const void *src, lq_dtype dtype, int64
 		return lq_fail(ctx, LQ_ERR_ARG, "cannot quantize elements of type %s", lq_dtype_torch_name(dtype));
 	if (!lq_blocksize_valid(blocksize))
 		return lq_fail(ctx, LQ_ERR_ARG, "invalid blocksize %d", (int)blocksize);
-	if (qtype != LQ_QTYPE_NF4 && qtype != LQ_QTYPE_FP4)
-		return lq_fail(ctx, LQ_ERR_ARG, "invalid quantization type");
+	if (!lq_qtype_info(qtype))
+		return lq_fail(ctx, LQ_ERR_ARG, "invalid quantization type %d", (int)qtype);
 	if (n <= 0)
 		return LQ_OK;
 	lq_status injected = lq_test_injected(ctx, LQ_TEST_STEP_QUANTIZE);
@@ -208,6 +208,8 @@ lq_status lq_dequantize_blocks(lq_ctx *ctx, const uint8_t *packed, const float *
 		return lq_fail(ctx, LQ_ERR_ARG, "cannot dequantize to elements of type %s", lq_dtype_torch_name(dtype));
 	if (!lq_blocksize_valid(blocksize))
 		return lq_fail(ctx, LQ_ERR_ARG, "invalid blocksize %d", (int)blocksize);
+	if (!lq_qtype_info(qtype))
+		return lq_fail(ctx, LQ_ERR_ARG, "invalid quantization type %d", (int)qtype);
 	if (n <= 0)
 		return LQ_OK;
 	lq_status injected = lq_test_injected(ctx, LQ_TEST_STEP_DEQUANTIZE);

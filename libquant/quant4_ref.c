@@ -1,7 +1,7 @@
 /*
  * quant4_ref.c: the reference implementation of bitsandbytes' blockwise 4-bit quantization, double
  * quantization and dequantization, one element at a time, written to be read against
- * shared/specs/nf4-bnb.md. It is the oracle the SIMD and CUDA kernels are tested against, and the scalar
+ * doc/specs/nf4-bnb.md. It is the oracle the SIMD and CUDA kernels are tested against, and the scalar
  * fallback reuses its per-block steps.
  */
 #include <math.h>
@@ -9,15 +9,12 @@
 #include "lq_internal.h"
 #include "torch_mean.h"
 
-static uint8_t code_of(float y, lq_qtype qtype)
-{
-	return qtype == LQ_QTYPE_FP4 ? lq_fp4_code(y) : lq_nf4_code(y);
-}
 
 int64_t lq_quantize_range_scalar(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
 				 int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax)
 {
 	int64_t bad = -1;
+	uint8_t (*const code_of)(float) = lq_qtype_info(qtype)->code_of;
 	for (int64_t b = b0; b < b1; b++) {
 		int64_t i0 = b * blocksize;
 		int64_t i1 = i0 + blocksize < n ? i0 + blocksize : n;
@@ -38,10 +35,10 @@ int64_t lq_quantize_range_scalar(const void *src, lq_dtype dtype, int64_t n, lq_
 		 * absmax gives +inf and 0 * inf = NaN, which takes code 0. */
 		float r = lq_rcp_approx(amax);
 		for (int64_t i = i0; i < i1; i += 2) {
-			uint8_t hi = code_of(lq_mul_ftz(lq_load_f32(src, dtype, i), r), qtype);
+			uint8_t hi = code_of(lq_mul_ftz(lq_load_f32(src, dtype, i), r));
 			/* An odd n pads the last byte with the code of 0.0 in this block. */
 			float x1 = i + 1 < i1 ? lq_load_f32(src, dtype, i + 1) : 0.0f;
-			uint8_t lo = code_of(lq_mul_ftz(x1, r), qtype);
+			uint8_t lo = code_of(lq_mul_ftz(x1, r));
 			packed[i / 2] = (uint8_t)(hi << 4 | lo);
 		}
 	}

@@ -1134,11 +1134,10 @@ static lq_status base_as_quantize(const plan *p, lq_ctx *ctx, const char *scratc
 			break;
 		lq_task *t = &tasks[ntasks++];
 		*t = (lq_task){.op = LQ_OP_QUANTIZE4, .name = it->name, .origin = it->data.f->path,
-			       .input = st_source_add(src, it->data.f, it->data.t, false), .dtype = it->dtype,
-			       .ndim = it->ndim, .nbytes = it->data.t->end - it->data.t->begin,
-			       .quant = {bs->qtype, bs->blocksize, bs->double_quant},
-			       .out_data = sid[BNB_PART_WEIGHT], .out_absmax = sid[BNB_PART_ABSMAX],
-			       .out_nested_absmax = sid[BNB_PART_NESTED_ABSMAX]};
+			       .input = st_source_add(src, it->data.f, it->data.t, false), .ndim = it->ndim,
+			       .nbytes = it->data.t->end - it->data.t->begin, .out_data = sid[BNB_PART_WEIGHT],
+			       .quantize4 = {.dtype = it->dtype, .out = {.quant = {bs->qtype, bs->blocksize, bs->double_quant},
+					     .out_absmax = sid[BNB_PART_ABSMAX], .out_nested_absmax = sid[BNB_PART_NESTED_ABSMAX]}}};
 		memcpy(t->shape, it->shape, sizeof it->shape);
 		st = st_sink_add_group(sink, t->out_data, bs, sid[BNB_PART_QUANT_MAP], sid[BNB_PART_NESTED_QUANT_MAP],
 				       sid[BNB_PART_QUANT_STATE]);
@@ -1227,38 +1226,43 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 					tasks[nt++] = (lq_task){.op = LQ_OP_COPY, .name = it->name, .origin = it->parts[k].f->path,
 								.input = st_source_add(src, it->parts[k].f, it->parts[k].t, false),
 								.nbytes = it->parts[k].t->end - it->parts[k].t->begin,
-								.out_data = it->sid[k], .out_absmax = -1, .out_nested_absmax = -1};
+								.out_data = it->sid[k]};
 			continue;
 		}
 		lq_task *t = &tasks[nt++];
 		*t = (lq_task){.name = it->name, .origin = it->origin ? it->origin : it->data.f->path,
 			       .input = st_source_add(src, it->data.f, it->data.t, false),
-			       .nbytes = it->data.t->end - it->data.t->begin, .dtype = it->dtype, .ndim = it->ndim,
-			       .out_data = it->sid[BNB_PART_WEIGHT], .out_absmax = -1, .out_nested_absmax = -1};
+			       .nbytes = it->data.t->end - it->data.t->begin, .ndim = it->ndim,
+			       .out_data = it->sid[BNB_PART_WEIGHT]};
 		memcpy(t->shape, it->shape, sizeof it->shape);
 		if (it->act == ACT_COPY) {
 			t->op = LQ_OP_COPY;
 			continue;
 		}
+		lq_group_out out = {.out_absmax = -1, .out_nested_absmax = -1};
 		if (it->quantized_out) {
-			t->quant = (lq_quant_params){it->out_state.qtype, it->out_state.blocksize, it->out_state.double_quant};
-			t->out_absmax = it->sid[BNB_PART_ABSMAX];
-			t->out_nested_absmax = it->sid[BNB_PART_NESTED_ABSMAX];
+			out = (lq_group_out){.quant = {it->out_state.qtype, it->out_state.blocksize, it->out_state.double_quant},
+					     .out_absmax = it->sid[BNB_PART_ABSMAX],
+					     .out_nested_absmax = it->sid[BNB_PART_NESTED_ABSMAX]};
 			st = st_sink_add_group(sink, t->out_data, &it->out_state, it->sid[BNB_PART_QUANT_MAP],
 					       it->sid[BNB_PART_NESTED_QUANT_MAP], it->sid[BNB_PART_QUANT_STATE]);
 		}
 		if (it->act == ACT_QUANTIZE) {
 			t->op = LQ_OP_QUANTIZE4;
+			t->quantize4 = (lq_quantize4_args){.dtype = it->dtype, .out = out};
 			continue;
 		}
 		t->op = LQ_OP_MERGE;
-		t->rows = it->ndim >= 2 ? it->shape[0] : 1;
+		lq_merge_args *ma = &t->merge;
+		ma->rows = it->ndim >= 2 ? it->shape[0] : 1;
 		int64_t n = 1;
 		for (int d = 0; d < it->ndim; d++)
 			n *= it->shape[d];
-		t->cols = t->rows ? n / t->rows : 0;
-		t->out_dtype = it->out_dtype;
-		t->requantize = it->quantized_out;
+		ma->cols = ma->rows ? n / ma->rows : 0;
+		ma->base.dtype = it->dtype;
+		ma->out_dtype = it->out_dtype;
+		ma->requantize = it->quantized_out;
+		ma->requant = out;
 		for (size_t l = 0; l < it->nloras; l++) {
 			it->loras[l].a_input = st_source_add(src, it->lora_refs[l][0].f, it->lora_refs[l][0].t, false);
 			if (it->lora_refs[l][1].t)
@@ -1266,20 +1270,20 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 			if (it->lora_refs[l][2].t)
 				it->loras[l].magnitude_input = st_source_add(src, it->lora_refs[l][2].f, it->lora_refs[l][2].t, false);
 		}
-		t->loras = it->loras;
-		t->nloras = it->nloras;
+		ma->loras = it->loras;
+		ma->nloras = it->nloras;
 		if (it->nreplace) {
-			t->replace_rows = it->replace_rows;
-			t->nreplace = it->nreplace;
-			t->replace_input = st_source_add(src, it->replace_data.f, it->replace_data.t, false);
-			st_dtype_to_lq(it->replace_data.t->dtype, &t->replace_dtype);
+			ma->replace_rows = it->replace_rows;
+			ma->nreplace = it->nreplace;
+			ma->replace_input = st_source_add(src, it->replace_data.f, it->replace_data.t, false);
+			st_dtype_to_lq(it->replace_data.t->dtype, &ma->replace_dtype);
 		}
 		if (it->quantized_in) {
-			t->base_quantized = true;
-			t->base_quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
-			t->base_offset = it->in_state.nested_offset;
-			t->base_absmax_input = st_source_add(src, it->absmax.f, it->absmax.t, false);
-			t->base_nested_input = it->in_state.double_quant ? st_source_add(src, it->nested.f, it->nested.t, false) : -1;
+			ma->base.quantized = true;
+			ma->base.quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
+			ma->base.offset = it->in_state.nested_offset;
+			ma->base.absmax_input = st_source_add(src, it->absmax.f, it->absmax.t, false);
+			ma->base.nested_input = it->in_state.double_quant ? st_source_add(src, it->nested.f, it->nested.t, false) : -1;
 		}
 	}
 	if (st == LQ_OK)

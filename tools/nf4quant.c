@@ -572,7 +572,7 @@ static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, ch
 		t->origin = m->shards[it->shard].path;
 		t->input = st_source_add(src, m->shards[it->shard].st, it->t, it->transpose);
 		t->nbytes = it->bytes_in;
-		t->out_data = t->out_absmax = t->out_nested_absmax = -1;
+		t->out_data = -1;
 		for (int k = 0; k < BNB_NPARTS; k++)
 			if (it->wid[k] >= 0 && (it->sid[k] = st_sink_add(sink, w, it->wid[k])) < 0)
 				t->input = -1;
@@ -586,12 +586,10 @@ static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, ch
 			continue;
 		}
 		t->op = LQ_OP_QUANTIZE4;
-		t->dtype = it->dtype;
 		t->ndim = it->state.ndim;
 		memcpy(t->shape, it->state.shape, sizeof it->state.shape);
-		t->quant = o->quant;
-		t->out_absmax = it->sid[BNB_PART_ABSMAX];
-		t->out_nested_absmax = it->sid[BNB_PART_NESTED_ABSMAX];
+		t->quantize4 = (lq_quantize4_args){.dtype = it->dtype, .out = {.quant = o->quant,
+			.out_absmax = it->sid[BNB_PART_ABSMAX], .out_nested_absmax = it->sid[BNB_PART_NESTED_ABSMAX]}};
 		st = st_sink_add_group(sink, t->out_data, &it->state, it->sid[BNB_PART_QUANT_MAP],
 				       it->sid[BNB_PART_NESTED_QUANT_MAP], it->sid[BNB_PART_QUANT_STATE]);
 		if (st != LQ_OK) {
@@ -725,8 +723,8 @@ int main(int argc, char **argv)
 	uint64_t memory = 0, largest_transposed = 0;
 	if (probe) {
 		for (size_t i = 0; i < p.n; i++) {
-			probe[i] = (lq_task){.op = p.items[i].quantize ? LQ_OP_QUANTIZE4 : LQ_OP_COPY,
-					     .dtype = p.items[i].dtype, .nbytes = p.items[i].bytes_in, .quant = o.quant};
+			probe[i] = (lq_task){.op = p.items[i].quantize ? LQ_OP_QUANTIZE4 : LQ_OP_COPY, .nbytes = p.items[i].bytes_in,
+					     .quantize4 = {.dtype = p.items[i].dtype, .out = {.quant = o.quant}}};
 			if (p.items[i].transpose && 2 * p.items[i].bytes_in > largest_transposed)
 				largest_transposed = 2 * p.items[i].bytes_in;
 		}

@@ -61,15 +61,18 @@ typedef enum lq_qtype {
 	LQ_QTYPE_FP4 = 1,
 } lq_qtype;
 
-/* "nf4" or "fp4". */
+/* "nf4" or "fp4" ("?" for a value outside the enum). */
 const char *lq_qtype_name(lq_qtype qtype);
 
+/* The type named "nf4" or "fp4" into *qtype; false for any other name. */
+bool lq_qtype_parse(const char *name, lq_qtype *qtype);
+
 /* The 16 values the 4-bit codes dequantize to, index = code (FP4's code 8 is -0.0, as the CUDA kernel
- * computes it). */
+ * computes it); NULL for a value outside the enum. */
 const float *lq_code_table(lq_qtype qtype);
 
 /* The 16 values as bitsandbytes stores them in a checkpoint's `quant_map` (get_4bit_type): the same but
- * for FP4's index 8, stored as +0.0. */
+ * for FP4's index 8, stored as +0.0; NULL for a value outside the enum. */
 const float *lq_quant_map(lq_qtype qtype);
 
 /* The 256 values of bitsandbytes' signed dynamic 8-bit map (`nested_quant_map`). */
@@ -161,6 +164,37 @@ lq_status lq_dequantize_absmax(lq_ctx *ctx, const uint8_t *absmax_q, const float
 lq_status lq_dequantize_blocks(lq_ctx *ctx, const uint8_t *packed, const float *absmax, int64_t n,
 			       lq_qtype qtype, int32_t blocksize, lq_dtype dtype, void *out);
 
+/* ---------------------------------------------------------------------------- error statistics */
+
+/*
+ * How far x is from a reference, as sums in double precision over the elements that are finite in both.
+ * They are added piece by piece: LQ_STATS_PIECE elements from the start of each call, each piece summed
+ * in element order, the pieces' sums added in order, so that every backend and thread count gives the
+ * same bits for the same calls.
+ */
+#define LQ_STATS_PIECE 4096
+
+typedef struct lq_error_sums {
+	uint64_t elements;         /* finite in both */
+	uint64_t nonfinite;        /* NaN or infinite in either: not in the sums */
+	uint64_t differ;           /* whose float32 bit patterns differ (non-finite ones included) */
+	double sum_err2;           /* sum of (x - ref)^2 */
+	double sum_ref2, sum_x2;   /* sums of ref^2 and x^2 */
+	double dot;                /* sum of x * ref */
+	double max_abs_err;        /* the largest |x - ref| */
+	int64_t max_abs_err_index; /* its element index (the first of equals), -1 when there is none */
+} lq_error_sums;
+
+void lq_error_sums_init(lq_error_sums *s);
+
+/* Adds x[0..n) against ref[0..n) (each of type F32, F16 or BF16, read as their exact float32 values),
+ * elements first..first+n-1 of the tensor (for max_abs_err_index). */
+lq_status lq_error_sums_add(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
+			    int64_t n, int64_t first, lq_error_sums *s);
+
+/* Adds b's sums to a's, as if b's elements came after a's. */
+void lq_error_sums_merge(lq_error_sums *a, const lq_error_sums *b);
+
 /* ------------------------------------------------------------------------- the streaming executor */
 
 /*
@@ -172,8 +206,9 @@ lq_status lq_dequantize_blocks(lq_ctx *ctx, const uint8_t *packed, const float *
 
 typedef enum lq_op {
 	LQ_OP_COPY = 0,      /* input bytes to out_data unchanged */
-	LQ_OP_QUANTIZE4 = 1, /* 4-bit codes to out_data, absmax to out_absmax (see lq_task) */
-	LQ_OP_MERGE = 2,     /* a weight plus LoRA deltas: a float tensor, or a 4-bit group (see lq_task) */
+	LQ_OP_QUANTIZE4 = 1, /* a float tensor to a 4-bit group (lq_quantize4_args) */
+	LQ_OP_MERGE = 2,     /* a weight plus LoRA deltas: a float tensor, or a 4-bit group (lq_merge_args) */
+	LQ_OP_COMPARE = 3,   /* error sums of a tensor against a reference, into the result (lq_compare_args) */
 } lq_op;
 
 #define LQ_MAX_DIMS 8
@@ -210,49 +245,93 @@ typedef struct lq_lora {
 void lq_lora_delta_row(const lq_lora *lora, const float *a, const float *b, int64_t rows, int64_t cols, int64_t row,
 		       float *out);
 
+/*
+ * How an op reads a tensor: elements of `dtype`, or a bitsandbytes 4-bit group whose packed codes are the
+ * input and whose constants are side inputs, dequantized exactly to `dtype` (what transformers computes
+ * with).
+ */
+typedef struct lq_tensor_in {
+	lq_dtype dtype;         /* F32, F16 or BF16: the elements', or those a 4-bit group dequantizes to */
+	bool quantized;         /* a 4-bit group: */
+	lq_quant_params quant;
+	float offset;           /* with double quantization: the offset of the absmax (nested_offset) */
+	int32_t absmax_input;   /* the source's id of the absmax: float32 [nblocks], or uint8 codes with double
+				 * quantization */
+	int32_t nested_input;   /* with double quantization, the float32 absmax of the codes [nested blocks] */
+} lq_tensor_in;
+
+/* Where an op writes a 4-bit group: the packed codes to the task's out_data, the constants to these (the
+ * sink's ids; out_nested_absmax -1 without double quantization). */
+typedef struct lq_group_out {
+	lq_quant_params quant;
+	int32_t out_absmax;        /* float32 absmax, or uint8 codes with double quantization */
+	int32_t out_nested_absmax; /* float32 absmax of the codes, with double quantization */
+} lq_group_out;
+
+/* QUANTIZE4: the input's elements (of `dtype`, F32, F16 or BF16) quantized in blocks, as bitsandbytes'
+ * quantize_4bit; the double-quantization offset comes back in the result. */
+typedef struct lq_quantize4_args {
+	lq_dtype dtype;
+	lq_group_out out;
+} lq_quantize4_args;
+
+/* MERGE: the input is W [rows, cols] as `base` reads it. The loras apply in order, W rounded to base.dtype
+ * after each; the result goes to out_data as out_dtype or, with requantize, as a 4-bit group (requant) of
+ * the last float32 sum, unrounded, as PEFT's 4-bit merge does. */
+typedef struct lq_merge_args {
+	int64_t rows, cols;
+	lq_tensor_in base;
+	const lq_lora *loras;
+	size_t nloras;
+	/* rows of W replaced before the loras apply (PEFT's trainable tokens: index_copy of the delta rows
+	 * cast to W's type): row replace_rows[i] becomes row i of input replace_input, [nreplace, cols] of
+	 * replace_dtype. A row listed twice takes its last. */
+	const int64_t *replace_rows;
+	size_t nreplace;
+	int32_t replace_input;
+	lq_dtype replace_dtype;
+	bool requantize;
+	lq_group_out requant;
+	lq_dtype out_dtype;
+} lq_merge_args;
+
+/* COMPARE: the input (x, n elements as `x` reads them) against the reference (input ref_input, n elements
+ * as `ref` reads them), streamed together; no output. The sums come back in the result. With ref_input
+ * -1, only what x itself tells (a 4-bit x's codes and scales). */
+typedef struct lq_compare_args {
+	int64_t n;
+	lq_tensor_in x;
+	int32_t ref_input;
+	lq_tensor_in ref;
+} lq_compare_args;
+
 typedef struct lq_task {
 	lq_op op;
 	const char *name;    /* the tensor's name, for messages */
 	const char *origin;  /* the file it comes from, for messages; may be NULL */
 	int32_t input;       /* the source's id for the input tensor */
-	lq_dtype dtype;      /* element type of the input (QUANTIZE4) */
+	uint64_t nbytes;     /* input size in bytes */
 	int ndim;            /* shape, for messages that say where an element is */
 	int64_t shape[LQ_MAX_DIMS];
-	uint64_t nbytes;     /* input size in bytes */
-	lq_quant_params quant; /* QUANTIZE4 */
-	/* The sink's ids of the output tensors; -1 where the task has none. QUANTIZE4 writes out_data (packed
-	 * codes), out_absmax (F32 absmax, or U8 codes with double quantization) and, with double
-	 * quantization, out_nested_absmax. */
-	int32_t out_data;
-	int32_t out_absmax;
-	int32_t out_nested_absmax;
-	/* MERGE: the input is W [rows, cols] of type dtype; or, with base_quantized, the packed codes of a
-	 * 4-bit group (base_quant; its constants from the inputs base_absmax_input and base_nested_input, and
-	 * base_offset) that dequantizes to dtype. The loras apply in order, W rounded to dtype after each; the
-	 * result goes to out_data as out_dtype or, with requantize, as a 4-bit group (quant, the outputs of
-	 * QUANTIZE4) of the last float32 sum, unrounded, as PEFT's 4-bit merge does. */
-	int64_t rows, cols;
-	const lq_lora *loras;
-	size_t nloras;
-	lq_dtype out_dtype;
-	bool base_quantized;
-	lq_quant_params base_quant;
-	float base_offset;
-	int32_t base_absmax_input;
-	int32_t base_nested_input;
-	bool requantize;
-	/* MERGE: rows of W replaced before the loras apply (PEFT's trainable tokens: index_copy of the delta
-	 * rows cast to W's type): row replace_rows[i] becomes row i of input replace_input, [nreplace, cols]
-	 * of replace_dtype. A row listed twice takes its last. */
-	const int64_t *replace_rows;
-	size_t nreplace;
-	int32_t replace_input;
-	lq_dtype replace_dtype;
+	int32_t out_data;    /* the sink's id of the output tensor, -1 for none */
+	union {              /* the op's own arguments */
+		lq_quantize4_args quantize4;
+		lq_merge_args merge;
+		lq_compare_args compare;
+	};
 } lq_task;
 
-/* What a task computed that its outputs' metadata needs (the sink writes that itself). */
+/* What a task computed beyond its outputs' bytes, handed to the sink's task_done. */
 typedef struct lq_task_result {
-	float nested_offset; /* QUANTIZE4 with double quantization */
+	float nested_offset;       /* a 4-bit output with double quantization (QUANTIZE4, MERGE requantized) */
+	/* COMPARE: */
+	lq_error_sums sums;        /* the error sums of x against the reference (lq_error_sums_add, in order) */
+	uint64_t nonfinite_x;      /* elements that are NaN or infinite in x, and in the reference */
+	uint64_t nonfinite_ref;
+	int64_t first_nonfinite;   /* the first element that is in either, -1 for none */
+	uint64_t code_histogram[16]; /* a 4-bit x: how many elements have each code, */
+	const float *x_absmax;     /* its scales as float32 (valid during task_done) */
+	int64_t x_nblocks;
 } lq_task_result;
 
 typedef struct lq_source {
@@ -287,37 +366,6 @@ uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t
 
 /* dst[i] = the value of src[i] (n elements of dtype F32, F16 or BF16) as float32. */
 void lq_to_f32(const void *src, lq_dtype dtype, int64_t n, float *dst);
-
-/* ---------------------------------------------------------------------------- error statistics */
-
-/*
- * How far x is from a reference, as sums in double precision over the elements that are finite in both.
- * They are added piece by piece: LQ_STATS_PIECE elements from the start of each call, each piece summed
- * in element order, the pieces' sums added in order, so that every backend and thread count gives the
- * same bits for the same calls.
- */
-#define LQ_STATS_PIECE 4096
-
-typedef struct lq_error_sums {
-	uint64_t elements;         /* finite in both */
-	uint64_t nonfinite;        /* NaN or infinite in either: not in the sums */
-	uint64_t differ;           /* whose float32 bit patterns differ (non-finite ones included) */
-	double sum_err2;           /* sum of (x - ref)^2 */
-	double sum_ref2, sum_x2;   /* sums of ref^2 and x^2 */
-	double dot;                /* sum of x * ref */
-	double max_abs_err;        /* the largest |x - ref| */
-	int64_t max_abs_err_index; /* its element index (the first of equals), -1 when there is none */
-} lq_error_sums;
-
-void lq_error_sums_init(lq_error_sums *s);
-
-/* Adds x[0..n) against ref[0..n) (each of type F32, F16 or BF16, read as their exact float32 values),
- * elements first..first+n-1 of the tensor (for max_abs_err_index). */
-lq_status lq_error_sums_add(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
-			    int64_t n, int64_t first, lq_error_sums *s);
-
-/* Adds b's sums to a's, as if b's elements came after a's. */
-void lq_error_sums_merge(lq_error_sums *a, const lq_error_sums *b);
 
 #ifdef __cplusplus
 }

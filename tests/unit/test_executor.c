@@ -102,16 +102,15 @@ static void make_setup(setup *s, util_rng *r)
 	s->out_len[5] = (uint64_t)nb2 * 4;
 	for (int i = 0; i < 6; i++)
 		s->out[i] = calloc(1, s->out_len[i]);
-	s->tasks[0] = (lq_task){.op = LQ_OP_QUANTIZE4, .name = "big", .input = 0, .dtype = LQ_DTYPE_BF16, .ndim = 2,
-				.shape = {n0 / 131, 131}, .nbytes = s->in_len[0], .quant = {LQ_QTYPE_NF4, 64, true},
-				.out_data = 0, .out_absmax = 1, .out_nested_absmax = 2};
+	s->tasks[0] = (lq_task){.op = LQ_OP_QUANTIZE4, .name = "big", .input = 0, .ndim = 2, .shape = {n0 / 131, 131},
+				.nbytes = s->in_len[0], .out_data = 0,
+				.quantize4 = {.dtype = LQ_DTYPE_BF16, .out = {{LQ_QTYPE_NF4, 64, true}, 1, 2}}};
 	s->tasks[0].shape[0] = n0; /* the shape only matters for messages; keep it consistent */
 	s->tasks[0].ndim = 1;
-	s->tasks[1] = (lq_task){.op = LQ_OP_COPY, .name = "copied", .input = 1, .nbytes = s->in_len[1], .out_data = 3,
-				.out_absmax = -1, .out_nested_absmax = -1};
-	s->tasks[2] = (lq_task){.op = LQ_OP_QUANTIZE4, .name = "small", .input = 2, .dtype = LQ_DTYPE_F32, .ndim = 2,
-				.shape = {7, 111}, .nbytes = s->in_len[2], .quant = {LQ_QTYPE_FP4, 128, false},
-				.out_data = 4, .out_absmax = 5, .out_nested_absmax = -1};
+	s->tasks[1] = (lq_task){.op = LQ_OP_COPY, .name = "copied", .input = 1, .nbytes = s->in_len[1], .out_data = 3};
+	s->tasks[2] = (lq_task){.op = LQ_OP_QUANTIZE4, .name = "small", .input = 2, .ndim = 2, .shape = {7, 111},
+				.nbytes = s->in_len[2], .out_data = 4,
+				.quantize4 = {.dtype = LQ_DTYPE_F32, .out = {{LQ_QTYPE_FP4, 128, false}, 5, -1}}};
 	s->io = (mem_io){.in = s->in, .in_len = s->in_len, .out = s->out, .out_len = s->out_len,
 			 .fail_read_input = -1, .fail_write_output = -1};
 }
@@ -245,21 +244,20 @@ static void make_merge(merge_setup *m, util_rng *r, bool requantize, bool quanti
 	free(w);
 	m->lora = (lq_lora){.layout = LQ_LORA_ROWS, .rank = 2, .scaling = 2.0f, .ab_dtype = LQ_DTYPE_F32, .a_input = 1,
 			    .b_input = 2, .magnitude_input = -1};
-	m->task = (lq_task){.op = LQ_OP_MERGE, .name = "w", .origin = "model.safetensors", .input = 0,
-			    .dtype = LQ_DTYPE_BF16, .ndim = 2, .shape = {MROWS, MCOLS}, .nbytes = m->in_len[0],
-			    .rows = MROWS, .cols = MCOLS, .loras = &m->lora, .nloras = 1, .out_dtype = LQ_DTYPE_BF16,
-			    .out_data = 0, .out_absmax = -1, .out_nested_absmax = -1, .replace_input = -1};
+	m->task = (lq_task){.op = LQ_OP_MERGE, .name = "w", .origin = "model.safetensors", .input = 0, .ndim = 2,
+			    .shape = {MROWS, MCOLS}, .nbytes = m->in_len[0], .out_data = 0,
+			    .merge = {.rows = MROWS, .cols = MCOLS, .base = {.dtype = LQ_DTYPE_BF16}, .loras = &m->lora,
+				      .nloras = 1, .out_dtype = LQ_DTYPE_BF16, .replace_input = -1,
+				      .requant = {.out_absmax = -1, .out_nested_absmax = -1}}};
 	if (quantized_base) {
-		m->task.base_quantized = true;
-		m->task.base_quant = (lq_quant_params){LQ_QTYPE_NF4, 64, false};
-		m->task.base_absmax_input = 3;
-		m->task.base_nested_input = -1;
+		m->task.merge.base.quantized = true;
+		m->task.merge.base.quant = (lq_quant_params){LQ_QTYPE_NF4, 64, false};
+		m->task.merge.base.absmax_input = 3;
+		m->task.merge.base.nested_input = -1;
 	}
 	if (requantize) {
-		m->task.requantize = true;
-		m->task.quant = (lq_quant_params){LQ_QTYPE_NF4, 64, true};
-		m->task.out_absmax = 1;
-		m->task.out_nested_absmax = 2;
+		m->task.merge.requantize = true;
+		m->task.merge.requant = (lq_group_out){{LQ_QTYPE_NF4, 64, true}, 1, 2};
 		m->out_len[0] = (uint64_t)n / 2;
 		m->out_len[1] = (uint64_t)nb;
 		m->out_len[2] = 4;
@@ -382,8 +380,8 @@ TEST(executor_refuses_nonfinite_merges)
 	free_merge(&m);
 	/* no adapter, a conversion to float16 (loramerge --dtype fp16): 70000 is beyond its range */
 	make_merge(&m, &r, false, false);
-	m.task.nloras = 0;
-	m.task.out_dtype = LQ_DTYPE_F16;
+	m.task.merge.nloras = 0;
+	m.task.merge.out_dtype = LQ_DTYPE_F16;
 	lq_store_f32(m.in[0], LQ_DTYPE_BF16, 3 * MCOLS + 4, 70000.0f);
 	CHECK_INT(run_merge(ctx, &m), LQ_ERR_NONFINITE);
 	CHECK_STR(lq_ctx_error_string(ctx), "model.safetensors: tensor 'w': converted element [3, 4] (flat index 388) is "
@@ -415,11 +413,11 @@ TEST(executor_refuses_an_overflowing_double_quant_offset)
 					    "double-quantization offset) overflows float32; refusing to write it (quantize it "
 					    "without double quantization)");
 	/* without double quantization the same weights are fine */
-	s.tasks[0].quant.double_quant = false;
+	s.tasks[0].quantize4.out.quant.double_quant = false;
 	s.out_len[1] = (uint64_t)lq_quant_nblocks(n0, 64) * 4;
 	free(s.out[1]);
 	s.out[1] = calloc(1, s.out_len[1]);
-	s.tasks[0].out_nested_absmax = -1;
+	s.tasks[0].quantize4.out.out_nested_absmax = -1;
 	CHECK_INT(run(ctx, &s, NULL), LQ_OK);
 	free_setup(&s);
 	lq_ctx_free(ctx);

@@ -50,7 +50,7 @@ static lq_status mem_write(void *self, int32_t output, uint64_t offset, const vo
 
 static lq_status mem_done(void *self, const lq_task *task, const lq_task_result *result)
 {
-	if (task->requantize)
+	if (task->op == LQ_OP_MERGE && task->merge.requantize)
 		((mem *)self)->offset = result->nested_offset;
 	return LQ_OK;
 }
@@ -179,9 +179,10 @@ static void run_case(const merge_case *c, util_rng *rng)
 		return;
 	mem m = {0};
 	const int64_t n = c->rows * c->cols;
-	lq_task t = {.op = LQ_OP_MERGE, .name = c->name, .dtype = c->dtype, .ndim = 2, .shape = {c->rows, c->cols},
-		     .rows = c->rows, .cols = c->cols, .out_dtype = c->out_dtype, .requantize = c->requantize,
-		     .out_data = 0, .out_absmax = -1, .out_nested_absmax = -1, .replace_input = -1};
+	lq_task t = {.op = LQ_OP_MERGE, .name = c->name, .ndim = 2, .shape = {c->rows, c->cols}, .out_data = 0,
+		     .merge = {.rows = c->rows, .cols = c->cols, .base = {.dtype = c->dtype}, .out_dtype = c->out_dtype,
+			       .requantize = c->requantize, .requant = {.out_absmax = -1, .out_nested_absmax = -1},
+			       .replace_input = -1}};
 	/* the base W, and its float32 values as the merge starts from them */
 	float *w = random_floats(rng, n, 0.05f);
 	void *packed = NULL, *absmax_q = NULL, *nested = NULL, *win = NULL;
@@ -193,17 +194,17 @@ static void run_case(const merge_case *c, util_rng *rng)
 		nested = malloc((size_t)lq_quant_nested_blocks(nb) * 4);
 		int64_t bad;
 		CHECK(lq_quantize_blocks(ctx, w, LQ_DTYPE_F32, n, LQ_QTYPE_NF4, 64, packed, absmax, &bad) == LQ_OK);
-		CHECK(lq_double_quant(ctx, absmax, nb, absmax_q, nested, &t.base_offset) == LQ_OK);
-		CHECK(lq_dequantize_absmax(ctx, absmax_q, nested, t.base_offset, nb, back) == LQ_OK);
+		CHECK(lq_double_quant(ctx, absmax, nb, absmax_q, nested, &t.merge.base.offset) == LQ_OK);
+		CHECK(lq_dequantize_absmax(ctx, absmax_q, nested, t.merge.base.offset, nb, back) == LQ_OK);
 		CHECK(lq_dequantize_blocks(ctx, packed, back, n, LQ_QTYPE_NF4, 64, LQ_DTYPE_F32, w) == LQ_OK);
 		for (int64_t i = 0; i < n; i++)
 			w[i] = lq_round_to(c->dtype, w[i]);
-		t.base_quantized = true;
-		t.base_quant = (lq_quant_params){LQ_QTYPE_NF4, 64, true};
+		t.merge.base.quantized = true;
+		t.merge.base.quant = (lq_quant_params){LQ_QTYPE_NF4, 64, true};
 		t.input = add_input(&m, packed, (uint64_t)lq_quant_packed_bytes(n));
 		t.nbytes = (uint64_t)lq_quant_packed_bytes(n);
-		t.base_absmax_input = add_input(&m, absmax_q, (uint64_t)nb);
-		t.base_nested_input = add_input(&m, nested, (uint64_t)lq_quant_nested_blocks(nb) * 4);
+		t.merge.base.absmax_input = add_input(&m, absmax_q, (uint64_t)nb);
+		t.merge.base.nested_input = add_input(&m, nested, (uint64_t)lq_quant_nested_blocks(nb) * 4);
 		free(absmax);
 		free(back);
 	} else {
@@ -220,10 +221,10 @@ static void run_case(const merge_case *c, util_rng *rng)
 	if (c->nreplace) {
 		repl = random_floats(rng, (int64_t)c->nreplace * c->cols, 0.5f);
 		repl_in = as_dtype(repl, (int64_t)c->nreplace * c->cols, LQ_DTYPE_F32);
-		t.replace_rows = rows_to_replace;
-		t.nreplace = c->nreplace;
-		t.replace_input = add_input(&m, repl_in, (uint64_t)c->nreplace * (uint64_t)c->cols * 4);
-		t.replace_dtype = LQ_DTYPE_F32;
+		t.merge.replace_rows = rows_to_replace;
+		t.merge.nreplace = c->nreplace;
+		t.merge.replace_input = add_input(&m, repl_in, (uint64_t)c->nreplace * (uint64_t)c->cols * 4);
+		t.merge.replace_dtype = LQ_DTYPE_F32;
 		for (size_t k = 0; k < c->nreplace; k++)
 			for (int64_t j = 0; j < c->cols; j++)
 				w[rows_to_replace[k] * c->cols + j] = lq_round_to(c->dtype, repl[(int64_t)k * c->cols + j]);
@@ -262,14 +263,12 @@ static void run_case(const merge_case *c, util_rng *rng)
 		}
 		ref[l] = (ref_lora){loras[l], a, b, mag};
 	}
-	t.loras = loras;
-	t.nloras = c->nloras;
+	t.merge.loras = loras;
+	t.merge.nloras = c->nloras;
 	/* the outputs */
 	const int64_t nb_out = lq_quant_nblocks(n, 64);
 	if (c->requantize) {
-		t.quant = (lq_quant_params){LQ_QTYPE_NF4, 64, true};
-		t.out_absmax = 1;
-		t.out_nested_absmax = 2;
+		t.merge.requant = (lq_group_out){{LQ_QTYPE_NF4, 64, true}, 1, 2};
 		m.out_len[0] = (uint64_t)lq_quant_packed_bytes(n);
 		m.out_len[1] = (uint64_t)nb_out;
 		m.out_len[2] = (uint64_t)lq_quant_nested_blocks(nb_out) * 4;

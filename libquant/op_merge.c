@@ -1,0 +1,562 @@
+/*
+ * op_merge.c: LQ_OP_MERGE: a weight plus LoRA deltas, as PEFT's merge_and_unload() computes it (merge.c
+ * holds the arithmetic, dora.c DoRA's column factors, kernels/merge.cu the GPU's), into a float tensor or,
+ * requantized, a 4-bit group. Chunks are whole rows (and whole blocks of a 4-bit base or output); the
+ * adapters, DoRA's magnitudes, the rows trainable tokens replace and a 4-bit base's scales are side
+ * inputs, read whole before the first chunk and kept as float32 to the last.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "op.h"
+#include "torch_mean.h"
+#include "torch_norm.h"
+
+/* The side inputs as read (raw bytes of their types). */
+typedef struct merge_side {
+	void **a, **b, **magnitude;
+	size_t nloras;
+	lq_group_side base;
+	void *replace;
+} merge_side;
+
+/* What a merge keeps from its first chunk to its last write. */
+typedef struct merge_state {
+	/* float32 A, B (and B transposed), DoRA magnitudes of rows or factors of columns, per lora */
+	float **a, **b, **bt, **magnitude, **col_factor;
+	size_t nloras;
+	lq_torch_norm_plan row_plan; /* the order of the row norms */
+	float *base_absmax;          /* a 4-bit base's scales */
+	uint64_t key;                /* unique to the task in this process: the GPU keeps its adapters by it */
+	float *replace;              /* the replacement rows as float32, already rounded to W's type */
+	int32_t *replace_of;         /* per row of W: which replacement row, or -1 */
+	lq_group_state requant;      /* requantize: the output's scales */
+	lq_task_result result;
+} merge_state;
+
+/* Whether lora l is DoRA on columns (magnitudes [cols]), which needs every row first. */
+static bool column_dora(const lq_merge_args *m, size_t l)
+{
+	return m->loras[l].layout == LQ_LORA_TRANSPOSED && m->loras[l].magnitude_input >= 0;
+}
+
+static bool any_column_dora(const lq_merge_args *m)
+{
+	for (size_t l = 0; l < m->nloras; l++)
+		if (column_dora(m, l))
+			return true;
+	return false;
+}
+
+static lq_status merge_check(lq_ctx *ctx, const lq_task *t)
+{
+	const lq_merge_args *m = &t->merge;
+	if (m->rows < 1 || m->cols < 1 || m->base.dtype == LQ_DTYPE_U8 || lq_dtype_size(m->base.dtype) == 0 ||
+	    (!m->requantize && (m->out_dtype == LQ_DTYPE_U8 || lq_dtype_size(m->out_dtype) == 0)) ||
+	    (m->base.quantized && (!lq_blocksize_valid(m->base.quant.blocksize) || !lq_qtype_info(m->base.quant.qtype))) ||
+	    (m->requantize && (!lq_blocksize_valid(m->requant.quant.blocksize) || !lq_qtype_info(m->requant.quant.qtype))) ||
+	    (uint64_t)m->cols * 4 > LQ_CHUNK_BYTES)
+		return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid merge", t->name);
+	for (size_t l = 0; l < m->nloras; l++)
+		if (m->loras[l].rank < 1 || lq_dtype_size(m->loras[l].ab_dtype) == 0 || m->loras[l].ab_dtype == LQ_DTYPE_U8 ||
+		    (m->loras[l].layout == LQ_LORA_VECTOR && (m->loras[l].rank != 1 || m->loras[l].magnitude_input >= 0)))
+			return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid adapter", t->name);
+	if (m->nreplace && (m->replace_dtype == LQ_DTYPE_U8 || lq_dtype_size(m->replace_dtype) == 0))
+		return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid row replacement", t->name);
+	for (size_t k = 0; k < m->nreplace; k++)
+		if (m->replace_rows[k] < 0 || m->replace_rows[k] >= m->rows)
+			return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': row %lld to replace is out of range", t->name,
+				       (long long)m->replace_rows[k]);
+	return LQ_OK;
+}
+
+static uint64_t merge_units(const lq_task *t)
+{
+	return (uint64_t)t->merge.rows * (uint64_t)t->merge.cols;
+}
+
+/* Whole rows; for a 4-bit base or output, whole blocks too; at most a quarter of LQ_CHUNK_BYTES elements,
+ * so that their float32 copy fits the scratch buffer. */
+static uint64_t merge_chunk_units(const lq_task *t)
+{
+	const lq_merge_args *m = &t->merge;
+	uint64_t cols = (uint64_t)m->cols, rows_step = 1;
+	if (m->base.quantized) { /* rows * cols a multiple of the block size */
+		uint64_t bs = (uint64_t)m->base.quant.blocksize;
+		rows_step = bs / lq_gcd_u64(cols, bs);
+	}
+	if (m->requantize) {
+		uint64_t bs = (uint64_t)m->requant.quant.blocksize, need = bs / lq_gcd_u64(cols, bs);
+		rows_step = rows_step / lq_gcd_u64(rows_step, need) * need;
+	}
+	uint64_t rows = LQ_CHUNK_BYTES / 4 / (cols ? cols : 1) / rows_step * rows_step;
+	return (rows ? rows : rows_step) * cols;
+}
+
+static uint64_t merge_input_bytes(const lq_task *t, uint64_t u0, uint64_t u1)
+{
+	if (t->merge.base.quantized) /* codes are half a byte, the last byte maybe padded */
+		return (u1 + 1) / 2 - u0 / 2;
+	return (u1 - u0) * lq_dtype_size(t->merge.base.dtype);
+}
+
+/* ----------------------------------------------------------------------------- side inputs */
+
+static void merge_side_free(void *p)
+{
+	merge_side *x = p;
+	if (!x)
+		return;
+	for (size_t l = 0; l < x->nloras; l++) {
+		free(x->a[l]);
+		free(x->b[l]);
+		free(x->magnitude[l]);
+	}
+	free(x->a);
+	free(x->b);
+	free(x->magnitude);
+	lq_group_side_free(&x->base);
+	free(x->replace);
+	free(x);
+}
+
+/* A, B and the magnitudes of every lora, the rows to replace, a 4-bit base's constants; the base itself,
+ * whole, for DoRA on columns. */
+static lq_status merge_read_side(const lq_source *source, const lq_task *t, void **side, lq_held **whole)
+{
+	const lq_merge_args *m = &t->merge;
+	merge_side *x = calloc(1, sizeof *x);
+	if (!x)
+		return LQ_ERR_NOMEM;
+	x->nloras = m->nloras;
+	x->a = calloc(m->nloras + 1, sizeof *x->a);
+	x->b = calloc(m->nloras + 1, sizeof *x->b);
+	x->magnitude = calloc(m->nloras + 1, sizeof *x->magnitude);
+	lq_status st = x->a && x->b && x->magnitude ? LQ_OK : LQ_ERR_NOMEM;
+	for (size_t l = 0; l < m->nloras && st == LQ_OK; l++) {
+		const lq_lora *lora = &m->loras[l];
+		uint64_t es = lq_dtype_size(lora->ab_dtype), r = (uint64_t)lora->rank;
+		uint64_t in = lora->layout == LQ_LORA_TRANSPOSED ? (uint64_t)m->rows : (uint64_t)m->cols;
+		uint64_t out = lora->layout == LQ_LORA_TRANSPOSED ? (uint64_t)m->cols : (uint64_t)m->rows;
+		st = lq_read_whole(source, lora->a_input, r * in * es, &x->a[l]);
+		if (st == LQ_OK && lora->layout != LQ_LORA_VECTOR)
+			st = lq_read_whole(source, lora->b_input, out * r * es, &x->b[l]);
+		if (st == LQ_OK && lora->magnitude_input >= 0)
+			st = lq_read_whole(source, lora->magnitude_input,
+					   (column_dora(m, l) ? (uint64_t)m->cols : (uint64_t)m->rows) * 4, &x->magnitude[l]);
+	}
+	if (st == LQ_OK && any_column_dora(m)) {
+		if (!(*whole = lq_held_new()))
+			st = LQ_ERR_NOMEM;
+		else
+			st = lq_read_whole(source, t->input, t->nbytes, (void **)&(*whole)->data);
+	}
+	if (st == LQ_OK && m->nreplace)
+		st = lq_read_whole(source, m->replace_input,
+				   (uint64_t)m->nreplace * (uint64_t)m->cols * lq_dtype_size(m->replace_dtype), &x->replace);
+	if (st == LQ_OK && m->base.quantized)
+		st = lq_group_side_read(source, &m->base, m->rows * m->cols, &x->base);
+	if (st != LQ_OK) {
+		merge_side_free(x);
+		lq_held_release(*whole);
+		*whole = NULL;
+		return st;
+	}
+	*side = x;
+	return LQ_OK;
+}
+
+/* ---------------------------------------------------------------------------------- state */
+
+static void merge_free(void *p)
+{
+	merge_state *ts = p;
+	if (!ts)
+		return;
+	for (size_t l = 0; l < ts->nloras; l++) {
+		free(ts->a[l]);
+		free(ts->b[l]);
+		free(ts->bt[l]);
+		free(ts->magnitude[l]);
+		free(ts->col_factor[l]);
+	}
+	free(ts->a);
+	free(ts->b);
+	free(ts->bt);
+	free(ts->magnitude);
+	free(ts->col_factor);
+	free(ts->base_absmax);
+	free(ts->replace);
+	free(ts->replace_of);
+	lq_group_out_free(&ts->requant);
+	free(ts);
+}
+
+typedef struct base_rows_arg {
+	lq_ctx *ctx;
+	const lq_merge_args *m;
+	const merge_state *ts;
+	const unsigned char *whole; /* the task's input, whole */
+} base_rows_arg;
+
+/* lq_rows_fn: rows [r0, r1) of the base as the merge starts from them (merge_item): float32 rounded to W's
+ * type, or the 4-bit codes dequantized and rounded; replaced rows in place. */
+static lq_status base_rows(void *arg, int64_t r0, int64_t r1, float *v)
+{
+	const base_rows_arg *b = arg;
+	const lq_merge_args *m = b->m;
+	const int64_t cols = m->cols, e0 = r0 * cols, n = (r1 - r0) * cols;
+	if (m->base.quantized) {
+		/* e0 is a whole number of blocks: the groups are the executor's chunks */
+		lq_status st = lq_dequantize_blocks(b->ctx, b->whole + e0 / 2, b->ts->base_absmax + e0 / m->base.quant.blocksize,
+						    n, m->base.quant.qtype, m->base.quant.blocksize, LQ_DTYPE_F32, v);
+		if (st != LQ_OK)
+			return st;
+		lq_round_to_n(m->base.dtype, v, n, v);
+	} else {
+		lq_load_f32_n(b->whole + (size_t)e0 * lq_dtype_size(m->base.dtype), m->base.dtype, 0, n, v);
+	}
+	for (int64_t r = r0; b->ts->replace_of && r < r1; r++) {
+		int32_t k = b->ts->replace_of[r];
+		if (k >= 0)
+			memcpy(v + (r - r0) * cols, b->ts->replace + (int64_t)k * cols, (size_t)cols * 4);
+	}
+	return LQ_OK;
+}
+
+/* DoRA on columns, lora l: its factors over the whole base (read whole by the reader), before the merge
+ * writes a row; the groups of rows are the chunks, in the scratch buffer, which is free until the first
+ * chunk is merged. */
+static lq_status column_factors(lq_run *run, const lq_task *t, merge_state *ts, const merge_side *x,
+				const lq_held *whole, size_t l)
+{
+	const lq_merge_args *m = &t->merge;
+	lq_ctx *ctx = run->ctx;
+	float *mag = malloc((size_t)m->cols * 4);
+	ts->col_factor[l] = malloc((size_t)m->cols * 4);
+	if (!mag || !ts->col_factor[l]) {
+		free(mag);
+		return LQ_ERR_NOMEM;
+	}
+	lq_load_f32_n(x->magnitude[l], LQ_DTYPE_F32, 0, m->cols, mag);
+	const lq_merge_job job = {.kernels = ctx->cpu, .w = run->scratch, .rows = m->rows, .cols = m->cols,
+				  .dtype = m->base.dtype, .loras = m->loras, .nloras = m->nloras, .a = ts->a, .b = ts->b,
+				  .bt = ts->bt, .magnitude = ts->magnitude, .col_factor = ts->col_factor,
+				  .row_plan = &ts->row_plan};
+	base_rows_arg arg = {ctx, m, ts, whole->data};
+	lq_status st = lq_dora_column_factors(ctx, &job, l, mag, base_rows, &arg,
+					      (int64_t)(merge_chunk_units(t) / (uint64_t)m->cols), run->scratch,
+					      ts->col_factor[l]);
+	free(mag);
+	return st == LQ_OK ? LQ_OK : lq_fail_task(ctx, st, t->origin, t->name);
+}
+
+/* The float32 forms of the side inputs. */
+static lq_status merge_prepare(lq_run *run, const lq_task *t, merge_state *ts, const merge_side *x,
+			       const lq_held *whole)
+{
+	static atomic_uint_fast64_t next_key;
+	const lq_merge_args *m = &t->merge;
+	lq_ctx *ctx = run->ctx;
+	ts->key = atomic_fetch_add(&next_key, 1) + 1;
+	ts->a = calloc(m->nloras + 1, sizeof *ts->a);
+	ts->b = calloc(m->nloras + 1, sizeof *ts->b);
+	ts->bt = calloc(m->nloras + 1, sizeof *ts->bt);
+	ts->magnitude = calloc(m->nloras + 1, sizeof *ts->magnitude);
+	ts->col_factor = calloc(m->nloras + 1, sizeof *ts->col_factor);
+	if (!ts->a || !ts->b || !ts->bt || !ts->magnitude || !ts->col_factor)
+		return LQ_ERR_NOMEM;
+	ts->nloras = m->nloras; /* merge_free walks the arrays from here on */
+	bool row_dora = false;
+	for (size_t l = 0; l < m->nloras; l++)
+		row_dora |= m->loras[l].magnitude_input >= 0 && !column_dora(m, l);
+	if (lq_torch_norm_plan_make(&ts->row_plan, m->rows, m->cols, 1, LQ_TORCH_REF_SM_COUNT,
+				    LQ_TORCH_REF_MAX_THREADS_PER_SM, 0) != 0 && row_dora)
+		return lq_fail(ctx, LQ_ERR_UNSUPPORTED, "%s%stensor '%s': too large for DoRA's norms (%" PRId64 " rows)",
+			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, m->rows);
+	for (size_t l = 0; l < m->nloras; l++) {
+		const lq_lora *lora = &m->loras[l];
+		int64_t r = lora->rank;
+		int64_t in = lora->layout == LQ_LORA_TRANSPOSED ? m->rows : m->cols;
+		int64_t out = lora->layout == LQ_LORA_TRANSPOSED ? m->cols : m->rows;
+		ts->a[l] = malloc((size_t)(r * in) * 4 + 4);
+		ts->b[l] = malloc((size_t)(out * r) * 4 + 4);
+		if (!ts->a[l] || !ts->b[l])
+			return LQ_ERR_NOMEM;
+		lq_load_f32_n(x->a[l], lora->ab_dtype, 0, r * in, ts->a[l]);
+		if (x->b[l])
+			lq_load_f32_n(x->b[l], lora->ab_dtype, 0, out * r, ts->b[l]);
+		if (lora->layout == LQ_LORA_TRANSPOSED) { /* B [cols, r] as [r, cols] for the vector kernel */
+			ts->bt[l] = malloc((size_t)(out * r) * 4 + 4);
+			if (!ts->bt[l])
+				return LQ_ERR_NOMEM;
+			for (int64_t j = 0; j < out; j++)
+				for (int64_t k = 0; k < r; k++)
+					ts->bt[l][k * out + j] = ts->b[l][j * r + k];
+		}
+		if (x->magnitude[l] && !column_dora(m, l)) {
+			ts->magnitude[l] = malloc((size_t)m->rows * 4);
+			if (!ts->magnitude[l])
+				return LQ_ERR_NOMEM;
+			lq_load_f32_n(x->magnitude[l], LQ_DTYPE_F32, 0, m->rows, ts->magnitude[l]);
+		}
+	}
+	if (m->nreplace) {
+		/* PEFT casts the rows to W's type (delta.to(weight.dtype)) and copies them in */
+		ts->replace = malloc((size_t)m->nreplace * (size_t)m->cols * 4);
+		ts->replace_of = malloc((size_t)m->rows * sizeof *ts->replace_of);
+		if (!ts->replace || !ts->replace_of)
+			return LQ_ERR_NOMEM;
+		for (int64_t i = 0; i < (int64_t)m->nreplace * m->cols; i++)
+			ts->replace[i] = lq_round_to(m->base.dtype, lq_load_f32(x->replace, m->replace_dtype, i));
+		for (int64_t i = 0; i < m->rows; i++)
+			ts->replace_of[i] = -1;
+		for (size_t i = 0; i < m->nreplace; i++)
+			ts->replace_of[m->replace_rows[i]] = (int32_t)i;
+	}
+	if (m->base.quantized) {
+		lq_status st = lq_group_scales(ctx, &m->base, m->rows * m->cols, &x->base, &ts->base_absmax);
+		if (st == LQ_ERR_NOMEM)
+			return st;
+		if (st != LQ_OK)
+			return lq_fail_task(ctx, st, t->origin, t->name);
+		/* a scale that is not finite (stored so, or a double-quantization offset that overflows it) would
+		 * make every weight of its block infinite or NaN */
+		int64_t nb = lq_quant_nblocks(m->rows * m->cols, m->base.quant.blocksize);
+		int64_t bad = lq_first_nonfinite(ts->base_absmax, LQ_DTYPE_F32, 0, nb);
+		if (bad >= 0)
+			return lq_fail(ctx, LQ_ERR_CORRUPT, "%s%stensor '%s': the 4-bit base's scale of block %" PRId64 " is %s%s",
+				       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, bad,
+				       lq_nonfinite_name(ts->base_absmax[bad]),
+				       m->base.quant.double_quant ? " once dequantized (its double quantization overflows)" : "");
+	}
+	for (size_t l = 0; l < m->nloras; l++)
+		if (column_dora(m, l)) {
+			lq_status st = column_factors(run, t, ts, x, whole, l);
+			if (st != LQ_OK)
+				return st;
+		}
+	return LQ_OK;
+}
+
+static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held *whole, void **state)
+{
+	merge_state *ts = calloc(1, sizeof *ts);
+	if (!ts)
+		return LQ_ERR_NOMEM;
+	*state = ts;
+	if (t->merge.requantize && lq_group_out_begin(&t->merge.requant, (int64_t)merge_units(t), &ts->requant) != LQ_OK)
+		return LQ_ERR_NOMEM;
+	return merge_prepare(run, t, ts, side, whole);
+}
+
+/* -------------------------------------------------------------------------------- compute */
+
+typedef struct merge_item_job {
+	lq_merge_job job;
+	const lq_merge_args *m;
+	const merge_state *ts;
+	const void *in;    /* the chunk's input (float types), NULL when scratch already holds it (a 4-bit base) */
+	void *out;         /* where the merged rows go as out_dtype, NULL for a requantization */
+	int64_t rows_per_item;
+	int64_t nrows;
+	int64_t *bad;      /* per item: its first merged element that is not finite (in the chunk), or -1 */
+	bool failed;
+} merge_item_job;
+
+static void merge_item(void *arg, int64_t item)
+{
+	merge_item_job *mi = arg;
+	const lq_merge_args *m = mi->m;
+	const int64_t cols = mi->job.cols;
+	int64_t r0 = item * mi->rows_per_item, r1 = r0 + mi->rows_per_item < mi->nrows ? r0 + mi->rows_per_item : mi->nrows;
+	float *d = malloc((size_t)cols * 4 * LQ_MERGE_GROUP + 4);
+	if (!d) {
+		mi->failed = true;
+		return;
+	}
+	float *w = mi->job.w;
+	if (mi->in)
+		lq_load_f32_n(mi->in, m->base.dtype, r0 * cols, (r1 - r0) * cols, w + r0 * cols);
+	else
+		lq_round_to_n(m->base.dtype, w + r0 * cols, (r1 - r0) * cols, w + r0 * cols);
+	if (mi->ts->replace_of)
+		for (int64_t r = r0; r < r1; r++) {
+			int32_t k = mi->ts->replace_of[mi->job.row0 + r];
+			if (k >= 0)
+				memcpy(w + r * cols, mi->ts->replace + (int64_t)k * cols, (size_t)cols * 4);
+		}
+	lq_merge_rows(&mi->job, mi->job.row0 + r0, mi->job.row0 + r1, d);
+	/* the rows as they are written (out_dtype, or the float32 sums a requantization quantizes) */
+	int64_t bad;
+	if (mi->out) {
+		lq_store_f32_n(mi->out, m->out_dtype, r0 * cols, (r1 - r0) * cols, w + r0 * cols);
+		bad = lq_first_nonfinite(mi->out, m->out_dtype, r0 * cols, (r1 - r0) * cols);
+	} else {
+		bad = lq_first_nonfinite(w, LQ_DTYPE_F32, r0 * cols, (r1 - r0) * cols);
+	}
+	mi->bad[item] = bad < 0 ? -1 : r0 * cols + bad;
+	free(d);
+}
+
+/* A merged element (element `i` of chunk c) that is not finite: refused, never written. An adapter that
+ * overflows the weight's type, a DoRA row whose norm is zero, a conversion to a narrower type that
+ * overflows it all end here, on the CPU and the GPU alike. */
+static lq_status fail_nonfinite_merge(lq_run *run, const lq_task *t, const lq_chunk *c, int64_t i)
+{
+	const lq_merge_args *m = &t->merge;
+	char where[256];
+	float v = m->requantize ? ((const float *)run->scratch)[i] : lq_load_f32(c->out, m->out_dtype, i);
+	int64_t k = c->elem0 + i;
+	lq_format_index(where, sizeof where, t->shape, t->ndim, k);
+	/* a MERGE without adapters converts a weight's type or dequantizes it */
+	const char *what = m->nloras ? "merged" : m->base.quantized ? "dequantized" : "converted";
+	return lq_fail(run->ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': %s element %s (flat index %" PRId64 ") is %s; "
+		       "refusing to write it", t->origin ? t->origin : "", t->origin ? ": " : "", t->name, what, where, k,
+		       lq_nonfinite_name(v));
+}
+
+/* After the rows of a chunk are merged (in c->out, or as float32 in the scratch buffer for a
+ * requantization) and found finite: the output's length, or the requantization. */
+static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_state *ts)
+{
+	const lq_merge_args *m = &t->merge;
+	lq_ctx *ctx = run->ctx;
+	if (!m->requantize) {
+		c->out_len = (size_t)c->nelem * lq_dtype_size(m->out_dtype);
+		return LQ_OK;
+	}
+	/* PEFT's 4-bit merge: the float32 sum quantized again, as QUANTIZE4 does */
+	int64_t bad = -1;
+	lq_status st = lq_group_out_quantize(ctx, &m->requant, &ts->requant, run->scratch, LQ_DTYPE_F32, c, &bad);
+	if (st == LQ_ERR_NONFINITE)
+		return fail_nonfinite_merge(run, t, c, bad);
+	if (st != LQ_OK)
+		return lq_fail_task(ctx, st, t->origin, t->name);
+	if (!c->last)
+		return LQ_OK;
+	st = lq_group_out_finish(ctx, t, &m->requant, &ts->requant);
+	ts->result.nested_offset = ts->requant.offset;
+	return st;
+}
+
+/* Merges the rows of one chunk: the base rows as float32 (dequantized first for a 4-bit base), every
+ * adapter in order, then the rows out as out_dtype, or quantized again. */
+static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void *state)
+{
+	merge_state *ts = state;
+	const lq_merge_args *m = &t->merge;
+	lq_ctx *ctx = run->ctx;
+	const int64_t cols = m->cols, nrows = c->nelem / (cols ? cols : 1), row0 = c->elem0 / (cols ? cols : 1);
+	float *scratch = run->scratch;
+	lq_status st;
+	const lq_merge_job job = {.kernels = ctx->cpu, .w = scratch, .row0 = row0, .rows = m->rows, .cols = cols,
+				  .dtype = m->base.dtype, .loras = m->loras, .nloras = m->nloras, .a = ts->a, .b = ts->b,
+				  .bt = ts->bt, .magnitude = ts->magnitude, .col_factor = ts->col_factor,
+				  .row_plan = &ts->row_plan, .keep_last_unrounded = m->requantize};
+	st = lq_test_injected(ctx, LQ_TEST_STEP_MERGE);
+	if (st != LQ_OK)
+		return lq_fail_task(ctx, st, t->origin, t->name);
+	/* the GPU, when the backend has one that suits the task (rows replaced are merged on the CPU) */
+	if (!m->nreplace && lq_backend_merge_suits(ctx, &job)) {
+		int64_t bad = -1;
+		st = lq_backend_merge(ctx, &job, ts->key, nrows, m->base.quantized ? NULL : c->in, m->base.dtype,
+				      m->base.quantized ? c->in : NULL,
+				      m->base.quantized ? ts->base_absmax + c->elem0 / m->base.quant.blocksize : NULL,
+				      m->base.quant.qtype, m->base.quant.blocksize,
+				      m->requantize ? (void *)scratch : (void *)c->out,
+				      m->requantize ? LQ_DTYPE_F32 : m->out_dtype, &bad);
+		if (st == LQ_ERR_NONFINITE)
+			return fail_nonfinite_merge(run, t, c, bad);
+		if (st != LQ_OK)
+			return lq_fail_task(ctx, st, t->origin, t->name);
+		return merge_finish(run, t, c, ts);
+	}
+	if (m->base.quantized) {
+		/* the codes to float32 in the scratch buffer; each item rounds its rows to the base's type, which
+		 * is what dequantizing to that type gives */
+		st = lq_dequantize_blocks(ctx, c->in, ts->base_absmax + c->elem0 / m->base.quant.blocksize, c->nelem,
+					  m->base.quant.qtype, m->base.quant.blocksize, LQ_DTYPE_F32, scratch);
+		if (st != LQ_OK)
+			return lq_fail_task(ctx, st, t->origin, t->name);
+	}
+	merge_item_job mi = {
+		.job = job, .m = m, .ts = ts, .in = m->base.quantized ? NULL : c->in, .out = m->requantize ? NULL : c->out,
+		.nrows = nrows,
+	};
+	int64_t items = lq_ctx_threads(ctx) * 4;
+	mi.rows_per_item = (nrows + items - 1) / (items ? items : 1);
+	if (mi.rows_per_item < 1)
+		mi.rows_per_item = 1;
+	const int64_t nitems = (nrows + mi.rows_per_item - 1) / mi.rows_per_item;
+	if (!(mi.bad = malloc((size_t)nitems * sizeof *mi.bad)))
+		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+	lq_pool_run(ctx->pool, nitems, merge_item, &mi);
+	int64_t bad = -1;
+	for (int64_t i = 0; i < nitems && bad < 0; i++)
+		bad = mi.bad[i]; /* items are in element order: the first one found is the smallest */
+	free(mi.bad);
+	if (mi.failed)
+		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
+	if (bad >= 0)
+		return fail_nonfinite_merge(run, t, c, bad);
+	return merge_finish(run, t, c, ts);
+}
+
+static lq_status merge_write(const lq_sink *sink, const lq_task *t, const lq_chunk *c, void *state)
+{
+	const lq_merge_args *m = &t->merge;
+	if (!m->requantize)
+		return lq_sink_put(sink, t->out_data, (uint64_t)c->elem0 * lq_dtype_size(m->out_dtype), c->out, c->out_len);
+	lq_status st = lq_sink_put(sink, t->out_data, (uint64_t)c->elem0 / 2, c->out, c->out_len);
+	if (st == LQ_OK && state)
+		st = lq_group_out_write(sink, &m->requant, &((merge_state *)state)->requant);
+	return st;
+}
+
+static const lq_task_result *merge_result(const void *state)
+{
+	return &((const merge_state *)state)->result;
+}
+
+/* A, B and their float32 forms, magnitudes, the rows replaced, a 4-bit base's scales, DoRA on columns'
+ * whole base and norm accumulators, a requantization's scales. */
+static uint64_t merge_state_bytes(const lq_task *t)
+{
+	const lq_merge_args *m = &t->merge;
+	uint64_t side = 0;
+	for (size_t l = 0; l < m->nloras; l++)
+		side += 12 * (uint64_t)m->loras[l].rank * (uint64_t)(m->rows + m->cols) + 8 * (uint64_t)m->rows;
+	if (m->base.quantized)
+		side += lq_group_side_bytes(&m->base, m->rows * m->cols);
+	side += (uint64_t)m->nreplace * (uint64_t)m->cols * 8 + (m->nreplace ? 4 * (uint64_t)m->rows : 0);
+	if (any_column_dora(m)) {
+		lq_torch_norm_plan plan;
+		side += t->nbytes + 8 * (uint64_t)m->cols * m->nloras;
+		if (lq_torch_norm_plan_make(&plan, m->rows, m->cols, 0, LQ_TORCH_REF_SM_COUNT,
+					    LQ_TORCH_REF_MAX_THREADS_PER_SM, 0) == 0)
+			side += 4 * (uint64_t)lq_torch_norm_outer_slots(&plan) * (uint64_t)m->cols;
+	}
+	if (m->requantize)
+		side += lq_group_out_bytes(&m->requant, (int64_t)merge_units(t));
+	return side;
+}
+
+const lq_op_impl lq_op_merge = {
+	.name = "merge",
+	.check = merge_check,
+	.units = merge_units,
+	.chunk_units = merge_chunk_units,
+	.input_bytes = merge_input_bytes,
+	.read_side = merge_read_side,
+	.free_side = merge_side_free,
+	.begin = merge_begin,
+	.compute = merge_compute,
+	.write = merge_write,
+	.result = merge_result,
+	.free_state = merge_free,
+	.state_bytes = merge_state_bytes,
+	.out_bytes = LQ_CHUNK_BYTES,     /* rows of float32 at most */
+	.scratch_bytes = LQ_CHUNK_BYTES, /* a chunk's rows as float32 */
+};
