@@ -5,6 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Tensors are little-endian in their files, and the executor works in the host's order (libquant.h): on a
+ * big-endian host the source swaps each element's bytes as it reads, and the sink as it writes. */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+static void swap_elements(void *p, size_t len, size_t esize)
+{
+	unsigned char *b = p;
+	for (size_t i = 0; esize > 1 && i + esize <= len; i += esize)
+		for (size_t k = 0; k < esize / 2; k++) {
+			unsigned char t = b[i + k];
+			b[i + k] = b[i + esize - 1 - k];
+			b[i + esize - 1 - k] = t;
+		}
+}
+#endif
+
 /* ------------------------------------------------------------------------------------- source */
 
 typedef struct src_entry {
@@ -96,7 +111,12 @@ static lq_status source_read(void *self, int32_t input, uint64_t offset, void *d
 	const src_entry *e = &s->e[input];
 	if (!e->transpose) {
 		lq_status st = st_file_read(e->f, e->t, offset, dst, len);
-		return st == LQ_OK ? LQ_OK : fmt_fail(s->err, st, "%s", st_file_error(e->f));
+		if (st != LQ_OK)
+			return fmt_fail(s->err, st, "%s", st_file_error(e->f));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		swap_elements(dst, len, st_dtype_bits(e->t->dtype) / 8);
+#endif
+		return LQ_OK;
 	}
 	if (s->held != input) {
 		lq_status st = hold_transposed(s, input);
@@ -107,6 +127,9 @@ static lq_status source_read(void *self, int32_t input, uint64_t offset, void *d
 	if (offset > bytes || len > bytes - offset)
 		return fmt_fail(s->err, LQ_ERR_ARG, "read past the end of '%s'", e->t->name);
 	memcpy(dst, s->buf + offset, len);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	swap_elements(dst, len, st_dtype_bits(e->t->dtype) / 8);
+#endif
 	s->served += len;
 	if (s->served == bytes) { /* reads are consecutive: the last one frees the copy */
 		free(s->buf);
@@ -191,7 +214,21 @@ static lq_status sink_write(void *self, int32_t output, uint64_t offset, const v
 	if (output < 0 || (size_t)output >= k->n)
 		return fmt_fail(k->err, LQ_ERR_ARG, "unknown output tensor");
 	const sink_entry *e = &k->e[output];
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	const size_t esize = st_writer_tensor_element_size(e->w, e->wid);
+	unsigned char *swapped = NULL;
+	if (esize > 1) {
+		if (!(swapped = malloc(len ? len : 1)))
+			return fmt_fail(k->err, LQ_ERR_NOMEM, "out of memory");
+		memcpy(swapped, src, len);
+		swap_elements(swapped, len, esize);
+		src = swapped;
+	}
 	lq_status st = st_writer_write(e->w, e->wid, offset, src, len);
+	free(swapped);
+#else
+	lq_status st = st_writer_write(e->w, e->wid, offset, src, len);
+#endif
 	return st == LQ_OK ? LQ_OK : fmt_fail(k->err, st, "%s", st_writer_error(e->w));
 }
 

@@ -180,6 +180,8 @@ uint64_t st_writer_file_size(const st_writer *w);
 uint64_t st_writer_data_size(const st_writer *w);
 size_t st_writer_count(const st_writer *w);
 uint64_t st_writer_tensor_bytes(const st_writer *w, int32_t id);
+/* Bytes per element of tensor id (0 for an unknown id, or a type of fewer than 8 bits). */
+size_t st_writer_tensor_element_size(const st_writer *w, int32_t id);
 
 /* Creates path (which must not exist), writes the header. LQ_ERR_EXISTS when it exists, LQ_ERR_IO else. */
 lq_status st_writer_open(st_writer *w, const char *path);

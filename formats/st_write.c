@@ -343,6 +343,11 @@ uint64_t st_writer_tensor_bytes(const st_writer *w, int32_t id)
 	return id >= 0 && (size_t)id < w->n ? w->t[id].nbytes : 0;
 }
 
+size_t st_writer_tensor_element_size(const st_writer *w, int32_t id)
+{
+	return id >= 0 && (size_t)id < w->n ? (size_t)st_dtype_bits(w->t[id].dtype) / 8 : 0;
+}
+
 /* ------------------------------------------------------------------------------------- output */
 
 static lq_status write_seq(st_writer *w, const void *src, size_t len)

@@ -334,10 +334,13 @@ typedef struct lq_task_result {
 	int64_t x_nblocks;
 } lq_task_result;
 
+/* Sources and sinks are the parties that know files: the bytes that cross them are in the host's byte
+ * order, and a source or sink of little-endian files swaps elements on a big-endian host. */
 typedef struct lq_source {
 	void *self;
 	/* Reads len bytes of input tensor `input`, from byte `offset` of that tensor, into dst. Called from one
-	 * thread at a time, in task order, with consecutive offsets. The callee sets its own message. */
+	 * thread at a time, in task order, with consecutive offsets for each input. The callee sets its own
+	 * message. */
 	lq_status (*read)(void *self, int32_t input, uint64_t offset, void *dst, size_t len);
 	/* A message for the last failed read; may be NULL. */
 	const char *(*error_string)(void *self);
