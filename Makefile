@@ -6,8 +6,9 @@
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
-VERSION := $(shell sed -n 's/^\#define LQ_VERSION_STRING "\(.*\)"/\1/p' libquant/include/libquant.h)
-VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+version_part = $(shell sed -n 's/^\#define LQ_VERSION_$(1) \([0-9]*\)$$/\1/p' libquant/include/libquant.h)
+VERSION_MAJOR := $(call version_part,MAJOR)
+VERSION := $(VERSION_MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -67,7 +68,10 @@ CUDA_LIBS :=
 endif
 LDLIBS += $(CUDA_LIBS)
 
-LIBQUANT_SRC := $(sort $(wildcard libquant/*.c))
+# backend_cuda.c is the CUDA backend: built with the kernels only
+# libquant's objects see its internal headers, and export nothing but what libquant.h declares (LQ_API).
+LIBQUANT_FLAGS := -DLQ_BUILDING -Ilibquant -fvisibility=hidden
+LIBQUANT_SRC := $(sort $(filter-out $(if $(filter 1,$(HAVE_CUDA)),,libquant/backend_cuda.c),$(wildcard libquant/*.c)))
 LIBQUANT_OBJ = $(LIBQUANT_SRC:%.c=$(B)/%.o) $(B)/libquant/rcp_approx_table.o $(KERNEL_OBJ)
 FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
@@ -86,29 +90,29 @@ all: $(B)/libquant.a $(B)/libquant.so $(B)/libquant.pc $(TOOL_BINS)
 $(B)/libquant/%.o: libquant/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/libquant/merge_avx2.o: libquant/merge_avx2.c
 	@mkdir -p $(@D)
 	@echo "  CC      $< (avx2, fma)"
-	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) -mavx2 -mfma -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(ALL_CFLAGS) -mavx2 -mfma -c $< -o $@
 
-# The one file that knows the GPU backend exists.
-$(B)/libquant/backend.o: libquant/backend.c
+# The one file that knows which GPU backends a build has, and the CUDA backend over the kernels.
+$(B)/libquant/backend.o $(B)/libquant/backend_cuda.o: $(B)/libquant/%.o: libquant/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(CUDA_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(CUDA_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(@D)
 	@echo "  NVCC    $<"
-	$(Q)$(NVCC) $(NVCC_FLAGS) -Ilibquant/include -Ilibquant -Ikernels -DLQ_BUILDING -MMD -MP -c $< -o $@
+	$(Q)$(NVCC) $(NVCC_FLAGS) -Ilibquant/include -Ilibquant -Ikernels -DLQ_BUILDING -Xcompiler -fvisibility=hidden -MMD -MP -c $< -o $@
 
 # The AVX2 kernels: compiled for AVX2 and F16C, called only when the CPU has both.
 $(B)/libquant/quant4_avx2.o: libquant/quant4_avx2.c
 	@mkdir -p $(@D)
 	@echo "  CC      $< (avx2)"
-	$(Q)$(CC) $(ALL_CPPFLAGS) -DLQ_BUILDING -Ilibquant $(ALL_CFLAGS) -mavx2 -mf16c -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(ALL_CFLAGS) -mavx2 -mf16c -c $< -o $@
 
 # The reciprocal table is linked in as data; .incbin paths are relative to the top directory.
 $(B)/libquant/rcp_approx_table.o: libquant/rcp_approx_table.S libquant/data/rcp_approx_delta.bin.zst

@@ -253,7 +253,7 @@ lq_status lq_cuda_quantize_blocks(lq_cuda *g, const void *src, lq_dtype dtype, i
 					 cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
 		CUDA_TRY(cudaMemsetAsync(g->d_bad, 0xff, sizeof *g->d_bad, g->stream), "cudaMemset");
-		CUDA_TRY(lq::quantize_launch(g->d_in, (int)dtype, count, (int)qtype, blocksize, g->d_bytes, g->d_absmax,
+		CUDA_TRY(lq::quantize_launch(g->d_in, dtype, count, qtype, blocksize, g->d_bytes, g->d_absmax,
 					     g->d_bad, &g->tab, g->stream),
 			 "the quantize kernel");
 		CUDA_TRY(cudaMemcpyAsync(packed + e / 2, g->d_bytes, nbytes, cudaMemcpyDeviceToHost, g->stream),
@@ -317,7 +317,7 @@ lq_status lq_cuda_dequantize_blocks(lq_cuda *g, const uint8_t *packed, const flo
 		CUDA_TRY(cudaMemcpyAsync(g->d_absmax, absmax + e / blocksize, nconst * sizeof(float),
 					 cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
-		CUDA_TRY(lq::dequantize_launch(g->d_bytes, g->d_absmax, count, (int)qtype, blocksize, (int)dtype, g->d_in,
+		CUDA_TRY(lq::dequantize_launch(g->d_bytes, g->d_absmax, count, qtype, blocksize, dtype, g->d_in,
 					       &g->tab, g->stream),
 			 "the dequantize kernel");
 		CUDA_TRY(cudaMemcpyAsync(static_cast<char *>(out) + (size_t)e * esize, g->d_in, (size_t)count * esize,
@@ -377,13 +377,13 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_in
 		CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_v), &g->cap_v, (size_t)n * 4), "cudaMalloc");
 		CUDA_TRY(ensure(reinterpret_cast<void **>(&g->d_factor), &g->cap_factor, (size_t)m->nrows * 4), "cudaMalloc");
 	}
-	const int wtype = (int)m->wtype;
+	const lq_dtype wtype = m->wtype;
 	if (m->in) {
 		const size_t esize = lq_dtype_size(m->in_dtype);
 		CUDA_TRY(ensure(&g->d_in, &g->cap_in, (size_t)n * esize), "cudaMalloc");
 		CUDA_TRY(cudaMemcpyAsync(g->d_in, m->in, (size_t)n * esize, cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
-		CUDA_TRY(lq::merge_load(g->d_in, (int)m->in_dtype, 0, wtype, n, g->d_w, g->stream), "the merge kernels");
+		CUDA_TRY(lq::merge_load(g->d_in, m->in_dtype, 0, wtype, n, g->d_w, g->stream), "the merge kernels");
 	} else {
 		// dequantized to float32, then rounded to W's type: what dequantizing to that type gives
 		const size_t nbytes = (size_t)((n + 1) / 2), nconst = (size_t)ceil_div(n, m->blocksize);
@@ -394,10 +394,10 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_in
 			 "copying to the device");
 		CUDA_TRY(cudaMemcpyAsync(g->d_absmax, m->absmax, nconst * sizeof(float), cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
-		CUDA_TRY(lq::dequantize_launch(g->d_bytes, g->d_absmax, n, (int)m->qtype, m->blocksize, (int)LQ_DTYPE_F32,
+		CUDA_TRY(lq::dequantize_launch(g->d_bytes, g->d_absmax, n, m->qtype, m->blocksize, LQ_DTYPE_F32,
 					       g->d_w, &g->tab, g->stream),
 			 "the dequantize kernel");
-		CUDA_TRY(lq::merge_load(g->d_w, (int)LQ_DTYPE_F32, 1, wtype, n, g->d_w, g->stream), "the merge kernels");
+		CUDA_TRY(lq::merge_load(g->d_w, LQ_DTYPE_F32, 1, wtype, n, g->d_w, g->stream), "the merge kernels");
 	}
 	float *p = g->d_side;
 	for (size_t l = 0; l < m->nloras; l++) {
@@ -416,7 +416,7 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_in
 	const size_t osize = lq_dtype_size(m->out_dtype);
 	CUDA_TRY(ensure(&g->d_in, &g->cap_in, (size_t)n * osize), "cudaMalloc");
 	CUDA_TRY(cudaMemsetAsync(g->d_bad, 0xff, sizeof *g->d_bad, g->stream), "cudaMemset");
-	CUDA_TRY(lq::merge_store(g->d_w, n, (int)m->out_dtype, g->d_in, g->d_bad, g->stream), "the merge kernels");
+	CUDA_TRY(lq::merge_store(g->d_w, n, m->out_dtype, g->d_in, g->d_bad, g->stream), "the merge kernels");
 	CUDA_TRY(cudaMemcpyAsync(m->out, g->d_in, (size_t)n * osize, cudaMemcpyDeviceToHost, g->stream),
 		 "copying from the device");
 	CUDA_TRY(cudaMemcpyAsync(g->h_bad, g->d_bad, sizeof *g->h_bad, cudaMemcpyDeviceToHost, g->stream),
@@ -448,7 +448,7 @@ lq_status lq_cuda_error_pieces(lq_cuda *g, const void *x, lq_dtype x_dtype, cons
 		CUDA_TRY(cudaMemcpyAsync(g->d_ref, static_cast<const char *>(ref) + (size_t)e * rs, (size_t)count * rs,
 					 cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
-		CUDA_TRY(lq::error_pieces_launch(g->d_in, (int)x_dtype, g->d_ref, (int)ref_dtype, count, first + e,
+		CUDA_TRY(lq::error_pieces_launch(g->d_in, x_dtype, g->d_ref, ref_dtype, count, first + e,
 						 g->d_pieces, g->stream),
 			 "the statistics kernel");
 		CUDA_TRY(cudaMemcpyAsync(pieces + e / LQ_STATS_PIECE, g->d_pieces, (size_t)np * sizeof(lq_error_sums),

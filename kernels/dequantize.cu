@@ -29,7 +29,7 @@ __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v)
 template <typename T>
 __global__ void __launch_bounds__(kThreads) dequantize_kernel(const uint8_t *__restrict__ packed,
 							      const float *__restrict__ absmax, int64_t count,
-							      int blocksize, T *__restrict__ out, tables tab, int qtype)
+							      int blocksize, T *__restrict__ out, tables tab, lq_qtype qtype)
 {
 	__shared__ float s_code[16];
 	if (threadIdx.x < 16)
@@ -69,26 +69,30 @@ __global__ void __launch_bounds__(kThreads) dequantize_kernel(const uint8_t *__r
 	}
 }
 
-cudaError_t dequantize_launch(const uint8_t *packed, const float *absmax, int64_t count, int qtype, int blocksize,
-			      int dtype, void *out, const tables *t, cudaStream_t stream)
+cudaError_t dequantize_launch(const uint8_t *packed, const float *absmax, int64_t count, lq_qtype qtype, int blocksize,
+			      lq_dtype dtype, void *out, const tables *t, cudaStream_t stream)
 {
 	if (count <= 0)
 		return cudaSuccess;
 	const unsigned grid = (unsigned)(((count + 15) / 16 + kThreads - 1) / kThreads);
+	if (qtype != LQ_QTYPE_NF4 && qtype != LQ_QTYPE_FP4)
+		return cudaErrorInvalidValue; // a 4-bit type whose codes the tables do not hold
 	switch (dtype) {
-	case 0:
+	case LQ_DTYPE_F32:
 		dequantize_kernel<float><<<grid, kThreads, 0, stream>>>(packed, absmax, count, blocksize,
 								      static_cast<float *>(out), *t, qtype);
 		break;
-	case 1:
+	case LQ_DTYPE_F16:
 		dequantize_kernel<__half><<<grid, kThreads, 0, stream>>>(packed, absmax, count, blocksize,
 								       static_cast<__half *>(out), *t, qtype);
 		break;
-	default:
+	case LQ_DTYPE_BF16:
 		dequantize_kernel<__nv_bfloat16><<<grid, kThreads, 0, stream>>>(packed, absmax, count, blocksize,
 									      static_cast<__nv_bfloat16 *>(out), *t,
 									      qtype);
 		break;
+	default:
+		return cudaErrorInvalidValue;
 	}
 	return cudaGetLastError();
 }

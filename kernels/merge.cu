@@ -67,36 +67,36 @@ __device__ __forceinline__ float from_f16(uint16_t h)
 	return bits_float(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
-// lq_round_to: dtype 1 float16, 2 bfloat16, otherwise float32 (unchanged)
-__device__ __forceinline__ float round_to(int dtype, float v)
+// lq_round_to: float16 and bfloat16 rounded, float32 unchanged
+__device__ __forceinline__ float round_to(lq_dtype dtype, float v)
 {
-	if (dtype == 2)
+	if (dtype == LQ_DTYPE_BF16)
 		return from_bf16(to_bf16(v));
-	if (dtype == 1)
+	if (dtype == LQ_DTYPE_F16)
 		return from_f16(to_f16(v));
 	return v;
 }
 
-__global__ void load_kernel(const void *in, int in_dtype, int round_input, int wtype, int64_t n, float *w)
+__global__ void load_kernel(const void *in, lq_dtype in_dtype, int round_input, lq_dtype wtype, int64_t n, float *w)
 {
 	for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-		float v = in_dtype == 0 ? static_cast<const float *>(in)[i]
-			  : in_dtype == 1 ? from_f16(static_cast<const uint16_t *>(in)[i])
+		float v = in_dtype == LQ_DTYPE_F32 ? static_cast<const float *>(in)[i]
+			  : in_dtype == LQ_DTYPE_F16 ? from_f16(static_cast<const uint16_t *>(in)[i])
 					  : from_bf16(static_cast<const uint16_t *>(in)[i]);
 		w[i] = round_input ? round_to(wtype, v) : v;
 	}
 }
 
-__global__ void store_kernel(const float *w, int64_t n, int out_dtype, void *out, unsigned long long *bad)
+__global__ void store_kernel(const float *w, int64_t n, lq_dtype out_dtype, void *out, unsigned long long *bad)
 {
 	for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
 		bool finite;
-		if (out_dtype == 0) {
+		if (out_dtype == LQ_DTYPE_F32) {
 			static_cast<float *>(out)[i] = w[i];
 			finite = (__float_as_uint(w[i]) & 0x7f800000u) != 0x7f800000u;
 		} else {
-			const uint16_t h = out_dtype == 1 ? to_f16(w[i]) : to_bf16(w[i]);
-			const uint16_t e = out_dtype == 1 ? 0x7c00u : 0x7f80u;
+			const uint16_t h = out_dtype == LQ_DTYPE_F16 ? to_f16(w[i]) : to_bf16(w[i]);
+			const uint16_t e = out_dtype == LQ_DTYPE_F16 ? 0x7c00u : 0x7f80u;
 			static_cast<uint16_t *>(out)[i] = h;
 			finite = (h & e) != e;
 		}
@@ -108,7 +108,7 @@ __global__ void store_kernel(const float *w, int64_t n, int out_dtype, void *out
 // A tile of kRowsPerBlock rows by kThreads columns: the rows' y values in shared memory, each thread one
 // column, the sums over k in order (merge.c's loops, one fused multiply-add per k).
 __global__ void delta_kernel(float *w, float *v, merge_lora l, int64_t rows, int64_t cols, int64_t row0,
-			     int64_t nrows, int wtype, int write_w, int keep_unrounded)
+			     int64_t nrows, lq_dtype wtype, int write_w, int keep_unrounded)
 {
 	extern __shared__ float ys[]; // [kRowsPerBlock][rank]
 	const int r = l.rank;
@@ -167,7 +167,7 @@ __global__ void norm_kernel(const float *v, const float *magnitude, int64_t cols
 	factor[i] = __fdiv_rn(magnitude[row], norm);
 }
 
-__global__ void scale_kernel(float *w, const float *v, const float *factor, int64_t cols, int64_t n, int wtype,
+__global__ void scale_kernel(float *w, const float *v, const float *factor, int64_t cols, int64_t n, lq_dtype wtype,
 			     int keep_unrounded)
 {
 	for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
@@ -184,7 +184,7 @@ unsigned grid_for(int64_t n)
 
 } // namespace
 
-cudaError_t merge_load(const void *in, int in_dtype, int round_input, int wtype, int64_t n, float *w,
+cudaError_t merge_load(const void *in, lq_dtype in_dtype, int round_input, lq_dtype wtype, int64_t n, float *w,
 		       cudaStream_t stream)
 {
 	load_kernel<<<grid_for(n), kThreads, 0, stream>>>(in, in_dtype, round_input, wtype, n, w);
@@ -192,7 +192,7 @@ cudaError_t merge_load(const void *in, int in_dtype, int round_input, int wtype,
 }
 
 cudaError_t merge_apply(float *w, float *v, float *factor, const merge_lora &l, int64_t rows, int64_t cols,
-			int64_t row0, int64_t nrows, int wtype, int keep_unrounded, const lq_torch_norm_plan &plan,
+			int64_t row0, int64_t nrows, lq_dtype wtype, int keep_unrounded, const lq_torch_norm_plan &plan,
 			cudaStream_t stream)
 {
 	const bool dora = l.magnitude != nullptr;
@@ -210,7 +210,7 @@ cudaError_t merge_apply(float *w, float *v, float *factor, const merge_lora &l, 
 	return cudaGetLastError();
 }
 
-cudaError_t merge_store(const float *w, int64_t n, int out_dtype, void *out, unsigned long long *bad,
+cudaError_t merge_store(const float *w, int64_t n, lq_dtype out_dtype, void *out, unsigned long long *bad,
 			cudaStream_t stream)
 {
 	store_kernel<<<grid_for(n), kThreads, 0, stream>>>(w, n, out_dtype, out, bad);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
+#include "libquant.h"
 #include "torch_norm.h"
 
 namespace lq {
@@ -28,21 +29,21 @@ struct merge_lora {
 // The largest rank the kernel takes (its rows of y live in shared memory); larger ones stay on the CPU.
 constexpr int kMergeMaxRank = 1024;
 
-// w[nrows * cols] (float32) from `in` (dtype 0 float32, 1 float16, 2 bfloat16), rounded to `wtype`
+// w[nrows * cols] (float32) from `in` (of in_dtype), rounded to `wtype`
 // when round_input (a dequantized 4-bit base), as merge.c loads it.
-cudaError_t merge_load(const void *in, int in_dtype, int round_input, int wtype, int64_t n, float *w,
+cudaError_t merge_load(const void *in, lq_dtype in_dtype, int round_input, lq_dtype wtype, int64_t n, float *w,
 		       cudaStream_t stream);
 
 // One adapter applied to w in place: w = wtype(w + delta) (DoRA: scaled by magnitude / row norm, or by
 // the column's factor, first); the float32 sum kept unrounded when keep_unrounded. v is scratch of
 // nrows * cols floats, factor of nrows (DoRA on rows only); plan orders the row norms.
 cudaError_t merge_apply(float *w, float *v, float *factor, const merge_lora &l, int64_t rows, int64_t cols,
-			int64_t row0, int64_t nrows, int wtype, int keep_unrounded, const lq_torch_norm_plan &plan,
+			int64_t row0, int64_t nrows, lq_dtype wtype, int keep_unrounded, const lq_torch_norm_plan &plan,
 			cudaStream_t stream);
 
 // out = out_dtype(w) (float32 copied as is); *bad (set to ~0 by the caller) becomes the smallest index of an
 // element of out that is NaN or infinite, as the CPU finds it (libquant/dtype.c lq_first_nonfinite).
-cudaError_t merge_store(const float *w, int64_t n, int out_dtype, void *out, unsigned long long *bad,
+cudaError_t merge_store(const float *w, int64_t n, lq_dtype out_dtype, void *out, unsigned long long *bad,
 			cudaStream_t stream);
 
 } // namespace lq

@@ -52,7 +52,7 @@ __device__ __forceinline__ void load16(const T *__restrict__ x, int64_t e, int64
 	}
 }
 
-template <typename T, int QTYPE>
+template <typename T, lq_qtype QTYPE>
 __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict__ x, int64_t count, int blocksize,
 							    uint8_t *__restrict__ packed, float *__restrict__ absmax,
 							    unsigned long long *bad, tables tab)
@@ -63,10 +63,10 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict_
 	__shared__ float s_thr[16];
 	__shared__ uint32_t s_warp_max[kThreads / 32];
 	if (threadIdx.x < 33)
-		s_lut[threadIdx.x] = QTYPE == 0 ? tab.nf4_lut[threadIdx.x] : (threadIdx.x < 17 ? tab.fp4_lut[threadIdx.x] : 0);
+		s_lut[threadIdx.x] = QTYPE == LQ_QTYPE_NF4 ? tab.nf4_lut[threadIdx.x] : (threadIdx.x < 17 ? tab.fp4_lut[threadIdx.x] : 0);
 	const uint8_t *lut = reinterpret_cast<const uint8_t *>(s_lut);
 	if (threadIdx.x < 16)
-		s_thr[threadIdx.x] = QTYPE == 0 ? tab.nf4_thresholds[threadIdx.x]
+		s_thr[threadIdx.x] = QTYPE == LQ_QTYPE_NF4 ? tab.nf4_thresholds[threadIdx.x]
 						: (threadIdx.x < 8 ? tab.fp4_thresholds[threadIdx.x] : 0.0f);
 	__syncthreads();
 
@@ -117,7 +117,7 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict_
 #pragma unroll
 	for (int k = 0; k < kPerThread; k++) {
 		float y = mul_ftz(v[k], r);
-		code[k] = QTYPE == 0 ? nf4_code_lut(y, lut, s_thr) : fp4_code_lut(y, lut, s_thr, tab.fp4_by_rank);
+		code[k] = QTYPE == LQ_QTYPE_NF4 ? nf4_code_lut(y, lut, s_thr) : fp4_code_lut(y, lut, s_thr, tab.fp4_by_rank);
 	}
 	// element 2j in the high nibble of byte j; bytes little-endian in the two words
 	uint32_t word[2];
@@ -139,38 +139,46 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T *__restrict_
 }
 
 template <typename T>
-static void launch(const void *x, int64_t count, int qtype, int blocksize, uint8_t *packed, float *absmax,
-		   unsigned long long *bad, const tables *t, cudaStream_t stream)
+static cudaError_t launch(const void *x, int64_t count, lq_qtype qtype, int blocksize, uint8_t *packed, float *absmax,
+			  unsigned long long *bad, const tables *t, cudaStream_t stream)
 {
 	const int64_t threads = (count + kPerThread - 1) / kPerThread;
 	const unsigned grid = (unsigned)((threads + kThreads - 1) / kThreads);
-	if (qtype == 0)
-		quantize_kernel<T, 0><<<grid, kThreads, 0, stream>>>(static_cast<const T *>(x), count, blocksize, packed,
-								   absmax, bad, *t);
-	else
-		quantize_kernel<T, 1><<<grid, kThreads, 0, stream>>>(static_cast<const T *>(x), count, blocksize, packed,
-								   absmax, bad, *t);
+	switch (qtype) {
+	case LQ_QTYPE_NF4:
+		quantize_kernel<T, LQ_QTYPE_NF4><<<grid, kThreads, 0, stream>>>(static_cast<const T *>(x), count, blocksize,
+									      packed, absmax, bad, *t);
+		return cudaSuccess;
+	case LQ_QTYPE_FP4:
+		quantize_kernel<T, LQ_QTYPE_FP4><<<grid, kThreads, 0, stream>>>(static_cast<const T *>(x), count, blocksize,
+									      packed, absmax, bad, *t);
+		return cudaSuccess;
+	}
+	return cudaErrorInvalidValue; // a 4-bit type these kernels do not have
 }
 
-cudaError_t quantize_launch(const void *x, int dtype, int64_t count, int qtype, int blocksize, uint8_t *packed,
+cudaError_t quantize_launch(const void *x, lq_dtype dtype, int64_t count, lq_qtype qtype, int blocksize, uint8_t *packed,
 			    float *absmax, unsigned long long *bad, const tables *t, cudaStream_t stream)
 {
 	if (count <= 0)
 		return cudaSuccess;
 	if (count >= ((int64_t)1 << 31))
 		return cudaErrorInvalidValue; // callers split larger ranges
+	cudaError_t e;
 	switch (dtype) {
-	case 0:
-		launch<float>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);
+	case LQ_DTYPE_F32:
+		e = launch<float>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);
 		break;
-	case 1:
-		launch<__half>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);
+	case LQ_DTYPE_F16:
+		e = launch<__half>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);
+		break;
+	case LQ_DTYPE_BF16:
+		e = launch<__nv_bfloat16>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);
 		break;
 	default:
-		launch<__nv_bfloat16>(x, count, qtype, blocksize, packed, absmax, bad, t, stream);
-		break;
+		e = cudaErrorInvalidValue;
 	}
-	return cudaGetLastError();
+	return e != cudaSuccess ? e : cudaGetLastError();
 }
 
 } // namespace lq

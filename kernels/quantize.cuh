@@ -10,10 +10,10 @@ namespace lq {
 
 // Quantizes elements [0, count) of x (a range of a tensor that starts at a block boundary; `tail` is
 // true when the range ends at the tensor's end, so an odd count pads its last byte with the code of 0.0)
-// into packed[0, ceil(count/2)) and absmax[0, ceil(count/blocksize)). dtype: 0 float32, 1 float16,
-// 2 bfloat16 (libquant's lq_dtype); qtype: 0 NF4, 1 FP4. *bad receives the smallest index of a
+// into packed[0, ceil(count/2)) and absmax[0, ceil(count/blocksize)), for dtype F32, F16 or BF16 and
+// qtype NF4 or FP4 (cudaErrorInvalidValue for any other). *bad receives the smallest index of a
 // non-finite element (initialize it to all ones). Asynchronous on `stream`.
-cudaError_t quantize_launch(const void *x, int dtype, int64_t count, int qtype, int blocksize, uint8_t *packed,
+cudaError_t quantize_launch(const void *x, lq_dtype dtype, int64_t count, lq_qtype qtype, int blocksize, uint8_t *packed,
 			    float *absmax, unsigned long long *bad, const tables *t, cudaStream_t stream);
 
 } // namespace lq

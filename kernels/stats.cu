@@ -10,17 +10,17 @@ namespace lq {
 namespace {
 
 // an element as float32, exactly (half and bfloat16 widen without rounding)
-__device__ __forceinline__ float load(const void *p, int dtype, int64_t i)
+__device__ __forceinline__ float load(const void *p, lq_dtype dtype, int64_t i)
 {
-	if (dtype == 0)
+	if (dtype == LQ_DTYPE_F32)
 		return static_cast<const float *>(p)[i];
 	const uint16_t h = static_cast<const uint16_t *>(p)[i];
-	if (dtype == 2)
+	if (dtype == LQ_DTYPE_BF16)
 		return __uint_as_float((uint32_t)h << 16);
 	return __half2float(__ushort_as_half(h));
 }
 
-__global__ void error_pieces_kernel(const void *x, int x_dtype, const void *ref, int ref_dtype, int64_t count,
+__global__ void error_pieces_kernel(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype, int64_t count,
 				    int64_t first, lq_error_sums *pieces, int64_t npieces)
 {
 	const int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
@@ -53,7 +53,7 @@ __global__ void error_pieces_kernel(const void *x, int x_dtype, const void *ref,
 
 } // namespace
 
-cudaError_t error_pieces_launch(const void *x, int x_dtype, const void *ref, int ref_dtype, int64_t count,
+cudaError_t error_pieces_launch(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype, int64_t count,
 				int64_t first, lq_error_sums *pieces, cudaStream_t stream)
 {
 	const int64_t npieces = (count + LQ_STATS_PIECE - 1) / LQ_STATS_PIECE;

@@ -25,11 +25,9 @@ static const lq_cpu_kernels avx2_fma_kernels = {
 };
 #endif
 
-const lq_cpu_kernels *lq_cpu_kernels_best(void)
+const lq_cpu_kernels *lq_cpu_kernels_for(lq_cpu_path path)
 {
-	/* LQ_CPU=scalar forces the reference kernels: the tests compare both on the same machine. */
-	const char *force = getenv("LQ_CPU");
-	if (force && strcmp(force, "scalar") == 0)
+	if (path == LQ_CPU_SCALAR)
 		return &scalar_kernels;
 #if defined(__x86_64__)
 	__builtin_cpu_init();

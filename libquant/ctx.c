@@ -23,7 +23,8 @@ lq_ctx *lq_ctx_create(const lq_ctx_options *options)
 		free(ctx);
 		return NULL;
 	}
-	ctx->cpu = lq_cpu_kernels_best();
+	ctx->cpu = lq_cpu_kernels_for(options ? options->cpu : LQ_CPU_BEST);
+	ctx->backend = &lq_backend_cpu;
 	snprintf(ctx->device_note, sizeof ctx->device_note, "CPU");
 	return ctx;
 }

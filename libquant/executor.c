@@ -283,10 +283,10 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 		fail_locked(ex, LQ_ERR_NOMEM, "out of memory for staging buffers");
 	for (int i = 0; i < NSLOTS; i++) {
 		slot *s = &ex->slots[i];
-		s->in = lq_backend_host_alloc(ctx, LQ_CHUNK_BYTES);
-		s->out = lq_backend_host_alloc(ctx, out_size);
+		s->in = LQ_BACKEND(ctx, host_alloc)->host_alloc(ctx, LQ_CHUNK_BYTES);
+		s->out = LQ_BACKEND(ctx, host_alloc)->host_alloc(ctx, out_size);
 		if (second)
-			s->in2 = lq_backend_host_alloc(ctx, LQ_CHUNK_BYTES);
+			s->in2 = LQ_BACKEND(ctx, host_alloc)->host_alloc(ctx, LQ_CHUNK_BYTES);
 		if (!s->in || !s->out || (second && !s->in2))
 			fail_locked(ex, LQ_ERR_NOMEM, "out of memory for staging buffers");
 	}
@@ -336,9 +336,9 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 		if (op && op->free_side && s->side)
 			op->free_side(s->side);
 		lq_held_release(s->whole);
-		lq_backend_host_free(ctx, s->in);
-		lq_backend_host_free(ctx, s->in2);
-		lq_backend_host_free(ctx, s->out);
+		LQ_BACKEND(ctx, host_free)->host_free(ctx, s->in);
+		LQ_BACKEND(ctx, host_free)->host_free(ctx, s->in2);
+		LQ_BACKEND(ctx, host_free)->host_free(ctx, s->out);
 	}
 	lq_status st = ex->status;
 	if (st != LQ_OK)

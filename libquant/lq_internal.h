@@ -266,6 +266,8 @@ typedef struct lq_merge_job {
 	float *const *col_factor;               /* per lora: DoRA's factors of the columns [cols], or NULL */
 	const lq_torch_norm_plan *row_plan;     /* the order of the row norms (inner, [rows, cols]) */
 	bool keep_last_unrounded;               /* the last sum stays float32 (a requantization follows) */
+	const int32_t *replace_of;              /* per row of W: the replacement row taking its place, or -1 */
+	const float *replace;                   /* the replacement rows, float32 already rounded to W's type */
 } lq_merge_job;
 
 /* Merges rows [r0, r1) in place; d is scratch for LQ_MERGE_GROUP rows (LQ_MERGE_GROUP * cols floats). */
@@ -286,7 +288,8 @@ typedef lq_status (*lq_rows_fn)(void *arg, int64_t r0, int64_t r1, float *v);
  * does the work; the result does not depend on the thread count. */
 lq_status lq_dora_column_factors(lq_ctx *ctx, const lq_merge_job *job, size_t l, const float *magnitude,
 				 lq_rows_fn base_rows, void *base_arg, int64_t group_rows, float *v, float *factors);
-const lq_cpu_kernels *lq_cpu_kernels_best(void);
+/* The kernels of `path`: the fastest this CPU runs for LQ_CPU_BEST (found once), or the reference. */
+const lq_cpu_kernels *lq_cpu_kernels_for(lq_cpu_path path);
 
 /* ------------------------------------------------------------------------------- thread pool */
 
@@ -317,11 +320,67 @@ typedef enum lq_test_step {
 	LQ_TEST_STEP_DEQUANTIZE,
 } lq_test_step;
 
+/* ------------------------------------------------------------------------------ backends */
+
+/*
+ * A compute backend: what the tensor-sized steps run on. The CPU backend (backend_cpu.c) has every op; a
+ * GPU backend, registered in backend.c (the one place that knows which backends a build has), has those it
+ * has, NULL for the others, whose CPU versions then run. Every backend gives the CPU's bytes. The ops take
+ * the context, whose backend_self is the backend's own state (its devices).
+ */
+typedef struct lq_backend {
+	const char *name;
+	/* Opens device `index`, or every device (all), into *self; the note names it ("cuda:0 (NVIDIA H200)").
+	 * A failure's message (msg) says why, starting "no GPU" when there is none at all. */
+	lq_status (*open)(int index, bool all, void **self, char *note, size_t note_size, char *msg, size_t msg_size);
+	void (*close)(void *self);
+	/* lq_quantize_blocks's work: LQ_ERR_NONFINITE, with no message, and the smallest such index in
+	 * *bad_index, for an element that is not finite */
+	lq_status (*quantize)(lq_ctx *ctx, const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype, int32_t blocksize,
+			      uint8_t *packed, float *absmax, int64_t *bad_index);
+	lq_status (*dequantize)(lq_ctx *ctx, const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
+				int32_t blocksize, lq_dtype dtype, void *out);
+	/* the 8-bit codes and nested absmax of a double quantization whose offset is known */
+	lq_status (*double_quant_codes)(lq_ctx *ctx, const float *absmax, int64_t nblocks, float offset, uint8_t *absmax_q,
+					float *nested_absmax);
+	/* Whether merge_rows takes job (a GPU takes neither bias vectors nor replaced rows, ranks up to 1024,
+	 * 16 adapters); and the merge of job's rows [job->row0, job->row0 + nrows) from `in` (rows of
+	 * in_dtype) or from 4-bit codes (packed, with the rows' blocks' float32 absmax), into out as out_dtype
+	 * (float32 when job->keep_last_unrounded); job->w is scratch for the rows as float32. `key` names the
+	 * task: a GPU uploads its adapters once. LQ_ERR_NONFINITE, with no message, when an element of out is
+	 * NaN or infinite: the smallest such index (of the rows') in *bad_index. */
+	bool (*merge_suits)(const lq_ctx *ctx, const struct lq_merge_job *job);
+	lq_status (*merge_rows)(lq_ctx *ctx, const struct lq_merge_job *job, uint64_t key, int64_t nrows, const void *in,
+				lq_dtype in_dtype, const uint8_t *packed, const float *absmax, lq_qtype qtype,
+				int32_t blocksize, void *out, lq_dtype out_dtype, int64_t *bad_index);
+	/* the sums of each LQ_STATS_PIECE-element piece of x against ref (stats.c's lq_error_piece for each) */
+	lq_status (*error_pieces)(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
+				  int64_t n, int64_t first, lq_error_sums *pieces);
+	/* staging memory for the executor (pinned on a GPU: transfers at full speed) */
+	void *(*host_alloc)(const lq_ctx *ctx, size_t size);
+	void (*host_free)(const lq_ctx *ctx, void *p);
+} lq_backend;
+
+extern const lq_backend lq_backend_cpu;
+
+/* The backend that runs `op` for ctx: its own, or the CPU's where it lacks it. */
+#define LQ_BACKEND(ctx, op) ((ctx)->backend->op ? (ctx)->backend : &lq_backend_cpu)
+
+/* Whether the context computes on a GPU backend. */
+static inline bool lq_backend_gpu(const lq_ctx *ctx);
+
+/* Closes the context's GPU backend, if any: it computes on the CPU from then on. */
+void lq_backend_close(lq_ctx *ctx);
+
+/* The sums of one piece, elements [i0, i0 + n) of x and ref, in element order (stats.c). */
+void lq_error_piece(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype, int64_t i0, int64_t n,
+		    int64_t first, lq_error_sums *s);
+
 struct lq_ctx {
 	lq_pool *pool;
 	const lq_cpu_kernels *cpu;
-	int ngpu;                /* > 0: the GPU backend computes (backend.c) */
-	void *gpu[LQ_MAX_GPUS];  /* lq_cuda handles, opaque here */
+	const lq_backend *backend; /* &lq_backend_cpu, or a GPU backend (backend.c) */
+	void *backend_self;        /* the GPU backend's own state */
 	char device_note[256];
 	char err[LQ_ERRBUF];
 	lq_test_step test_step;  /* tests only: the step that fails, with this status and message */
@@ -329,41 +388,10 @@ struct lq_ctx {
 	char test_message[256];
 };
 
-/* ------------------------------------------------------------------------------ backends */
-
-/* The GPU backend, when the context uses one (backend.c); the CPU kernels otherwise. These run whole
- * tensors (split over every GPU of the context) and give the CPU's bytes. */
-bool lq_backend_gpu(const lq_ctx *ctx);
-void lq_backend_close(lq_ctx *ctx);
-lq_status lq_backend_quantize(lq_ctx *ctx, const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
-			      int32_t blocksize, uint8_t *packed, float *absmax, int64_t *bad_index);
-lq_status lq_backend_double_quant_codes(lq_ctx *ctx, const float *absmax, int64_t nblocks, float offset,
-					uint8_t *absmax_q, float *nested_absmax);
-lq_status lq_backend_dequantize(lq_ctx *ctx, const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
-				int32_t blocksize, lq_dtype dtype, void *out);
-/* Whether the context has a GPU that takes job (not a bias vector, ranks up to 1024, 16 adapters). */
-bool lq_backend_merge_suits(const lq_ctx *ctx, const lq_merge_job *job);
-/* The merge of job's rows [job->row0, job->row0 + nrows) on the GPU, from `in` (rows of in_dtype) or from
- * 4-bit codes (packed, with the rows' blocks' float32 absmax), into out as out_dtype (float32 when
- * job->keep_last_unrounded). `key` names the task: its adapters are uploaded once. LQ_ERR_UNSUPPORTED,
- * with no message, when there is no GPU or the job does not suit it (a rank above 1024, a bias vector):
- * the caller merges on the CPU. LQ_ERR_NONFINITE, with no message, when an element of out is NaN or
- * infinite: the smallest such index in *bad_index. Gives merge.c's bytes. */
-lq_status lq_backend_merge(lq_ctx *ctx, const lq_merge_job *job, uint64_t key, int64_t nrows, const void *in,
-			   lq_dtype in_dtype, const uint8_t *packed, const float *absmax, lq_qtype qtype,
-			   int32_t blocksize, void *out, lq_dtype out_dtype, int64_t *bad_index);
-
-/* The sums of each LQ_STATS_PIECE-element piece of x against ref (stats.c's lq_error_piece for each) on
- * the GPU; LQ_ERR_UNSUPPORTED, with no message, when the context has none. */
-lq_status lq_backend_error_pieces(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
-				  int64_t n, int64_t first, lq_error_sums *pieces);
-/* The sums of one piece, elements [i0, i0 + n) of x and ref, in element order (stats.c). */
-void lq_error_piece(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype, int64_t i0, int64_t n,
-		    int64_t first, lq_error_sums *s);
-
-/* Staging memory for the executor: pinned with a GPU, plain otherwise. */
-void *lq_backend_host_alloc(const lq_ctx *ctx, size_t size);
-void lq_backend_host_free(const lq_ctx *ctx, void *p);
+static inline bool lq_backend_gpu(const lq_ctx *ctx)
+{
+	return ctx->backend != &lq_backend_cpu;
+}
 
 /* Sets the context's message (printf-style) and returns `status`, for `return lq_fail(ctx, ...)`. The
  * context's current message may be one of the arguments. */

@@ -353,53 +353,6 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 
 /* -------------------------------------------------------------------------------- compute */
 
-typedef struct merge_item_job {
-	lq_merge_job job;
-	const lq_merge_args *m;
-	const merge_state *ts;
-	const void *in;    /* the chunk's input (float types), NULL when scratch already holds it (a 4-bit base) */
-	void *out;         /* where the merged rows go as out_dtype, NULL for a requantization */
-	int64_t rows_per_item;
-	int64_t nrows;
-	int64_t *bad;      /* per item: its first merged element that is not finite (in the chunk), or -1 */
-	bool failed;
-} merge_item_job;
-
-static void merge_item(void *arg, int64_t item)
-{
-	merge_item_job *mi = arg;
-	const lq_merge_args *m = mi->m;
-	const int64_t cols = mi->job.cols;
-	int64_t r0 = item * mi->rows_per_item, r1 = r0 + mi->rows_per_item < mi->nrows ? r0 + mi->rows_per_item : mi->nrows;
-	float *d = malloc((size_t)cols * 4 * LQ_MERGE_GROUP + 4);
-	if (!d) {
-		mi->failed = true;
-		return;
-	}
-	float *w = mi->job.w;
-	if (mi->in)
-		lq_load_f32_n(mi->in, m->base.dtype, r0 * cols, (r1 - r0) * cols, w + r0 * cols);
-	else
-		lq_round_to_n(m->base.dtype, w + r0 * cols, (r1 - r0) * cols, w + r0 * cols);
-	if (mi->ts->replace_of)
-		for (int64_t r = r0; r < r1; r++) {
-			int32_t k = mi->ts->replace_of[mi->job.row0 + r];
-			if (k >= 0)
-				memcpy(w + r * cols, mi->ts->replace + (int64_t)k * cols, (size_t)cols * 4);
-		}
-	lq_merge_rows(&mi->job, mi->job.row0 + r0, mi->job.row0 + r1, d);
-	/* the rows as they are written (out_dtype, or the float32 sums a requantization quantizes) */
-	int64_t bad;
-	if (mi->out) {
-		lq_store_f32_n(mi->out, m->out_dtype, r0 * cols, (r1 - r0) * cols, w + r0 * cols);
-		bad = lq_first_nonfinite(mi->out, m->out_dtype, r0 * cols, (r1 - r0) * cols);
-	} else {
-		bad = lq_first_nonfinite(w, LQ_DTYPE_F32, r0 * cols, (r1 - r0) * cols);
-	}
-	mi->bad[item] = bad < 0 ? -1 : r0 * cols + bad;
-	free(d);
-}
-
 /* A merged element (element `i` of chunk c) that is not finite: refused, never written. An adapter that
  * overflows the weight's type, a DoRA row whose norm is zero, a conversion to a narrower type that
  * overflows it all end here, on the CPU and the GPU alike. */
@@ -441,8 +394,9 @@ static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_
 	return st;
 }
 
-/* Merges the rows of one chunk: the base rows as float32 (dequantized first for a 4-bit base), every
- * adapter in order, then the rows out as out_dtype, or quantized again. */
+/* Merges the rows of one chunk on the context's backend (a GPU that takes the job, or the CPU): the base
+ * rows as float32 (a 4-bit base dequantized first), every adapter in order, then the rows out as
+ * out_dtype, or quantized again. */
 static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void *state)
 {
 	merge_state *ts = state;
@@ -450,57 +404,30 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 	lq_ctx *ctx = run->ctx;
 	const int64_t cols = m->cols, nrows = c->nelem / (cols ? cols : 1), row0 = c->elem0 / (cols ? cols : 1);
 	float *scratch = run->scratch;
-	lq_status st;
 	const lq_merge_job job = {.kernels = ctx->cpu, .w = scratch, .row0 = row0, .rows = m->rows, .cols = cols,
 				  .dtype = m->base.dtype, .loras = m->loras, .nloras = m->nloras, .a = ts->a, .b = ts->b,
 				  .bt = ts->bt, .magnitude = ts->magnitude, .col_factor = ts->col_factor,
-				  .row_plan = &ts->row_plan, .keep_last_unrounded = m->requantize};
-	st = lq_test_injected(ctx, LQ_TEST_STEP_MERGE);
+				  .row_plan = &ts->row_plan, .keep_last_unrounded = m->requantize,
+				  .replace_of = ts->replace_of, .replace = ts->replace};
+	/* the merge, and the dequantization of a 4-bit base within it, made to fail by the unit tests */
+	lq_status st = lq_test_injected(ctx, LQ_TEST_STEP_MERGE);
+	if (st == LQ_OK && m->base.quantized)
+		st = lq_test_injected(ctx, LQ_TEST_STEP_DEQUANTIZE);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
-	/* the GPU, when the backend has one that suits the task (rows replaced are merged on the CPU) */
-	if (!m->nreplace && lq_backend_merge_suits(ctx, &job)) {
-		int64_t bad = -1;
-		st = lq_backend_merge(ctx, &job, ts->key, nrows, m->base.quantized ? NULL : c->in, m->base.dtype,
-				      m->base.quantized ? c->in : NULL,
-				      m->base.quantized ? ts->base_absmax + c->elem0 / m->base.quant.blocksize : NULL,
-				      m->base.quant.qtype, m->base.quant.blocksize,
-				      m->requantize ? (void *)scratch : (void *)c->out,
-				      m->requantize ? LQ_DTYPE_F32 : m->out_dtype, &bad);
-		if (st == LQ_ERR_NONFINITE)
-			return fail_nonfinite_merge(run, t, c, bad);
-		if (st != LQ_OK)
-			return lq_fail_task(ctx, st, t->origin, t->name);
-		return merge_finish(run, t, c, ts);
-	}
-	if (m->base.quantized) {
-		/* the codes to float32 in the scratch buffer; each item rounds its rows to the base's type, which
-		 * is what dequantizing to that type gives */
-		st = lq_dequantize_blocks(ctx, c->in, ts->base_absmax + c->elem0 / m->base.quant.blocksize, c->nelem,
-					  m->base.quant.qtype, m->base.quant.blocksize, LQ_DTYPE_F32, scratch);
-		if (st != LQ_OK)
-			return lq_fail_task(ctx, st, t->origin, t->name);
-	}
-	merge_item_job mi = {
-		.job = job, .m = m, .ts = ts, .in = m->base.quantized ? NULL : c->in, .out = m->requantize ? NULL : c->out,
-		.nrows = nrows,
-	};
-	int64_t items = lq_ctx_threads(ctx) * 4;
-	mi.rows_per_item = (nrows + items - 1) / (items ? items : 1);
-	if (mi.rows_per_item < 1)
-		mi.rows_per_item = 1;
-	const int64_t nitems = (nrows + mi.rows_per_item - 1) / mi.rows_per_item;
-	if (!(mi.bad = malloc((size_t)nitems * sizeof *mi.bad)))
-		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
-	lq_pool_run(ctx->pool, nitems, merge_item, &mi);
+	const lq_backend *be = LQ_BACKEND(ctx, merge_rows);
+	if (!be->merge_suits(ctx, &job))
+		be = &lq_backend_cpu;
 	int64_t bad = -1;
-	for (int64_t i = 0; i < nitems && bad < 0; i++)
-		bad = mi.bad[i]; /* items are in element order: the first one found is the smallest */
-	free(mi.bad);
-	if (mi.failed)
-		return lq_fail(ctx, LQ_ERR_NOMEM, "tensor '%s': out of memory", t->name);
-	if (bad >= 0)
+	st = be->merge_rows(ctx, &job, ts->key, nrows, m->base.quantized ? NULL : c->in, m->base.dtype,
+			    m->base.quantized ? c->in : NULL,
+			    m->base.quantized ? ts->base_absmax + c->elem0 / m->base.quant.blocksize : NULL,
+			    m->base.quant.qtype, m->base.quant.blocksize, m->requantize ? (void *)scratch : (void *)c->out,
+			    m->requantize ? LQ_DTYPE_F32 : m->out_dtype, &bad);
+	if (st == LQ_ERR_NONFINITE)
 		return fail_nonfinite_merge(run, t, c, bad);
+	if (st != LQ_OK)
+		return lq_fail_task(ctx, st, t->origin, t->name);
 	return merge_finish(run, t, c, ts);
 }
 

@@ -68,20 +68,6 @@ void lq_error_sums_merge(lq_error_sums *a, const lq_error_sums *b)
 	}
 }
 
-typedef struct piece_job {
-	const void *x, *ref;
-	lq_dtype x_dtype, ref_dtype;
-	int64_t n, first;
-	lq_error_sums *pieces;
-} piece_job;
-
-static void piece_item(void *arg, int64_t p)
-{
-	const piece_job *j = arg;
-	int64_t i0 = p * LQ_STATS_PIECE, len = j->n - i0 < LQ_STATS_PIECE ? j->n - i0 : LQ_STATS_PIECE;
-	lq_error_piece(j->x, j->x_dtype, j->ref, j->ref_dtype, i0, len, j->first, &j->pieces[p]);
-}
-
 static bool float_type(lq_dtype d)
 {
 	return d == LQ_DTYPE_F32 || d == LQ_DTYPE_F16 || d == LQ_DTYPE_BF16;
@@ -99,12 +85,7 @@ lq_status lq_error_sums_add(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const 
 	lq_error_sums *pieces = malloc((size_t)npieces * sizeof *pieces);
 	if (!pieces)
 		return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
-	lq_status st = lq_backend_error_pieces(ctx, x, x_dtype, ref, ref_dtype, n, first, pieces);
-	if (st == LQ_ERR_UNSUPPORTED) { /* no GPU: the CPU, pieces spread over the threads */
-		piece_job j = {x, ref, x_dtype, ref_dtype, n, first, pieces};
-		lq_pool_run(ctx->pool, npieces, piece_item, &j);
-		st = LQ_OK;
-	}
+	lq_status st = LQ_BACKEND(ctx, error_pieces)->error_pieces(ctx, x, x_dtype, ref, ref_dtype, n, first, pieces);
 	if (st == LQ_OK)
 		for (int64_t p = 0; p < npieces; p++)
 			lq_error_sums_merge(s, &pieces[p]);

@@ -382,3 +382,10 @@ bool cli_glob_any(const char *name, const char **globs, size_t n)
 			return true;
 	return false;
 }
+
+lq_ctx_options cli_ctx_options(const cli_common *c)
+{
+	const char *cpu = getenv("LQ_CPU");
+	return (lq_ctx_options){.threads = c->threads,
+				.cpu = cpu && strcmp(cpu, "scalar") == 0 ? LQ_CPU_SCALAR : LQ_CPU_BEST};
+}

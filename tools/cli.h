@@ -94,6 +94,10 @@ typedef struct cli_common {
  * value or an invalid one. */
 void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void));
 
+/* The options of the tools' libquant context: -T's threads, and LQ_CPU from the environment (`scalar`:
+ * the reference kernels, which the tests compare with the fast ones; anything else: the fastest). */
+lq_ctx_options cli_ctx_options(const cli_common *c);
+
 /* The options of the tools that write a model (nf4quant, loramerge), with the same meaning:
  * --max-shard-size, --shard I/N, --finish, --zstd-level. A tool lists CLI_OUTPUT_LONGOPTS, starts from
  * CLI_OUTPUT_DEFAULTS, and offers each option to cli_output_option before cli_common_option. */

@@ -1377,7 +1377,7 @@ int main(int argc, char **argv)
 	if (p.untie)
 		cli_warn("the adapter gives the tied output head its own weights: the merged model unties them "
 			 "(tie_word_embeddings false), as PEFT does");
-	lq_ctx_options copts = {.threads = o.common.threads};
+	lq_ctx_options copts = cli_ctx_options(&o.common);
 	ctx = lq_ctx_create(&copts);
 	if (!ctx) {
 		cli_error("cannot start: out of memory or threads");

@@ -663,7 +663,7 @@ int main(int argc, char **argv)
 		cli_error("%s", err);
 		goto finish;
 	}
-	lq_ctx_options copts = {.threads = o.common.threads};
+	lq_ctx_options copts = cli_ctx_options(&o.common);
 	ctx = lq_ctx_create(&copts);
 	if (!ctx) {
 		cli_error("cannot start: out of memory or threads");

@@ -26,10 +26,13 @@ extern "C" {
 #define LQ_VERSION_MAJOR 0
 #define LQ_VERSION_MINOR 1
 #define LQ_VERSION_PATCH 0
-#define LQ_VERSION_STRING "0.1.0"
+#define LQ_STRINGIFY_(x) #x
+#define LQ_STRINGIFY(x) LQ_STRINGIFY_(x)
+#define LQ_VERSION_STRING                                                                                  \
+	LQ_STRINGIFY(LQ_VERSION_MAJOR) "." LQ_STRINGIFY(LQ_VERSION_MINOR) "." LQ_STRINGIFY(LQ_VERSION_PATCH)
 
 /* "0.1.0", the version of the library actually linked. */
-const char *lq_version_string(void);
+LQ_API const char *lq_version_string(void);
 
 /* ------------------------------------------------------------------------------------------ dtypes */
 
@@ -42,17 +45,17 @@ typedef enum lq_dtype {
 } lq_dtype;
 
 /* Bytes per element (4, 2, 2, 1); 0 for a value outside the enum. */
-size_t lq_dtype_size(lq_dtype dtype);
+LQ_API size_t lq_dtype_size(lq_dtype dtype);
 
 /* "float32", "float16", "bfloat16", "uint8": the torch names that bitsandbytes records. */
-const char *lq_dtype_torch_name(lq_dtype dtype);
+LQ_API const char *lq_dtype_torch_name(lq_dtype dtype);
 
 /* IEEE binary16 and bfloat16 conversions. To-narrow conversions round to nearest even and keep NaN a
  * NaN; the widening ones are exact. */
-float lq_f16_to_f32(uint16_t h);
-float lq_bf16_to_f32(uint16_t b);
-uint16_t lq_f32_to_f16(float f);
-uint16_t lq_f32_to_bf16(float f);
+LQ_API float lq_f16_to_f32(uint16_t h);
+LQ_API float lq_bf16_to_f32(uint16_t b);
+LQ_API uint16_t lq_f32_to_f16(float f);
+LQ_API uint16_t lq_f32_to_bf16(float f);
 
 /* ------------------------------------------------------------------------------------ quantization */
 
@@ -62,28 +65,28 @@ typedef enum lq_qtype {
 } lq_qtype;
 
 /* "nf4" or "fp4" ("?" for a value outside the enum). */
-const char *lq_qtype_name(lq_qtype qtype);
+LQ_API const char *lq_qtype_name(lq_qtype qtype);
 
 /* The type named "nf4" or "fp4" into *qtype; false for any other name. */
-bool lq_qtype_parse(const char *name, lq_qtype *qtype);
+LQ_API bool lq_qtype_parse(const char *name, lq_qtype *qtype);
 
 /* The 16 values the 4-bit codes dequantize to, index = code (FP4's code 8 is -0.0, as the CUDA kernel
  * computes it); NULL for a value outside the enum. */
-const float *lq_code_table(lq_qtype qtype);
+LQ_API const float *lq_code_table(lq_qtype qtype);
 
 /* The 16 values as bitsandbytes stores them in a checkpoint's `quant_map` (get_4bit_type): the same but
  * for FP4's index 8, stored as +0.0; NULL for a value outside the enum. */
-const float *lq_quant_map(lq_qtype qtype);
+LQ_API const float *lq_quant_map(lq_qtype qtype);
 
 /* The 256 values of bitsandbytes' signed dynamic 8-bit map (`nested_quant_map`). */
-const float *lq_dynamic_map(void);
+LQ_API const float *lq_dynamic_map(void);
 
 #define LQ_BLOCKSIZE_MIN 32
 #define LQ_BLOCKSIZE_MAX 4096
 #define LQ_NESTED_BLOCKSIZE 256
 
 /* True for the block sizes bitsandbytes accepts: powers of two from 32 to 4096. */
-bool lq_blocksize_valid(int64_t blocksize);
+LQ_API bool lq_blocksize_valid(int64_t blocksize);
 
 typedef struct lq_quant_params {
 	lq_qtype qtype;
@@ -92,47 +95,55 @@ typedef struct lq_quant_params {
 } lq_quant_params;
 
 /* Sizes of the parts of a quantized tensor of n elements (n >= 0). */
-int64_t lq_quant_nblocks(int64_t n, int32_t blocksize);  /* ceil(n / blocksize) */
-int64_t lq_quant_packed_bytes(int64_t n);                /* ceil(n / 2) */
-int64_t lq_quant_nested_blocks(int64_t nblocks);         /* ceil(nblocks / 256) */
+LQ_API int64_t lq_quant_nblocks(int64_t n, int32_t blocksize);  /* ceil(n / blocksize) */
+LQ_API int64_t lq_quant_packed_bytes(int64_t n);                /* ceil(n / 2) */
+LQ_API int64_t lq_quant_nested_blocks(int64_t nblocks);         /* ceil(nblocks / 256) */
 
 /* Bits per parameter of the codes and constants, without the per-tensor fixed part:
  * 4 + 32/blocksize, or 4 + 8/blocksize + 32/(256*blocksize) with double quantization. */
-double lq_quant_bits_per_param(const lq_quant_params *params);
+LQ_API double lq_quant_bits_per_param(const lq_quant_params *params);
 
 /* ------------------------------------------------------------------------------------------ context */
 
 typedef struct lq_ctx lq_ctx;
 
+/* Which CPU kernels a context computes with: the fastest this CPU runs, or the plain C reference
+ * implementation, the oracle the others are tested against (the same bytes, slower). */
+typedef enum lq_cpu_path {
+	LQ_CPU_BEST = 0,
+	LQ_CPU_SCALAR = 1,
+} lq_cpu_path;
+
 typedef struct lq_ctx_options {
-	int threads; /* CPU threads for compute; 0 = one per online core */
+	int threads;     /* CPU threads for compute; 0 = one per online core */
+	lq_cpu_path cpu; /* the CPU kernels (LQ_CPU_BEST by default) */
 } lq_ctx_options;
 
 /* A context with its own thread pool. options may be NULL (defaults). Returns NULL only when memory or
  * threads cannot be had. */
-lq_ctx *lq_ctx_create(const lq_ctx_options *options);
-void lq_ctx_free(lq_ctx *ctx); /* NULL is a no-op */
+LQ_API lq_ctx *lq_ctx_create(const lq_ctx_options *options);
+LQ_API void lq_ctx_free(lq_ctx *ctx); /* NULL is a no-op */
 
 /* The message of the last failure in this context ("tensor 'x': element [3, 7] is NaN"), or "" when
  * the last call succeeded. Owned by the context, valid until its next call. */
-const char *lq_ctx_error_string(const lq_ctx *ctx);
+LQ_API const char *lq_ctx_error_string(const lq_ctx *ctx);
 
 /* The number of compute threads the context uses. */
-int lq_ctx_threads(const lq_ctx *ctx);
+LQ_API int lq_ctx_threads(const lq_ctx *ctx);
 
 /* Chooses where the context computes: "cpu"; "cuda" or "cuda:N" (one GPU); "all" (every GPU, tensors
  * split between them); "auto" or NULL: the first GPU when one works, else the CPU. A new context computes
  * on the CPU. The bytes computed are the same everywhere.
  * Returns LQ_ERR_DEVICE (with the CUDA error) when the GPU asked for cannot be used; "auto" never fails
  * for want of a GPU, and lq_ctx_device_note() says what it chose and why. LQ_ERR_ARG for an unknown name. */
-lq_status lq_ctx_use_device(lq_ctx *ctx, const char *device);
+LQ_API lq_status lq_ctx_use_device(lq_ctx *ctx, const char *device);
 
 /* What the context computes on and, after "auto" fell back to the CPU, why ("cuda:0 (NVIDIA H200)",
  * "CPU: no usable GPU (no CUDA device: ...)"). */
-const char *lq_ctx_device_note(const lq_ctx *ctx);
+LQ_API const char *lq_ctx_device_note(const lq_ctx *ctx);
 
 /* Name of the compute backend in use ("cpu-avx2", "cpu-scalar", "cuda:0 (NVIDIA H200)", ...). */
-const char *lq_ctx_backend_name(const lq_ctx *ctx);
+LQ_API const char *lq_ctx_backend_name(const lq_ctx *ctx);
 
 /* --------------------------------------------------------------------- in-memory operations */
 
@@ -145,7 +156,7 @@ const char *lq_ctx_backend_name(const lq_ctx *ctx);
  * *bad_index (when bad_index is not NULL) and nothing useful in the outputs; LQ_ERR_ARG for a bad dtype or
  * blocksize.
  */
-lq_status lq_quantize_blocks(lq_ctx *ctx, const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+LQ_API lq_status lq_quantize_blocks(lq_ctx *ctx, const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
 			     int32_t blocksize, uint8_t *packed, float *absmax, int64_t *bad_index);
 
 /*
@@ -153,15 +164,15 @@ lq_status lq_quantize_blocks(lq_ctx *ctx, const void *src, lq_dtype dtype, int64
  * absmax_q the 8-bit codes of (absmax - offset) in blocks of 256 (nblocks bytes), nested_absmax the
  * float32 absmax of each block of 256 (ceil(nblocks/256) floats).
  */
-lq_status lq_double_quant(lq_ctx *ctx, const float *absmax, int64_t nblocks, uint8_t *absmax_q,
+LQ_API lq_status lq_double_quant(lq_ctx *ctx, const float *absmax, int64_t nblocks, uint8_t *absmax_q,
 			  float *nested_absmax, float *offset);
 
 /* The inverse of lq_double_quant: absmax[j] = float32(float32(map8[q[j]] * nested_absmax[j / 256]) + offset). */
-lq_status lq_dequantize_absmax(lq_ctx *ctx, const uint8_t *absmax_q, const float *nested_absmax,
+LQ_API lq_status lq_dequantize_absmax(lq_ctx *ctx, const uint8_t *absmax_q, const float *nested_absmax,
 			       float offset, int64_t nblocks, float *absmax);
 
 /* out[i] = dtype(code[nibble i] * absmax[i / blocksize]) for i < n, dtype F32, F16 or BF16. */
-lq_status lq_dequantize_blocks(lq_ctx *ctx, const uint8_t *packed, const float *absmax, int64_t n,
+LQ_API lq_status lq_dequantize_blocks(lq_ctx *ctx, const uint8_t *packed, const float *absmax, int64_t n,
 			       lq_qtype qtype, int32_t blocksize, lq_dtype dtype, void *out);
 
 /* ---------------------------------------------------------------------------- error statistics */
@@ -185,15 +196,15 @@ typedef struct lq_error_sums {
 	int64_t max_abs_err_index; /* its element index (the first of equals), -1 when there is none */
 } lq_error_sums;
 
-void lq_error_sums_init(lq_error_sums *s);
+LQ_API void lq_error_sums_init(lq_error_sums *s);
 
 /* Adds x[0..n) against ref[0..n) (each of type F32, F16 or BF16, read as their exact float32 values),
  * elements first..first+n-1 of the tensor (for max_abs_err_index). */
-lq_status lq_error_sums_add(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
+LQ_API lq_status lq_error_sums_add(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
 			    int64_t n, int64_t first, lq_error_sums *s);
 
 /* Adds b's sums to a's, as if b's elements came after a's. */
-void lq_error_sums_merge(lq_error_sums *a, const lq_error_sums *b);
+LQ_API void lq_error_sums_merge(lq_error_sums *a, const lq_error_sums *b);
 
 /* ------------------------------------------------------------------------- the streaming executor */
 
@@ -242,7 +253,7 @@ typedef struct lq_lora {
 /* The dot products of one delta row, exactly as every backend computes them: out[j] = fma-accumulated
  * sum over k of b_row[k] * a_col(j)[k] times scaling (for tests and for tools that merge in memory).
  * a and b are float32 in the layout of the lora; row is the weight's row. */
-void lq_lora_delta_row(const lq_lora *lora, const float *a, const float *b, int64_t rows, int64_t cols, int64_t row,
+LQ_API void lq_lora_delta_row(const lq_lora *lora, const float *a, const float *b, int64_t rows, int64_t cols, int64_t row,
 		       float *out);
 
 /*
@@ -361,14 +372,14 @@ typedef struct lq_sink {
 typedef bool (*lq_progress_fn)(void *arg, uint64_t done_bytes, uint64_t total_bytes);
 
 /* Runs the tasks. On failure, returns the first error; the context's message names the task's tensor. */
-lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_source *source,
+LQ_API lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_source *source,
 		     const lq_sink *sink, lq_progress_fn progress, void *progress_arg);
 
 /* The memory lq_execute uses at most for staging, in bytes, for the given tasks (for --dry-run). */
-uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t ntasks);
+LQ_API uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t ntasks);
 
 /* dst[i] = the value of src[i] (n elements of dtype F32, F16 or BF16) as float32. */
-void lq_to_f32(const void *src, lq_dtype dtype, int64_t n, float *dst);
+LQ_API void lq_to_f32(const void *src, lq_dtype dtype, int64_t n, float *dst);
 
 #ifdef __cplusplus
 }

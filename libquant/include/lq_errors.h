@@ -7,6 +7,16 @@
 #ifndef LQ_ERRORS_H
 #define LQ_ERRORS_H
 
+/* What the shared library exports: exactly the functions these headers declare (libquant is built with
+ * -fvisibility=hidden; its internal functions stay inside it). */
+#ifndef LQ_API
+#if defined(__GNUC__)
+#define LQ_API __attribute__((visibility("default")))
+#else
+#define LQ_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,7 +35,7 @@ typedef enum lq_status {
 } lq_status;
 
 /* A short constant description of a status ("corrupt input"), never NULL. */
-const char *lq_status_string(lq_status status);
+LQ_API const char *lq_status_string(lq_status status);
 
 #ifdef __cplusplus
 }

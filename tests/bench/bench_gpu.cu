@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 		int64_t off = 0;
 		for (const shape &s : layer) {
 			int64_t n = s.rows * s.cols;
-			CK(lq::quantize_launch(x + off, 2, n, 0, bs, packed + off / 2, absmax + off / bs, bad, &tab, 0));
+			CK(lq::quantize_launch(x + off, LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, bs, packed + off / 2, absmax + off / bs, bad, &tab, 0));
 			if (dq)
 				CK(lq::double_quant_launch(absmax + off / bs, n / bs, 0.05f, q8 + off / bs,
 							   nested + off / bs / 256, d_map, 0));
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 		int64_t off = 0;
 		for (const shape &s : layer) {
 			int64_t n = s.rows * s.cols;
-			CK(lq::dequantize_launch(packed + off / 2, absmax + off / bs, n, 0, bs, 2, y + off, &tab, 0));
+			CK(lq::dequantize_launch(packed + off / 2, absmax + off / bs, n, LQ_QTYPE_NF4, bs, LQ_DTYPE_BF16, y + off, &tab, 0));
 			off += n;
 		}
 	};

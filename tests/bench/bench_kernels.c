@@ -87,12 +87,11 @@ int main(int argc, char **argv)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	printf("| kernels | threads | quantize NF4+DQ (GB/s bf16 in) | per core | dequantize (GB/s bf16 out) | memcpy (GB/s) |\n");
 	printf("|---|---|---|---|---|---|\n");
-	const char *modes[] = {"scalar", "best"};
+	const lq_cpu_path paths[] = {LQ_CPU_SCALAR, LQ_CPU_BEST};
 	for (int m = 0; m < 2; m++) {
-		setenv("LQ_CPU", modes[m], 1);
 		int threads[] = {1, (int)cores};
 		for (int k = 0; k < (cores > 1 ? 2 : 1); k++) {
-			lq_ctx_options o = {.threads = threads[k]};
+			lq_ctx_options o = {.threads = threads[k], .cpu = paths[m]};
 			lq_ctx *ctx = lq_ctx_create(&o);
 			double gb = (double)b.n * 2 / 1e9;
 			double tq = median_time(ctx, &b, 1), td = median_time(ctx, &b, 2), tc = median_time(ctx, &b, 0);

@@ -67,7 +67,8 @@ const char *util_tmpdir(void)
 
 lq_ctx *util_ctx(int threads)
 {
-	lq_ctx_options o = {.threads = threads};
+	const char *cpu = getenv("LQ_CPU"); /* as the tools read it */
+	lq_ctx_options o = {.threads = threads, .cpu = cpu && strcmp(cpu, "scalar") == 0 ? LQ_CPU_SCALAR : LQ_CPU_BEST};
 	lq_ctx *ctx = lq_ctx_create(&o);
 	const char *device = getenv("LQ_TEST_DEVICE");
 	if (!ctx) {
