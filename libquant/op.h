@@ -98,6 +98,11 @@ lq_status lq_read_whole(const lq_source *source, int32_t input, uint64_t bytes, 
 /* "NaN", "+inf" or "-inf", for a value that is not finite. */
 const char *lq_nonfinite_name(float v);
 
+/* Refuses element elem0 + i of task t (src[i], of dtype, not finite): "origin: tensor 'x': element [3, 7]
+ * (flat index 451) is NaN; refusing to quantize it". Returns LQ_ERR_NONFINITE. */
+lq_status lq_fail_unquantizable(lq_ctx *ctx, const lq_task *t, const void *src, lq_dtype dtype, int64_t elem0,
+				int64_t i);
+
 uint64_t lq_gcd_u64(uint64_t a, uint64_t b);
 
 /* A 4-bit input (lq_tensor_in with quantized): its constants as read, and as float32 scales. */

@@ -49,6 +49,16 @@ const char *lq_nonfinite_name(float v)
 	return v != v ? "NaN" : (v > 0 ? "+inf" : "-inf");
 }
 
+lq_status lq_fail_unquantizable(lq_ctx *ctx, const lq_task *t, const void *src, lq_dtype dtype, int64_t elem0,
+				int64_t i)
+{
+	char where[256];
+	lq_format_index(where, sizeof where, t->shape, t->ndim, elem0 + i);
+	return lq_fail(ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': element %s (flat index %" PRId64 ") is %s; refusing to "
+		       "quantize it", t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, elem0 + i,
+		       lq_nonfinite_name(lq_load_f32(src, dtype, i)));
+}
+
 uint64_t lq_gcd_u64(uint64_t a, uint64_t b)
 {
 	while (b) {

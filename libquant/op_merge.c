@@ -3,7 +3,9 @@
  * holds the arithmetic, dora.c DoRA's column factors, kernels/merge.cu the GPU's), into a float tensor or,
  * requantized, a 4-bit group. Chunks are whole rows (and whole blocks of a 4-bit base or output); the
  * adapters, DoRA's magnitudes, the rows trainable tokens replace and a 4-bit base's scales are side
- * inputs, read whole before the first chunk and kept as float32 to the last.
+ * inputs, read whole before the first chunk and kept as float32 to the last. A float base read as its
+ * 4-bit quantize-dequantize (as_4bit: loramerge --base-as) is read whole and quantized first, its codes
+ * kept in the state (half a byte a parameter) and dequantized chunk by chunk as a 4-bit base's are.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +30,8 @@ typedef struct merge_state {
 	size_t nloras;
 	lq_torch_norm_plan row_plan; /* the order of the row norms */
 	float *base_absmax;          /* a 4-bit base's scales */
+	unsigned char *base_codes;   /* as_4bit: the base's codes */
+	lq_group_state base_group;   /* as_4bit: its scales as quantized */
 	uint64_t key;                /* unique to the task in this process: the GPU keeps its adapters by it */
 	float *replace;              /* the replacement rows as float32, already rounded to W's type */
 	int32_t *replace_of;         /* per row of W: which replacement row, or -1 */
@@ -49,12 +53,26 @@ static bool any_column_dora(const lq_merge_args *m)
 	return false;
 }
 
+/* Whether the base's codes, and so its chunks, are whole blocks of 4-bit elements. */
+static bool base_4bit(const lq_merge_args *m)
+{
+	return m->base.quantized || m->base.as_4bit;
+}
+
+/* The base quantized from its float form, read whole before the first chunk, as DoRA on columns needs
+ * too. */
+static bool base_whole(const lq_merge_args *m)
+{
+	return any_column_dora(m) || m->base.as_4bit;
+}
+
 static lq_status merge_check(lq_ctx *ctx, const lq_task *t)
 {
 	const lq_merge_args *m = &t->merge;
 	if (m->rows < 1 || m->cols < 1 || m->base.dtype == LQ_DTYPE_U8 || lq_dtype_size(m->base.dtype) == 0 ||
 	    (!m->requantize && (m->out_dtype == LQ_DTYPE_U8 || lq_dtype_size(m->out_dtype) == 0)) ||
-	    (m->base.quantized && (!lq_blocksize_valid(m->base.quant.blocksize) || !lq_qtype_info(m->base.quant.qtype))) ||
+	    (base_4bit(m) && (!lq_blocksize_valid(m->base.quant.blocksize) || !lq_qtype_info(m->base.quant.qtype))) ||
+	    (m->base.quantized && m->base.as_4bit) ||
 	    (m->requantize && (!lq_blocksize_valid(m->requant.quant.blocksize) || !lq_qtype_info(m->requant.quant.qtype))) ||
 	    (uint64_t)m->cols * 4 > LQ_CHUNK_BYTES)
 		return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid merge", t->name);
@@ -82,7 +100,7 @@ static uint64_t merge_chunk_units(const lq_task *t)
 {
 	const lq_merge_args *m = &t->merge;
 	uint64_t cols = (uint64_t)m->cols, rows_step = 1;
-	if (m->base.quantized) { /* rows * cols a multiple of the block size */
+	if (base_4bit(m)) { /* rows * cols a multiple of the block size */
 		uint64_t bs = (uint64_t)m->base.quant.blocksize;
 		rows_step = bs / lq_gcd_u64(cols, bs);
 	}
@@ -146,7 +164,7 @@ static lq_status merge_read_side(const lq_source *source, const lq_task *t, void
 			st = lq_read_whole(source, lora->magnitude_input,
 					   (column_dora(m, l) ? (uint64_t)m->cols : (uint64_t)m->rows) * 4, &x->magnitude[l]);
 	}
-	if (st == LQ_OK && any_column_dora(m)) {
+	if (st == LQ_OK && base_whole(m)) {
 		if (!(*whole = lq_held_new()))
 			st = LQ_ERR_NOMEM;
 		else
@@ -187,6 +205,8 @@ static void merge_free(void *p)
 	free(ts->magnitude);
 	free(ts->col_factor);
 	free(ts->base_absmax);
+	free(ts->base_codes);
+	lq_group_out_free(&ts->base_group);
 	free(ts->replace);
 	free(ts->replace_of);
 	lq_group_out_free(&ts->requant);
@@ -197,7 +217,7 @@ typedef struct base_rows_arg {
 	lq_ctx *ctx;
 	const lq_merge_args *m;
 	const merge_state *ts;
-	const unsigned char *whole; /* the task's input, whole */
+	const unsigned char *whole; /* the task's input, whole, or the codes of a base quantized first */
 } base_rows_arg;
 
 /* lq_rows_fn: rows [r0, r1) of the base as the merge starts from them (merge_item): float32 rounded to W's
@@ -207,7 +227,7 @@ static lq_status base_rows(void *arg, int64_t r0, int64_t r1, float *v)
 	const base_rows_arg *b = arg;
 	const lq_merge_args *m = b->m;
 	const int64_t cols = m->cols, e0 = r0 * cols, n = (r1 - r0) * cols;
-	if (m->base.quantized) {
+	if (base_4bit(m)) {
 		/* e0 is a whole number of blocks: the groups are the executor's chunks */
 		lq_status st = lq_dequantize_blocks(b->ctx, b->whole + e0 / 2, b->ts->base_absmax + e0 / m->base.quant.blocksize,
 						    n, m->base.quant.qtype, m->base.quant.blocksize, LQ_DTYPE_F32, v);
@@ -244,12 +264,37 @@ static lq_status column_factors(lq_run *run, const lq_task *t, merge_state *ts, 
 				  .dtype = m->base.dtype, .loras = m->loras, .nloras = m->nloras, .a = ts->a, .b = ts->b,
 				  .bt = ts->bt, .magnitude = ts->magnitude, .col_factor = ts->col_factor,
 				  .row_plan = &ts->row_plan};
-	base_rows_arg arg = {ctx, m, ts, whole->data};
+	base_rows_arg arg = {ctx, m, ts, m->base.as_4bit ? ts->base_codes : whole->data};
 	lq_status st = lq_dora_column_factors(ctx, &job, l, mag, base_rows, &arg,
 					      (int64_t)(merge_chunk_units(t) / (uint64_t)m->cols), run->scratch,
 					      ts->col_factor[l]);
 	free(mag);
 	return st == LQ_OK ? LQ_OK : lq_fail_task(ctx, st, t->origin, t->name);
+}
+
+/* as_4bit: the base, read whole, quantized as nf4quant quantizes it (the codes kept, the scales double-
+ * quantized and dequantized back), so that it is merged as loading it in 4 bits gives it. */
+static lq_status quantize_base(lq_run *run, const lq_task *t, merge_state *ts, const lq_held *whole)
+{
+	const lq_merge_args *m = &t->merge;
+	lq_ctx *ctx = run->ctx;
+	const int64_t n = m->rows * m->cols;
+	const lq_group_out form = {.quant = m->base.quant, .out_absmax = -1, .out_nested_absmax = -1};
+	lq_chunk all = {.nelem = n, .first = true, .last = true, .out = ts->base_codes = malloc((size_t)lq_quant_packed_bytes(n))};
+	if (!ts->base_codes || lq_group_out_begin(&form, n, &ts->base_group) != LQ_OK)
+		return LQ_ERR_NOMEM;
+	int64_t bad = -1;
+	lq_status st = lq_group_out_quantize(ctx, &form, &ts->base_group, whole->data, m->base.dtype, &all, &bad);
+	if (st == LQ_ERR_NONFINITE)
+		return lq_fail_unquantizable(ctx, t, whole->data, m->base.dtype, 0, bad);
+	if (st != LQ_OK)
+		return lq_fail_task(ctx, st, t->origin, t->name);
+	/* the scales as a loader dequantizes them */
+	if ((st = lq_group_out_finish(ctx, t, &form, &ts->base_group)) != LQ_OK)
+		return st;
+	ts->base_absmax = ts->base_group.absmax;
+	ts->base_group.absmax = NULL;
+	return LQ_OK;
 }
 
 /* The float32 forms of the side inputs. */
@@ -315,6 +360,11 @@ static lq_status merge_prepare(lq_run *run, const lq_task *t, merge_state *ts, c
 		for (size_t i = 0; i < m->nreplace; i++)
 			ts->replace_of[m->replace_rows[i]] = (int32_t)i;
 	}
+	if (m->base.as_4bit) {
+		lq_status st = quantize_base(run, t, ts, whole);
+		if (st != LQ_OK)
+			return st;
+	}
 	if (m->base.quantized) {
 		lq_status st = lq_group_scales(ctx, &m->base, m->rows * m->cols, &x->base, &ts->base_absmax);
 		if (st == LQ_ERR_NOMEM)
@@ -364,7 +414,7 @@ static lq_status fail_nonfinite_merge(lq_run *run, const lq_task *t, const lq_ch
 	int64_t k = c->elem0 + i;
 	lq_format_index(where, sizeof where, t->shape, t->ndim, k);
 	/* a MERGE without adapters converts a weight's type or dequantizes it */
-	const char *what = m->nloras ? "merged" : m->base.quantized ? "dequantized" : "converted";
+	const char *what = m->nloras ? "merged" : base_4bit(m) ? "dequantized" : "converted";
 	return lq_fail(run->ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': %s element %s (flat index %" PRId64 ") is %s; "
 		       "refusing to write it", t->origin ? t->origin : "", t->origin ? ": " : "", t->name, what, where, k,
 		       lq_nonfinite_name(v));
@@ -411,7 +461,7 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 				  .replace_of = ts->replace_of, .replace = ts->replace};
 	/* the merge, and the dequantization of a 4-bit base within it, made to fail by the unit tests */
 	lq_status st = lq_test_injected(ctx, LQ_TEST_STEP_MERGE);
-	if (st == LQ_OK && m->base.quantized)
+	if (st == LQ_OK && base_4bit(m))
 		st = lq_test_injected(ctx, LQ_TEST_STEP_DEQUANTIZE);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
@@ -419,9 +469,9 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 	if (!be->merge_suits(ctx, &job))
 		be = &lq_backend_cpu;
 	int64_t bad = -1;
-	st = be->merge_rows(ctx, &job, ts->key, nrows, m->base.quantized ? NULL : c->in, m->base.dtype,
-			    m->base.quantized ? c->in : NULL,
-			    m->base.quantized ? ts->base_absmax + c->elem0 / m->base.quant.blocksize : NULL,
+	const unsigned char *codes = m->base.as_4bit ? ts->base_codes + c->elem0 / 2 : m->base.quantized ? c->in : NULL;
+	st = be->merge_rows(ctx, &job, ts->key, nrows, codes ? NULL : c->in, m->base.dtype, codes,
+			    codes ? ts->base_absmax + c->elem0 / m->base.quant.blocksize : NULL,
 			    m->base.quant.qtype, m->base.quant.blocksize, m->requantize ? (void *)scratch : (void *)c->out,
 			    m->requantize ? LQ_DTYPE_F32 : m->out_dtype, &bad);
 	if (st == LQ_ERR_NONFINITE)
@@ -447,8 +497,9 @@ static const lq_task_result *merge_result(const void *state)
 	return &((const merge_state *)state)->result;
 }
 
-/* A, B and their float32 forms, magnitudes, the rows replaced, a 4-bit base's scales, DoRA on columns'
- * whole base and norm accumulators, a requantization's scales. */
+/* A, B and their float32 forms, magnitudes, the rows replaced, a 4-bit base's scales, the whole base (DoRA
+ * on columns, a base quantized first) with DoRA's norm accumulators or the base's codes, a requantization's
+ * scales. */
 static uint64_t merge_state_bytes(const lq_task *t)
 {
 	const lq_merge_args *m = &t->merge;
@@ -458,9 +509,14 @@ static uint64_t merge_state_bytes(const lq_task *t)
 	if (m->base.quantized)
 		side += lq_group_side_bytes(&m->base, m->rows * m->cols);
 	side += (uint64_t)m->nreplace * (uint64_t)m->cols * 8 + (m->nreplace ? 4 * (uint64_t)m->rows : 0);
+	if (base_whole(m))
+		side += t->nbytes;
+	if (m->base.as_4bit)
+		side += (uint64_t)lq_quant_packed_bytes(m->rows * m->cols) +
+			lq_group_out_bytes(&(lq_group_out){.quant = m->base.quant}, m->rows * m->cols);
 	if (any_column_dora(m)) {
 		lq_torch_norm_plan plan;
-		side += t->nbytes + 8 * (uint64_t)m->cols * m->nloras;
+		side += 8 * (uint64_t)m->cols * m->nloras;
 		if (lq_torch_norm_plan_make(&plan, m->rows, m->cols, 0, LQ_TORCH_REF_SM_COUNT,
 					    LQ_TORCH_REF_MAX_THREADS_PER_SM, 0) == 0)
 			side += 4 * (uint64_t)lq_torch_norm_outer_slots(&plan) * (uint64_t)m->cols;

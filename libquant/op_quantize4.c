@@ -63,14 +63,8 @@ static lq_status quantize_compute(lq_run *run, const lq_task *t, lq_chunk *c, vo
 	lq_ctx *ctx = run->ctx;
 	int64_t bad = -1;
 	lq_status st = lq_group_out_quantize(ctx, &a->out, &q->group, c->in, a->dtype, c, &bad);
-	if (st == LQ_ERR_NONFINITE) {
-		char where[256];
-		int64_t i = c->elem0 + bad;
-		lq_format_index(where, sizeof where, t->shape, t->ndim, i);
-		return lq_fail(ctx, st, "%s%stensor '%s': element %s (flat index %" PRId64 ") is %s; refusing to quantize it",
-			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, i,
-			       lq_nonfinite_name(lq_load_f32(c->in, a->dtype, bad)));
-	}
+	if (st == LQ_ERR_NONFINITE)
+		return lq_fail_unquantizable(ctx, t, c->in, a->dtype, c->elem0, bad);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
 	if (!c->last)

@@ -3,7 +3,7 @@
  *
  * The base is a float checkpoint (merged as is), or a bitsandbytes 4-bit one (dequantized exactly, then
  * merged); --base-as nf4|fp4 merges into the 4-bit quantize-dequantize of a float base (what a QLoRA
- * adapter saw in training), by quantizing the base into a scratch file first; --requantize writes a 4-bit
+ * adapter saw in training), each weight quantized by the merge itself first; --requantize writes a 4-bit
  * checkpoint again (PEFT's 4-bit merge). The composition of DESIGN.md: open the base and the adapters
  * (headers and configs only), plan every output tensor, stream through libquant's executor (LQ_OP_MERGE,
  * COPY, QUANTIZE4), write index, config.json and the carried files, rename into place.
@@ -48,8 +48,7 @@ typedef struct options {
 	cli_common common;      /* -T, --device, -f, -n, --json */
 } options;
 
-/* Where a tensor's bytes are: a file of the base, of an adapter, or the scratch file of --base-as. */
-typedef hf_ref ref; /* where a tensor's bytes are */
+typedef hf_ref ref; /* where a tensor's bytes are: a file of the base or of an adapter */
 
 typedef enum action { ACT_COPY, ACT_MERGE, ACT_QUANTIZE, ACT_COPY_GROUP } action;
 
@@ -60,8 +59,7 @@ typedef struct item {
 	action act;
 	ref data;              /* float tensor, or the codes of a 4-bit group */
 	bool quantized_in;     /* data is a 4-bit group */
-	bool base_as;          /* --base-as: a float weight read as its 4-bit form, made in the scratch file */
-	const char *origin;    /* --base-as: the base file the weight came from, for messages (NULL: data's) */
+	bool base_as;          /* --base-as: a float weight read as its 4-bit form (in_state), quantized first */
 	bnb_state in_state;    /* its state */
 	ref absmax, nested, parts[BNB_NPARTS]; /* the group's parts, for copying it whole */
 	lq_dtype dtype;        /* the float type of the tensor (a group: of its dequantized values) */
@@ -313,21 +311,6 @@ static bool is_model_dir(const char *path)
 	return ok;
 }
 
-static lq_status read_ref(const ref *r, void **out, size_t *len, char *err)
-{
-	size_t n = (size_t)(r->t->end - r->t->begin);
-	*out = malloc(n + 1);
-	if (!*out)
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	lq_status st = st_file_read(r->f, r->t, 0, *out, n);
-	if (st != LQ_OK) {
-		free(*out);
-		return fmt_fail(err, st, "%s", st_file_error(r->f));
-	}
-	*len = n;
-	return LQ_OK;
-}
-
 static item *new_item(plan *p)
 {
 	if (p->n == p->cap) {
@@ -392,8 +375,8 @@ static lq_status check_finite(const ref *r, const char *adapter, char *err)
 		return fmt_fail(err, LQ_ERR_UNSUPPORTED, "%s: tensor '%s' is %s, not a floating type", adapter, r->t->name,
 				st_dtype_name(r->t->dtype));
 	void *data;
-	size_t len;
-	lq_status st = read_ref(r, &data, &len, err);
+	size_t len = 0;
+	lq_status st = hf_ref_read(r, &data, &len, err);
 	if (st != LQ_OK)
 		return st;
 	size_t n = len / lq_dtype_size(dt);
@@ -1071,8 +1054,8 @@ static lq_status plan_skip_list(const options *o, const hf_model *m, const hf_se
 
 /* --base-as, planning: the float base's 4-bit quantize-dequantize. The weights transformers would quantize
  * are planned as a 4-bit base's, with the state their quantization will have (its layout does not depend on
- * the values); base_as_quantize makes their bytes once the output's parts are known, so that a --shard job
- * quantizes only the weights of its own shards and --finish none. */
+ * the values); the merge quantizes each first (lq_tensor_in's as_4bit), so that a --shard job quantizes only
+ * the weights of its own shards and --finish none. */
 static lq_status base_as_mark(const options *o, plan *p, const hf_select *sel, char *err)
 {
 	for (size_t i = 0; i < p->n; i++) {
@@ -1092,103 +1075,6 @@ static lq_status base_as_mark(const options *o, plan *p, const hf_select *sel, c
 		memcpy(it->in_state.shape, it->shape, sizeof it->shape);
 		/* one no adapter changes stays ACT_COPY: plan_outputs dequantizes it into a float output, or copies
 		 * its 4-bit group as it was made (--requantize: as PEFT's 4-bit load left it) */
-	}
-	return LQ_OK;
-}
-
-/* --base-as, the bytes: the marked weights of the shards this run writes are quantized into a scratch file
- * (as nf4quant does); the merge then reads them from it as a 4-bit base's. */
-static lq_status base_as_quantize(const plan *p, lq_ctx *ctx, const char *scratch, st_file **scratch_file,
-				  size_t *nquantized, char *err)
-{
-	st_writer *w = st_writer_create();
-	st_source *src = st_source_create();
-	st_sink *sink = st_sink_create();
-	lq_task *tasks = calloc(p->n + 1, sizeof *tasks);
-	size_t ntasks = 0;
-	lq_status st = w && src && sink && tasks ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
-		const item *it = &p->items[i];
-		if (!it->base_as || !om_shard_todo(&p->om, it->out_shard))
-			continue;
-		const bnb_state *bs = &it->in_state;
-		int64_t n = (int64_t)it->data.t->nelem;
-		int32_t sid[BNB_NPARTS];
-		for (int k = 0; k < BNB_NPARTS; k++) {
-			sid[k] = -1;
-			if (!bnb_has_part(bs, (bnb_part)k))
-				continue;
-			char name[4200];
-			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, bs->qtype);
-			int64_t shape[2];
-			st_dtype dt;
-			int ndim;
-			bnb_part_layout(bs, (bnb_part)k, n, &dt, &ndim, shape);
-			int32_t wid = st_writer_add(w, name, dt, ndim, shape);
-			if (wid < 0 || (sid[k] = st_sink_add(sink, w, wid)) < 0) {
-				st = fmt_fail(err, LQ_ERR_NOMEM, "%s", st_writer_error(w));
-				break;
-			}
-		}
-		if (st != LQ_OK)
-			break;
-		lq_task *t = &tasks[ntasks++];
-		*t = (lq_task){.op = LQ_OP_QUANTIZE4, .name = it->name, .origin = it->data.f->path,
-			       .input = st_source_add(src, it->data.f, it->data.t, false), .ndim = it->ndim,
-			       .nbytes = it->data.t->end - it->data.t->begin, .out_data = sid[BNB_PART_WEIGHT],
-			       .quantize4 = {.dtype = it->dtype, .out = {.quant = {bs->qtype, bs->blocksize, bs->double_quant},
-					     .out_absmax = sid[BNB_PART_ABSMAX], .out_nested_absmax = sid[BNB_PART_NESTED_ABSMAX]}}};
-		memcpy(t->shape, it->shape, sizeof it->shape);
-		st = st_sink_add_group(sink, t->out_data, bs, sid[BNB_PART_QUANT_MAP], sid[BNB_PART_NESTED_QUANT_MAP],
-				       sid[BNB_PART_QUANT_STATE]);
-	}
-	if (st == LQ_OK && ntasks > 0 && (st = st_writer_open(w, scratch)) != LQ_OK)
-		fmt_fail(err, st, "%s", st_writer_error(w));
-	if (st == LQ_OK && ntasks > 0)
-		st = run_tasks(ctx, tasks, ntasks, src, sink, err);
-	if (st == LQ_OK && ntasks > 0 && (st = st_writer_finish(w)) != LQ_OK)
-		fmt_fail(err, st, "%s", st_writer_error(w));
-	free(tasks);
-	st_source_free(src);
-	st_sink_free(sink);
-	st_writer_free(w);
-	*nquantized = ntasks;
-	if (st != LQ_OK || ntasks == 0)
-		return st;
-	/* the quantized weights now come from the scratch file, as a 4-bit base's would */
-	*scratch_file = st_file_create();
-	if (!*scratch_file || (st = st_file_open(*scratch_file, scratch)) != LQ_OK)
-		return fmt_fail(err, st ? st : LQ_ERR_NOMEM, "%s", *scratch_file ? st_file_error(*scratch_file) : "out of memory");
-	st_file *f = *scratch_file;
-	for (size_t i = 0; i < p->n; i++) {
-		item *it = &p->items[i];
-		if (!it->base_as || !om_shard_todo(&p->om, it->out_shard))
-			continue;
-		char name[4200];
-		snprintf(name, sizeof name, "%s.quant_state.bitsandbytes__%s", it->name, lq_qtype_name(it->in_state.qtype));
-		const st_tensor *qs = st_file_find(f, name);
-		if (!qs)
-			return fmt_fail(err, LQ_ERR_CORRUPT, "%s: no '%s' in the scratch file", scratch, name);
-		void *json;
-		size_t len;
-		ref r = {f, qs};
-		char perr[FMT_ERRBUF];
-		if ((st = read_ref(&r, &json, &len, err)) != LQ_OK)
-			return st;
-		st = bnb_state_parse(json, len, &it->in_state, perr);
-		free(json);
-		if (st != LQ_OK)
-			return fmt_fail(err, st, "%s", perr);
-		for (int k = 0; k < BNB_NPARTS; k++) {
-			if (!bnb_has_part(&it->in_state, (bnb_part)k))
-				continue;
-			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, it->in_state.qtype);
-			it->parts[k] = (ref){f, st_file_find(f, name)};
-		}
-		it->origin = it->data.f->path; /* the user's file, not the scratch file, in messages */
-		it->data = it->parts[BNB_PART_WEIGHT];
-		it->absmax = it->parts[BNB_PART_ABSMAX];
-		it->nested = it->parts[BNB_PART_NESTED_ABSMAX];
 	}
 	return LQ_OK;
 }
@@ -1220,7 +1106,7 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 				st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		if (st != LQ_OK)
 			break;
-		if (it->act == ACT_COPY_GROUP) {
+		if (it->act == ACT_COPY_GROUP && !it->base_as) {
 			for (int k = 0; k < BNB_NPARTS; k++)
 				if (it->wid[k] >= 0)
 					tasks[nt++] = (lq_task){.op = LQ_OP_COPY, .name = it->name, .origin = it->parts[k].f->path,
@@ -1230,7 +1116,7 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 			continue;
 		}
 		lq_task *t = &tasks[nt++];
-		*t = (lq_task){.name = it->name, .origin = it->origin ? it->origin : it->data.f->path,
+		*t = (lq_task){.name = it->name, .origin = it->data.f->path,
 			       .input = st_source_add(src, it->data.f, it->data.t, false),
 			       .nbytes = it->data.t->end - it->data.t->begin, .ndim = it->ndim,
 			       .out_data = it->sid[BNB_PART_WEIGHT]};
@@ -1247,7 +1133,9 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 			st = st_sink_add_group(sink, t->out_data, &it->out_state, it->sid[BNB_PART_QUANT_MAP],
 					       it->sid[BNB_PART_NESTED_QUANT_MAP], it->sid[BNB_PART_QUANT_STATE]);
 		}
-		if (it->act == ACT_QUANTIZE) {
+		if (it->act == ACT_QUANTIZE || it->act == ACT_COPY_GROUP) {
+			/* --requantize of a float base, and --base-as: a weight no adapter changes, quantized once from
+			 * its own type, as loading the base in 4 bits gives it */
 			t->op = LQ_OP_QUANTIZE4;
 			t->quantize4 = (lq_quantize4_args){.dtype = it->dtype, .out = out};
 			continue;
@@ -1278,7 +1166,10 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 			ma->replace_input = st_source_add(src, it->replace_data.f, it->replace_data.t, false);
 			st_dtype_to_lq(it->replace_data.t->dtype, &ma->replace_dtype);
 		}
-		if (it->quantized_in) {
+		if (it->base_as) { /* quantized by the merge itself, first */
+			ma->base.as_4bit = true;
+			ma->base.quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
+		} else if (it->quantized_in) {
 			ma->base.quantized = true;
 			ma->base.quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
 			ma->base.offset = it->in_state.nested_offset;
@@ -1326,8 +1217,6 @@ int main(int argc, char **argv)
 	hf_select *sel = NULL;
 	plan p = {0};
 	lq_ctx *ctx = NULL;
-	st_file *scratch = NULL;
-	char *scratch_path = NULL;
 	hf_tensors base = {0};
 	if (!m || !ad) {
 		cli_error("out of memory");
@@ -1432,28 +1321,12 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	if (o.base_as && om_has_work(&p.om)) {
-		/* the scratch file lives beside the output and is removed at the end */
-		scratch_path = fmt_temp_path(o.output, "base-as"); /* fits whatever the output's name */
-		if (!scratch_path) {
-			cli_error("out of memory");
-			goto finish;
-		}
-		int fd = mkstemp(scratch_path);
-		if (fd < 0) {
-			cli_error("cannot create a scratch file beside '%s': %s", o.output, strerror(errno));
-			goto finish;
-		}
-		close(fd);
-		unlink(scratch_path);
 		size_t nquantized = 0;
-		if (base_as_quantize(&p, ctx, scratch_path, &scratch, &nquantized, err) != LQ_OK) {
-			cli_error("%s", err);
-			goto finish;
-		}
+		for (size_t i = 0; i < p.n; i++)
+			nquantized += p.items[i].base_as && om_shard_todo(&p.om, p.items[i].out_shard);
 		cli_info(1, "--base-as: %zu weight%s of the shards this run writes quantized first", nquantized,
 			 nquantized == 1 ? "" : "s");
 	}
-	double t_base = cli_now();
 	if (merge(&o, m, &p, ctx, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
@@ -1471,9 +1344,8 @@ int main(int argc, char **argv)
 	}
 	double t_committed = cli_now();
 	cli_info(2, "time: %.3f s reading headers and planning, %.3f s opening the compute device, %.3f s planning the "
-		 "output, %.3f s quantizing the base (--base-as), %.3f s merging (reading, computing, writing, syncing), "
-		 "%.3f s renaming into place", t_plan - t0, t_device - t_plan, t_start - t_device, t_base - t_start,
-		 t_merged - t_base, t_committed - t_merged);
+		 "output, %.3f s merging (reading, computing, writing, syncing), %.3f s renaming into place", t_plan - t0,
+		 t_device - t_plan, t_start - t_device, t_merged - t_start, t_committed - t_merged);
 	double secs = cli_now() - t0;
 	if (o.common.json) {
 		/* written above */
@@ -1490,11 +1362,6 @@ int main(int argc, char **argv)
 	status = CLI_EXIT_OK;
 finish:
 	plan_free(&p);
-	if (scratch_path) {
-		unlink(scratch_path);
-		free(scratch_path);
-	}
-	st_file_free(scratch);
 	hf_tensors_free(&base);
 	hf_select_free(sel);
 	lq_ctx_free(ctx);

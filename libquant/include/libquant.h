@@ -257,13 +257,15 @@ LQ_API void lq_lora_delta_row(const lq_lora *lora, const float *a, const float *
 		       float *out);
 
 /*
- * How an op reads a tensor: elements of `dtype`, or a bitsandbytes 4-bit group whose packed codes are the
+ * How an op reads a tensor: elements of `dtype`; or a bitsandbytes 4-bit group whose packed codes are the
  * input and whose constants are side inputs, dequantized exactly to `dtype` (what transformers computes
- * with).
+ * with); or, as_4bit, elements of `dtype` read as their 4-bit quantize-dequantize with `quant` (what
+ * loading them in 4 bits gives).
  */
 typedef struct lq_tensor_in {
 	lq_dtype dtype;         /* F32, F16 or BF16: the elements', or those a 4-bit group dequantizes to */
 	bool quantized;         /* a 4-bit group: */
+	bool as_4bit;           /* (or elements quantized first, MERGE only) */
 	lq_quant_params quant;
 	float offset;           /* with double quantization: the offset of the absmax (nested_offset) */
 	int32_t absmax_input;   /* the source's id of the absmax: float32 [nblocks], or uint8 codes with double
