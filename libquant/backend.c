@@ -11,10 +11,6 @@
 
 #include "lq_internal.h"
 
-#ifdef LQ_HAVE_CUDA
-extern const lq_backend lq_backend_cuda;
-#endif
-
 /* The GPU backends of this build, tried in order. */
 static const lq_backend *const gpu_backends[] = {
 #ifdef LQ_HAVE_CUDA

@@ -362,6 +362,7 @@ typedef struct lq_backend {
 } lq_backend;
 
 extern const lq_backend lq_backend_cpu;
+extern const lq_backend lq_backend_cuda; /* backend_cuda.c, in builds with CUDA only (backend.c's table) */
 
 /* The backend that runs `op` for ctx: its own, or the CPU's where it lacks it. */
 #define LQ_BACKEND(ctx, op) ((ctx)->backend->op ? (ctx)->backend : &lq_backend_cpu)
