@@ -28,7 +28,7 @@
 #include "hf_tensors.h"
 #include "libquant.h"
 #include "model_io.h"
-#include "model_out.h"
+#include "out_model.h"
 #include "peft.h"
 #include "select.h"
 
@@ -1239,8 +1239,10 @@ int main(int argc, char **argv)
 			goto finish;
 		}
 	}
-	if (!om_place_ok(m, (const char *const *)o.adapters, o.nadapters, o.output))
+	if (om_place_check(m, (const char *const *)o.adapters, o.nadapters, o.output, err) != LQ_OK) {
+		cli_error("%s", err);
 		goto finish;
+	}
 	if (hf_tensors_list(m, &base, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
@@ -1301,8 +1303,9 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	p.om.zstd_threads = lq_ctx_threads(ctx);
-	if (!o.out.nparts)
-		om_say_not_carried(m, o.output);
+	if (!o.out.nparts && om_carries_files(m, o.output))
+		for (size_t i = 0; i < m->nskipped; i++)
+			cli_info(0, "not carried: %s", m->skipped[i]);
 	uint64_t memory = 0;
 	if (o.common.dry_run || cli_verbosity > 0) {
 		lq_task probe = {.op = LQ_OP_MERGE};

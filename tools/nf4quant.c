@@ -23,7 +23,7 @@
 #include "hf_model.h"
 #include "libquant.h"
 #include "model_io.h"
-#include "model_out.h"
+#include "out_model.h"
 #include "select.h"
 
 typedef struct options {
@@ -695,8 +695,10 @@ int main(int argc, char **argv)
 		cli_error("%s: the model is already quantized (config.json has a quantization_config)", o.input);
 		goto finish;
 	}
-	if (!om_place_ok(m, NULL, 0, o.output))
+	if (om_place_check(m, NULL, 0, o.output, err) != LQ_OK) {
+		cli_error("%s", err);
 		goto finish;
+	}
 	if (plan_items(&o, m, &p) != LQ_OK) {
 		cli_error("out of memory");
 		goto finish;
@@ -741,8 +743,9 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	double t_device = cli_now();
-	if (!o.out.nparts)
-		om_say_not_carried(m, o.output);
+	if (!o.out.nparts && om_carries_files(m, o.output))
+		for (size_t i = 0; i < m->nskipped; i++)
+			cli_info(0, "not carried: %s", m->skipped[i]);
 	if (o.common.dry_run || cli_verbosity > 0)
 		print_plan(&o, m, &p, memory);
 	if (o.common.dry_run) {

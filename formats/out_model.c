@@ -1,5 +1,5 @@
-/* model_out.c: see model_out.h. */
-#include "model_out.h"
+/* out_model.c: see out_model.h. */
+#include "out_model.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "bundle.h"
-#include "cli.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -182,12 +181,9 @@ uint64_t om_carried_bytes(const hf_model *m)
 	return bytes;
 }
 
-void om_say_not_carried(const hf_model *m, const char *output)
+bool om_carries_files(const hf_model *m, const char *output)
 {
-	if (!m->is_model_dir || om_is_stream(output) || ends_with(output, ".safetensors"))
-		return;
-	for (size_t i = 0; i < m->nskipped; i++)
-		cli_info(0, "not carried: %s", m->skipped[i]);
+	return m->is_model_dir && !om_is_stream(output) && !ends_with(output, ".safetensors");
 }
 
 static char *join(const char *dir, const char *name)
@@ -475,7 +471,7 @@ lq_status om_open(out_model *om, char *err)
 	return LQ_OK;
 }
 
-/* A signal ends the run between the steps that finish the output (fmt_cancelled, cli.h). */
+/* A signal ends the run between the steps that finish the output (fmt_cancelled, fmt.h). */
 static lq_status interrupted(const char *step, char *err)
 {
 	return fmt_cancelled(step) ? fmt_fail(err, LQ_ERR_CANCELLED, "interrupted") : LQ_OK;

@@ -1,5 +1,5 @@
 /*
- * model_out.h: the output side the tools share: where the output goes (and the checks on that place),
+ * out_model.h: the output side of the tools: where the output goes (and the checks on that place),
  * its shards (the input's layout, a size limit, or one file), the safetensors writers, the index,
  * config.json, the carried files, the MANIFEST, and the rename into place.
  *
@@ -14,13 +14,13 @@
  * against the plan and writes the index, config.json, the carried files and the MANIFEST, so that N parts
  * and a finish give the bytes of one run.
  *
- * Use: om_place_ok, om_init, om_set_origin, om_add for every output tensor (in plan order), om_layout
+ * Use: om_place_check, om_init, om_set_origin, om_add for every output tensor (in plan order), om_layout
  * (sizes are known from here on), om_set_part, om_begin, om_open (the executor then writes through the
  * writers of the shards om_shard_todo names), om_finish, om_commit; om_free removes whatever was not
  * committed.
  */
-#ifndef TOOLS_MODEL_OUT_H
-#define TOOLS_MODEL_OUT_H
+#ifndef FORMATS_OUT_MODEL_H
+#define FORMATS_OUT_MODEL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,8 +61,10 @@ bool om_is_bundle(const char *output);
 /* Whether OUTPUT may be written for the inputs, model m and the adapters (their paths as given: a
  * directory, a file in one, or a bundle; NULL when none): not an input, not inside an input directory, not
  * containing an input's directory or file, neither where its name is nor where it leads through a link,
- * every path compared by its real path (out_place.c). Prints the message. */
-bool om_place_ok(const hf_model *m, const char *const *adapters, size_t nadapters, const char *output);
+ * every path compared by its real path (out_place.h). Standard output ("-") always may. LQ_ERR_ARG when it
+ * may not, LQ_ERR_IO when OUTPUT's directory cannot be resolved, LQ_ERR_NOMEM; the message in err. */
+lq_status om_place_check(const hf_model *m, const char *const *adapters, size_t nadapters, const char *output,
+			 char *err);
 
 /* The output shard of each of n units (a tensor or a group of tensors kept together) of `bytes` bytes,
  * from input shard `in_shard`: one file for a .safetensors or "-" OUTPUT, else the input's layout, or
@@ -106,8 +108,9 @@ void om_free(out_model *om);
 /* The bytes of m's carried files and config, for om_begin. */
 uint64_t om_carried_bytes(const hf_model *m);
 
-/* Says, at the default verbosity, each entry of m's model directory that OUTPUT will not carry and why
- * (nothing when OUTPUT is a .safetensors file or a stream, which carry nothing). */
-void om_say_not_carried(const hf_model *m, const char *output);
+/* Whether OUTPUT carries m's files, and so whether the entries m leaves out (m->skipped) are worth saying:
+ * m is a model directory (or a bundle of one) and OUTPUT a directory or a bundle, not a .safetensors file or
+ * a stream, which carry nothing. */
+bool om_carries_files(const hf_model *m, const char *output);
 
-#endif /* TOOLS_MODEL_OUT_H */
+#endif /* FORMATS_OUT_MODEL_H */
