@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "hf_json.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {

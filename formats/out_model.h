@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "hf_model.h"
+#include "hf_out.h"
 #include "manifest.h"
 #include "safetensors.h"
 

@@ -24,6 +24,7 @@
 
 #include "bnb.h"
 #include "cli.h"
+#include "hf_json.h"
 #include "hf_model.h"
 #include "hf_tensors.h"
 #include "libquant.h"

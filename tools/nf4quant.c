@@ -20,6 +20,7 @@
 
 #include "bnb.h"
 #include "cli.h"
+#include "hf_json.h"
 #include "hf_model.h"
 #include "libquant.h"
 #include "model_io.h"

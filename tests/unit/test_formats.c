@@ -10,7 +10,8 @@
 #include <stdlib.h>
 
 #include "bnb.h"
-#include "hf_model.h"
+#include "hf_json.h"
+#include "hf_out.h"
 #include "test.h"
 #include "util.h"
 
