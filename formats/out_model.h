@@ -1,7 +1,7 @@
 /*
  * out_model.h: the output side of the tools: where the output goes (and the checks on that place),
- * its shards (the input's layout, a size limit, or one file), the safetensors writers, the index,
- * config.json, the carried files, the MANIFEST, and the rename into place.
+ * its shards (the input's layout, a size limit, or one file), a writer per shard (out_writer.h: the
+ * safetensors one), the index, config.json, the carried files, the MANIFEST, and the rename into place.
  *
  * OUTPUT is a model directory, a .safetensors file, a bundle (.tar.zst or .tar: the directory written,
  * then archived reproducibly, bundle.h) or "-", a safetensors stream on standard output (its tensors in
@@ -16,8 +16,8 @@
  *
  * Use: om_place_check, om_init, om_set_origin, om_add for every output tensor (in plan order), om_layout
  * (sizes are known from here on), om_set_part, om_begin, om_open (the executor then writes through the
- * writers of the shards om_shard_todo names), om_finish, om_commit; om_free removes whatever was not
- * committed.
+ * writers, om_writer, of the shards om_shard_todo names), om_finish, om_commit; om_free removes whatever
+ * was not committed.
  */
 #ifndef FORMATS_OUT_MODEL_H
 #define FORMATS_OUT_MODEL_H
@@ -29,6 +29,7 @@
 #include "hf_model.h"
 #include "hf_out.h"
 #include "manifest.h"
+#include "out_writer.h"
 #include "safetensors.h"
 
 typedef struct out_model {
@@ -45,7 +46,8 @@ typedef struct out_model {
 	bool *linked;       /* per shard: a completed part taken as it is (finish) */
 	char **part_tmp;    /* per shard: its temporary name in the output directory (parts) */
 	size_t nshards;
-	st_writer **writers;
+	const out_writer_ops *format; /* the shards' container */
+	out_writer *writers; /* per shard */
 	char **files;       /* shard file names */
 	char **names;       /* every tensor added, in order, and its shard: the index */
 	size_t *shard_of;
@@ -81,6 +83,8 @@ void om_set_origin(out_model *om, const char *tool, const char *const *keys, con
 int32_t om_add(out_model *om, size_t shard, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
 	       char *err);
 lq_status om_layout(out_model *om, char *err);
+/* The writer of shard `shard`, for the executor's sink (model_io.h); owned by om. */
+const out_writer *om_writer(const out_model *om, size_t shard);
 
 /* --shard I/N (part = I - 1 < nparts): this run writes the shards of part I only: consecutive shards,
  * balanced by bytes (each shard goes to the part its middle byte falls in). After om_layout; needs a

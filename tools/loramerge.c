@@ -1101,7 +1101,7 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 		item *it = &p->items[i];
 		if (!om_shard_todo(&p->om, it->out_shard))
 			continue; /* another part's, or a part already made */
-		st_writer *w = p->om.writers[it->out_shard];
+		const out_writer *w = om_writer(&p->om, it->out_shard);
 		for (int k = 0; k < BNB_NPARTS; k++)
 			if (it->wid[k] >= 0 && (it->sid[k] = st_sink_add(sink, w, it->wid[k])) < 0)
 				st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");

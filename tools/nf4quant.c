@@ -567,7 +567,7 @@ static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, ch
 		item *it = &p->items[i];
 		if (!om_shard_todo(&p->om, it->out_shard))
 			continue; /* another part's, or a part already made */
-		st_writer *w = p->om.writers[it->out_shard];
+		const out_writer *w = om_writer(&p->om, it->out_shard);
 		lq_task *t = &tasks[ntasks++];
 		t->name = it->t->name;
 		t->origin = m->shards[it->shard].path;
