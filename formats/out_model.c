@@ -173,6 +173,30 @@ int32_t om_add(out_model *om, size_t shard, const char *name, st_dtype dtype, in
 	return id;
 }
 
+lq_status om_add_group(out_model *om, size_t shard, const char *weight, const bnb_state *s, int64_t n,
+		       const st_tensor *const *as_is, int32_t ids[BNB_NPARTS], char *err)
+{
+	for (int k = 0; k < BNB_NPARTS; k++)
+		ids[k] = -1;
+	for (int k = 0; k < BNB_NPARTS; k++) {
+		if (!bnb_has_part(s, (bnb_part)k))
+			continue;
+		char name[BNB_NAME_MAX];
+		if (!bnb_part_name(name, sizeof name, weight, (bnb_part)k, s->qtype))
+			return fmt_fail(err, LQ_ERR_UNSUPPORTED, "tensor name too long");
+		const st_tensor *t = as_is ? as_is[k] : NULL;
+		st_dtype dt;
+		int ndim;
+		int64_t shape[2];
+		bnb_part_layout(s, (bnb_part)k, n, &dt, &ndim, shape);
+		ids[k] = t ? om_add(om, shard, name, t->dtype, t->ndim, t->shape, err)
+			   : om_add(om, shard, name, dt, ndim, shape, err);
+		if (ids[k] < 0)
+			return LQ_ERR_ARG;
+	}
+	return LQ_OK;
+}
+
 lq_status om_layout(out_model *om, char *err)
 {
 	om->bytes = 0;

@@ -14,7 +14,8 @@
  * against the plan and writes the index, config.json, the carried files and the MANIFEST, so that N parts
  * and a finish give the bytes of one run.
  *
- * Use: om_place_check, om_init, om_set_origin, om_add for every output tensor (in plan order), om_layout
+ * Use: om_place_check, om_init, om_set_origin, om_add or om_add_group for every output tensor (in plan
+ * order), om_layout
  * (sizes are known from here on), om_set_part, om_begin, om_open (the executor then writes through the
  * writers, om_writer, of the shards om_shard_todo names), om_finish, om_commit; om_free removes whatever
  * was not committed.
@@ -26,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bnb.h"
 #include "hf_model.h"
 #include "hf_out.h"
 #include "manifest.h"
@@ -82,6 +84,14 @@ void om_set_origin(out_model *om, const char *tool, const char *const *keys, con
 /* Declares a tensor in shard `shard`; returns the writer's id, or -1 with the message in err. */
 int32_t om_add(out_model *om, size_t shard, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
 	       char *err);
+/* Declares the parts that the 4-bit group of weight `weight` (n elements, state s) has in shard `shard`,
+ * in bnb_part order: each named by bnb_part_name and laid out by bnb_part_layout or, where as_is (NULL:
+ * nowhere) has a tensor for it, typed and shaped as that tensor is stored (a group copied as it was: its
+ * quant_state keeps its own length). ids[k] gets part k's writer id, -1 for a part the group lacks.
+ * LQ_ERR_UNSUPPORTED, "tensor name too long", when a name needs more than BNB_NAME_MAX bytes; LQ_ERR_ARG
+ * when om_add fails; the message in err. */
+lq_status om_add_group(out_model *om, size_t shard, const char *weight, const bnb_state *s, int64_t n,
+		       const st_tensor *const *as_is, int32_t ids[BNB_NPARTS], char *err);
 lq_status om_layout(out_model *om, char *err);
 /* The writer of shard `shard`, for the executor's sink (model_io.h); owned by om. */
 const out_writer *om_writer(const out_model *om, size_t shard);

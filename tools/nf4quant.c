@@ -244,11 +244,7 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 				bs->shape[0] = t->shape[1];
 				bs->shape[1] = t->shape[0];
 			}
-			int64_t n = (int64_t)t->nelem;
-			int64_t nb = lq_quant_nblocks(n, o->quant.blocksize);
-			it->bytes_out = (uint64_t)lq_quant_packed_bytes(n) + 16 * 4 + bnb_state_json_size(bs) +
-					(o->quant.double_quant ? (uint64_t)nb + (uint64_t)lq_quant_nested_blocks(nb) * 4 + 256 * 4
-							       : (uint64_t)nb * 4);
+			it->bytes_out = bnb_group_bytes(bs, (int64_t)t->nelem);
 			p->nquantized++;
 			p->params_quantized += t->nelem;
 			p->quantized_bytes_out += it->bytes_out;
@@ -367,22 +363,10 @@ static lq_status declare_outputs(plan *p, char *err)
 				return LQ_ERR_ARG;
 			continue;
 		}
-		const bnb_state *bs = &it->state;
-		int64_t n = (int64_t)it->t->nelem;
-		for (int k = 0; k < BNB_NPARTS; k++) {
-			if (!bnb_has_part(bs, (bnb_part)k))
-				continue;
-			char name[4096];
-			if (!bnb_part_name(name, sizeof name, it->t->name, (bnb_part)k, bs->qtype))
-				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "tensor name too long");
-			int64_t shape[2];
-			st_dtype dt;
-			int ndim;
-			bnb_part_layout(bs, (bnb_part)k, n, &dt, &ndim, shape);
-			it->wid[k] = om_add(&p->om, it->out_shard, name, dt, ndim, shape, err);
-			if (it->wid[k] < 0)
-				return LQ_ERR_ARG;
-		}
+		lq_status st = om_add_group(&p->om, it->out_shard, it->t->name, &it->state, (int64_t)it->t->nelem, NULL,
+					    it->wid, err);
+		if (st != LQ_OK)
+			return st;
 	}
 	lq_status st = om_layout(&p->om, err);
 	p->bytes_out = p->om.bytes;
