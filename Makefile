@@ -77,7 +77,7 @@ FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
 TOOLS := nf4quant loramerge qinspect
 TOOL_BINS := $(TOOLS:%=$(B)/%)
-CLI_OBJ := $(B)/tools/cli.o $(B)/tools/model_out.o $(B)/tools/out_place.o
+CLI_OBJ := $(B)/tools/cli.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 MANPAGES := $(sort $(wildcard man/*.[1-9]))
@@ -150,10 +150,11 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
 	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o $(B)/tools/qinspect_output.o
-# The tools link the static libraries: nothing to find at run time but the system's.
+# The tools link the static libraries: nothing to find at run time but the system's. Every object goes
+# before the libraries (a tool's own objects, such as qinspect's writers, come last in $^).
 $(TOOL_BINS): $(B)/%: $(B)/tools/%.o $(CLI_OBJ) $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
 
 # ---------------------------------------------------------------------------------------- tests
 $(B)/tests/%.o: tests/%.c

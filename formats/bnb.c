@@ -30,6 +30,11 @@ bool bnb_part_name(char *buf, size_t size, const char *weight, bnb_part part, lq
 	return n >= 0 && (size_t)n < size;
 }
 
+const char *bnb_find_state_suffix(const char *name)
+{
+	return strstr(name, part_suffix[BNB_PART_QUANT_STATE]);
+}
+
 bool bnb_has_part(const bnb_state *s, bnb_part part)
 {
 	if (part == BNB_PART_NESTED_ABSMAX || part == BNB_PART_NESTED_QUANT_MAP)
@@ -280,4 +285,19 @@ void bnb_part_layout(const bnb_state *s, bnb_part part, int64_t n, st_dtype *dty
 		shape[0] = (int64_t)bnb_state_json_size(s);
 		break;
 	}
+}
+
+uint64_t bnb_group_bytes(const bnb_state *s, int64_t n)
+{
+	uint64_t bytes = 0;
+	for (int k = 0; k < BNB_NPARTS; k++) {
+		if (!bnb_has_part(s, (bnb_part)k))
+			continue;
+		st_dtype dt;
+		int ndim;
+		int64_t shape[2];
+		bnb_part_layout(s, (bnb_part)k, n, &dt, &ndim, shape);
+		bytes += (uint64_t)shape[0] * (ndim == 2 ? (uint64_t)shape[1] : 1) * (st_dtype_bits(dt) / 8);
+	}
+	return bytes;
 }

@@ -1,6 +1,7 @@
 /*
  * bnb.h: the bitsandbytes 4-bit tensor group as transformers serializes it (shared/specs/nf4-bnb.md,
- * "Serialized tensors"): the names of its parts and the quant_state JSON.
+ * "Serialized tensors"): the names of its parts, their layout and sizes, and the quant_state JSON. The
+ * names' suffixes are written here and nowhere else (out_model.h om_add_group declares a group's parts).
  *
  * The JSON holds one number that is known only after the data is read (nested_offset). So that every
  * output size is known before any data moves, the JSON is written at a fixed length computed from the
@@ -17,6 +18,8 @@
 #include "safetensors.h"
 
 #define BNB_MAX_DIMS 8
+/* The buffer a part's name needs, its NUL included, at most: a longer name is refused. */
+#define BNB_NAME_MAX 4200
 
 typedef struct bnb_state {
 	lq_qtype qtype;
@@ -44,6 +47,10 @@ typedef enum bnb_part {
 /* Writes the name of a part of weight `weight` into buf; returns false when it does not fit. */
 bool bnb_part_name(char *buf, size_t size, const char *weight, bnb_part part, lq_qtype qtype);
 
+/* Where the quant_state's suffix (".quant_state.bitsandbytes__" and a type) begins in name, or NULL: the
+ * mark of a tensor that belongs to a 4-bit group. */
+const char *bnb_find_state_suffix(const char *name);
+
 /* Whether the group has that part (the nested ones only with double quantization). */
 bool bnb_has_part(const bnb_state *s, bnb_part part);
 
@@ -55,6 +62,10 @@ size_t bnb_state_json_size(const bnb_state *s);
  * quantization, F32 without), quant_map [16] F32, nested_absmax F32, nested_quant_map [256] F32, and the
  * quant_state [bnb_state_json_size(s)] U8. */
 void bnb_part_layout(const bnb_state *s, bnb_part part, int64_t n, st_dtype *dtype, int *ndim, int64_t shape[2]);
+
+/* The bytes of all the parts of that group, as bnb_part_layout lays them out (the quant_state at its
+ * reserved length): what the group takes in an output shard. */
+uint64_t bnb_group_bytes(const bnb_state *s, int64_t n);
 
 /* Writes the JSON exactly as bitsandbytes' json.dumps writes it, then spaces up to `size` bytes (which
  * must be bnb_state_json_size(s)). Returns false if it does not fit (it always does for that size) or if

@@ -5,7 +5,6 @@
 #include "hf_tensors.h"
 
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,15 +31,13 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-static const char *const state_tag = ".quant_state.bitsandbytes__";
-
 /* The quant_state of weight `name`, NF4's or FP4's, or NULL. */
 static const named *state_of(const named *all, size_t n, const char *name)
 {
-	static const char *const qtypes[] = {"nf4", "fp4"};
+	static const lq_qtype qtypes[] = {LQ_QTYPE_NF4, LQ_QTYPE_FP4};
 	for (int q = 0; q < 2; q++) {
-		char buf[4200];
-		if ((size_t)snprintf(buf, sizeof buf, "%s%s%s", name, state_tag, qtypes[q]) >= sizeof buf)
+		char buf[BNB_NAME_MAX];
+		if (!bnb_part_name(buf, sizeof buf, name, BNB_PART_QUANT_STATE, qtypes[q]))
 			return NULL;
 		const named *s = lookup(all, n, buf);
 		if (s)
@@ -52,7 +49,7 @@ static const named *state_of(const named *all, size_t n, const char *name)
 /* Whether tensor `name` is a part of some group other than its codes. */
 static bool is_secondary_part(const named *all, size_t n, const char *name)
 {
-	if (strstr(name, state_tag))
+	if (bnb_find_state_suffix(name))
 		return true;
 	static const char *const suffixes[] = {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map"};
 	for (size_t k = 0; k < sizeof suffixes / sizeof suffixes[0]; k++)
@@ -150,7 +147,7 @@ static lq_status make_group(hf_tensor *t, const named *all, size_t n, const name
 	for (int k = 0; k < BNB_NPARTS; k++) {
 		if (!bnb_has_part(s, (bnb_part)k))
 			continue;
-		char name[4200];
+		char name[BNB_NAME_MAX];
 		const named *p = NULL;
 		if (bnb_part_name(name, sizeof name, t->name, (bnb_part)k, s->qtype))
 			p = k == BNB_PART_QUANT_STATE ? qs : lookup(all, n, name);
@@ -221,7 +218,7 @@ lq_status hf_tensors_list(const hf_model *m, hf_tensors *ts, char *err)
 	}
 	/* a part whose group lacks its codes: a quant_state whose weight is not there */
 	for (size_t i = 0; i < n && st == LQ_OK; i++) {
-		const char *tag = strstr(all[i].name, state_tag);
+		const char *tag = bnb_find_state_suffix(all[i].name);
 		if (!tag)
 			continue;
 		char weight[4096];

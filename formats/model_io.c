@@ -152,7 +152,7 @@ lq_source st_source_iface(st_source *s)
 /* --------------------------------------------------------------------------------------- sink */
 
 typedef struct sink_entry {
-	st_writer *w;
+	out_writer w;
 	int32_t wid;
 	int32_t group; /* index into groups when this is a group's data tensor, else -1 */
 } sink_entry;
@@ -184,13 +184,13 @@ void st_sink_free(st_sink *k)
 	free(k);
 }
 
-int32_t st_sink_add(st_sink *k, st_writer *w, int32_t writer_id)
+int32_t st_sink_add(st_sink *k, const out_writer *w, int32_t writer_id)
 {
 	sink_entry *e = realloc(k->e, (k->n + 1) * sizeof *e);
 	if (!e)
 		return -1;
 	k->e = e;
-	k->e[k->n] = (sink_entry){w, writer_id, -1};
+	k->e[k->n] = (sink_entry){*w, writer_id, -1};
 	return (int32_t)k->n++;
 }
 
@@ -215,7 +215,7 @@ static lq_status sink_write(void *self, int32_t output, uint64_t offset, const v
 		return fmt_fail(k->err, LQ_ERR_ARG, "unknown output tensor");
 	const sink_entry *e = &k->e[output];
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	const size_t esize = st_writer_tensor_element_size(e->w, e->wid);
+	const size_t esize = e->w.ops->element_size(e->w.self, e->wid);
 	unsigned char *swapped = NULL;
 	if (esize > 1) {
 		if (!(swapped = malloc(len ? len : 1)))
@@ -224,12 +224,12 @@ static lq_status sink_write(void *self, int32_t output, uint64_t offset, const v
 		swap_elements(swapped, len, esize);
 		src = swapped;
 	}
-	lq_status st = st_writer_write(e->w, e->wid, offset, src, len);
+	lq_status st = e->w.ops->write(e->w.self, e->wid, offset, src, len);
 	free(swapped);
 #else
-	lq_status st = st_writer_write(e->w, e->wid, offset, src, len);
+	lq_status st = e->w.ops->write(e->w.self, e->wid, offset, src, len);
 #endif
-	return st == LQ_OK ? LQ_OK : fmt_fail(k->err, st, "%s", st_writer_error(e->w));
+	return st == LQ_OK ? LQ_OK : fmt_fail(k->err, st, "%s", e->w.ops->error(e->w.self));
 }
 
 /* Float32 values as little-endian bytes. */

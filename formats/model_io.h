@@ -4,13 +4,14 @@
  * st_source reads input tensors from open safetensors files, transposing 2-D tensors on the way where a
  * task asks for it (GPT-2's Conv1D weights are stored [in, out] and quantized as [out, in]).
  *
- * st_sink writes output tensors into safetensors writers, and completes each bitsandbytes group when its
+ * st_sink writes output tensors through their files' writers (out_writer.h), and completes each bitsandbytes group when its
  * task is done: the code tables and the quant_state JSON, which holds the offset the task computed.
  */
 #ifndef FORMATS_MODEL_IO_H
 #define FORMATS_MODEL_IO_H
 
 #include "bnb.h"
+#include "out_writer.h"
 #include "safetensors.h"
 
 typedef struct st_source st_source;
@@ -26,8 +27,9 @@ typedef struct st_sink st_sink;
 
 st_sink *st_sink_create(void);
 void st_sink_free(st_sink *k); /* NULL is a no-op */
-/* Registers tensor writer_id of writer w as an output; returns the sink's id or -1. */
-int32_t st_sink_add(st_sink *k, st_writer *w, int32_t writer_id);
+/* Registers tensor writer_id of writer w (copied; the writer itself must outlive the sink) as an output;
+ * returns the sink's id or -1. */
+int32_t st_sink_add(st_sink *k, const out_writer *w, int32_t writer_id);
 /* Declares that the task whose out_data is `data_id` produces a bitsandbytes group: when it is done the
  * sink writes quant_map (and nested_quant_map) and the quant_state JSON of `state`, with the offset the
  * task computed, to the given sink ids (nested_map_id is -1 without double quantization). */

@@ -24,11 +24,12 @@
 
 #include "bnb.h"
 #include "cli.h"
+#include "hf_json.h"
 #include "hf_model.h"
 #include "hf_tensors.h"
 #include "libquant.h"
 #include "model_io.h"
-#include "model_out.h"
+#include "out_model.h"
 #include "peft.h"
 #include "select.h"
 
@@ -659,11 +660,7 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 				if (it->act != ACT_MERGE)
 					it->act = ACT_QUANTIZE;
 			}
-			int64_t nb = lq_quant_nblocks((int64_t)n, it->out_state.blocksize);
-			it->bytes_out = (uint64_t)lq_quant_packed_bytes((int64_t)n) + 64 + bnb_state_json_size(&it->out_state) +
-					(it->out_state.double_quant
-						 ? (uint64_t)nb + (uint64_t)lq_quant_nested_blocks(nb) * 4 + 1024
-						 : (uint64_t)nb * 4);
+			it->bytes_out = bnb_group_bytes(&it->out_state, (int64_t)n);
 			continue;
 		}
 		if (it->dtype == LQ_DTYPE_U8) { /* integers and other types: copied */
@@ -708,28 +705,14 @@ static lq_status declare_outputs(const options *o, const hf_model *m, plan *p, c
 			st = it->wid[0] < 0 ? LQ_ERR_ARG : LQ_OK;
 			continue;
 		}
-		const bnb_state *bs = &it->out_state;
 		int64_t n = 1;
 		for (int d = 0; d < it->ndim; d++)
 			n *= it->shape[d];
-		for (int k = 0; k < BNB_NPARTS && st == LQ_OK; k++) {
-			if (!bnb_has_part(bs, (bnb_part)k))
-				continue;
-			char name[4200];
-			bnb_part_name(name, sizeof name, it->name, (bnb_part)k, bs->qtype);
-			int64_t shape[2];
-			st_dtype dt;
-			int ndim;
-			bnb_part_layout(bs, (bnb_part)k, n, &dt, &ndim, shape);
-			/* every part exactly as it was (a --base-as group's, not made yet, is laid out as above) */
-			if (it->act == ACT_COPY_GROUP && !it->base_as) {
-				dt = it->parts[k].t->dtype;
-				ndim = it->parts[k].t->ndim;
-				memcpy(shape, it->parts[k].t->shape, sizeof shape[0] * (size_t)(ndim < 2 ? ndim : 2));
-			}
-			it->wid[k] = om_add(&p->om, it->out_shard, name, dt, ndim, shape, err);
-			st = it->wid[k] < 0 ? LQ_ERR_ARG : LQ_OK;
-		}
+		/* every part exactly as it was (a --base-as group's, not made yet, is laid out by its state) */
+		const st_tensor *as_is[BNB_NPARTS] = {0};
+		for (int k = 0; k < BNB_NPARTS && it->act == ACT_COPY_GROUP && !it->base_as; k++)
+			as_is[k] = it->parts[k].t;
+		st = om_add_group(&p->om, it->out_shard, it->name, &it->out_state, n, as_is, it->wid, err);
 	}
 	if (st == LQ_OK)
 		st = om_layout(&p->om, err);
@@ -1100,7 +1083,7 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 		item *it = &p->items[i];
 		if (!om_shard_todo(&p->om, it->out_shard))
 			continue; /* another part's, or a part already made */
-		st_writer *w = p->om.writers[it->out_shard];
+		const out_writer *w = om_writer(&p->om, it->out_shard);
 		for (int k = 0; k < BNB_NPARTS; k++)
 			if (it->wid[k] >= 0 && (it->sid[k] = st_sink_add(sink, w, it->wid[k])) < 0)
 				st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
@@ -1239,8 +1222,10 @@ int main(int argc, char **argv)
 			goto finish;
 		}
 	}
-	if (!om_place_ok(m, (const char *const *)o.adapters, o.nadapters, o.output))
+	if (om_place_check(m, (const char *const *)o.adapters, o.nadapters, o.output, err) != LQ_OK) {
+		cli_error("%s", err);
 		goto finish;
+	}
 	if (hf_tensors_list(m, &base, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
@@ -1301,8 +1286,9 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	p.om.zstd_threads = lq_ctx_threads(ctx);
-	if (!o.out.nparts)
-		om_say_not_carried(m, o.output);
+	if (!o.out.nparts && om_carries_files(m, o.output))
+		for (size_t i = 0; i < m->nskipped; i++)
+			cli_info(0, "not carried: %s", m->skipped[i]);
 	uint64_t memory = 0;
 	if (o.common.dry_run || cli_verbosity > 0) {
 		lq_task probe = {.op = LQ_OP_MERGE};

@@ -20,10 +20,11 @@
 
 #include "bnb.h"
 #include "cli.h"
+#include "hf_json.h"
 #include "hf_model.h"
 #include "libquant.h"
 #include "model_io.h"
-#include "model_out.h"
+#include "out_model.h"
 #include "select.h"
 
 typedef struct options {
@@ -243,11 +244,7 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 				bs->shape[0] = t->shape[1];
 				bs->shape[1] = t->shape[0];
 			}
-			int64_t n = (int64_t)t->nelem;
-			int64_t nb = lq_quant_nblocks(n, o->quant.blocksize);
-			it->bytes_out = (uint64_t)lq_quant_packed_bytes(n) + 16 * 4 + bnb_state_json_size(bs) +
-					(o->quant.double_quant ? (uint64_t)nb + (uint64_t)lq_quant_nested_blocks(nb) * 4 + 256 * 4
-							       : (uint64_t)nb * 4);
+			it->bytes_out = bnb_group_bytes(bs, (int64_t)t->nelem);
 			p->nquantized++;
 			p->params_quantized += t->nelem;
 			p->quantized_bytes_out += it->bytes_out;
@@ -366,22 +363,10 @@ static lq_status declare_outputs(plan *p, char *err)
 				return LQ_ERR_ARG;
 			continue;
 		}
-		const bnb_state *bs = &it->state;
-		int64_t n = (int64_t)it->t->nelem;
-		for (int k = 0; k < BNB_NPARTS; k++) {
-			if (!bnb_has_part(bs, (bnb_part)k))
-				continue;
-			char name[4096];
-			if (!bnb_part_name(name, sizeof name, it->t->name, (bnb_part)k, bs->qtype))
-				return fmt_fail(err, LQ_ERR_UNSUPPORTED, "tensor name too long");
-			int64_t shape[2];
-			st_dtype dt;
-			int ndim;
-			bnb_part_layout(bs, (bnb_part)k, n, &dt, &ndim, shape);
-			it->wid[k] = om_add(&p->om, it->out_shard, name, dt, ndim, shape, err);
-			if (it->wid[k] < 0)
-				return LQ_ERR_ARG;
-		}
+		lq_status st = om_add_group(&p->om, it->out_shard, it->t->name, &it->state, (int64_t)it->t->nelem, NULL,
+					    it->wid, err);
+		if (st != LQ_OK)
+			return st;
 	}
 	lq_status st = om_layout(&p->om, err);
 	p->bytes_out = p->om.bytes;
@@ -566,7 +551,7 @@ static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, ch
 		item *it = &p->items[i];
 		if (!om_shard_todo(&p->om, it->out_shard))
 			continue; /* another part's, or a part already made */
-		st_writer *w = p->om.writers[it->out_shard];
+		const out_writer *w = om_writer(&p->om, it->out_shard);
 		lq_task *t = &tasks[ntasks++];
 		t->name = it->t->name;
 		t->origin = m->shards[it->shard].path;
@@ -695,8 +680,10 @@ int main(int argc, char **argv)
 		cli_error("%s: the model is already quantized (config.json has a quantization_config)", o.input);
 		goto finish;
 	}
-	if (!om_place_ok(m, NULL, 0, o.output))
+	if (om_place_check(m, NULL, 0, o.output, err) != LQ_OK) {
+		cli_error("%s", err);
 		goto finish;
+	}
 	if (plan_items(&o, m, &p) != LQ_OK) {
 		cli_error("out of memory");
 		goto finish;
@@ -741,8 +728,9 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	double t_device = cli_now();
-	if (!o.out.nparts)
-		om_say_not_carried(m, o.output);
+	if (!o.out.nparts && om_carries_files(m, o.output))
+		for (size_t i = 0; i < m->nskipped; i++)
+			cli_info(0, "not carried: %s", m->skipped[i]);
 	if (o.common.dry_run || cli_verbosity > 0)
 		print_plan(&o, m, &p, memory);
 	if (o.common.dry_run) {

@@ -12,63 +12,14 @@
 
 #include "cli.h"
 
-typedef struct input {
-	char *real;    /* the real path: links resolved */
-	char *given;   /* as the messages name it */
-	bool dir;
-	dev_t dev;
-	ino_t ino;
-} input;
-
-struct qi_inputs {
-	input *v;
-	size_t n, cap;
-};
-
 qi_inputs *qi_inputs_create(void)
 {
-	return calloc(1, sizeof(qi_inputs));
+	return out_inputs_create();
 }
 
 void qi_inputs_free(qi_inputs *in)
 {
-	if (!in)
-		return;
-	for (size_t i = 0; i < in->n; i++) {
-		free(in->v[i].real);
-		free(in->v[i].given);
-	}
-	free(in->v);
-	free(in);
-}
-
-static bool add(qi_inputs *in, const char *path)
-{
-	char real[PATH_MAX];
-	struct stat sb;
-	if (!realpath(path, real) || stat(real, &sb) != 0)
-		return true;
-	for (size_t i = 0; i < in->n; i++)
-		if (strcmp(in->v[i].real, real) == 0)
-			return true;
-	if (in->n == in->cap) {
-		size_t cap = in->cap ? 2 * in->cap : 8;
-		input *v = realloc(in->v, cap * sizeof *v);
-		if (!v)
-			return false;
-		in->v = v;
-		in->cap = cap;
-	}
-	input *e = &in->v[in->n];
-	*e = (input){.real = strdup(real), .given = strdup(path), .dir = S_ISDIR(sb.st_mode), .dev = sb.st_dev,
-		     .ino = sb.st_ino};
-	if (!e->real || !e->given) {
-		free(e->real);
-		free(e->given);
-		return false;
-	}
-	in->n++;
-	return true;
+	out_inputs_free(in);
 }
 
 /* dir/name, malloc'd. */
@@ -92,15 +43,16 @@ static char *dir_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+/* Each input as the messages name it: by the path it was added by. */
 bool qi_inputs_add_path(qi_inputs *in, const char *path)
 {
-	if (!add(in, path))
+	if (!out_inputs_add(in, path, path))
 		return false;
 	size_t n = strlen(path), k = strlen(".index.json");
 	if (n < k || strcmp(path + n - k, ".index.json") != 0)
 		return true;
 	char *dir = dir_of(path); /* an index's model directory: its shards and config.json */
-	bool ok = dir && add(in, dir);
+	bool ok = dir && out_inputs_add(in, dir, dir);
 	free(dir);
 	return ok;
 }
@@ -110,66 +62,31 @@ bool qi_inputs_add_model(qi_inputs *in, const hf_model *m)
 	if (m->bundle) /* its entries are inside its file, added as given */
 		return true;
 	for (size_t i = 0; i < m->nshards; i++)
-		if (m->shards[i].path && !add(in, m->shards[i].path))
+		if (m->shards[i].path && !out_inputs_add(in, m->shards[i].path, m->shards[i].path))
 			return false;
 	if (!m->is_model_dir || !m->dir)
 		return true;
 	char *cfg = join(m->dir, "config.json");
-	bool ok = cfg && add(in, m->dir) && add(in, cfg);
+	bool ok = cfg && out_inputs_add(in, m->dir, m->dir) && out_inputs_add(in, cfg, cfg);
 	free(cfg);
 	return ok;
 }
 
-/* Whether path lies below the directory dir (both real paths). */
-static bool below(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	if (strcmp(dir, "/") == 0)
-		return path[0] == '/' && path[1] != '\0';
-	return strncmp(path, dir, n) == 0 && path[n] == '/';
-}
-
 /* Whether an output at the real path `real` (id: its identity when it exists, NULL otherwise) stays
- * clear of every input; `what` names it in the message. */
+ * clear of every input, each tried in turn for being it, lying inside it and holding it; `what` names
+ * the output in the message. */
 static bool clear_of_inputs(const qi_inputs *in, const char *what, const char *real, const struct stat *id)
 {
-	for (size_t i = 0; i < in->n; i++) {
-		const input *e = &in->v[i];
-		if (strcmp(real, e->real) == 0 || (id && id->st_dev == e->dev && id->st_ino == e->ino))
-			cli_error("%s is the input '%s'", what, e->given);
-		else if (e->dir && below(real, e->real))
-			cli_error("%s is inside the input directory '%s'", what, e->given);
-		else if (below(e->real, real))
-			cli_error("%s contains the input '%s'", what, e->given);
-		else
-			continue;
-		return false;
-	}
-	return true;
-}
-
-/* The real path of the entry `path` names: its directory resolved, its last component as it is (a link
- * there is not followed: it is what a rename replaces). NULL (errno set) when the directory does not
- * resolve. */
-static char *entry_location(const char *path)
-{
-	char *copy = strdup(path);
-	if (!copy)
-		return NULL;
-	size_t len = strlen(copy);
-	while (len > 1 && copy[len - 1] == '/')
-		copy[--len] = '\0';
-	char *dir = dir_of(copy), real[PATH_MAX], *out = NULL;
-	const char *slash = strrchr(copy, '/'), *base = slash ? slash + 1 : copy;
-	if (dir && realpath(dir, real)) {
-		if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0)
-			out = strdup(real); /* names a directory itself */
-		else
-			out = join(strcmp(real, "/") == 0 ? "" : real, base);
-	}
-	free(dir);
-	free(copy);
-	return out;
+	out_hit h;
+	if (!out_inputs_find(in, real, id, OUT_CLASH_ANY, &h))
+		return true;
+	if (h.clash == OUT_CLASH_IS)
+		cli_error("%s is the input '%s'", what, h.input);
+	else if (h.clash == OUT_CLASH_INSIDE)
+		cli_error("%s is inside the input directory '%s'", what, h.input);
+	else
+		cli_error("%s contains the input '%s'", what, h.input);
+	return false;
 }
 
 bool qi_output_ok(const qi_inputs *in, const char *path, bool force)
@@ -192,7 +109,7 @@ bool qi_output_ok(const qi_inputs *in, const char *path, bool force)
 		return false;
 	}
 	char what[PATH_MAX + 64];
-	char *loc = entry_location(path);
+	char *loc = out_place_of_name(path);
 	if (!loc) {
 		cli_error("cannot write '%s': %s", path, strerror(errno));
 		return false;
@@ -217,11 +134,11 @@ bool qi_stdout_ok(const qi_inputs *in)
 	/* the file's path, where the system tells it (Linux); its identity always */
 	char real[PATH_MAX];
 	bool named = realpath("/proc/self/fd/1", real) && real[0] == '/';
-	for (size_t i = 0; i < in->n; i++)
-		if (sb.st_dev == in->v[i].dev && sb.st_ino == in->v[i].ino) {
-			cli_error("standard output is the input '%s'", in->v[i].given);
-			return false;
-		}
+	out_hit h;
+	if (out_inputs_find(in, NULL, &sb, OUT_CLASH_IS, &h)) {
+		cli_error("standard output is the input '%s'", h.input);
+		return false;
+	}
 	char what[PATH_MAX + 64];
 	snprintf(what, sizeof what, "standard output ('%s')", named ? real : "?");
 	return !named || clear_of_inputs(in, what, real, &sb);

@@ -2,7 +2,8 @@
  * qinspect_output.h: where qinspect's outputs may go, and how the --html file is written. An output
  * (the --html file, or standard output when it is a file) is refused when it is, contains, or lies inside
  * something qinspect reads: the inputs as given, the files they lead to (shards, config.json, an index's
- * directory), each by its real path, links resolved, and by identity (device and inode). The --html file
+ * directory), each by its real path, links resolved, and by identity (device and inode): the rule of
+ * out_place.h, which nf4quant and loramerge apply to their OUTPUT, in qinspect's words. The --html file
  * is written under a temporary name beside it and renamed into place, so that only that name is ever
  * replaced (a link there is replaced itself, never followed), and with the permissions the umask gives
  * (0644 under the usual 022), as every other output of the toolchain.
@@ -14,9 +15,11 @@
 #include <stdio.h>
 
 #include "hf_model.h"
+#include "out_place.h"
 #include "qinspect_report.h"
 
-typedef struct qi_inputs qi_inputs;
+/* What qinspect reads, as out_place.h registers it. */
+typedef out_inputs qi_inputs;
 
 /* NULL when out of memory. */
 qi_inputs *qi_inputs_create(void);

@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hf_json.h"
 #include "hf_model.h"
+#include "hf_out.h"
 #include "safetensors.h"
 
 typedef struct spec {

@@ -1,8 +1,8 @@
 /*
  * test_files.c: how the formats open and remove files: fmt_open_input (a regular file only, never waiting
  * on a FIFO), fmt_temp_path (a name that fits NAME_MAX), the descriptor pool (any number of files open, a
- * few descriptors held, a replaced file noticed), and out_tree (what an earlier output may lose to -f,
- * never through a link).
+ * few descriptors held, a replaced file noticed), out_tree (what an earlier output may lose to -f, never
+ * through a link), and out_place (where an output may not go).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,8 @@
 
 #include "fd_pool.h"
 #include "fmt.h"
+#include "out_model.h"
+#include "out_place.h"
 #include "out_tree.h"
 #include "safetensors.h"
 #include "test.h"
@@ -325,4 +327,74 @@ TEST(out_tree_manifest_refuses_what_is_not_ours)
 	CHECK(symlink("/etc/hostname", p) == 0);
 	CHECK_INT(out_tree_manifest(fd, d, &list, &n, &has, err), LQ_ERR_CORRUPT);
 	close(fd);
+}
+
+TEST(out_place_is_inside_contains)
+{
+	const char *d = fresh_dir("place");
+	char in[2048], file[2048], up[2048], p[4096];
+	snprintf(in, sizeof in, "%s/in", d);
+	snprintf(file, sizeof file, "%s/in/w.safetensors", d);
+	snprintf(up, sizeof up, "%s/up", d);
+	mkdir(in, 0755);
+	put(in, "w.safetensors", "x");
+	CHECK(symlink(".", up) == 0);
+	out_inputs *ins = out_inputs_create();
+	if (!CHECK(ins))
+		return;
+	CHECK(out_inputs_add_dir(ins, in, "in"));
+	CHECK(out_inputs_add(ins, "/no/such/path", "gone")); /* adds nothing */
+	CHECK(!out_inputs_oom(ins));
+	out_hit h;
+	char *at = out_place_of_name(file);
+	CHECK(at && out_inputs_find(ins, at, NULL, OUT_CLASH_ANY, &h));
+	/* the directory comes first: tried for every clash, it is the one that holds the file */
+	CHECK_INT(h.clash, OUT_CLASH_INSIDE);
+	CHECK_STR(h.input, "in");
+	CHECK(!h.whole);
+	CHECK(out_inputs_find(ins, at, NULL, OUT_CLASH_IS, &h) && h.clash == OUT_CLASH_IS);
+	free(at);
+	/* the output holds the input; a link's name is where it is, its target where it leads */
+	at = out_place_of_name(up);
+	CHECK(at && !out_inputs_find(ins, at, NULL, OUT_CLASH_ANY, &h));
+	free(at);
+	at = out_place_of_target(up);
+	CHECK(at && out_inputs_find(ins, at, NULL, OUT_CLASH_ANY, &h) && h.clash == OUT_CLASH_CONTAINS);
+	free(at);
+	/* by identity alone (a hard link elsewhere is the file) */
+	snprintf(p, sizeof p, "%s/hard", d);
+	struct stat sb;
+	CHECK(link(file, p) == 0 && stat(p, &sb) == 0);
+	CHECK(out_inputs_find(ins, NULL, &sb, OUT_CLASH_ANY, &h) && h.clash == OUT_CLASH_IS);
+	CHECK(!out_inputs_find(ins, NULL, &sb, OUT_CLASH_INSIDE | OUT_CLASH_CONTAINS, &h));
+	/* a name whose directory does not resolve */
+	snprintf(p, sizeof p, "%s/none/x", d);
+	errno = 0;
+	CHECK(out_place_of_name(p) == NULL && errno == ENOENT);
+	out_inputs_free(ins);
+}
+
+TEST(om_place_check_says_why)
+{
+	hf_model *m = hf_model_create();
+	if (!CHECK(m) || !CHECK_INT(hf_model_open(m, test_path("fixtures/models/tiny-llama")), LQ_OK)) {
+		hf_model_free(m);
+		return;
+	}
+	char err[FMT_ERRBUF], out[4096];
+	CHECK_INT(om_place_check(m, NULL, 0, "-", err), LQ_OK);
+	snprintf(out, sizeof out, "%s/nf4", m->input);
+	CHECK_INT(om_place_check(m, NULL, 0, out, err), LQ_ERR_ARG);
+	CHECK_CONTAINS(err, "is inside the input directory");
+	snprintf(out, sizeof out, "%s/config.json", m->input);
+	CHECK_INT(om_place_check(m, NULL, 0, out, err), LQ_ERR_ARG);
+	CHECK_CONTAINS(err, "is part of the input");
+	CHECK_INT(om_place_check(m, NULL, 0, m->input, err), LQ_ERR_ARG);
+	CHECK_CONTAINS(err, "is the input");
+	snprintf(out, sizeof out, "%s/no/such/dir/out", util_tmpdir());
+	CHECK_INT(om_place_check(m, NULL, 0, out, err), LQ_ERR_IO);
+	CHECK_CONTAINS(err, "cannot use output");
+	snprintf(out, sizeof out, "%s/out", util_tmpdir());
+	CHECK_INT(om_place_check(m, NULL, 0, out, err), LQ_OK);
+	hf_model_free(m);
 }

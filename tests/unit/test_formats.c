@@ -10,7 +10,9 @@
 #include <stdlib.h>
 
 #include "bnb.h"
-#include "hf_model.h"
+#include "hf_json.h"
+#include "hf_out.h"
+#include "out_model.h"
 #include "test.h"
 #include "util.h"
 
@@ -435,6 +437,79 @@ TEST(formats_quant_state_round_trip)
 	CHECK(!bnb_part_name(name, 8, "model.w", BNB_PART_QUANT_MAP, LQ_QTYPE_NF4));
 	s.double_quant = false;
 	CHECK(!bnb_has_part(&s, BNB_PART_NESTED_QUANT_MAP) && bnb_has_part(&s, BNB_PART_ABSMAX));
+	CHECK_STR(bnb_find_state_suffix("a.b.quant_state.bitsandbytes__nf4"), ".quant_state.bitsandbytes__nf4");
+	CHECK(bnb_find_state_suffix("a.b.quant_state.bitsandbytes__int8"));
+	CHECK(!bnb_find_state_suffix("a.b.quant_state") && !bnb_find_state_suffix("a.absmax"));
+}
+
+/* The group's parts, their sizes, and their declaration in an output (om_add_group): what nf4quant and
+ * loramerge write. */
+TEST(formats_bnb_group_layout)
+{
+	static const int64_t sizes[] = {1, 63, 64, 65, 4096 * 256 + 1, 28672LL * 8192};
+	static const int32_t blocks[] = {32, 64, 4096};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+		for (size_t b = 0; b < sizeof blocks / sizeof *blocks; b++)
+			for (int dq = 0; dq < 2; dq++) {
+				int64_t n = sizes[i];
+				bnb_state s = {.qtype = LQ_QTYPE_NF4, .blocksize = blocks[b], .dtype = LQ_DTYPE_BF16, .ndim = 1,
+					       .shape = {n}, .double_quant = dq, .nested_blocksize = 256};
+				test_context("n %" PRId64 ", blocksize %d, dq %d", n, (int)blocks[b], dq);
+				/* the formula the tools wrote by hand */
+				int64_t nb = lq_quant_nblocks(n, s.blocksize);
+				uint64_t want = (uint64_t)lq_quant_packed_bytes(n) + 16 * 4 + bnb_state_json_size(&s) +
+						(dq ? (uint64_t)nb + (uint64_t)lq_quant_nested_blocks(nb) * 4 + 256 * 4 : (uint64_t)nb * 4);
+				CHECK_INT(bnb_group_bytes(&s, n), want);
+			}
+	test_context("declaration");
+	bnb_state s = {.qtype = LQ_QTYPE_FP4, .blocksize = 64, .dtype = LQ_DTYPE_F16, .ndim = 2, .shape = {8, 16},
+		       .double_quant = true, .nested_blocksize = 256};
+	out_model om;
+	int32_t ids[BNB_NPARTS];
+	char err[FMT_ERRBUF];
+	if (CHECK_INT(om_init(&om, "g.safetensors", 1, err), LQ_OK) &&
+	    CHECK_INT(om_add_group(&om, 0, "w", &s, 128, NULL, ids, err), LQ_OK) && CHECK_INT(om.nnames, BNB_NPARTS)) {
+		CHECK_STR(om.names[0], "w");
+		CHECK_STR(om.names[BNB_PART_QUANT_STATE], "w.quant_state.bitsandbytes__fp4");
+		CHECK_INT(ids[BNB_PART_NESTED_QUANT_MAP], BNB_PART_NESTED_QUANT_MAP);
+		CHECK_INT(om_layout(&om, err), LQ_OK);
+		CHECK_INT(om.bytes, bnb_group_bytes(&s, 128));
+	}
+	om_free(&om);
+	/* without double quantization: no nested parts, their ids -1 */
+	s.double_quant = false;
+	if (CHECK_INT(om_init(&om, "g.safetensors", 1, err), LQ_OK) &&
+	    CHECK_INT(om_add_group(&om, 0, "w", &s, 128, NULL, ids, err), LQ_OK)) {
+		CHECK_INT(om.nnames, 4);
+		CHECK_INT(ids[BNB_PART_NESTED_ABSMAX], -1);
+		CHECK_INT(ids[BNB_PART_QUANT_STATE], 3);
+		CHECK_INT(om_layout(&om, err), LQ_OK);
+		CHECK_INT(om.bytes, bnb_group_bytes(&s, 128));
+	}
+	om_free(&om);
+	/* a part copied as it is stored keeps its type and shape (a quant_state of its own length) */
+	st_tensor qs = {.dtype = ST_U8, .ndim = 1, .shape = {200}};
+	const st_tensor *as_is[BNB_NPARTS] = {[BNB_PART_QUANT_STATE] = &qs};
+	if (CHECK_INT(om_init(&om, "g.safetensors", 1, err), LQ_OK) &&
+	    CHECK_INT(om_add_group(&om, 0, "w", &s, 128, as_is, ids, err), LQ_OK) && CHECK_INT(om_layout(&om, err), LQ_OK))
+		CHECK_INT(om.bytes, bnb_group_bytes(&s, 128) - bnb_state_json_size(&s) + 200);
+	om_free(&om);
+	/* a name the writer refuses, and a name too long */
+	if (CHECK_INT(om_init(&om, "g.safetensors", 1, err), LQ_OK)) {
+		CHECK_INT(om_add_group(&om, 0, "w\001", &s, 128, NULL, ids, err), LQ_ERR_ARG);
+		CHECK_CONTAINS(err, "contains a control character");
+	}
+	om_free(&om);
+	char *name = malloc(BNB_NAME_MAX);
+	if (name && CHECK_INT(om_init(&om, "g.safetensors", 1, err), LQ_OK)) {
+		memset(name, 'a', BNB_NAME_MAX - 8);
+		name[BNB_NAME_MAX - 8] = '\0';
+		CHECK_INT(om_add_group(&om, 0, name, &s, 128, NULL, ids, err), LQ_ERR_UNSUPPORTED);
+		CHECK_STR(err, "tensor name too long");
+		CHECK_INT(om.nnames, 2); /* the codes' and absmax's names fit, ".quant_map" does not */
+		om_free(&om);
+	}
+	free(name);
 }
 
 TEST(formats_quant_state_rejects_malformed)

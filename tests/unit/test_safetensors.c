@@ -7,13 +7,15 @@
  *   a message that names the file and the tensor;
  * - headers it accepts read the same here: names, dtypes, shapes, bytes and metadata as it read them
  *   (fixtures/safetensors/make_fixtures.py --accept generated the table);
- * - the writer refuses bad declarations, counts every byte and never leaves a partial file behind.
+ * - the writer refuses bad declarations, counts every byte and never leaves a partial file behind;
+ * - driven through its out_writer table (out_writer.h), as the output model drives it, it writes the same.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "out_writer.h"
 #include "safetensors.h"
 #include "test.h"
 #include "util.h"
@@ -1230,4 +1232,70 @@ TEST(st_writer_metadata_round_trip)
 	}
 	st_file_free(f);
 	unlink(path);
+}
+
+/* The output model's view of the writer: the same file through the table, the sizes and header it checks
+ * a finished part against, the name the messages give. */
+TEST(out_writer_safetensors_writes_what_st_writer_writes)
+{
+	const char *rel = "fixtures/models/tiny-llama-sharded/model-00002-of-00005.safetensors";
+	const out_writer_ops *ops = &out_writer_safetensors;
+	st_file *f = util_open(rel);
+	size_t olen = 0;
+	unsigned char *orig = read_all(test_path(rel), &olen);
+	void *w = ops->create();
+	const char *out = tmp_path("ops.safetensors");
+	unlink(out);
+	if (!f || !CHECK(orig != NULL) || !CHECK(w != NULL))
+		goto done;
+	CHECK_STR(ops->name, "safetensors");
+	for (size_t i = 0; i < f->ntensors; i++) {
+		const st_tensor *t = &f->tensors[i];
+		CHECK_INT(ops->declare(w, t->name, t->dtype, t->ndim, t->shape), (int32_t)i);
+	}
+	if (!CHECK_INT(ops->layout(w, false), LQ_OK))
+		goto done;
+	size_t hlen;
+	const unsigned char *hdr = ops->header(w, &hlen);
+	CHECK_INT(hlen, 8 + f->header_len);
+	CHECK(hdr && olen >= hlen && memcmp(hdr, orig, hlen) == 0);
+	CHECK_INT(ops->file_size(w), olen);
+	CHECK_INT(ops->data_size(w), f->file_size - f->data_start);
+	for (size_t i = 0; i < f->ntensors; i++)
+		CHECK_INT(ops->element_size(w, (int32_t)i), st_dtype_bits(f->tensors[i].dtype) / 8);
+	CHECK_INT(ops->element_size(w, (int32_t)f->ntensors), 0);
+	if (!CHECK_INT(ops->open(w, out, "shown.safetensors"), LQ_OK))
+		goto done;
+	for (size_t i = 0; i < f->ntensors; i++) {
+		size_t n;
+		unsigned char *data = util_tensor(f, f->tensors[i].name, &n);
+		if (data)
+			CHECK_INT(ops->write(w, (int32_t)i, 0, data, n), LQ_OK);
+		free(data);
+	}
+	if (!CHECK_INT(ops->finish(w), LQ_OK))
+		test_note("%s", ops->error(w));
+	size_t rlen = 0;
+	unsigned char *again = read_all(out, &rlen);
+	CHECK(again && rlen == olen && memcmp(again, orig, olen) == 0);
+	free(again);
+	/* messages name the file as it will be called; free removes an unfinished one */
+	ops->free(w);
+	unlink(out);
+	int64_t two[1] = {2};
+	w = ops->create();
+	if (!CHECK(w) || !CHECK_INT(ops->declare(w, "t", ST_U8, 1, two), 0) || !CHECK_INT(ops->layout(w, true), LQ_OK) ||
+	    !CHECK_INT(ops->open(w, out, "shown.safetensors"), LQ_OK))
+		goto done;
+	CHECK_INT(ops->finish(w), LQ_ERR_ARG);
+	CHECK_CONTAINS(ops->error(w), "shown.safetensors: tensor 't': 0 of 2 bytes written");
+	ops->free(w);
+	w = NULL;
+	CHECK(!exists(out));
+done:
+	ops->free(w);
+	ops->free(NULL);
+	unlink(out);
+	free(orig);
+	st_file_free(f);
 }

@@ -1,7 +1,7 @@
 /*
- * model_out.h: the output side the tools share: where the output goes (and the checks on that place),
- * its shards (the input's layout, a size limit, or one file), the safetensors writers, the index,
- * config.json, the carried files, the MANIFEST, and the rename into place.
+ * out_model.h: the output side of the tools: where the output goes (and the checks on that place),
+ * its shards (the input's layout, a size limit, or one file), a writer per shard (out_writer.h: the
+ * safetensors one), the index, config.json, the carried files, the MANIFEST, and the rename into place.
  *
  * OUTPUT is a model directory, a .safetensors file, a bundle (.tar.zst or .tar: the directory written,
  * then archived reproducibly, bundle.h) or "-", a safetensors stream on standard output (its tensors in
@@ -14,20 +14,24 @@
  * against the plan and writes the index, config.json, the carried files and the MANIFEST, so that N parts
  * and a finish give the bytes of one run.
  *
- * Use: om_place_ok, om_init, om_set_origin, om_add for every output tensor (in plan order), om_layout
+ * Use: om_place_check, om_init, om_set_origin, om_add or om_add_group for every output tensor (in plan
+ * order), om_layout
  * (sizes are known from here on), om_set_part, om_begin, om_open (the executor then writes through the
- * writers of the shards om_shard_todo names), om_finish, om_commit; om_free removes whatever was not
- * committed.
+ * writers, om_writer, of the shards om_shard_todo names), om_finish, om_commit; om_free removes whatever
+ * was not committed.
  */
-#ifndef TOOLS_MODEL_OUT_H
-#define TOOLS_MODEL_OUT_H
+#ifndef FORMATS_OUT_MODEL_H
+#define FORMATS_OUT_MODEL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bnb.h"
 #include "hf_model.h"
+#include "hf_out.h"
 #include "manifest.h"
+#include "out_writer.h"
 #include "safetensors.h"
 
 typedef struct out_model {
@@ -44,7 +48,8 @@ typedef struct out_model {
 	bool *linked;       /* per shard: a completed part taken as it is (finish) */
 	char **part_tmp;    /* per shard: its temporary name in the output directory (parts) */
 	size_t nshards;
-	st_writer **writers;
+	const out_writer_ops *format; /* the shards' container */
+	out_writer *writers; /* per shard */
 	char **files;       /* shard file names */
 	char **names;       /* every tensor added, in order, and its shard: the index */
 	size_t *shard_of;
@@ -61,8 +66,10 @@ bool om_is_bundle(const char *output);
 /* Whether OUTPUT may be written for the inputs, model m and the adapters (their paths as given: a
  * directory, a file in one, or a bundle; NULL when none): not an input, not inside an input directory, not
  * containing an input's directory or file, neither where its name is nor where it leads through a link,
- * every path compared by its real path (out_place.c). Prints the message. */
-bool om_place_ok(const hf_model *m, const char *const *adapters, size_t nadapters, const char *output);
+ * every path compared by its real path (out_place.h). Standard output ("-") always may. LQ_ERR_ARG when it
+ * may not, LQ_ERR_IO when OUTPUT's directory cannot be resolved, LQ_ERR_NOMEM; the message in err. */
+lq_status om_place_check(const hf_model *m, const char *const *adapters, size_t nadapters, const char *output,
+			 char *err);
 
 /* The output shard of each of n units (a tensor or a group of tensors kept together) of `bytes` bytes,
  * from input shard `in_shard`: one file for a .safetensors or "-" OUTPUT, else the input's layout, or
@@ -77,7 +84,17 @@ void om_set_origin(out_model *om, const char *tool, const char *const *keys, con
 /* Declares a tensor in shard `shard`; returns the writer's id, or -1 with the message in err. */
 int32_t om_add(out_model *om, size_t shard, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
 	       char *err);
+/* Declares the parts that the 4-bit group of weight `weight` (n elements, state s) has in shard `shard`,
+ * in bnb_part order: each named by bnb_part_name and laid out by bnb_part_layout or, where as_is (NULL:
+ * nowhere) has a tensor for it, typed and shaped as that tensor is stored (a group copied as it was: its
+ * quant_state keeps its own length). ids[k] gets part k's writer id, -1 for a part the group lacks.
+ * LQ_ERR_UNSUPPORTED, "tensor name too long", when a name needs more than BNB_NAME_MAX bytes; LQ_ERR_ARG
+ * when om_add fails; the message in err. */
+lq_status om_add_group(out_model *om, size_t shard, const char *weight, const bnb_state *s, int64_t n,
+		       const st_tensor *const *as_is, int32_t ids[BNB_NPARTS], char *err);
 lq_status om_layout(out_model *om, char *err);
+/* The writer of shard `shard`, for the executor's sink (model_io.h); owned by om. */
+const out_writer *om_writer(const out_model *om, size_t shard);
 
 /* --shard I/N (part = I - 1 < nparts): this run writes the shards of part I only: consecutive shards,
  * balanced by bytes (each shard goes to the part its middle byte falls in). After om_layout; needs a
@@ -106,8 +123,9 @@ void om_free(out_model *om);
 /* The bytes of m's carried files and config, for om_begin. */
 uint64_t om_carried_bytes(const hf_model *m);
 
-/* Says, at the default verbosity, each entry of m's model directory that OUTPUT will not carry and why
- * (nothing when OUTPUT is a .safetensors file or a stream, which carry nothing). */
-void om_say_not_carried(const hf_model *m, const char *output);
+/* Whether OUTPUT carries m's files, and so whether the entries m leaves out (m->skipped) are worth saying:
+ * m is a model directory (or a bundle of one) and OUTPUT a directory or a bundle, not a .safetensors file or
+ * a stream, which carry nothing. */
+bool om_carries_files(const hf_model *m, const char *output);
 
-#endif /* TOOLS_MODEL_OUT_H */
+#endif /* FORMATS_OUT_MODEL_H */

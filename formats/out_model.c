@@ -1,5 +1,5 @@
-/* model_out.c: see model_out.h. */
-#include "model_out.h"
+/* out_model.c: see out_model.h. */
+#include "out_model.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
-#include "cli.h"
+#include "hf_json.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -68,6 +68,7 @@ lq_status om_init(out_model *om, const char *output, size_t nshards, char *err)
 	om->zstd_level = BUNDLE_DEFAULT_LEVEL;
 	om->zstd_threads = 1;
 	om->nshards = nshards;
+	om->format = &out_writer_safetensors;
 	om->writers = calloc(nshards, sizeof *om->writers);
 	om->files = calloc(nshards, sizeof *om->files);
 	om->todo = calloc(nshards, sizeof *om->todo);
@@ -78,10 +79,10 @@ lq_status om_init(out_model *om, const char *output, size_t nshards, char *err)
 	for (size_t s = 0; s < nshards; s++) {
 		char name[64];
 		hf_shard_name(name, sizeof name, s, nshards);
-		om->writers[s] = st_writer_create();
+		om->writers[s] = (out_writer){om->format, om->format->create()};
 		om->files[s] = strdup(name);
 		om->todo[s] = true;
-		if (!om->writers[s] || !om->files[s])
+		if (!om->writers[s].self || !om->files[s])
 			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 	}
 	return LQ_OK;
@@ -93,6 +94,17 @@ void om_set_origin(out_model *om, const char *tool, const char *const *keys, con
 				       .noptions = n};
 }
 
+const out_writer *om_writer(const out_model *om, size_t shard)
+{
+	return &om->writers[shard];
+}
+
+/* The size shard s's file will have (after om_layout). */
+static uint64_t file_size(const out_model *om, size_t s)
+{
+	return om->writers[s].ops->file_size(om->writers[s].self);
+}
+
 lq_status om_set_part(out_model *om, size_t part, size_t nparts, char *err)
 {
 	if (!om->is_dir || om->bundle)
@@ -101,9 +113,9 @@ lq_status om_set_part(out_model *om, size_t part, size_t nparts, char *err)
 	om->nparts = nparts;
 	uint64_t total = 0, before = 0;
 	for (size_t s = 0; s < om->nshards; s++)
-		total += st_writer_file_size(om->writers[s]);
+		total += file_size(om, s);
 	for (size_t s = 0; s < om->nshards; s++) {
-		uint64_t size = st_writer_file_size(om->writers[s]);
+		uint64_t size = file_size(om, s);
 		/* the part of the shard's middle byte: in 128-bit arithmetic, as total * nparts may not fit */
 		unsigned __int128 mid = (unsigned __int128)(2 * before + size) * nparts;
 		size_t of = total ? (size_t)(mid / ((unsigned __int128)2 * total)) : s * nparts / om->nshards;
@@ -134,9 +146,10 @@ bool om_has_work(const out_model *om)
 int32_t om_add(out_model *om, size_t shard, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
 	       char *err)
 {
-	int32_t id = st_writer_add(om->writers[shard], name, dtype, ndim, shape);
+	const out_writer *w = &om->writers[shard];
+	int32_t id = w->ops->declare(w->self, name, dtype, ndim, shape);
 	if (id < 0) {
-		fmt_fail(err, LQ_ERR_ARG, "%s", st_writer_error(om->writers[shard]));
+		fmt_fail(err, LQ_ERR_ARG, "%s", w->ops->error(w->self));
 		return -1;
 	}
 	if (om->nnames == om->cap) {
@@ -160,16 +173,39 @@ int32_t om_add(out_model *om, size_t shard, const char *name, st_dtype dtype, in
 	return id;
 }
 
+lq_status om_add_group(out_model *om, size_t shard, const char *weight, const bnb_state *s, int64_t n,
+		       const st_tensor *const *as_is, int32_t ids[BNB_NPARTS], char *err)
+{
+	for (int k = 0; k < BNB_NPARTS; k++)
+		ids[k] = -1;
+	for (int k = 0; k < BNB_NPARTS; k++) {
+		if (!bnb_has_part(s, (bnb_part)k))
+			continue;
+		char name[BNB_NAME_MAX];
+		if (!bnb_part_name(name, sizeof name, weight, (bnb_part)k, s->qtype))
+			return fmt_fail(err, LQ_ERR_UNSUPPORTED, "tensor name too long");
+		const st_tensor *t = as_is ? as_is[k] : NULL;
+		st_dtype dt;
+		int ndim;
+		int64_t shape[2];
+		bnb_part_layout(s, (bnb_part)k, n, &dt, &ndim, shape);
+		ids[k] = t ? om_add(om, shard, name, t->dtype, t->ndim, t->shape, err)
+			   : om_add(om, shard, name, dt, ndim, shape, err);
+		if (ids[k] < 0)
+			return LQ_ERR_ARG;
+	}
+	return LQ_OK;
+}
+
 lq_status om_layout(out_model *om, char *err)
 {
 	om->bytes = 0;
 	for (size_t s = 0; s < om->nshards; s++) {
-		if (om->stream)
-			st_writer_keep_order(om->writers[s]);
-		lq_status st = st_writer_layout(om->writers[s]);
+		const out_writer *w = &om->writers[s];
+		lq_status st = w->ops->layout(w->self, om->stream);
 		if (st != LQ_OK)
-			return fmt_fail(err, st, "%s", st_writer_error(om->writers[s]));
-		om->bytes += st_writer_data_size(om->writers[s]);
+			return fmt_fail(err, st, "%s", w->ops->error(w->self));
+		om->bytes += w->ops->data_size(w->self);
 	}
 	return LQ_OK;
 }
@@ -182,12 +218,9 @@ uint64_t om_carried_bytes(const hf_model *m)
 	return bytes;
 }
 
-void om_say_not_carried(const hf_model *m, const char *output)
+bool om_carries_files(const hf_model *m, const char *output)
 {
-	if (!m->is_model_dir || om_is_stream(output) || ends_with(output, ".safetensors"))
-		return;
-	for (size_t i = 0; i < m->nskipped; i++)
-		cli_info(0, "not carried: %s", m->skipped[i]);
+	return m->is_model_dir && !om_is_stream(output) && !ends_with(output, ".safetensors");
 }
 
 static char *join(const char *dir, const char *name)
@@ -287,16 +320,16 @@ static bool holds_parts(const out_model *om, bool *present, size_t *npresent)
 static lq_status check_part(const out_model *om, size_t s, const char *path, char *err)
 {
 	size_t hlen;
-	const void *hdr = st_writer_header(om->writers[s], &hlen);
+	const void *hdr = om->writers[s].ops->header(om->writers[s].self, &hlen);
 	struct stat sb;
 	int fd;
 	lq_status st = fmt_open_input(path, &fd, &sb, err);
 	if (st != LQ_OK)
 		return st;
-	if ((uint64_t)sb.st_size != st_writer_file_size(om->writers[s])) {
+	if ((uint64_t)sb.st_size != file_size(om, s)) {
 		st = fmt_fail(err, LQ_ERR_CORRUPT, "'%s' is %jd bytes, the plan's shard %" PRIu64 ": not a part of this "
 			      "conversion (made from another input, or with other options than this run)", path,
-			      (intmax_t)sb.st_size, st_writer_file_size(om->writers[s]));
+			      (intmax_t)sb.st_size, file_size(om, s));
 	} else {
 		char *got = malloc(hlen ? hlen : 1);
 		if (!got)
@@ -453,10 +486,11 @@ lq_status om_open(out_model *om, char *err)
 	for (size_t s = 0; s < om->nshards; s++) {
 		if (!om->todo[s])
 			continue;
+		const out_writer *w = &om->writers[s];
 		lq_status st;
 		if (om->stream) {
-			if ((st = st_writer_open_stream(om->writers[s], STDOUT_FILENO, "standard output")) != LQ_OK)
-				return fmt_fail(err, st, "%s", st_writer_error(om->writers[s]));
+			if ((st = w->ops->open_stream(w->self, STDOUT_FILENO, "standard output")) != LQ_OK)
+				return fmt_fail(err, st, "%s", w->ops->error(w->self));
 			continue;
 		}
 		/* messages name the file as it will be called, not its temporary name */
@@ -466,16 +500,14 @@ lq_status om_open(out_model *om, char *err)
 		else
 			snprintf(shown, sizeof shown, "%s", om->path);
 		const char *path = om->nparts ? om->part_tmp[s] : hf_out_path(om->out, om->files[s]);
-		st = path ? st_writer_set_display_name(om->writers[s], shown) : LQ_ERR_NOMEM;
-		if (st == LQ_OK)
-			st = st_writer_open(om->writers[s], path);
+		st = path ? w->ops->open(w->self, path, shown) : LQ_ERR_NOMEM;
 		if (st != LQ_OK)
-			return fmt_fail(err, st, "%s", path ? st_writer_error(om->writers[s]) : "out of memory");
+			return fmt_fail(err, st, "%s", path ? w->ops->error(w->self) : "out of memory");
 	}
 	return LQ_OK;
 }
 
-/* A signal ends the run between the steps that finish the output (fmt_cancelled, cli.h). */
+/* A signal ends the run between the steps that finish the output (fmt_cancelled, fmt.h). */
 static lq_status interrupted(const char *step, char *err)
 {
 	return fmt_cancelled(step) ? fmt_fail(err, LQ_ERR_CANCELLED, "interrupted") : LQ_OK;
@@ -537,8 +569,9 @@ lq_status om_finish(out_model *om, const hf_model *m, uint64_t total_parameters,
 			continue;
 		if ((st = interrupted("shards", err)) != LQ_OK)
 			return st;
-		if ((st = st_writer_finish(om->writers[s])) != LQ_OK) /* syncs the shard */
-			return fmt_fail(err, st, "%s", st_writer_error(om->writers[s]));
+		const out_writer *w = &om->writers[s];
+		if ((st = w->ops->finish(w->self)) != LQ_OK) /* syncs the shard */
+			return fmt_fail(err, st, "%s", w->ops->error(w->self));
 	}
 	if ((st = interrupted("index", err)) != LQ_OK || !om->is_dir || om->nparts)
 		return st;
@@ -610,8 +643,8 @@ lq_status om_commit(out_model *om, char *err)
 void om_free(out_model *om)
 {
 	for (size_t s = 0; s < om->nshards; s++) {
-		if (om->writers)
-			st_writer_free(om->writers[s]); /* an unfinished shard file is removed */
+		if (om->writers && om->writers[s].ops)
+			om->writers[s].ops->free(om->writers[s].self); /* an unfinished shard file is removed */
 		if (om->files)
 			free(om->files[s]);
 		if (om->part_tmp && om->part_tmp[s]) {
