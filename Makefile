@@ -146,10 +146,12 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
 	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o $(B)/tools/qinspect_output.o
-# The tools link the static libraries: nothing to find at run time but the system's.
+# The tools link the static libraries: nothing to find at run time but the system's. The objects go
+# before the archives, those of another rule (qinspect's writers) included, so that the linker takes from
+# an archive what any of them needs.
 $(TOOL_BINS): $(B)/%: $(B)/tools/%.o $(CLI_OBJ) $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
 
 # ---------------------------------------------------------------------------------------- tests
 $(B)/tests/%.o: tests/%.c
