@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "fmt.h"
+
 /* Reads of files and of the archive, and the cursor's skips: large enough that a syscall or a libarchive
  * call is noise next to the bytes it moves, small enough to stay out of the memory budget. */
 #define IO_CHUNK ((size_t)1 << 20)
@@ -17,12 +19,11 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* Whether an entry is a .safetensors file: its header is what the reader holds, not the whole entry. */
+/* Whether an entry is a .safetensors file (a name before the extension): its header is what the reader
+ * holds, not the whole entry. */
 static inline bool bundle_is_safetensors(const char *name)
 {
-	static const char suffix[] = ".safetensors";
-	size_t n = strlen(name), k = sizeof suffix - 1;
-	return n > k && memcmp(name + n - k, suffix, k) == 0;
+	return strlen(name) > strlen(".safetensors") && fmt_ends_with(name, ".safetensors");
 }
 
 /* Why the characters of a name are refused, or NULL. */

@@ -18,21 +18,21 @@
 #include "safetensors.h"
 #include "zstd_frames.h"
 
-static bool ends_with(const char *s, const char *suffix)
+/* Whether path ends with ext after a name of one byte or more (".tar" alone names no bundle). */
+static bool named_with(const char *path, const char *ext)
 {
-	size_t n = strlen(s), k = strlen(suffix);
-	return n > k && memcmp(s + n - k, suffix, k) == 0;
+	return strlen(path) > strlen(ext) && fmt_ends_with(path, ext);
 }
 
 bool bundle_path_is_bundle(const char *path, bool *compressed)
 {
 	static const char *const zst[] = {".tar.zst", ".tar.zstd", ".tzst"};
 	for (size_t i = 0; i < sizeof zst / sizeof *zst; i++)
-		if (ends_with(path, zst[i])) {
+		if (named_with(path, zst[i])) {
 			*compressed = true;
 			return true;
 		}
-	if (ends_with(path, ".tar")) {
+	if (named_with(path, ".tar")) {
 		*compressed = false;
 		return true;
 	}

@@ -27,18 +27,6 @@ static bool is_ascii(const char *s)
 	return true;
 }
 
-static char *join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p) {
-		memcpy(p, dir, strlen(dir));
-		p[strlen(dir)] = '/';
-		memcpy(p + strlen(dir) + 1, name, strlen(name) + 1);
-	}
-	return p;
-}
-
 /* Where libarchive's tar stream goes: straight to the file, or through our zstd stream first. */
 typedef struct sink {
 	int fd;
@@ -152,7 +140,7 @@ static lq_status archive_write_failed(sink *s, struct archive *a)
 static lq_status write_entry(sink *s, struct archive *a, const char *dir, const char *name, char *buf,
 			     uint64_t *held)
 {
-	char *path = join(dir, name);
+	char *path = fmt_join(dir, "/", name);
 	if (!path)
 		return sink_fail(s, LQ_ERR_NOMEM, "out of memory");
 	lq_status st = LQ_OK;

@@ -112,7 +112,7 @@ manifest_hash *manifest_hash_begin(const char *path, uint64_t size)
 		goto fail;
 	XXH3_128bits_reset(h->whole);
 	XXH3_128bits_reset(h->tensor);
-	if (manifest_is_safetensors(path)) {
+	if (fmt_ends_with(path, ".safetensors")) {
 		if (!(h->r.st = st_file_create()))
 			goto fail;
 		if (size < 8) {

@@ -47,13 +47,6 @@ void manifest_canonical(XXH128_hash_t h, unsigned char out[16]);
 /* 16 bytes as 32 lowercase hex digits and a NUL. */
 void manifest_hex16(const unsigned char h[16], char out[HASH_HEX + 1]);
 
-/* Whether a file is hashed tensor by tensor: a .safetensors file, by its name. */
-static inline bool manifest_is_safetensors(const char *path)
-{
-	size_t n = strlen(path), k = strlen(".safetensors");
-	return n >= k && strcmp(path + n - k, ".safetensors") == 0;
-}
-
 /* qsort's comparison of manifest_file pointers by path. */
 static inline int manifest_by_path(const void *a, const void *b)
 {

@@ -278,7 +278,7 @@ static bool read_file(json_scan *js, mf *m)
 	if (strcmp(f->path, MANIFEST_NAME) == 0)
 		return json_fail(js, "the manifest lists itself");
 	/* tensors are listed for every .safetensors file and for no other */
-	if (f->has_tensors != manifest_is_safetensors(f->path))
+	if (f->has_tensors != fmt_ends_with(f->path, ".safetensors"))
 		return json_fail(js, "file '%s' %s", fmt_quote(f->path, q, sizeof q),
 				 f->has_tensors ? "is not a .safetensors file but lists tensors"
 						: "is a .safetensors file but lists no tensors");
@@ -444,20 +444,6 @@ static void say(verifier *v, const char *fmt, ...)
 		v->report(v->arg, msg);
 }
 
-static void shape_text(int ndim, const int64_t *shape, char *out, size_t size)
-{
-	size_t n = 0;
-	out[n++] = '[';
-	for (int d = 0; d < ndim && n + 24 < size; d++) {
-		int k = snprintf(out + n, size - n, "%s%" PRId64, d ? ", " : "", shape[d]);
-		if (k < 0 || (size_t)k >= size - n)
-			break;
-		n += (size_t)k;
-	}
-	out[n++] = ']';
-	out[n] = '\0';
-}
-
 static const mf_tensor *find_tensor(const mf_file *mfile, const char *name)
 {
 	size_t lo = 0, hi = mfile->ntensors;
@@ -493,8 +479,8 @@ static void check_tensors(verifier *v, const mf_file *mfile, const hashed *r, co
 		/* dims is NULL when no tensor of the file has a dimension */
 		const int64_t *shape = mt->ndim ? mfile->dims + mt->dims : t->shape;
 		if (t->ndim != mt->ndim || memcmp(t->shape, shape, (size_t)t->ndim * sizeof *t->shape)) {
-			shape_text(t->ndim, t->shape, sa, sizeof sa);
-			shape_text(mt->ndim, shape, sb, sizeof sb);
+			fmt_shape(sa, sizeof sa, t->ndim, t->shape);
+			fmt_shape(sb, sizeof sb, mt->ndim, shape);
 			say(v, "%s: tensor '%s': shape %s, the manifest says %s", qpath, qn, sa, sb);
 		}
 		unsigned char h[16];

@@ -289,17 +289,6 @@ static bool has_type(const hf_select *s, const char *type)
 	return false;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	const size_t n = strlen(s), m = strlen(suffix);
-	return n >= m && memcmp(s + n - m, suffix, m) == 0;
-}
-
-static bool starts_with(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* The last dotted segment of path. */
 static const char *last_segment(const char *path)
 {
@@ -404,11 +393,11 @@ static const char *runtime_path(const hf_select *s, const char *module, char *bu
 		}
 	}
 	if (!from && s->qwen2_vl) {
-		if (starts_with(module, "visual.")) {
+		if (fmt_starts_with(module, "visual.")) {
 			from = "visual.";
 			to = "model.visual.";
-		} else if (starts_with(module, "model.") && !starts_with(module, "model.language_model.") &&
-			   !starts_with(module, "model.visual.")) {
+		} else if (fmt_starts_with(module, "model.") && !fmt_starts_with(module, "model.language_model.") &&
+			   !fmt_starts_with(module, "model.visual.")) {
 			from = "model.";
 			to = "model.language_model.";
 		}
@@ -572,7 +561,7 @@ static bool add_default_patterns(hf_select *s, const cJSON *config, const char *
 		return false;
 	for (size_t i = 0; i < COUNT(last_module); i++)
 		if ((!last_module[i].type || strcmp(top_type, last_module[i].type) == 0) &&
-		    ends_with(s->arch, last_module[i].arch_suffix) &&
+		    fmt_ends_with(s->arch, last_module[i].arch_suffix) &&
 		    !add_head(s, last_module[i].pattern, last_module[i].reason))
 			return false;
 	/* Models whose norms hold no weight: in the base model (no head) the last parameter is the last
@@ -581,7 +570,7 @@ static bool add_default_patterns(hf_select *s, const cJSON *config, const char *
 	static const type_rule weightless_norms[] = {{"olmo", "mlp.down_proj", NULL}, {"nanochat", "mlp.fc2", NULL}};
 	for (size_t i = 0; i < COUNT(weightless_norms); i++) {
 		const int64_t layers = int_item(config, "num_hidden_layers", 0);
-		if (strcmp(top_type, weightless_norms[i].type) != 0 || !ends_with(s->arch, "Model") || layers <= 0)
+		if (strcmp(top_type, weightless_norms[i].type) != 0 || !fmt_ends_with(s->arch, "Model") || layers <= 0)
 			continue;
 		char buf[96];
 		snprintf(buf, sizeof(buf), "layers.%lld.%s", (long long)(layers - 1), weightless_norms[i].pattern);
@@ -679,7 +668,7 @@ bool hf_select_quantize(const hf_select *s, const char *name, int ndim, const in
 	*transpose = false;
 	(void)shape; /* any 2-D shape: transformers quantizes even 1-row and 1-column Linears */
 
-	if (!ends_with(name, ".weight")) {
+	if (!fmt_ends_with(name, ".weight")) {
 		*reason = "not a weight";
 		return false;
 	}
@@ -732,7 +721,7 @@ const char *hf_select_linear_module(const hf_select *s, const char *name, int nd
 	if (!linear5)
 		linear5 = &dummy;
 	*linear5 = false;
-	if (!ends_with(name, ".weight") || !is_float || ndim != 2)
+	if (!fmt_ends_with(name, ".weight") || !is_float || ndim != 2)
 		return NULL;
 	char module[NAME_MAX_LEN];
 	const size_t n = strlen(name) - strlen(".weight");

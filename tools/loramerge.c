@@ -282,13 +282,6 @@ static void parse_args(int argc, char **argv, options *o)
 
 /* --------------------------------------------------------------------------------- the base */
 
-/* Every tensor of the base by name. */
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* The arguments swapped (loramerge ADAPTER BASE): whether the BASE that did not open as a model is a PEFT
  * adapter, and whether an ADAPTER that did not open as one is a model directory. For the hint only: this
  * runs after the failure, never on the way to a merge. */
@@ -297,7 +290,7 @@ static bool is_adapter(const char *path)
 	char p[4200];
 	struct stat sb;
 	snprintf(p, sizeof p, "%s/adapter_config.json", path);
-	if (stat(p, &sb) == 0 || ends_with(path, "adapter_config.json") || ends_with(path, "adapter_model.safetensors"))
+	if (stat(p, &sb) == 0 || fmt_ends_with(path, "adapter_config.json") || fmt_ends_with(path, "adapter_model.safetensors"))
 		return true;
 	peft_adapter *pa = peft_adapter_create();
 	bool ok = pa && peft_adapter_open(pa, path, NULL, 0) == LQ_OK;
@@ -1305,9 +1298,9 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	options o;
 	parse_args(argc, argv, &o);
-	if (o.out.max_shard_size && ends_with(o.output, ".safetensors"))
+	if (o.out.max_shard_size && fmt_ends_with(o.output, ".safetensors"))
 		cli_usage_error("--max-shard-size needs a directory OUTPUT, not a .safetensors file");
-	if ((o.out.nparts || o.out.finish) && (ends_with(o.output, ".safetensors") || om_is_bundle(o.output)))
+	if ((o.out.nparts || o.out.finish) && (fmt_ends_with(o.output, ".safetensors") || om_is_bundle(o.output)))
 		cli_usage_error("--%s needs a directory OUTPUT", o.out.finish ? "finish" : "shard");
 	if (o.out.nparts && o.out.finish)
 		cli_usage_error("--shard and --finish are separate steps: the parts first, then --finish");

@@ -180,12 +180,6 @@ static void parse_args(int argc, char **argv, options *o)
 		cli_usage_error("empty OUTPUT (-o '')");
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* ----------------------------------------------------------------------------------- planning */
 
 static lq_status plan_items(const options *o, const hf_model *m, plan *p)
@@ -260,7 +254,7 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 static void config_name(const hf_model *m, char *buf, size_t size)
 {
 	if (m->dir)
-		snprintf(buf, size, "%s%sconfig.json", m->dir, ends_with(m->dir, "/") ? "" : "/");
+		snprintf(buf, size, "%s%sconfig.json", m->dir, fmt_ends_with(m->dir, "/") ? "" : "/");
 	else
 		snprintf(buf, size, "%s:config.json", m->input);
 }
@@ -432,15 +426,6 @@ static void plan_free(plan *p)
 
 /* ---------------------------------------------------------------------------------- reporting */
 
-static void shape_str(char *buf, size_t size, int ndim, const int64_t *shape)
-{
-	size_t n = (size_t)snprintf(buf, size, "[");
-	for (int d = 0; d < ndim && n < size; d++)
-		n += (size_t)snprintf(buf + n, size - n, d ? ", %" PRId64 : "%" PRId64, shape[d]);
-	if (n < size)
-		snprintf(buf + n, size - n, "]");
-}
-
 static double bits_per_param(uint64_t bytes, uint64_t params)
 {
 	return params ? 8.0 * (double)bytes / (double)params : 0.0;
@@ -455,7 +440,7 @@ static void print_plan(const options *o, const hf_model *m, const plan *p, uint6
 	for (size_t i = 0; i < p->n; i++) {
 		const item *it = &p->items[i];
 		char shape[128];
-		shape_str(shape, sizeof shape, it->t->ndim, it->t->shape);
+		fmt_shape(shape, sizeof shape, it->t->ndim, it->t->shape);
 		cli_plan(out, "%-9s %s %s %s -> %s (%s)%s", it->quantize ? "quantize" : "copy", it->t->name,
 			 st_dtype_name(it->t->dtype), shape, cli_human_bytes(it->bytes_out, a, sizeof a), it->reason,
 			 it->transpose ? ", transposed (Conv1D)" : "");
@@ -645,7 +630,7 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	options o;
 	parse_args(argc, argv, &o);
-	bool out_is_file = ends_with(o.output, ".safetensors") || om_is_stream(o.output);
+	bool out_is_file = fmt_ends_with(o.output, ".safetensors") || om_is_stream(o.output);
 	if (o.out.max_shard_size && out_is_file)
 		cli_usage_error("--max-shard-size needs a directory OUTPUT, not %s", om_is_stream(o.output) ?
 				"standard output" : "a .safetensors file");

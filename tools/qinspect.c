@@ -416,13 +416,9 @@ static bool same_shape(const hf_tensor *a, const hf_tensor *b)
 	       memcmp(a->shape, b->shape, sizeof a->shape[0] * (size_t)(a->ndim < BNB_MAX_DIMS ? a->ndim : BNB_MAX_DIMS)) == 0;
 }
 
-static void shape_text(const hf_tensor *h, char *buf, size_t size)
+static const char *shape_text(const hf_tensor *h, char *buf, size_t size)
 {
-	size_t n = (size_t)snprintf(buf, size, "[");
-	for (int d = 0; d < h->ndim && d < BNB_MAX_DIMS && n < size; d++)
-		n += (size_t)snprintf(buf + n, size - n, "%s%lld", d ? ", " : "", (long long)h->shape[d]);
-	if (n < size)
-		snprintf(buf + n, size - n, "]");
+	return fmt_shape(buf, size, h->ndim < BNB_MAX_DIMS ? h->ndim : BNB_MAX_DIMS, h->shape);
 }
 
 /* A tensor to describe (and compare), and where its report goes. Tensors are read in the order of the
