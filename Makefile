@@ -258,7 +258,7 @@ test: check $(B)/torch_mean_driver $(B)/torch_norm_driver $(if $(filter 1,$(HAVE
 # A coverage-guided fuzzing session (clang with libFuzzer) of FUZZ_TARGET: safetensors (the header
 # parser), peft (adapter_config.json through formats/peft.c), manifest (MANIFEST parsing), bundle
 # (tar.zst archives through formats/bundle_read.c), tensors (the logical tensor view) or config (config.json
-# through the selection rules and skip lists of formats/select.c). New inputs go to $(B)/fuzz/corpus (or
+# through the selection rules and skip lists of formats/hf_select.c). New inputs go to $(B)/fuzz/corpus (or
 # corpus-peft), crashes to $(B)/fuzz/; FUZZ_FLAGS adds libFuzzer options, e.g. FUZZ_FLAGS="-jobs=2 -workers=2".
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET ?= safetensors

@@ -61,7 +61,7 @@
  * Python regexes (patterns, P3) run as POSIX EREs after a translation that keeps whether a whole string
  * matches (\d \w \s and their negations, (?:...), (?P<name>...), lazy quantifiers, {,n}); a key using
  * what ERE lacks (lookaround, backreferences, inline flags, possessive quantifiers) is refused, and so is
- * one beyond the bounds that keep regcomp fast (pyregex.h, the translator select.c uses too).
+ * one beyond the bounds that keep regcomp fast (pyregex.h, the translator hf_select.c uses too).
  */
 #include "peft.h"
 

@@ -25,12 +25,12 @@
 #include "bnb.h"
 #include "cli.h"
 #include "hf_model.h"
+#include "hf_select.h"
 #include "hf_tensors.h"
 #include "libquant.h"
-#include "model_io.h"
 #include "model_out.h"
 #include "peft.h"
-#include "select.h"
+#include "st_exec.h"
 
 typedef struct options {
 	const char *base, *output;
@@ -1017,7 +1017,7 @@ static lq_status run_tasks(lq_ctx *ctx, const lq_task *tasks, size_t n, st_sourc
 }
 
 /* Which weights --base-as and --requantize quantize in a float base comes from transformers' rules,
- * with the base's llm_int8_skip_modules: an entry that cannot be followed (select.h hf_select_refused)
+ * with the base's llm_int8_skip_modules: an entry that cannot be followed (hf_select.h hf_select_refused)
  * leaves it unknown. False: refused, said. */
 static bool check_refused(const hf_model *m, const hf_select *sel, const options *o)
 {
@@ -1036,7 +1036,8 @@ static bool check_refused(const hf_model *m, const hf_select *sel, const options
 }
 
 /* --requantize of a float base writes a 4-bit checkpoint: its llm_int8_skip_modules, as nf4quant's, lists
- * the modules left in float so that transformers 4.x and 5.x both load it (select.h hf_select_skip_list). */
+ * the modules left in float so that transformers 4.x and 5.x both load it (hf_select.h
+ * hf_select_skip_list). */
 static lq_status plan_skip_list(const options *o, const hf_model *m, const hf_select *sel, plan *p, char *err)
 {
 	if (!o->requantize || p->base_quantized || !m->is_model_dir)

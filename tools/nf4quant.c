@@ -21,10 +21,10 @@
 #include "bnb.h"
 #include "cli.h"
 #include "hf_model.h"
+#include "hf_select.h"
 #include "libquant.h"
-#include "model_io.h"
 #include "model_out.h"
-#include "select.h"
+#include "st_exec.h"
 
 typedef struct options {
 	const char *input, *output;
@@ -43,7 +43,7 @@ typedef struct item {
 	const st_tensor *t;
 	bool quantize, transpose;
 	bool by_user;             /* --include or --exclude names it */
-	bool linear;              /* transformers may convert this weight's module (select.h) */
+	bool linear;              /* transformers may convert this weight's module (hf_select.h) */
 	const char *reason;
 	lq_dtype dtype;
 	bnb_state state;          /* quantized: the group's state */
@@ -261,7 +261,7 @@ static void config_name(const hf_model *m, char *buf, size_t size)
 
 /*
  * A skip-list entry of the input's config.json that cannot be matched as transformers matches it
- * (select.h hf_select_refused) leaves unknown which modules it keeps out, and a wrong guess writes a
+ * (hf_select.h hf_select_refused) leaves unknown which modules it keeps out, and a wrong guess writes a
  * checkpoint transformers cannot load: refused, unless --include/--exclude decide every module it could
  * reach (then a warning). False: refused, said.
  */
@@ -293,7 +293,7 @@ static bool check_refused(const hf_model *m, const plan *p)
  * out, in llm_int8_skip_modules: null would leave it to each transformers version's defaults, which differ
  * (skiplist.h S1: 4.x keeps BERT's pooler in float, 5.x does not). The list names every module left in
  * float that a version could convert, and a tied output head, absent from the file but present in the
- * model, each spelled to mean the same under the rules of 4.x and 5.x (select.h hf_select_skip_list).
+ * model, each spelled to mean the same under the rules of 4.x and 5.x (hf_select.h hf_select_skip_list).
  */
 static lq_status plan_skip_list(const hf_model *m, plan *p)
 {

@@ -1,5 +1,5 @@
 /*
- * select.c: which checkpoint tensors transformers' bitsandbytes 4-bit loader quantizes (select.h).
+ * hf_select.c: which checkpoint tensors transformers' bitsandbytes 4-bit loader quantizes (hf_select.h).
  *
  * Facts, from the transformers 5.17.0 source (the PyPI wheel), that the rules below stand on:
  *
@@ -74,7 +74,7 @@
  * a Linear named like an embedding, an embedding named like neither, a head other than the ones above);
  * a skip-list prefix matched against a layout renamed otherwise than F6; remote-code models.
  */
-#include "select.h"
+#include "hf_select.h"
 
 #include <stdio.h>
 #include <stdlib.h>
