@@ -415,15 +415,6 @@ static bool pattern_matches(const skip_pattern *p, const char *path)
 	return hf_skip_entry_matches(&p->e, path, HF_SKIP_V5);
 }
 
-static char *dup_string(const char *s)
-{
-	const size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* Adds a pattern with its (static) reason. False: out of memory. A pattern of the config that cannot be
  * followed (see hf_select_refused) is recorded as the refusal, once, and left out. */
 static bool add_pattern(hf_select *s, const char *text, const char *reason)
@@ -457,7 +448,7 @@ static bool add_pattern(hf_select *s, const char *text, const char *reason)
 						  "can match the empty string, more than 64 nested groups or 4096 atoms)"
 						: "a regex beyond the 4096 atoms the list's regexes may hold together";
 		free(s->refused_entry);
-		if (!(s->refused_entry = dup_string(text)))
+		if (!(s->refused_entry = strdup(text)))
 			return false;
 	}
 	return true;
@@ -479,7 +470,7 @@ static bool add_type(hf_select *s, const char *type)
 {
 	if (has_type(s, type) || s->ntypes == MAX_TYPES)
 		return true;
-	s->types[s->ntypes] = dup_string(type);
+	s->types[s->ntypes] = strdup(type);
 	if (!s->types[s->ntypes])
 		return false;
 	s->ntypes++;
@@ -585,7 +576,7 @@ hf_select *hf_select_create(const cJSON *config)
 	hf_select *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->arch = dup_string("");
+	s->arch = strdup("");
 	if (!s->arch)
 		goto oom;
 	if (!cJSON_IsObject(config)) {
@@ -600,7 +591,7 @@ hf_select *hf_select_create(const cJSON *config)
 	const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
 	if (cJSON_IsString(a0)) {
 		free(s->arch);
-		if (!(s->arch = dup_string(a0->valuestring)))
+		if (!(s->arch = strdup(a0->valuestring)))
 			goto oom;
 	}
 	const cJSON *mt = member(config, "model_type");
@@ -620,7 +611,7 @@ hf_select *hf_select_create(const cJSON *config)
 				if (!s->refused) {
 					s->refused = n == SKIP_MAX_ENTRIES ? "one more than the 65536 entries a list may hold"
 									   : "not a string (transformers fails on it)";
-					if (!(s->refused_entry = dup_string(cJSON_IsString(c) ? c->valuestring : "")))
+					if (!(s->refused_entry = strdup(cJSON_IsString(c) ? c->valuestring : "")))
 						goto oom;
 				}
 				if (n == SKIP_MAX_ENTRIES)
@@ -770,7 +761,7 @@ lq_status hf_select_skip_list(const hf_select *s, const hf_select_tensor *t, siz
 		const char *path = hf_select_linear_module(s, t[i].name, t[i].ndim, t[i].is_float, &linear5, buf, sizeof buf);
 		if (!path)
 			continue;
-		if (!(paths[i] = dup_string(path)))
+		if (!(paths[i] = strdup(path)))
 			goto done;
 		mods[k++] = (hf_skip_module){.path = paths[i], .quantized = t[i].quantized, .linear4 = true,
 					     .linear5 = linear5};
