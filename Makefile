@@ -81,6 +81,9 @@ CLI_OBJ := $(B)/tools/cli.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 MANPAGES := $(sort $(wildcard man/*.[1-9]))
+# The fuzz targets, tests/fuzz/fuzz_TARGET.c: each has a corpus, tests/fuzz/corpus/TARGET, that `make check`
+# replays, and a fuzzing session, `make fuzz FUZZ_TARGET=TARGET`.
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
 # ---------------------------------------------------------------------------------------- build
 .PHONY: all
@@ -91,11 +94,6 @@ $(B)/libquant/%.o: libquant/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(ALL_CFLAGS) -c $< -o $@
-
-$(B)/libquant/merge_avx2.o: libquant/merge_avx2.c
-	@mkdir -p $(@D)
-	@echo "  CC      $< (avx2, fma)"
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(ALL_CFLAGS) -mavx2 -mfma -c $< -o $@
 
 # The one file that knows which GPU backends a build has, and the CUDA backend over the kernels.
 $(B)/libquant/backend.o $(B)/libquant/backend_cuda.o: $(B)/libquant/%.o: libquant/%.c
@@ -108,11 +106,15 @@ $(B)/kernels/%.o: kernels/%.cu
 	@echo "  NVCC    $<"
 	$(Q)$(NVCC) $(NVCC_FLAGS) -Ilibquant/include -Ilibquant -Ikernels -DLQ_BUILDING -Xcompiler -fvisibility=hidden -MMD -MP -c $< -o $@
 
-# The AVX2 kernels: compiled for AVX2 and F16C, called only when the CPU has both.
-$(B)/libquant/quant4_avx2.o: libquant/quant4_avx2.c
+# The AVX2 kernels (libquant/*_avx2.c): compiled for AVX2 and what else each uses, called only when the
+# CPU has all of it (cpu_kernels.c): AVX2_FLAGS_NAME for NAME_avx2.c.
+comma := ,
+AVX2_FLAGS_quant4 := -mf16c
+AVX2_FLAGS_merge := -mfma
+$(B)/libquant/%_avx2.o: libquant/%_avx2.c
 	@mkdir -p $(@D)
-	@echo "  CC      $< (avx2)"
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(ALL_CFLAGS) -mavx2 -mf16c -c $< -o $@
+	@echo "  CC      $< (avx2$(patsubst -m%,$(comma) %,$(AVX2_FLAGS_$*)))"
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(ALL_CFLAGS) -mavx2 $(AVX2_FLAGS_$*) -c $< -o $@
 
 # The reciprocal table is linked in as data; .incbin paths are relative to the top directory.
 $(B)/libquant/rcp_approx_table.o: libquant/rcp_approx_table.S libquant/data/rcp_approx_delta.bin.zst
@@ -150,8 +152,9 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
 	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o $(B)/tools/qinspect_output.o
-# The tools link the static libraries: nothing to find at run time but the system's. Every object goes
-# before the libraries (a tool's own objects, such as qinspect's writers, come last in $^).
+# The tools link the static libraries: nothing to find at run time but the system's. The objects go
+# before the archives, those of another rule (qinspect's writers) included, so that the linker takes from
+# an archive what any of them needs.
 $(TOOL_BINS): $(B)/%: $(B)/tools/%.o $(CLI_OBJ) $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
@@ -170,30 +173,13 @@ $(B)/stcmp: $(B)/tests/tools/stcmp.o $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/fuzz_replay: $(B)/tests/fuzz/fuzz_safetensors.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
+# A fuzz target's replay of its corpus in `make check` (tests/fuzz/replay.c), for every target; a target's
+# FUZZ_EXTRA_TARGET (link options, below) applies to its replay as to its fuzzing session.
+$(B)/fuzz_replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-# --wrap: peft.c's fmt_read_small goes through the target's wrapper (an exact-size buffer; tests/fuzz/fuzz_peft.c)
-$(B)/fuzz_replay_peft: $(B)/tests/fuzz/fuzz_peft.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Wl,--wrap=fmt_read_small -o $@ $^ $(LDLIBS)
-
-$(B)/fuzz_replay_bundle: $(B)/tests/fuzz/fuzz_bundle.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(B)/fuzz_replay_manifest: $(B)/tests/fuzz/fuzz_manifest.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(B)/fuzz_replay_config: $(B)/tests/fuzz/fuzz_config.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(B)/fuzz_replay_tensors: $(B)/tests/fuzz/fuzz_tensors.o $(B)/tests/fuzz/replay.o $(B)/libformats.a $(B)/libquant.a
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(FUZZ_EXTRA_$*) -o $@ $^ $(LDLIBS)
+# their objects are kept, not removed as intermediate files of this rule
+.SECONDARY: $(FUZZ_TARGETS:%=$(B)/tests/fuzz/fuzz_%.o) $(B)/tests/fuzz/replay.o
 
 # a made-up qinspect report for the browser test (tests/html)
 $(B)/sample_report: $(B)/tests/html/sample_report.o $(B)/tools/qinspect_html.o $(B)/tools/qinspect_report.o \
@@ -238,15 +224,9 @@ rcp-table: $(B)/rcp_approx_gen
 
 .PHONY: check test unit cli-tests fuzz-replay interop fuzz
 # check: fast (under a minute), what CI runs.
-check: all $(B)/test_unit $(B)/stcmp $(B)/fuzz_replay $(B)/fuzz_replay_peft $(B)/fuzz_replay_manifest $(B)/fuzz_replay_tensors $(B)/fuzz_replay_bundle \
-	$(B)/fuzz_replay_config $(B)/sample_report
+check: all $(B)/test_unit $(B)/stcmp $(FUZZ_TARGETS:%=$(B)/fuzz_replay_%) $(B)/sample_report
 	$(Q)$(B)/test_unit
-	$(Q)$(B)/fuzz_replay tests/fuzz/corpus/safetensors
-	$(Q)$(B)/fuzz_replay_peft tests/fuzz/corpus/peft
-	$(Q)$(B)/fuzz_replay_bundle tests/fuzz/corpus/bundle
-	$(Q)$(B)/fuzz_replay_manifest tests/fuzz/corpus/manifest
-	$(Q)$(B)/fuzz_replay_tensors tests/fuzz/corpus/tensors
-	$(Q)$(B)/fuzz_replay_config tests/fuzz/corpus/config
+	$(Q)for t in $(FUZZ_TARGETS); do $(B)/fuzz_replay_$$t tests/fuzz/corpus/$$t || exit 1; done
 	$(Q)tests/cli/run.sh $(B)
 	$(Q)tests/interop/check_python_reads.sh $(B)
 	$(Q)tests/interop/sentence_transformers.sh $(B)
@@ -260,17 +240,17 @@ test: check $(B)/torch_mean_driver $(B)/torch_norm_driver $(if $(filter 1,$(HAVE
 
 # A coverage-guided fuzzing session (clang with libFuzzer) of FUZZ_TARGET: safetensors (the header
 # parser), peft (adapter_config.json through formats/peft.c), manifest (MANIFEST parsing), bundle
-# (tar.zst archives through formats/bundle.c), tensors (the logical tensor view) or config (config.json
-# through the selection rules and skip lists of formats/select.c). New inputs go to $(B)/fuzz/corpus (or
+# (tar.zst archives through formats/bundle_read.c), tensors (the logical tensor view) or config (config.json
+# through the selection rules and skip lists of formats/hf_select.c). New inputs go to $(B)/fuzz/corpus (or
 # corpus-peft), crashes to $(B)/fuzz/; FUZZ_FLAGS adds libFuzzer options, e.g. FUZZ_FLAGS="-jobs=2 -workers=2".
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET ?= safetensors
 FUZZ_FLAGS ?=
 # Every target compiles its tests/fuzz/fuzz_TARGET.c with all of formats/ instrumented and links libquant as
 # built, so that no target's list of sources goes stale; FUZZ_EXTRA_TARGET and FUZZ_OPTS_TARGET add to it.
-FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_OPTS_safetensors := -max_len=4096
-# peft.c's fmt_read_small goes through the target's wrapper (an exact-size buffer)
+# peft.c's fmt_read_small goes through the target's wrapper (an exact-size buffer; tests/fuzz/fuzz_peft.c),
+# in its fuzzing session and in its replay
 FUZZ_EXTRA_peft := -Wl,--wrap=fmt_read_small
 FUZZ_OPTS_peft := -max_len=8192 -timeout=10 -dict=tests/fuzz/peft.dict
 FUZZ_OPTS_manifest := -max_len=8192 -timeout=10
@@ -345,7 +325,7 @@ help:
 	@echo "make test       everything: check, then the GPU tests (skipped, and said so, without a GPU)"
 	@echo "make demo       quantize the model shipped in fixtures/ and show the result"
 	@echo "make bench      throughput and memory benchmarks (results in bench/)"
-	@echo "make fuzz       fuzz FUZZ_TARGET (safetensors, peft, manifest, bundle, tensors, config) for FUZZ_SECONDS"
+	@echo "make fuzz       fuzz FUZZ_TARGET ($(FUZZ_TARGETS)) for FUZZ_SECONDS"
 	@echo "make install    install into PREFIX=$(PREFIX) (DESTDIR honoured); make uninstall"
 	@echo "make lint-man   check the man pages with mandoc -Tlint"
 	@echo "make clean      remove $(B)/"

@@ -2,21 +2,21 @@
  * bundle.h: model bundles (shared/specs/safetensors.md, "Reproducible bundles"): one .tar.zst (or .tar)
  * holding the files of a model directory, through libarchive, compressed with libzstd.
  *
- * Writing: bundle_write() archives files of a directory, its folders' included ("1_Pooling/config.json":
- * a file's entry names its folders; there are no directory entries), entries sorted bytewise by their
- * relative names, in the pax restricted format with fixed metadata (mtime 0, uid/gid 0, no user or group
- * names, mode 0644, no atime/ctime, bytes_in_last_block 1), so that the same files give the same archive
- * bytes on any machine and with any thread count (for a given zstd version).
+ * Writing (bundle_write.c): bundle_write() archives files of a directory, its folders' included
+ * ("1_Pooling/config.json": a file's entry names its folders; there are no directory entries), entries sorted
+ * bytewise by their relative names, in the pax restricted format with fixed metadata (mtime 0, uid/gid 0, no
+ * user or group names, mode 0644, no atime/ctime, bytes_in_last_block 1), so that the same files give the
+ * same archive bytes on any machine and with any thread count (for a given zstd version).
  *
- * Reading: bundle_open() scans the archive once, checking every entry (the rules below) and keeping in
- * memory what a tool reads before the tensors: entries that are not .safetensors files whole (configs,
- * index, tokenizer files), and of each .safetensors entry its first 8 + N bytes (the header). Tensor bytes
- * are then read with bundle_read() through cursors that decompress forward: reading the entries in
- * archive order, as the tools do, costs one more pass over the archive. A read goes to the nearest cursor
+ * Reading (bundle_read.c): bundle_open() scans the archive once, checking every entry (the rules below) and
+ * keeping in memory what a tool reads before the tensors: entries that are not .safetensors files whole
+ * (configs, index, tokenizer files), and of each .safetensors entry its first 8 + N bytes (the header).
+ * Tensor bytes are then read with bundle_read() through cursors that decompress forward: reading the entries
+ * in archive order, as the tools do, costs one more pass over the archive. A read goes to the nearest cursor
  * before it; with none near, one of BUNDLE_CURSORS (4) starts again from the beginning (correct, only
- * slower). So a reader that goes forward in a few places at once (qinspect walking a .safetensors file
- * whose tensors are laid out by dtype, then name) pays a few passes, not one per step back. Nothing is
- * unpacked to disk.
+ * slower). So a reader that goes forward in a few places at once (qinspect walking a .safetensors file whose
+ * tensors are laid out by dtype, then name) pays a few passes, not one per step back. Nothing is unpacked to
+ * disk.
  *
  * What an archive may hold (hostile input: anything else is LQ_ERR_CORRUPT, naming the archive and the
  * entry): regular files whose names are relative, without "..", empty or "." components, backslashes or

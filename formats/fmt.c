@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -89,6 +90,49 @@ const char *fmt_quote_n(const char *s, size_t len, char *buf, size_t size)
 const char *fmt_quote(const char *s, char *buf, size_t size)
 {
 	return fmt_quote_n(s, strlen(s), buf, size);
+}
+
+bool fmt_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+bool fmt_starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+char *fmt_join(const char *a, const char *sep, const char *b)
+{
+	size_t na = strlen(a), ns = strlen(sep), nb = strlen(b);
+	char *p = malloc(na + ns + nb + 1);
+	if (p) {
+		memcpy(p, a, na);
+		memcpy(p + na, sep, ns);
+		memcpy(p + na + ns, b, nb + 1);
+	}
+	return p;
+}
+
+char *fmt_dup_n(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+const char *fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape)
+{
+	size_t n = (size_t)snprintf(buf, size, "[");
+	for (int d = 0; d < ndim && n < size; d++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%" PRId64, d ? ", " : "", shape[d]);
+	if (n < size)
+		snprintf(buf + n, size - n, "]");
+	return buf;
 }
 
 void fmt_buf_put(fmt_buf *b, const char *s, size_t n)

@@ -1,6 +1,6 @@
 /*
  * fmt.h: what the format readers and writers share: message buffers, checked arithmetic on values read
- * from untrusted files, and quoting of names for messages.
+ * from untrusted files, quoting of names for messages, and the small string helpers of formats/ and tools/.
  */
 #ifndef FORMATS_FMT_H
 #define FORMATS_FMT_H
@@ -49,6 +49,25 @@ const char *fmt_quote(const char *s, char *buf, size_t size);
 
 /* The same for a string with an explicit length (may contain NUL). */
 const char *fmt_quote_n(const char *s, size_t len, char *buf, size_t size);
+
+/* Small string helpers, one copy for formats/ and tools/. */
+
+/* Whether s ends with suffix (s may be suffix itself). */
+bool fmt_ends_with(const char *s, const char *suffix);
+
+/* Whether s begins with prefix. */
+bool fmt_starts_with(const char *s, const char *prefix);
+
+/* a, sep and b one after the other in a malloc'd string: fmt_join(dir, "/", name), fmt_join(module, ".",
+ * "weight"). NULL when out of memory. */
+char *fmt_join(const char *a, const char *sep, const char *b);
+
+/* The n bytes at s (a NUL among them copied as it is) and a NUL, malloc'd. NULL when out of memory. */
+char *fmt_dup_n(const char *s, size_t n);
+
+/* The shape of a tensor as messages write it, "[4096, 11008]" ("[]": a scalar), into buf (size > 0 bytes);
+ * cut short, without its "]", when buf is too small. Returns buf. */
+const char *fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
 
 /* A growing string. After a failed allocation every call is a no-op and oom stays set: check once at
  * the end. p is NUL-terminated (when not NULL) and owned by the caller. */

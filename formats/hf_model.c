@@ -48,21 +48,6 @@ void hf_model_free(hf_model *m)
 	free(m);
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-static char *join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
 /* "ARCHIVE:NAME", how messages name a bundle's entry. */
 static char *entry_display(const hf_model *m, const char *name)
 {
@@ -97,7 +82,7 @@ static lq_status add_shard(hf_model *m, const char *name)
 	hf_shard *sh = &m->shards[m->nshards];
 	memset(sh, 0, sizeof *sh);
 	sh->name = strdup(name);
-	sh->path = m->bundle ? entry_display(m, name) : m->dir ? join(m->dir, name) : strdup(name);
+	sh->path = m->bundle ? entry_display(m, name) : m->dir ? fmt_join(m->dir, "/", name) : strdup(name);
 	sh->st = st_file_create();
 	m->nshards++;
 	if (!sh->name || !sh->path || !sh->st)
@@ -119,7 +104,7 @@ static bool shard_name_ok(const char *name)
 {
 	if (!*name || name[0] == '/' || name[0] == '\\' || strchr(name, '\\') || (name[1] == ':'))
 		return false;
-	if (!ends_with(name, ".safetensors"))
+	if (!fmt_ends_with(name, ".safetensors"))
 		return false;
 	const char *p = name;
 	while (*p) {
@@ -257,7 +242,7 @@ static bool is_weight_file(const char *name)
 	static const char *const ext[] = {".safetensors", ".index.json", ".bin", ".pt", ".pth", ".ckpt",
 					  ".h5", ".msgpack", ".gguf", ".onnx", ".ot", ".tflite"};
 	for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
-		if (ends_with(name, ext[i]))
+		if (fmt_ends_with(name, ext[i]))
 			return true;
 	return false;
 }
@@ -329,7 +314,7 @@ static lq_status read_modules(hf_model *m, carry_rules *r)
 		if (!text)
 			return LQ_ERR_NOMEM;
 	} else {
-		char *path = join(m->dir, HF_MODULES_NAME);
+		char *path = fmt_join(m->dir, "/", HF_MODULES_NAME);
 		if (!path)
 			return LQ_ERR_NOMEM;
 		struct stat sb;
@@ -377,7 +362,7 @@ static bool in_module(const carry_rules *r, const char *name)
 static bool shard_series(const char *name, size_t *prefix, unsigned long *total)
 {
 	size_t n = strlen(name), k = strlen(".safetensors");
-	if (!ends_with(name, ".safetensors"))
+	if (!fmt_ends_with(name, ".safetensors"))
 		return false;
 	const char *of = NULL;
 	for (const char *p = name; (p = strstr(p, "-of-")) != NULL; p++)
@@ -421,7 +406,7 @@ static lq_status check_carried_weights(hf_model *m, const char *name)
 	if (!f)
 		return LQ_ERR_NOMEM;
 	lq_status st;
-	char *path = m->bundle ? entry_display(m, name) : join(m->dir, name);
+	char *path = m->bundle ? entry_display(m, name) : fmt_join(m->dir, "/", name);
 	if (!path) {
 		st = LQ_ERR_NOMEM;
 	} else if (m->bundle) {
@@ -462,10 +447,10 @@ static lq_status carry_or_note(hf_model *m, const carry_rules *r, const char *na
 			return fmt_fail(m->err, LQ_ERR_CORRUPT, "%s: '%s' is a shard of the model that the index does not "
 					"name: the index is incomplete, and its tensors would be left out", m->input, q);
 		snprintf(note, size, "%s: weights in another file%s", q,
-			 ends_with(name, ".safetensors") && m->sharded ? " (the index does not name it; not read)" : "");
+			 fmt_ends_with(name, ".safetensors") && m->sharded ? " (the index does not name it; not read)" : "");
 		return LQ_OK;
 	}
-	lq_status st = ends_with(name, ".safetensors") ? check_carried_weights(m, name) : LQ_OK;
+	lq_status st = fmt_ends_with(name, ".safetensors") ? check_carried_weights(m, name) : LQ_OK;
 	return st == LQ_OK ? push(&m->carry, &m->ncarry, name) : st;
 }
 
@@ -585,7 +570,7 @@ uint64_t hf_model_carried_size(const hf_model *m, size_t i)
 		return e >= 0 ? bundle_entry_at(m->bundle, (size_t)e)->size : 0;
 	}
 	struct stat sb;
-	char *path = join(m->dir, m->carry[i]);
+	char *path = fmt_join(m->dir, "/", m->carry[i]);
 	uint64_t size = path && stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
 	free(path);
 	return size;
@@ -646,7 +631,7 @@ static lq_status walk_entry(walk *w, const char *rel, int depth)
 {
 	hf_model *m = w->m;
 	const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
-	char *path = join(m->dir, rel), *target = NULL;
+	char *path = fmt_join(m->dir, "/", rel), *target = NULL;
 	if (!path)
 		return LQ_ERR_NOMEM;
 	char q[256], q2[256];
@@ -692,7 +677,7 @@ static lq_status walk_entry(walk *w, const char *rel, int depth)
 static lq_status walk_dir(walk *w, const char *rel, int depth)
 {
 	hf_model *m = w->m;
-	char *path = *rel ? join(m->dir, rel) : strdup(m->dir);
+	char *path = *rel ? fmt_join(m->dir, "/", rel) : strdup(m->dir);
 	DIR *d = path ? opendir(path) : NULL;
 	if (!d) {
 		char q[256];
@@ -714,7 +699,7 @@ static lq_status walk_dir(walk *w, const char *rel, int depth)
 	if (st == LQ_OK && n > 1)
 		qsort(names, n, sizeof *names, cmp_str);
 	for (size_t i = 0; i < n && st == LQ_OK; i++) {
-		char *sub = *rel ? join(rel, names[i]) : strdup(names[i]);
+		char *sub = *rel ? fmt_join(rel, "/", names[i]) : strdup(names[i]);
 		st = sub ? walk_entry(w, sub, depth) : LQ_ERR_NOMEM;
 		free(sub);
 	}
@@ -761,7 +746,7 @@ lq_status hf_model_open(hf_model *m, const char *input)
 	if (S_ISDIR(sb.st_mode)) {
 		m->dir = strdup(input);
 		m->is_model_dir = true;
-		char *ip = join(input, HF_INDEX_NAME), *sp = join(input, HF_SINGLE_NAME);
+		char *ip = fmt_join(input, "/", HF_INDEX_NAME), *sp = fmt_join(input, "/", HF_SINGLE_NAME);
 		if (!m->dir || !ip || !sp) {
 			free(ip);
 			free(sp);
@@ -780,14 +765,14 @@ lq_status hf_model_open(hf_model *m, const char *input)
 		} else {
 			free(ip);
 			free(sp);
-			char *bin = join(input, "pytorch_model.bin");
+			char *bin = fmt_join(input, "/", "pytorch_model.bin");
 			bool pickled = bin && access(bin, F_OK) == 0;
 			free(bin);
 			return fmt_fail(m->err, LQ_ERR_IO, "'%s' holds no %s or %s%s", input, HF_SINGLE_NAME, HF_INDEX_NAME,
 					pickled ? " (only pickled pytorch_model.bin, which is never unpickled here: convert "
 						  "it to safetensors first)" : "");
 		}
-	} else if (ends_with(input, ".index.json")) {
+	} else if (fmt_ends_with(input, ".index.json")) {
 		char *copy = strdup(input);
 		if (!copy)
 			return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
@@ -821,7 +806,7 @@ lq_status hf_model_open(hf_model *m, const char *input)
 		if (st != LQ_OK)
 			return st;
 	}
-	char *cfg = join(m->dir, "config.json");
+	char *cfg = fmt_join(m->dir, "/", "config.json");
 	if (!cfg)
 		return fmt_fail(m->err, LQ_ERR_NOMEM, "out of memory");
 	if (access(cfg, F_OK) == 0) {

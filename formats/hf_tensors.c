@@ -25,11 +25,6 @@ static const named *lookup(const named *all, size_t n, const char *name)
 	return bsearch(&key, all, n, sizeof *all, by_name);
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
 
 /* The quant_state of weight `name`, NF4's or FP4's, or NULL. */
 static const named *state_of(const named *all, size_t n, const char *name)
@@ -53,7 +48,7 @@ static bool is_secondary_part(const named *all, size_t n, const char *name)
 		return true;
 	static const char *const suffixes[] = {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map"};
 	for (size_t k = 0; k < sizeof suffixes / sizeof suffixes[0]; k++)
-		if (ends_with(name, suffixes[k])) {
+		if (fmt_ends_with(name, suffixes[k])) {
 			char weight[4096];
 			size_t len = strlen(name) - strlen(suffixes[k]);
 			if (len >= sizeof weight)

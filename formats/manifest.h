@@ -4,6 +4,8 @@
  * and options that made it; and the check of a directory or bundle against it. The format (JSON,
  * "manifest": 1) is documented in man/libquant-formats.5 and stable: nothing in it depends on where, when,
  * on which device or with how many threads it was made, so that the same conversion gives the same bytes.
+ * Hashing is in manifest_hash.c, writing the text in manifest_build.c, reading it back and checking files
+ * against it in manifest_verify.c.
  *
  * XXH3-128 is printed as its canonical (big-endian) form in lowercase hex, as xxhsum does.
  *

@@ -93,7 +93,7 @@ int32_t om_add(out_model *om, size_t shard, const char *name, st_dtype dtype, in
 lq_status om_add_group(out_model *om, size_t shard, const char *weight, const bnb_state *s, int64_t n,
 		       const st_tensor *const *as_is, int32_t ids[BNB_NPARTS], char *err);
 lq_status om_layout(out_model *om, char *err);
-/* The writer of shard `shard`, for the executor's sink (model_io.h); owned by om. */
+/* The writer of shard `shard`, for the executor's sink (st_exec.h); owned by om. */
 const out_writer *om_writer(const out_model *om, size_t shard);
 
 /* --shard I/N (part = I - 1 < nparts): this run writes the shards of part I only: consecutive shards,

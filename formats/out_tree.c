@@ -184,13 +184,7 @@ static char **read_names(int fd, size_t *n)
 
 static char *join_rel(const char *prefix, const char *name)
 {
-	if (!prefix)
-		return strdup(name);
-	size_t n = strlen(prefix) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", prefix, name);
-	return p;
+	return prefix ? fmt_join(prefix, "/", name) : strdup(name);
 }
 
 /* A subdirectory, never through a link. */

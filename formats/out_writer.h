@@ -1,6 +1,6 @@
 /*
  * out_writer.h: a writer of one output file, as the output model (out_model.h) and the executor's sink
- * (model_io.h) drive it: tensors declared first, the layout fixed (so that every size and offset is known
+ * (st_exec.h) drive it: tensors declared first, the layout fixed (so that every size and offset is known
  * before any data moves), the file opened, tensor bytes written at offsets within their tensor in any
  * order, and the file finished. A writer of another container is one more table of these operations;
  * safetensors' (safetensors.h st_writer) is the one there is.

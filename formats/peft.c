@@ -61,7 +61,7 @@
  * Python regexes (patterns, P3) run as POSIX EREs after a translation that keeps whether a whole string
  * matches (\d \w \s and their negations, (?:...), (?P<name>...), lazy quantifiers, {,n}); a key using
  * what ERE lacks (lookaround, backreferences, inline flags, possessive quantifiers) is refused, and so is
- * one beyond the bounds that keep regcomp fast (pyregex.h, the translator select.c uses too).
+ * one beyond the bounds that keep regcomp fast (pyregex.h, the translator hf_select.c uses too).
  */
 #include "peft.h"
 
@@ -90,41 +90,6 @@
 #define Q 192 /* size of a quoted name in a message */
 
 /* ------------------------------------------------------------------------------- small helpers */
-
-static bool starts_with(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	const size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-static char *dup_n(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-	if (d) {
-		memcpy(d, s, n);
-		d[n] = '\0';
-	}
-	return d;
-}
-
-static char *dup_str(const char *s)
-{
-	return dup_n(s, strlen(s));
-}
-
-static char *join(const char *a, const char *sep, const char *b)
-{
-	const size_t n = strlen(a) + strlen(sep) + strlen(b) + 1;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s%s%s", a, sep, b);
-	return p;
-}
 
 static bool exists(const char *path)
 {
@@ -170,7 +135,7 @@ static lq_status warn(peft_adapter *a, const char *fmt, ...)
 	if (!w)
 		return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
 	a->warnings = w;
-	if (!(w[a->nwarnings] = dup_str(buf)))
+	if (!(w[a->nwarnings] = strdup(buf)))
 		return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
 	a->nwarnings++;
 	return LQ_OK;
@@ -382,13 +347,13 @@ static char *apply_map(const key_map *m, const char *s)
 		free(b.p);
 		return NULL;
 	}
-	return b.p ? b.p : dup_str("");
+	return b.p ? b.p : strdup("");
 }
 
 /* The module path in the base's naming: every key map in order. NULL when memory runs out. */
 static char *map_path(const key_map *maps, size_t nmaps, const char *path)
 {
-	char *cur = dup_str(path);
+	char *cur = strdup(path);
 	for (size_t i = 0; cur && i < nmaps; i++) {
 		char *next = apply_map(&maps[i], cur);
 		free(cur);
@@ -514,7 +479,7 @@ static lq_status parse_config(peft_adapter *a, const char *cfg, config_view *cv)
 	const cJSON *init = member(c, "init_lora_weights");
 	if (cJSON_IsString(init)) {
 		const char *s = init->valuestring;
-		if (starts_with(s, "pissa") || strcmp(s, "olora") == 0 || strcmp(s, "corda") == 0 ||
+		if (fmt_starts_with(s, "pissa") || strcmp(s, "olora") == 0 || strcmp(s, "corda") == 0 ||
 		    strcmp(s, "lora_ga") == 0 || strcmp(s, "loftq") == 0)
 			return fmt_fail(a->err, LQ_ERR_UNSUPPORTED, "%s: init_lora_weights is '%s': that initialization "
 					"replaces the base weights by a residual the adapter was trained on (and PEFT computes "
@@ -703,16 +668,6 @@ static bool float_dtype(st_dtype d)
 	return d == ST_F32 || d == ST_F16 || d == ST_BF16;
 }
 
-static void shape_str(const st_tensor *t, char *buf, size_t size)
-{
-	size_t n = 0;
-	n += (size_t)snprintf(buf + n, size - n, "[");
-	for (int i = 0; i < t->ndim && n < size; i++)
-		n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
-	if (n < size)
-		snprintf(buf + n, size - n, "]");
-}
-
 typedef struct build {
 	peft_adapter *a;
 	const config_view *cv;
@@ -739,7 +694,7 @@ static lq_status add_replacement(build *b, const char *module_raw, const char *p
 	peft_replacement *p = &r[a->nreplacements];
 	memset(p, 0, sizeof *p);
 	char *mapped = map_path(b->maps, b->nmaps, module_raw);
-	p->target = mapped ? join(mapped, ".", param) : NULL;
+	p->target = mapped ? fmt_join(mapped, ".", param) : NULL;
 	free(mapped);
 	p->t = t;
 	p->rows = rows;
@@ -759,7 +714,7 @@ static lq_status add_tokens(build *b, const char *emb, const st_tensor *t)
 		list = tti;
 	} else if (cJSON_IsObject(tti)) {
 		for (const cJSON *e = tti->child; e && !list; e = e->next)
-			if (first_of_key(tti, e) && ends_with(emb, e->string))
+			if (first_of_key(tti, e) && fmt_ends_with(emb, e->string))
 				list = member(tti, e->string);
 	}
 	if (!list)
@@ -769,7 +724,7 @@ static lq_status add_tokens(build *b, const char *emb, const st_tensor *t)
 	const size_t n = (size_t)cJSON_GetArraySize(list);
 	if (t->ndim != 2 || (uint64_t)t->shape[0] != n || !float_dtype(t->dtype)) {
 		char s[96];
-		shape_str(t, s, sizeof s);
+		fmt_shape(s, sizeof s, t->ndim, t->shape);
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: tensor '%s.token_adapter.trainable_tokens_delta' is %s %s, "
 				"not a floating [%zu, dim] for the %zu indices of the config", b->wpath,
 				fmt_quote(emb, q, sizeof q), st_dtype_name(t->dtype), s, n, n);
@@ -801,7 +756,7 @@ static lq_status add_entry(build *b, const char *raw, size_t n, role r, const st
 	if (!e)
 		return fmt_fail(b->a->err, LQ_ERR_NOMEM, "out of memory");
 	b->entries = e;
-	e[b->nentries].raw = dup_n(raw, n);
+	e[b->nentries].raw = fmt_dup_n(raw, n);
 	e[b->nentries].role = r;
 	e[b->nentries].t = t;
 	if (!e[b->nentries].raw)
@@ -817,19 +772,19 @@ static lq_status classify(build *b, const st_tensor *t)
 	const config_view *cv = b->cv;
 	char q[Q];
 	const char *key = t->name;
-	const char *p = starts_with(key, PREFIX) ? key + strlen(PREFIX) : key;
+	const char *p = fmt_starts_with(key, PREFIX) ? key + strlen(PREFIX) : key;
 	const size_t len = strlen(p);
 
 	for (size_t i = 0; i < COUNT(lora_suffixes); i++)
-		if (ends_with(p, lora_suffixes[i].suffix)) {
+		if (fmt_ends_with(p, lora_suffixes[i].suffix)) {
 			const size_t n = len - strlen(lora_suffixes[i].suffix);
 			if (n == 0)
 				break;
 			return add_entry(b, p, n, lora_suffixes[i].role, t);
 		}
 	static const char tokens_suffix[] = ".token_adapter.trainable_tokens_delta";
-	if (ends_with(p, tokens_suffix) && len > strlen(tokens_suffix)) {
-		char *emb = dup_n(p, len - strlen(tokens_suffix));
+	if (fmt_ends_with(p, tokens_suffix) && len > strlen(tokens_suffix)) {
+		char *emb = fmt_dup_n(p, len - strlen(tokens_suffix));
 		if (!emb)
 			return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
 		lq_status st = has_peft_segment(emb) ? fmt_fail(a->err, LQ_ERR_UNSUPPORTED, "%s: tensor '%s' is not one this "
@@ -838,7 +793,7 @@ static lq_status classify(build *b, const st_tensor *t)
 		free(emb);
 		return st;
 	}
-	if (cv->velora && (ends_with(p, ".lora_velora_embed")))
+	if (cv->velora && (fmt_ends_with(p, ".lora_velora_embed")))
 		return LQ_OK;
 	if (cv->monteclora && has_segment(p, "lora_monteclora_sampler"))
 		return LQ_OK;
@@ -846,7 +801,7 @@ static lq_status classify(build *b, const st_tensor *t)
 	const char *bl = strstr(p, ".base_layer.");
 	if (bl && bl > p) {
 		/* a base layer's own parameter, saved with the adapter (P4): it takes the base's place */
-		char *module = dup_n(p, (size_t)(bl - p));
+		char *module = fmt_dup_n(p, (size_t)(bl - p));
 		const char *param = bl + strlen(".base_layer.");
 		if (!module)
 			return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
@@ -866,7 +821,7 @@ static lq_status classify(build *b, const st_tensor *t)
 				b->wpath, fmt_quote(key, q, sizeof q));
 
 	/* a whole tensor of the model */
-	char *module = dup_n(p, (size_t)(dot - p));
+	char *module = fmt_dup_n(p, (size_t)(dot - p));
 	if (!module)
 		return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
 	peft_source src;
@@ -924,14 +879,14 @@ static lq_status build_module(build *b, size_t i, size_t j)
 				fmt_quote(raw, q, sizeof q), A ? an : bn, A ? bn : an);
 	if (A->ndim != 2 || B->ndim != 2) {
 		const st_tensor *x = A->ndim != 2 ? A : B;
-		shape_str(x, s1, sizeof s1);
+		fmt_shape(s1, sizeof s1, x->ndim, x->shape);
 		return fmt_fail(a->err, x->ndim > 2 ? LQ_ERR_UNSUPPORTED : LQ_ERR_CORRUPT, "%s: module '%s': %s is %s%s",
 				b->wpath, fmt_quote(raw, q, sizeof q), x == A ? an : bn, s1,
 				x->ndim > 2 ? ": LoRA on a convolution; only Linear and Embedding layers are merged"
 					    : ", not 2-D");
 	}
-	shape_str(A, s1, sizeof s1);
-	shape_str(B, s2, sizeof s2);
+	fmt_shape(s1, sizeof s1, A->ndim, A->shape);
+	fmt_shape(s2, sizeof s2, B->ndim, B->shape);
 	if (A->shape[0] != B->shape[1] || A->shape[0] <= 0 || A->shape[1] <= 0 || B->shape[0] <= 0)
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: module '%s': %s is %s and %s is %s; they must be [r, %s] and "
 				"[%s, r] with the same r > 0", b->wpath, fmt_quote(raw, q, sizeof q), an, s1, bn, s2,
@@ -951,7 +906,7 @@ static lq_status build_module(build *b, size_t i, size_t j)
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: module '%s' has no lora_magnitude_vector, which a DoRA "
 				"adapter (use_dora) needs", b->wpath, fmt_quote(raw, q, sizeof q));
 	if (mag && (mag->ndim != 1 || mag->shape[0] != B->shape[0] || !float_dtype(mag->dtype))) {
-		shape_str(mag, s1, sizeof s1);
+		fmt_shape(s1, sizeof s1, mag->ndim, mag->shape);
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: module '%s': lora_magnitude_vector is %s %s, not a floating "
 				"[%lld]", b->wpath, fmt_quote(raw, q, sizeof q), st_dtype_name(mag->dtype), s1,
 				(long long)B->shape[0]);
@@ -964,7 +919,7 @@ static lq_status build_module(build *b, size_t i, size_t j)
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: module '%s' has no lora_B.bias, which lora_bias in the config "
 				"calls for", b->wpath, fmt_quote(raw, q, sizeof q));
 	if (bias && (bias->ndim != 1 || bias->shape[0] != B->shape[0] || !float_dtype(bias->dtype))) {
-		shape_str(bias, s1, sizeof s1);
+		fmt_shape(s1, sizeof s1, bias->ndim, bias->shape);
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: module '%s': lora_B.bias is %s %s, not a floating [%lld]",
 				b->wpath, fmt_quote(raw, q, sizeof q), st_dtype_name(bias->dtype), s1, (long long)B->shape[0]);
 	}
@@ -972,7 +927,7 @@ static lq_status build_module(build *b, size_t i, size_t j)
 	peft_module *m = &a->modules[a->nmodules];
 	memset(m, 0, sizeof *m);
 	m->module = map_path(b->maps, b->nmaps, raw);
-	m->weight = m->module ? join(m->module, ".", "weight") : NULL;
+	m->weight = m->module ? fmt_join(m->module, ".", "weight") : NULL;
 	a->nmodules++;
 	if (!m->weight)
 		return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
@@ -1176,10 +1131,10 @@ lq_status peft_adapter_open(peft_adapter *a, const char *path, const peft_key_ma
 	bool compressed;
 	const char *sep = "/";
 	if (S_ISDIR(sb.st_mode)) {
-		a->dir = dup_str(path);
+		a->dir = strdup(path);
 	} else if (S_ISREG(sb.st_mode) && bundle_path_is_bundle(path, &compressed)) {
 		/* a bundle of the adapter's directory, read in place; messages name "ARCHIVE:FILE" */
-		a->dir = dup_str(path);
+		a->dir = strdup(path);
 		sep = ":";
 		if (!a->dir || !(a->bundle = bundle_create()))
 			return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
@@ -1192,13 +1147,13 @@ lq_status peft_adapter_open(peft_adapter *a, const char *path, const peft_key_ma
 		if (strcmp(base, CONFIG_NAME) != 0 && strcmp(base, WEIGHTS_NAME) != 0)
 			return fmt_fail(a->err, LQ_ERR_ARG, "'%s' is not a PEFT adapter: give its directory, its "
 					CONFIG_NAME " or a .tar.zst or .tar bundle of it", path);
-		a->dir = slash ? dup_n(path, slash == path ? 1 : (size_t)(slash - path)) : dup_str(".");
+		a->dir = slash ? fmt_dup_n(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
 	}
 	if (!a->dir)
 		return fmt_fail(a->err, LQ_ERR_NOMEM, "out of memory");
 
-	char *cfg = join(a->dir, sep, CONFIG_NAME), *wpath = join(a->dir, sep, WEIGHTS_NAME);
-	char *pickle = join(a->dir, sep, PICKLE_NAME);
+	char *cfg = fmt_join(a->dir, sep, CONFIG_NAME), *wpath = fmt_join(a->dir, sep, WEIGHTS_NAME);
+	char *pickle = fmt_join(a->dir, sep, PICKLE_NAME);
 	key_map *km = NULL;
 	config_view cv = {0};
 	lq_status st = LQ_OK;

@@ -2,7 +2,7 @@
  * pyregex.h: Python regular expressions (the syntax of Python's `re` module) as POSIX extended regular
  * expressions for regcomp(3), within bounds. Model files carry Python regexes that name modules: the keys
  * of PEFT's rank_pattern and alpha_pattern (peft.c), and the entries of transformers'
- * llm_int8_skip_modules (select.c). They come from files anyone can write, so what reaches regcomp is
+ * llm_int8_skip_modules (hf_select.c). They come from files anyone can write, so what reaches regcomp is
  * bounded here: nothing else in the formats compiles a pattern read from a file.
  *
  * Facts the translation stands on:

@@ -225,16 +225,6 @@ static bool plain(const char *s, size_t n)
 	return n > 0;
 }
 
-static char *dup_n(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-	if (d) {
-		memcpy(d, s, n);
-		d[n] = '\0';
-	}
-	return d;
-}
-
 /* path escaped and anchored: exactly that path under S3, nothing under S2. NULL when path is not
  * printable ASCII, or out of memory. */
 static char *exact_spelling(const char *path)
@@ -301,7 +291,7 @@ static bool choose(maker *mk, const char *text)
 			return false;
 		mk->cap = cap;
 	}
-	char *t = dup_n(text, strlen(text));
+	char *t = fmt_dup_n(text, strlen(text));
 	if (!t)
 		return false;
 	if (hf_skip_entry_init(&mk->chosen[mk->l->n], t, NULL) != PYRE_OK) {
@@ -350,7 +340,7 @@ static bool add_infixes(cand *c, size_t *nc, const char *p, const size_t *seg, s
 			bool digits = true;
 			for (size_t i = seg[j + k - 1]; i < to && digits; i++)
 				digits = p[i] >= '0' && p[i] <= '9';
-			if (!digits && !add_cand(c, nc, MAX_CANDS, dup_n(p + from, to - from)))
+			if (!digits && !add_cand(c, nc, MAX_CANDS, fmt_dup_n(p + from, to - from)))
 				return false;
 		}
 	return true;
@@ -387,10 +377,10 @@ static bool place(maker *mk, const hf_skip_module *f)
 	 * own path, its name, its ancestors; then the infixes, which catch it under S2 only (to pair with
 	 * the exact spelling, which catches it under S3 only). */
 	bool ok = (need & BIT(HF_SKIP_V5)) || add_infixes(c, &nc, p, seg, nseg, true);
-	ok = ok && add_cand(c, &nc, MAX_CANDS, dup_n(p, plen));
-	ok = ok && (nseg == 1 || add_cand(c, &nc, MAX_CANDS, dup_n(p + seg[nseg - 1], plen - seg[nseg - 1])));
+	ok = ok && add_cand(c, &nc, MAX_CANDS, fmt_dup_n(p, plen));
+	ok = ok && (nseg == 1 || add_cand(c, &nc, MAX_CANDS, fmt_dup_n(p + seg[nseg - 1], plen - seg[nseg - 1])));
 	for (size_t j = nseg - 1; j > 0 && ok; j--)
-		ok = add_cand(c, &nc, MAX_CANDS, dup_n(p, seg[j] - 1));
+		ok = add_cand(c, &nc, MAX_CANDS, fmt_dup_n(p, seg[j] - 1));
 	ok = ok && add_infixes(c, &nc, p, seg, nseg, false);
 	char *x = ok ? exact_spelling(p) : NULL;
 	if (x) {

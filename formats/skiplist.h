@@ -17,7 +17,7 @@
  *    subclasses too, and the per-expert nn.Linear and router nn.Linear of the 4.x MoE classes) unless, for
  *    some entry e: e equals the module's name (the last segment of its path), e equals its path, or
  *    e + "." occurs anywhere in its path. Plain strings: no regex.
- * S3 5.x converts `type(module) is nn.Linear` or Conv1D (select.c F1) unless should_convert_module says
+ * S3 5.x converts `type(module) is nn.Linear` or Conv1D (hf_select.c F1) unless should_convert_module says
  *    no. 5.25 (quantizers/quantizers_utils.py): re.match(rf"(?:{e})(?:(?<=\.)|(?=\.|$))", path) or
  *    path.endswith(e): e is a Python regex matched from the start of the path up to a module boundary
  *    ("layers.1" catches "layers.1.mlp", not "layers.10.mlp"), or a plain suffix, with no boundary ("proj"
@@ -69,7 +69,7 @@ bool hf_skip_entry_matches(const hf_skip_entry *e, const char *path, hf_skip_rul
 
 /* A module of the model, as the list maker sees it. */
 typedef struct hf_skip_module {
-	const char *path; /* its run-time path (select.h hf_select_linear_module) */
+	const char *path; /* its run-time path (hf_select.h hf_select_linear_module) */
 	bool quantized;   /* stored 4-bit in the checkpoint */
 	bool linear5;     /* transformers 5 converts it unless kept out (S3) */
 	bool linear4;     /* transformers 4 may convert it (S2): every linear5 module, and Linear subclasses,

@@ -26,12 +26,12 @@
 #include "cli.h"
 #include "hf_json.h"
 #include "hf_model.h"
+#include "hf_select.h"
 #include "hf_tensors.h"
 #include "libquant.h"
-#include "model_io.h"
 #include "out_model.h"
 #include "peft.h"
-#include "select.h"
+#include "st_exec.h"
 
 typedef struct options {
 	const char *base, *output;
@@ -281,13 +281,6 @@ static void parse_args(int argc, char **argv, options *o)
 
 /* --------------------------------------------------------------------------------- the base */
 
-/* Every tensor of the base by name. */
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* The arguments swapped (loramerge ADAPTER BASE): whether the BASE that did not open as a model is a PEFT
  * adapter, and whether an ADAPTER that did not open as one is a model directory. For the hint only: this
  * runs after the failure, never on the way to a merge. */
@@ -296,7 +289,7 @@ static bool is_adapter(const char *path)
 	char p[4200];
 	struct stat sb;
 	snprintf(p, sizeof p, "%s/adapter_config.json", path);
-	if (stat(p, &sb) == 0 || ends_with(path, "adapter_config.json") || ends_with(path, "adapter_model.safetensors"))
+	if (stat(p, &sb) == 0 || fmt_ends_with(path, "adapter_config.json") || fmt_ends_with(path, "adapter_model.safetensors"))
 		return true;
 	peft_adapter *pa = peft_adapter_create();
 	bool ok = pa && peft_adapter_open(pa, path, NULL, 0) == LQ_OK;
@@ -990,7 +983,7 @@ static lq_status run_tasks(lq_ctx *ctx, const lq_task *tasks, size_t n, st_sourc
 }
 
 /* Which weights --base-as and --requantize quantize in a float base comes from transformers' rules,
- * with the base's llm_int8_skip_modules: an entry that cannot be followed (select.h hf_select_refused)
+ * with the base's llm_int8_skip_modules: an entry that cannot be followed (hf_select.h hf_select_refused)
  * leaves it unknown. False: refused, said. */
 static bool check_refused(const hf_model *m, const hf_select *sel, const options *o)
 {
@@ -1009,7 +1002,8 @@ static bool check_refused(const hf_model *m, const hf_select *sel, const options
 }
 
 /* --requantize of a float base writes a 4-bit checkpoint: its llm_int8_skip_modules, as nf4quant's, lists
- * the modules left in float so that transformers 4.x and 5.x both load it (select.h hf_select_skip_list). */
+ * the modules left in float so that transformers 4.x and 5.x both load it (hf_select.h
+ * hf_select_skip_list). */
 static lq_status plan_skip_list(const options *o, const hf_model *m, const hf_select *sel, plan *p, char *err)
 {
 	if (!o->requantize || p->base_quantized || !m->is_model_dir)
@@ -1183,9 +1177,9 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	options o;
 	parse_args(argc, argv, &o);
-	if (o.out.max_shard_size && ends_with(o.output, ".safetensors"))
+	if (o.out.max_shard_size && fmt_ends_with(o.output, ".safetensors"))
 		cli_usage_error("--max-shard-size needs a directory OUTPUT, not a .safetensors file");
-	if ((o.out.nparts || o.out.finish) && (ends_with(o.output, ".safetensors") || om_is_bundle(o.output)))
+	if ((o.out.nparts || o.out.finish) && (fmt_ends_with(o.output, ".safetensors") || om_is_bundle(o.output)))
 		cli_usage_error("--%s needs a directory OUTPUT", o.out.finish ? "finish" : "shard");
 	if (o.out.nparts && o.out.finish)
 		cli_usage_error("--shard and --finish are separate steps: the parts first, then --finish");

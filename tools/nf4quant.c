@@ -22,10 +22,10 @@
 #include "cli.h"
 #include "hf_json.h"
 #include "hf_model.h"
+#include "hf_select.h"
 #include "libquant.h"
-#include "model_io.h"
 #include "out_model.h"
-#include "select.h"
+#include "st_exec.h"
 
 typedef struct options {
 	const char *input, *output;
@@ -44,7 +44,7 @@ typedef struct item {
 	const st_tensor *t;
 	bool quantize, transpose;
 	bool by_user;             /* --include or --exclude names it */
-	bool linear;              /* transformers may convert this weight's module (select.h) */
+	bool linear;              /* transformers may convert this weight's module (hf_select.h) */
 	const char *reason;
 	lq_dtype dtype;
 	bnb_state state;          /* quantized: the group's state */
@@ -181,12 +181,6 @@ static void parse_args(int argc, char **argv, options *o)
 		cli_usage_error("empty OUTPUT (-o '')");
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* ----------------------------------------------------------------------------------- planning */
 
 static lq_status plan_items(const options *o, const hf_model *m, plan *p)
@@ -257,14 +251,14 @@ static lq_status plan_items(const options *o, const hf_model *m, plan *p)
 static void config_name(const hf_model *m, char *buf, size_t size)
 {
 	if (m->dir)
-		snprintf(buf, size, "%s%sconfig.json", m->dir, ends_with(m->dir, "/") ? "" : "/");
+		snprintf(buf, size, "%s%sconfig.json", m->dir, fmt_ends_with(m->dir, "/") ? "" : "/");
 	else
 		snprintf(buf, size, "%s:config.json", m->input);
 }
 
 /*
  * A skip-list entry of the input's config.json that cannot be matched as transformers matches it
- * (select.h hf_select_refused) leaves unknown which modules it keeps out, and a wrong guess writes a
+ * (hf_select.h hf_select_refused) leaves unknown which modules it keeps out, and a wrong guess writes a
  * checkpoint transformers cannot load: refused, unless --include/--exclude decide every module it could
  * reach (then a warning). False: refused, said.
  */
@@ -296,7 +290,7 @@ static bool check_refused(const hf_model *m, const plan *p)
  * out, in llm_int8_skip_modules: null would leave it to each transformers version's defaults, which differ
  * (skiplist.h S1: 4.x keeps BERT's pooler in float, 5.x does not). The list names every module left in
  * float that a version could convert, and a tied output head, absent from the file but present in the
- * model, each spelled to mean the same under the rules of 4.x and 5.x (select.h hf_select_skip_list).
+ * model, each spelled to mean the same under the rules of 4.x and 5.x (hf_select.h hf_select_skip_list).
  */
 static lq_status plan_skip_list(const hf_model *m, plan *p)
 {
@@ -417,15 +411,6 @@ static void plan_free(plan *p)
 
 /* ---------------------------------------------------------------------------------- reporting */
 
-static void shape_str(char *buf, size_t size, int ndim, const int64_t *shape)
-{
-	size_t n = (size_t)snprintf(buf, size, "[");
-	for (int d = 0; d < ndim && n < size; d++)
-		n += (size_t)snprintf(buf + n, size - n, d ? ", %" PRId64 : "%" PRId64, shape[d]);
-	if (n < size)
-		snprintf(buf + n, size - n, "]");
-}
-
 static double bits_per_param(uint64_t bytes, uint64_t params)
 {
 	return params ? 8.0 * (double)bytes / (double)params : 0.0;
@@ -440,7 +425,7 @@ static void print_plan(const options *o, const hf_model *m, const plan *p, uint6
 	for (size_t i = 0; i < p->n; i++) {
 		const item *it = &p->items[i];
 		char shape[128];
-		shape_str(shape, sizeof shape, it->t->ndim, it->t->shape);
+		fmt_shape(shape, sizeof shape, it->t->ndim, it->t->shape);
 		cli_plan(out, "%-9s %s %s %s -> %s (%s)%s", it->quantize ? "quantize" : "copy", it->t->name,
 			 st_dtype_name(it->t->dtype), shape, cli_human_bytes(it->bytes_out, a, sizeof a), it->reason,
 			 it->transpose ? ", transposed (Conv1D)" : "");
@@ -628,7 +613,7 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	options o;
 	parse_args(argc, argv, &o);
-	bool out_is_file = ends_with(o.output, ".safetensors") || om_is_stream(o.output);
+	bool out_is_file = fmt_ends_with(o.output, ".safetensors") || om_is_stream(o.output);
 	if (o.out.max_shard_size && out_is_file)
 		cli_usage_error("--max-shard-size needs a directory OUTPUT, not %s", om_is_stream(o.output) ?
 				"standard output" : "a .safetensors file");

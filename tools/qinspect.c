@@ -206,32 +206,6 @@ static const char *dtype_short(lq_dtype d)
 	return d == LQ_DTYPE_BF16 ? "bf16" : d == LQ_DTYPE_F16 ? "fp16" : "fp32";
 }
 
-/* The N of "layers.N." and its usual variants, -1 when the name has none. */
-static int layer_of(const char *name)
-{
-	static const char *const keys[] = {"layers.", "layer.", "h.", "blocks.", "block."};
-	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-		for (const char *p = strstr(name, keys[k]); p; p = strstr(p + 1, keys[k])) {
-			if (p != name && p[-1] != '.')
-				continue;
-			const char *q = p + strlen(keys[k]);
-			if (*q < '0' || *q > '9')
-				continue;
-			char *end;
-			long v = strtol(q, &end, 10);
-			if (*end == '.' && v >= 0 && v < 1000000)
-				return (int)v;
-		}
-	}
-	return -1;
-}
-
-static void absmax_bin_add(uint64_t *hist, double v)
-{
-	int b = v > 0 ? (int)floor((log10(v) + 6.0) / 0.2) : 0;
-	hist[b < 0 ? 0 : b >= QI_ABSMAX_BINS ? QI_ABSMAX_BINS - 1 : b]++;
-}
-
 /* A 4-bit tensor in memory: its codes, and its absmax dequantized (nblocks floats). Its parts are read
  * once each, in the order of their bytes in the files: a bundle's entry is decompressed forward, and a
  * .safetensors file keeps a group's parts apart (by dtype, then name), the absmax often after the codes.
@@ -322,15 +296,14 @@ static lq_status describe(const hf_tensor *h, const group *g, qi_tensor *t)
 	t->ndim = h->ndim < QI_MAX_DIMS ? h->ndim : QI_MAX_DIMS;
 	memcpy(t->shape, h->shape, sizeof t->shape[0] * (size_t)t->ndim);
 	t->params = h->nelem;
-	t->layer = layer_of(h->name);
+	t->layer = qi_layer_of(h->name);
 	t->err.max_abs_err_index = -1;
 	if (!h->quantized) {
 		t->dtype = h->dtype == LQ_DTYPE_U8 ? st_dtype_name(h->data.t->dtype) : lq_dtype_torch_name(h->dtype);
 		snprintf(t->storage, sizeof t->storage, "%s",
 			 h->dtype == LQ_DTYPE_U8 ? st_dtype_name(h->data.t->dtype) : dtype_short(h->dtype));
 		t->bytes.codes = h->bytes;
-		t->bytes_total = h->bytes;
-		t->bits_per_param = t->params ? 8.0 * (double)t->bytes_total / (double)t->params : 0;
+		qi_tensor_bits(t);
 		return LQ_OK;
 	}
 	const bnb_state *s = &h->state;
@@ -348,46 +321,9 @@ static lq_status describe(const hf_tensor *h, const group *g, qi_tensor *t)
 		*(k == BNB_PART_WEIGHT ? &t->bytes.codes : k == BNB_PART_ABSMAX ? &t->bytes.absmax
 						: k == BNB_PART_NESTED_ABSMAX ? &t->bytes.nested : &t->bytes.tables) += b;
 	}
-	t->bytes_total = t->bytes.codes + t->bytes.absmax + t->bytes.nested + t->bytes.tables;
-	if (t->params) {
-		t->bits_per_param = 8.0 * (double)t->bytes_total / (double)t->params;
-		t->bits_per_param_blocks = 8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested) / (double)t->params;
-	}
-	/* the code histogram */
-	for (size_t i = 0; i < g->ncodes; i++) {
-		t->code_histogram[g->codes[i] >> 4]++;
-		/* the last byte of an odd count holds one code, in its high nibble */
-		if (i + 1 < g->ncodes || t->params % 2 == 0)
-			t->code_histogram[g->codes[i] & 15]++;
-	}
-	t->code_entropy = 0;
-	for (int c = 0; c < 16; c++)
-		if (t->code_histogram[c]) {
-			double p = (double)t->code_histogram[c] / (double)t->params;
-			t->code_entropy -= p * log2(p);
-		}
-	/* the absmax */
-	const float *absmax = g->absmax;
-	t->nblocks = (uint64_t)lq_quant_nblocks((int64_t)t->params, s->blocksize);
-	double sum = 0;
-	t->absmax_min = INFINITY;
-	t->absmax_max = -INFINITY;
-	for (uint64_t b = 0; b < t->nblocks; b++) {
-		double v = absmax[b];
-		if (!isfinite(v)) { /* every element of the block dequantizes to NaN or infinity */
-			t->absmax_nonfinite++;
-			continue;
-		}
-		sum += v;
-		t->absmax_min = v < t->absmax_min ? v : t->absmax_min;
-		t->absmax_max = v > t->absmax_max ? v : t->absmax_max;
-		absmax_bin_add(t->absmax_hist, v);
-	}
-	t->absmax_mean = t->nblocks ? sum / (double)t->nblocks : 0;
-	if (!t->nblocks)
-		t->absmax_min = t->absmax_max = 0;
-	if (t->absmax_nonfinite) /* figures of the other blocks would hide the broken ones */
-		t->absmax_min = t->absmax_mean = t->absmax_max = NAN;
+	qi_tensor_bits(t);
+	qi_tensor_codes(t, g->codes, g->ncodes);
+	qi_tensor_absmax(t, g->absmax, (uint64_t)lq_quant_nblocks((int64_t)t->params, s->blocksize));
 	return LQ_OK;
 }
 
@@ -422,25 +358,6 @@ typedef struct nonfinite_at {
 	uint64_t checkpoint, reference;
 	int64_t first; /* -1: none */
 } nonfinite_at;
-
-/* A tensor's figures from its sums, and where its elements that are not finite are. */
-static void take_sums(qi_error *e, const lq_error_sums *s, const nonfinite_at *nf)
-{
-	e->present = true;
-	e->elements = s->elements;
-	e->nonfinite = s->nonfinite;
-	e->nonfinite_checkpoint = nf->checkpoint;
-	e->nonfinite_reference = nf->reference;
-	e->differ = s->differ;
-	e->sum_err2 = s->sum_err2;
-	e->sum_ref2 = s->sum_ref2;
-	e->sum_x2 = s->sum_x2;
-	e->dot = s->dot;
-	e->max_abs_err = s->max_abs_err;
-	/* an element that is not finite is the largest error there is: the first of them */
-	e->max_abs_err_index = s->nonfinite ? nf->first : s->max_abs_err_index;
-	qi_error_finish(e);
-}
 
 /* Counts the elements of a chunk (x and ref, n elements of their types, the first at element `first`)
  * that are not finite, on each side. Only for a chunk whose sums found some: a broken tensor's. */
@@ -499,13 +416,9 @@ static bool same_shape(const hf_tensor *a, const hf_tensor *b)
 	       memcmp(a->shape, b->shape, sizeof a->shape[0] * (size_t)(a->ndim < BNB_MAX_DIMS ? a->ndim : BNB_MAX_DIMS)) == 0;
 }
 
-static void shape_text(const hf_tensor *h, char *buf, size_t size)
+static const char *shape_text(const hf_tensor *h, char *buf, size_t size)
 {
-	size_t n = (size_t)snprintf(buf, size, "[");
-	for (int d = 0; d < h->ndim && d < BNB_MAX_DIMS && n < size; d++)
-		n += (size_t)snprintf(buf + n, size - n, "%s%lld", d ? ", " : "", (long long)h->shape[d]);
-	if (n < size)
-		snprintf(buf + n, size - n, "]");
+	return fmt_shape(buf, size, h->ndim < BNB_MAX_DIMS ? h->ndim : BNB_MAX_DIMS, h->shape);
 }
 
 /* A tensor to describe (and compare), and where its report goes. Tensors are read in the order of the
@@ -589,9 +502,7 @@ static void free_report(qi_report *r)
 	free(r->tensors);
 	free((void *)r->only_in_checkpoint);
 	free((void *)r->only_in_reference);
-	free(r->worst);
-	for (int g = 0; g < QI_NGATES; g++)
-		free(r->gates[g].failed);
+	qi_summary_free(r);
 }
 
 /* The terminal's columns when standard output is one (or $COLUMNS); 0 otherwise: a pipe or a log gets
@@ -734,7 +645,7 @@ int main(int argc, char **argv)
 		lq_error_sums sums;
 		nonfinite_at nf;
 		if (st == LQ_OK && compared && (st = compare(ctx, h, &gx, ref, &gr, &sums, &nf, err)) == LQ_OK)
-			take_sums(&t->err, &sums, &nf);
+			qi_error_take_sums(&t->err, &sums, nf.checkpoint, nf.reference, nf.first);
 		if (st != LQ_OK) {
 			cli_error("%s", err);
 			goto finish;

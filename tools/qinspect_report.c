@@ -75,6 +75,107 @@ double qi_gate_value(const qi_error *e, qi_gate_kind g)
 	}
 }
 
+/* ------------------------------------------------------------------------------ a tensor's figures */
+
+int qi_layer_of(const char *name)
+{
+	static const char *const keys[] = {"layers.", "layer.", "h.", "blocks.", "block."};
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		for (const char *p = strstr(name, keys[k]); p; p = strstr(p + 1, keys[k])) {
+			if (p != name && p[-1] != '.')
+				continue;
+			const char *q = p + strlen(keys[k]);
+			if (*q < '0' || *q > '9')
+				continue;
+			char *end;
+			long v = strtol(q, &end, 10);
+			if (*end == '.' && v >= 0 && v < 1000000)
+				return (int)v;
+		}
+	}
+	return -1;
+}
+
+void qi_tensor_bits(qi_tensor *t)
+{
+	t->bytes_total = t->bytes.codes + t->bytes.absmax + t->bytes.nested + t->bytes.tables;
+	t->bits_per_param = t->params ? 8.0 * (double)t->bytes_total / (double)t->params : 0;
+	t->bits_per_param_blocks = t->quantized && t->params
+					   ? 8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested) / (double)t->params
+					   : 0;
+}
+
+double qi_code_entropy(const uint64_t histogram[16], uint64_t params)
+{
+	double h = 0;
+	for (int c = 0; c < 16; c++)
+		if (histogram[c]) {
+			double p = (double)histogram[c] / (double)params;
+			h -= p * log2(p);
+		}
+	return h;
+}
+
+void qi_tensor_codes(qi_tensor *t, const unsigned char *codes, size_t ncodes)
+{
+	for (size_t i = 0; i < ncodes; i++) {
+		t->code_histogram[codes[i] >> 4]++;
+		/* the last byte of an odd count holds one code, in its high nibble */
+		if (i + 1 < ncodes || t->params % 2 == 0)
+			t->code_histogram[codes[i] & 15]++;
+	}
+	t->code_entropy = qi_code_entropy(t->code_histogram, t->params);
+}
+
+int qi_absmax_bin(double v)
+{
+	int b = v > 0 ? (int)floor((log10(v) + 6.0) / 0.2) : 0;
+	return b < 0 ? 0 : b >= QI_ABSMAX_BINS ? QI_ABSMAX_BINS - 1 : b;
+}
+
+void qi_tensor_absmax(qi_tensor *t, const float *absmax, uint64_t nblocks)
+{
+	t->nblocks = nblocks;
+	double sum = 0;
+	t->absmax_min = INFINITY;
+	t->absmax_max = -INFINITY;
+	for (uint64_t b = 0; b < t->nblocks; b++) {
+		double v = absmax[b];
+		if (!isfinite(v)) { /* every element of the block dequantizes to NaN or infinity */
+			t->absmax_nonfinite++;
+			continue;
+		}
+		sum += v;
+		t->absmax_min = v < t->absmax_min ? v : t->absmax_min;
+		t->absmax_max = v > t->absmax_max ? v : t->absmax_max;
+		t->absmax_hist[qi_absmax_bin(v)]++;
+	}
+	t->absmax_mean = t->nblocks ? sum / (double)t->nblocks : 0;
+	if (!t->nblocks)
+		t->absmax_min = t->absmax_max = 0;
+	if (t->absmax_nonfinite) /* figures of the other blocks would hide the broken ones */
+		t->absmax_min = t->absmax_mean = t->absmax_max = NAN;
+}
+
+void qi_error_take_sums(qi_error *e, const lq_error_sums *s, uint64_t nonfinite_checkpoint,
+			uint64_t nonfinite_reference, int64_t first_nonfinite)
+{
+	e->present = true;
+	e->elements = s->elements;
+	e->nonfinite = s->nonfinite;
+	e->nonfinite_checkpoint = nonfinite_checkpoint;
+	e->nonfinite_reference = nonfinite_reference;
+	e->differ = s->differ;
+	e->sum_err2 = s->sum_err2;
+	e->sum_ref2 = s->sum_ref2;
+	e->sum_x2 = s->sum_x2;
+	e->dot = s->dot;
+	e->max_abs_err = s->max_abs_err;
+	/* an element that is not finite is the largest error there is: the first of them */
+	e->max_abs_err_index = s->nonfinite ? first_nonfinite : s->max_abs_err_index;
+	qi_error_finish(e);
+}
+
 /* ----------------------------------------------------------------------------------- the summary */
 
 /* Adds tensor i's error to a total: its sums through libquant's merge (the order, and so the bits, of
@@ -184,6 +285,18 @@ lq_status qi_summarize(qi_report *r, size_t top)
 		r->passed &= gate->nfailed == 0;
 	}
 	return LQ_OK;
+}
+
+void qi_summary_free(qi_report *r)
+{
+	free(r->worst);
+	r->worst = NULL;
+	r->nworst = 0;
+	for (int g = 0; g < QI_NGATES; g++) {
+		free(r->gates[g].failed);
+		r->gates[g].failed = NULL;
+		r->gates[g].nfailed = 0;
+	}
 }
 
 /* ------------------------------------------------------------------------------------ names as text */

@@ -133,11 +133,45 @@ bool qi_gate_fails(qi_gate_kind g, double limit, const qi_error *e);
 /* The figure of e that gate g bounds. */
 double qi_gate_value(const qi_error *e, qi_gate_kind g);
 
+/* The N of "layers.N." and its usual variants ("layer.N.", "h.N.", "blocks.N.", "block.N."), -1 when the
+ * name has none: qi_tensor's layer. */
+int qi_layer_of(const char *name);
+
+/* t's bytes_total from t->bytes, and its bits_per_param and (quantized) bits_per_param_blocks from that
+ * and t->params (0 when t has no parameters). */
+void qi_tensor_bits(qi_tensor *t);
+
+/* Adds the codes of a 4-bit tensor (ncodes bytes packed two to a byte as bitsandbytes stores them, the
+ * last byte's low nibble unused when t->params is odd) to t->code_histogram, then sets t->code_entropy. */
+void qi_tensor_codes(qi_tensor *t, const unsigned char *codes, size_t ncodes);
+
+/* The entropy in bits of a code histogram over params elements: - sum p log2 p over the codes present. */
+double qi_code_entropy(const uint64_t histogram[16], uint64_t params);
+
+/* The figures of a 4-bit tensor's nblocks dequantized absmax values: nblocks, min, mean, max (NAN, all
+ * three, when one is not finite; 0 with no blocks), absmax_nonfinite and absmax_hist. */
+void qi_tensor_absmax(qi_tensor *t, const float *absmax, uint64_t nblocks);
+
+/* The absmax_hist bin of an absmax v: log10(v) in bins of 0.2 from -6, the first and last bins also
+ * holding what is below or above (v <= 0: the first). */
+int qi_absmax_bin(double v);
+
+/* A tensor's error from the sums libquant added up over its elements (lq_error_sums_add) and where its
+ * elements that are not finite are: how many in the checkpoint and in the reference, and the flat index
+ * of the first (-1: none), which is then max_abs_err_index. Sets present and the figures
+ * (qi_error_finish). */
+void qi_error_take_sums(qi_error *e, const lq_error_sums *s, uint64_t nonfinite_checkpoint,
+			uint64_t nonfinite_reference, int64_t first_nonfinite);
+
 /* The summary of r from its tensors: the sums over everything and over the quantized tensors, the totals
  * (each tensor's sums added in its order), the worst list (at most top), and for each gate set in
  * r->gates (set, limit) the tensors that fail it, gate_failed and passed. LQ_ERR_NOMEM when out of
  * memory. */
 lq_status qi_summarize(qi_report *r, size_t top);
+
+/* Frees what qi_summarize allocated in r (the worst list, the gates' lists of failed tensors); the
+ * tensors and the lists of names are the caller's. */
+void qi_summary_free(qi_report *r);
 
 /* A name (or path) as the table and CSV show it: every control character (C0, DEL, C1 U+0080-U+009F), every
  * bidirectional override, isolate or mark (which make a name display as another) and every byte that is

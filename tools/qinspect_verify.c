@@ -92,13 +92,11 @@ static int by_path(const void *a, const void *b)
  * MANIFEST read as the manifest. */
 static lq_status read_dir(const char *top, const char *rel, int depth, output_files *o, size_t *cap)
 {
-	size_t dn = strlen(top) + strlen(rel) + 2;
-	char *dir = malloc(dn);
+	char *dir = fmt_join(top, *rel ? "/" : "", rel);
 	if (!dir) {
 		cli_error("out of memory");
 		return LQ_ERR_NOMEM;
 	}
-	snprintf(dir, dn, "%s%s%s", top, *rel ? "/" : "", rel);
 	DIR *d = opendir(dir);
 	if (!d) {
 		cli_error("cannot read '%s': %s", dir, strerror(errno));
@@ -110,16 +108,13 @@ static lq_status read_dir(const char *top, const char *rel, int depth, output_fi
 	while ((de = readdir(d)) && st == LQ_OK) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		size_t n = strlen(dir) + strlen(de->d_name) + 2, k = strlen(rel) + strlen(de->d_name) + 2;
-		char *path = malloc(n), *name = malloc(k);
+		char *path = fmt_join(dir, "/", de->d_name), *name = fmt_join(rel, *rel ? "/" : "", de->d_name);
 		if (!path || !name || !grow(o, cap)) {
 			free(path);
 			free(name);
 			st = LQ_ERR_NOMEM;
 			break;
 		}
-		snprintf(path, n, "%s/%s", dir, de->d_name);
-		snprintf(name, k, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
 		struct stat sb;
 		bool is = lstat(path, &sb) == 0;
 		if (is && S_ISDIR(sb.st_mode) && depth < HF_CARRY_DEPTH) {

@@ -1,5 +1,5 @@
 /*
- * fuzz_bundle.c: the bundle reader (formats/bundle.c) under libFuzzer (`make fuzz FUZZ_TARGET=bundle`),
+ * fuzz_bundle.c: the bundle reader (formats/bundle_read.c) under libFuzzer (`make fuzz FUZZ_TARGET=bundle`),
  * and under tests/fuzz/replay.c in `make check`. The input is a whole archive file (.tar or .tar.zst),
  * written to a scratch file and opened with bundle_open(), which reads files only. Whatever the bytes, an
  * archive it accepts must keep every promise of bundle.h (relative, unique, findable names, none the

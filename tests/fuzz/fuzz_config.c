@@ -1,5 +1,5 @@
 /*
- * fuzz_config.c: config.json through transformers' selection rules (formats/select.c) and the skip lists
+ * fuzz_config.c: config.json through transformers' selection rules (formats/hf_select.c) and the skip lists
  * (formats/skiplist.c, formats/pyregex.c) under libFuzzer (`make fuzz FUZZ_TARGET=config`), and under
  * tests/fuzz/replay.c in `make check`. The input is the text of config.json.
  *
@@ -15,7 +15,7 @@
  *     skiplist.h, no converted module and every module left in float that the rule's version converts;
  *   - for the config's own string entries: an entry with a literal form matches, under both 5.x rules,
  *     as its regex translation (pyregex.h) does.
- * Deterministic: no randomness, no clock. Time per input is bounded by the bounds of select.c and
+ * Deterministic: no randomness, no clock. Time per input is bounded by the bounds of hf_select.c and
  * pyregex.h (libFuzzer's -timeout says when it is not).
  */
 #include <cjson/cJSON.h>
@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hf_select.h"
 #include "pyregex.h"
-#include "select.h"
 #include "skiplist.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Ground truth for formats/select.c: which tensors transformers' 4-bit loader quantizes.
+"""Ground truth for formats/hf_select.c: which tensors transformers' 4-bit loader quantizes.
 
 For each case: build a tiny random model from its config class (no Hub access), save it as bf16 safetensors,
 load it back with BitsAndBytesConfig(load_in_4bit=True, nf4, double quant, compute bf16[, skip modules]),

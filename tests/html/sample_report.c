@@ -16,6 +16,10 @@
  * --edge: two tensors outside any layer, named with every byte from 1 to 255 and with malformed UTF-8
  * (overlong, surrogate, above U+10FFFF, cut short), one of them quantized and failing --max-abs-err 0.
  *
+ * The figures are qinspect's own, computed by qinspect_report.c from the made-up bytes, codes and error
+ * sums (bits per parameter, code entropy, absmax bins, layers, the error figures from the sums, the
+ * summary and the gates), so that the page shows what qinspect would make of such a checkpoint.
+ *
  * Prints on stdout what the page must show: "tensors=N compared=N quantized=N failed=N".
  *
  * Built by `make check` as build/sample_report; tests/qinspect/run.sh renders its stress and edge pages.
@@ -62,7 +66,7 @@ typedef struct model {
 	char **names; /* owned copies */
 } model;
 
-static qi_tensor *add_tensor(model *m, const char *name, int64_t rows, int64_t cols, int layer)
+static qi_tensor *add_tensor(model *m, const char *name, int64_t rows, int64_t cols)
 {
 	if (m->n == m->cap) {
 		m->cap = m->cap ? 2 * m->cap : 64;
@@ -81,16 +85,27 @@ static qi_tensor *add_tensor(model *m, const char *name, int64_t rows, int64_t c
 	t->shape[0] = rows;
 	t->shape[1] = cols;
 	t->params = (uint64_t)rows * (uint64_t)(cols ? cols : 1);
-	t->layer = layer;
+	t->layer = qi_layer_of(name);
 	t->dtype = "bfloat16";
 	m->n++;
 	return t;
 }
 
+/* The figures of e from the sums set in it, through what qinspect does with libquant's (qinspect_report.c). */
 static void finish_error(qi_error *e)
 {
-	e->present = true;
-	qi_error_finish(e);
+	lq_error_sums s;
+	lq_error_sums_init(&s);
+	s.elements = e->elements;
+	s.nonfinite = e->nonfinite;
+	s.differ = e->differ;
+	s.sum_err2 = e->sum_err2;
+	s.sum_ref2 = e->sum_ref2;
+	s.sum_x2 = e->sum_x2;
+	s.dot = e->dot;
+	s.max_abs_err = e->max_abs_err;
+	s.max_abs_err_index = e->max_abs_err_index;
+	qi_error_take_sums(e, &s, e->nonfinite_checkpoint, e->nonfinite_reference, e->max_abs_err_index);
 }
 
 /* A float tensor kept as it was (bf16): the reference's own values, or (rel > 0) values off by about rel
@@ -100,8 +115,7 @@ static void keep_float(qi_tensor *t, double sigma, double rel, bool compared)
 	snprintf(t->storage, sizeof t->storage, "%s", rel > 0 ? "f16" : "bf16");
 	t->dtype = rel > 0 ? "float16" : "bfloat16";
 	t->bytes.codes = 2 * t->params;
-	t->bytes_total = t->bytes.codes;
-	t->bits_per_param = 16;
+	qi_tensor_bits(t);
 	if (!compared)
 		return;
 	qi_error *e = &t->err;
@@ -135,10 +149,7 @@ static void quantize_nf4(qi_tensor *t, double sigma, double outliers, double sca
 	t->bytes.absmax = t->nblocks;
 	t->bytes.nested = 4 * ((t->nblocks + 255) / 256);
 	t->bytes.tables = 16 * 4 + 256 * 4 + 236; /* quant_map, nested_quant_map, quant_state JSON */
-	t->bytes_total = t->bytes.codes + t->bytes.absmax + t->bytes.nested + t->bytes.tables;
-	t->bits_per_param = 8.0 * (double)t->bytes_total / (double)t->params;
-	t->bits_per_param_blocks =
-		8.0 * (double)(t->bytes.codes + t->bytes.absmax + t->bytes.nested) / (double)t->params;
+	qi_tensor_bits(t);
 
 	uint64_t codes[16] = {0}, bins[QI_ABSMAX_BINS] = {0};
 	qi_error e = {.max_abs_err_index = -1};
@@ -154,8 +165,7 @@ static void quantize_nf4(qi_tensor *t, double sigma, double outliers, double sca
 		amin = fmin(amin, dq);
 		amax = fmax(amax, dq);
 		asum += dq;
-		int bin = (int)floor((log10(dq) + 6) / 0.2);
-		bins[bin < 0 ? 0 : bin >= QI_ABSMAX_BINS ? QI_ABSMAX_BINS - 1 : bin]++;
+		bins[qi_absmax_bin(dq)]++;
 		for (int i = 0; i < BLOCK; i++) {
 			int best = 0;
 			for (int c = 1; c < 16; c++)
@@ -190,11 +200,7 @@ static void quantize_nf4(qi_tensor *t, double sigma, double outliers, double sca
 		big = bins[i] > bins[big] ? i : big;
 	}
 	t->absmax_hist[big] += t->nblocks - btotal;
-	for (int c = 0; c < 16; c++) {
-		double p = (double)t->code_histogram[c] / (double)t->params;
-		if (p > 0)
-			t->code_entropy -= p * log2(p);
-	}
+	t->code_entropy = qi_code_entropy(t->code_histogram, t->params);
 	t->absmax_min = amin;
 	t->absmax_max = amax;
 	t->absmax_mean = asum / (double)sim;
@@ -232,15 +238,15 @@ static void add_layer(model *m, int layer, bool stress, bool compared)
 	uint64_t sim = stress ? 8 : 0;
 	double growth = 1 + 0.002 * layer; /* deeper layers: wider weights */
 	snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", layer);
-	keep_float(add_tensor(m, name, HIDDEN, 0, layer), 1, stress ? 3e-4 : 0, compared);
+	keep_float(add_tensor(m, name, HIDDEN, 0), 1, stress ? 3e-4 : 0, compared);
 	for (size_t p = 0; p < sizeof projs / sizeof *projs; p++) {
 		if (p == 4) {
 			snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", layer);
-			keep_float(add_tensor(m, name, HIDDEN, 0, layer), 1, stress ? 2e-4 : 0, compared);
+			keep_float(add_tensor(m, name, HIDDEN, 0), 1, stress ? 2e-4 : 0, compared);
 		}
 		snprintf(name, sizeof name, "model.layers.%d.%s.weight", layer, projs[p].name);
 		qi_tensor *t = add_tensor(m, name, projs[p].rows ? HIDDEN : INTERMEDIATE,
-					  projs[p].cols ? HIDDEN : INTERMEDIATE, layer);
+					  projs[p].cols ? HIDDEN : INTERMEDIATE);
 		/* a few projections with outliers: the ones the gate catches */
 		bool outliers = stress ? (layer * 7 + (int)p) % 97 == 3
 				       : (layer == 1 && p == 0) || (layer == 0 && p == 6);
@@ -251,21 +257,21 @@ static void add_layer(model *m, int layer, bool stress, bool compared)
 static void add_odd_tensors(model *m, bool stress, bool compared)
 {
 	/* an all-zero bias, equal to its reference: no direction, so a NaN cosine */
-	qi_tensor *t = add_tensor(m, "model.layers.1.self_attn.o_proj.bias", HIDDEN, 0, 1);
+	qi_tensor *t = add_tensor(m, "model.layers.1.self_attn.o_proj.bias", HIDDEN, 0);
 	keep_float(t, 0, 0, compared);
 	/* a name to escape: markup, quotes, an ANSI escape, a bidi override, bytes that are not UTF-8 */
 	t = add_tensor(m, "model.layers.1.<script>alert(\"pwn\")</script>&amp;'\x1b[31m\xe2\x80\xae\xe2\x80\x8f\xff\xfe.weight",
-		       HIDDEN, 0, 1);
+		       HIDDEN, 0);
 	keep_float(t, 0.5, 0, compared);
 	/* a name longer than its column: it must wrap between its components, never inside one */
 	t = add_tensor(m, "model.layers.1.block_sparse_moe.experts.63.shared_expert_gate_projection.lora_magnitude_vector"
 			  ".weight_quantization_calibration_statistics",
-		       HIDDEN, 0, 1);
+		       HIDDEN, 0);
 	keep_float(t, 0.5, 0, compared);
 	if (compared) {
 		/* a quantized tensor with two blocks whose absmax is not finite: their elements are NaN or
 		 * infinite, 128 in the checkpoint */
-		t = add_tensor(m, "model.layers.1.mlp.broken_proj.weight", HIDDEN, HIDDEN, 1);
+		t = add_tensor(m, "model.layers.1.mlp.broken_proj.weight", HIDDEN, HIDDEN);
 		quantize_nf4(t, 0.02, 0, 1, 0, true);
 		t->absmax_nonfinite = 2;
 		for (int b = 0, left = 2; b < QI_ABSMAX_BINS && left; b++) /* those blocks are in no bin */
@@ -281,7 +287,7 @@ static void add_odd_tensors(model *m, bool stress, bool compared)
 	}
 	if (stress && compared) {
 		/* a bias the reference has as zeros: infinite relative error */
-		t = add_tensor(m, "model.layers.7.self_attn.o_proj.bias", HIDDEN, 0, 7);
+		t = add_tensor(m, "model.layers.7.self_attn.o_proj.bias", HIDDEN, 0);
 		keep_float(t, 0, 0, true);
 		t->err.sum_err2 = 1e-6;
 		t->err.sum_x2 = 1e-6;
@@ -298,8 +304,8 @@ static void add_edge_tensors(model *m, bool compared)
 	for (int i = 1; i < 256; i++)
 		name[i - 1] = (char)i;
 	snprintf(name + 255, sizeof name - 255, ".weight");
-	quantize_nf4(add_tensor(m, name, HIDDEN, HIDDEN, -1), 0.02, 0, 1, 0, compared);
-	keep_float(add_tensor(m, "bad \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xf0\x9f\x98\x80 <\"'&> \xe2\x82", HIDDEN, 0, -1),
+	quantize_nf4(add_tensor(m, name, HIDDEN, HIDDEN), 0.02, 0, 1, 0, compared);
+	keep_float(add_tensor(m, "bad \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xf0\x9f\x98\x80 <\"'&> \xe2\x82", HIDDEN, 0),
 		   1, 0, compared);
 }
 
@@ -347,12 +353,12 @@ int main(int argc, char **argv)
 	if (edge) {
 		add_edge_tensors(&m, reference);
 	} else if (!empty) {
-		keep_float(add_tensor(&m, "lm_head.weight", VOCAB, HIDDEN, -1), 0.02, 0, reference);
-		keep_float(add_tensor(&m, "model.embed_tokens.weight", VOCAB, HIDDEN, -1), 0.02, 0, reference);
+		keep_float(add_tensor(&m, "lm_head.weight", VOCAB, HIDDEN), 0.02, 0, reference);
+		keep_float(add_tensor(&m, "model.embed_tokens.weight", VOCAB, HIDDEN), 0.02, 0, reference);
 		for (int l = 0; l < layers; l++)
 			add_layer(&m, l, stress, reference);
 		add_odd_tensors(&m, stress, reference);
-		keep_float(add_tensor(&m, "model.norm.weight", HIDDEN, 0, -1), 1, stress ? 3e-4 : 0, reference);
+		keep_float(add_tensor(&m, "model.norm.weight", HIDDEN, 0), 1, stress ? 3e-4 : 0, reference);
 	}
 
 	static const char *only_ref[] = {"model.layers.0.self_attn.rotary_emb.inv_freq",
@@ -387,9 +393,7 @@ int main(int argc, char **argv)
 	}
 	printf("tensors=%zu compared=%zu quantized=%zu failed=%zu\n", r.ntensors, compared, r.quantized_tensors, failed);
 
-	for (int g = 0; g < QI_NGATES; g++)
-		free(r.gates[g].failed);
-	free(r.worst);
+	qi_summary_free(&r);
 	for (size_t i = 0; i < m.n; i++)
 		free(m.names[i]);
 	free(m.names);

@@ -1,6 +1,6 @@
 /*
- * select_cases.c: hand-derived cases for formats/select.c (see select_cases.h). Each names the fact of
- * transformers 5.17 it checks (F1-F6 at the top of select.c); the truth files confirm them.
+ * select_cases.c: hand-derived cases for formats/hf_select.c (see select_cases.h). Each names the fact of
+ * transformers 5.17 it checks (F1-F6 at the top of hf_select.c); the truth files confirm them.
  */
 #include "select_cases.h"
 

@@ -1,8 +1,8 @@
 /*
- * select_cases.h: test cases for formats/select.c (which tensors transformers' 4-bit loader quantizes).
+ * select_cases.h: test cases for formats/hf_select.c (which tensors transformers' 4-bit loader quantizes).
  *
  * select_cases[] are derived by hand from the transformers 5.17 source (the facts F1-F6 at the top of
- * select.c): a config.json snippet, a checkpoint key with its shape, and the expected decision. A runner
+ * hf_select.c): a config.json snippet, a checkpoint key with its shape, and the expected decision. A runner
  * loops over them: for each, parse `config` (NULL: no config), hf_select_create, hf_select_quantize, and
  * compare the result, the transpose flag and (when set) a substring of the reason.
  *

@@ -1,5 +1,5 @@
 /*
- * select_truth_test.c: formats/select.c against the truth recorded by tests/gpu/select_truth.py:
+ * select_truth_test.c: formats/hf_select.c against the truth recorded by tests/gpu/select_truth.py:
  * {"cases": [{"name", "config", "tensors": [{"key", "dtype", "shape", "quantized", "conv1d"}]}]}, one
  * entry per tensor of a saved float checkpoint, "quantized" true when transformers stored it 4-bit and
  * "conv1d" (when not null) whether it was transposed first.
@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "select.h"
+#include "hf_select.h"
 #include "select_cases.h"
 
 static char *read_file(const char *path)

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 
 #include "bnb.h"
+#include "bundle.h"
 #include "hf_json.h"
+#include "hf_model.h"
 #include "hf_out.h"
 #include "out_model.h"
 #include "test.h"
@@ -639,4 +641,41 @@ TEST(formats_fail_prefixes_its_own_message)
 	fmt_fail(err, LQ_ERR_IO, "cannot read 'x': %s", "Input/output error");
 	CHECK_INT(fmt_fail(err, LQ_ERR_CORRUPT, "model.safetensors: %s", err), LQ_ERR_CORRUPT);
 	CHECK_STR(err, "model.safetensors: cannot read 'x': Input/output error");
+}
+
+/* The string helpers of fmt.h, which formats/ and tools/ share: their edge cases are the ones the copies
+ * they replaced had (a name that is its suffix alone, a shape cut short). */
+TEST(formats_string_helpers)
+{
+	CHECK(fmt_ends_with("model.safetensors", ".safetensors"));
+	CHECK(fmt_ends_with(".safetensors", ".safetensors"));
+	CHECK(fmt_ends_with("x", ""));
+	CHECK(!fmt_ends_with("safetensors", ".safetensors"));
+	CHECK(!fmt_ends_with("model.safetensors.bak", ".safetensors"));
+	CHECK(fmt_starts_with("base_model.model.x", "base_model.model."));
+	CHECK(fmt_starts_with("x", ""));
+	CHECK(!fmt_starts_with("base", "base_model"));
+
+	char *p = fmt_join("dir", "/", "config.json");
+	CHECK_STR(p, "dir/config.json");
+	free(p);
+	p = fmt_join("", "", "");
+	CHECK_STR(p, "");
+	free(p);
+	p = fmt_dup_n("a\0bc", 3);
+	CHECK(p && memcmp(p, "a\0b", 4) == 0);
+	free(p);
+
+	char buf[64];
+	const int64_t shape[] = {4096, 11008, 0};
+	CHECK_STR(fmt_shape(buf, sizeof buf, 2, shape), "[4096, 11008]");
+	CHECK_STR(fmt_shape(buf, sizeof buf, 3, shape), "[4096, 11008, 0]");
+	CHECK_STR(fmt_shape(buf, sizeof buf, 0, shape), "[]");
+	CHECK_STR(fmt_shape(buf, 8, 2, shape), "[4096, ");
+	CHECK_STR(fmt_shape(buf, 14, 2, shape), "[4096, 11008]");
+	CHECK_STR(fmt_shape(buf, 13, 2, shape), "[4096, 11008");
+	CHECK_STR(fmt_shape(buf, 1, 2, shape), "");
+	/* the bundle names: ".tar" alone names no bundle (bundle_path_is_bundle) */
+	bool c;
+	CHECK(!bundle_path_is_bundle(".tar", &c) && !bundle_path_is_bundle(".tar.zst", &c));
 }

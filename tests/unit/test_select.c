@@ -1,5 +1,5 @@
 /*
- * test_select.c: which tensors nf4quant quantizes by default (formats/select.c) against transformers'
+ * test_select.c: which tensors nf4quant quantizes by default (formats/hf_select.c) against transformers'
  * own decision: the hand-derived cases of select_cases.c, and the truth recorded from real
  * transformers 5.17 + bitsandbytes 0.50.2 4-bit loads of 37 tiny models of many architectures
  * (fixtures/transformers/select_truth.json, made by tests/gpu/select_truth.py on the GPU machine).
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "select.h"
+#include "hf_select.h"
 #include "select_cases.h"
 #include "test.h"
 

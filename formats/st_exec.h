@@ -1,5 +1,5 @@
 /*
- * model_io.h: the executor's source and sink over safetensors files (libquant.h, lq_source/lq_sink).
+ * st_exec.h: the executor's source and sink over safetensors files (libquant.h, lq_source/lq_sink).
  *
  * st_source reads input tensors from open safetensors files, transposing 2-D tensors on the way where a
  * task asks for it (GPT-2's Conv1D weights are stored [in, out] and quantized as [out, in]).
@@ -7,8 +7,8 @@
  * st_sink writes output tensors through their files' writers (out_writer.h), and completes each bitsandbytes group when its
  * task is done: the code tables and the quant_state JSON, which holds the offset the task computed.
  */
-#ifndef FORMATS_MODEL_IO_H
-#define FORMATS_MODEL_IO_H
+#ifndef FORMATS_ST_EXEC_H
+#define FORMATS_ST_EXEC_H
 
 #include "bnb.h"
 #include "out_writer.h"
@@ -37,4 +37,4 @@ lq_status st_sink_add_group(st_sink *k, int32_t data_id, const bnb_state *state,
 			    int32_t nested_map_id, int32_t state_id);
 lq_sink st_sink_iface(st_sink *k);
 
-#endif /* FORMATS_MODEL_IO_H */
+#endif /* FORMATS_ST_EXEC_H */

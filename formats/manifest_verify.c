@@ -1,458 +1,19 @@
 /*
- * manifest.c: the MANIFEST of an output (manifest.h). Written by hand, byte for byte, so that its text
- * depends on nothing but the files and the origin; read back with json_scan, which keeps sizes exact up
- * to 2^64 - 1 (cJSON's doubles would not) and lets every key and type be checked as it comes: a manifest
- * travels inside bundles and is hostile input.
- *
- * Every file is read once, in order, from its first byte to its last (a bundle entry is decompressed
- * forward, and a shard may be tens of GB): a .safetensors file's header first, then its data in chunks,
- * each chunk fed to the whole file's hash and to the hash of the tensor (or tensors) it holds.
+ * manifest_verify.c: checking a directory or bundle against its MANIFEST (manifest.h). The manifest is
+ * read back with json_scan, which keeps sizes exact up to 2^64 - 1 (cJSON's doubles would not) and lets
+ * every key and type be checked as it comes: a manifest travels inside bundles and is hostile input.
  */
 #include "manifest.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <xxhash.h>
 
 #include "json_scan.h"
+#include "manifest_impl.h"
 #include "safetensors.h"
-
-#define CHUNK ((size_t)4 << 20)
-#define HASH_HEX 32
-
-/* ------------------------------------------------------------------------------------ reading */
-
-lq_status manifest_read_path(void *arg, uint64_t offset, void *dst, size_t len, char *err)
-{
-	const char *path = arg;
-	/* opened per call: a chunk is 4 MiB, so the open costs nothing, and no descriptor outlives the call */
-	int fd;
-	lq_status st = fmt_open_input(path, &fd, NULL, err);
-	if (st != LQ_OK)
-		return st;
-	unsigned char *p = dst;
-	size_t done = 0;
-	while (done < len) {
-		if (offset + done > (uint64_t)INT64_MAX) {
-			st = fmt_fail(err, LQ_ERR_IO, "cannot read '%s': offset %" PRIu64 " is too large", path,
-				      offset + done);
-			break;
-		}
-		ssize_t n = pread(fd, p + done, len - done, (off_t)(offset + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			st = fmt_fail(err, LQ_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
-			break;
-		}
-		if (n == 0) {
-			st = fmt_fail(err, LQ_ERR_IO, "cannot read '%s': it ends at byte %" PRIu64 ", before byte %" PRIu64
-				      " (the file changed while it was read)", path, offset + done, offset + len);
-			break;
-		}
-		done += (size_t)n;
-	}
-	close(fd);
-	return st;
-}
-
-/* -------------------------------------------------------------------------------------- hashing */
-
-static bool is_safetensors(const char *path)
-{
-	size_t n = strlen(path), k = strlen(".safetensors");
-	return n >= k && strcmp(path + n - k, ".safetensors") == 0;
-}
-
-static void hex16(const unsigned char h[16], char out[HASH_HEX + 1])
-{
-	static const char digits[] = "0123456789abcdef";
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = digits[h[i] >> 4];
-		out[2 * i + 1] = digits[h[i] & 15];
-	}
-	out[HASH_HEX] = '\0';
-}
-
-/* The canonical (big-endian) bytes, as xxhsum prints them. */
-static void canonical(XXH128_hash_t h, unsigned char out[16])
-{
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, h);
-	memcpy(out, c.digest, 16);
-}
-
-static void hash_hex(XXH128_hash_t h, char out[HASH_HEX + 1])
-{
-	unsigned char c[16];
-	canonical(h, c);
-	hex16(c, out);
-}
-
-/* What one pass over a file gives. */
-typedef struct hashed {
-	XXH128_hash_t whole;
-	st_file *st;             /* a .safetensors file: its header, when it parses */
-	lq_status parse_status;  /* LQ_OK when it parsed */
-	XXH128_hash_t *tensors;  /* st's tensors, in data order */
-} hashed;
-
-/* A file being hashed, fed its bytes in order (manifest.h). */
-struct manifest_hash {
-	char *qpath;          /* the path, quoted for messages */
-	uint64_t size, pos;   /* its size; the bytes taken so far */
-	bool header_pending;  /* a .safetensors file whose header is still being gathered */
-	unsigned char *hdr;   /* that header so far */
-	uint64_t hdr_len;     /* what it needs: 8, then 8 + N once N is known */
-	size_t ti;            /* the tensor the next data byte belongs to */
-	bool done;
-	XXH3_state_t *whole, *tensor;
-	hashed r;
-};
-
-void manifest_hash_free(manifest_hash *h)
-{
-	if (!h)
-		return;
-	free(h->qpath);
-	free(h->hdr);
-	XXH3_freeState(h->whole);
-	XXH3_freeState(h->tensor);
-	st_file_free(h->r.st);
-	free(h->r.tensors);
-	free(h);
-}
-
-static const st_file *parsed(const manifest_hash *h)
-{
-	return h->r.st && h->r.parse_status == LQ_OK ? h->r.st : NULL;
-}
-
-static void finish(manifest_hash *h)
-{
-	const st_file *sf = parsed(h);
-	for (; sf && h->ti < sf->ntensors; h->ti++) /* tensors of no bytes at the end of the data */
-		h->r.tensors[h->ti] = XXH3_128bits_digest(h->tensor);
-	h->r.whole = XXH3_128bits_digest(h->whole);
-	h->done = true;
-}
-
-manifest_hash *manifest_hash_begin(const char *path, uint64_t size)
-{
-	manifest_hash *h = calloc(1, sizeof *h);
-	if (!h)
-		return NULL;
-	char q[512];
-	h->qpath = strdup(fmt_quote(path, q, sizeof q));
-	h->whole = XXH3_createState();
-	h->tensor = XXH3_createState();
-	h->size = size;
-	if (!h->qpath || !h->whole || !h->tensor)
-		goto fail;
-	XXH3_128bits_reset(h->whole);
-	XXH3_128bits_reset(h->tensor);
-	if (is_safetensors(path)) {
-		if (!(h->r.st = st_file_create()))
-			goto fail;
-		if (size < 8) {
-			const unsigned char none[8] = {0};
-			h->r.parse_status = st_file_parse(h->r.st, none, 0, size, h->qpath); /* says what is wrong */
-		} else {
-			h->header_pending = true;
-			h->hdr_len = 8;
-			if (!(h->hdr = malloc(8)))
-				goto fail;
-		}
-	}
-	if (size == 0)
-		finish(h);
-	return h;
-fail:
-	manifest_hash_free(h);
-	return NULL;
-}
-
-/* Gathers header bytes from d (*took says how many it used): the 8-byte length N, then the N bytes of
- * JSON, which are then parsed into r.st. A length that cannot be (past the file's end, over the limit)
- * is parsed as 8 bytes, for st_file_parse to say what is wrong. Only a failed allocation is an error: a
- * header that does not parse is r.parse_status, with its message in r.st. */
-static lq_status take_header(manifest_hash *h, const unsigned char *d, size_t len, size_t *took, char *err)
-{
-	size_t k = h->hdr_len - h->pos < len ? (size_t)(h->hdr_len - h->pos) : len;
-	memcpy(h->hdr + h->pos, d, k);
-	h->pos += k;
-	*took = k;
-	if (h->pos < h->hdr_len)
-		return LQ_OK;
-	if (h->hdr_len == 8) {
-		uint64_t n = st_header_length(h->hdr);
-		if (n > ST_MAX_HEADER || n > h->size - 8) {
-			h->header_pending = false;
-			h->r.parse_status = st_file_parse(h->r.st, h->hdr, 8, h->size, h->qpath);
-			return LQ_OK;
-		}
-		if (n > 0) {
-			unsigned char *p = realloc(h->hdr, (size_t)(8 + n));
-			if (!p)
-				return fmt_fail(err, LQ_ERR_NOMEM, "%s: out of memory for a header of %" PRIu64 " bytes",
-						h->qpath, n);
-			h->hdr = p;
-			h->hdr_len = 8 + n;
-			return LQ_OK;
-		}
-	}
-	h->header_pending = false;
-	h->r.parse_status = st_file_parse(h->r.st, h->hdr, (size_t)h->hdr_len, h->size, h->qpath);
-	free(h->hdr);
-	h->hdr = NULL;
-	if (parsed(h) && h->r.st->ntensors && !(h->r.tensors = malloc(h->r.st->ntensors * sizeof *h->r.tensors)))
-		return fmt_fail(err, LQ_ERR_NOMEM, "%s: out of memory", h->qpath);
-	return LQ_OK;
-}
-
-/* Data bytes: each goes to the hash of the tensor that holds it. The tensors are contiguous from
- * data_start to the end of the file, in data order: a piece ends some of them and begins at most one. */
-static void take_data(manifest_hash *h, const unsigned char *d, size_t n)
-{
-	const st_file *sf = parsed(h);
-	for (uint64_t a = h->pos - (sf ? sf->data_start : 0), b = a + n; sf && h->ti < sf->ntensors;) {
-		const st_tensor *t = &sf->tensors[h->ti];
-		uint64_t lo = t->begin > a ? t->begin : a, hi = t->end < b ? t->end : b;
-		if (hi > lo)
-			XXH3_128bits_update(h->tensor, d + (lo - a), (size_t)(hi - lo));
-		if (t->end > b)
-			break;
-		h->r.tensors[h->ti++] = XXH3_128bits_digest(h->tensor);
-		XXH3_128bits_reset(h->tensor);
-	}
-	h->pos += n;
-}
-
-lq_status manifest_hash_put(manifest_hash *h, const void *data, size_t len, char *err)
-{
-	const unsigned char *d = data;
-	if (len > h->size - h->pos)
-		return fmt_fail(err, LQ_ERR_ARG, "%s: more than its %" PRIu64 " bytes", h->qpath, h->size);
-	XXH3_128bits_update(h->whole, d, len);
-	while (len > 0 && h->header_pending) {
-		size_t took;
-		lq_status st = take_header(h, d, len, &took, err);
-		if (st != LQ_OK)
-			return st;
-		d += took;
-		len -= took;
-	}
-	if (len > 0)
-		take_data(h, d, len);
-	if (h->pos == h->size && !h->done)
-		finish(h);
-	return LQ_OK;
-}
-
-/* Reads f once, from byte 0 to its end, in chunks through buf (CHUNK bytes), into *out. */
-static lq_status hash_file(const manifest_file *f, unsigned char *buf, manifest_hash **out, char *err)
-{
-	*out = NULL;
-	manifest_hash *h = manifest_hash_begin(f->path, f->size);
-	if (!h)
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	for (uint64_t pos = 0; pos < f->size;) {
-		size_t n = f->size - pos < CHUNK ? (size_t)(f->size - pos) : CHUNK;
-		lq_status st = f->read(f->arg, pos, buf, n, err);
-		if (st == LQ_OK)
-			st = manifest_hash_put(h, buf, n, err);
-		if (st != LQ_OK) {
-			manifest_hash_free(h);
-			return st;
-		}
-		pos += n;
-	}
-	*out = h;
-	return LQ_OK;
-}
-
-/* -------------------------------------------------------------------------------------- writing */
-
-/* A JSON string: \" \\ and \u00XX for control characters; every other byte as it is. */
-static void put_string(fmt_buf *b, const char *s)
-{
-	fmt_buf_put(b, "\"", 1);
-	for (const char *run = s;; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		fmt_buf_put(b, run, (size_t)(s - run));
-		if (c == '\0')
-			break;
-		if (c == '"' || c == '\\') {
-			char esc[2] = {'\\', (char)c};
-			fmt_buf_put(b, esc, 2);
-		} else {
-			fmt_buf_printf(b, "\\u%04x", c);
-		}
-		run = s + 1;
-	}
-	fmt_buf_put(b, "\"", 1);
-}
-
-static void put_hash(fmt_buf *b, XXH128_hash_t h)
-{
-	char hex[HASH_HEX + 1];
-	hash_hex(h, hex);
-	fmt_buf_puts(b, "\"xxh3_128\": \"");
-	fmt_buf_put(b, hex, HASH_HEX);
-	fmt_buf_puts(b, "\"");
-}
-
-/* A name the manifest holds must be valid UTF-8, so that the manifest is JSON (RFC 8259). */
-static lq_status check_text(const char *s, const char *what, char *err)
-{
-	if (json_utf8_valid(s, strlen(s), NULL))
-		return LQ_OK;
-	char q[512];
-	return fmt_fail(err, LQ_ERR_ARG, "%s '%s' is not valid UTF-8: a MANIFEST cannot list it", what,
-			fmt_quote(s, q, sizeof q));
-}
-
-static int by_path(const void *a, const void *b)
-{
-	return strcmp((*(const manifest_file *const *)a)->path, (*(const manifest_file *const *)b)->path);
-}
-
-/* The files sorted by path, duplicates and MANIFEST refused. */
-static lq_status sort_files(const manifest_file *files, size_t nfiles, const manifest_file ***out, char *err)
-{
-	const manifest_file **v = malloc((nfiles ? nfiles : 1) * sizeof *v);
-	if (!v)
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < nfiles; i++)
-		v[i] = &files[i];
-	if (nfiles > 1)
-		qsort(v, nfiles, sizeof *v, by_path);
-	char q[512];
-	lq_status st = LQ_OK;
-	for (size_t i = 0; i < nfiles && st == LQ_OK; i++) {
-		if (i > 0 && strcmp(v[i]->path, v[i - 1]->path) == 0)
-			st = fmt_fail(err, LQ_ERR_ARG, "'%s' is given twice", fmt_quote(v[i]->path, q, sizeof q));
-		else if (strcmp(v[i]->path, MANIFEST_NAME) == 0)
-			st = fmt_fail(err, LQ_ERR_ARG, "a file named %s cannot be listed in the manifest", MANIFEST_NAME);
-	}
-	if (st != LQ_OK) {
-		free(v);
-		return st;
-	}
-	*out = v;
-	return LQ_OK;
-}
-
-static void put_file(fmt_buf *b, const manifest_file *f, const hashed *r)
-{
-	fmt_buf_puts(b, "    {\"path\": ");
-	put_string(b, f->path);
-	fmt_buf_printf(b, ", \"size\": %" PRIu64 ", ", f->size);
-	put_hash(b, r->whole);
-	if (!r->st) {
-		fmt_buf_puts(b, "}");
-		return;
-	}
-	if (r->st->ntensors == 0) {
-		fmt_buf_puts(b, ", \"tensors\": []}");
-		return;
-	}
-	fmt_buf_puts(b, ", \"tensors\": [\n");
-	for (size_t i = 0; i < r->st->ntensors; i++) {
-		const st_tensor *t = &r->st->tensors[i];
-		fmt_buf_puts(b, "      {\"name\": ");
-		put_string(b, t->name);
-		fmt_buf_printf(b, ", \"dtype\": \"%s\", \"shape\": [", st_dtype_name(t->dtype));
-		for (int d = 0; d < t->ndim; d++)
-			fmt_buf_printf(b, "%s%" PRId64, d ? ", " : "", t->shape[d]);
-		fmt_buf_puts(b, "], ");
-		put_hash(b, r->tensors[i]);
-		fmt_buf_puts(b, i + 1 < r->st->ntensors ? "},\n" : "}\n");
-	}
-	fmt_buf_puts(b, "    ]}");
-}
-
-lq_status manifest_build(const manifest_origin *origin, const manifest_file *files, size_t nfiles, char **text,
-			 size_t *len, char *err)
-{
-	*text = NULL;
-	*len = 0;
-	const char *tool = origin && origin->tool ? origin->tool : "";
-	const char *version = origin && origin->version ? origin->version : "";
-	size_t nopt = origin ? origin->noptions : 0;
-	lq_status st = check_text(tool, "tool name", err);
-	if (st == LQ_OK)
-		st = check_text(version, "version", err);
-	for (size_t i = 0; i < nopt && st == LQ_OK; i++) {
-		if ((st = check_text(origin->keys[i], "option", err)) == LQ_OK)
-			st = check_text(origin->values[i], "option value", err);
-		for (size_t k = 0; k < i && st == LQ_OK; k++)
-			if (strcmp(origin->keys[k], origin->keys[i]) == 0) {
-				char q[256];
-				st = fmt_fail(err, LQ_ERR_ARG, "option '%s' is given twice",
-					      fmt_quote(origin->keys[i], q, sizeof q));
-			}
-	}
-	for (size_t i = 0; i < nfiles && st == LQ_OK; i++)
-		st = check_text(files[i].path, "file name", err);
-	if (st != LQ_OK)
-		return st;
-	const manifest_file **sorted = NULL;
-	if ((st = sort_files(files, nfiles, &sorted, err)) != LQ_OK)
-		return st;
-	unsigned char *buf = malloc(CHUNK);
-	fmt_buf b = {0};
-	if (!buf) {
-		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		goto done;
-	}
-
-	fmt_buf_puts(&b, "{\n  \"manifest\": 1,\n  \"tool\": ");
-	put_string(&b, tool);
-	fmt_buf_puts(&b, ",\n  \"version\": ");
-	put_string(&b, version);
-	fmt_buf_puts(&b, ",\n  \"options\": {");
-	for (size_t i = 0; i < nopt; i++) {
-		if (i)
-			fmt_buf_puts(&b, ", ");
-		put_string(&b, origin->keys[i]);
-		fmt_buf_puts(&b, ": ");
-		put_string(&b, origin->values[i]);
-	}
-	fmt_buf_puts(&b, nfiles ? "},\n  \"files\": [\n" : "},\n  \"files\": []\n}\n");
-	for (size_t i = 0; i < nfiles; i++) {
-		manifest_hash *h;
-		if ((st = hash_file(sorted[i], buf, &h, err)) == LQ_OK && h->r.st && h->r.parse_status != LQ_OK)
-			st = fmt_fail(err, h->r.parse_status, "%s", st_file_error(h->r.st));
-		if (st == LQ_OK) {
-			put_file(&b, sorted[i], &h->r);
-			fmt_buf_puts(&b, i + 1 < nfiles ? ",\n" : "\n  ]\n}\n");
-		}
-		manifest_hash_free(h);
-		if (st != LQ_OK)
-			goto done;
-	}
-	if (b.oom) {
-		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		goto done;
-	}
-	*text = b.p;
-	*len = b.len;
-	b.p = NULL;
-done:
-	free(b.p);
-	free(sorted);
-	free(buf);
-	return st;
-}
 
 /* -------------------------------------------------------------------------------------- parsing */
 
@@ -717,7 +278,7 @@ static bool read_file(json_scan *js, mf *m)
 	if (strcmp(f->path, MANIFEST_NAME) == 0)
 		return json_fail(js, "the manifest lists itself");
 	/* tensors are listed for every .safetensors file and for no other */
-	if (f->has_tensors != is_safetensors(f->path))
+	if (f->has_tensors != fmt_ends_with(f->path, ".safetensors"))
 		return json_fail(js, "file '%s' %s", fmt_quote(f->path, q, sizeof q),
 				 f->has_tensors ? "is not a .safetensors file but lists tensors"
 						: "is a .safetensors file but lists no tensors");
@@ -883,20 +444,6 @@ static void say(verifier *v, const char *fmt, ...)
 		v->report(v->arg, msg);
 }
 
-static void shape_text(int ndim, const int64_t *shape, char *out, size_t size)
-{
-	size_t n = 0;
-	out[n++] = '[';
-	for (int d = 0; d < ndim && n + 24 < size; d++) {
-		int k = snprintf(out + n, size - n, "%s%" PRId64, d ? ", " : "", shape[d]);
-		if (k < 0 || (size_t)k >= size - n)
-			break;
-		n += (size_t)k;
-	}
-	out[n++] = ']';
-	out[n] = '\0';
-}
-
 static const mf_tensor *find_tensor(const mf_file *mfile, const char *name)
 {
 	size_t lo = 0, hi = mfile->ntensors;
@@ -932,15 +479,15 @@ static void check_tensors(verifier *v, const mf_file *mfile, const hashed *r, co
 		/* dims is NULL when no tensor of the file has a dimension */
 		const int64_t *shape = mt->ndim ? mfile->dims + mt->dims : t->shape;
 		if (t->ndim != mt->ndim || memcmp(t->shape, shape, (size_t)t->ndim * sizeof *t->shape)) {
-			shape_text(t->ndim, t->shape, sa, sizeof sa);
-			shape_text(mt->ndim, shape, sb, sizeof sb);
+			fmt_shape(sa, sizeof sa, t->ndim, t->shape);
+			fmt_shape(sb, sizeof sb, mt->ndim, shape);
 			say(v, "%s: tensor '%s': shape %s, the manifest says %s", qpath, qn, sa, sb);
 		}
 		unsigned char h[16];
-		canonical(r->tensors[t - sf->tensors], h);
+		manifest_canonical(r->tensors[t - sf->tensors], h);
 		if (memcmp(h, mt->hash, 16) != 0) {
-			hex16(h, a);
-			hex16(mt->hash, b);
+			manifest_hex16(h, a);
+			manifest_hex16(mt->hash, b);
 			say(v, "%s: tensor '%s': bytes differ from the manifest (xxh3_128 %s here, %s listed)", qpath, qn, a,
 			    b);
 		}
@@ -967,18 +514,18 @@ static lq_status check_file(verifier *v, const mf_file *mfile, const manifest_fi
 		return fmt_fail(err, LQ_ERR_ARG, "%s: given as hashed, but %" PRIu64 " of its %" PRIu64 " bytes were",
 				qpath, h->pos, f->size);
 	if (!h) {
-		lq_status st = hash_file(f, buf, &own, err);
+		lq_status st = manifest_hash_file(f, buf, &own, err);
 		if (st != LQ_OK)
 			return st;
 		h = own;
 	}
 	const hashed *r = &h->r;
 	unsigned char hh[16];
-	canonical(r->whole, hh);
+	manifest_canonical(r->whole, hh);
 	if (same_size && memcmp(hh, mfile->hash, 16) != 0) {
 		char a[HASH_HEX + 1], b[HASH_HEX + 1];
-		hex16(hh, a);
-		hex16(mfile->hash, b);
+		manifest_hex16(hh, a);
+		manifest_hex16(mfile->hash, b);
 		say(v, "%s: bytes differ from the manifest (xxh3_128 %s here, %s listed)", qpath, a, b);
 	}
 	if (r->st && r->parse_status != LQ_OK) {
@@ -1022,7 +569,7 @@ lq_status manifest_verify(const char *manifest_text, size_t len, const manifest_
 	for (size_t i = 0; i < nfiles; i++)
 		given[i] = &files[i];
 	if (nfiles > 1)
-		qsort(given, nfiles, sizeof *given, by_path);
+		qsort(given, nfiles, sizeof *given, manifest_by_path);
 	for (size_t i = 1; i < nfiles; i++)
 		if (strcmp(given[i]->path, given[i - 1]->path) == 0) {
 			char q[512];

@@ -1,5 +1,5 @@
 /*
- * select.h: which tensors of a Hugging Face checkpoint transformers' bitsandbytes 4-bit loader quantizes.
+ * hf_select.h: which tensors of a Hugging Face checkpoint transformers' bitsandbytes 4-bit loader quantizes.
  *
  * transformers (5.17, BitsAndBytesConfig(load_in_4bit=True)) decides on the model's modules, not on the
  * checkpoint: it swaps every module whose type is exactly nn.Linear (or GPT-2's Conv1D) for a Linear4bit,
@@ -7,10 +7,10 @@
  * or llm_int8_skip_modules when given). A pre-quantized checkpoint must store quantized exactly the
  * weights of the modules so swapped, no more and no fewer. A checkpoint does not say which modules are
  * nn.Linear, so the decision here comes from the tensor's name, shape and dtype and the model's
- * config.json, by rules written down at the top of select.c.
+ * config.json, by rules written down at the top of hf_select.c.
  */
-#ifndef FORMATS_SELECT_H
-#define FORMATS_SELECT_H
+#ifndef FORMATS_HF_SELECT_H
+#define FORMATS_HF_SELECT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,14 +56,14 @@ bool hf_select_quantize(const hf_select *s, const char *name, int ndim, const in
  * that module's path as transformers names it at run time (what llm_int8_skip_modules entries are matched
  * against) into buf and returns buf; else (an embedding, not a 2-D float weight, a name longer than the
  * rules take or than size) returns NULL. *linear5 (may be NULL) is set to whether transformers 5 converts
- * it (an nn.Linear or Conv1D by the rules of select.c, whatever the skip patterns say); when false, the
+ * it (an nn.Linear or Conv1D by the rules of hf_select.c, whatever the skip patterns say); when false, the
  * module is one only transformers 4 may convert (skiplist.h S2: a Linear subclass, a per-expert Linear, an
  * MoE router), or none does. */
 const char *hf_select_linear_module(const hf_select *s, const char *name, int ndim, bool is_float, bool *linear5,
 				    char *buf, size_t size);
 
 /* The run-time paths of the modules transformers keeps out by default as the output embedding (F3 of
- * select.c) for this model type, i = 0, 1, ...; NULL past the last. A checkpoint whose output head is tied
+ * hf_select.c) for this model type, i = 0, 1, ...; NULL past the last. A checkpoint whose output head is tied
  * lacks its weight, but the model has the module: a skip list must name it. */
 const char *hf_select_output_head(const hf_select *s, size_t i);
 

@@ -1,5 +1,5 @@
 /*
- * select.c: which checkpoint tensors transformers' bitsandbytes 4-bit loader quantizes (select.h).
+ * hf_select.c: which checkpoint tensors transformers' bitsandbytes 4-bit loader quantizes (hf_select.h).
  *
  * Facts, from the transformers 5.17.0 source (the PyPI wheel), that the rules below stand on:
  *
@@ -74,7 +74,7 @@
  * a Linear named like an embedding, an embedding named like neither, a head other than the ones above);
  * a skip-list prefix matched against a layout renamed otherwise than F6; remote-code models.
  */
-#include "select.h"
+#include "hf_select.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,17 +289,6 @@ static bool has_type(const hf_select *s, const char *type)
 	return false;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	const size_t n = strlen(s), m = strlen(suffix);
-	return n >= m && memcmp(s + n - m, suffix, m) == 0;
-}
-
-static bool starts_with(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* The last dotted segment of path. */
 static const char *last_segment(const char *path)
 {
@@ -404,11 +393,11 @@ static const char *runtime_path(const hf_select *s, const char *module, char *bu
 		}
 	}
 	if (!from && s->qwen2_vl) {
-		if (starts_with(module, "visual.")) {
+		if (fmt_starts_with(module, "visual.")) {
 			from = "visual.";
 			to = "model.visual.";
-		} else if (starts_with(module, "model.") && !starts_with(module, "model.language_model.") &&
-			   !starts_with(module, "model.visual.")) {
+		} else if (fmt_starts_with(module, "model.") && !fmt_starts_with(module, "model.language_model.") &&
+			   !fmt_starts_with(module, "model.visual.")) {
 			from = "model.";
 			to = "model.language_model.";
 		}
@@ -424,15 +413,6 @@ static bool pattern_matches(const skip_pattern *p, const char *path)
 	if (p->exact)
 		return strcmp(path, p->e.text) == 0;
 	return hf_skip_entry_matches(&p->e, path, HF_SKIP_V5);
-}
-
-static char *dup_string(const char *s)
-{
-	const size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
 }
 
 /* Adds a pattern with its (static) reason. False: out of memory. A pattern of the config that cannot be
@@ -468,7 +448,7 @@ static bool add_pattern(hf_select *s, const char *text, const char *reason)
 						  "can match the empty string, more than 64 nested groups or 4096 atoms)"
 						: "a regex beyond the 4096 atoms the list's regexes may hold together";
 		free(s->refused_entry);
-		if (!(s->refused_entry = dup_string(text)))
+		if (!(s->refused_entry = strdup(text)))
 			return false;
 	}
 	return true;
@@ -490,7 +470,7 @@ static bool add_type(hf_select *s, const char *type)
 {
 	if (has_type(s, type) || s->ntypes == MAX_TYPES)
 		return true;
-	s->types[s->ntypes] = dup_string(type);
+	s->types[s->ntypes] = strdup(type);
 	if (!s->types[s->ntypes])
 		return false;
 	s->ntypes++;
@@ -572,7 +552,7 @@ static bool add_default_patterns(hf_select *s, const cJSON *config, const char *
 		return false;
 	for (size_t i = 0; i < COUNT(last_module); i++)
 		if ((!last_module[i].type || strcmp(top_type, last_module[i].type) == 0) &&
-		    ends_with(s->arch, last_module[i].arch_suffix) &&
+		    fmt_ends_with(s->arch, last_module[i].arch_suffix) &&
 		    !add_head(s, last_module[i].pattern, last_module[i].reason))
 			return false;
 	/* Models whose norms hold no weight: in the base model (no head) the last parameter is the last
@@ -581,7 +561,7 @@ static bool add_default_patterns(hf_select *s, const cJSON *config, const char *
 	static const type_rule weightless_norms[] = {{"olmo", "mlp.down_proj", NULL}, {"nanochat", "mlp.fc2", NULL}};
 	for (size_t i = 0; i < COUNT(weightless_norms); i++) {
 		const int64_t layers = int_item(config, "num_hidden_layers", 0);
-		if (strcmp(top_type, weightless_norms[i].type) != 0 || !ends_with(s->arch, "Model") || layers <= 0)
+		if (strcmp(top_type, weightless_norms[i].type) != 0 || !fmt_ends_with(s->arch, "Model") || layers <= 0)
 			continue;
 		char buf[96];
 		snprintf(buf, sizeof(buf), "layers.%lld.%s", (long long)(layers - 1), weightless_norms[i].pattern);
@@ -596,7 +576,7 @@ hf_select *hf_select_create(const cJSON *config)
 	hf_select *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->arch = dup_string("");
+	s->arch = strdup("");
 	if (!s->arch)
 		goto oom;
 	if (!cJSON_IsObject(config)) {
@@ -611,7 +591,7 @@ hf_select *hf_select_create(const cJSON *config)
 	const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
 	if (cJSON_IsString(a0)) {
 		free(s->arch);
-		if (!(s->arch = dup_string(a0->valuestring)))
+		if (!(s->arch = strdup(a0->valuestring)))
 			goto oom;
 	}
 	const cJSON *mt = member(config, "model_type");
@@ -631,7 +611,7 @@ hf_select *hf_select_create(const cJSON *config)
 				if (!s->refused) {
 					s->refused = n == SKIP_MAX_ENTRIES ? "one more than the 65536 entries a list may hold"
 									   : "not a string (transformers fails on it)";
-					if (!(s->refused_entry = dup_string(cJSON_IsString(c) ? c->valuestring : "")))
+					if (!(s->refused_entry = strdup(cJSON_IsString(c) ? c->valuestring : "")))
 						goto oom;
 				}
 				if (n == SKIP_MAX_ENTRIES)
@@ -679,7 +659,7 @@ bool hf_select_quantize(const hf_select *s, const char *name, int ndim, const in
 	*transpose = false;
 	(void)shape; /* any 2-D shape: transformers quantizes even 1-row and 1-column Linears */
 
-	if (!ends_with(name, ".weight")) {
+	if (!fmt_ends_with(name, ".weight")) {
 		*reason = "not a weight";
 		return false;
 	}
@@ -732,7 +712,7 @@ const char *hf_select_linear_module(const hf_select *s, const char *name, int nd
 	if (!linear5)
 		linear5 = &dummy;
 	*linear5 = false;
-	if (!ends_with(name, ".weight") || !is_float || ndim != 2)
+	if (!fmt_ends_with(name, ".weight") || !is_float || ndim != 2)
 		return NULL;
 	char module[NAME_MAX_LEN];
 	const size_t n = strlen(name) - strlen(".weight");
@@ -781,7 +761,7 @@ lq_status hf_select_skip_list(const hf_select *s, const hf_select_tensor *t, siz
 		const char *path = hf_select_linear_module(s, t[i].name, t[i].ndim, t[i].is_float, &linear5, buf, sizeof buf);
 		if (!path)
 			continue;
-		if (!(paths[i] = dup_string(path)))
+		if (!(paths[i] = strdup(path)))
 			goto done;
 		mods[k++] = (hf_skip_module){.path = paths[i], .quantized = t[i].quantized, .linear4 = true,
 					     .linear5 = linear5};

@@ -1,5 +1,5 @@
-/* model_io.c: see model_io.h. */
-#include "model_io.h"
+/* st_exec.c: see st_exec.h. */
+#include "st_exec.h"
 
 #include <math.h>
 #include <stdlib.h>
