@@ -15,12 +15,6 @@
 #include "bundle.h"
 #include "hf_json.h"
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 bool om_is_stream(const char *output)
 {
 	return strcmp(output, "-") == 0;
@@ -35,7 +29,7 @@ bool om_is_bundle(const char *output)
 size_t om_assign_shards(const char *output, uint64_t max_shard_size, const uint64_t *bytes, const size_t *in_shard,
 			size_t n, size_t in_shards, size_t *out_shard)
 {
-	if (ends_with(output, ".safetensors") || om_is_stream(output)) { /* one file holds everything */
+	if (fmt_ends_with(output, ".safetensors") || om_is_stream(output)) { /* one file holds everything */
 		for (size_t i = 0; i < n; i++)
 			out_shard[i] = 0;
 		return 1;
@@ -64,7 +58,7 @@ lq_status om_init(out_model *om, const char *output, size_t nshards, char *err)
 	om->path = output;
 	om->stream = om_is_stream(output);
 	om->bundle = om_is_bundle(output);
-	om->is_dir = !ends_with(output, ".safetensors") && !om->stream;
+	om->is_dir = !fmt_ends_with(output, ".safetensors") && !om->stream;
 	om->zstd_level = BUNDLE_DEFAULT_LEVEL;
 	om->zstd_threads = 1;
 	om->nshards = nshards;
@@ -220,21 +214,12 @@ uint64_t om_carried_bytes(const hf_model *m)
 
 bool om_carries_files(const hf_model *m, const char *output)
 {
-	return m->is_model_dir && !om_is_stream(output) && !ends_with(output, ".safetensors");
-}
-
-static char *join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
+	return m->is_model_dir && !om_is_stream(output) && !fmt_ends_with(output, ".safetensors");
 }
 
 static bool exists(const char *dir, const char *name)
 {
-	char *p = join(dir, name);
+	char *p = fmt_join(dir, "/", name);
 	struct stat sb;
 	bool yes = p && lstat(p, &sb) == 0;
 	free(p);
@@ -257,7 +242,7 @@ static lq_status begin_part(out_model *om, bool force, char *err)
 			continue;
 		if (!force && exists(om->path, om->files[s]))
 			return fmt_fail(err, LQ_ERR_EXISTS, "'%s/%s' exists (use -f to replace it)", om->path, om->files[s]);
-		char *final = join(om->path, om->files[s]);
+		char *final = fmt_join(om->path, "/", om->files[s]);
 		om->part_tmp[s] = final ? fmt_temp_path(final, "tmp") : NULL;
 		free(final);
 		if (!om->part_tmp[s])
@@ -296,7 +281,7 @@ static bool scan_parts(const out_model *om, bool hidden, bool *present, size_t *
 			}
 		if (ours)
 			continue;
-		char **first = de->d_name[0] != '.' && ends_with(de->d_name, ".safetensors") ? foreign : stray;
+		char **first = de->d_name[0] != '.' && fmt_ends_with(de->d_name, ".safetensors") ? foreign : stray;
 		if (!*first)
 			*first = strdup(de->d_name);
 	}
@@ -352,7 +337,7 @@ static lq_status check_parts(const out_model *om, const bool *present, char *err
 	for (size_t s = 0; s < om->nshards && st == LQ_OK; s++) {
 		if (!present[s])
 			continue;
-		char *path = join(om->path, om->files[s]);
+		char *path = fmt_join(om->path, "/", om->files[s]);
 		st = path ? check_part(om, s, path, err) : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		free(path);
 	}
@@ -417,7 +402,7 @@ static lq_status begin_finish(out_model *om, char *err)
 	    (st = hf_out_begin(om->out, om->path, true, true)) != LQ_OK)
 		return fmt_fail(err, st, "%s", hf_out_error(om->out));
 	for (size_t s = 0; s < om->nshards && st == LQ_OK; s++) {
-		char *src = join(om->path, om->files[s]);
+		char *src = fmt_join(om->path, "/", om->files[s]);
 		const char *dst = src ? hf_out_path(om->out, om->files[s]) : NULL;
 		if (!dst)
 			st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
@@ -534,7 +519,7 @@ static lq_status write_manifest(out_model *om, char *err)
 		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < n && st == LQ_OK; i++) {
 		struct stat sb;
-		if (!(paths[i] = join(hf_out_dir(om->out), names[i])))
+		if (!(paths[i] = fmt_join(hf_out_dir(om->out), "/", names[i])))
 			st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		else if (stat(paths[i], &sb) != 0)
 			st = fmt_fail(err, LQ_ERR_IO, "cannot stat '%s': %s", paths[i], strerror(errno));
@@ -611,7 +596,7 @@ static lq_status commit_part(out_model *om, char *err)
 	for (size_t s = 0; s < om->nshards; s++) {
 		if (!om->todo[s])
 			continue;
-		char *final = join(om->path, om->files[s]);
+		char *final = fmt_join(om->path, "/", om->files[s]);
 		if (!final)
 			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		int r = rename(om->part_tmp[s], final);

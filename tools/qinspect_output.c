@@ -22,16 +22,6 @@ void qi_inputs_free(qi_inputs *in)
 	out_inputs_free(in);
 }
 
-/* dir/name, malloc'd. */
-static char *join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
 /* The directory part of path ("." when none), malloc'd. */
 static char *dir_of(const char *path)
 {
@@ -66,7 +56,7 @@ bool qi_inputs_add_model(qi_inputs *in, const hf_model *m)
 			return false;
 	if (!m->is_model_dir || !m->dir)
 		return true;
-	char *cfg = join(m->dir, "config.json");
+	char *cfg = fmt_join(m->dir, "/", "config.json");
 	bool ok = cfg && out_inputs_add(in, m->dir, m->dir) && out_inputs_add(in, cfg, cfg);
 	free(cfg);
 	return ok;
@@ -150,7 +140,7 @@ bool qi_write_output(const char *path, bool force, const qi_inputs *in, bool (*w
 	if (!qi_output_ok(in, path, force))
 		return false;
 	/* a short name of ours beside it: any legal name can be written, and nothing else is touched */
-	char *dir = dir_of(path), *tmp = dir ? join(dir, ".qinspect-XXXXXX") : NULL;
+	char *dir = dir_of(path), *tmp = dir ? fmt_join(dir, "/", ".qinspect-XXXXXX") : NULL;
 	free(dir);
 	if (!tmp) {
 		cli_error("out of memory");
