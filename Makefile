@@ -77,7 +77,7 @@ FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
 TOOLS := nf4quant loramerge qinspect
 TOOL_BINS := $(TOOLS:%=$(B)/%)
-CLI_OBJ := $(B)/tools/cli.o
+CLI_OBJ := $(B)/tools/cli.o $(B)/tools/run.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 MANPAGES := $(sort $(wildcard man/*.[1-9]))

@@ -67,6 +67,15 @@ int32_t st_source_add(st_source *s, st_file *f, const st_tensor *t, bool transpo
 	return (int32_t)s->n++;
 }
 
+uint64_t st_source_memory(const st_source *s)
+{
+	uint64_t largest = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->e[i].transpose && s->e[i].t->end - s->e[i].t->begin > largest)
+			largest = s->e[i].t->end - s->e[i].t->begin;
+	return 2 * largest; /* the tensor as read and transposed */
+}
+
 /* Loads tensor `id` whole and transposes it into s->buf. */
 static lq_status hold_transposed(st_source *s, int32_t id)
 {

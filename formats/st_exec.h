@@ -22,6 +22,8 @@ void st_source_free(st_source *s); /* NULL is a no-op */
  * t must be 2-D and its bytes are served as those of its transpose. */
 int32_t st_source_add(st_source *s, st_file *f, const st_tensor *t, bool transpose);
 lq_source st_source_iface(st_source *s);
+/* The memory the source holds at most: a tensor served transposed is read whole, and transposed whole. */
+uint64_t st_source_memory(const st_source *s);
 
 typedef struct st_sink st_sink;
 

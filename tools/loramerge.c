@@ -31,6 +31,7 @@
 #include "libquant.h"
 #include "out_model.h"
 #include "peft.h"
+#include "run.h"
 #include "st_exec.h"
 
 typedef struct options {
@@ -90,6 +91,7 @@ typedef struct plan {
 	item *items;
 	size_t n, cap;
 	out_model om;
+	run_tasks run;         /* what fills it */
 	uint64_t params_in, bytes_in;
 	size_t nmerged;        /* tensors an adapter's LoRA changes */
 	size_t nreplaced;      /* tensors an adapter's saved tensor replaces (merged into or not) */
@@ -765,6 +767,7 @@ static void plan_free(plan *p)
 	for (size_t i = 0; i < p->nskip; i++)
 		free(p->skip[i]);
 	free(p->skip);
+	run_tasks_free(&p->run);
 	om_free(&p->om);
 }
 
@@ -963,25 +966,6 @@ static char *output_config(const options *o, const hf_model *m, const plan *p, s
 
 /* ------------------------------------------------------------------------------------- running */
 
-static bool on_progress(void *arg, uint64_t done, uint64_t total)
-{
-	(void)arg;
-	cli_progress("merging", done, total);
-	return !cli_interrupted();
-}
-
-/* Streams the tasks from their sources to their sinks, with the progress line. */
-static lq_status run_tasks(lq_ctx *ctx, const lq_task *tasks, size_t n, st_source *src, st_sink *sink, char *err)
-{
-	lq_source source = st_source_iface(src);
-	lq_sink lsink = st_sink_iface(sink);
-	lq_status st = lq_execute(ctx, tasks, n, &source, &lsink, on_progress, NULL);
-	cli_progress_end();
-	if (st != LQ_OK)
-		fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
-	return st;
-}
-
 /* Which weights --base-as and --requantize quantize in a float base comes from transformers' rules,
  * with the base's llm_int8_skip_modules: an entry that cannot be followed (hf_select.h hf_select_refused)
  * leaves it unknown. False: refused, said. */
@@ -1056,23 +1040,17 @@ static lq_status base_as_mark(const options *o, plan *p, const hf_select *sel, c
 	return LQ_OK;
 }
 
-/* Streams every output tensor through the executor into the output's writers. */
-static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx, char *err)
+/* The task of every output tensor of the shards this run writes (another part's are left to it), before
+ * anything is opened: copies, merges (a dequantization or a conversion is a merge without adapters),
+ * quantizations. */
+static lq_status plan_tasks(plan *p, char *err)
 {
-	lq_status st = om_open(&p->om, err);
-	if (st != LQ_OK)
-		return st;
-	st_source *src = st_source_create();
-	st_sink *sink = st_sink_create();
 	size_t cap = 0;
 	for (size_t i = 0; i < p->n; i++)
 		cap += p->items[i].act == ACT_COPY_GROUP ? BNB_NPARTS : 1;
-	lq_task *tasks = calloc(cap + 1, sizeof *tasks);
-	size_t nt = 0;
-	if (!src || !sink || !tasks) {
-		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		goto done;
-	}
+	lq_status st = run_tasks_init(&p->run, cap, err);
+	st_source *src = p->run.src;
+	st_sink *sink = p->run.sink;
 	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
 		item *it = &p->items[i];
 		if (!om_shard_todo(&p->om, it->out_shard))
@@ -1086,13 +1064,13 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 		if (it->act == ACT_COPY_GROUP && !it->base_as) {
 			for (int k = 0; k < BNB_NPARTS; k++)
 				if (it->wid[k] >= 0)
-					tasks[nt++] = (lq_task){.op = LQ_OP_COPY, .name = it->name, .origin = it->parts[k].f->path,
+					*run_tasks_add(&p->run, it->out_shard) = (lq_task){.op = LQ_OP_COPY, .name = it->name, .origin = it->parts[k].f->path,
 								.input = st_source_add(src, it->parts[k].f, it->parts[k].t, false),
 								.nbytes = it->parts[k].t->end - it->parts[k].t->begin,
 								.out_data = it->sid[k]};
 			continue;
 		}
-		lq_task *t = &tasks[nt++];
+		lq_task *t = run_tasks_add(&p->run, it->out_shard);
 		*t = (lq_task){.name = it->name, .origin = it->data.f->path,
 			       .input = st_source_add(src, it->data.f, it->data.t, false),
 			       .nbytes = it->data.t->end - it->data.t->begin, .ndim = it->ndim,
@@ -1154,21 +1132,21 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 			ma->base.nested_input = it->in_state.double_quant ? st_source_add(src, it->nested.f, it->nested.t, false) : -1;
 		}
 	}
-	if (st == LQ_OK)
-		st = run_tasks(ctx, tasks, nt, src, sink, err);
-	if (st == LQ_OK) {
-		size_t cfg_len = 0;
-		char *cfg = output_config(o, m, p, &cfg_len, err);
-		if (!cfg && err[0])
-			st = LQ_ERR_CORRUPT;
-		else
-			st = om_finish(&p->om, m, p->params_in, cfg, cfg_len, err);
-		free(cfg);
-	}
-done:
-	free(tasks);
-	st_source_free(src);
-	st_sink_free(sink);
+	return st;
+}
+
+/* Runs the tasks and writes everything under the temporary name; the caller commits. */
+static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx, char *err)
+{
+	lq_status st = run_tasks_execute(ctx, &p->om, m, &p->run, "merging", err);
+	if (st != LQ_OK)
+		return st;
+	size_t cfg_len = 0;
+	char *cfg = output_config(o, m, p, &cfg_len, err);
+	if (!cfg && err[0])
+		return LQ_ERR_CORRUPT;
+	st = om_finish(&p->om, m, p->params_in, cfg, cfg_len, err);
+	free(cfg);
 	return st;
 }
 
@@ -1283,12 +1261,12 @@ int main(int argc, char **argv)
 	if (!o.out.nparts && om_carries_files(m, o.output))
 		for (size_t i = 0; i < m->nskipped; i++)
 			cli_info(0, "not carried: %s", m->skipped[i]);
-	uint64_t memory = 0;
-	if (o.common.dry_run || cli_verbosity > 0) {
-		lq_task probe = {.op = LQ_OP_MERGE};
-		memory = lq_execute_memory_bound(ctx, &probe, 1);
-		print_plan(&o, &p, memory);
+	if (plan_tasks(&p, err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
 	}
+	if (o.common.dry_run || cli_verbosity > 0)
+		print_plan(&o, &p, run_tasks_memory(ctx, &p.run));
 	if (o.common.dry_run) {
 		if (o.common.json)
 			print_json(&o, &p, cli_now() - t0, false);

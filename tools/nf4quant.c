@@ -25,6 +25,7 @@
 #include "hf_select.h"
 #include "libquant.h"
 #include "out_model.h"
+#include "run.h"
 #include "st_exec.h"
 
 typedef struct options {
@@ -58,6 +59,7 @@ typedef struct plan {
 	item *items;
 	size_t n;
 	out_model om;             /* the output: shards, writers, index */
+	run_tasks run;            /* what fills it */
 	uint64_t params_in, params_quantized, bytes_in, bytes_out, quantized_bytes_out;
 	size_t nquantized;
 	hf_select *sel;           /* transformers' rules for the model */
@@ -405,6 +407,7 @@ static void plan_free(plan *p)
 		free(p->skip[i]);
 	free(p->skip);
 	hf_select_free(p->sel);
+	run_tasks_free(&p->run);
 	om_free(&p->om); /* unfinished files and an uncommitted output are removed */
 	free(p->items);
 }
@@ -489,13 +492,6 @@ static void print_json(const options *o, const plan *p, double seconds, bool wri
 
 /* ------------------------------------------------------------------------------------- output */
 
-static bool on_progress(void *arg, uint64_t done, uint64_t total)
-{
-	(void)arg;
-	cli_progress("quantizing", done, total);
-	return !cli_interrupted();
-}
-
 /* config.json with the quantization_config, or NULL (no config in the input); *len its length. */
 static char *output_config(const options *o, const hf_model *m, const plan *p, size_t *len, char *err)
 {
@@ -518,38 +514,27 @@ static char *output_config(const options *o, const hf_model *m, const plan *p, s
 	return cfg;
 }
 
-/* Streams the tensors and writes everything under the temporary name; the caller commits. */
-static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, char *err)
+/* The task of every tensor of the shards this run writes (another part's are left to it), before anything
+ * is opened: copies, and 4-bit groups quantized from their tensor. */
+static lq_status plan_tasks(const options *o, const hf_model *m, plan *p, char *err)
 {
-	lq_status st = om_open(&p->om, err);
-	if (st != LQ_OK)
-		return st;
-	st_source *src = st_source_create();
-	st_sink *sink = st_sink_create();
-	lq_task *tasks = calloc(p->n ? p->n : 1, sizeof *tasks);
-	if (!src || !sink || !tasks) {
-		st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		goto done;
-	}
-	size_t ntasks = 0;
-	for (size_t i = 0; i < p->n; i++) {
+	lq_status st = run_tasks_init(&p->run, p->n, err);
+	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
 		item *it = &p->items[i];
 		if (!om_shard_todo(&p->om, it->out_shard))
-			continue; /* another part's, or a part already made */
+			continue;
 		const out_writer *w = om_writer(&p->om, it->out_shard);
-		lq_task *t = &tasks[ntasks++];
+		lq_task *t = run_tasks_add(&p->run, it->out_shard);
 		t->name = it->t->name;
 		t->origin = m->shards[it->shard].path;
-		t->input = st_source_add(src, m->shards[it->shard].st, it->t, it->transpose);
+		t->input = st_source_add(p->run.src, m->shards[it->shard].st, it->t, it->transpose);
 		t->nbytes = it->bytes_in;
 		t->out_data = -1;
 		for (int k = 0; k < BNB_NPARTS; k++)
-			if (it->wid[k] >= 0 && (it->sid[k] = st_sink_add(sink, w, it->wid[k])) < 0)
+			if (it->wid[k] >= 0 && (it->sid[k] = st_sink_add(p->run.sink, w, it->wid[k])) < 0)
 				t->input = -1;
-		if (t->input < 0) {
-			st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-			goto done;
-		}
+		if (t->input < 0)
+			return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		t->out_data = it->sid[BNB_PART_WEIGHT];
 		if (!it->quantize) {
 			t->op = LQ_OP_COPY;
@@ -560,37 +545,25 @@ static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, ch
 		memcpy(t->shape, it->state.shape, sizeof it->state.shape);
 		t->quantize4 = (lq_quantize4_args){.dtype = it->dtype, .out = {.quant = o->quant,
 			.out_absmax = it->sid[BNB_PART_ABSMAX], .out_nested_absmax = it->sid[BNB_PART_NESTED_ABSMAX]}};
-		st = st_sink_add_group(sink, t->out_data, &it->state, it->sid[BNB_PART_QUANT_MAP],
-				       it->sid[BNB_PART_NESTED_QUANT_MAP], it->sid[BNB_PART_QUANT_STATE]);
-		if (st != LQ_OK) {
+		if ((st = st_sink_add_group(p->run.sink, t->out_data, &it->state, it->sid[BNB_PART_QUANT_MAP],
+					    it->sid[BNB_PART_NESTED_QUANT_MAP], it->sid[BNB_PART_QUANT_STATE])) != LQ_OK)
 			fmt_fail(err, st, "out of memory");
-			goto done;
-		}
 	}
-	lq_source source = st_source_iface(src);
-	lq_sink lsink = st_sink_iface(sink);
-	st = lq_execute(ctx, tasks, ntasks, &source, &lsink, on_progress, NULL);
-	cli_progress_end();
-	if (st != LQ_OK) {
-		fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
-		goto done;
-	}
-	if (hf_model_is_stream(m) && (st = st_file_stream_end(m->shards[0].st)) != LQ_OK) {
-		fmt_fail(err, st, "%s", st_file_error(m->shards[0].st));
-		goto done;
-	}
+	return st;
+}
+
+/* Runs the tasks and writes everything under the temporary name; the caller commits. */
+static lq_status convert(const options *o, hf_model *m, plan *p, lq_ctx *ctx, char *err)
+{
+	lq_status st = run_tasks_execute(ctx, &p->om, m, &p->run, "quantizing", err);
+	if (st != LQ_OK)
+		return st;
 	size_t cfg_len = 0;
 	char *cfg = output_config(o, m, p, &cfg_len, err);
-	if (!cfg && err[0]) {
-		st = LQ_ERR_CORRUPT;
-		goto done;
-	}
+	if (!cfg && err[0])
+		return LQ_ERR_CORRUPT;
 	st = om_finish(&p->om, m, p->params_in, cfg, cfg_len, err);
 	free(cfg);
-done:
-	free(tasks);
-	st_source_free(src);
-	st_sink_free(sink);
 	return st;
 }
 
@@ -691,18 +664,11 @@ int main(int argc, char **argv)
 	if (o.out.finish)
 		om_set_finish(&p.om);
 	set_origin(&o, &p);
-	lq_task *probe = calloc(p.n ? p.n : 1, sizeof *probe);
-	uint64_t memory = 0, largest_transposed = 0;
-	if (probe) {
-		for (size_t i = 0; i < p.n; i++) {
-			probe[i] = (lq_task){.op = p.items[i].quantize ? LQ_OP_QUANTIZE4 : LQ_OP_COPY, .nbytes = p.items[i].bytes_in,
-					     .quantize4 = {.dtype = p.items[i].dtype, .out = {.quant = o.quant}}};
-			if (p.items[i].transpose && 2 * p.items[i].bytes_in > largest_transposed)
-				largest_transposed = 2 * p.items[i].bytes_in;
-		}
-		memory = lq_execute_memory_bound(ctx, probe, p.n) + largest_transposed;
-		free(probe);
+	if (plan_tasks(&o, m, &p, err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
 	}
+	const uint64_t memory = run_tasks_memory(ctx, &p.run);
 	double t_plan = cli_now();
 	if (dev_started) {
 		pthread_join(dev.thread, NULL);

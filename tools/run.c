@@ -1,0 +1,74 @@
+/* run.c: see run.h. */
+#include "run.h"
+
+#include <stdlib.h>
+
+#include "cli.h"
+
+lq_status run_tasks_init(run_tasks *r, size_t cap, char *err)
+{
+	*r = (run_tasks){.v = calloc(cap + 1, sizeof *r->v), .shard = calloc(cap + 1, sizeof *r->shard), .cap = cap,
+			 .src = st_source_create(), .sink = st_sink_create()};
+	if (!r->v || !r->shard || !r->src || !r->sink)
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	return LQ_OK;
+}
+
+lq_task *run_tasks_add(run_tasks *r, size_t shard)
+{
+	if (r->n == r->cap)
+		return NULL;
+	r->shard[r->n] = shard;
+	return &r->v[r->n++];
+}
+
+void run_tasks_free(run_tasks *r)
+{
+	free(r->v);
+	free(r->shard);
+	st_source_free(r->src);
+	st_sink_free(r->sink);
+	*r = (run_tasks){0};
+}
+
+uint64_t run_tasks_memory(const lq_ctx *ctx, const run_tasks *r)
+{
+	return lq_execute_memory_bound(ctx, r->v, r->n) + (r->src ? st_source_memory(r->src) : 0);
+}
+
+typedef struct progress {
+	const char *what;
+} progress;
+
+static bool on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	cli_progress(((const progress *)arg)->what, done, total);
+	return !cli_interrupted();
+}
+
+lq_status run_tasks_execute(lq_ctx *ctx, out_model *om, const hf_model *m, const run_tasks *r, const char *what,
+			    char *err)
+{
+	lq_status st = om_open(om, err);
+	if (st != LQ_OK)
+		return st;
+	/* the tasks of the shards this run writes, in plan order */
+	lq_task *todo = calloc(r->n + 1, sizeof *todo);
+	if (!todo)
+		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		if (om_shard_todo(om, r->shard[i]))
+			todo[n++] = r->v[i];
+	lq_source source = st_source_iface(r->src);
+	lq_sink sink = st_sink_iface(r->sink);
+	progress shown = {what};
+	st = lq_execute(ctx, todo, n, &source, &sink, on_progress, &shown);
+	cli_progress_end();
+	free(todo);
+	if (st != LQ_OK)
+		return fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
+	if (hf_model_is_stream(m) && (st = st_file_stream_end(m->shards[0].st)) != LQ_OK)
+		return fmt_fail(err, st, "%s", st_file_error(m->shards[0].st));
+	return LQ_OK;
+}
