@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bundle.h"
 #include "out_model.h"
@@ -216,11 +218,38 @@ char *out_place_of_target(const char *p)
 
 /* nf4quant's and loramerge's OUTPUT: its two places, each tried for what it is, then what it lies inside,
  * then what it contains. */
+/* "-": standard output, when it is a file (`nf4quant x.safetensors -o - >> x.safetensors`), must not be an
+ * input's file, nor lie inside an input directory. */
+static lq_status stdout_check(const out_inputs *in, char *err)
+{
+	struct stat sb;
+	if (fstat(STDOUT_FILENO, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return LQ_OK;
+	char real[PATH_MAX]; /* its path, where the system tells it (Linux); its identity always */
+	const bool named = realpath("/proc/self/fd/1", real) && real[0] == '/';
+	out_hit h;
+	if (out_inputs_find(in, named ? real : NULL, &sb, OUT_CLASH_IS, &h))
+		return fmt_fail(err, LQ_ERR_ARG, "standard output is %s '%s'", h.whole ? "the input" : "part of the input",
+				h.input);
+	if (named && out_inputs_find(in, real, NULL, OUT_CLASH_INSIDE, &h))
+		return fmt_fail(err, LQ_ERR_ARG, "standard output ('%s') is inside the input directory '%s'", real, h.input);
+	return LQ_OK;
+}
+
 lq_status om_place_check(const hf_model *m, const char *const *adapters, size_t nadapters, const char *output,
 			 char *err)
 {
-	if (om_is_stream(output))
-		return LQ_OK;
+	if (om_is_stream(output)) {
+		out_inputs *in = out_inputs_create();
+		lq_status st = in && out_inputs_add_model(in, m) ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		for (size_t a = 0; a < nadapters && st == LQ_OK; a++)
+			if (!out_inputs_add_adapter(in, adapters[a]))
+				st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		if (st == LQ_OK)
+			st = stdout_check(in, err);
+		out_inputs_free(in);
+		return st;
+	}
 	char *out[2] = {out_place_of_name(output), out_place_of_target(output)};
 	if (!out[0] || !out[1]) {
 		lq_status st = fmt_fail(err, LQ_ERR_IO, "cannot use output '%s': %s", output, strerror(errno));
