@@ -5,9 +5,11 @@
  * error, SNR, cosine, differing elements; gates for CI that fail with exit status 1.
  *
  * The composition of DESIGN.md: open both checkpoints (headers only), list their logical tensors
- * (formats/hf_tensors.c), stream each tensor in chunks (dequantized by libquant, on the GPU when there is
- * one), add the error sums through libquant's backend, then hand the report (qinspect_report.h) to the
- * writers: a table on stdout, or --json/--csv, and --html.
+ * (formats/hf_tensors.c), then one LQ_OP_COMPARE task per tensor that needs its data (a 4-bit tensor's
+ * codes and scales; with a reference, the error sums, a 4-bit side dequantized exactly), streamed by
+ * libquant's executor (reading, computing on the CPU or the GPU, overlapped), the figures arriving in the
+ * sink's task_done; then the report (qinspect_report.h) goes to the writers: a table on stdout, or
+ * --json/--csv, and --html.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,10 +27,7 @@
 #include "qinspect_output.h"
 #include "qinspect_report.h"
 #include "qinspect_verify.h"
-
-/* Elements read and compared at a time: a multiple of every block size and of LQ_STATS_PIECE, so that
- * the sums (and their bits) do not depend on anything but the tensor. */
-#define CHUNK_ELEMENTS ((int64_t)4 << 20)
+#include "st_exec.h"
 
 typedef struct options {
 	const char *checkpoint, *reference;
@@ -206,91 +205,9 @@ static const char *dtype_short(lq_dtype d)
 	return d == LQ_DTYPE_BF16 ? "bf16" : d == LQ_DTYPE_F16 ? "fp16" : "fp32";
 }
 
-/* A 4-bit tensor in memory: its codes, and its absmax dequantized (nblocks floats). Its parts are read
- * once each, in the order of their bytes in the files: a bundle's entry is decompressed forward, and a
- * .safetensors file keeps a group's parts apart (by dtype, then name), the absmax often after the codes.
- * The codes of the largest 4-bit tensor are what this holds at most: a quarter of its bf16 bytes. */
-typedef struct group {
-	unsigned char *codes;
-	size_t ncodes;
-	float *absmax;
-	size_t codes_cap, absmax_cap; /* the buffers are kept from tensor to tensor: touched once, not each time */
-} group;
-
-static void group_free(group *g)
-{
-	free(g->codes);
-	free(g->absmax);
-	*g = (group){0};
-}
-
-/* *buf with room for n bytes, grown only. */
-static bool room(void **buf, size_t *cap, size_t n)
-{
-	if (n <= *cap)
-		return true;
-	void *p = realloc(*buf, n);
-	if (!p)
-		return false;
-	*buf = p;
-	*cap = n;
-	return true;
-}
-
-/* Whether part a of a group lies after part b in the files. */
-static bool after(const hf_ref *a, const hf_ref *b)
-{
-	int c = strcmp(a->f->path, b->f->path);
-	return c ? c > 0 : a->t->begin > b->t->begin;
-}
-
-static lq_status load_group(lq_ctx *ctx, const hf_tensor *t, group *g, char *err)
-{
-	const int64_t nb = lq_quant_nblocks((int64_t)t->nelem, t->state.blocksize);
-	/* the codes, the absmax and the nested absmax, read in the order of their bytes */
-	const hf_ref *part[3] = {&t->parts[BNB_PART_WEIGHT], &t->parts[BNB_PART_ABSMAX], &t->parts[BNB_PART_NESTED_ABSMAX]};
-	int nparts = t->state.double_quant ? 3 : 2, order[3] = {0, 1, 2};
-	for (int i = 1; i < nparts; i++) /* insertion sort of at most three */
-		for (int j = i; j > 0 && after(part[order[j - 1]], part[order[j]]); j--) {
-			int x = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = x;
-		}
-	g->ncodes = (size_t)(part[0]->t->end - part[0]->t->begin);
-	if (!room((void **)&g->codes, &g->codes_cap, g->ncodes + 1) ||
-	    !room((void **)&g->absmax, &g->absmax_cap, (size_t)nb * 4 + 4))
-		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	void *bytes[3] = {NULL, NULL, NULL}; /* the absmax and the nested absmax */
-	size_t len[3] = {0, 0, 0};
-	lq_status st = LQ_OK;
-	for (int k = 0; k < nparts && st == LQ_OK; k++) {
-		const hf_ref *r = part[order[k]];
-		if (order[k] > 0)
-			st = hf_ref_read(r, &bytes[order[k]], &len[order[k]], err);
-		else if ((st = st_file_read(r->f, r->t, 0, g->codes, g->ncodes)) != LQ_OK)
-			fmt_fail(err, st, "%s", st_file_error(r->f));
-	}
-	if (st == LQ_OK && t->state.double_quant) {
-		float *nf = malloc(len[2] + 4);
-		if (!nf)
-			st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-		else {
-			lq_to_f32(bytes[2], LQ_DTYPE_F32, (int64_t)(len[2] / 4), nf);
-			st = lq_dequantize_absmax(ctx, bytes[1], nf, t->state.nested_offset, nb, g->absmax);
-			if (st != LQ_OK)
-				fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
-			free(nf);
-		}
-	} else if (st == LQ_OK) {
-		lq_to_f32(bytes[1], LQ_DTYPE_F32, nb, g->absmax);
-	}
-	free(bytes[1]);
-	free(bytes[2]);
-	return st;
-}
-
-/* Everything about a tensor that its storage tells, without a reference. */
-static lq_status describe(const hf_tensor *h, const group *g, qi_tensor *t)
+/* Everything about a tensor that its listing tells (a 4-bit tensor's codes and scales come with its task's
+ * result). */
+static void describe(const hf_tensor *h, qi_tensor *t)
 {
 	t->name = h->name;
 	t->ndim = h->ndim < QI_MAX_DIMS ? h->ndim : QI_MAX_DIMS;
@@ -304,7 +221,7 @@ static lq_status describe(const hf_tensor *h, const group *g, qi_tensor *t)
 			 h->dtype == LQ_DTYPE_U8 ? st_dtype_name(h->data.t->dtype) : dtype_short(h->dtype));
 		t->bytes.codes = h->bytes;
 		qi_tensor_bits(t);
-		return LQ_OK;
+		return;
 	}
 	const bnb_state *s = &h->state;
 	t->quantized = true;
@@ -322,92 +239,29 @@ static lq_status describe(const hf_tensor *h, const group *g, qi_tensor *t)
 						: k == BNB_PART_NESTED_ABSMAX ? &t->bytes.nested : &t->bytes.tables) += b;
 	}
 	qi_tensor_bits(t);
-	qi_tensor_codes(t, g->codes, g->ncodes);
-	qi_tensor_absmax(t, g->absmax, (uint64_t)lq_quant_nblocks((int64_t)t->params, s->blocksize));
-	return LQ_OK;
 }
 
 /* ----------------------------------------------------------------------------- comparing */
 
-/* A tensor's elements [e0, e0 + n) in its own float type (*dtype): read, or for a 4-bit one (g, loaded)
- * dequantized (to the type the tensor had, the values transformers computes with). out: room for n
- * elements of 4 bytes. */
-static lq_status read_typed(lq_ctx *ctx, const hf_tensor *h, const group *g, int64_t e0, int64_t n, void *out,
-			    lq_dtype *dtype, char *err)
+/* How the executor reads tensor h: its input (the float data, or a 4-bit group's codes, with its constants
+ * as side inputs). False when memory runs out. */
+static bool read_as(const hf_tensor *h, st_source *src, int32_t *input, uint64_t *bytes, lq_tensor_in *in)
 {
-	lq_status st;
 	if (!h->quantized) {
-		size_t es = lq_dtype_size(h->dtype);
-		st = st_file_read(h->data.f, h->data.t, (uint64_t)e0 * es, out, (size_t)n * es);
-		if (st != LQ_OK)
-			return fmt_fail(err, st, "%s", st_file_error(h->data.f));
-		*dtype = h->dtype;
-		return LQ_OK;
+		*input = st_source_add(src, h->data.f, h->data.t, false);
+		*bytes = h->data.t->end - h->data.t->begin;
+		*in = (lq_tensor_in){.dtype = h->dtype};
+		return *input >= 0;
 	}
 	const bnb_state *s = &h->state;
-	st = lq_dequantize_blocks(ctx, g->codes + e0 / 2, g->absmax + e0 / s->blocksize, n, s->qtype, s->blocksize,
-				  s->dtype, out);
-	if (st != LQ_OK)
-		return fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
-	*dtype = s->dtype;
-	return LQ_OK;
-}
-
-/* Where the elements that are not finite are: how many on each side, and the first of them. */
-typedef struct nonfinite_at {
-	uint64_t checkpoint, reference;
-	int64_t first; /* -1: none */
-} nonfinite_at;
-
-/* Counts the elements of a chunk (x and ref, n elements of their types, the first at element `first`)
- * that are not finite, on each side. Only for a chunk whose sums found some: a broken tensor's. */
-static void find_nonfinite(const void *x, lq_dtype tx, const void *ref, lq_dtype tr, int64_t n, int64_t first,
-			   nonfinite_at *nf)
-{
-	enum { PIECE = 1024 };
-	float xs[PIECE], rs[PIECE];
-	const size_t ex = lq_dtype_size(tx), er = lq_dtype_size(tr);
-	for (int64_t i0 = 0; i0 < n; i0 += PIECE) {
-		const int64_t m = n - i0 < PIECE ? n - i0 : PIECE;
-		lq_to_f32((const char *)x + (size_t)i0 * ex, tx, m, xs);
-		lq_to_f32((const char *)ref + (size_t)i0 * er, tr, m, rs);
-		for (int64_t k = 0; k < m; k++) {
-			const bool bx = !isfinite(xs[k]), br = !isfinite(rs[k]);
-			nf->checkpoint += bx;
-			nf->reference += br;
-			if ((bx || br) && nf->first < 0)
-				nf->first = first + i0 + k;
-		}
-	}
-}
-
-/* The error sums of x against its reference, a chunk at a time; gx, gr: their groups when 4-bit. */
-static lq_status compare(lq_ctx *ctx, const hf_tensor *x, const group *gx, const hf_tensor *ref, const group *gr,
-			 lq_error_sums *sums, nonfinite_at *nf, char *err)
-{
-	const int64_t n = (int64_t)x->nelem;
-	const int64_t chunk = n < CHUNK_ELEMENTS ? n : CHUNK_ELEMENTS;
-	void *a = malloc((size_t)chunk * 4 + 4), *b = malloc((size_t)chunk * 4 + 4);
-	lq_status st = a && b ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
-	lq_error_sums_init(sums);
-	*nf = (nonfinite_at){.first = -1};
-	for (int64_t e0 = 0; e0 < n && st == LQ_OK; e0 += chunk) {
-		const int64_t len = n - e0 < chunk ? n - e0 : chunk;
-		const uint64_t nonfinite = sums->nonfinite;
-		lq_dtype ta, tb;
-		st = read_typed(ctx, x, gx, e0, len, a, &ta, err);
-		if (st == LQ_OK)
-			st = read_typed(ctx, ref, gr, e0, len, b, &tb, err);
-		if (st == LQ_OK && (st = lq_error_sums_add(ctx, a, ta, b, tb, len, e0, sums)) != LQ_OK)
-			fmt_fail(err, st, "%s", lq_ctx_error_string(ctx));
-		if (st == LQ_OK && sums->nonfinite > nonfinite)
-			find_nonfinite(a, ta, b, tb, len, e0, nf);
-		if (cli_interrupted())
-			st = fmt_fail(err, LQ_ERR_CANCELLED, "interrupted");
-	}
-	free(a);
-	free(b);
-	return st;
+	const hf_ref *codes = &h->parts[BNB_PART_WEIGHT], *absmax = &h->parts[BNB_PART_ABSMAX];
+	const hf_ref *nested = &h->parts[BNB_PART_NESTED_ABSMAX];
+	*input = st_source_add(src, codes->f, codes->t, false);
+	*bytes = codes->t->end - codes->t->begin;
+	*in = (lq_tensor_in){.dtype = s->dtype, .quantized = true, .quant = {s->qtype, s->blocksize, s->double_quant},
+			     .offset = s->nested_offset, .absmax_input = st_source_add(src, absmax->f, absmax->t, false),
+			     .nested_input = s->double_quant ? st_source_add(src, nested->f, nested->t, false) : -1};
+	return *input >= 0 && in->absmax_input >= 0 && (!s->double_quant || in->nested_input >= 0);
 }
 
 static bool same_shape(const hf_tensor *a, const hf_tensor *b)
@@ -448,6 +302,105 @@ static int by_position(const void *a, const void *b)
 	if (x->offset != y->offset)
 		return x->offset < y->offset ? -1 : 1;
 	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* The report as the tasks complete: the executor's sink (COMPARE tasks write nothing; their results come
+ * to task_done, in task order). -v names each tensor once the tensors before it in the reading order are
+ * done. */
+typedef struct report_sink {
+	qi_report *r;
+	const work_item *work;
+	size_t nwork;
+	const lq_task *tasks;
+	const size_t *item_of; /* per task: its work item */
+	size_t shown;          /* the work items named so far */
+} report_sink;
+
+static void show_until(report_sink *k, size_t item)
+{
+	for (; k->shown < item && k->shown < k->nwork; k->shown++) {
+		char q[512];
+		cli_info(1, "%s", shown(k->work[k->shown].h->name, q, sizeof q));
+	}
+}
+
+static lq_status report_write(void *self, int32_t output, uint64_t offset, const void *src, size_t len)
+{
+	(void)self, (void)output, (void)offset, (void)src, (void)len;
+	return LQ_ERR_ARG; /* nothing is written */
+}
+
+static lq_status report_task_done(void *self, const lq_task *task, const lq_task_result *res)
+{
+	report_sink *k = self;
+	const size_t item = k->item_of[task - k->tasks];
+	const work_item *w = &k->work[item];
+	qi_tensor *t = &k->r->tensors[w->slot];
+	show_until(k, item + 1);
+	if (w->h->quantized) {
+		memcpy(t->code_histogram, res->code_histogram, sizeof t->code_histogram);
+		t->code_entropy = qi_code_entropy(t->code_histogram, t->params);
+		qi_tensor_absmax(t, res->x_absmax, (uint64_t)res->x_nblocks);
+	}
+	if (task->compare.ref_input >= 0)
+		qi_error_take_sums(&t->err, &res->sums, res->nonfinite_x, res->nonfinite_ref, res->first_nonfinite);
+	return LQ_OK;
+}
+
+static const char *report_error(void *self)
+{
+	(void)self;
+	return "";
+}
+
+static bool on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	(void)arg;
+	cli_progress("comparing", done, total);
+	return !cli_interrupted();
+}
+
+/* Reads what the report needs of the work items, in their order: a task for each that has a reference to
+ * be compared with or is 4-bit (a float tensor described alone needs nothing but its listing). */
+static lq_status inspect(lq_ctx *ctx, qi_report *r, const work_item *work, size_t nwork, char *err)
+{
+	st_source *src = st_source_create();
+	lq_task *tasks = calloc(nwork + 1, sizeof *tasks);
+	size_t *item_of = calloc(nwork + 1, sizeof *item_of);
+	lq_status st = src && tasks && item_of ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+	size_t n = 0;
+	for (size_t i = 0; i < nwork && st == LQ_OK; i++) {
+		const hf_tensor *h = work[i].h, *ref = work[i].ref;
+		const bool compared = ref && h->dtype != LQ_DTYPE_U8 && ref->dtype != LQ_DTYPE_U8;
+		if (!compared && !h->quantized)
+			continue;
+		lq_task *t = &tasks[n];
+		*t = (lq_task){.op = LQ_OP_COMPARE, .name = h->name, .out_data = -1,
+			       .ndim = h->ndim < LQ_MAX_DIMS ? h->ndim : LQ_MAX_DIMS,
+			       .compare = {.n = (int64_t)h->nelem, .ref_input = -1}};
+		memcpy(t->shape, h->shape, sizeof t->shape[0] * (size_t)t->ndim);
+		uint64_t ref_bytes;
+		if (!read_as(h, src, &t->input, &t->nbytes, &t->compare.x) ||
+		    (compared && !read_as(ref, src, &t->compare.ref_input, &ref_bytes, &t->compare.ref)))
+			st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		t->origin = h->quantized ? h->parts[BNB_PART_WEIGHT].f->path : h->data.f->path;
+		item_of[n++] = i;
+	}
+	report_sink k = {.r = r, .work = work, .nwork = nwork, .tasks = tasks, .item_of = item_of};
+	if (st == LQ_OK) {
+		lq_source source = st_source_iface(src);
+		lq_sink sink = {.self = &k, .write = report_write, .task_done = report_task_done, .error_string = report_error};
+		st = lq_execute(ctx, tasks, n, &source, &sink, on_progress, NULL);
+		cli_progress_end();
+		if (st != LQ_OK)
+			fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
+		else
+			show_until(&k, nwork);
+	}
+	free(item_of);
+	free(tasks);
+	st_source_free(src);
+	return st;
 }
 
 /* The checkpoint is the quantized side and the reference the original: the errors are relative to the
@@ -546,7 +499,6 @@ int main(int argc, char **argv)
 	hf_tensors tc = {0}, tr = {0};
 	qi_report r = {.checkpoint = o.checkpoint, .reference = o.reference};
 	work_item *work = NULL;
-	group gx = {0}, gr = {0}; /* the 4-bit tensor being read, and its reference's */
 	lq_ctx *ctx = NULL;
 	if (!mc || (o.reference && !mr)) {
 		cli_error("out of memory");
@@ -631,25 +583,11 @@ int main(int argc, char **argv)
 	}
 	/* then the reading, in the order of the bytes of the side that is a bundle */
 	qsort(work, nwork, sizeof *work, by_position);
-	for (size_t w = 0; w < nwork; w++) {
-		const hf_tensor *h = work[w].h, *ref = work[w].ref;
-		qi_tensor *t = &r.tensors[work[w].slot];
-		bool compared = ref && h->dtype != LQ_DTYPE_U8 && ref->dtype != LQ_DTYPE_U8;
-		char q[512];
-		cli_info(1, "%s", shown(h->name, q, sizeof q));
-		lq_status st = h->quantized ? load_group(ctx, h, &gx, err) : LQ_OK;
-		if (st == LQ_OK && compared && ref->quantized)
-			st = load_group(ctx, ref, &gr, err);
-		if (st == LQ_OK)
-			st = describe(h, &gx, t);
-		lq_error_sums sums;
-		nonfinite_at nf;
-		if (st == LQ_OK && compared && (st = compare(ctx, h, &gx, ref, &gr, &sums, &nf, err)) == LQ_OK)
-			qi_error_take_sums(&t->err, &sums, nf.checkpoint, nf.reference, nf.first);
-		if (st != LQ_OK) {
-			cli_error("%s", err);
-			goto finish;
-		}
+	for (size_t w = 0; w < nwork; w++)
+		describe(work[w].h, &r.tensors[work[w].slot]);
+	if (inspect(ctx, &r, work, nwork, err) != LQ_OK) {
+		cli_error("%s", err);
+		goto finish;
 	}
 	for (size_t i = 0; mr && i < tr.n; i++)
 		if ((!o.ntensor_globs || cli_glob_any(tr.v[i].name, o.tensor_globs, o.ntensor_globs)) &&
@@ -671,8 +609,6 @@ int main(int argc, char **argv)
 	report_gates(&r);
 	status = r.passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 finish:
-	group_free(&gx);
-	group_free(&gr);
 	free(work);
 	free_report(&r);
 	hf_tensors_free(&tc);
