@@ -338,7 +338,7 @@ for name in $cases; do
 		[ "$_k" = 1 ] && reason="${reason%%: *}: ${reason#*: }" || reason="$_k files: ${reason#*: }"
 		;;
 	esac
-	normalised=$(sort -u "$root/cmp/normalised" | tr '\n' ' ' | sed 's/ $//')
+	normalised=$(sort -u "$root/cmp/normalised" | cut -c1-60 | tr '\n' ' ' | sed 's/ $//')
 	[ -z "$normalised" ] || normalised="; same once normalised: $normalised"
 	if [ -s "$root/cmp/result" ]; then
 		differs=$((differs + 1))
