@@ -16,7 +16,9 @@
 #  5. artifacts: nf4quant as a stream (stdin to stdout) with its peak memory, a bundle, and
 #     qinspect --verify (against `zstd -d` of the bundle, which it must at least do); the bundle as an
 #     input of qinspect and loramerge against the directory; and the shipped model through
-#     `cat | nf4quant - -o - | zstd`.
+#     `cat | nf4quant - -o - | zstd`;
+#  6. with BENCH_BASELINE=DIR (a build of another commit), the end-to-end commands with both builds side by
+#     side (tests/bench/compare_builds.sh), for a change that must not slow anything down.
 # BENCH_DIR (default BUILD_DIR/bench) holds the generated model; BENCH_LAYERS changes its size.
 set -eu
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
@@ -167,6 +169,17 @@ rss_kb=$( { cat "$tiny" | /usr/bin/time -f %M "$build/nf4quant" -q --device cpu 
 s=$(seconds 5 tiny_stream)
 t_cat_tiny=$(seconds 5 cat "$tiny")
 echo "| shipped tiny-llama: cat \| nf4quant - -o - \| zstd | $(printf %.3f "$s") | $(echo "$s / $t_cat_tiny" | bc -l | xargs printf %.1f)x (its own cat) | $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) | $(stat -c %s "$tiny") in |"
+# 6. BENCH_BASELINE=DIR: the end-to-end commands with that build (another commit's) and this one, side by
+#    side, their outputs compared (tests/bench/compare_builds.sh)
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	echo
+	echo "## Against another build, side by side"
+	echo
+	echo "Old build: $BENCH_BASELINE${BENCH_BASELINE_LABEL:+ ($BENCH_BASELINE_LABEL)}; new: this one."
+	echo "Medians of ${RUNS:-3} runs, the builds alternating, 2.14 GB model and its rank-64 adapter."
+	echo
+	MODEL="$model" ADAPTER="$adapter" sh "$top/tests/bench/compare_builds.sh" "$BENCH_BASELINE" "$build"
+fi
 } | tee "$report"
 rm -rf "$out"
 # On a machine with an NVIDIA GPU: the kernels against the copy bandwidth, and end to end on the GPU
