@@ -60,11 +60,19 @@ lq_status lq_fail(lq_ctx *ctx, lq_status status, const char *fmt, ...)
 	return status;
 }
 
+lq_status lq_fail_tensor(lq_ctx *ctx, lq_status status, const char *origin, const char *name, const char *fmt, ...)
+{
+	char detail[LQ_ERRBUF]; /* formatted aside first: the context's own message may be an argument */
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	return lq_fail(ctx, status, "%s%stensor '%s': %s", origin ? origin : "", origin ? ": " : "", name, detail);
+}
+
 lq_status lq_fail_task(lq_ctx *ctx, lq_status status, const char *origin, const char *name)
 {
-	char detail[LQ_ERRBUF];
-	snprintf(detail, sizeof detail, "%s", ctx->err[0] ? ctx->err : lq_status_string(status));
-	return lq_fail(ctx, status, "%s%stensor '%s': %s", origin ? origin : "", origin ? ": " : "", name, detail);
+	return lq_fail_tensor(ctx, status, origin, name, "%s", ctx->err[0] ? ctx->err : lq_status_string(status));
 }
 
 void lq_test_fail_step(lq_ctx *ctx, lq_test_step step, lq_status status, const char *message)

@@ -235,7 +235,8 @@ static lq_status compute_chunk(exec *ex, const lq_op_impl *op, const lq_task *t,
 			lq_clear_error(ctx);
 			st = op->begin(&ex->run, t, s->side, s->whole, state);
 			if (st != LQ_OK && !lq_ctx_error_string(ctx)[0])
-				lq_fail(ctx, st, "tensor '%s': %s", t->name, st == LQ_ERR_NOMEM ? "out of memory" : lq_status_string(st));
+				lq_fail_tensor(ctx, st, t->origin, t->name, "%s",
+					       st == LQ_ERR_NOMEM ? "out of memory" : lq_status_string(st));
 		}
 		if (op->free_side)
 			op->free_side(s->side);
@@ -262,7 +263,7 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 	for (size_t i = 0; i < ntasks; i++) {
 		const lq_op_impl *op = op_of(&tasks[i]);
 		if (!op)
-			return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': unknown operation", tasks[i].name);
+			return lq_fail_tensor(ctx, LQ_ERR_ARG, tasks[i].origin, tasks[i].name, "unknown operation");
 		lq_status st = op->check(ctx, &tasks[i]);
 		if (st != LQ_OK)
 			return st;

@@ -399,6 +399,11 @@ static inline bool lq_backend_gpu(const lq_ctx *ctx)
 lq_status lq_fail(lq_ctx *ctx, lq_status status, const char *fmt, ...) LQ_PRINTF(3, 4);
 void lq_clear_error(lq_ctx *ctx);
 
+/* The one prefixer of a tensor's messages: "origin: tensor 'name': detail" (origin may be NULL), the detail
+ * printf-style. Returns status. */
+lq_status lq_fail_tensor(lq_ctx *ctx, lq_status status, const char *origin, const char *name, const char *fmt, ...)
+	LQ_PRINTF(5, 6);
+
 /* Prefixes the context's message (the detail a failed call left, or the status's text when there is
  * none) with where it happened: "origin: tensor 'name': detail" (origin may be NULL). Returns status. */
 lq_status lq_fail_task(lq_ctx *ctx, lq_status status, const char *origin, const char *name);

@@ -46,7 +46,7 @@ static lq_status compare_check(lq_ctx *ctx, const lq_task *t)
 	const lq_compare_args *a = &t->compare;
 	if (a->n < 0 || !side_ok(&a->x) || (has_ref(t) && !side_ok(&a->ref)) ||
 	    t->nbytes != side_bytes(&a->x, 0, (uint64_t)a->n))
-		return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid comparison", t->name);
+		return lq_fail_tensor(ctx, LQ_ERR_ARG, t->origin, t->name, "invalid comparison");
 	return LQ_OK;
 }
 

@@ -54,9 +54,8 @@ lq_status lq_fail_unquantizable(lq_ctx *ctx, const lq_task *t, const void *src, 
 {
 	char where[256];
 	lq_format_index(where, sizeof where, t->shape, t->ndim, elem0 + i);
-	return lq_fail(ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': element %s (flat index %" PRId64 ") is %s; refusing to "
-		       "quantize it", t->origin ? t->origin : "", t->origin ? ": " : "", t->name, where, elem0 + i,
-		       lq_nonfinite_name(lq_load_f32(src, dtype, i)));
+	return lq_fail_tensor(ctx, LQ_ERR_NONFINITE, t->origin, t->name, "element %s (flat index %" PRId64 ") is %s; "
+			      "refusing to quantize it", where, elem0 + i, lq_nonfinite_name(lq_load_f32(src, dtype, i)));
 }
 
 uint64_t lq_gcd_u64(uint64_t a, uint64_t b)
@@ -168,16 +167,16 @@ lq_status lq_group_out_finish(lq_ctx *ctx, const lq_task *t, const lq_group_out 
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
 	if (!lq_is_finite_bits(lq_f32_bits(g->offset)))
-		return lq_fail(ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': the mean of its block scales (the double-quantization "
-			       "offset) overflows float32; refusing to write it (quantize it without double quantization)",
-			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name);
+		return lq_fail_tensor(ctx, LQ_ERR_NONFINITE, t->origin, t->name, "the mean of its block scales (the "
+				      "double-quantization offset) overflows float32; refusing to write it (quantize it without "
+				      "double quantization)");
 	/* the scales as a loader dequantizes them, into the float32 scales, which are not written */
 	lq_dequantize_absmax_ref(g->absmax_q, g->nested_absmax, g->offset, g->nblocks, g->absmax);
 	int64_t bad = lq_first_nonfinite(g->absmax, LQ_DTYPE_F32, 0, g->nblocks);
 	if (bad >= 0)
-		return lq_fail(ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': the scale of block %" PRId64 " dequantizes to %s after "
-			       "double quantization; refusing to write it (quantize it without double quantization)",
-			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, bad, lq_nonfinite_name(g->absmax[bad]));
+		return lq_fail_tensor(ctx, LQ_ERR_NONFINITE, t->origin, t->name, "the scale of block %" PRId64 " dequantizes "
+				      "to %s after double quantization; refusing to write it (quantize it without double "
+				      "quantization)", bad, lq_nonfinite_name(g->absmax[bad]));
 	return LQ_OK;
 }
 

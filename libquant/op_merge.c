@@ -75,16 +75,16 @@ static lq_status merge_check(lq_ctx *ctx, const lq_task *t)
 	    (m->base.quantized && m->base.as_4bit) ||
 	    (m->requantize && (!lq_blocksize_valid(m->requant.quant.blocksize) || !lq_qtype_info(m->requant.quant.qtype))) ||
 	    (uint64_t)m->cols * 4 > LQ_CHUNK_BYTES)
-		return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid merge", t->name);
+		return lq_fail_tensor(ctx, LQ_ERR_ARG, t->origin, t->name, "invalid merge");
 	for (size_t l = 0; l < m->nloras; l++)
 		if (m->loras[l].rank < 1 || lq_dtype_size(m->loras[l].ab_dtype) == 0 || m->loras[l].ab_dtype == LQ_DTYPE_U8 ||
 		    (m->loras[l].layout == LQ_LORA_VECTOR && (m->loras[l].rank != 1 || m->loras[l].magnitude_input >= 0)))
-			return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid adapter", t->name);
+			return lq_fail_tensor(ctx, LQ_ERR_ARG, t->origin, t->name, "invalid adapter");
 	if (m->nreplace && (m->replace_dtype == LQ_DTYPE_U8 || lq_dtype_size(m->replace_dtype) == 0))
-		return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid row replacement", t->name);
+		return lq_fail_tensor(ctx, LQ_ERR_ARG, t->origin, t->name, "invalid row replacement");
 	for (size_t k = 0; k < m->nreplace; k++)
 		if (m->replace_rows[k] < 0 || m->replace_rows[k] >= m->rows)
-			return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': row %lld to replace is out of range", t->name,
+			return lq_fail_tensor(ctx, LQ_ERR_ARG, t->origin, t->name, "row %lld to replace is out of range",
 				       (long long)m->replace_rows[k]);
 	return LQ_OK;
 }
@@ -318,8 +318,8 @@ static lq_status merge_prepare(lq_run *run, const lq_task *t, merge_state *ts, c
 		row_dora |= m->loras[l].magnitude_input >= 0 && !column_dora(m, l);
 	if (lq_torch_norm_plan_make(&ts->row_plan, m->rows, m->cols, 1, LQ_TORCH_REF_SM_COUNT,
 				    LQ_TORCH_REF_MAX_THREADS_PER_SM, 0) != 0 && row_dora)
-		return lq_fail(ctx, LQ_ERR_UNSUPPORTED, "%s%stensor '%s': too large for DoRA's norms (%" PRId64 " rows)",
-			       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, m->rows);
+		return lq_fail_tensor(ctx, LQ_ERR_UNSUPPORTED, t->origin, t->name, "too large for DoRA's norms (%" PRId64
+				      " rows)", m->rows);
 	for (size_t l = 0; l < m->nloras; l++) {
 		const lq_lora *lora = &m->loras[l];
 		int64_t r = lora->rank;
@@ -376,10 +376,9 @@ static lq_status merge_prepare(lq_run *run, const lq_task *t, merge_state *ts, c
 		int64_t nb = lq_quant_nblocks(m->rows * m->cols, m->base.quant.blocksize);
 		int64_t bad = lq_first_nonfinite(ts->base_absmax, LQ_DTYPE_F32, 0, nb);
 		if (bad >= 0)
-			return lq_fail(ctx, LQ_ERR_CORRUPT, "%s%stensor '%s': the 4-bit base's scale of block %" PRId64 " is %s%s",
-				       t->origin ? t->origin : "", t->origin ? ": " : "", t->name, bad,
-				       lq_nonfinite_name(ts->base_absmax[bad]),
-				       m->base.quant.double_quant ? " once dequantized (its double quantization overflows)" : "");
+			return lq_fail_tensor(ctx, LQ_ERR_CORRUPT, t->origin, t->name, "the 4-bit base's scale of block %" PRId64
+					      " is %s%s", bad, lq_nonfinite_name(ts->base_absmax[bad]),
+					      m->base.quant.double_quant ? " once dequantized (its double quantization overflows)" : "");
 	}
 	for (size_t l = 0; l < m->nloras; l++)
 		if (column_dora(m, l)) {
@@ -415,9 +414,8 @@ static lq_status fail_nonfinite_merge(lq_run *run, const lq_task *t, const lq_ch
 	lq_format_index(where, sizeof where, t->shape, t->ndim, k);
 	/* a MERGE without adapters converts a weight's type or dequantizes it */
 	const char *what = m->nloras ? "merged" : base_4bit(m) ? "dequantized" : "converted";
-	return lq_fail(run->ctx, LQ_ERR_NONFINITE, "%s%stensor '%s': %s element %s (flat index %" PRId64 ") is %s; "
-		       "refusing to write it", t->origin ? t->origin : "", t->origin ? ": " : "", t->name, what, where, k,
-		       lq_nonfinite_name(v));
+	return lq_fail_tensor(run->ctx, LQ_ERR_NONFINITE, t->origin, t->name, "%s element %s (flat index %" PRId64 ") is "
+			      "%s; refusing to write it", what, where, k, lq_nonfinite_name(v));
 }
 
 /* After the rows of a chunk are merged (in c->out, or as float32 in the scratch buffer for a

@@ -18,10 +18,10 @@ static lq_status quantize_check(lq_ctx *ctx, const lq_task *t)
 	const lq_quantize4_args *a = &t->quantize4;
 	size_t es = lq_dtype_size(a->dtype);
 	if (a->dtype == LQ_DTYPE_U8 || es == 0 || t->nbytes % es != 0 || t->nbytes == 0)
-		return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': cannot quantize %" PRIu64 " bytes of %s", t->name, t->nbytes,
+		return lq_fail_tensor(ctx, LQ_ERR_ARG, t->origin, t->name, "cannot quantize %" PRIu64 " bytes of %s", t->nbytes,
 			       lq_dtype_torch_name(a->dtype));
 	if (!lq_blocksize_valid(a->out.quant.blocksize) || !lq_qtype_info(a->out.quant.qtype))
-		return lq_fail(ctx, LQ_ERR_ARG, "tensor '%s': invalid blocksize %d", t->name, (int)a->out.quant.blocksize);
+		return lq_fail_tensor(ctx, LQ_ERR_ARG, t->origin, t->name, "invalid blocksize %d", (int)a->out.quant.blocksize);
 	return LQ_OK;
 }
 
