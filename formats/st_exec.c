@@ -153,9 +153,19 @@ static const char *source_error(void *self)
 	return ((st_source *)self)->err;
 }
 
+/* Inputs of one file that is read forward (an archive entry, a stream: st_file.reader) in the order of their
+ * bytes; a file on disk is read anywhere at the same cost. */
+static int source_order(void *self, int32_t a, int32_t b)
+{
+	const st_source *s = self;
+	if (a < 0 || b < 0 || (size_t)a >= s->n || (size_t)b >= s->n || s->e[a].f != s->e[b].f || !s->e[a].f->reader)
+		return 0;
+	return s->e[a].t->begin < s->e[b].t->begin ? -1 : s->e[a].t->begin > s->e[b].t->begin;
+}
+
 lq_source st_source_iface(st_source *s)
 {
-	return (lq_source){.self = s, .read = source_read, .error_string = source_error};
+	return (lq_source){.self = s, .read = source_read, .error_string = source_error, .order = source_order};
 }
 
 /* --------------------------------------------------------------------------------------- sink */

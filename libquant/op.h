@@ -110,8 +110,12 @@ typedef struct lq_group_side {
 	void *absmax, *nested;
 } lq_group_side;
 
-/* Reads the constants of a group of n elements (reader thread). */
-lq_status lq_group_side_read(const lq_source *source, const lq_tensor_in *in, int64_t n, lq_group_side *side);
+/* Reads the constants of a group of n elements (reader thread). With `main` (the group's codes, input `input`
+ * of `bytes` bytes) not NULL: when the source reads the codes faster before a constant (lq_source.order, a
+ * compressed archive read forward), the codes are read first, whole, into *main (one reference), for the
+ * executor to serve the chunks from; else *main stays NULL. */
+lq_status lq_group_side_read(const lq_source *source, const lq_tensor_in *in, int64_t n, lq_group_side *side,
+			     int32_t input, uint64_t bytes, lq_held **main);
 void lq_group_side_free(lq_group_side *side);
 /* Bytes of the constants of a group of n elements: as read and as float32 scales. */
 uint64_t lq_group_side_bytes(const lq_tensor_in *in, int64_t n);

@@ -89,18 +89,21 @@ static void compare_side_free(void *p)
 /* The constants of a 4-bit side. */
 static lq_status compare_read_side(const lq_source *source, const lq_task *t, void **side, lq_held **whole)
 {
-	(void)whole;
 	const lq_compare_args *a = &t->compare;
 	compare_side *x = calloc(1, sizeof *x);
 	if (!x)
 		return LQ_ERR_NOMEM;
 	lq_status st = LQ_OK;
+	/* x's codes first where the source reads them faster so (the reference is streamed: its constants are
+	 * read in any order) */
 	if (a->x.quantized)
-		st = lq_group_side_read(source, &a->x, a->n, &x->x);
+		st = lq_group_side_read(source, &a->x, a->n, &x->x, t->input, t->nbytes, whole);
 	if (st == LQ_OK && has_ref(t) && a->ref.quantized)
-		st = lq_group_side_read(source, &a->ref, a->n, &x->ref);
+		st = lq_group_side_read(source, &a->ref, a->n, &x->ref, -1, 0, NULL);
 	if (st != LQ_OK) {
 		compare_side_free(x);
+		lq_held_release(*whole);
+		*whole = NULL;
 		return st;
 	}
 	*side = x;
@@ -229,7 +232,7 @@ static const lq_task_result *compare_result(const void *state)
 static uint64_t compare_state_bytes(const lq_task *t)
 {
 	const lq_compare_args *a = &t->compare;
-	return (a->x.quantized ? lq_group_side_bytes(&a->x, a->n) : 0) +
+	return (a->x.quantized ? lq_group_side_bytes(&a->x, a->n) + t->nbytes : 0) + /* the codes may be read whole */
 	       (has_ref(t) && a->ref.quantized ? lq_group_side_bytes(&a->ref, a->n) : 0);
 }
 

@@ -70,11 +70,21 @@ uint64_t lq_gcd_u64(uint64_t a, uint64_t b)
 
 /* ------------------------------------------------------------------------------- 4-bit inputs */
 
-lq_status lq_group_side_read(const lq_source *source, const lq_tensor_in *in, int64_t n, lq_group_side *side)
+lq_status lq_group_side_read(const lq_source *source, const lq_tensor_in *in, int64_t n, lq_group_side *side,
+			     int32_t input, uint64_t bytes, lq_held **main)
 {
 	*side = (lq_group_side){0};
 	const uint64_t nb = (uint64_t)lq_quant_nblocks(n, in->quant.blocksize);
-	lq_status st = lq_read_whole(source, in->absmax_input, in->quant.double_quant ? nb : nb * 4, &side->absmax);
+	lq_status st = LQ_OK;
+	if (main && !*main && source->order &&
+	    (source->order(source->self, input, in->absmax_input) < 0 ||
+	     (in->quant.double_quant && source->order(source->self, input, in->nested_input) < 0))) {
+		if (!(*main = lq_held_new()))
+			return LQ_ERR_NOMEM;
+		st = lq_read_whole(source, input, bytes, (void **)&(*main)->data);
+	}
+	if (st == LQ_OK)
+		st = lq_read_whole(source, in->absmax_input, in->quant.double_quant ? nb : nb * 4, &side->absmax);
 	if (st == LQ_OK && in->quant.double_quant)
 		st = lq_read_whole(source, in->nested_input, (uint64_t)lq_quant_nested_blocks((int64_t)nb) * 4,
 				   &side->nested);

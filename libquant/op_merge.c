@@ -173,8 +173,8 @@ static lq_status merge_read_side(const lq_source *source, const lq_task *t, void
 	if (st == LQ_OK && m->nreplace)
 		st = lq_read_whole(source, m->replace_input,
 				   (uint64_t)m->nreplace * (uint64_t)m->cols * lq_dtype_size(m->replace_dtype), &x->replace);
-	if (st == LQ_OK && m->base.quantized)
-		st = lq_group_side_read(source, &m->base, m->rows * m->cols, &x->base);
+	if (st == LQ_OK && m->base.quantized) /* the codes first where the source reads them faster so */
+		st = lq_group_side_read(source, &m->base, m->rows * m->cols, &x->base, t->input, t->nbytes, whole);
 	if (st != LQ_OK) {
 		merge_side_free(x);
 		lq_held_release(*whole);
@@ -504,8 +504,8 @@ static uint64_t merge_state_bytes(const lq_task *t)
 	uint64_t side = 0;
 	for (size_t l = 0; l < m->nloras; l++)
 		side += 12 * (uint64_t)m->loras[l].rank * (uint64_t)(m->rows + m->cols) + 8 * (uint64_t)m->rows;
-	if (m->base.quantized)
-		side += lq_group_side_bytes(&m->base, m->rows * m->cols);
+	if (m->base.quantized) /* its scales, and its codes when they are read whole first (lq_group_side_read) */
+		side += lq_group_side_bytes(&m->base, m->rows * m->cols) + t->nbytes;
 	side += (uint64_t)m->nreplace * (uint64_t)m->cols * 8 + (m->nreplace ? 4 * (uint64_t)m->rows : 0);
 	if (base_whole(m))
 		side += t->nbytes;

@@ -357,6 +357,10 @@ typedef struct lq_source {
 	lq_status (*read)(void *self, int32_t input, uint64_t offset, void *dst, size_t len);
 	/* A message for the last failed read; may be NULL. */
 	const char *(*error_string)(void *self);
+	/* Which of inputs a and b the source reads faster first: negative for a, positive for b, 0 when it does
+	 * not matter (a compressed archive is read forward: a part of a 4-bit group that lies before another
+	 * of the same file is best read first). May be NULL. */
+	int (*order)(void *self, int32_t a, int32_t b);
 } lq_source;
 
 typedef struct lq_sink {
