@@ -240,6 +240,32 @@ void lq_delta_rows_avx2(const lq_lora *lora, const float *a, const float *b, con
 			int64_t cols, int64_t row, int nrows, float *out);
 #endif
 
+/* ---------------------------------------------------------------------------- merge fidelity */
+
+/* One side of the fidelity sums over a range of elements: values of dtype, or 4-bit codes (packed from
+ * the range's first element, which starts a block) with their blocks' float32 scales, dequantized and
+ * rounded to dtype as a merge reads them. */
+typedef struct lq_fidelity_side {
+	const void *values;
+	const uint8_t *codes;
+	const float *absmax;
+	lq_qtype qtype;
+	int32_t blocksize;
+	lq_dtype dtype;
+} lq_fidelity_side;
+
+/* A range of a merge (fidelity.c): W the base as merged, y the float32 result; m the weight as written,
+ * w16 the float base and wq its 4-bit form. The terms added: delta (elements, delta2: W and y), match
+ * (dot, residual2: W, y and m), noise (noise2: w16 and wq). */
+typedef struct lq_fidelity_range {
+	lq_fidelity_side w, m, w16, wq;
+	const float *y;
+	bool delta, match, noise;
+} lq_fidelity_range;
+
+/* Adds the terms of n elements of r to s, piece by piece (libquant.h, lq_fidelity_sums). */
+lq_status lq_fidelity_add(lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s);
+
 /* The fastest kernels this CPU runs, found once. */
 typedef struct lq_cpu_kernels {
 	const char *name;

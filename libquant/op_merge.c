@@ -6,6 +6,9 @@
  * inputs, read whole before the first chunk and kept as float32 to the last. A float base read as its
  * 4-bit quantize-dequantize (as_4bit: loramerge --base-as) is read whole and quantized first, its codes
  * kept in the state (half a byte a parameter) and dequantized chunk by chunk as a 4-bit base's are.
+ * With fidelity, the float32 result of each chunk is measured against the base (fidelity.c) before it is
+ * rounded or quantized; when the output's scales are known only after the last chunk (a requantization
+ * with double quantization), the results and codes are kept to be measured then.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,6 +39,10 @@ typedef struct merge_state {
 	float *replace;              /* the replacement rows as float32, already rounded to W's type */
 	int32_t *replace_of;         /* per row of W: which replacement row, or -1 */
 	lq_group_state requant;      /* requantize: the output's scales */
+	/* fidelity of a requantization with double quantization, measured after the last chunk: */
+	float *kept_y;               /* every chunk's float32 result */
+	unsigned char *kept_out;     /* the output's codes */
+	unsigned char *kept_base;    /* the base as read: codes or values (as_4bit keeps base_codes anyway) */
 	lq_task_result result;
 } merge_state;
 
@@ -59,11 +66,32 @@ static bool base_4bit(const lq_merge_args *m)
 	return m->base.quantized || m->base.as_4bit;
 }
 
+/* Whether the base is quantized from its float form first: to be merged so (as_4bit), or only measured
+ * (measure_4bit). Its chunks are then whole blocks too. */
+static bool base_quantized_first(const lq_merge_args *m)
+{
+	return m->base.as_4bit || (m->fidelity && m->measure_4bit && !m->base.quantized);
+}
+
 /* The base quantized from its float form, read whole before the first chunk, as DoRA on columns needs
  * too. */
 static bool base_whole(const lq_merge_args *m)
 {
-	return any_column_dora(m) || m->base.as_4bit;
+	return any_column_dora(m) || base_quantized_first(m);
+}
+
+/* Whether the merge leaves its float32 result in the scratch buffer (to be quantized again, or measured
+ * and then rounded to the output's type here), rather than writing the output's type itself. */
+static bool result_unrounded(const lq_merge_args *m)
+{
+	return m->requantize || (m->fidelity && m->nloras);
+}
+
+/* Whether the fidelity of the output is measured after the last chunk: the output's scales are known
+ * only once they are double-quantized. */
+static bool fidelity_at_end(const lq_merge_args *m)
+{
+	return m->fidelity && m->nloras && m->requantize && m->requant.quant.double_quant;
 }
 
 static lq_status merge_check(lq_ctx *ctx, const lq_task *t)
@@ -71,7 +99,8 @@ static lq_status merge_check(lq_ctx *ctx, const lq_task *t)
 	const lq_merge_args *m = &t->merge;
 	if (m->rows < 1 || m->cols < 1 || m->base.dtype == LQ_DTYPE_U8 || lq_dtype_size(m->base.dtype) == 0 ||
 	    (!m->requantize && (m->out_dtype == LQ_DTYPE_U8 || lq_dtype_size(m->out_dtype) == 0)) ||
-	    (base_4bit(m) && (!lq_blocksize_valid(m->base.quant.blocksize) || !lq_qtype_info(m->base.quant.qtype))) ||
+	    ((base_4bit(m) || base_quantized_first(m)) &&
+	     (!lq_blocksize_valid(m->base.quant.blocksize) || !lq_qtype_info(m->base.quant.qtype))) ||
 	    (m->base.quantized && m->base.as_4bit) ||
 	    (m->requantize && (!lq_blocksize_valid(m->requant.quant.blocksize) || !lq_qtype_info(m->requant.quant.qtype))) ||
 	    (uint64_t)m->cols * 4 > LQ_CHUNK_BYTES)
@@ -100,7 +129,7 @@ static uint64_t merge_chunk_units(const lq_task *t)
 {
 	const lq_merge_args *m = &t->merge;
 	uint64_t cols = (uint64_t)m->cols, rows_step = 1;
-	if (base_4bit(m)) { /* rows * cols a multiple of the block size */
+	if (base_4bit(m) || base_quantized_first(m)) { /* rows * cols a multiple of the block size */
 		uint64_t bs = (uint64_t)m->base.quant.blocksize;
 		rows_step = bs / lq_gcd_u64(cols, bs);
 	}
@@ -207,6 +236,9 @@ static void merge_free(void *p)
 	free(ts->base_absmax);
 	free(ts->base_codes);
 	lq_group_out_free(&ts->base_group);
+	free(ts->kept_y);
+	free(ts->kept_out);
+	free(ts->kept_base);
 	free(ts->replace);
 	free(ts->replace_of);
 	lq_group_out_free(&ts->requant);
@@ -360,7 +392,7 @@ static lq_status merge_prepare(lq_run *run, const lq_task *t, merge_state *ts, c
 		for (size_t i = 0; i < m->nreplace; i++)
 			ts->replace_of[m->replace_rows[i]] = (int32_t)i;
 	}
-	if (m->base.as_4bit) {
+	if (base_quantized_first(m)) {
 		lq_status st = quantize_base(run, t, ts, whole);
 		if (st != LQ_OK)
 			return st;
@@ -395,7 +427,13 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 	if (!ts)
 		return LQ_ERR_NOMEM;
 	*state = ts;
-	if (t->merge.requantize && lq_group_out_begin(&t->merge.requant, (int64_t)merge_units(t), &ts->requant) != LQ_OK)
+	const lq_merge_args *m = &t->merge;
+	const int64_t n = (int64_t)merge_units(t);
+	if (m->requantize && lq_group_out_begin(&m->requant, n, &ts->requant) != LQ_OK)
+		return LQ_ERR_NOMEM;
+	if (fidelity_at_end(m) && (!(ts->kept_y = malloc((size_t)n * 4)) ||
+				   !(ts->kept_out = malloc((size_t)lq_quant_packed_bytes(n))) ||
+				   (!m->base.as_4bit && !(ts->kept_base = malloc((size_t)t->nbytes + 1)))))
 		return LQ_ERR_NOMEM;
 	return merge_prepare(run, t, ts, side, whole);
 }
@@ -405,11 +443,11 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 /* A merged element (element `i` of chunk c) that is not finite: refused, never written. An adapter that
  * overflows the weight's type, a DoRA row whose norm is zero, a conversion to a narrower type that
  * overflows it all end here, on the CPU and the GPU alike. */
-static lq_status fail_nonfinite_merge(lq_run *run, const lq_task *t, const lq_chunk *c, int64_t i)
+static lq_status fail_nonfinite_merge(lq_run *run, const lq_task *t, const lq_chunk *c, int64_t i, bool in_scratch)
 {
 	const lq_merge_args *m = &t->merge;
 	char where[256];
-	float v = m->requantize ? ((const float *)run->scratch)[i] : lq_load_f32(c->out, m->out_dtype, i);
+	float v = in_scratch ? ((const float *)run->scratch)[i] : lq_load_f32(c->out, m->out_dtype, i);
 	int64_t k = c->elem0 + i;
 	lq_format_index(where, sizeof where, t->shape, t->ndim, k);
 	/* a MERGE without adapters converts a weight's type or dequantizes it */
@@ -418,27 +456,121 @@ static lq_status fail_nonfinite_merge(lq_run *run, const lq_task *t, const lq_ch
 			      "%s; refusing to write it", what, where, k, lq_nonfinite_name(v));
 }
 
+/* ---------------------------------------------------------------------------------- fidelity */
+
+/* A 4-bit side of elements from e0 on: codes packed from e0, the scales of its blocks. */
+static lq_fidelity_side codes_side(const unsigned char *codes, const float *absmax, const lq_quant_params *q,
+				   lq_dtype dtype, int64_t e0)
+{
+	return (lq_fidelity_side){.codes = codes, .absmax = absmax + e0 / q->blocksize, .qtype = q->qtype,
+				  .blocksize = q->blocksize, .dtype = dtype};
+}
+
+/* The base of chunk c as the merge read it (W), and with a base quantized first, the float base (W16)
+ * and its 4-bit form (Wq). */
+static void fidelity_base(const lq_merge_args *m, const merge_state *ts, const lq_chunk *c, lq_fidelity_range *r)
+{
+	if (m->base.quantized)
+		r->w = codes_side(c->in, ts->base_absmax, &m->base.quant, m->base.dtype, c->elem0);
+	else if (m->base.as_4bit)
+		r->w = codes_side(ts->base_codes + c->elem0 / 2, ts->base_absmax, &m->base.quant, m->base.dtype, c->elem0);
+	else
+		r->w = (lq_fidelity_side){.values = c->in, .dtype = m->base.dtype};
+	if (base_quantized_first(m)) {
+		r->noise = true;
+		r->w16 = (lq_fidelity_side){.values = c->in, .dtype = m->base.dtype};
+		r->wq = codes_side(ts->base_codes + c->elem0 / 2, ts->base_absmax, &m->base.quant, m->base.dtype, c->elem0);
+	}
+}
+
+/* The chunk's fidelity terms, its result y in the scratch buffer and its output written in c->out: all of
+ * them, or, when the output's scales come only with the last chunk, those of the base, the chunk's result
+ * and codes kept for the rest. */
+static lq_status fidelity_chunk(lq_run *run, const lq_task *t, const lq_chunk *c, merge_state *ts)
+{
+	const lq_merge_args *m = &t->merge;
+	lq_fidelity_range r = {.y = run->scratch, .delta = true, .match = !fidelity_at_end(m)};
+	fidelity_base(m, ts, c, &r);
+	if (!m->requantize)
+		r.m = (lq_fidelity_side){.values = c->out, .dtype = m->out_dtype};
+	else if (r.match)
+		r.m = codes_side(c->out, ts->requant.absmax, &m->requant.quant, m->base.dtype, c->elem0);
+	if (fidelity_at_end(m)) {
+		memcpy(ts->kept_y + c->elem0, run->scratch, (size_t)c->nelem * 4);
+		memcpy(ts->kept_out + c->elem0 / 2, c->out, c->out_len);
+		if (!m->base.as_4bit)
+			memcpy(ts->kept_base + c->offset, c->in, c->len);
+	}
+	return lq_fidelity_add(run->ctx, &r, c->nelem, &ts->result.fidelity);
+}
+
+/* After the last chunk of a requantization with double quantization: the terms that need the output's
+ * scales, over the kept chunks, in the chunks' order. */
+static lq_status fidelity_end(lq_run *run, const lq_task *t, merge_state *ts)
+{
+	const lq_merge_args *m = &t->merge;
+	const int64_t n = (int64_t)merge_units(t), step = (int64_t)merge_chunk_units(t);
+	for (int64_t e0 = 0; e0 < n; e0 += step) {
+		lq_fidelity_range r = {
+			.y = ts->kept_y + e0, .match = true,
+			.m = codes_side(ts->kept_out + e0 / 2, ts->requant.absmax, &m->requant.quant, m->base.dtype, e0)};
+		if (m->base.quantized || m->base.as_4bit)
+			r.w = codes_side((m->base.quantized ? ts->kept_base : ts->base_codes) + e0 / 2, ts->base_absmax,
+					 &m->base.quant, m->base.dtype, e0);
+		else
+			r.w = (lq_fidelity_side){.values = ts->kept_base + (size_t)e0 * lq_dtype_size(m->base.dtype),
+						 .dtype = m->base.dtype};
+		lq_status st = lq_fidelity_add(run->ctx, &r, n - e0 < step ? n - e0 : step, &ts->result.fidelity);
+		if (st != LQ_OK)
+			return st;
+	}
+	return LQ_OK;
+}
+
+/* The float32 result of a chunk (scratch) as the output's type, rounded to W's type first, as the merge
+ * itself writes it (merge.c): for a merge whose fidelity is measured. */
+static lq_status write_rounded(lq_run *run, const lq_task *t, lq_chunk *c)
+{
+	const lq_merge_args *m = &t->merge;
+	const float *y = run->scratch;
+	float tmp[LQ_STATS_PIECE];
+	for (int64_t i = 0; i < c->nelem; i += LQ_STATS_PIECE) {
+		const int64_t k = c->nelem - i < LQ_STATS_PIECE ? c->nelem - i : LQ_STATS_PIECE;
+		lq_round_to_n(m->base.dtype, y + i, k, tmp);
+		lq_store_f32_n(c->out, m->out_dtype, i, k, tmp);
+	}
+	const int64_t bad = lq_first_nonfinite(c->out, m->out_dtype, 0, c->nelem);
+	return bad >= 0 ? fail_nonfinite_merge(run, t, c, bad, false) : LQ_OK;
+}
+
 /* After the rows of a chunk are merged (in c->out, or as float32 in the scratch buffer for a
- * requantization) and found finite: the output's length, or the requantization. */
+ * requantization or a measured merge) and found finite: the output's length, or the requantization; the
+ * fidelity terms. */
 static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_state *ts)
 {
 	const lq_merge_args *m = &t->merge;
 	lq_ctx *ctx = run->ctx;
+	const bool measured = m->fidelity && m->nloras;
 	if (!m->requantize) {
 		c->out_len = (size_t)c->nelem * lq_dtype_size(m->out_dtype);
-		return LQ_OK;
+		lq_status st = measured ? write_rounded(run, t, c) : LQ_OK;
+		return st == LQ_OK && measured ? fidelity_chunk(run, t, c, ts) : st;
 	}
 	/* PEFT's 4-bit merge: the float32 sum quantized again, as QUANTIZE4 does */
 	int64_t bad = -1;
 	lq_status st = lq_group_out_quantize(ctx, &m->requant, &ts->requant, run->scratch, LQ_DTYPE_F32, c, &bad);
 	if (st == LQ_ERR_NONFINITE)
-		return fail_nonfinite_merge(run, t, c, bad);
+		return fail_nonfinite_merge(run, t, c, bad, true);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
+	if (measured && (st = fidelity_chunk(run, t, c, ts)) != LQ_OK)
+		return st;
 	if (!c->last)
 		return LQ_OK;
 	st = lq_group_out_finish(ctx, t, &m->requant, &ts->requant);
 	ts->result.nested_offset = ts->requant.offset;
+	if (st == LQ_OK && measured && fidelity_at_end(m))
+		st = fidelity_end(run, t, ts);
 	return st;
 }
 
@@ -455,7 +587,7 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 	const lq_merge_job job = {.kernels = ctx->cpu, .w = scratch, .row0 = row0, .rows = m->rows, .cols = cols,
 				  .dtype = m->base.dtype, .loras = m->loras, .nloras = m->nloras, .a = ts->a, .b = ts->b,
 				  .bt = ts->bt, .magnitude = ts->magnitude, .col_factor = ts->col_factor,
-				  .row_plan = &ts->row_plan, .keep_last_unrounded = m->requantize,
+				  .row_plan = &ts->row_plan, .keep_last_unrounded = result_unrounded(m),
 				  .replace_of = ts->replace_of, .replace = ts->replace};
 	/* the merge, and the dequantization of a 4-bit base within it, made to fail by the unit tests */
 	lq_status st = lq_test_injected(ctx, LQ_TEST_STEP_MERGE);
@@ -470,10 +602,10 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 	const unsigned char *codes = m->base.as_4bit ? ts->base_codes + c->elem0 / 2 : m->base.quantized ? c->in : NULL;
 	st = be->merge_rows(ctx, &job, ts->key, nrows, codes ? NULL : c->in, m->base.dtype, codes,
 			    codes ? ts->base_absmax + c->elem0 / m->base.quant.blocksize : NULL,
-			    m->base.quant.qtype, m->base.quant.blocksize, m->requantize ? (void *)scratch : (void *)c->out,
-			    m->requantize ? LQ_DTYPE_F32 : m->out_dtype, &bad);
+			    m->base.quant.qtype, m->base.quant.blocksize, result_unrounded(m) ? (void *)scratch : (void *)c->out,
+			    result_unrounded(m) ? LQ_DTYPE_F32 : m->out_dtype, &bad);
 	if (st == LQ_ERR_NONFINITE)
-		return fail_nonfinite_merge(run, t, c, bad);
+		return fail_nonfinite_merge(run, t, c, bad, result_unrounded(m));
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
 	return merge_finish(run, t, c, ts);
@@ -509,7 +641,7 @@ static uint64_t merge_state_bytes(const lq_task *t)
 	side += (uint64_t)m->nreplace * (uint64_t)m->cols * 8 + (m->nreplace ? 4 * (uint64_t)m->rows : 0);
 	if (base_whole(m))
 		side += t->nbytes;
-	if (m->base.as_4bit)
+	if (base_quantized_first(m))
 		side += (uint64_t)lq_quant_packed_bytes(m->rows * m->cols) +
 			lq_group_out_bytes(&(lq_group_out){.quant = m->base.quant}, m->rows * m->cols);
 	if (any_column_dora(m)) {
@@ -521,6 +653,8 @@ static uint64_t merge_state_bytes(const lq_task *t)
 	}
 	if (m->requantize)
 		side += lq_group_out_bytes(&m->requant, (int64_t)merge_units(t));
+	if (fidelity_at_end(m)) /* every chunk's float32 result and codes, and the base as read */
+		side += merge_units(t) * 4 + (uint64_t)lq_quant_packed_bytes((int64_t)merge_units(t)) + t->nbytes;
 	return side;
 }
 

@@ -306,6 +306,11 @@ typedef struct lq_merge_args {
 	bool requantize;
 	lq_group_out requant;
 	lq_dtype out_dtype;
+	/* The merge's fidelity figures into the result (lq_fidelity_sums); with measure_4bit, a float base
+	 * merged as it is is also quantized (base.quant) to measure what its 4-bit form would lose (read whole,
+	 * as as_4bit reads it). Neither changes a byte of the output. */
+	bool fidelity;
+	bool measure_4bit;
 } lq_merge_args;
 
 /* COMPARE: the input (x, n elements as `x` reads them) against the reference (input ref_input, n elements
@@ -334,9 +339,28 @@ typedef struct lq_task {
 	};
 } lq_task;
 
+/*
+ * What a merge keeps of its adapters (lq_merge_args.fidelity), as sums in double precision over the weight's
+ * elements, added piece by piece (LQ_STATS_PIECE elements from the start of each chunk, the chunks in order)
+ * so that every backend and thread count gives the same bits. With W the base as the merge reads it (a
+ * 4-bit base dequantized to its type, or a float base's 4-bit quantize-dequantize with as_4bit: Wq; else the
+ * float base), Y the merge's float32 result before it is rounded or quantized again, D = Y - W (the change
+ * the merge made: s.B.A up to the float32 rounding of the sum; DoRA's whole change), M the weight as the
+ * output holds it (dequantized to the base's type when requantized), W16 the float base when there is one:
+ */
+typedef struct lq_fidelity_sums {
+	uint64_t elements;
+	double delta2;     /* sum of D^2 */
+	double dot;        /* sum of (M - W) * D */
+	double residual2;  /* sum of (M - Y)^2 */
+	bool has_noise;    /* W16 and its 4-bit form Wq are both known (as_4bit, measure_4bit): */
+	double noise2;     /* sum of (W16 - Wq)^2 */
+} lq_fidelity_sums;
+
 /* What a task computed beyond its outputs' bytes, handed to the sink's task_done. */
 typedef struct lq_task_result {
 	float nested_offset;       /* a 4-bit output with double quantization (QUANTIZE4, MERGE requantized) */
+	lq_fidelity_sums fidelity; /* MERGE with fidelity */
 	/* COMPARE: */
 	lq_error_sums sums;        /* the error sums of x against the reference (lq_error_sums_add, in order) */
 	uint64_t nonfinite_x;      /* elements that are NaN or infinite in x, and in the reference */

@@ -9,6 +9,11 @@
  * layout, DoRA, several adapters, a weight over several chunks, a 4-bit base, requantization, a bias
  * vector and replaced rows. With LQ_TEST_DEVICE=cuda the same cases check the GPU merge (the golden
  * comparisons with PEFT itself are the command-line cases lm_golden_*).
+ * Each case runs again with its fidelity measured (lq_merge_args.fidelity; a float base's 4-bit form too):
+ * the output's bytes must not change, and the sums must equal the definitions of libquant.h computed here
+ * in double over the whole weight, element by element in order, from the spec's merge: to 1e-10 of the
+ * sum of the terms' magnitudes (the library sums pieces of 4096 and then the pieces, the same terms in
+ * another order).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -28,6 +33,7 @@ typedef struct mem {
 	void *out[4];
 	uint64_t out_len[4];
 	float offset;
+	lq_fidelity_sums fidelity;
 } mem;
 
 static lq_status mem_read(void *self, int32_t input, uint64_t offset, void *dst, size_t len)
@@ -52,6 +58,8 @@ static lq_status mem_done(void *self, const lq_task *task, const lq_task_result 
 {
 	if (task->op == LQ_OP_MERGE && task->merge.requantize)
 		((mem *)self)->offset = result->nested_offset;
+	if (task->op == LQ_OP_MERGE)
+		((mem *)self)->fidelity = result->fidelity;
 	return LQ_OK;
 }
 
@@ -172,7 +180,57 @@ typedef struct merge_case {
 	size_t nreplace; /* rows replaced (float32 source rows) */
 } merge_case;
 
-static void run_case(const merge_case *c, util_rng *rng)
+/* 4-bit NF4 (blocksize 64, double quantization) quantize-dequantize of n float32 values, rounded to dtype,
+ * as bitsandbytes gives it; *out_codes (when not NULL) gets the codes. */
+static float *nf4_roundtrip(lq_ctx *ctx, const float *v, int64_t n, lq_dtype dtype)
+{
+	const int64_t nb = lq_quant_nblocks(n, 64);
+	float *absmax = malloc((size_t)nb * 4), *back = malloc((size_t)nb * 4), *out = malloc((size_t)n * 4 + 4);
+	uint8_t *packed = malloc((size_t)lq_quant_packed_bytes(n)), *q = malloc((size_t)nb);
+	float *nested = malloc((size_t)lq_quant_nested_blocks(nb) * 4), offset;
+	int64_t bad;
+	CHECK(lq_quantize_blocks(ctx, v, LQ_DTYPE_F32, n, LQ_QTYPE_NF4, 64, packed, absmax, &bad) == LQ_OK);
+	CHECK(lq_double_quant(ctx, absmax, nb, q, nested, &offset) == LQ_OK);
+	CHECK(lq_dequantize_absmax(ctx, q, nested, offset, nb, back) == LQ_OK);
+	CHECK(lq_dequantize_blocks(ctx, packed, back, n, LQ_QTYPE_NF4, 64, LQ_DTYPE_F32, out) == LQ_OK);
+	for (int64_t i = 0; i < n; i++)
+		out[i] = lq_round_to(dtype, out[i]);
+	free(absmax), free(back), free(packed), free(q), free(nested);
+	return out;
+}
+
+/* |got - want| within 1e-10 of the sum of the terms' magnitudes. */
+static void check_sum(const char *name, const char *what, double got, double want, double magnitude)
+{
+	if (!(fabs(got - want) <= 1e-10 * magnitude))
+		test_fail(__FILE__, __LINE__, "%s: fidelity %s %.17g, want %.17g", name, what, got, want);
+}
+
+/* The fidelity sums by their definitions: base the base as merged, w16 and wq a float base and its 4-bit
+ * form (NULL: none), y the float32 result, m what the output holds. */
+static void check_fidelity(const merge_case *c, const lq_fidelity_sums *got, const float *base, const float *w16,
+			   const float *wq, const float *y, const float *m, int64_t n)
+{
+	double delta2 = 0, dot = 0, dot_mag = 0, residual2 = 0, noise2 = 0;
+	for (int64_t i = 0; i < n; i++) {
+		const double d = (double)y[i] - base[i], e = (double)m[i] - y[i], moved = (double)m[i] - base[i];
+		delta2 += d * d;
+		dot += moved * d;
+		dot_mag += fabs(moved * d);
+		residual2 += e * e;
+		if (w16)
+			noise2 += ((double)w16[i] - wq[i]) * ((double)w16[i] - wq[i]);
+	}
+	if (got->elements != (uint64_t)n || got->has_noise != (w16 != NULL))
+		test_fail(__FILE__, __LINE__, "%s: fidelity of %llu elements (noise %d), want %lld (%d)", c->name,
+			  (unsigned long long)got->elements, got->has_noise, (long long)n, w16 != NULL);
+	check_sum(c->name, "delta2", got->delta2, delta2, delta2);
+	check_sum(c->name, "dot", got->dot, dot, dot_mag);
+	check_sum(c->name, "residual2", got->residual2, residual2, residual2);
+	check_sum(c->name, "noise2", got->noise2, noise2, noise2);
+}
+
+static void run_case(const merge_case *c, util_rng *rng, bool fidelity)
 {
 	lq_ctx *ctx = util_ctx(4);
 	if (!ctx)
@@ -182,7 +240,7 @@ static void run_case(const merge_case *c, util_rng *rng)
 	lq_task t = {.op = LQ_OP_MERGE, .name = c->name, .ndim = 2, .shape = {c->rows, c->cols}, .out_data = 0,
 		     .merge = {.rows = c->rows, .cols = c->cols, .base = {.dtype = c->dtype}, .out_dtype = c->out_dtype,
 			       .requantize = c->requantize, .requant = {.out_absmax = -1, .out_nested_absmax = -1},
-			       .replace_input = -1}};
+			       .replace_input = -1, .fidelity = fidelity}};
 	/* the base W, and its float32 values as the merge starts from them */
 	float *w = random_floats(rng, n, 0.05f);
 	void *packed = NULL, *absmax_q = NULL, *nested = NULL, *win = NULL;
@@ -213,7 +271,12 @@ static void run_case(const merge_case *c, util_rng *rng)
 			w[i] = lq_load_f32(win, c->dtype, i);
 		t.input = add_input(&m, win, (uint64_t)n * lq_dtype_size(c->dtype));
 		t.nbytes = (uint64_t)n * lq_dtype_size(c->dtype);
+		/* measured: what its 4-bit form would lose too */
+		t.merge.measure_4bit = fidelity;
+		t.merge.base.quant = (lq_quant_params){LQ_QTYPE_NF4, 64, true};
 	}
+	float *base = malloc((size_t)n * 4 + 4); /* W as the merge starts from it, before any row is replaced */
+	memcpy(base, w, (size_t)n * 4);
 	/* rows replaced: the last of a repeated row wins, cast to W's type */
 	int64_t rows_to_replace[4] = {3, c->rows - 1, 0, 3};
 	float *repl = NULL;
@@ -282,8 +345,21 @@ static void run_case(const merge_case *c, util_rng *rng)
 	lq_status st = lq_execute(ctx, &t, 1, &src, &sink, NULL, NULL);
 	if (st != LQ_OK)
 		test_fail(__FILE__, __LINE__, "%s: %s", c->name, lq_ctx_error_string(ctx));
-	/* the expected bytes */
+	/* the expected bytes, and the float32 result before it is rounded or quantized */
+	float *y = malloc((size_t)n * 4 + 4);
+	memcpy(y, w, (size_t)n * 4);
+	ref_merge(y, c->rows, c->cols, c->dtype, ref, c->nloras, true);
 	ref_merge(w, c->rows, c->cols, c->dtype, ref, c->nloras, c->requantize);
+	if (st == LQ_OK && fidelity && c->nloras) {
+		float *held = c->requantize ? nf4_roundtrip(ctx, w, n, c->dtype) : malloc((size_t)n * 4 + 4);
+		if (!c->requantize) /* the output's values, rounded to W's type first */
+			for (int64_t i = 0; i < n; i++)
+				held[i] = lq_round_to(c->out_dtype, lq_round_to(c->dtype, y[i]));
+		float *wq = c->quantized_base ? NULL : nf4_roundtrip(ctx, base, n, c->dtype);
+		check_fidelity(c, &m.fidelity, base, wq ? base : NULL, wq, y, held, n);
+		free(held), free(wq);
+	}
+	free(base), free(y);
 	if (st == LQ_OK && c->requantize) {
 		uint8_t *p = malloc((size_t)m.out_len[0]), *q = malloc((size_t)nb_out);
 		float *amax = malloc((size_t)nb_out * 4), *nest = malloc((size_t)m.out_len[2]), off;
@@ -360,7 +436,9 @@ static const merge_case cases[] = {
 TEST(merge_matches_the_spec_arithmetic)
 {
 	util_rng rng = {util_seed()};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		run_case(&cases[i], &rng);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		run_case(&cases[i], &rng, false);
+		run_case(&cases[i], &rng, true);
+	}
 	test_note("%zu cases (%s)", sizeof cases / sizeof cases[0], getenv("LQ_TEST_DEVICE") ? getenv("LQ_TEST_DEVICE") : "cpu");
 }

@@ -1,0 +1,89 @@
+/*
+ * fidelity.c: the merge-fidelity sums (libquant.h, lq_fidelity_sums) of a range of a weight's elements.
+ * Each piece of LQ_STATS_PIECE elements is widened to float32 (a 4-bit side dequantized and rounded to
+ * its type, as the merge reads it), summed in element order in double with separate multiplications and
+ * additions (-ffp-contract=off), on the pool; the pieces' sums are then added in order, so that every
+ * backend and thread count gives the same bits. The merge hands its float32 result, computed by either
+ * backend, to these sums on the host.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lq_internal.h"
+
+/* Widens elements [i0, i0 + n) of a side into dst (float32), n <= LQ_STATS_PIECE. */
+static void widen(const lq_ctx *ctx, const lq_fidelity_side *s, int64_t i0, int64_t n, float *dst)
+{
+	if (!s->codes) {
+		lq_load_f32_n(s->values, s->dtype, i0, n, dst);
+		return;
+	}
+	/* a piece starts at a multiple of LQ_STATS_PIECE from the start of the range, and every block size
+	 * divides LQ_STATS_PIECE: the piece is whole blocks, starting on a byte */
+	const int32_t bs = s->blocksize;
+	ctx->cpu->dequantize_range(s->codes + i0 / 2, s->absmax + i0 / bs, n, s->qtype, bs, 0,
+				   (n + bs - 1) / bs, LQ_DTYPE_F32, dst);
+	lq_round_to_n(s->dtype, dst, n, dst);
+}
+
+typedef struct fidelity_job {
+	const lq_ctx *ctx;
+	const lq_fidelity_range *r;
+	int64_t n;
+	lq_fidelity_sums *pieces;
+} fidelity_job;
+
+static void piece_item(void *arg, int64_t p)
+{
+	const fidelity_job *j = arg;
+	const lq_fidelity_range *r = j->r;
+	const int64_t i0 = p * LQ_STATS_PIECE, n = j->n - i0 < LQ_STATS_PIECE ? j->n - i0 : LQ_STATS_PIECE;
+	float w[LQ_STATS_PIECE], y[LQ_STATS_PIECE], m[LQ_STATS_PIECE], a[LQ_STATS_PIECE], b[LQ_STATS_PIECE];
+	double delta2 = 0, dot = 0, residual2 = 0, noise2 = 0;
+	widen(j->ctx, &r->w, i0, n, w);
+	lq_load_f32_n(r->y, LQ_DTYPE_F32, i0, n, y);
+	if (r->delta)
+		for (int64_t k = 0; k < n; k++) {
+			const double d = (double)y[k] - (double)w[k];
+			delta2 += d * d;
+		}
+	if (r->match) {
+		widen(j->ctx, &r->m, i0, n, m);
+		for (int64_t k = 0; k < n; k++) {
+			const double d = (double)y[k] - (double)w[k], e = (double)m[k] - (double)y[k];
+			dot += ((double)m[k] - (double)w[k]) * d;
+			residual2 += e * e;
+		}
+	}
+	if (r->noise) {
+		widen(j->ctx, &r->w16, i0, n, a);
+		widen(j->ctx, &r->wq, i0, n, b);
+		for (int64_t k = 0; k < n; k++) {
+			const double e = (double)a[k] - (double)b[k];
+			noise2 += e * e;
+		}
+	}
+	j->pieces[p] = (lq_fidelity_sums){.elements = r->delta ? (uint64_t)n : 0, .delta2 = delta2, .dot = dot,
+					  .residual2 = residual2, .noise2 = noise2};
+}
+
+lq_status lq_fidelity_add(lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s)
+{
+	const int64_t npieces = (n + LQ_STATS_PIECE - 1) / LQ_STATS_PIECE;
+	if (npieces < 1)
+		return LQ_OK;
+	fidelity_job j = {.ctx = ctx, .r = r, .n = n, .pieces = malloc((size_t)npieces * sizeof *j.pieces)};
+	if (!j.pieces)
+		return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
+	lq_pool_run(ctx->pool, npieces, piece_item, &j);
+	for (int64_t p = 0; p < npieces; p++) {
+		s->elements += j.pieces[p].elements;
+		s->delta2 += j.pieces[p].delta2;
+		s->dot += j.pieces[p].dot;
+		s->residual2 += j.pieces[p].residual2;
+		s->noise2 += j.pieces[p].noise2;
+	}
+	s->has_noise |= r->noise;
+	free(j.pieces);
+	return LQ_OK;
+}
