@@ -77,7 +77,7 @@ FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
 TOOLS := nf4quant loramerge qinspect
 TOOL_BINS := $(TOOLS:%=$(B)/%)
-CLI_OBJ := $(B)/tools/cli.o $(B)/tools/run.o
+CLI_OBJ := $(B)/tools/cli.o $(B)/tools/run.o $(B)/tools/fidelity.o $(B)/tools/report_file.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 MANPAGES := $(sort $(wildcard man/*.[1-9]))
@@ -151,7 +151,7 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
-	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o $(B)/tools/qinspect_output.o
+	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o
 # The tools link the static libraries: nothing to find at run time but the system's. The objects go
 # before the archives, those of another rule (qinspect's writers) included, so that the linker takes from
 # an archive what any of them needs.

@@ -247,3 +247,22 @@ const hf_tensor *hf_tensors_find(const hf_tensors *ts, const char *name)
 			return &ts->v[i];
 	return NULL;
 }
+
+int hf_layer_of(const char *name)
+{
+	static const char *const keys[] = {"layers.", "layer.", "h.", "blocks.", "block."};
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		for (const char *p = strstr(name, keys[k]); p; p = strstr(p + 1, keys[k])) {
+			if (p != name && p[-1] != '.')
+				continue;
+			const char *q = p + strlen(keys[k]);
+			if (*q < '0' || *q > '9')
+				continue;
+			char *end;
+			long v = strtol(q, &end, 10);
+			if (*end == '.' && v >= 0 && v < 1000000)
+				return (int)v;
+		}
+	}
+	return -1;
+}

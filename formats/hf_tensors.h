@@ -54,4 +54,8 @@ const hf_tensor *hf_tensors_find(const hf_tensors *ts, const char *name);
 /* Reads a whole part or tensor into a malloc'd buffer (*len its size). */
 lq_status hf_ref_read(const hf_ref *r, void **out, size_t *len, char *err);
 
+/* The transformer layer a tensor's name puts it in ("model.layers.7.mlp..." is 7: the number after a
+ * "layers.", "layer.", "h.", "blocks." or "block." component), or -1. */
+int hf_layer_of(const char *name);
+
 #endif /* FORMATS_HF_TENSORS_H */

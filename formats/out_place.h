@@ -7,9 +7,9 @@
  * and an output's place, a real path too, must be none of them, lie inside none of the directories and
  * contain none of them.
  *
- * Two tools apply it: nf4quant and loramerge to OUTPUT (om_place_check, out_model.h), qinspect to its
- * --html file and to standard output (tools/qinspect_output.c); each says in its own words which input
- * was hit and how.
+ * The tools apply it: nf4quant and loramerge to OUTPUT (om_place_check, out_model.h); qinspect to its
+ * --html file and standard output, loramerge to its --fidelity report (tools/report_file.c); each says in
+ * its own words which input was hit and how.
  */
 #ifndef FORMATS_OUT_PLACE_H
 #define FORMATS_OUT_PLACE_H

@@ -1,11 +1,15 @@
 /* cli.c: see cli.h. */
 #include "cli.h"
 
+#include <cjson/cJSON.h>
+
 #include <fnmatch.h>
 #include <getopt.h>
 #include <libquant.h>
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -388,4 +392,19 @@ lq_ctx_options cli_ctx_options(const cli_common *c)
 	const char *cpu = getenv("LQ_CPU");
 	return (lq_ctx_options){.threads = c->threads,
 				.cpu = cpu && strcmp(cpu, "scalar") == 0 ? LQ_CPU_SCALAR : LQ_CPU_BEST};
+}
+
+/* The shortest of %.15g, %.16g, %.17g that reads back as exactly v (cJSON's own printing accepts a
+ * neighbour), so that a reader gets the bits the tool computed; null when v is not finite. */
+cJSON *cli_json_number(double v)
+{
+	if (!isfinite(v))
+		return cJSON_CreateNull();
+	char buf[32];
+	for (int digits = 15; digits <= 17; digits++) {
+		snprintf(buf, sizeof buf, "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return cJSON_CreateRaw(buf);
 }

@@ -137,4 +137,7 @@ void cli_ignore_sigpipe(void);
 /* Wall-clock seconds since an arbitrary start. */
 double cli_now(void);
 
+/* A JSON number that reads back as exactly v (the shortest of %.15g to %.17g), null when v is not finite. */
+struct cJSON *cli_json_number(double v);
+
 #endif /* TOOLS_CLI_H */

@@ -24,6 +24,7 @@
 
 #include "bnb.h"
 #include "cli.h"
+#include "fidelity.h"
 #include "hf_json.h"
 #include "hf_model.h"
 #include "hf_select.h"
@@ -31,6 +32,7 @@
 #include "libquant.h"
 #include "out_model.h"
 #include "peft.h"
+#include "report_file.h"
 #include "run.h"
 #include "st_exec.h"
 
@@ -46,6 +48,10 @@ typedef struct options {
 	lq_quant_params quant; /* --base-as / --requantize: type, blocksize, double quantization */
 	bool dtype_set;
 	lq_dtype dtype;
+	const char *fidelity;    /* --fidelity REPORT */
+	bool min_survival_set;
+	double min_survival;     /* --min-survival: the gate */
+	fidelity_limits limits;  /* --erased-survival, --erased-residual */
 	cli_output out;          /* --max-shard-size, --shard, --finish, --zstd-level */
 	cli_common common;      /* -T, --device, -f, -n, --json */
 } options;
@@ -101,6 +107,9 @@ typedef struct plan {
 	bool base_quantized;   /* the base is a bitsandbytes 4-bit checkpoint */
 	char **skip;           /* --requantize of a float base: llm_int8_skip_modules to write */
 	size_t nskip;
+	bool measure;          /* the merges' fidelity is measured (fidelity.h) */
+	lq_quant_params measure_quant; /* a float base merged as it is: the 4-bit form measured against */
+	fidelity_report fid;   /* what the merges kept, per module */
 	char *origin_text[8];  /* the options that shape the bytes, for the MANIFEST */
 	const char *origin_values[9];
 } plan;
@@ -126,6 +135,12 @@ static void usage(void)
 	       "                           --base-as or --requantize of a float base\n"
 	       "      --no-double-quant    with --base-as or --requantize of a float base\n"
 	       "      --dtype T            bf16, fp16 or fp32: the merged model's type (default: the base's)\n"
+	       "      --fidelity REPORT    write what the merge kept of each adapter's change, per module, layer\n"
+	       "                           and overall, as JSON (qinspect's fidelity object) to REPORT\n"
+	       "      --min-survival X     fail (exit 1, nothing written but the report) when a module keeps less\n"
+	       "                           than X of its change (survival)\n"
+	       "      --erased-survival X  a module is erased below this survival (default 0.5)\n"
+	       "      --erased-residual X  ... or above this residual (default 1)\n"
 	       "      --key-map RE=REPL    rewrite adapter module paths (POSIX regex, \\1..\\9), repeatable\n"
 	       "      --max-shard-size SIZE  output shards of at most SIZE (default: the base's layout)\n"
 	       "      --shard I/N          write only part I of N of the output shards into the OUTPUT directory\n"
@@ -204,9 +219,20 @@ static void add_key_map(options *o, const char *arg)
 	o->maps[o->nmaps++] = (peft_key_map){re, eq + 1};
 }
 
+/* A finite number for a fidelity threshold (survival may be negative: a change reversed). */
+static double parse_fraction(const char *option, const char *arg)
+{
+	char *end = NULL;
+	double v = strtod(arg, &end);
+	if (!*arg || isspace((unsigned char)*arg) || !end || *end || !isfinite(v))
+		cli_usage_error("invalid %s '%s' (a number, e.g. 0.5)", option, arg);
+	return v;
+}
+
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP };
+	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP, OPT_FIDELITY,
+	       OPT_MIN_SURVIVAL, OPT_ERASED_SURVIVAL, OPT_ERASED_RESIDUAL };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"base-as", required_argument, NULL, OPT_BASE_AS},
@@ -216,11 +242,16 @@ static void parse_args(int argc, char **argv, options *o)
 		{"no-double-quant", no_argument, NULL, OPT_NO_DQ},
 		{"dtype", required_argument, NULL, OPT_DTYPE},
 		{"key-map", required_argument, NULL, OPT_KEYMAP},
+		{"fidelity", required_argument, NULL, OPT_FIDELITY},
+		{"min-survival", required_argument, NULL, OPT_MIN_SURVIVAL},
+		{"erased-survival", required_argument, NULL, OPT_ERASED_SURVIVAL},
+		{"erased-residual", required_argument, NULL, OPT_ERASED_RESIDUAL},
 		CLI_OUTPUT_LONGOPTS,
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .out = CLI_OUTPUT_DEFAULTS, .common = {.device = "auto"}};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .limits = FIDELITY_LIMITS_DEFAULT, .out = CLI_OUTPUT_DEFAULTS,
+		       .common = {.device = "auto"}};
 	long v;
 	int c;
 	opterr = 0;
@@ -260,6 +291,21 @@ static void parse_args(int argc, char **argv, options *o)
 		case OPT_KEYMAP:
 			add_key_map(o, optarg);
 			break;
+		case OPT_FIDELITY:
+			if (!*optarg)
+				cli_usage_error("empty --fidelity REPORT");
+			o->fidelity = optarg;
+			break;
+		case OPT_MIN_SURVIVAL:
+			o->min_survival = parse_fraction("--min-survival", optarg);
+			o->min_survival_set = true;
+			break;
+		case OPT_ERASED_SURVIVAL:
+			o->limits.min_survival = parse_fraction("--erased-survival", optarg);
+			break;
+		case OPT_ERASED_RESIDUAL:
+			o->limits.max_residual = parse_fraction("--erased-residual", optarg);
+			break;
 		default:
 			if (!cli_output_option(c, &o->out))
 				cli_common_option(c, argv, &o->common, usage);
@@ -276,6 +322,10 @@ static void parse_args(int argc, char **argv, options *o)
 		cli_usage_error("no OUTPUT given (-o)");
 	if (!*o->output)
 		cli_usage_error("empty OUTPUT (-o '')");
+	if ((o->fidelity || o->min_survival_set) && o->out.finish)
+		cli_usage_error("--fidelity and --min-survival measure merges: --finish merges nothing");
+	if (o->fidelity && strcmp(o->fidelity, o->output) == 0)
+		cli_usage_error("--fidelity REPORT and OUTPUT are the same path '%s'", o->output);
 	if (strcmp(o->output, "-") == 0 || strcmp(o->base, "-") == 0)
 		cli_usage_error("standard input and output ('-') are for nf4quant: a merge reads the base by tensor "
 				"name, not in one pass");
@@ -759,6 +809,7 @@ static lq_status set_origin(const options *o, plan *p)
 
 static void plan_free(plan *p)
 {
+	fidelity_free(&p->fid);
 	for (size_t k = 0; k < sizeof p->origin_text / sizeof *p->origin_text; k++)
 		free(p->origin_text[k]);
 	for (size_t i = 0; i < p->n; i++)
@@ -906,6 +957,8 @@ static void print_json(const options *o, const plan *p, double seconds, bool wri
 	cJSON_AddNumberToObject(tot, "copied", (double)p->ncopied);
 	cJSON_AddNumberToObject(tot, "bytes_in", (double)p->bytes_in);
 	cJSON_AddNumberToObject(tot, "bytes_out", (double)p->om.bytes);
+	if (p->measure && written)
+		cJSON_AddItemToObject(root, "fidelity", fidelity_json(&p->fid));
 	cJSON_AddNumberToObject(root, "seconds", seconds);
 	char *s = cJSON_Print(root);
 	if (s) {
@@ -1106,6 +1159,11 @@ static lq_status plan_tasks(plan *p, char *err)
 		ma->out_dtype = it->out_dtype;
 		ma->requantize = it->quantized_out;
 		ma->requant = out;
+		/* what the merge keeps of the adapters; a float base merged as it is, against its 4-bit form */
+		ma->fidelity = p->measure && it->nloras;
+		ma->measure_4bit = ma->fidelity && !it->base_as && !it->quantized_in;
+		if (ma->measure_4bit)
+			ma->base.quant = p->measure_quant;
 		for (size_t l = 0; l < it->nloras; l++) {
 			it->loras[l].a_input = st_source_add(src, it->lora_refs[l][0].f, it->lora_refs[l][0].t, false);
 			if (it->lora_refs[l][1].t)
@@ -1133,6 +1191,117 @@ static lq_status plan_tasks(plan *p, char *err)
 		}
 	}
 	return st;
+}
+
+/* ---------------------------------------------------------------------------------- fidelity */
+
+/* run_tasks' observer: each measured merge's sums, by module. */
+static lq_status on_result(void *arg, const lq_task *t, const lq_task_result *result)
+{
+	plan *p = arg;
+	if (t->op != LQ_OP_MERGE || !t->merge.fidelity)
+		return LQ_OK;
+	return fidelity_add(&p->fid, t->name, &result->fidelity);
+}
+
+/* The --fidelity report: what was merged, and the fidelity object (man/loramerge.1, FIDELITY). */
+typedef struct report_args {
+	const options *o;
+	const plan *p;
+	const char *device;
+} report_args;
+
+static bool write_report(const void *arg, FILE *f)
+{
+	const report_args *a = arg;
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddNumberToObject(root, "schema", 3);
+	cJSON_AddStringToObject(root, "tool", "loramerge");
+	cJSON_AddStringToObject(root, "version", LQ_VERSION_STRING);
+	cJSON_AddStringToObject(root, "base", a->o->base);
+	cJSON *ads = cJSON_AddArrayToObject(root, "adapters");
+	for (size_t i = 0; i < a->o->nadapters; i++) {
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "path", a->o->adapters[i]);
+		cJSON_AddNumberToObject(x, "weight", a->o->weights[i]);
+		cJSON_AddItemToArray(ads, x);
+	}
+	cJSON_AddStringToObject(root, "output", a->o->output);
+	cJSON_AddStringToObject(root, "base_kind", a->p->base_quantized ? "bitsandbytes-4bit" : a->o->base_as ? "float, merged as 4-bit quantize-dequantize" : "float");
+	cJSON_AddBoolToObject(root, "requantize", a->o->requantize);
+	cJSON_AddStringToObject(root, "device", a->device);
+	cJSON_AddItemToObject(root, "fidelity", fidelity_json(&a->p->fid));
+	char *text = cJSON_Print(root);
+	cJSON_Delete(root);
+	bool ok = text && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+	free(text);
+	return ok;
+}
+
+/* A float base merged as it is: how far its 4-bit form lies from it, against the adapters' change (the
+ * base_shift of a QLoRA adapter merged into the 16-bit weights), and a warning where that is larger. */
+static void say_which_base(const plan *p)
+{
+	double median, worst;
+	const char *worst_name;
+	fidelity_base_ratio_spread(&p->fid, &median, &worst, &worst_name);
+	if (!worst_name)
+		return;
+	size_t over = 0, n = 0;
+	for (size_t i = 0; i < p->fid.n; i++) {
+		const double r = fidelity_figures_of(&p->fid.v[i].sums, p->fid.limits).base_ratio;
+		n += !isnan(r);
+		over += r > 1;
+	}
+	cli_info(0, "base_shift (the base's 4-bit error against the adapters' change): median %.3g, at most %.3g in '%s'",
+		 median, worst, worst_name);
+	if (over)
+		cli_warn("in %zu of %zu merged modules the float base's 4-bit error is larger than the adapters' change: if "
+			 "they were trained with QLoRA (on the 4-bit weights), merging into the 16-bit weights moves the model "
+			 "further than they do; --base-as nf4 merges into the weights they saw", over, n);
+}
+
+/* Whether the --fidelity report may go where it is asked to: clear of the inputs (report_file.h), and
+ * not inside OUTPUT, which the run replaces. Prints the message when not. */
+static bool fidelity_place_ok(const options *o, const hf_model *m)
+{
+	report_inputs *in = report_inputs_create(), *out = report_inputs_create();
+	bool ok = in && out && report_inputs_add_model(in, m) && out_inputs_add(out, o->output, o->output);
+	for (size_t a = 0; ok && a < o->nadapters; a++)
+		ok = out_inputs_add_adapter(in, o->adapters[a]);
+	char *place = ok ? out_place_of_name(o->fidelity) : NULL;
+	out_hit hit;
+	if (!ok)
+		cli_error("out of memory");
+	else if (place && out_inputs_find(out, place, NULL, OUT_CLASH_IS | OUT_CLASH_INSIDE, &hit)) {
+		cli_error("--fidelity report '%s' is %sthe output '%s', which the run replaces", o->fidelity,
+			  hit.clash == OUT_CLASH_IS ? "" : "inside ", o->output);
+		ok = false;
+	} else {
+		ok = report_file_ok(in, "--fidelity report", o->fidelity, o->common.force);
+	}
+	free(place);
+	report_inputs_free(in);
+	report_inputs_free(out);
+	return ok;
+}
+
+/* --min-survival: the modules that keep less of their change; false when any does. */
+static bool survival_gate(const options *o, const plan *p)
+{
+	size_t failed = 0;
+	for (size_t i = 0; i < p->fid.n; i++) {
+		const fidelity_figures f = fidelity_figures_of(&p->fid.v[i].sums, p->fid.limits);
+		if (!isnan(f.survival) && f.survival < o->min_survival) {
+			cli_error("'%s': survival %.3g is below --min-survival %g (residual %.3g)", p->fid.v[i].name,
+				  f.survival, o->min_survival, f.residual);
+			failed++;
+		}
+	}
+	if (failed)
+		cli_error("%zu of %zu merged modules keep less than %g of their change: nothing written%s", failed,
+			  p->fid.n, o->min_survival, o->fidelity ? " but the --fidelity report" : "");
+	return failed == 0;
 }
 
 /* Runs the tasks and writes everything under the temporary name; the caller commits. */
@@ -1261,10 +1430,18 @@ int main(int argc, char **argv)
 	if (!o.out.nparts && om_carries_files(m, o.output))
 		for (size_t i = 0; i < m->nskipped; i++)
 			cli_info(0, "not carried: %s", m->skipped[i]);
+	/* the fidelity, asked for; and the which-base figures of a float base merged as it is */
+	p.measure = o.fidelity || o.min_survival_set || (!p.base_quantized && !o.base_as);
+	p.measure_quant = o.quant;
+	p.fid.limits = o.limits;
 	if (plan_tasks(&p, err) != LQ_OK) {
 		cli_error("%s", err);
 		goto finish;
 	}
+	p.run.on_result = on_result;
+	p.run.on_result_arg = &p;
+	if (o.fidelity && !o.common.dry_run && !fidelity_place_ok(&o, m))
+		goto finish;
 	if (o.common.dry_run || cli_verbosity > 0)
 		print_plan(&o, &p, run_tasks_memory(ctx, &p.run));
 	if (o.common.dry_run) {
@@ -1290,6 +1467,23 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	double t_merged = cli_now();
+	fidelity_sort(&p.fid);
+	if (!p.base_quantized && !o.base_as)
+		say_which_base(&p);
+	bool gate_ok = !o.min_survival_set || survival_gate(&o, &p);
+	if (o.fidelity) {
+		report_args ra = {&o, &p, lq_ctx_device_note(ctx)};
+		report_inputs *in = report_inputs_create();
+		bool ok = in && report_inputs_add_model(in, m);
+		for (size_t a = 0; ok && a < o.nadapters; a++)
+			ok = out_inputs_add_adapter(in, o.adapters[a]);
+		ok = ok && report_file_write(o.fidelity, "--fidelity report", o.common.force, in, write_report, &ra);
+		report_inputs_free(in);
+		if (!ok)
+			goto finish;
+	}
+	if (!gate_ok)
+		goto finish;
 	/* the summary before the rename: when it cannot be written the run fails and leaves nothing */
 	if (o.common.json) {
 		print_json(&o, &p, t_merged - t0, true);

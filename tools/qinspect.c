@@ -24,7 +24,7 @@
 #include "cli.h"
 #include "hf_tensors.h"
 #include "libquant.h"
-#include "qinspect_output.h"
+#include "report_file.h"
 #include "qinspect_report.h"
 #include "qinspect_verify.h"
 #include "st_exec.h"
@@ -213,7 +213,7 @@ static void describe(const hf_tensor *h, qi_tensor *t)
 	t->ndim = h->ndim < QI_MAX_DIMS ? h->ndim : QI_MAX_DIMS;
 	memcpy(t->shape, h->shape, sizeof t->shape[0] * (size_t)t->ndim);
 	t->params = h->nelem;
-	t->layer = qi_layer_of(h->name);
+	t->layer = hf_layer_of(h->name);
 	t->err.max_abs_err_index = -1;
 	if (!h->quantized) {
 		t->dtype = h->dtype == LQ_DTYPE_U8 ? st_dtype_name(h->data.t->dtype) : lq_dtype_torch_name(h->dtype);
@@ -470,25 +470,31 @@ static int terminal_width(void)
 	return c && cli_parse_int(c, 40, 10000, &v) ? (int)v : 0;
 }
 
+/* report_file_write's writer of the HTML page. */
+static bool write_html(const void *report, FILE *f)
+{
+	return qi_write_html(report, f);
+}
+
 int main(int argc, char **argv)
 {
 	cli_init(argv[0]);
 	options o;
 	parse_args(argc, argv, &o);
 	/* what is read, so that no output lands on it, in it or around it */
-	qi_inputs *inputs = qi_inputs_create();
-	if (!inputs || !qi_inputs_add_path(inputs, o.checkpoint) || (o.reference && !qi_inputs_add_path(inputs, o.reference))) {
+	report_inputs *inputs = report_inputs_create();
+	if (!inputs || !report_inputs_add_path(inputs, o.checkpoint) || (o.reference && !report_inputs_add_path(inputs, o.reference))) {
 		cli_error("out of memory");
-		qi_inputs_free(inputs);
+		report_inputs_free(inputs);
 		return CLI_EXIT_FAILURE;
 	}
 	if (o.verify) {
-		int v = qi_stdout_ok(inputs) ? qi_verify(o.checkpoint, o.common.json) : CLI_EXIT_FAILURE;
+		int v = report_stdout_ok(inputs) ? qi_verify(o.checkpoint, o.common.json) : CLI_EXIT_FAILURE;
 		if (fflush(stdout) != 0) {
 			cli_error("cannot write to standard output: %s", strerror(errno));
 			v = CLI_EXIT_FAILURE;
 		}
-		qi_inputs_free(inputs);
+		report_inputs_free(inputs);
 		return v;
 	}
 	cli_install_signals();
@@ -506,7 +512,7 @@ int main(int argc, char **argv)
 	}
 	/* refused before anything is read (`--json X > X` has emptied X already: say so, not that X is
 	 * short), and again with every file the inputs lead to */
-	if (!qi_stdout_ok(inputs) || (o.html && !qi_output_ok(inputs, o.html, o.common.force)))
+	if (!report_stdout_ok(inputs) || (o.html && !report_file_ok(inputs, "--html file", o.html, o.common.force)))
 		goto finish;
 	if (hf_model_open(mc, o.checkpoint) != LQ_OK) {
 		cli_error("%s", mc->err);
@@ -516,11 +522,11 @@ int main(int argc, char **argv)
 		cli_error("%s", mr->err);
 		goto finish;
 	}
-	if (!qi_inputs_add_model(inputs, mc) || (mr && !qi_inputs_add_model(inputs, mr))) {
+	if (!report_inputs_add_model(inputs, mc) || (mr && !report_inputs_add_model(inputs, mr))) {
 		cli_error("out of memory");
 		goto finish;
 	}
-	if (!qi_stdout_ok(inputs) || (o.html && !qi_output_ok(inputs, o.html, o.common.force)))
+	if (!report_stdout_ok(inputs) || (o.html && !report_file_ok(inputs, "--html file", o.html, o.common.force)))
 		goto finish;
 	if (hf_tensors_list(mc, &tc, err) != LQ_OK || (mr && hf_tensors_list(mr, &tr, err) != LQ_OK)) {
 		cli_error("%s", err);
@@ -604,7 +610,7 @@ int main(int argc, char **argv)
 		cli_error("cannot write to standard output: %s", strerror(errno));
 		goto finish;
 	}
-	if (o.html && !qi_write_output(o.html, o.common.force, inputs, qi_write_html, &r))
+	if (o.html && !report_file_write(o.html, "--html file", o.common.force, inputs, write_html, &r))
 		goto finish;
 	report_gates(&r);
 	status = r.passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
@@ -616,7 +622,7 @@ finish:
 	lq_ctx_free(ctx);
 	hf_model_free(mc);
 	hf_model_free(mr);
-	qi_inputs_free(inputs);
+	report_inputs_free(inputs);
 	free(o.tensor_globs);
 	return status;
 }

@@ -11,26 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli.h"
 #include "qinspect_report.h"
-
-/* The shortest of %.15g, %.16g, %.17g that reads back as exactly v (cJSON's own printing accepts a
- * neighbour), so that a reader gets the bits qinspect computed; null when v is not finite. */
-static cJSON *number_or_null(double v)
-{
-	if (!isfinite(v))
-		return cJSON_CreateNull();
-	char buf[32];
-	for (int digits = 15; digits <= 17; digits++) {
-		snprintf(buf, sizeof buf, "%.*g", digits, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	return cJSON_CreateRaw(buf);
-}
 
 static void add_number(cJSON *o, const char *key, double v)
 {
-	cJSON_AddItemToObject(o, key, number_or_null(v));
+	cJSON_AddItemToObject(o, key, cli_json_number(v));
 }
 
 static void add_count(cJSON *o, const char *key, uint64_t v)

@@ -77,25 +77,6 @@ double qi_gate_value(const qi_error *e, qi_gate_kind g)
 
 /* ------------------------------------------------------------------------------ a tensor's figures */
 
-int qi_layer_of(const char *name)
-{
-	static const char *const keys[] = {"layers.", "layer.", "h.", "blocks.", "block."};
-	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-		for (const char *p = strstr(name, keys[k]); p; p = strstr(p + 1, keys[k])) {
-			if (p != name && p[-1] != '.')
-				continue;
-			const char *q = p + strlen(keys[k]);
-			if (*q < '0' || *q > '9')
-				continue;
-			char *end;
-			long v = strtol(q, &end, 10);
-			if (*end == '.' && v >= 0 && v < 1000000)
-				return (int)v;
-		}
-	}
-	return -1;
-}
-
 void qi_tensor_bits(qi_tensor *t)
 {
 	t->bytes_total = t->bytes.codes + t->bytes.absmax + t->bytes.nested + t->bytes.tables;

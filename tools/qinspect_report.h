@@ -133,10 +133,6 @@ bool qi_gate_fails(qi_gate_kind g, double limit, const qi_error *e);
 /* The figure of e that gate g bounds. */
 double qi_gate_value(const qi_error *e, qi_gate_kind g);
 
-/* The N of "layers.N." and its usual variants ("layer.N.", "h.N.", "blocks.N.", "block.N."), -1 when the
- * name has none: qi_tensor's layer. */
-int qi_layer_of(const char *name);
-
 /* t's bytes_total from t->bytes, and its bits_per_param and (quantized) bits_per_param_blocks from that
  * and t->params (0 when t has no parameters). */
 void qi_tensor_bits(qi_tensor *t);

@@ -46,6 +46,31 @@ static bool on_progress(void *arg, uint64_t done, uint64_t total)
 	return !cli_interrupted();
 }
 
+/* The output's sink, and then the tool's observer of each task's result. */
+typedef struct observed_sink {
+	lq_sink inner;
+	const run_tasks *r;
+} observed_sink;
+
+static lq_status observed_write(void *self, int32_t output, uint64_t offset, const void *src, size_t len)
+{
+	const observed_sink *o = self;
+	return o->inner.write(o->inner.self, output, offset, src, len);
+}
+
+static lq_status observed_task_done(void *self, const lq_task *t, const lq_task_result *result)
+{
+	const observed_sink *o = self;
+	lq_status st = o->inner.task_done ? o->inner.task_done(o->inner.self, t, result) : LQ_OK;
+	return st == LQ_OK ? o->r->on_result(o->r->on_result_arg, t, result) : st;
+}
+
+static const char *observed_error(void *self)
+{
+	const observed_sink *o = self;
+	return o->inner.error_string(o->inner.self);
+}
+
 lq_status run_tasks_execute(lq_ctx *ctx, out_model *om, const hf_model *m, const run_tasks *r, const char *what,
 			    char *err)
 {
@@ -62,6 +87,10 @@ lq_status run_tasks_execute(lq_ctx *ctx, out_model *om, const hf_model *m, const
 			todo[n++] = r->v[i];
 	lq_source source = st_source_iface(r->src);
 	lq_sink sink = st_sink_iface(r->sink);
+	observed_sink observed = {sink, r};
+	if (r->on_result)
+		sink = (lq_sink){.self = &observed, .write = observed_write, .task_done = observed_task_done,
+				 .error_string = observed_error};
 	progress shown = {what};
 	st = lq_execute(ctx, todo, n, &source, &sink, on_progress, &shown);
 	cli_progress_end();

@@ -20,6 +20,9 @@ typedef struct run_tasks {
 	size_t n, cap;
 	st_source *src;
 	st_sink *sink;
+	/* Called after each task's bytes are written, with what it computed (NULL: nothing to observe). */
+	lq_status (*on_result)(void *arg, const lq_task *t, const lq_task_result *result);
+	void *on_result_arg;
 } run_tasks;
 
 /* Room for cap tasks, and an empty source and sink. */

@@ -1,5 +1,5 @@
-/* qinspect_output.c: see qinspect_output.h. */
-#include "qinspect_output.h"
+/* report_file.c: see report_file.h. */
+#include "report_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,12 +12,12 @@
 
 #include "cli.h"
 
-qi_inputs *qi_inputs_create(void)
+report_inputs *report_inputs_create(void)
 {
 	return out_inputs_create();
 }
 
-void qi_inputs_free(qi_inputs *in)
+void report_inputs_free(report_inputs *in)
 {
 	out_inputs_free(in);
 }
@@ -34,7 +34,7 @@ static char *dir_of(const char *path)
 }
 
 /* Each input as the messages name it: by the path it was added by. */
-bool qi_inputs_add_path(qi_inputs *in, const char *path)
+bool report_inputs_add_path(report_inputs *in, const char *path)
 {
 	if (!out_inputs_add(in, path, path))
 		return false;
@@ -47,7 +47,7 @@ bool qi_inputs_add_path(qi_inputs *in, const char *path)
 	return ok;
 }
 
-bool qi_inputs_add_model(qi_inputs *in, const hf_model *m)
+bool report_inputs_add_model(report_inputs *in, const hf_model *m)
 {
 	if (m->bundle) /* its entries are inside its file, added as given */
 		return true;
@@ -65,7 +65,7 @@ bool qi_inputs_add_model(qi_inputs *in, const hf_model *m)
 /* Whether an output at the real path `real` (id: its identity when it exists, NULL otherwise) stays
  * clear of every input, each tried in turn for being it, lying inside it and holding it; `what` names
  * the output in the message. */
-static bool clear_of_inputs(const qi_inputs *in, const char *what, const char *real, const struct stat *id)
+static bool clear_of_inputs(const report_inputs *in, const char *what, const char *real, const struct stat *id)
 {
 	out_hit h;
 	if (!out_inputs_find(in, real, id, OUT_CLASH_ANY, &h))
@@ -79,12 +79,12 @@ static bool clear_of_inputs(const qi_inputs *in, const char *what, const char *r
 	return false;
 }
 
-bool qi_output_ok(const qi_inputs *in, const char *path, bool force)
+bool report_file_ok(const report_inputs *in, const char *what_file, const char *path, bool force)
 {
 	struct stat lsb;
 	bool exists = lstat(path, &lsb) == 0;
 	if (exists && S_ISDIR(lsb.st_mode)) {
-		cli_error("--html file '%s' is a directory", path);
+		cli_error("%s '%s' is a directory", what_file, path);
 		return false;
 	}
 	if (exists && !force) {
@@ -95,7 +95,7 @@ bool qi_output_ok(const qi_inputs *in, const char *path, bool force)
 	struct stat so, sb;
 	if (exists && fstat(STDOUT_FILENO, &so) == 0 && S_ISREG(so.st_mode) && stat(path, &sb) == 0 &&
 	    so.st_dev == sb.st_dev && so.st_ino == sb.st_ino) {
-		cli_error("--html file '%s' is standard output", path);
+		cli_error("%s '%s' is standard output", what_file, path);
 		return false;
 	}
 	char what[PATH_MAX + 64];
@@ -104,19 +104,19 @@ bool qi_output_ok(const qi_inputs *in, const char *path, bool force)
 		cli_error("cannot write '%s': %s", path, strerror(errno));
 		return false;
 	}
-	snprintf(what, sizeof what, "--html file '%s'", path);
+	snprintf(what, sizeof what, "%s '%s'", what_file, path);
 	bool ok = clear_of_inputs(in, what, loc, exists ? &lsb : NULL);
 	free(loc);
 	/* a link is replaced, not followed; where it leads must still not be what it would stand for */
 	char real[PATH_MAX];
 	if (ok && exists && S_ISLNK(lsb.st_mode) && realpath(path, real)) {
-		snprintf(what, sizeof what, "--html file '%s' (a link to '%s')", path, real);
+		snprintf(what, sizeof what, "%s '%s' (a link to '%s')", what_file, path, real);
 		ok = clear_of_inputs(in, what, real, stat(real, &sb) == 0 ? &sb : NULL);
 	}
 	return ok;
 }
 
-bool qi_stdout_ok(const qi_inputs *in)
+bool report_stdout_ok(const report_inputs *in)
 {
 	struct stat sb;
 	if (fstat(STDOUT_FILENO, &sb) != 0 || !S_ISREG(sb.st_mode))
@@ -134,13 +134,13 @@ bool qi_stdout_ok(const qi_inputs *in)
 	return !named || clear_of_inputs(in, what, real, &sb);
 }
 
-bool qi_write_output(const char *path, bool force, const qi_inputs *in, bool (*write)(const qi_report *, FILE *),
-		     const qi_report *r)
+bool report_file_write(const char *path, const char *what, bool force, const report_inputs *in,
+		       bool (*write)(const void *arg, FILE *f), const void *arg)
 {
-	if (!qi_output_ok(in, path, force))
+	if (!report_file_ok(in, what, path, force))
 		return false;
 	/* a short name of ours beside it: any legal name can be written, and nothing else is touched */
-	char *dir = dir_of(path), *tmp = dir ? fmt_join(dir, "/", ".qinspect-XXXXXX") : NULL;
+	char *dir = dir_of(path), *tmp = dir ? fmt_join(dir, "/", ".report-XXXXXX") : NULL;
 	free(dir);
 	if (!tmp) {
 		cli_error("out of memory");
@@ -161,7 +161,7 @@ bool qi_write_output(const char *path, bool force, const qi_inputs *in, bool (*w
 	FILE *f = e ? NULL : fdopen(fd, "w");
 	if (!e && !f)
 		e = errno;
-	if (!e && !write(r, f))
+	if (!e && !write(arg, f))
 		e = errno ? errno : EIO;
 	if (!e && (fflush(f) != 0 || fsync(fileno(f)) != 0))
 		e = errno;
