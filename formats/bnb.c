@@ -207,8 +207,9 @@ lq_status bnb_state_parse(const void *json, size_t len, bnb_state *s, char *err)
 		goto out;
 	}
 	s->qtype = strcmp(qt->valuestring, "fp4") == 0 ? LQ_QTYPE_FP4 : LQ_QTYPE_NF4;
-	if (!cJSON_IsNumber(bs) || !lq_blocksize_valid((int64_t)bs->valuedouble) ||
-	    bs->valuedouble != (double)(int64_t)bs->valuedouble) {
+	/* the range first: converting a number beyond int64_t (3e40) is undefined */
+	if (!cJSON_IsNumber(bs) || !(bs->valuedouble >= LQ_BLOCKSIZE_MIN && bs->valuedouble <= LQ_BLOCKSIZE_MAX) ||
+	    bs->valuedouble != (double)(int64_t)bs->valuedouble || !lq_blocksize_valid((int64_t)bs->valuedouble)) {
 		fmt_fail(err, st, "quant_state: blocksize is not a power of two from 32 to 4096");
 		goto out;
 	}

@@ -528,18 +528,43 @@ static lq_status fidelity_end(lq_run *run, const lq_task *t, merge_state *ts)
 }
 
 /* The float32 result of a chunk (scratch) as the output's type, rounded to W's type first, as the merge
- * itself writes it (merge.c): for a merge whose fidelity is measured. */
+ * itself writes it (merge.c): for a merge whose fidelity is measured. In pieces on the pool. */
+typedef struct rounding_job {
+	const float *y;
+	lq_dtype dtype, out_dtype;
+	void *out;
+	int64_t n;
+	int64_t *bad; /* per piece: its first element the output's type cannot hold, or -1 */
+} rounding_job;
+
+static void rounding_item(void *arg, int64_t p)
+{
+	rounding_job *j = arg;
+	const int64_t i = p * LQ_STATS_PIECE, k = j->n - i < LQ_STATS_PIECE ? j->n - i : LQ_STATS_PIECE;
+	if (j->dtype == j->out_dtype) { /* storing rounds once, as rounding first would */
+		lq_store_f32_n(j->out, j->out_dtype, i, k, j->y + i);
+	} else {
+		float tmp[LQ_STATS_PIECE];
+		lq_round_to_n(j->dtype, j->y + i, k, tmp);
+		lq_store_f32_n(j->out, j->out_dtype, i, k, tmp);
+	}
+	/* a finite sum that the output's type cannot hold, found while the piece is in cache */
+	const int64_t bad = lq_first_nonfinite(j->out, j->out_dtype, i, k);
+	j->bad[p] = bad < 0 ? -1 : i + bad;
+}
+
 static lq_status write_rounded(lq_run *run, const lq_task *t, lq_chunk *c)
 {
 	const lq_merge_args *m = &t->merge;
-	const float *y = run->scratch;
-	float tmp[LQ_STATS_PIECE];
-	for (int64_t i = 0; i < c->nelem; i += LQ_STATS_PIECE) {
-		const int64_t k = c->nelem - i < LQ_STATS_PIECE ? c->nelem - i : LQ_STATS_PIECE;
-		lq_round_to_n(m->base.dtype, y + i, k, tmp);
-		lq_store_f32_n(c->out, m->out_dtype, i, k, tmp);
-	}
-	const int64_t bad = lq_first_nonfinite(c->out, m->out_dtype, 0, c->nelem);
+	const int64_t npieces = (c->nelem + LQ_STATS_PIECE - 1) / LQ_STATS_PIECE;
+	rounding_job j = {run->scratch, m->base.dtype, m->out_dtype, c->out, c->nelem, malloc((size_t)npieces * 8 + 8)};
+	if (!j.bad)
+		return lq_fail(run->ctx, LQ_ERR_NOMEM, "out of memory");
+	lq_pool_run(run->ctx->pool, npieces, rounding_item, &j);
+	int64_t bad = -1;
+	for (int64_t p = 0; p < npieces && bad < 0; p++)
+		bad = j.bad[p]; /* the pieces in element order: the first found is the smallest */
+	free(j.bad);
 	return bad >= 0 ? fail_nonfinite_merge(run, t, c, bad, false) : LQ_OK;
 }
 
