@@ -46,7 +46,8 @@ def st_tensors(path):
 
 
 def quantized_names(sd):
-    return sorted(k[:-len(".quant_state.bitsandbytes__nf4")] for k in sd if k.endswith(".quant_state.bitsandbytes__nf4"))
+    tail = ".quant_state.bitsandbytes__nf4"
+    return sorted(k[:-len(tail)] for k in sd if k.endswith(tail))
 
 
 def bits_per_param(sd, names):
@@ -93,6 +94,20 @@ def keep_float_emulated(req, wqm, kept, out):
     return out
 
 
+def same_checkpoint(a, b):
+    """What differs between two checkpoints' tensors and skip lists (loramerge's --keep-float output and
+    the emulation), as one line."""
+    sa, sb = st_tensors(a), st_tensors(b)
+    only = sorted(set(sa) ^ set(sb))
+    diff = sorted(k for k in set(sa) & set(sb) if sa[k].dtype != sb[k].dtype or not torch.equal(sa[k], sb[k]))
+    skips = []
+    for d in (a, b):
+        with open(f"{d}/config.json") as f:
+            skips.append(sorted(json.load(f)["quantization_config"].get("llm_int8_skip_modules") or []))
+    return (f"{len(only)} tensors in one only {only[:4]}, {len(diff)} differ {diff[:4]}, skip lists "
+            + ("equal" if skips[0] == skips[1] else f"differ: {skips[0]} vs {skips[1]}"))
+
+
 def loramerge(build, args, out):
     subprocess.run([f"{build}/loramerge", "-q", "-f", *args, "-o", out], check=True)
     return out
@@ -122,8 +137,7 @@ def main():
     lines = ["| merge | max \\|Δlogit\\| | mean \\|Δlogit\\| | gap | answer | agree | bits/param |",
              "|---|---|---|---|---|---|---|"]
     notes = []
-    work = tempfile.mkdtemp(prefix="lq-fidelity-")
-    with torch.no_grad():
+    with tempfile.TemporaryDirectory(prefix="lq-fidelity-") as work, torch.no_grad():
         for name, kind, lr in common.ADAPTERS:
             w16, base4 = b[kind]
             ad = f"{common.FIX}/{name}"
@@ -147,24 +161,24 @@ def main():
             notes.append(f"{name}: loramerge --requantize against PEFT's CPU 4-bit merge, {len(names)} weights: "
                          + "; ".join(cmp) + (" (within the tolerance of peft_bytes.py)" if ok else " (OUTSIDE the "
                                              "tolerance of peft_bytes.py)"))
+            req_fig = reference.run([base4, ad, f"{work}/{name}-req", "--base-kind", "4bit"])
+            kept = [m["name"] for m in req_fig["modules"] if m["erased"]]
+            wqm = loramerge(build, [base4, ad], f"{work}/{name}-wq4")
+            emu = keep_float_emulated(f"{work}/{name}-req", wqm, kept, f"{work}/{name}-kfe")
             if keep_float:
                 out = loramerge(build, ["--requantize", "--keep-float", "auto", base4, ad], f"{work}/{name}-kf")
                 lines.append(row("keep-float auto", common.logits(common.load(out), kind, task), ref, lbase, kind,
                                  task, bits_per_param(st_tensors(out), qnames)))
+                notes.append(f"{name}: --keep-float auto against the emulation: " + same_checkpoint(out, emu))
             else:
                 lines.append("| keep-float auto | n/a (not built) | | | | | |")
-            req_fig = reference.run([base4, ad, f"{work}/{name}-req", "--base-kind", "4bit"])
-            kept = [m["name"] for m in req_fig["modules"] if m["erased"]]
-            wqm = loramerge(build, [base4, ad], f"{work}/{name}-wq4")
-            out = keep_float_emulated(f"{work}/{name}-req", wqm, kept, f"{work}/{name}-kfe")
-            lines.append(row(f"keep-float, emulated ({len(kept)} kept)", common.logits(common.load(out), kind, task),
-                             ref, lbase, kind, task, bits_per_param(st_tensors(out), qnames)))
+            lines.append(row(f"keep-float, emulated ({len(kept)} kept)", common.logits(common.load(emu), kind, task),
+                             ref, lbase, kind, task, bits_per_param(st_tensors(emu), qnames)))
             out = loramerge(build, ["--base-as", "nf4", w16, ad], f"{work}/{name}-wq")
             lines.append(row("bf16 into Wq", common.logits(common.load(out), kind, task), ref, lbase, kind, task))
             out = loramerge(build, [w16, ad], f"{work}/{name}-w16")
             lines.append(row("bf16 into W16", common.logits(common.load(out), kind, task), ref, lbase, kind, task))
             print(f"{name}: done", file=sys.stderr, flush=True)
-    subprocess.run(["rm", "-rf", work], check=True)
     text = "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     if a.out:
         with open(a.out, "w") as f:
