@@ -22,9 +22,16 @@ static void widen(const lq_ctx *ctx, const lq_fidelity_side *s, int64_t i0, int6
 	/* a piece starts at a multiple of LQ_STATS_PIECE from the start of the range, and every block size
 	 * divides LQ_STATS_PIECE: the piece is whole blocks, starting on a byte */
 	const int32_t bs = s->blocksize;
+	if (s->dtype == LQ_DTYPE_F32) {
+		ctx->cpu->dequantize_range(s->codes + i0 / 2, s->absmax + i0 / bs, n, s->qtype, bs, 0,
+					   (n + bs - 1) / bs, LQ_DTYPE_F32, dst);
+		return;
+	}
+	/* dequantized to the type itself (the product rounded once), then widened */
+	uint16_t narrow[LQ_STATS_PIECE];
 	ctx->cpu->dequantize_range(s->codes + i0 / 2, s->absmax + i0 / bs, n, s->qtype, bs, 0,
-				   (n + bs - 1) / bs, LQ_DTYPE_F32, dst);
-	lq_round_to_n(s->dtype, dst, n, dst);
+				   (n + bs - 1) / bs, s->dtype, narrow);
+	lq_load_f32_n(narrow, s->dtype, 0, n, dst);
 }
 
 typedef struct fidelity_job {
@@ -47,27 +54,37 @@ static double lanes_total(const double *v)
 	return t;
 }
 
+static bool same_side(const lq_fidelity_side *a, const lq_fidelity_side *b)
+{
+	return a->values == b->values && a->codes == b->codes && a->absmax == b->absmax && a->dtype == b->dtype;
+}
+
 static void piece_item(void *arg, int64_t p)
 {
 	const fidelity_job *j = arg;
 	const lq_fidelity_range *r = j->r;
 	const int64_t i0 = p * LQ_STATS_PIECE, n = j->n - i0 < LQ_STATS_PIECE ? j->n - i0 : LQ_STATS_PIECE;
 	/* the piece widened first (zeros past its end, which add nothing), then one loop over every term */
-	float w[LQ_STATS_PIECE], y[LQ_STATS_PIECE], m[LQ_STATS_PIECE], w16[LQ_STATS_PIECE], b[LQ_STATS_PIECE];
+	float w[LQ_STATS_PIECE], ytail[LQ_STATS_PIECE], m[LQ_STATS_PIECE], w16[LQ_STATS_PIECE], wq[LQ_STATS_PIECE];
 	const int64_t padded = (n + LANES - 1) / LANES * LANES;
 	widen(j->ctx, &r->w, i0, n, w);
-	memcpy(y, r->y + i0, (size_t)n * 4);
+	/* y as it is, but for a last piece of a length that is not a whole number of lanes */
+	const float *y = r->y + i0;
+	if (padded != n) {
+		memcpy(ytail, y, (size_t)n * 4);
+		y = ytail;
+	}
 	if (r->match)
 		widen(j->ctx, &r->m, i0, n, m);
-	/* W16 is W itself when the float base is what was merged */
-	const bool w16_is_w = !r->w16.codes && !r->w.codes && r->w16.values == r->w.values && r->w16.dtype == r->w.dtype;
-	const float *a = w16_is_w ? w : w16;
+	/* W16 is W itself when the float base is what was merged, and Wq is W when its 4-bit form was */
+	const bool w16_is_w = same_side(&r->w16, &r->w), wq_is_w = same_side(&r->wq, &r->w);
+	const float *a = w16_is_w ? w : w16, *b = wq_is_w ? w : wq;
 	if (r->noise && !w16_is_w)
 		widen(j->ctx, &r->w16, i0, n, w16);
-	if (r->noise)
-		widen(j->ctx, &r->wq, i0, n, b);
+	if (r->noise && !wq_is_w)
+		widen(j->ctx, &r->wq, i0, n, wq);
 	for (int64_t k = n; k < padded; k++)
-		w[k] = y[k] = m[k] = w16[k] = b[k] = 0;
+		w[k] = ytail[k] = m[k] = w16[k] = wq[k] = 0;
 	double delta2[LANES] = {0}, dot[LANES] = {0}, residual2[LANES] = {0}, noise2[LANES] = {0};
 	for (int64_t k = 0; k < padded; k += LANES)
 		for (int l = 0; l < LANES; l++) {

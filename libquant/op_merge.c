@@ -43,6 +43,7 @@ typedef struct merge_state {
 	float *kept_y;               /* every chunk's float32 result */
 	unsigned char *kept_out;     /* the output's codes */
 	unsigned char *kept_base;    /* the base as read: codes or values (as_4bit keeps base_codes anyway) */
+	lq_held *kept_whole;         /* as_4bit: the float base, read whole (a reference) */
 	lq_task_result result;
 } merge_state;
 
@@ -239,6 +240,7 @@ static void merge_free(void *p)
 	free(ts->kept_y);
 	free(ts->kept_out);
 	free(ts->kept_base);
+	lq_held_release(ts->kept_whole);
 	free(ts->replace);
 	free(ts->replace_of);
 	lq_group_out_free(&ts->requant);
@@ -431,6 +433,10 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 	const int64_t n = (int64_t)merge_units(t);
 	if (m->requantize && lq_group_out_begin(&m->requant, n, &ts->requant) != LQ_OK)
 		return LQ_ERR_NOMEM;
+	if (fidelity_at_end(m) && m->base.as_4bit) {
+		ts->kept_whole = whole;
+		lq_held_retain(whole);
+	}
 	if (fidelity_at_end(m) && (!(ts->kept_y = malloc((size_t)n * 4)) ||
 				   !(ts->kept_out = malloc((size_t)lq_quant_packed_bytes(n))) ||
 				   (!m->base.as_4bit && !(ts->kept_base = malloc((size_t)t->nbytes + 1)))))
@@ -483,43 +489,40 @@ static void fidelity_base(const lq_merge_args *m, const merge_state *ts, const l
 	}
 }
 
-/* The chunk's fidelity terms, its result y in the scratch buffer and its output written in c->out: all of
- * them, or, when the output's scales come only with the last chunk, those of the base, the chunk's result
- * and codes kept for the rest. */
+/* The chunk's fidelity terms, its result y in the scratch buffer and its output written in c->out; when the
+ * output's scales come only with the last chunk, the chunk's result, codes and base kept for then. */
 static lq_status fidelity_chunk(lq_run *run, const lq_task *t, const lq_chunk *c, merge_state *ts)
 {
 	const lq_merge_args *m = &t->merge;
-	lq_fidelity_range r = {.y = run->scratch, .delta = true, .match = !fidelity_at_end(m)};
-	fidelity_base(m, ts, c, &r);
-	if (!m->requantize)
-		r.m = (lq_fidelity_side){.values = c->out, .dtype = m->out_dtype};
-	else if (r.match)
-		r.m = codes_side(c->out, ts->requant.absmax, &m->requant.quant, m->base.dtype, c->elem0);
 	if (fidelity_at_end(m)) {
 		memcpy(ts->kept_y + c->elem0, run->scratch, (size_t)c->nelem * 4);
 		memcpy(ts->kept_out + c->elem0 / 2, c->out, c->out_len);
 		if (!m->base.as_4bit)
 			memcpy(ts->kept_base + c->offset, c->in, c->len);
+		return LQ_OK;
 	}
+	lq_fidelity_range r = {.y = run->scratch, .delta = true, .match = true};
+	fidelity_base(m, ts, c, &r);
+	r.m = m->requantize ? codes_side(c->out, ts->requant.absmax, &m->requant.quant, m->base.dtype, c->elem0)
+			    : (lq_fidelity_side){.values = c->out, .dtype = m->out_dtype};
 	return lq_fidelity_add(run->ctx, &r, c->nelem, &ts->result.fidelity);
 }
 
-/* After the last chunk of a requantization with double quantization: the terms that need the output's
- * scales, over the kept chunks, in the chunks' order. */
+/* After the last chunk of a requantization with double quantization: every term, over the kept chunks
+ * (the base as the chunks gave it), in the chunks' order. */
 static lq_status fidelity_end(lq_run *run, const lq_task *t, merge_state *ts)
 {
 	const lq_merge_args *m = &t->merge;
 	const int64_t n = (int64_t)merge_units(t), step = (int64_t)merge_chunk_units(t);
+	const size_t es = lq_dtype_size(m->base.dtype);
 	for (int64_t e0 = 0; e0 < n; e0 += step) {
-		lq_fidelity_range r = {
-			.y = ts->kept_y + e0, .match = true,
-			.m = codes_side(ts->kept_out + e0 / 2, ts->requant.absmax, &m->requant.quant, m->base.dtype, e0)};
-		if (m->base.quantized || m->base.as_4bit)
-			r.w = codes_side((m->base.quantized ? ts->kept_base : ts->base_codes) + e0 / 2, ts->base_absmax,
-					 &m->base.quant, m->base.dtype, e0);
-		else
-			r.w = (lq_fidelity_side){.values = ts->kept_base + (size_t)e0 * lq_dtype_size(m->base.dtype),
-						 .dtype = m->base.dtype};
+		/* the chunk's input as the reader gave it: kept, or the float base read whole */
+		const unsigned char *in = m->base.quantized || !m->base.as_4bit ? ts->kept_base : ts->kept_whole->data;
+		const lq_chunk c = {.elem0 = e0, .in = in + (m->base.quantized ? (size_t)e0 / 2 : (size_t)e0 * es)};
+		lq_fidelity_range r = {.y = ts->kept_y + e0, .delta = true, .match = true,
+				       .m = codes_side(ts->kept_out + e0 / 2, ts->requant.absmax, &m->requant.quant,
+						       m->base.dtype, e0)};
+		fidelity_base(m, ts, &c, &r);
 		lq_status st = lq_fidelity_add(run->ctx, &r, n - e0 < step ? n - e0 : step, &ts->result.fidelity);
 		if (st != LQ_OK)
 			return st;

@@ -332,6 +332,7 @@ typedef struct lq_task {
 	int ndim;            /* shape, for messages that say where an element is */
 	int64_t shape[LQ_MAX_DIMS];
 	int32_t out_data;    /* the sink's id of the output tensor, -1 for none */
+	void *user;          /* the caller's, untouched: the sink's task_done finds its own record by it */
 	union {              /* the op's own arguments */
 		lq_quantize4_args quantize4;
 		lq_merge_args merge;
@@ -341,7 +342,8 @@ typedef struct lq_task {
 
 /*
  * What a merge keeps of its adapters (lq_merge_args.fidelity), as sums in double precision over the weight's
- * elements, added piece by piece (LQ_STATS_PIECE elements from the start of each chunk, the chunks in order)
+ * elements, added piece by piece (LQ_STATS_PIECE elements from the start of each chunk, each in eight lanes
+ * of every eighth element, the chunks in order)
  * so that every backend and thread count gives the same bits. With W the base as the merge reads it (a
  * 4-bit base dequantized to its type, or a float base's 4-bit quantize-dequantize with as_4bit: Wq; else the
  * float base), Y the merge's float32 result before it is rounded or quantized again, D = Y - W (the change

@@ -3,7 +3,7 @@
     python3 tests/fidelity/compare.py REFERENCE.json REPORT.json [--rtol 1e-9]
 
 Both are {"modules": [{"name", figures...}], "layers": [{"layer" (or "index"), figures...}], "overall":
-{figures...}}; fields the comparison does not know are ignored, so the report may carry more. Compared:
+{figures...}} (a report's, under its "fidelity" key); fields the comparison does not know are ignored, so the report may carry more. Compared:
 the set of module names, the set of layers, and for each entry the figures adapter_norm,
 quant_noise_norm, base_ratio, survival, residual (where the reference has a figure the report must have
 it; null must meet null) and erased. The tolerance, for rtol (default 1e-9): both sides sum the same
@@ -73,6 +73,7 @@ def compare_entry(where, ref, rep, rtol, min_survival=0.5, max_residual=1.0):
 def compare(ref, rep, rtol=1e-9):
     """The differences between a reference (reference.py's JSON) and a report; [] when they agree."""
     out = []
+    rep = rep.get("fidelity", rep)  # a whole report (loramerge --fidelity, qinspect --adapter --json)
     ms, mt = ref.get("inputs", {}).get("min_survival", 0.5), ref.get("inputs", {}).get("max_residual", 1.0)
     rm = {m["name"]: m for m in ref["modules"]}
     pm = {m["name"]: m for m in rep.get("modules", [])}

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hf_tensors.h"
 #include "qinspect_report.h"
 
 /* ------------------------------------------------------------------------------- random weights */
@@ -85,7 +86,7 @@ static qi_tensor *add_tensor(model *m, const char *name, int64_t rows, int64_t c
 	t->shape[0] = rows;
 	t->shape[1] = cols;
 	t->params = (uint64_t)rows * (uint64_t)(cols ? cols : 1);
-	t->layer = qi_layer_of(name);
+	t->layer = hf_layer_of(name);
 	t->dtype = "bfloat16";
 	m->n++;
 	return t;

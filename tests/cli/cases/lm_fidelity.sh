@@ -1,7 +1,7 @@
 # loramerge --fidelity, --min-survival (man loramerge, "What the merge keeps"): measuring a merge changes
 # none of its bytes; a full-strength adapter survives a 4-bit merge, the same adapter at 1/1000 of its
 # weight is erased by it; the gate fails with nothing written but the report; a float base merged as it is
-# says its base_shift; the report's place is checked before anything is merged. (The figures themselves
+# says its base_shift when measured; the report's place is checked before anything is merged. (The figures themselves
 # are checked against their definitions in test_merge and, with bitsandbytes and PEFT, in
 # tests/fidelity/.)
 . "$CLIDIR/lib.sh"
@@ -56,16 +56,20 @@ $LORAMERGE -q --requantize --fidelity r.json --erased-survival -10 --erased-resi
 	die "--erased-*: failed"
 grep -q '"erased_modules":	0' r.json || die "--erased-*: $(cat r.json)"
 rm -rf out r.json
-# a float base merged as it is: its base_shift said, and a warning where the base's 4-bit error is larger
+# a float base merged as it is, measured: its base_shift said, and a warning where the base's 4-bit error
+# is larger; unmeasured, nothing said
 $LORAMERGE "$M/tiny-llama" "$A:0.001" -o out 2>err || die "float merge failed"
+! grep -q base_shift err || die "base_shift measured unasked: $(cat err)"
+rm -rf out
+$LORAMERGE --fidelity r.json "$M/tiny-llama" "$A:0.001" -o out 2>err || die "float merge failed"
 grep -q "^loramerge: base_shift (the base's 4-bit error against the adapters' change): median [0-9.e+]*, at most [0-9.e+]* in 'model\.layers\." err ||
 	die "no base_shift line: $(cat err)"
 grep -q "^loramerge: warning: in 14 of 14 merged modules the float base's 4-bit error is larger than the adapters' change:.*--base-as nf4" err ||
 	die "no which-base warning: $(cat err)"
-rm -rf out err
-$LORAMERGE "$M/tiny-llama" "$A" -o out 2>err || die "float merge failed"
+rm -rf out err r.json
+$LORAMERGE --fidelity r.json "$M/tiny-llama" "$A" -o out 2>err || die "float merge failed"
 ! grep -q warning err || die "a warning for an adapter larger than the 4-bit error: $(cat err)"
-rm -rf out err
+rm -rf out err r.json
 # the report's place: not an input, not inside the output; not over a file without -f; not with --finish
 fails -f --fidelity "$M/tiny-llama/config.json" "$M/tiny-llama" $A -o out
 case $msg in *"--fidelity report '$M/tiny-llama/config.json' is"*"input"*"$M/tiny-llama"*) ;; *) die "report onto an input: $msg" ;; esac
