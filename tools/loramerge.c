@@ -52,6 +52,9 @@ typedef struct options {
 	bool min_survival_set;
 	double min_survival;     /* --min-survival: the gate */
 	fidelity_limits limits;  /* --erased-survival, --erased-residual */
+	bool keep_auto;          /* --keep-float auto: the erased modules */
+	const char **keep;       /* --keep-float GLOB...: the modules named */
+	size_t nkeep;
 	cli_output out;          /* --max-shard-size, --shard, --finish, --zstd-level */
 	cli_common common;      /* -T, --device, -f, -n, --json */
 } options;
@@ -80,6 +83,7 @@ typedef struct item {
 	int32_t lora_a[16], lora_b[16], lora_m[16]; /* source ids, filled when tasks are built */
 	ref lora_refs[16][3];
 	bool quantized_out;    /* written as a 4-bit group */
+	bool keep_float;       /* --keep-float: left in float though --requantize would quantize it */
 	bnb_state out_state;
 	lq_dtype out_dtype;    /* a float output's type */
 	uint64_t bytes_out;
@@ -108,6 +112,7 @@ typedef struct plan {
 	char **skip;           /* --requantize of a float base: llm_int8_skip_modules to write */
 	size_t nskip;
 	bool measure;          /* the merges' fidelity is measured (fidelity.h) */
+	size_t nkept;          /* modules --keep-float leaves in float */
 	lq_quant_params measure_quant; /* a float base merged as it is: the 4-bit form measured against */
 	fidelity_report fid;   /* what the merges kept, per module */
 	char *origin_text[8];  /* the options that shape the bytes, for the MANIFEST */
@@ -141,6 +146,8 @@ static void usage(void)
 	       "                           than X of its change (survival)\n"
 	       "      --erased-survival X  a module is erased below this survival (default 0.5)\n"
 	       "      --erased-residual X  ... or above this residual (default 1)\n"
+	       "      --keep-float auto|GLOB  with --requantize: leave the erased modules (auto: measured by a\n"
+	       "                           first merge), or the modules GLOB names, in float; repeatable\n"
 	       "      --key-map RE=REPL    rewrite adapter module paths (POSIX regex, \\1..\\9), repeatable\n"
 	       "      --max-shard-size SIZE  output shards of at most SIZE (default: the base's layout)\n"
 	       "      --shard I/N          write only part I of N of the output shards into the OUTPUT directory\n"
@@ -232,7 +239,7 @@ static double parse_fraction(const char *option, const char *arg)
 static void parse_args(int argc, char **argv, options *o)
 {
 	enum { OPT_BASE_AS = 256, OPT_REQUANT, OPT_QTYPE, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_DTYPE, OPT_KEYMAP, OPT_FIDELITY,
-	       OPT_MIN_SURVIVAL, OPT_ERASED_SURVIVAL, OPT_ERASED_RESIDUAL };
+	       OPT_MIN_SURVIVAL, OPT_ERASED_SURVIVAL, OPT_ERASED_RESIDUAL, OPT_KEEP_FLOAT };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"base-as", required_argument, NULL, OPT_BASE_AS},
@@ -246,6 +253,7 @@ static void parse_args(int argc, char **argv, options *o)
 		{"min-survival", required_argument, NULL, OPT_MIN_SURVIVAL},
 		{"erased-survival", required_argument, NULL, OPT_ERASED_SURVIVAL},
 		{"erased-residual", required_argument, NULL, OPT_ERASED_RESIDUAL},
+		{"keep-float", required_argument, NULL, OPT_KEEP_FLOAT},
 		CLI_OUTPUT_LONGOPTS,
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
@@ -306,6 +314,21 @@ static void parse_args(int argc, char **argv, options *o)
 		case OPT_ERASED_RESIDUAL:
 			o->limits.max_residual = parse_fraction("--erased-residual", optarg);
 			break;
+		case OPT_KEEP_FLOAT:
+			if (strcmp(optarg, "auto") == 0) {
+				o->keep_auto = true;
+			} else if (!*optarg) {
+				cli_usage_error("empty --keep-float (auto, or a glob of module names)");
+			} else {
+				const char **k = realloc(o->keep, (o->nkeep + 1) * sizeof *k);
+				if (!k) {
+					cli_error("out of memory");
+					exit(CLI_EXIT_FAILURE);
+				}
+				o->keep = k;
+				o->keep[o->nkeep++] = optarg;
+			}
+			break;
 		default:
 			if (!cli_output_option(c, &o->out))
 				cli_common_option(c, argv, &o->common, usage);
@@ -322,6 +345,8 @@ static void parse_args(int argc, char **argv, options *o)
 		cli_usage_error("no OUTPUT given (-o)");
 	if (!*o->output)
 		cli_usage_error("empty OUTPUT (-o '')");
+	if ((o->keep_auto || o->nkeep) && !o->requantize)
+		cli_usage_error("--keep-float chooses what --requantize leaves in float: without it the output is float");
 	if ((o->fidelity || o->min_survival_set) && o->out.finish)
 		cli_usage_error("--fidelity and --min-survival measure merges: --finish merges nothing");
 	if (o->fidelity && strcmp(o->fidelity, o->output) == 0)
@@ -685,7 +710,7 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 		const char *why;
 		bool linear = it->dtype != LQ_DTYPE_U8 &&
 			      hf_select_quantize(sel, it->name, it->ndim, it->shape, true, &conv1d, &why);
-		it->quantized_out = o->requantize && (it->quantized_in || (!p->base_quantized && linear));
+		it->quantized_out = o->requantize && !it->keep_float && (it->quantized_in || (!p->base_quantized && linear));
 		if (it->quantized_out) {
 			if (it->quantized_in && it->act != ACT_MERGE) {
 				it->act = ACT_COPY_GROUP; /* PEFT leaves it as it was */
@@ -713,8 +738,8 @@ static lq_status plan_outputs(const options *o, const hf_select *sel, plan *p, c
 			continue;
 		}
 		it->out_dtype = o->dtype_set ? o->dtype : it->replaced ? it->model_dtype : it->dtype;
-		if (it->quantized_in && !o->dtype_set)
-			it->out_dtype = it->in_state.dtype;
+		if (it->quantized_in && (!o->dtype_set || o->requantize))
+			it->out_dtype = it->in_state.dtype; /* a module --keep-float leaves: the type it dequantizes to */
 		if (it->act == ACT_COPY && (it->quantized_in || it->out_dtype != it->dtype || it->nreplace))
 			it->act = ACT_MERGE; /* dequantize or convert: a merge with no adapter */
 		it->bytes_out = n * lq_dtype_size(it->act == ACT_COPY ? it->dtype : it->out_dtype);
@@ -907,6 +932,29 @@ static void print_plan(const options *o, const plan *p, uint64_t memory)
 		 cli_human_bytes(memory, c, sizeof c));
 }
 
+/* The modules left in float, and the bits per parameter of the weights --requantize would quantize, as
+ * written and as they would be all 4-bit. */
+static void count_kept(const plan *p, size_t *kept, double *bits, double *bits_all_4bit)
+{
+	uint64_t params = 0, bytes = 0, bytes_4bit = 0;
+	*kept = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		const item *it = &p->items[i];
+		if (!it->quantized_out && !it->keep_float)
+			continue;
+		int64_t n = 1;
+		for (int d = 0; d < it->ndim; d++)
+			n *= it->shape[d];
+		params += (uint64_t)n;
+		bytes += it->bytes_out;
+		bnb_state s = it->keep_float ? it->in_state : it->out_state;
+		bytes_4bit += it->keep_float ? bnb_group_bytes(&s, n) : it->bytes_out;
+		*kept += it->keep_float;
+	}
+	*bits = params ? 8.0 * (double)bytes / (double)params : 0;
+	*bits_all_4bit = params ? 8.0 * (double)bytes_4bit / (double)params : 0;
+}
+
 static void print_json(const options *o, const plan *p, double seconds, bool written)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -957,6 +1005,17 @@ static void print_json(const options *o, const plan *p, double seconds, bool wri
 	cJSON_AddNumberToObject(tot, "copied", (double)p->ncopied);
 	cJSON_AddNumberToObject(tot, "bytes_in", (double)p->bytes_in);
 	cJSON_AddNumberToObject(tot, "bytes_out", (double)p->om.bytes);
+	if (o->requantize) {
+		size_t kept;
+		double bits, bits_4bit;
+		count_kept(p, &kept, &bits, &bits_4bit);
+		cJSON *k = cJSON_AddArrayToObject(root, "kept_float");
+		for (size_t i = 0; i < p->n; i++)
+			if (p->items[i].keep_float)
+				cJSON_AddItemToArray(k, cJSON_CreateString(p->items[i].name));
+		cJSON_AddItemToObject(tot, "bits_per_param_quantizable", cli_json_number(bits));
+		cJSON_AddItemToObject(tot, "bits_per_param_all_4bit", cli_json_number(bits_4bit));
+	}
 	if (p->measure && written)
 		cJSON_AddItemToObject(root, "fidelity", fidelity_json(&p->fid));
 	cJSON_AddNumberToObject(root, "seconds", seconds);
@@ -982,14 +1041,22 @@ static char *output_config(const options *o, const hf_model *m, const plan *p, s
 	memcpy(text, m->config_text, m->config_len);
 	*len = m->config_len;
 	char *next;
-	if (o->requantize && !p->base_quantized) {
+	if (o->requantize && (!p->base_quantized || p->nkept)) {
 		lq_dtype compute = p->n ? p->items[0].dtype : LQ_DTYPE_BF16;
 		for (size_t i = 0; i < p->n; i++)
 			if (p->items[i].dtype != LQ_DTYPE_U8) {
 				compute = p->items[i].dtype;
 				break;
 			}
-		char *member = hf_quantization_config(o->quant.qtype, o->quant.double_quant, compute, p->skip, p->nskip);
+		/* a 4-bit base keeps its own type; --keep-float writes its skip list */
+		lq_quant_params q = o->quant;
+		for (size_t i = 0; p->base_quantized && i < p->n; i++)
+			if (p->items[i].quantized_in) {
+				q = (lq_quant_params){p->items[i].in_state.qtype, p->items[i].in_state.blocksize,
+						      p->items[i].in_state.double_quant};
+				break;
+			}
+		char *member = hf_quantization_config(q.qtype, q.double_quant, compute, p->skip, p->nskip);
 		next = member ? hf_config_edit(text, *len, "quantization_config", member, len, err) : NULL;
 		free(member);
 		free(text);
@@ -1043,8 +1110,8 @@ static bool check_refused(const hf_model *m, const hf_select *sel, const options
  * hf_select_skip_list). */
 static lq_status plan_skip_list(const options *o, const hf_model *m, const hf_select *sel, plan *p, char *err)
 {
-	if (!o->requantize || p->base_quantized || !m->is_model_dir)
-		return LQ_OK;
+	if (!o->requantize || !m->is_model_dir || (p->base_quantized && !p->nkept))
+		return LQ_OK; /* a 4-bit base's own list stands, unless --keep-float adds to it */
 	hf_select_tensor *t = calloc(p->n ? p->n : 1, sizeof *t);
 	if (!t)
 		return fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
@@ -1091,6 +1158,52 @@ static lq_status base_as_mark(const options *o, plan *p, const hf_select *sel, c
 		 * its 4-bit group as it was made (--requantize: as PEFT's 4-bit load left it) */
 	}
 	return LQ_OK;
+}
+
+/* The MERGE task of item it (t's common fields filled): its inputs added to src, a 4-bit output to out. */
+static void merge_task(const plan *p, item *it, st_source *src, lq_group_out out, lq_task *t)
+{
+	t->op = LQ_OP_MERGE;
+	lq_merge_args *ma = &t->merge;
+	ma->rows = it->ndim >= 2 ? it->shape[0] : 1;
+	int64_t n = 1;
+	for (int d = 0; d < it->ndim; d++)
+		n *= it->shape[d];
+	ma->cols = ma->rows ? n / ma->rows : 0;
+	ma->base.dtype = it->dtype;
+	ma->out_dtype = it->out_dtype;
+	ma->requantize = it->quantized_out;
+	ma->requant = out;
+	/* what the merge keeps of the adapters; a float base merged as it is, against its 4-bit form */
+	ma->fidelity = p->measure && it->nloras;
+	ma->measure_4bit = ma->fidelity && !it->base_as && !it->quantized_in;
+	if (ma->measure_4bit)
+		ma->base.quant = p->measure_quant;
+	for (size_t l = 0; l < it->nloras; l++) {
+		it->loras[l].a_input = st_source_add(src, it->lora_refs[l][0].f, it->lora_refs[l][0].t, false);
+		if (it->lora_refs[l][1].t)
+			it->loras[l].b_input = st_source_add(src, it->lora_refs[l][1].f, it->lora_refs[l][1].t, false);
+		if (it->lora_refs[l][2].t)
+			it->loras[l].magnitude_input = st_source_add(src, it->lora_refs[l][2].f, it->lora_refs[l][2].t, false);
+	}
+	ma->loras = it->loras;
+	ma->nloras = it->nloras;
+	if (it->nreplace) {
+		ma->replace_rows = it->replace_rows;
+		ma->nreplace = it->nreplace;
+		ma->replace_input = st_source_add(src, it->replace_data.f, it->replace_data.t, false);
+		st_dtype_to_lq(it->replace_data.t->dtype, &ma->replace_dtype);
+	}
+	if (it->base_as) { /* quantized by the merge itself, first */
+		ma->base.as_4bit = true;
+		ma->base.quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
+	} else if (it->quantized_in) {
+		ma->base.quantized = true;
+		ma->base.quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
+		ma->base.offset = it->in_state.nested_offset;
+		ma->base.absmax_input = st_source_add(src, it->absmax.f, it->absmax.t, false);
+		ma->base.nested_input = it->in_state.double_quant ? st_source_add(src, it->nested.f, it->nested.t, false) : -1;
+	}
 }
 
 /* The task of every output tensor of the shards this run writes (another part's are left to it), before
@@ -1148,60 +1261,19 @@ static lq_status plan_tasks(plan *p, char *err)
 			t->quantize4 = (lq_quantize4_args){.dtype = it->dtype, .out = out};
 			continue;
 		}
-		t->op = LQ_OP_MERGE;
-		lq_merge_args *ma = &t->merge;
-		ma->rows = it->ndim >= 2 ? it->shape[0] : 1;
-		int64_t n = 1;
-		for (int d = 0; d < it->ndim; d++)
-			n *= it->shape[d];
-		ma->cols = ma->rows ? n / ma->rows : 0;
-		ma->base.dtype = it->dtype;
-		ma->out_dtype = it->out_dtype;
-		ma->requantize = it->quantized_out;
-		ma->requant = out;
-		/* what the merge keeps of the adapters; a float base merged as it is, against its 4-bit form */
-		ma->fidelity = p->measure && it->nloras;
-		ma->measure_4bit = ma->fidelity && !it->base_as && !it->quantized_in;
-		if (ma->measure_4bit)
-			ma->base.quant = p->measure_quant;
-		for (size_t l = 0; l < it->nloras; l++) {
-			it->loras[l].a_input = st_source_add(src, it->lora_refs[l][0].f, it->lora_refs[l][0].t, false);
-			if (it->lora_refs[l][1].t)
-				it->loras[l].b_input = st_source_add(src, it->lora_refs[l][1].f, it->lora_refs[l][1].t, false);
-			if (it->lora_refs[l][2].t)
-				it->loras[l].magnitude_input = st_source_add(src, it->lora_refs[l][2].f, it->lora_refs[l][2].t, false);
-		}
-		ma->loras = it->loras;
-		ma->nloras = it->nloras;
-		if (it->nreplace) {
-			ma->replace_rows = it->replace_rows;
-			ma->nreplace = it->nreplace;
-			ma->replace_input = st_source_add(src, it->replace_data.f, it->replace_data.t, false);
-			st_dtype_to_lq(it->replace_data.t->dtype, &ma->replace_dtype);
-		}
-		if (it->base_as) { /* quantized by the merge itself, first */
-			ma->base.as_4bit = true;
-			ma->base.quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
-		} else if (it->quantized_in) {
-			ma->base.quantized = true;
-			ma->base.quant = (lq_quant_params){it->in_state.qtype, it->in_state.blocksize, it->in_state.double_quant};
-			ma->base.offset = it->in_state.nested_offset;
-			ma->base.absmax_input = st_source_add(src, it->absmax.f, it->absmax.t, false);
-			ma->base.nested_input = it->in_state.double_quant ? st_source_add(src, it->nested.f, it->nested.t, false) : -1;
-		}
+		merge_task(p, it, src, out, t);
 	}
 	return st;
 }
 
 /* ---------------------------------------------------------------------------------- fidelity */
 
-/* run_tasks' observer: each measured merge's sums, by module. */
-static lq_status on_result(void *arg, const lq_task *t, const lq_task_result *result)
+/* run_tasks' observer: each measured merge's sums, by module, into a fidelity_report. */
+static lq_status on_result_into(void *arg, const lq_task *t, const lq_task_result *result)
 {
-	plan *p = arg;
 	if (t->op != LQ_OP_MERGE || !t->merge.fidelity)
 		return LQ_OK;
-	return fidelity_add(&p->fid, t->name, &result->fidelity);
+	return fidelity_add(arg, t->name, &result->fidelity);
 }
 
 /* The --fidelity report: what was merged, and the fidelity object (man/loramerge.1, FIDELITY). */
@@ -1302,6 +1374,65 @@ static bool survival_gate(const options *o, const plan *p)
 		cli_error("%zu of %zu merged modules keep less than %g of their change: nothing written%s", failed,
 			  p->fid.n, o->min_survival, o->fidelity ? " but the --fidelity report" : "");
 	return failed == 0;
+}
+
+/* ----------------------------------------------------------------------------- --keep-float */
+
+/* Whether a merged module is one --keep-float names: by its path ("model.layers.0.mlp.down_proj") or its
+ * tensor's name. */
+static bool keep_named(const options *o, const item *it)
+{
+	char module[1024];
+	snprintf(module, sizeof module, "%s", it->name);
+	size_t n = strlen(module);
+	if (n > 7 && strcmp(module + n - 7, ".weight") == 0)
+		module[n - 7] = '\0';
+	return cli_glob_any(module, o->keep, o->nkeep) || cli_glob_any(it->name, o->keep, o->nkeep);
+}
+
+/* --keep-float auto: a first merge of the modules the output quantizes, measured and written nowhere; the
+ * ones it erases (fidelity.h) are left in float. One more pass over the merged weights. */
+static lq_status keep_erased(const options *o, plan *p, lq_ctx *ctx, char *err)
+{
+	run_tasks r = {0};
+	size_t n = 0;
+	for (size_t i = 0; i < p->n; i++)
+		n += p->items[i].act == ACT_MERGE && p->items[i].quantized_out && p->items[i].nloras;
+	lq_status st = run_tasks_init(&r, n, err);
+	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
+		item *it = &p->items[i];
+		if (it->act != ACT_MERGE || !it->quantized_out || !it->nloras)
+			continue;
+		lq_task *t = run_tasks_add(&r, 0);
+		*t = (lq_task){.name = it->name, .origin = it->data.f->path,
+			       .input = st_source_add(r.src, it->data.f, it->data.t, false),
+			       .nbytes = it->data.t->end - it->data.t->begin, .ndim = it->ndim, .out_data = -1};
+		memcpy(t->shape, it->shape, sizeof it->shape);
+		const lq_group_out out = {.quant = {it->out_state.qtype, it->out_state.blocksize, it->out_state.double_quant},
+					  .out_absmax = -1, .out_nested_absmax = -1};
+		merge_task(p, it, r.src, out, t);
+		t->merge.fidelity = true;
+	}
+	fidelity_report first = {.limits = o->limits};
+	r.on_result = on_result_into;
+	r.on_result_arg = &first;
+	if (st == LQ_OK)
+		st = run_tasks_measure(ctx, &r, "measuring", err);
+	size_t kept = 0;
+	for (size_t k = 0; st == LQ_OK && k < first.n; k++) {
+		if (!fidelity_figures_of(&first.v[k].sums, first.limits).erased)
+			continue;
+		for (size_t i = 0; i < p->n; i++)
+			if (strcmp(p->items[i].name, first.v[k].name) == 0 && !p->items[i].keep_float) {
+				p->items[i].keep_float = true;
+				kept++;
+			}
+	}
+	if (st == LQ_OK)
+		cli_info(1, "--keep-float auto: a 4-bit merge erases %zu of %zu modules", kept, first.n);
+	fidelity_free(&first);
+	run_tasks_free(&r);
+	return st;
 }
 
 /* Runs the tasks and writes everything under the temporary name; the caller commits. */
@@ -1414,6 +1545,16 @@ int main(int argc, char **argv)
 		cli_error("%s", err);
 		goto finish;
 	}
+	/* --keep-float: the modules named, and those a first 4-bit merge erases */
+	for (size_t i = 0; o.nkeep && i < p.n; i++)
+		p.items[i].keep_float = p.items[i].nloras && keep_named(&o, &p.items[i]);
+	if (o.keep_auto && !o.common.dry_run &&
+	    (plan_outputs(&o, sel, &p, err) != LQ_OK || keep_erased(&o, &p, ctx, err) != LQ_OK)) {
+		cli_error("%s", err);
+		goto finish;
+	}
+	for (size_t i = 0; i < p.n; i++)
+		p.nkept += p.items[i].keep_float;
 	if (plan_outputs(&o, sel, &p, err) != LQ_OK || plan_skip_list(&o, m, sel, &p, err) != LQ_OK ||
 	    declare_outputs(&o, m, &p, err) != LQ_OK ||
 	    (o.out.nparts && om_set_part(&p.om, (size_t)o.out.part, (size_t)o.out.nparts, err) != LQ_OK)) {
@@ -1440,8 +1581,8 @@ int main(int argc, char **argv)
 		cli_error("%s", err);
 		goto finish;
 	}
-	p.run.on_result = on_result;
-	p.run.on_result_arg = &p;
+	p.run.on_result = on_result_into;
+	p.run.on_result_arg = &p.fid;
 	if (o.fidelity && !o.common.dry_run && !fidelity_place_ok(&o, m))
 		goto finish;
 	if (o.common.dry_run || cli_verbosity > 0)
@@ -1509,8 +1650,15 @@ int main(int argc, char **argv)
 	} else if (p.om.finish) {
 		cli_info(0, "%s: completed from its %zu parts' shards, %.2f s", o.output, p.om.nshards, secs);
 	} else {
-		char a[32], b[32], counts[512];
-		cli_info(0, "%s: %s; %s -> %s, %.2f s", o.output, counts_text(&o, &p, counts, sizeof counts),
+		char a[32], b[32], counts[512], kept[160] = "";
+		if (p.nkept) {
+			size_t n;
+			double bits, bits_4bit;
+			count_kept(&p, &n, &bits, &bits_4bit);
+			snprintf(kept, sizeof kept, "; %zu module%s kept in float (--keep-float): %.3f bits per parameter, "
+				 "%.3f all 4-bit", n, n == 1 ? "" : "s", bits, bits_4bit);
+		}
+		cli_info(0, "%s: %s%s; %s -> %s, %.2f s", o.output, counts_text(&o, &p, counts, sizeof counts), kept,
 			 cli_human_bytes(p.bytes_in, a, sizeof a), cli_human_bytes(p.om.bytes, b, sizeof b), secs);
 	}
 	status = CLI_EXIT_OK;

@@ -101,3 +101,31 @@ lq_status run_tasks_execute(lq_ctx *ctx, out_model *om, const hf_model *m, const
 		return fmt_fail(err, st, "%s", st_file_error(m->shards[0].st));
 	return LQ_OK;
 }
+
+/* A sink that keeps no byte: the tasks run for what they compute. */
+static lq_status discard_write(void *self, int32_t output, uint64_t offset, const void *src, size_t len)
+{
+	(void)self, (void)output, (void)offset, (void)src, (void)len;
+	return LQ_OK;
+}
+
+static const char *discard_error(void *self)
+{
+	(void)self;
+	return "";
+}
+
+lq_status run_tasks_measure(lq_ctx *ctx, const run_tasks *r, const char *what, char *err)
+{
+	observed_sink observed = {{.write = discard_write, .error_string = discard_error}, r};
+	lq_sink sink = {.self = &observed, .write = observed_write, .task_done = observed_task_done,
+			.error_string = observed_error};
+	lq_source source = st_source_iface(r->src);
+	progress shown = {what};
+	lq_status st = lq_execute(ctx, r->v, r->n, &source, &sink, on_progress, &shown);
+	cli_progress_end();
+	if (st != LQ_OK)
+		return fmt_fail(err, st, "%s", st == LQ_ERR_CANCELLED ? "interrupted" : lq_ctx_error_string(ctx));
+	return LQ_OK;
+}
+

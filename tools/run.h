@@ -40,4 +40,8 @@ uint64_t run_tasks_memory(const lq_ctx *ctx, const run_tasks *r);
 lq_status run_tasks_execute(lq_ctx *ctx, out_model *om, const hf_model *m, const run_tasks *r, const char *what,
 			    char *err);
 
+/* Runs every task without an output, for what they compute (on_result, which must be set): the tasks'
+ * output ids are -1. Shows `what` and the progress on a terminal; a signal cancels ("interrupted"). */
+lq_status run_tasks_measure(lq_ctx *ctx, const run_tasks *r, const char *what, char *err);
+
 #endif /* TOOLS_RUN_H */

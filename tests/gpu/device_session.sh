@@ -85,6 +85,22 @@ lm_gpu_vs_cpu() {
 		cmp "$w/g/model.safetensors" "$w/c/model.safetensors" && echo "identical: two adapters" || return 1
 }
 step lm_gpu_vs_cpu lm_gpu_vs_cpu
+# the fidelity sums of a merge on the GPU are the CPU's bits: the reports equal but for the device
+lm_fidelity_gpu_vs_cpu() {
+	b=fixtures/models
+	for a in fixtures/peft/adapters/plain_r8 fixtures/peft/adapters/dora_r8 fixtures/fidelity/tiny_lr1e-3; do
+		for mode in "--requantize $b/tiny-llama" "$b/tiny-llama-nf4" "--requantize $b/tiny-llama-nf4" \
+			"$b/tiny-llama" "--base-as nf4 $b/tiny-llama" "--requantize --no-double-quant $b/tiny-llama"; do
+			for d in cuda cpu; do
+				$lm -q -f --device $d --fidelity "$w/f-$d.json" $mode $a -o "$w/f-$d" || return 1
+				grep -v '"device"' "$w/f-$d.json" >"$w/f-$d.cmp"
+			done
+			cmp "$w/f-cuda.cmp" "$w/f-cpu.cmp" && cmp "$w/f-cuda/model.safetensors" "$w/f-cpu/model.safetensors" || return 1
+			echo "identical fidelity reports and outputs: $a $mode"
+		done
+	done
+}
+step lm_fidelity_gpu_vs_cpu lm_fidelity_gpu_vs_cpu
 # DoRA: the norms replayed in torch's CUDA order equal torch's, and the DoRA merges (rows of Linear weights,
 # columns of an embedding and of GPT-2's Conv1D) equal PEFT's on this GPU, fp32 bases too, GPU = CPU
 TAIL=12 step lm_torch_norm python3 tests/gpu/torch_norm_check.py .gpu/bin/torch_norm_driver

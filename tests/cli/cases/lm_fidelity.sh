@@ -70,6 +70,29 @@ rm -rf out err r.json
 $LORAMERGE --fidelity r.json "$M/tiny-llama" "$A" -o out 2>err || die "float merge failed"
 ! grep -q warning err || die "a warning for an adapter larger than the 4-bit error: $(cat err)"
 rm -rf out err r.json
+# --keep-float auto: the modules a 4-bit merge erases are left in float, in the skip list, and said
+$LORAMERGE --requantize --keep-float auto "$M/tiny-llama" "$A:0.001" -o out 2>err || die "--keep-float auto: $(cat err)"
+grep -q "; 14 modules kept in float (--keep-float): 16.000 bits per parameter, 4.559 all 4-bit; " err ||
+	die "--keep-float auto: summary: $(cat err)"
+h=$(header out/model.safetensors)
+case $h in *'"model.layers.0.self_attn.q_proj.weight":{"dtype":"BF16"'*) ;; *) die "--keep-float auto: q_proj not bf16: $h" ;; esac
+case $h in *'q_proj.weight.absmax'*) die "--keep-float auto: q_proj still 4-bit" ;; esac
+grep -q '"model.layers.1.mlp.down_proj"' out/config.json || die "--keep-float auto: not in the skip list: $(cat out/config.json)"
+rm -rf out err
+# the full-strength adapter is kept nowhere by auto; a glob keeps what it names
+$LORAMERGE --requantize --keep-float auto "$M/tiny-llama" "$A" -o out 2>err || die "--keep-float auto: $(cat err)"
+! grep -q "kept in float" err || die "--keep-float auto kept a surviving adapter: $(cat err)"
+rm -rf out err
+$LORAMERGE --requantize --keep-float 'model.layers.0.*' "$M/tiny-llama-nf4" "$A" -o out 2>err || die "--keep-float GLOB: $(cat err)"
+grep -q "; 7 modules kept in float (--keep-float): " err || die "--keep-float GLOB: $(cat err)"
+python3 - out/config.json <<'PY' || die "--keep-float of a 4-bit base: config: $(cat out/config.json)"
+import json, sys
+q = json.load(open(sys.argv[1]))["quantization_config"]
+skip = q["llm_int8_skip_modules"]
+assert q["bnb_4bit_quant_type"] == "nf4" and "model.layers.0.self_attn.q_proj" in skip and "model.layers.1.self_attn.q_proj" not in skip, q
+PY
+rm -rf out err
+usage_error --keep-float auto "$M/tiny-llama" $A -o out
 # the report's place: not an input, not inside the output; not over a file without -f; not with --finish
 fails -f --fidelity "$M/tiny-llama/config.json" "$M/tiny-llama" $A -o out
 case $msg in *"--fidelity report '$M/tiny-llama/config.json' is"*"input"*"$M/tiny-llama"*) ;; *) die "report onto an input: $msg" ;; esac
