@@ -93,7 +93,7 @@ lm_fidelity_gpu_vs_cpu() {
 			"$b/tiny-llama" "--base-as nf4 $b/tiny-llama" "--requantize --no-double-quant $b/tiny-llama"; do
 			for d in cuda cpu; do
 				$lm -q -f --device $d --fidelity "$w/f-$d.json" $mode $a -o "$w/f-$d" || return 1
-				grep -v '"device"' "$w/f-$d.json" >"$w/f-$d.cmp"
+				grep -v -e '"device"' -e '"output"' "$w/f-$d.json" >"$w/f-$d.cmp"
 			done
 			cmp "$w/f-cuda.cmp" "$w/f-cpu.cmp" && cmp "$w/f-cuda/model.safetensors" "$w/f-cpu/model.safetensors" || return 1
 			echo "identical fidelity reports and outputs: $a $mode"
