@@ -6,7 +6,7 @@
 # builds are compared too (cmp of the files, --json reports less their times): a faster build that writes
 # other bytes is no faster.
 # MODEL (default make bench's, BUILD/bench/llama7b-widths-4l) and ADAPTER (its rank-64 adapter) are the
-# inputs. Prints a Markdown table: command, old seconds, new seconds, new / old.
+# inputs. Prints a Markdown table: command, old seconds, new seconds, new / old (wall), new / old (CPU time).
 set -eu
 old=$(cd "${1:?usage: compare_builds.sh OLD_BIN NEW_BIN}" && pwd)
 new=$(cd "${2:?usage: compare_builds.sh OLD_BIN NEW_BIN}" && pwd)
@@ -33,28 +33,44 @@ row() {
 	for i in $(seq "$runs"); do
 		for b in old new; do
 			eval "dir=\$$b"
-			rm -rf "$w/$output.$b"
+			rm -rf "$w/$output.$b" "$w/$output.$b.sums"
 			cmd=$(printf '%s' "$template" | sed -e "s|@BIN@|$dir|g" -e "s|@OUT@|$w/$output.$b|g")
-			s=$(date +%s.%N)
-			sh -c "$cmd" >"$w/$output.$b.stdout"
-			e=$(date +%s.%N)
-			awk "BEGIN { print $e - $s }" >>"$w/t.$b"
+			# wall seconds and the CPU seconds (user + system) of the command and its children: the CPU
+			# time shows a change in the work done where the wall time of a run that writes and syncs
+			# gigabytes swings with the disk
+			python3 -c 'import resource, subprocess, sys, time
+t = time.time()
+with open(sys.argv[2], "w") as out:
+    r = subprocess.call(sys.argv[1], shell=True, stdout=out)
+e = time.time() - t
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.6f %.6f" % (e, u.ru_utime + u.ru_stime))
+sys.exit(r)' "$cmd" "$w/$output.$b.stdout" >>"$w/t.$b"
+			# the output's checksums kept, the output removed: a run that finds another's gigabytes in
+			# the page cache pays for evicting them (measured: whichever build ran second took twice the
+			# system time), so each run starts from the same state
+			if [ -e "$w/$output.$b" ]; then
+				(cd "$w" && find "$output.$b" -type f | sort | xargs sha256sum | sed "s|$output.$b|OUT|") >"$w/$output.$b.sums"
+				rm -rf "$w/$output.$b"
+			fi
 		done
 	done
-	to=$(median <"$w/t.old") tn=$(median <"$w/t.new")
+	to=$(cut -d' ' -f1 "$w/t.old" | median) tn=$(cut -d' ' -f1 "$w/t.new" | median)
+	co=$(cut -d' ' -f2 "$w/t.old" | median) cn=$(cut -d' ' -f2 "$w/t.new" | median)
 	same=same
-	if [ -e "$w/$output.old" ]; then
-		diff -r "$w/$output.old" "$w/$output.new" >/dev/null || same="OUTPUTS DIFFER"
+	if [ -e "$w/$output.old.sums" ]; then
+		cmp -s "$w/$output.old.sums" "$w/$output.new.sums" || same="OUTPUTS DIFFER"
 	else
 		grep -v -e '"seconds"' "$w/$output.old.stdout" >"$w/a" || true
 		grep -v -e '"seconds"' "$w/$output.new.stdout" >"$w/b" || true
 		cmp -s "$w/a" "$w/b" || same="REPORTS DIFFER"
 	fi
-	printf '| %s | %.3f | %.3f | %.2f | %s |\n' "$label" "$to" "$tn" "$(awk "BEGIN { print $tn / $to }")" "$same"
+	printf '| %s | %.3f | %.3f | %.2f | %.2f | %s |\n' "$label" "$to" "$tn" "$(awk "BEGIN { print $tn / $to }")" \
+		"$(awk "BEGIN { print $cn / $co }")" "$same"
 }
 
-echo "| command | old build (s) | new build (s) | new / old | outputs |"
-echo "|---|---|---|---|---|"
+echo "| command | old build (s) | new build (s) | new / old | CPU time new / old | outputs |"
+echo "|---|---|---|---|---|---|"
 row "nf4quant, directory" out "@BIN@/nf4quant -q --device cpu $model -o @OUT@"
 row "nf4quant, .tar.zst bundle" out.tar.zst "@BIN@/nf4quant -q --device cpu $model -o @OUT@"
 row "loramerge, rank-64 adapter, bf16 base" out "@BIN@/loramerge -q --device cpu $model $adapter -o @OUT@"
