@@ -1678,6 +1678,7 @@ finish:
 		free(o.map_regexes[i]);
 	free(o.map_regexes);
 	free(o.maps);
+	free(o.keep);
 	hf_model_free(m);
 	if (status == CLI_EXIT_OK && fflush(stdout) != 0) {
 		cli_error("cannot write to standard output: %s", strerror(errno));
