@@ -1,6 +1,8 @@
 /* fmt.c: see fmt.h. */
 #include "fmt.h"
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -401,4 +403,14 @@ lq_status fmt_fd_write(int fd, const void *src, size_t len, const char *name, ch
 		len -= (size_t)put;
 	}
 	return LQ_OK;
+}
+
+const cJSON *fmt_json_member(const cJSON *obj, const char *key)
+{
+	const cJSON *found = NULL;
+	if (cJSON_IsObject(obj))
+		for (const cJSON *c = obj->child; c; c = c->next)
+			if (c->string && strcmp(c->string, key) == 0)
+				found = c;
+	return found;
 }

@@ -123,4 +123,9 @@ lq_status fmt_fd_read(int fd, void *dst, size_t len, size_t *got, const char *na
 /* All len bytes, or an error. */
 lq_status fmt_fd_write(int fd, const void *src, size_t len, const char *name, char *err);
 
+/* The member `key` of a JSON object as Python's json.loads, and so transformers and PEFT, see it: the last
+ * of duplicate keys (cJSON's own lookup takes the first). NULL when obj is not an object or has no such key. */
+struct cJSON;
+const struct cJSON *fmt_json_member(const struct cJSON *obj, const char *key);
+
 #endif /* FORMATS_FMT_H */

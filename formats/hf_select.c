@@ -477,28 +477,16 @@ static bool add_type(hf_select *s, const char *type)
 	return true;
 }
 
-/* The member of a JSON object as Python's json.loads, and so transformers, sees it: the last of duplicate
- * keys. NULL when obj is not an object or has no such key. */
-static const cJSON *member(const cJSON *obj, const char *key)
-{
-	const cJSON *found = NULL;
-	if (cJSON_IsObject(obj))
-		for (const cJSON *c = obj->child; c; c = c->next)
-			if (c->string && strcmp(c->string, key) == 0)
-				found = c;
-	return found;
-}
-
 /* The model_type of config and of every nested config object (text_config, vision_config, encoder, ...). */
 static bool collect_types(hf_select *s, const cJSON *obj, int depth)
 {
 	if (!cJSON_IsObject(obj) || depth > 4)
 		return true;
-	const cJSON *mt = member(obj, "model_type");
+	const cJSON *mt = fmt_json_member(obj, "model_type");
 	if (cJSON_IsString(mt) && mt->valuestring[0] && !add_type(s, mt->valuestring))
 		return false;
 	for (const cJSON *c = obj->child; c; c = c->next)
-		if (cJSON_IsObject(c) && strcmp(c->string, "quantization_config") != 0 && member(obj, c->string) == c &&
+		if (cJSON_IsObject(c) && strcmp(c->string, "quantization_config") != 0 && fmt_json_member(obj, c->string) == c &&
 		    !collect_types(s, c, depth + 1))
 			return false;
 	return true;
@@ -506,15 +494,15 @@ static bool collect_types(hf_select *s, const cJSON *obj, int depth)
 
 static const cJSON *skip_list(const cJSON *config)
 {
-	const cJSON *l = member(member(config, "quantization_config"), "llm_int8_skip_modules");
+	const cJSON *l = fmt_json_member(fmt_json_member(config, "quantization_config"), "llm_int8_skip_modules");
 	if (!cJSON_IsArray(l))
-		l = member(config, "llm_int8_skip_modules");
+		l = fmt_json_member(config, "llm_int8_skip_modules");
 	return cJSON_IsArray(l) ? l : NULL;
 }
 
 static int64_t int_item(const cJSON *obj, const char *key, int64_t dflt)
 {
-	const cJSON *v = member(obj, key);
+	const cJSON *v = fmt_json_member(obj, key);
 	/* a number JSON allows but int64_t cannot hold (1e300, NaN from an overflow) is no count */
 	return cJSON_IsNumber(v) && v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18 ? (int64_t)v->valuedouble : dflt;
 }
@@ -587,14 +575,14 @@ hf_select *hf_select_create(const cJSON *config)
 	}
 	if (!collect_types(s, config, 0))
 		goto oom;
-	const cJSON *archs = member(config, "architectures");
+	const cJSON *archs = fmt_json_member(config, "architectures");
 	const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
 	if (cJSON_IsString(a0)) {
 		free(s->arch);
 		if (!(s->arch = strdup(a0->valuestring)))
 			goto oom;
 	}
-	const cJSON *mt = member(config, "model_type");
+	const cJSON *mt = fmt_json_member(config, "model_type");
 	const char *top_type = cJSON_IsString(mt) ? mt->valuestring : "";
 	set_heads(s, top_type);
 	for (size_t i = 0; i < COUNT(conv1d_types); i++)

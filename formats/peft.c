@@ -97,17 +97,6 @@ static bool exists(const char *path)
 	return stat(path, &sb) == 0;
 }
 
-/* The member of a JSON object as Python's json.loads sees it: the last of duplicate keys. */
-static const cJSON *member(const cJSON *obj, const char *key)
-{
-	const cJSON *found = NULL;
-	if (cJSON_IsObject(obj))
-		for (const cJSON *c = obj->child; c; c = c->next)
-			if (c->string && strcmp(c->string, key) == 0)
-				found = c;
-	return found;
-}
-
 /* Whether child c is the first of its key in obj (a dict keeps the place of the first). */
 static bool first_of_key(const cJSON *obj, const cJSON *c)
 {
@@ -193,7 +182,7 @@ static bool pattern_set_build(pattern_set *ps, const cJSON *obj)
 	for (const cJSON *c = obj->child; c; c = c->next) {
 		if (!c->string || !first_of_key(obj, c))
 			continue;
-		const cJSON *v = member(obj, c->string);
+		const cJSON *v = fmt_json_member(obj, c->string);
 		if (!cJSON_IsNumber(v))
 			continue;
 		ps->keys[ps->n] = c->string;
@@ -381,7 +370,7 @@ static bool json_set(const cJSON *v)
 /* A bool field: absent or null is false. */
 static lq_status get_bool(peft_adapter *a, const char *cfg, const char *key, bool *out)
 {
-	const cJSON *v = member(a->config, key);
+	const cJSON *v = fmt_json_member(a->config, key);
 	*out = false;
 	if (!v || cJSON_IsNull(v))
 		return LQ_OK;
@@ -394,7 +383,7 @@ static lq_status get_bool(peft_adapter *a, const char *cfg, const char *key, boo
 static lq_status check_pattern_dict(peft_adapter *a, const char *cfg, const char *name, bool rank,
 				    const cJSON **out)
 {
-	const cJSON *obj = member(a->config, name);
+	const cJSON *obj = fmt_json_member(a->config, name);
 	*out = NULL;
 	if (!obj || cJSON_IsNull(obj))
 		return LQ_OK;
@@ -402,7 +391,7 @@ static lq_status check_pattern_dict(peft_adapter *a, const char *cfg, const char
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: \"%s\" is not an object", cfg, name);
 	for (const cJSON *c = obj->child; c; c = c->next) {
 		char q[Q];
-		const cJSON *v = member(obj, c->string);
+		const cJSON *v = fmt_json_member(obj, c->string);
 		if (rank ? !is_integer(v, 1, INT_MAX) : !(cJSON_IsNumber(v) && isfinite(v->valuedouble)))
 			return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: %s '%s': the value is not %s", cfg, name,
 					fmt_quote(c->string, q, sizeof q), rank ? "a positive integer" : "a number");
@@ -444,7 +433,7 @@ static lq_status parse_config(peft_adapter *a, const char *cfg, config_view *cv)
 {
 	char q[Q];
 	const cJSON *c = a->config;
-	const cJSON *pt = member(c, "peft_type");
+	const cJSON *pt = fmt_json_member(c, "peft_type");
 	if (!pt)
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: no \"peft_type\": not a PEFT adapter config", cfg);
 	if (!cJSON_IsString(pt))
@@ -471,12 +460,12 @@ static lq_status parse_config(peft_adapter *a, const char *cfg, config_view *cv)
 				      "module's W + s * B @ A"},
 	};
 	for (size_t i = 0; i < COUNT(refused); i++) {
-		const cJSON *v = member(c, refused[i].field);
+		const cJSON *v = fmt_json_member(c, refused[i].field);
 		if (json_set(v))
 			return fmt_fail(a->err, LQ_ERR_UNSUPPORTED, "%s: %s is set: %s; it cannot be merged as W + s * B @ A",
 					cfg, refused[i].field, refused[i].why);
 	}
-	const cJSON *init = member(c, "init_lora_weights");
+	const cJSON *init = fmt_json_member(c, "init_lora_weights");
 	if (cJSON_IsString(init)) {
 		const char *s = init->valuestring;
 		if (fmt_starts_with(s, "pissa") || strcmp(s, "olora") == 0 || strcmp(s, "corda") == 0 ||
@@ -493,11 +482,11 @@ static lq_status parse_config(peft_adapter *a, const char *cfg, config_view *cv)
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: \"init_lora_weights\" is neither a bool nor a string", cfg);
 	}
 
-	const cJSON *r = member(c, "r");
+	const cJSON *r = fmt_json_member(c, "r");
 	if (r && !is_integer(r, 1, INT_MAX))
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: \"r\" is not a positive integer", cfg);
 	a->r = r ? (int)r->valuedouble : 8;
-	const cJSON *alpha = member(c, "lora_alpha");
+	const cJSON *alpha = fmt_json_member(c, "lora_alpha");
 	if (alpha && !(cJSON_IsNumber(alpha) && isfinite(alpha->valuedouble)))
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: \"lora_alpha\" is not a number", cfg);
 	a->lora_alpha = alpha ? alpha->valuedouble : 8.0;
@@ -511,8 +500,8 @@ static lq_status parse_config(peft_adapter *a, const char *cfg, config_view *cv)
 	if (a->lora_bias && a->use_dora)
 		return fmt_fail(a->err, LQ_ERR_UNSUPPORTED, "%s: lora_bias with use_dora: PEFT refuses the combination", cfg);
 
-	cv->velora = json_set(member(c, "velora_config"));
-	cv->monteclora = json_set(member(c, "monteclora_config"));
+	cv->velora = json_set(fmt_json_member(c, "velora_config"));
+	cv->monteclora = json_set(fmt_json_member(c, "monteclora_config"));
 	const bool mica = cJSON_IsString(init) && strcmp(init->valuestring, "mica") == 0;
 	if ((int)a->use_dora + (int)cv->velora + (int)cv->monteclora + (int)mica > 1)
 		return fmt_fail(a->err, LQ_ERR_UNSUPPORTED, "%s: more than one LoRA variant (use_dora, velora_config, "
@@ -525,7 +514,7 @@ static lq_status parse_config(peft_adapter *a, const char *cfg, config_view *cv)
 					 cfg)) != LQ_OK)
 		return st;
 
-	const cJSON *bias = member(c, "bias");
+	const cJSON *bias = fmt_json_member(c, "bias");
 	if (bias && !cJSON_IsNull(bias)) {
 		if (!cJSON_IsString(bias) || (strcmp(bias->valuestring, "none") != 0 && strcmp(bias->valuestring, "all") != 0 &&
 					      strcmp(bias->valuestring, "lora_only") != 0))
@@ -537,7 +526,7 @@ static lq_status parse_config(peft_adapter *a, const char *cfg, config_view *cv)
 	    (st = check_pattern_dict(a, cfg, "alpha_pattern", false, &cv->alpha_pattern)) != LQ_OK)
 		return st;
 
-	const cJSON *mts = member(c, "modules_to_save");
+	const cJSON *mts = fmt_json_member(c, "modules_to_save");
 	if (mts && !cJSON_IsNull(mts)) {
 		if (!cJSON_IsArray(mts))
 			return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: \"modules_to_save\" is not a list", cfg);
@@ -547,13 +536,13 @@ static lq_status parse_config(peft_adapter *a, const char *cfg, config_view *cv)
 						"module name", cfg);
 		cv->modules_to_save = mts;
 	}
-	const cJSON *tti = member(c, "trainable_token_indices");
+	const cJSON *tti = fmt_json_member(c, "trainable_token_indices");
 	if (tti && !cJSON_IsNull(tti)) {
 		if (cJSON_IsObject(tti)) {
 			for (const cJSON *e = tti->child; e; e = e->next) {
 				char what[Q + 8];
 				snprintf(what, sizeof what, "['%s']", fmt_quote(e->string, q, sizeof q));
-				if ((st = check_indices(a, cfg, member(tti, e->string), what)) != LQ_OK)
+				if ((st = check_indices(a, cfg, fmt_json_member(tti, e->string), what)) != LQ_OK)
 					return st;
 			}
 		} else if ((st = check_indices(a, cfg, tti, "")) != LQ_OK) {
@@ -561,7 +550,7 @@ static lq_status parse_config(peft_adapter *a, const char *cfg, config_view *cv)
 		}
 		cv->token_indices = tti;
 	}
-	const cJSON *tm = member(c, "target_modules");
+	const cJSON *tm = fmt_json_member(c, "target_modules");
 	if (tm && !cJSON_IsNull(tm) && !cJSON_IsString(tm) && !cJSON_IsArray(tm))
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: \"target_modules\" is neither a string nor a list", cfg);
 	return LQ_OK;
@@ -715,7 +704,7 @@ static lq_status add_tokens(build *b, const char *emb, const st_tensor *t)
 	} else if (cJSON_IsObject(tti)) {
 		for (const cJSON *e = tti->child; e && !list; e = e->next)
 			if (first_of_key(tti, e) && fmt_ends_with(emb, e->string))
-				list = member(tti, e->string);
+				list = fmt_json_member(tti, e->string);
 	}
 	if (!list)
 		return fmt_fail(a->err, LQ_ERR_CORRUPT, "%s: tensor '%s.token_adapter.trainable_tokens_delta': "

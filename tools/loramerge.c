@@ -1382,12 +1382,12 @@ static bool survival_gate(const options *o, const plan *p)
  * tensor's name. */
 static bool keep_named(const options *o, const item *it)
 {
-	char module[1024];
-	snprintf(module, sizeof module, "%s", it->name);
-	size_t n = strlen(module);
-	if (n > 7 && strcmp(module + n - 7, ".weight") == 0)
-		module[n - 7] = '\0';
-	return cli_glob_any(module, o->keep, o->nkeep) || cli_glob_any(it->name, o->keep, o->nkeep);
+	if (cli_glob_any(it->name, o->keep, o->nkeep))
+		return true;
+	char *module = fmt_ends_with(it->name, ".weight") ? strndup(it->name, strlen(it->name) - 7) : NULL;
+	bool named = module && cli_glob_any(module, o->keep, o->nkeep);
+	free(module);
+	return named;
 }
 
 /* --keep-float auto: a first merge of the modules the output quantizes, measured and written nowhere; the

@@ -50,6 +50,7 @@ static bool on_progress(void *arg, uint64_t done, uint64_t total)
 typedef struct observed_sink {
 	lq_sink inner;
 	const run_tasks *r;
+	bool observer_failed; /* on_result failed: its only failure is memory */
 } observed_sink;
 
 static lq_status observed_write(void *self, int32_t output, uint64_t offset, const void *src, size_t len)
@@ -60,15 +61,17 @@ static lq_status observed_write(void *self, int32_t output, uint64_t offset, con
 
 static lq_status observed_task_done(void *self, const lq_task *t, const lq_task_result *result)
 {
-	const observed_sink *o = self;
+	observed_sink *o = self;
 	lq_status st = o->inner.task_done ? o->inner.task_done(o->inner.self, t, result) : LQ_OK;
-	return st == LQ_OK ? o->r->on_result(o->r->on_result_arg, t, result) : st;
+	if (st == LQ_OK && (st = o->r->on_result(o->r->on_result_arg, t, result)) != LQ_OK)
+		o->observer_failed = true;
+	return st;
 }
 
 static const char *observed_error(void *self)
 {
 	const observed_sink *o = self;
-	return o->inner.error_string(o->inner.self);
+	return o->observer_failed ? "out of memory" : o->inner.error_string(o->inner.self);
 }
 
 lq_status run_tasks_execute(lq_ctx *ctx, out_model *om, const hf_model *m, const run_tasks *r, const char *what,
@@ -87,7 +90,7 @@ lq_status run_tasks_execute(lq_ctx *ctx, out_model *om, const hf_model *m, const
 			todo[n++] = r->v[i];
 	lq_source source = st_source_iface(r->src);
 	lq_sink sink = st_sink_iface(r->sink);
-	observed_sink observed = {sink, r};
+	observed_sink observed = {sink, r, false};
 	if (r->on_result)
 		sink = (lq_sink){.self = &observed, .write = observed_write, .task_done = observed_task_done,
 				 .error_string = observed_error};
@@ -117,7 +120,7 @@ static const char *discard_error(void *self)
 
 lq_status run_tasks_measure(lq_ctx *ctx, const run_tasks *r, const char *what, char *err)
 {
-	observed_sink observed = {{.write = discard_write, .error_string = discard_error}, r};
+	observed_sink observed = {{.write = discard_write, .error_string = discard_error}, r, false};
 	lq_sink sink = {.self = &observed, .write = observed_write, .task_done = observed_task_done,
 			.error_string = observed_error};
 	lq_source source = st_source_iface(r->src);

@@ -20,7 +20,8 @@ typedef struct run_tasks {
 	size_t n, cap;
 	st_source *src;
 	st_sink *sink;
-	/* Called after each task's bytes are written, with what it computed (NULL: nothing to observe). */
+	/* Called after each task's bytes are written, with what it computed (NULL: nothing to observe); it
+	 * fails only for memory (LQ_ERR_NOMEM). */
 	lq_status (*on_result)(void *arg, const lq_task *t, const lq_task_result *result);
 	void *on_result_arg;
 } run_tasks;

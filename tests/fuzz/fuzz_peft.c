@@ -249,17 +249,6 @@ static bool printable_message(const char *err)
 	return n > 0 && n < FMT_ERRBUF && clean(err);
 }
 
-/* The member as json.loads sees it: the last of duplicate keys. */
-static const cJSON *last_member(const cJSON *obj, const char *key)
-{
-	const cJSON *found = NULL;
-	if (cJSON_IsObject(obj))
-		for (const cJSON *c = obj->child; c; c = c->next)
-			if (c->string && strcmp(c->string, key) == 0)
-				found = c;
-	return found;
-}
-
 static bool is_tensor_of(const st_file *f, const st_tensor *t)
 {
 	return t && f && t >= f->tensors && t < f->tensors + f->ntensors;
@@ -314,8 +303,8 @@ static void check_opened(const peft_adapter *a, bool mapped)
 	REQUIRE(a->nmodules + a->nreplacements > 0);
 	REQUIRE(a->nmodules == 0 || a->modules != NULL);
 	REQUIRE(a->nreplacements == 0 || a->replacements != NULL);
-	const cJSON *rank_pattern = last_member(a->config, "rank_pattern");
-	const cJSON *alpha_pattern = last_member(a->config, "alpha_pattern");
+	const cJSON *rank_pattern = fmt_json_member(a->config, "rank_pattern");
+	const cJSON *alpha_pattern = fmt_json_member(a->config, "alpha_pattern");
 
 	for (size_t i = 0; i < a->nmodules; i++) {
 		const peft_module *m = &a->modules[i];
@@ -443,7 +432,7 @@ static void pattern_check(const cJSON *pat)
 	/* a key whose value is a number always finds something: its own regex, an earlier one, or itself */
 	if (cJSON_IsObject(pat))
 		for (const cJSON *c = pat->child; c; c = c->next)
-			if (c->string && cJSON_IsNumber(last_member(pat, c->string)))
+			if (c->string && cJSON_IsNumber(fmt_json_member(pat, c->string)))
 				REQUIRE(peft_pattern_lookup(pat, c->string, &v));
 }
 
@@ -483,8 +472,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	cJSON *json = cJSON_ParseWithLength((const char *)data, size);
 	if (json) {
-		pattern_check(last_member(json, "rank_pattern"));
-		pattern_check(last_member(json, "alpha_pattern"));
+		pattern_check(fmt_json_member(json, "rank_pattern"));
+		pattern_check(fmt_json_member(json, "alpha_pattern"));
 		cJSON_Delete(json);
 	}
 	pattern_check(NULL);
