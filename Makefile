@@ -157,6 +157,8 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 
+# the merge's plan, loramerge's and qinspect --adapter's
+$(B)/loramerge $(B)/qinspect: $(B)/tools/merge_plan.o
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
 	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o
