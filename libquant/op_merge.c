@@ -24,6 +24,8 @@ typedef struct merge_side {
 	size_t nloras;
 	lq_group_side base;
 	void *replace;
+	void *measured;               /* measure_given: M's codes or values */
+	lq_group_side measured_consts; /* and a 4-bit M's constants */
 } merge_side;
 
 /* What a merge keeps from its first chunk to its last write. */
@@ -44,6 +46,8 @@ typedef struct merge_state {
 	unsigned char *kept_out;     /* the output's codes */
 	unsigned char *kept_base;    /* the base as read: codes or values (as_4bit keeps base_codes anyway) */
 	lq_held *kept_whole;         /* as_4bit: the float base, read whole (a reference) */
+	unsigned char *measured;     /* measure_given: M's codes or values, taken from the side */
+	float *measured_absmax;      /* and a 4-bit M's scales */
 	lq_task_result result;
 } merge_state;
 
@@ -92,7 +96,13 @@ static bool result_unrounded(const lq_merge_args *m)
  * only once they are double-quantized. */
 static bool fidelity_at_end(const lq_merge_args *m)
 {
-	return m->fidelity && m->nloras && m->requantize && m->requant.quant.double_quant;
+	return m->fidelity && m->nloras && m->requantize && m->requant.quant.double_quant && !m->measure_given;
+}
+
+/* The bytes of a given M of n elements: codes or values. */
+static uint64_t measured_bytes(const lq_merge_args *m, int64_t n)
+{
+	return m->measured.quantized ? (uint64_t)lq_quant_packed_bytes(n) : (uint64_t)n * lq_dtype_size(m->measured.dtype);
 }
 
 static lq_status merge_check(lq_ctx *ctx, const lq_task *t)
@@ -104,7 +114,11 @@ static lq_status merge_check(lq_ctx *ctx, const lq_task *t)
 	     (!lq_blocksize_valid(m->base.quant.blocksize) || !lq_qtype_info(m->base.quant.qtype))) ||
 	    (m->base.quantized && m->base.as_4bit) ||
 	    (m->requantize && (!lq_blocksize_valid(m->requant.quant.blocksize) || !lq_qtype_info(m->requant.quant.qtype))) ||
-	    (uint64_t)m->cols * 4 > LQ_CHUNK_BYTES)
+	    (uint64_t)m->cols * 4 > LQ_CHUNK_BYTES ||
+	    (m->measure_given && (!m->fidelity || m->requantize || m->measured.as_4bit || m->measured.dtype == LQ_DTYPE_U8 ||
+				  lq_dtype_size(m->measured.dtype) == 0 ||
+				  (m->measured.quantized && (!lq_blocksize_valid(m->measured.quant.blocksize) ||
+							     !lq_qtype_info(m->measured.quant.qtype))))))
 		return lq_fail_tensor(ctx, LQ_ERR_ARG, t->origin, t->name, "invalid merge");
 	for (size_t l = 0; l < m->nloras; l++)
 		if (m->loras[l].rank < 1 || lq_dtype_size(m->loras[l].ab_dtype) == 0 || m->loras[l].ab_dtype == LQ_DTYPE_U8 ||
@@ -134,8 +148,11 @@ static uint64_t merge_chunk_units(const lq_task *t)
 		uint64_t bs = (uint64_t)m->base.quant.blocksize;
 		rows_step = bs / lq_gcd_u64(cols, bs);
 	}
-	if (m->requantize) {
-		uint64_t bs = (uint64_t)m->requant.quant.blocksize, need = bs / lq_gcd_u64(cols, bs);
+	/* whole blocks of a 4-bit output, or of a given 4-bit M, too */
+	const lq_quant_params *out = m->requantize ? &m->requant.quant
+				     : m->measure_given && m->measured.quantized ? &m->measured.quant : NULL;
+	if (out) {
+		uint64_t bs = (uint64_t)out->blocksize, need = bs / lq_gcd_u64(cols, bs);
 		rows_step = rows_step / lq_gcd_u64(rows_step, need) * need;
 	}
 	uint64_t rows = LQ_CHUNK_BYTES / 4 / (cols ? cols : 1) / rows_step * rows_step;
@@ -166,6 +183,8 @@ static void merge_side_free(void *p)
 	free(x->magnitude);
 	lq_group_side_free(&x->base);
 	free(x->replace);
+	free(x->measured);
+	lq_group_side_free(&x->measured_consts);
 	free(x);
 }
 
@@ -205,6 +224,10 @@ static lq_status merge_read_side(const lq_source *source, const lq_task *t, void
 				   (uint64_t)m->nreplace * (uint64_t)m->cols * lq_dtype_size(m->replace_dtype), &x->replace);
 	if (st == LQ_OK && m->base.quantized) /* the codes first where the source reads them faster so */
 		st = lq_group_side_read(source, &m->base, m->rows * m->cols, &x->base, t->input, t->nbytes, whole);
+	if (st == LQ_OK && m->measure_given)
+		st = lq_read_whole(source, m->measured_input, measured_bytes(m, m->rows * m->cols), &x->measured);
+	if (st == LQ_OK && m->measure_given && m->measured.quantized)
+		st = lq_group_side_read(source, &m->measured, m->rows * m->cols, &x->measured_consts, -1, 0, NULL);
 	if (st != LQ_OK) {
 		merge_side_free(x);
 		lq_held_release(*whole);
@@ -241,6 +264,8 @@ static void merge_free(void *p)
 	free(ts->kept_out);
 	free(ts->kept_base);
 	lq_held_release(ts->kept_whole);
+	free(ts->measured);
+	free(ts->measured_absmax);
 	free(ts->replace);
 	free(ts->replace_of);
 	lq_group_out_free(&ts->requant);
@@ -414,6 +439,11 @@ static lq_status merge_prepare(lq_run *run, const lq_task *t, merge_state *ts, c
 					      " is %s%s", bad, lq_nonfinite_name(ts->base_absmax[bad]),
 					      m->base.quant.double_quant ? " once dequantized (its double quantization overflows)" : "");
 	}
+	if (m->measure_given && m->measured.quantized) {
+		lq_status st = lq_group_scales(ctx, &m->measured, m->rows * m->cols, &x->measured_consts, &ts->measured_absmax);
+		if (st != LQ_OK)
+			return st == LQ_ERR_NOMEM ? st : lq_fail_task(ctx, st, t->origin, t->name);
+	}
 	for (size_t l = 0; l < m->nloras; l++)
 		if (column_dora(m, l)) {
 			lq_status st = column_factors(run, t, ts, x, whole, l);
@@ -436,6 +466,11 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 	if (fidelity_at_end(m) && m->base.as_4bit) {
 		ts->kept_whole = whole;
 		lq_held_retain(whole);
+	}
+	if (m->measure_given) { /* M's bytes change hands: the side is freed after this */
+		merge_side *x = side;
+		ts->measured = x->measured;
+		x->measured = NULL;
 	}
 	if (fidelity_at_end(m) && (!(ts->kept_y = malloc((size_t)n * 4)) ||
 				   !(ts->kept_out = malloc((size_t)lq_quant_packed_bytes(n))) ||
@@ -503,8 +538,15 @@ static lq_status fidelity_chunk(lq_run *run, const lq_task *t, const lq_chunk *c
 	}
 	lq_fidelity_range r = {.y = run->scratch, .delta = true, .match = true};
 	fidelity_base(m, ts, c, &r);
-	r.m = m->requantize ? codes_side(c->out, ts->requant.absmax, &m->requant.quant, m->base.dtype, c->elem0)
-			    : (lq_fidelity_side){.values = c->out, .dtype = m->out_dtype};
+	if (m->measure_given && m->measured.quantized)
+		r.m = codes_side(ts->measured + c->elem0 / 2, ts->measured_absmax, &m->measured.quant, m->base.dtype, c->elem0);
+	else if (m->measure_given)
+		r.m = (lq_fidelity_side){.values = ts->measured + (size_t)c->elem0 * lq_dtype_size(m->measured.dtype),
+					 .dtype = m->measured.dtype};
+	else if (m->requantize)
+		r.m = codes_side(c->out, ts->requant.absmax, &m->requant.quant, m->base.dtype, c->elem0);
+	else
+		r.m = (lq_fidelity_side){.values = c->out, .dtype = m->out_dtype};
 	return lq_fidelity_add(run->ctx, &r, c->nelem, &ts->result.fidelity);
 }
 
@@ -681,6 +723,9 @@ static uint64_t merge_state_bytes(const lq_task *t)
 	}
 	if (m->requantize)
 		side += lq_group_out_bytes(&m->requant, (int64_t)merge_units(t));
+	if (m->measure_given)
+		side += measured_bytes(m, m->rows * m->cols) +
+			(m->measured.quantized ? lq_group_side_bytes(&m->measured, m->rows * m->cols) : 0);
 	if (fidelity_at_end(m)) /* every chunk's float32 result and codes, and the base as read */
 		side += merge_units(t) * 4 + (uint64_t)lq_quant_packed_bytes((int64_t)merge_units(t)) + t->nbytes;
 	return side;

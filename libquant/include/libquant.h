@@ -311,6 +311,12 @@ typedef struct lq_merge_args {
 	 * as as_4bit reads it). Neither changes a byte of the output. */
 	bool fidelity;
 	bool measure_4bit;
+	/* With fidelity: M is this tensor (a merge already made, read whole: input measured_input, as `measured`
+	 * reads it, a 4-bit group dequantized to base.dtype), not the merge's own output, which should then go
+	 * nowhere (out_data -1, requantize false). */
+	bool measure_given;
+	int32_t measured_input;
+	lq_tensor_in measured;
 } lq_merge_args;
 
 /* COMPARE: the input (x, n elements as `x` reads them) against the reference (input ref_input, n elements

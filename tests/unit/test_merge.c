@@ -230,6 +230,38 @@ static void check_fidelity(const merge_case *c, const lq_fidelity_sums *got, con
 	check_sum(c->name, "noise2", got->noise2, noise2, noise2);
 }
 
+/* The merge of task t (just run with its fidelity measured, its output in m) run again with that output
+ * given as M (lq_merge_args.measure_given: qinspect --adapter BASE MERGED) and written nowhere: the same
+ * sums, bit for bit. */
+static void measure_given(lq_ctx *ctx, const merge_case *c, const lq_task *t, mem *m)
+{
+	const int64_t n = c->rows * c->cols, nb = lq_quant_nblocks(n, 64);
+	lq_task g = *t;
+	mem again = *m;
+	g.out_data = -1;
+	g.merge.requantize = false;
+	g.merge.requant = (lq_group_out){.out_absmax = -1, .out_nested_absmax = -1};
+	g.merge.out_dtype = c->dtype;
+	g.merge.measure_given = true;
+	g.merge.measured_input = add_input(&again, m->out[0], m->out_len[0]);
+	if (c->requantize)
+		g.merge.measured = (lq_tensor_in){.dtype = c->dtype, .quantized = true, .quant = {LQ_QTYPE_NF4, 64, true},
+						  .offset = m->offset, .absmax_input = add_input(&again, m->out[1], (uint64_t)nb),
+						  .nested_input = add_input(&again, m->out[2], m->out_len[2])};
+	else
+		g.merge.measured = (lq_tensor_in){.dtype = c->out_dtype};
+	again.fidelity = (lq_fidelity_sums){0};
+	lq_source src = {.self = &again, .read = mem_read, .error_string = mem_error};
+	lq_sink sink = {.self = &again, .write = mem_write, .task_done = mem_done, .error_string = mem_error};
+	if (lq_execute(ctx, &g, 1, &src, &sink, NULL, NULL) != LQ_OK)
+		test_fail(__FILE__, __LINE__, "%s: M given: %s", c->name, lq_ctx_error_string(ctx));
+	else if (again.fidelity.elements != m->fidelity.elements || again.fidelity.delta2 != m->fidelity.delta2 ||
+		 again.fidelity.dot != m->fidelity.dot || again.fidelity.residual2 != m->fidelity.residual2 ||
+		 again.fidelity.has_noise != m->fidelity.has_noise || again.fidelity.noise2 != m->fidelity.noise2)
+		test_fail(__FILE__, __LINE__, "%s: M given: dot %.17g residual2 %.17g, the merge's own %.17g %.17g", c->name,
+			  again.fidelity.dot, again.fidelity.residual2, m->fidelity.dot, m->fidelity.residual2);
+}
+
 static void run_case(const merge_case *c, util_rng *rng, bool fidelity)
 {
 	lq_ctx *ctx = util_ctx(4);
@@ -358,6 +390,7 @@ static void run_case(const merge_case *c, util_rng *rng, bool fidelity)
 		float *wq = c->quantized_base ? NULL : nf4_roundtrip(ctx, base, n, c->dtype);
 		check_fidelity(c, &m.fidelity, base, wq ? base : NULL, wq, y, held, n);
 		free(held), free(wq);
+		measure_given(ctx, c, &t, &m);
 	}
 	free(base), free(y);
 	if (st == LQ_OK && c->requantize) {
