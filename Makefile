@@ -161,7 +161,8 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 $(B)/loramerge $(B)/qinspect: $(B)/tools/merge_plan.o
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
-	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o
+	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o $(B)/tools/qinspect_adapter.o \
+	$(B)/tools/qinspect_adapter_write.o $(B)/tools/qinspect_adapter_html.o
 # The tools link the static libraries: nothing to find at run time but the system's. The objects go
 # before the archives, those of another rule (qinspect's writers) included, so that the linker takes from
 # an archive what any of them needs.

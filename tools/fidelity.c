@@ -5,12 +5,23 @@
  */
 #include "fidelity.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "hf_tensors.h"
+
+/* A finite number for a fidelity threshold (survival may be negative: a change reversed). */
+double fidelity_parse_threshold(const char *option, const char *arg)
+{
+	char *end = NULL;
+	double v = strtod(arg, &end);
+	if (!*arg || isspace((unsigned char)*arg) || !end || *end || !isfinite(v))
+		cli_usage_error("invalid %s '%s' (a number, e.g. 0.5)", option, arg);
+	return v;
+}
 
 fidelity_figures fidelity_figures_of(const lq_fidelity_sums *s, fidelity_limits limits)
 {
@@ -89,34 +100,53 @@ static void add_figures(cJSON *o, const lq_fidelity_sums *s, fidelity_limits lim
 	cJSON_AddBoolToObject(o, "erased", f.erased);
 }
 
+fidelity_layer *fidelity_layers(const fidelity_report *r, size_t *n)
+{
+	*n = 0;
+	int top = -1;
+	for (size_t i = 0; i < r->n; i++)
+		top = r->v[i].layer > top ? r->v[i].layer : top;
+	fidelity_layer *v = calloc(r->n + 1, sizeof *v);
+	for (int layer = -1; v && layer <= top; layer++) {
+		fidelity_layer l = {.layer = layer};
+		for (size_t i = 0; i < r->n; i++)
+			if (r->v[i].layer == layer) {
+				sums_add(&l.sums, &r->v[i].sums);
+				l.modules++;
+			}
+		if (l.modules)
+			v[(*n)++] = l;
+	}
+	return v;
+}
+
+lq_fidelity_sums fidelity_overall(const fidelity_report *r)
+{
+	lq_fidelity_sums all = {0};
+	for (size_t i = 0; i < r->n; i++)
+		sums_add(&all, &r->v[i].sums);
+	return all;
+}
+
 cJSON *fidelity_json(const fidelity_report *r)
 {
+	size_t nlayers;
+	fidelity_layer *layer = fidelity_layers(r, &nlayers);
+	if (!layer)
+		return NULL;
 	cJSON *root = cJSON_CreateObject(), *limits = cJSON_AddObjectToObject(root, "thresholds");
 	cJSON_AddItemToObject(limits, "min_survival", cli_json_number(r->limits.min_survival));
 	cJSON_AddItemToObject(limits, "max_residual", cli_json_number(r->limits.max_residual));
 	cJSON *modules = cJSON_AddArrayToObject(root, "modules"), *layers = cJSON_AddArrayToObject(root, "layers");
 	cJSON *erased = cJSON_AddArrayToObject(root, "erased");
-	lq_fidelity_sums all = {0};
-	/* layers in number order, each the sum of its modules in name order */
-	int top = -1;
-	for (size_t i = 0; i < r->n; i++)
-		top = r->v[i].layer > top ? r->v[i].layer : top;
-	for (int layer = -1; layer <= top; layer++) {
-		lq_fidelity_sums sums = {0};
-		size_t count = 0;
-		for (size_t i = 0; i < r->n; i++)
-			if (r->v[i].layer == layer) {
-				sums_add(&sums, &r->v[i].sums);
-				count++;
-			}
-		if (!count)
-			continue;
+	for (size_t k = 0; k < nlayers; k++) {
 		cJSON *o = cJSON_CreateObject();
-		cJSON_AddNumberToObject(o, "layer", layer);
-		cJSON_AddNumberToObject(o, "modules", (double)count);
-		add_figures(o, &sums, r->limits);
+		cJSON_AddNumberToObject(o, "layer", layer[k].layer);
+		cJSON_AddNumberToObject(o, "modules", (double)layer[k].modules);
+		add_figures(o, &layer[k].sums, r->limits);
 		cJSON_AddItemToArray(layers, o);
 	}
+	free(layer);
 	for (size_t i = 0; i < r->n; i++) {
 		const fidelity_module *m = &r->v[i];
 		cJSON *o = cJSON_CreateObject();
@@ -124,10 +154,10 @@ cJSON *fidelity_json(const fidelity_report *r)
 		cJSON_AddNumberToObject(o, "layer", m->layer);
 		add_figures(o, &m->sums, r->limits);
 		cJSON_AddItemToArray(modules, o);
-		sums_add(&all, &m->sums);
 		if (fidelity_figures_of(&m->sums, r->limits).erased)
 			cJSON_AddItemToArray(erased, cJSON_CreateString(m->name));
 	}
+	const lq_fidelity_sums all = fidelity_overall(r);
 	cJSON *overall = cJSON_AddObjectToObject(root, "overall");
 	cJSON_AddNumberToObject(overall, "modules", (double)r->n);
 	cJSON_AddNumberToObject(overall, "erased_modules", (double)fidelity_erased(r));

@@ -20,6 +20,10 @@ typedef struct fidelity_limits {
 
 #define FIDELITY_LIMITS_DEFAULT ((fidelity_limits){0.5, 1.0})
 
+/* The value of a threshold option (--min-survival, --erased-survival, --erased-residual): a finite number,
+ * negative too (a change reversed); a usage error exits. */
+double fidelity_parse_threshold(const char *option, const char *arg);
+
 /* The figures of a module (or of a layer's or the whole model's sums). A figure with nothing to divide by
  * (no change at all) is NaN and goes out as null. */
 typedef struct fidelity_figures {
@@ -51,7 +55,20 @@ void fidelity_free(fidelity_report *r);
 /* The modules in name order (reports do not depend on the order tasks finished in). */
 void fidelity_sort(fidelity_report *r);
 
-/* The report's "fidelity" object: thresholds, modules, layers, overall, the erased modules' names. */
+/* A layer's modules summed (in name order). */
+typedef struct fidelity_layer {
+	int layer; /* -1: the modules outside any layer */
+	size_t modules;
+	lq_fidelity_sums sums;
+} fidelity_layer;
+
+/* The layers that have modules, in number order (-1 first); malloc'd, *n of them; NULL when out of
+ * memory. */
+fidelity_layer *fidelity_layers(const fidelity_report *r, size_t *n);
+/* Every module's sums, added in name order. */
+lq_fidelity_sums fidelity_overall(const fidelity_report *r);
+
+/* The report's "fidelity" object (NULL when out of memory): thresholds, modules, layers, overall, the erased modules' names. */
 cJSON *fidelity_json(const fidelity_report *r);
 
 /* How many modules are erased; the median and the largest base_ratio over the modules that have one

@@ -107,44 +107,6 @@ static void usage(void)
 	       cli_progname());
 }
 
-/* ADAPTER[:WEIGHT]. An argument that exists as a path is a path, ':' and all. Otherwise what follows its
- * last ':' is the weight, a finite number; anything else there is a usage error that says so (a path
- * that does not exist, or a weight that is not a number: either way the argument is wrong). */
-static void add_adapter(options *o, const char *arg)
-{
-	char **a = realloc(o->rq.adapters, (o->rq.nadapters + 1) * sizeof *a);
-	double *w = realloc(o->rq.weights, (o->rq.nadapters + 1) * sizeof *w);
-	char *path = strdup(arg);
-	if (!a || !w || !path) {
-		cli_error("out of memory");
-		exit(CLI_EXIT_FAILURE);
-	}
-	o->rq.adapters = a;
-	o->rq.weights = w;
-	double weight = 1.0;
-	const char *colon = strrchr(arg, ':');
-	struct stat sb;
-	if (colon && stat(arg, &sb) != 0) {
-		const char *num = colon + 1;
-		char *end = NULL;
-		double v = 0;
-		if (*num && !isspace((unsigned char)*num))
-			v = strtod(num, &end);
-		if (!end || end == num || *end)
-			cli_usage_error("'%s' does not exist, and '%s' after its last ':' is not a weight (ADAPTER:WEIGHT takes "
-					"a number)", arg, num);
-		/* the scaling it multiplies is a float32 */
-		if (!isfinite(v) || fabs(v) > FLT_MAX)
-			cli_usage_error("invalid weight '%s' in '%s' (a finite number, within float32's range)", num, arg);
-		path[colon - arg] = '\0';
-		weight = v;
-		if (weight == 0)
-			cli_warn("'%s': weight 0: the adapter's low-rank updates add nothing", arg);
-	}
-	o->rq.adapters[o->rq.nadapters] = path;
-	o->rq.weights[o->rq.nadapters++] = weight;
-}
-
 static void add_key_map(options *o, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
@@ -163,15 +125,6 @@ static void add_key_map(options *o, const char *arg)
 	o->maps[o->nmaps++] = (peft_key_map){re, eq + 1};
 }
 
-/* A finite number for a fidelity threshold (survival may be negative: a change reversed). */
-static double parse_fraction(const char *option, const char *arg)
-{
-	char *end = NULL;
-	double v = strtod(arg, &end);
-	if (!*arg || isspace((unsigned char)*arg) || !end || *end || !isfinite(v))
-		cli_usage_error("invalid %s '%s' (a number, e.g. 0.5)", option, arg);
-	return v;
-}
 
 static void parse_args(int argc, char **argv, options *o)
 {
@@ -242,14 +195,14 @@ static void parse_args(int argc, char **argv, options *o)
 			o->fidelity = optarg;
 			break;
 		case OPT_MIN_SURVIVAL:
-			o->min_survival = parse_fraction("--min-survival", optarg);
+			o->min_survival = fidelity_parse_threshold("--min-survival", optarg);
 			o->min_survival_set = true;
 			break;
 		case OPT_ERASED_SURVIVAL:
-			o->limits.min_survival = parse_fraction("--erased-survival", optarg);
+			o->limits.min_survival = fidelity_parse_threshold("--erased-survival", optarg);
 			break;
 		case OPT_ERASED_RESIDUAL:
-			o->limits.max_residual = parse_fraction("--erased-residual", optarg);
+			o->limits.max_residual = fidelity_parse_threshold("--erased-residual", optarg);
 			break;
 		case OPT_KEEP_FLOAT:
 			if (strcmp(optarg, "auto") == 0) {
@@ -277,7 +230,7 @@ static void parse_args(int argc, char **argv, options *o)
 		cli_usage_error("no ADAPTER given");
 	o->base = argv[optind++];
 	for (; optind < argc; optind++)
-		add_adapter(o, argv[optind]);
+		merge_request_add_adapter(&o->rq, argv[optind]);
 	if (!o->output)
 		cli_usage_error("no OUTPUT given (-o)");
 	if (!*o->output)
@@ -792,7 +745,7 @@ static bool keep_named(const options *o, const merge_item *it)
 static lq_status keep_erased(const options *o, merge_plan *p, lq_ctx *ctx, char *err)
 {
 	fidelity_report first = {.limits = o->limits};
-	lq_status st = merge_plan_measure(p, ctx, &first, "measuring", err);
+	lq_status st = merge_plan_measure(p, ctx, &(merge_measure){.what = "measuring"}, &first, err);
 	size_t kept = 0;
 	for (size_t k = 0; st == LQ_OK && k < first.n; k++) {
 		if (!fidelity_figures_of(&first.v[k].sums, first.limits).erased)

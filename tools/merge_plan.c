@@ -3,14 +3,55 @@
  * modules attached to them with every check PEFT's loading makes, what each item becomes, and the tasks
  * libquant's executor runs for them.
  */
+#include <float.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "merge_plan.h"
+
+/* ADAPTER[:WEIGHT]. An argument that exists as a path is a path, ':' and all. Otherwise what follows its
+ * last ':' is the weight, a finite number; anything else there is a usage error that says so (a path
+ * that does not exist, or a weight that is not a number: either way the argument is wrong). */
+void merge_request_add_adapter(merge_request *rq, const char *arg)
+{
+	char **a = realloc(rq->adapters, (rq->nadapters + 1) * sizeof *a);
+	double *w = realloc(rq->weights, (rq->nadapters + 1) * sizeof *w);
+	char *path = strdup(arg);
+	if (!a || !w || !path) {
+		cli_error("out of memory");
+		exit(CLI_EXIT_FAILURE);
+	}
+	rq->adapters = a;
+	rq->weights = w;
+	double weight = 1.0;
+	const char *colon = strrchr(arg, ':');
+	struct stat sb;
+	if (colon && stat(arg, &sb) != 0) {
+		const char *num = colon + 1;
+		char *end = NULL;
+		double v = 0;
+		if (*num && !isspace((unsigned char)*num))
+			v = strtod(num, &end);
+		if (!end || end == num || *end)
+			cli_usage_error("'%s' does not exist, and '%s' after its last ':' is not a weight (ADAPTER:WEIGHT takes "
+					"a number)", arg, num);
+		/* the scaling it multiplies is a float32 */
+		if (!isfinite(v) || fabs(v) > FLT_MAX)
+			cli_usage_error("invalid weight '%s' in '%s' (a finite number, within float32's range)", num, arg);
+		path[colon - arg] = '\0';
+		weight = v;
+		if (weight == 0)
+			cli_warn("'%s': weight 0: the adapter's low-rank updates add nothing", arg);
+	}
+	rq->adapters[rq->nadapters] = path;
+	rq->weights[rq->nadapters++] = weight;
+}
 
 static merge_item *new_item(merge_plan *p)
 {
@@ -532,16 +573,59 @@ lq_status merge_plan_tasks(merge_plan *p, char *err)
 /* ---------------------------------------------------------------------------------- fidelity */
 
 
-lq_status merge_plan_measure(const merge_plan *p, lq_ctx *ctx, fidelity_report *report, const char *what, char *err)
+/* A merge's M given by the tensor g of another checkpoint (lq_merge_args.measure_given): its codes and
+ * constants, or its values, as inputs of src; the merge itself writes nothing. */
+static lq_status measure_given(const merge_item *it, const char *path, const hf_tensor *g, st_source *src, lq_task *t,
+			       char *err)
+{
+	if (!g)
+		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: no tensor '%s', which the adapters change (the merge of another "
+				"base or adapter?)", path, it->name);
+	if (g->ndim != it->ndim || memcmp(g->shape, it->shape, sizeof it->shape[0] * (size_t)it->ndim) != 0 ||
+	    g->dtype == LQ_DTYPE_U8)
+		return fmt_fail(err, LQ_ERR_CORRUPT, "%s: tensor '%s' is not a float or 4-bit weight of the base's shape "
+				"(%dD, first dimension %" PRId64 " vs %" PRId64 ")", path, it->name, g->ndim,
+				g->ndim ? g->shape[0] : 0, it->shape[0]);
+	lq_merge_args *ma = &t->merge;
+	ma->requantize = false;
+	ma->requant = (lq_group_out){.out_absmax = -1, .out_nested_absmax = -1};
+	ma->measure_given = true;
+	ma->measured_input = st_source_add(src, g->data.f, g->data.t, false);
+	if (!g->quantized) {
+		ma->measured = (lq_tensor_in){.dtype = g->dtype};
+		return LQ_OK;
+	}
+	const bnb_state *s = &g->state;
+	ma->measured = (lq_tensor_in){.dtype = s->dtype, .quantized = true,
+				      .quant = {s->qtype, s->blocksize, s->double_quant}, .offset = s->nested_offset,
+				      .absmax_input = st_source_add(src, g->parts[BNB_PART_ABSMAX].f,
+								    g->parts[BNB_PART_ABSMAX].t, false),
+				      .nested_input = s->double_quant ? st_source_add(src, g->parts[BNB_PART_NESTED_ABSMAX].f,
+										      g->parts[BNB_PART_NESTED_ABSMAX].t, false)
+								      : -1};
+	return LQ_OK;
+}
+
+/* Whether merge_plan_measure measures item it. */
+static bool measured(const merge_item *it, const hf_tensors *given, bool every, const char **globs,
+		     size_t nglobs)
+{
+	if (it->act != ACT_MERGE || !it->nloras || (!given && !every && !it->quantized_out))
+		return false;
+	return !nglobs || cli_glob_any(it->name, globs, nglobs);
+}
+
+lq_status merge_plan_measure(const merge_plan *p, lq_ctx *ctx, const merge_measure *how, fidelity_report *report,
+			     char *err)
 {
 	run_tasks r = {0};
 	size_t n = 0;
 	for (size_t i = 0; i < p->n; i++)
-		n += p->items[i].act == ACT_MERGE && p->items[i].quantized_out && p->items[i].nloras;
+		n += measured(&p->items[i], how->given, how->every, how->globs, how->nglobs);
 	lq_status st = run_tasks_init(&r, n, err);
 	for (size_t i = 0; i < p->n && st == LQ_OK; i++) {
 		merge_item *it = &p->items[i];
-		if (it->act != ACT_MERGE || !it->quantized_out || !it->nloras)
+		if (!measured(it, how->given, how->every, how->globs, how->nglobs))
 			continue;
 		lq_task *t = run_tasks_add(&r, 0);
 		*t = (lq_task){.name = it->name, .origin = it->data.f->path,
@@ -552,11 +636,13 @@ lq_status merge_plan_measure(const merge_plan *p, lq_ctx *ctx, fidelity_report *
 					  .out_absmax = -1, .out_nested_absmax = -1};
 		merge_task(p, it, r.src, out, t);
 		t->merge.fidelity = true;
+		if (how->given)
+			st = measure_given(it, how->given_path, hf_tensors_find(how->given, it->name), r.src, t, err);
 	}
 	r.on_result = merge_plan_on_result;
 	r.on_result_arg = report;
 	if (st == LQ_OK)
-		st = run_tasks_measure(ctx, &r, what, err);
+		st = run_tasks_measure(ctx, &r, how->what, err);
 	run_tasks_free(&r);
 	return st;
 }

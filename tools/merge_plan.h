@@ -29,6 +29,9 @@ typedef struct merge_request {
 	lq_dtype dtype;         /* --dtype: the float output's type */
 } merge_request;
 
+/* Adds ADAPTER or ADAPTER:WEIGHT (a path that exists is a path, colon or not) to rq; a usage error exits. */
+void merge_request_add_adapter(merge_request *rq, const char *arg);
+
 /* What becomes of a tensor: copied as it is, merged (a dequantization or a conversion is a merge without
  * adapters), quantized, or a 4-bit group copied part by part. */
 typedef enum merge_action { ACT_COPY, ACT_MERGE, ACT_QUANTIZE, ACT_COPY_GROUP } merge_action;
@@ -107,10 +110,22 @@ lq_status merge_plan_outputs(const merge_request *rq, const hf_select *sel, merg
 /* The task of every output tensor of the shards this run writes, into p->om (declared by the caller). */
 lq_status merge_plan_tasks(merge_plan *p, char *err);
 
-/* The merges that the output requantizes, run and written nowhere, their fidelity (p->measure_quant for a
- * float base merged as it is) into *report (limits set by the caller); `what` shows on a terminal. One
- * pass over those weights. */
-lq_status merge_plan_measure(const merge_plan *p, lq_ctx *ctx, fidelity_report *report, const char *what, char *err);
+/* What merge_plan_measure measures: the merges the output requantizes, or every merge; M, the merged
+ * weight, as the merge itself makes it, or the same tensor of another checkpoint (`given`: a merge
+ * already made, float or 4-bit); only the modules matching one of globs (none: all). */
+typedef struct merge_measure {
+	const hf_tensors *given;
+	const char *given_path; /* for messages */
+	bool every;
+	const char **globs;
+	size_t nglobs;
+	const char *what;       /* shown on a terminal while it runs */
+} merge_measure;
+
+/* The merges `how` names, run and written nowhere, their fidelity (p->measure_quant for a float base
+ * merged as it is) into *report (limits set by the caller). One pass over those weights. */
+lq_status merge_plan_measure(const merge_plan *p, lq_ctx *ctx, const merge_measure *how, fidelity_report *report,
+			     char *err);
 
 /* run_tasks' observer: each measured merge's sums, by module, into the fidelity_report arg. */
 lq_status merge_plan_on_result(void *arg, const lq_task *t, const lq_task_result *result);

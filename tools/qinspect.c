@@ -25,6 +25,7 @@
 #include "hf_tensors.h"
 #include "libquant.h"
 #include "report_file.h"
+#include "qinspect_adapter.h"
 #include "qinspect_report.h"
 #include "qinspect_verify.h"
 #include "st_exec.h"
@@ -39,12 +40,15 @@ typedef struct options {
 	double gate[QI_NGATES];
 	bool gate_set[QI_NGATES];
 	int top;
+	qi_adapter_args adapter;    /* --adapter: the merge fidelity report instead */
+	bool qtype_set, blocksize_set, no_double_quant, thresholds_set;
 	cli_common common;
 } options;
 
 static void usage(void)
 {
 	printf("Usage: %s [OPTION]... CHECKPOINT [REFERENCE]\n"
+	       "  or:  %s [OPTION]... --adapter ADAPTER[:WEIGHT]... BASE [MERGED]\n"
 	       "  or:  %s [--json] --verify PATH\n"
 	       "Describe a checkpoint, or compare it with a reference tensor by tensor: what a quantization cost.\n"
 	       "\n"
@@ -52,6 +56,8 @@ static void usage(void)
 	       "(.tar.zst, .tar), float or bitsandbytes 4-bit (dequantized exactly before they are compared):\n"
 	       "the quantized checkpoint first, then the original it came from.\n"
 	       "--verify checks a directory or bundle against its MANIFEST and names every mismatch.\n"
+	       "--adapter reports what a merge of the adapters into BASE keeps of them, per module, layer and\n"
+	       "overall: MERGED's weights, or without MERGED the merge requantized to 4 bits here.\n"
 	       "\n"
 	       "  -o, --html FILE          also write a self-contained HTML report with plots\n"
 	       "      --json               the report as JSON on standard output (schema 2, man qinspect)\n"
@@ -59,6 +65,14 @@ static void usage(void)
 	       "      --tensor GLOB        only the tensors whose names match (repeatable)\n"
 	       "      --top N              how many worst tensors the summary lists (default 10)\n"
 	       "      --verify             check PATH's files and tensors against its MANIFEST\n"
+	       "Merge fidelity (man qinspect, ADAPTER REPORT):\n"
+	       "      --adapter ADAPTER[:WEIGHT]  a PEFT adapter merged into BASE (repeatable, in order)\n"
+	       "      --quant-type nf4|fp4 a float BASE's 4-bit form, as QLoRA trained on it (default nf4)\n"
+	       "      --blocksize N        its elements per block (default 64)\n"
+	       "      --no-double-quant    its scales not double-quantized\n"
+	       "      --erased-survival X  a module is erased below this survival (default 0.5)\n"
+	       "      --erased-residual X  or above this residual (default 1)\n"
+	       "      --min-survival X     exit status 1 when a module keeps less than X of its change\n"
 	       "Gates (with a REFERENCE; a tensor that fails one makes the exit status 1; one with an element\n"
 	       "that is NaN or infinite, on either side, fails every gate):\n"
 	       "      --max-rel-err X      relative error |W'-W|/|W| at most X\n"
@@ -77,7 +91,7 @@ static void usage(void)
 	       "  -V, --version            version\n"
 	       "\n"
 	       "Exit status: 0 success, 1 a gate failed or an error, 2 usage.\n",
-	       cli_progname(), cli_progname());
+	       cli_progname(), cli_progname(), cli_progname());
 }
 
 static double parse_number(const char *opt, const char *arg)
@@ -105,7 +119,8 @@ static const char *file_value(const char *opt, const char *arg)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_JSON_UNUSED = 256, OPT_CSV, OPT_TENSOR, OPT_TOP, OPT_VERIFY, OPT_GATE0 };
+	enum { OPT_JSON_UNUSED = 256, OPT_CSV, OPT_TENSOR, OPT_TOP, OPT_VERIFY, OPT_ADAPTER, OPT_QTYPE, OPT_BLOCKSIZE,
+	       OPT_NO_DQ, OPT_ERASED_SURVIVAL, OPT_ERASED_RESIDUAL, OPT_MIN_SURVIVAL, OPT_GATE0 };
 	static const struct option longopts[] = {
 		{"html", required_argument, NULL, 'o'},
 		{"csv", no_argument, NULL, OPT_CSV},
@@ -114,6 +129,13 @@ static void parse_args(int argc, char **argv, options *o)
 		/* a mode, not an option with a value: PATH is the operand, so that --verify --json PATH and
 		 * --json --verify PATH and --verify PATH --json are the same */
 		{"verify", no_argument, NULL, OPT_VERIFY},
+		{"adapter", required_argument, NULL, OPT_ADAPTER},
+		{"quant-type", required_argument, NULL, OPT_QTYPE},
+		{"blocksize", required_argument, NULL, OPT_BLOCKSIZE},
+		{"no-double-quant", no_argument, NULL, OPT_NO_DQ},
+		{"erased-survival", required_argument, NULL, OPT_ERASED_SURVIVAL},
+		{"erased-residual", required_argument, NULL, OPT_ERASED_RESIDUAL},
+		{"min-survival", required_argument, NULL, OPT_MIN_SURVIVAL},
 		{"max-rel-err", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_REL_ERR},
 		{"max-rmse", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_RMSE},
 		{"max-abs-err", required_argument, NULL, OPT_GATE0 + QI_GATE_MAX_ABS_ERR},
@@ -122,7 +144,8 @@ static void parse_args(int argc, char **argv, options *o)
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.top = 10, .common = {.device = "auto"}};
+	*o = (options){.top = 10, .adapter = {.rq.quant = {LQ_QTYPE_NF4, 64, true}, .limits = FIDELITY_LIMITS_DEFAULT},
+		       .common = {.device = "auto"}};
 	long v;
 	int c;
 	bool top_set = false;
@@ -147,6 +170,36 @@ static void parse_args(int argc, char **argv, options *o)
 		case OPT_TENSOR:
 			cli_list_add(&o->tensor_globs, &o->ntensor_globs, optarg);
 			break;
+		case OPT_ADAPTER:
+			merge_request_add_adapter(&o->adapter.rq, optarg);
+			break;
+		case OPT_QTYPE:
+			if (!cli_parse_qtype(optarg, &o->adapter.rq.quant.qtype))
+				cli_usage_error("invalid --quant-type '%s' (nf4 or fp4)", optarg);
+			o->qtype_set = true;
+			break;
+		case OPT_BLOCKSIZE:
+			if (!cli_parse_int(optarg, LQ_BLOCKSIZE_MIN, LQ_BLOCKSIZE_MAX, &v) || !lq_blocksize_valid(v))
+				cli_usage_error("invalid --blocksize '%s' (a power of two from 32 to 4096)", optarg);
+			o->adapter.rq.quant.blocksize = (int32_t)v;
+			o->blocksize_set = true;
+			break;
+		case OPT_NO_DQ:
+			o->adapter.rq.quant.double_quant = false;
+			o->no_double_quant = true;
+			break;
+		case OPT_ERASED_SURVIVAL:
+			o->adapter.limits.min_survival = fidelity_parse_threshold("--erased-survival", optarg);
+			o->thresholds_set = true;
+			break;
+		case OPT_ERASED_RESIDUAL:
+			o->adapter.limits.max_residual = fidelity_parse_threshold("--erased-residual", optarg);
+			o->thresholds_set = true;
+			break;
+		case OPT_MIN_SURVIVAL:
+			o->adapter.min_survival = fidelity_parse_threshold("--min-survival", optarg);
+			o->adapter.min_survival_set = o->thresholds_set = true;
+			break;
 		case OPT_TOP:
 			if (!cli_parse_int(optarg, 0, 1000000, &v))
 				cli_usage_error("invalid --top '%s' (0 or more)", optarg);
@@ -156,6 +209,39 @@ static void parse_args(int argc, char **argv, options *o)
 		default:
 			cli_common_option(c, argv, &o->common, usage);
 		}
+	}
+	if (!o->adapter.rq.nadapters) {
+		/* what only --adapter uses would be ignored without a word */
+		const char *adapter_only = o->qtype_set ? "--quant-type" : o->blocksize_set ? "--blocksize" : o->no_double_quant
+					   ? "--no-double-quant" : o->thresholds_set ? "--erased-survival, --erased-residual and --min-survival"
+					   : NULL;
+		if (adapter_only)
+			cli_usage_error("%s %s only with --adapter", adapter_only, strchr(adapter_only, ',') ? "apply" : "applies");
+	} else {
+		if (o->verify)
+			cli_usage_error("--verify does not take --adapter");
+		for (int g = 0; g < QI_NGATES; g++)
+			if (o->gate_set[g])
+				cli_usage_error("--%s does not apply to --adapter (its gate is --min-survival)",
+						qi_gate_option((qi_gate_kind)g));
+		if (optind >= argc)
+			cli_usage_error("no BASE given (qinspect --adapter ADAPTER BASE [MERGED])");
+		o->adapter.base = argv[optind++];
+		if (optind < argc)
+			o->adapter.merged = argv[optind++];
+		if (optind < argc)
+			cli_usage_error("at most BASE and MERGED, got '%s' too", argv[optind]);
+		if (o->csv && o->common.json)
+			cli_usage_error("--json and --csv both write to standard output: choose one");
+		if (strcmp(o->adapter.base, "-") == 0 || (o->adapter.merged && strcmp(o->adapter.merged, "-") == 0))
+			cli_usage_error("standard input and output are not supported as files");
+		o->adapter.html = o->html;
+		o->adapter.csv = o->csv;
+		o->adapter.top = o->top;
+		o->adapter.globs = o->tensor_globs;
+		o->adapter.nglobs = o->ntensor_globs;
+		o->adapter.common = &o->common;
+		return;
 	}
 	if (o->verify) {
 		/* what only a report uses would be ignored without a word */
@@ -483,6 +569,23 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	/* what is read, so that no output lands on it, in it or around it */
 	report_inputs *inputs = report_inputs_create();
+	if (o.adapter.rq.nadapters) {
+		cli_install_signals();
+		int status = inputs ? qi_adapter_main(&o.adapter, inputs) : CLI_EXIT_FAILURE;
+		if (!inputs)
+			cli_error("out of memory");
+		if (status == CLI_EXIT_OK && fflush(stdout) != 0) {
+			cli_error("cannot write to standard output: %s", strerror(errno));
+			status = CLI_EXIT_FAILURE;
+		}
+		report_inputs_free(inputs);
+		for (size_t i = 0; i < o.adapter.rq.nadapters; i++)
+			free(o.adapter.rq.adapters[i]);
+		free(o.adapter.rq.adapters);
+		free(o.adapter.rq.weights);
+		free(o.tensor_globs);
+		return status;
+	}
 	if (!inputs || !report_inputs_add_path(inputs, o.checkpoint) || (o.reference && !report_inputs_add_path(inputs, o.reference))) {
 		cli_error("out of memory");
 		report_inputs_free(inputs);

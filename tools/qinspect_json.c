@@ -1,5 +1,5 @@
 /*
- * qinspect_json.c: the JSON report, schema 2 (man/qinspect.1 documents every key and what changed from
+ * qinspect_json.c: the JSON tensor report, schema 3 (man/qinspect.1 documents every key and what changed from
  * schema 1; tools/qinspect.schema.json is the JSON Schema the tests validate against). Keys are snake_case
  * and stable: within a schema a key never changes meaning; a change that a reader of the schema could
  * misread takes the next number. Numbers that have no finite value are null: the SNR of identical tensors,
@@ -116,7 +116,7 @@ static cJSON *names_array(const char *const *names, size_t n)
 bool qi_write_json(const qi_report *r, FILE *f)
 {
 	cJSON *root = cJSON_CreateObject();
-	cJSON_AddNumberToObject(root, "schema", 2);
+	cJSON_AddNumberToObject(root, "schema", 3);
 	cJSON_AddStringToObject(root, "tool", "qinspect");
 	cJSON_AddStringToObject(root, "version", LQ_VERSION_STRING);
 	cJSON_AddStringToObject(root, "checkpoint", r->checkpoint);

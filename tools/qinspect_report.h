@@ -182,6 +182,12 @@ int qi_utf8_decode(const unsigned char *p, uint32_t *cp);
  * isolates and marks (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C). */
 bool qi_hidden_char(uint32_t cp);
 
+/* A CSV text field, defused as the table shows names (qi_plain_text; a leading = + - @ quoted with an
+ * apostrophe: read as text, not a formula); false when out of memory. */
+bool qi_csv_string(FILE *f, const char *s);
+/* A CSV number as %.9g, "inf" or "-inf", or nothing for NaN. */
+void qi_csv_number(FILE *f, double v);
+
 /* The writers; false on a write error (errno set). */
 bool qi_write_table(const qi_report *r, FILE *f, int width); /* width: the terminal's columns, 0: no limit */
 bool qi_write_json(const qi_report *r, FILE *f);

@@ -231,7 +231,7 @@ bool qi_write_table(const qi_report *r, FILE *f, int width)
  * bidirectional overrides and isolates, and bytes that are not UTF-8 become '?', as in the table (so no
  * field spans lines); a field that begins with = + - or @, which a spreadsheet reads as a formula, gets
  * an apostrophe before it (OWASP's advice) and quotes. The JSON report has every name exactly. */
-static bool csv_string(FILE *f, const char *s)
+bool qi_csv_string(FILE *f, const char *s)
 {
 	char *t = malloc(strlen(s) + 1);
 	if (!t)
@@ -255,7 +255,7 @@ static bool csv_string(FILE *f, const char *s)
 }
 
 /* A number as C's %.9g (enough to tell any double's neighbourhood), "inf", or empty for none. */
-static void csv_number(FILE *f, double v)
+void qi_csv_number(FILE *f, double v)
 {
 	if (isnan(v))
 		return;
@@ -275,18 +275,18 @@ static void csv_error(FILE *f, const qi_error *e, bool with_index)
 	}
 	fprintf(f, "%llu,%llu,%llu,", (unsigned long long)e->elements, (unsigned long long)e->differ,
 		(unsigned long long)e->nonfinite);
-	csv_number(f, e->rmse);
+	qi_csv_number(f, e->rmse);
 	fputc(',', f);
-	csv_number(f, e->max_abs_err);
+	qi_csv_number(f, e->max_abs_err);
 	fputc(',', f);
 	if (with_index)
 		fprintf(f, "%lld", (long long)e->max_abs_err_index);
 	fputc(',', f);
-	csv_number(f, e->rel_err);
+	qi_csv_number(f, e->rel_err);
 	fputc(',', f);
-	csv_number(f, e->snr_db);
+	qi_csv_number(f, e->snr_db);
 	fputc(',', f);
-	csv_number(f, e->cosine);
+	qi_csv_number(f, e->cosine);
 }
 
 /* The columns added after gate_failed: nonfinite_checkpoint,nonfinite_reference,absmax_nonfinite,row */
@@ -312,10 +312,10 @@ static void csv_total(FILE *f, const qi_report *r, bool quantized)
 	for (size_t i = 0; i < r->ntensors; i++)
 		failed |= r->tensors[i].gate_failed && (!quantized || r->tensors[i].quantized);
 	fprintf(f, ",,,,%s,,,,%llu,%llu,", quantized ? "true" : "", (unsigned long long)params, (unsigned long long)bytes);
-	csv_number(f, quantized ? r->quantized_bits_per_param : r->bits_per_param);
+	qi_csv_number(f, quantized ? r->quantized_bits_per_param : r->bits_per_param);
 	fputc(',', f);
 	if (quantized)
-		csv_number(f, r->quantized_bits_per_param_blocks);
+		qi_csv_number(f, r->quantized_bits_per_param_blocks);
 	fputs(",,,,,", f);
 	csv_error(f, quantized ? &r->quantized_total : &r->total, false);
 	fprintf(f, ",%s", failed ? "true" : "false");
@@ -334,28 +334,28 @@ bool qi_write_csv(const qi_report *r, FILE *f)
 		const qi_tensor *t = &r->tensors[i];
 		char shape[256];
 		shape_text(t, shape, sizeof shape);
-		if (!csv_string(f, t->name))
+		if (!qi_csv_string(f, t->name))
 			return false;
 		fprintf(f, ",%s,", shape);
-		csv_string(f, t->storage);
+		qi_csv_string(f, t->storage);
 		fprintf(f, ",%s,%s,%s,", t->dtype, t->quantized ? "true" : "false", t->quantized ? lq_qtype_name(t->qtype) : "");
 		if (t->quantized)
 			fprintf(f, "%d,%s", (int)t->blocksize, t->double_quant ? "true" : "false");
 		else
 			fputs(",", f);
 		fprintf(f, ",%llu,%llu,", (unsigned long long)t->params, (unsigned long long)t->bytes_total);
-		csv_number(f, t->bits_per_param);
+		qi_csv_number(f, t->bits_per_param);
 		fputc(',', f);
 		if (t->quantized) {
-			csv_number(f, t->bits_per_param_blocks);
+			qi_csv_number(f, t->bits_per_param_blocks);
 			fputc(',', f);
-			csv_number(f, t->code_entropy);
+			qi_csv_number(f, t->code_entropy);
 			fputc(',', f);
-			csv_number(f, t->absmax_min);
+			qi_csv_number(f, t->absmax_min);
 			fputc(',', f);
-			csv_number(f, t->absmax_mean);
+			qi_csv_number(f, t->absmax_mean);
 			fputc(',', f);
-			csv_number(f, t->absmax_max);
+			qi_csv_number(f, t->absmax_max);
 		} else {
 			fputs(",,,,", f);
 		}

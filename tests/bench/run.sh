@@ -11,6 +11,8 @@
 #     (tests/bench/gen_adapter.py), against `cat` and against reading the input and writing and syncing
 #     as many bytes, with peak memory. PEFT's own time is measured on the GPU machine
 #     (tests/gpu/bench_loramerge.py, bench/gpu.md);
+#  3b. what measuring a merge's fidelity costs (loramerge --fidelity, --keep-float auto, qinspect --adapter)
+#     against the same merge unmeasured;
 #  4. qinspect comparing the model's NF4 form with it: every weight dequantized and compared, against
 #     `cat` of both inputs;
 #  5. artifacts: nf4quant as a stream (stdin to stdout) with its peak memory, a bundle, and
@@ -107,6 +109,27 @@ done
 echo
 echo "PEFT (load, merge_and_unload, save_pretrained on the GPU) takes 3.28 s on the GPU machine (DESIGN.md);"
 echo "bench/gpu.md has it measured in the same run as loramerge there."
+echo
+echo "## Merge fidelity (issue 14)"
+echo
+echo "What measuring a merge costs, $cores threads, medians of 3: each row against the same merge unmeasured."
+echo
+echo "| command | seconds | vs the merge unmeasured | vs read + write |"
+echo "|---|---|---|---|"
+req() { rm -rf "$out"; "$build/loramerge" -q --device cpu --requantize "$@" "$model" "$adapter" -o "$out"; }
+flt() { rm -rf "$out"; "$build/loramerge" -q --device cpu "$@" "$model" "$adapter" -o "$out"; }
+t_req=$(seconds 3 req)
+t_flt=$(seconds 3 flt)
+row() { # label, seconds, baseline
+	echo "| $1 | $(printf %.3f "$2") | $(echo "$2 / $3" | bc -l | xargs printf %.2f)x | $(echo "$2 / $t_io2" | bc -l | xargs printf %.2f)x |"
+}
+row "loramerge --requantize (the 4-bit merge)" "$t_req" "$t_req"
+row "loramerge --requantize --fidelity" "$(seconds 3 req --fidelity "$dir/fid.json" -f)" "$t_req"
+row "loramerge --requantize --keep-float auto (a measuring pass first)" "$(seconds 3 req --keep-float auto)" "$t_req"
+row "qinspect --adapter (the same figures, nothing written)" "$(seconds 3 "$build/qinspect" -q --device cpu --adapter "$adapter" "$model")" "$t_req"
+row "loramerge (float merge)" "$t_flt" "$t_flt"
+row "loramerge --fidelity (float merge; base_shift: each weight quantized once more)" "$(seconds 3 flt --fidelity "$dir/fid.json" -f)" "$t_flt"
+rm -rf "$out" "$dir/fid.json"
 echo
 echo "## qinspect end to end"
 echo

@@ -18,6 +18,10 @@ For each adapter (tiny-llama and MiniLM, learning rates normal and 1e-7; bases i
  6. when BUILD/loramerge --help names --fidelity: its report of `--requantize --fidelity REPORT` from the
     4-bit base and from the float base against reference.py on the same inputs, with MERGED = the
     output it wrote (the C side's M; reference.py's own is bitsandbytes' CPU one), compare.py's tolerance.
+ 7. when BUILD/qinspect --help names --adapter: `qinspect --adapter ADAPTER BASE` (M computed by qinspect)
+    from both bases against the same references as 6 (its M is loramerge's, byte for byte), and
+    `qinspect --adapter ADAPTER BASE4 PEFT_MERGE` (M read from PEFT's own CPU 4-bit merge, a file no tool
+    of ours wrote) against reference.py given the same file.
 Comparisons use compare.compare with rtol 1e-9. Prints one line per check; exit 1 if any fails.
 """
 import json
@@ -57,6 +61,14 @@ def loramerge(build, args):
         sys.exit(f"check.py: loramerge {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
 
 
+def qinspect(build, args):
+    """qinspect --json --adapter ADAPTER BASE [MERGED]'s report."""
+    r = subprocess.run([f"{build}/qinspect", "--json", "--adapter", *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"check.py: qinspect --adapter {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
+    return json.loads(r.stdout)
+
+
 def portable(fig):
     """The figures without this machine's paths (as stored in figures.json)."""
     i = fig["inputs"]
@@ -79,6 +91,7 @@ def main():
     bases = common.bases(build)
     fidelity = "--fidelity" in subprocess.run([f"{build}/loramerge", "--help"], capture_output=True,
                                               text=True).stdout
+    adapter = "--adapter" in subprocess.run([f"{build}/qinspect", "--help"], capture_output=True, text=True).stdout
     figs_path = f"{common.FIX}/figures.json"
     stored = {}
     if os.path.exists(figs_path):
@@ -127,10 +140,20 @@ def main():
                     loramerge(build, ["-f", "--requantize", "--fidelity", rep, base, ad, "-o", out])
                     with open(rep) as f:
                         report = json.load(f)
+                    want = reference.run([base, ad, out, *extra])
                     verdict(f"{name}: loramerge --fidelity ({label}) vs reference",
-                            compare.compare(reference.run([base, ad, out, *extra]), report, RTOL))
+                            compare.compare(want, report, RTOL))
+                    if adapter:
+                        verdict(f"{name}: qinspect --adapter ({label}) vs reference",
+                                compare.compare(want, qinspect(build, [ad, base]), RTOL))
+            if adapter:
+                verdict(f"{name}: qinspect --adapter with PEFT's CPU 4-bit merge as MERGED vs reference",
+                        compare.compare(reference.run([base4, ad, peft_file, "--base-kind", "4bit"]),
+                                        qinspect(build, [ad, base4, peft_file]), RTOL))
         if not fidelity:
             print("fidelity: loramerge --fidelity: SKIP: not built (loramerge --help does not name it)")
+        if not adapter:
+            print("fidelity: qinspect --adapter: SKIP: not built (qinspect --help does not name it)")
     if update:
         with open(figs_path, "w") as f:
             json.dump(new, f, indent=1)

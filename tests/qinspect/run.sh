@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh BUILD_DIR: qinspect's figures against values computed independently in double precision
 # (check_figures.py), its JSON reports against their schema (check_schema.py), and its HTML report
-# rendered by a real browser (tests/html/check_report.sh; headless Chromium, installed by ./setup).
+# rendered by a real browser (tests/html/check_report.sh; headless Chromium, installed by ./setup), and
+# the --adapter report's page (tests/html/check_adapter_page.py).
 set -eu
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,4 +41,8 @@ for kind in "" "--stress 80" "--edge"; do
 	page "$work/sample.html" "$work/sample.png"
 	unset QI_EXPECT_TENSORS QI_EXPECT_COMPARED QI_EXPECT_QUANTIZED QI_EXPECT_FAILED
 done
+# the --adapter page: a float base, the adapter at a weight where some modules are erased and some not
+"$build/qinspect" -q --json --html "$work/adapter.html" --adapter "$top/fixtures/peft/adapters/plain_r8:0.05" \
+	"$m/tiny-llama" >"$work/adapter.json"
+python3 "$top/tests/html/check_adapter_page.py" "$work/adapter.html" "$work/adapter.json"
 echo "qinspect: figures, schema and HTML report checked"

@@ -29,7 +29,7 @@ grep -q '^error of all 4 compared tensors, 272 elements: rel_err inf, SNR -inf d
 	die "table total: $(cat t.txt)"
 # the JSON: every figure of those tensors and of the total null, the counts there
 $QINSPECT --json "$D/nan_model" "$D/nan_norm_model" >r.json
-grep -q '"schema":[[:space:]]*2,' r.json || die "not schema 2"
+grep -q '"schema":[[:space:]]*3,' r.json || die "not schema 3"
 [ "$(grep -c '"rmse":[[:space:]]*null' r.json)" = 3 ] || die "JSON rmse null: $(grep rmse r.json)"
 [ "$(grep -c '"nonfinite_reference":[[:space:]]*1' r.json)" = 2 ] || die "JSON reference count: $(cat r.json)"
 # the CSV
