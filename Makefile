@@ -157,6 +157,8 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 
+# nf4quant -d
+$(B)/nf4quant: $(B)/tools/nf4quant_deq.o
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
 	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o
