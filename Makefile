@@ -159,6 +159,8 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 
 # the merge's plan, loramerge's and qinspect --adapter's
 $(B)/loramerge $(B)/qinspect: $(B)/tools/merge_plan.o
+# nf4quant -d
+$(B)/nf4quant: $(B)/tools/nf4quant_deq.o
 # qinspect's writers
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
 	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o $(B)/tools/qinspect_adapter.o \
@@ -242,6 +244,7 @@ check: all $(B)/test_unit $(B)/stcmp $(FUZZ_TARGETS:%=$(B)/fuzz_replay_%) $(B)/s
 	$(Q)tests/interop/check_python_reads.sh $(B)
 	$(Q)tests/interop/sentence_transformers.sh $(B)
 	$(Q)tests/interop/transformers_load.sh $(B)
+	$(Q)tests/interop/dequantize.sh $(B)
 	$(Q)tests/qinspect/run.sh $(B)
 	$(Q)tests/fidelity/run.sh $(B)
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"

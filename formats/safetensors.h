@@ -126,6 +126,15 @@ lq_status st_file_open_reader(st_file *f, const char *name, uint64_t file_size, 
  * checks that nothing follows the last tensor. */
 lq_status st_file_open_stream(st_file *f, int fd, const char *name);
 
+/* Reads the data of a stream opened by st_file_open_stream (nothing read past its header yet) into an
+ * unlinked temporary file in tmpdir (NULL or "": /tmp), checks that nothing follows it (st_file_stream_end),
+ * and from then on serves st_file_read from that copy, in any order, as a file on disk: for a tool that
+ * must read a tensor's data before it can plan (a 4-bit group's shape is in its quant_state, which comes
+ * after its codes). The copy goes with the descriptor: st_file_free, or the process's end. LQ_ERR_IO (the
+ * stream ends early, the copy cannot be written: the message names tmpdir), LQ_ERR_CORRUPT (bytes follow
+ * the data), LQ_ERR_CANCELLED (fmt_cancelled), LQ_ERR_NOMEM. */
+lq_status st_file_stream_spool(st_file *f, const char *tmpdir);
+
 /* Reads the rest of a stream opened by st_file_open_stream: LQ_ERR_CORRUPT when bytes follow the data,
  * LQ_ERR_IO when it ends early. */
 lq_status st_file_stream_end(st_file *f);

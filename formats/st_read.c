@@ -15,6 +15,8 @@
 
 #include "json_scan.h"
 
+static lq_status spool_marker(void *arg, uint64_t pos, void *dst, size_t len, char *err);
+
 static lq_status stream_marker(void *arg, uint64_t pos, void *dst, size_t len, char *err);
 
 static const struct {
@@ -118,6 +120,8 @@ void st_file_free(st_file *f)
 	if (!f)
 		return;
 	clear(f);
+	if (f->reader == spool_marker)
+		close(f->fd);
 	pooled_close(&f->file, f->path, f->err);
 	free(f->path);
 	free(f);
@@ -568,8 +572,36 @@ static lq_status stream_read_at(st_file *f, uint64_t pos, void *dst, size_t len)
 	return st;
 }
 
+/* st_file_stream_spool's tag in f->reader: the data lies in the unlinked file f->fd from its byte 0 on. */
+static lq_status spool_marker(void *arg, uint64_t pos, void *dst, size_t len, char *err)
+{
+	(void)arg, (void)pos, (void)dst, (void)len;
+	return fmt_fail(err, LQ_ERR_ARG, "not a reader");
+}
+
+static lq_status spool_read_at(st_file *f, uint64_t pos, void *dst, size_t len)
+{
+	char *p = dst;
+	uint64_t at = pos - f->data_start;
+	while (len) {
+		ssize_t got = pread(f->fd, p, len, (off_t)at);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return fmt_fail(f->err, LQ_ERR_IO, "cannot read the copy of '%s': %s", f->path,
+					got < 0 ? strerror(errno) : "it is shorter than written");
+		p += got;
+		at += (uint64_t)got;
+		len -= (size_t)got;
+	}
+	return LQ_OK;
+}
+
 static lq_status read_full(st_file *f, uint64_t pos, void *dst, size_t len)
 {
+	if (f->reader == spool_marker)
+		return pos < f->data_start ? fmt_fail(f->err, LQ_ERR_ARG, "%s: the header is not kept", f->path)
+					   : spool_read_at(f, pos, dst, len);
 	if (f->reader == stream_marker)
 		return stream_read_at(f, pos, dst, len);
 	if (f->reader)
@@ -609,6 +641,8 @@ static lq_status set_path(st_file *f, const char *path)
 	if (!f->path)
 		return fmt_fail(f->err, LQ_ERR_NOMEM, "out of memory");
 	pooled_close(&f->file, f->path, f->err);
+	if (f->reader == spool_marker)
+		close(f->fd);
 	f->fd = -1;
 	f->reader = NULL;
 	f->reader_arg = NULL;
@@ -684,6 +718,60 @@ lq_status st_file_stream_end(st_file *f)
 		st = fmt_fail(f->err, LQ_ERR_CORRUPT, "%s: bytes follow the last tensor (at byte %" PRIu64 ")", f->path,
 			      f->file_size);
 	return st;
+}
+
+lq_status st_file_stream_spool(st_file *f, const char *tmpdir)
+{
+	if (f->reader != stream_marker || f->stream_pos != f->data_start)
+		return fmt_fail(f->err, LQ_ERR_ARG, "%s: not a stream at its data", f->path);
+	char *tmp = fmt_join(tmpdir && *tmpdir ? tmpdir : "/tmp", "/", ".lq-stream-XXXXXX");
+	if (!tmp)
+		return fmt_fail(f->err, LQ_ERR_NOMEM, "out of memory");
+	int fd = mkstemp(tmp);
+	int saved = errno;
+	if (fd >= 0)
+		unlink(tmp); /* nothing to remove on any exit: the copy lives as long as the descriptor */
+	lq_status st = fd < 0 ? fmt_fail(f->err, LQ_ERR_IO, "cannot make a copy of %s in '%s': %s", f->path,
+					 tmpdir && *tmpdir ? tmpdir : "/tmp", strerror(saved))
+			      : LQ_OK;
+	free(tmp);
+	if (st != LQ_OK)
+		return st;
+	size_t cap = (size_t)1 << 20;
+	char *buf = malloc(cap);
+	uint64_t at = 0, total = f->file_size - f->data_start;
+	if (!buf)
+		st = fmt_fail(f->err, LQ_ERR_NOMEM, "out of memory");
+	while (st == LQ_OK && at < total) {
+		size_t want = total - at < cap ? (size_t)(total - at) : cap, got;
+		st = stream_read(f, buf, want, &got);
+		if (st == LQ_OK && got < want)
+			st = fmt_fail(f->err, LQ_ERR_IO, "cannot read '%s': the stream ends at byte %" PRIu64 ", before the "
+				      "%" PRIu64 " bytes its header announces", f->path, f->stream_pos, f->file_size);
+		for (size_t done = 0; st == LQ_OK && done < got;) {
+			ssize_t w = pwrite(fd, buf + done, got - done, (off_t)(at + done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				st = fmt_fail(f->err, LQ_ERR_IO, "cannot write the copy of %s in '%s': %s", f->path,
+					      tmpdir && *tmpdir ? tmpdir : "/tmp", w < 0 ? strerror(errno) : "no progress");
+			else
+				done += (size_t)w;
+		}
+		at += got;
+		if (st == LQ_OK && fmt_cancelled(NULL))
+			st = fmt_fail(f->err, LQ_ERR_CANCELLED, "interrupted");
+	}
+	free(buf);
+	if (st == LQ_OK)
+		st = st_file_stream_end(f);
+	if (st != LQ_OK) {
+		close(fd);
+		return st;
+	}
+	f->fd = fd;
+	f->reader = spool_marker;
+	return LQ_OK;
 }
 
 lq_status st_file_read(st_file *f, const st_tensor *t, uint64_t offset, void *dst, size_t len)

@@ -24,6 +24,7 @@
 #include "hf_model.h"
 #include "hf_select.h"
 #include "libquant.h"
+#include "nf4quant_deq.h"
 #include "out_model.h"
 #include "run.h"
 #include "st_exec.h"
@@ -37,6 +38,10 @@ typedef struct options {
 	cli_common common;      /* -T, --device, -f, -n, --json */
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
+	bool dequantize;         /* -d: the other way (nf4quant_deq.h) */
+	bool dtype_set;          /* --dtype, -d only */
+	lq_dtype dtype;
+	const char *quant_option; /* the first option given that only quantizing takes, for -d's refusal */
 } options;
 
 /* One input tensor and what becomes of it. */
@@ -74,7 +79,9 @@ typedef struct plan {
 static void usage(void)
 {
 	printf("Usage: %s [OPTION]... INPUT -o OUTPUT\n"
-	       "Quantize a Hugging Face safetensors checkpoint to a bitsandbytes 4-bit checkpoint.\n"
+	       "  or:  %s -d [OPTION]... INPUT -o OUTPUT\n"
+	       "Quantize a Hugging Face safetensors checkpoint to a bitsandbytes 4-bit checkpoint, or with -d\n"
+	       "dequantize a bitsandbytes 4-bit checkpoint (NF4 or FP4) back to float.\n"
 	       "\n"
 	       "INPUT is a model directory, a model.safetensors.index.json, a .safetensors file, a bundle of a\n"
 	       "model directory (.tar.zst or .tar, read in place) or - (a safetensors stream on standard input).\n"
@@ -83,6 +90,11 @@ static void usage(void)
 	       "output, never a terminal).\n"
 	       "\n"
 	       "  -o, --output PATH        where to write (required)\n"
+	       "  -d, --dequantize         the other way: every 4-bit tensor to float, as bitsandbytes'\n"
+	       "                           dequantize_4bit gives it; other tensors copied; config.json without\n"
+	       "                           its quantization_config\n"
+	       "      --dtype T            with -d: bf16, fp16 or fp32, the dequantized weights' type\n"
+	       "                           (default: each one's own, from its quant_state)\n"
 	       "      --quant-type TYPE    nf4 (default) or fp4\n"
 	       "      --blocksize N        elements per block: 32, 64 (default), 128, ..., 4096\n"
 	       "      --no-double-quant    keep the block constants in float32\n"
@@ -112,15 +124,19 @@ static void usage(void)
 	       "\n"
 	       "By default the tensors transformers converts to 4 bits are quantized: weights of linear layers,\n"
 	       "not embeddings, norms, biases or the output head.\n"
+	       "--quant-type, --blocksize, --no-double-quant, --compute-dtype, --include and --exclude are for\n"
+	       "quantizing: -d takes each tensor's from its quant_state.\n"
 	       "Exit status: 0 success, 1 failure, 2 usage error.\n",
-	       cli_progname());
+	       cli_progname(), cli_progname());
 }
 
 static void parse_args(int argc, char **argv, options *o)
 {
-	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE };
+	enum { OPT_QTYPE = 256, OPT_BLOCKSIZE, OPT_NO_DQ, OPT_COMPUTE, OPT_INCLUDE, OPT_EXCLUDE, OPT_DTYPE };
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
+		{"dequantize", no_argument, NULL, 'd'},
+		{"dtype", required_argument, NULL, OPT_DTYPE},
 		{"quant-type", required_argument, NULL, OPT_QTYPE},
 		{"blocksize", required_argument, NULL, OPT_BLOCKSIZE},
 		{"no-double-quant", no_argument, NULL, OPT_NO_DQ},
@@ -135,10 +151,26 @@ static void parse_args(int argc, char **argv, options *o)
 	long v;
 	int c;
 	opterr = 0; /* our own messages, in our style */
-	while ((c = getopt_long(argc, argv, ":o:T:fnqvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:dT:fnqvhV", longopts, NULL)) != -1) {
+		static const struct {
+			int opt;
+			const char *name;
+		} quant_only[] = {{OPT_QTYPE, "--quant-type"}, {OPT_BLOCKSIZE, "--blocksize"}, {OPT_NO_DQ, "--no-double-quant"},
+				  {OPT_COMPUTE, "--compute-dtype"}, {OPT_INCLUDE, "--include"}, {OPT_EXCLUDE, "--exclude"}};
+		for (size_t k = 0; k < sizeof quant_only / sizeof quant_only[0] && !o->quant_option; k++)
+			if (c == quant_only[k].opt)
+				o->quant_option = quant_only[k].name;
 		switch (c) {
 		case 'o':
 			o->output = optarg;
+			break;
+		case 'd':
+			o->dequantize = true;
+			break;
+		case OPT_DTYPE:
+			if (!cli_parse_float_dtype(optarg, &o->dtype))
+				cli_usage_error("invalid --dtype '%s' (bf16, fp16 or fp32)", optarg);
+			o->dtype_set = true;
 			break;
 		case OPT_QTYPE:
 			if (strcmp(optarg, "nf4") == 0)
@@ -181,6 +213,11 @@ static void parse_args(int argc, char **argv, options *o)
 		cli_usage_error("no OUTPUT given (-o)");
 	if (!*o->output)
 		cli_usage_error("empty OUTPUT (-o '')");
+	if (o->dequantize && o->quant_option)
+		cli_usage_error("%s is for quantizing: -d takes each tensor's quantization from its quant_state",
+				o->quant_option);
+	if (o->dtype_set && !o->dequantize)
+		cli_usage_error("--dtype is for -d (quantizing records the weights' type: --compute-dtype)");
 }
 
 /* ----------------------------------------------------------------------------------- planning */
@@ -603,6 +640,11 @@ int main(int argc, char **argv)
 	cli_install_signals();
 	if (o.common.json)
 		cli_ignore_sigpipe();
+	if (o.dequantize) {
+		deq_options d = {.input = o.input, .output = o.output, .dtype_set = o.dtype_set, .dtype = o.dtype,
+				 .out = o.out, .common = o.common};
+		return deq_main(&d);
+	}
 	double t0 = cli_now();
 
 	int status = CLI_EXIT_FAILURE;
@@ -635,7 +677,8 @@ int main(int argc, char **argv)
 	if (m->unindexed)
 		cli_warn("%zu tensors in the shards are missing from the index; they are converted too", m->unindexed);
 	if (m->config && cJSON_GetObjectItemCaseSensitive(m->config, "quantization_config")) {
-		cli_error("%s: the model is already quantized (config.json has a quantization_config)", o.input);
+		cli_error("%s: the model is already quantized (config.json has a quantization_config; -d dequantizes it)",
+			  o.input);
 		goto finish;
 	}
 	if (om_place_check(m, NULL, 0, o.output, err) != LQ_OK) {

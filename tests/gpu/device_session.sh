@@ -186,6 +186,32 @@ art_gpu_vs_cpu() {
 		cmp "$w/a/sg" "$w/a/sc" && echo "identical streams: cuda/cpu" || return 1
 }
 step art_gpu_vs_cpu art_gpu_vs_cpu
+# 8. nf4quant -d: the golden cases on the GPU give the CPU's bytes (and bitsandbytes' CUDA dequantize_4bit,
+#    which the CPU's equal: tests/cli/cases/deq_golden_reference), every dtype, streams and bundles too;
+#    real layer sizes against dequantize_4bit on this GPU, and the logits of the dequantized tiny-llama
+deq_gpu_vs_cpu() {
+	for q in reference/tensors_ref/ref_q bnb-edge/edge_ref_q tiny-llama-nf4 tiny-llama-fp4; do
+		case $q in tiny-*) in=fixtures/models/$q ;; *) in=fixtures/$q.safetensors ;; esac
+		for dt in "" "--dtype fp32" "--dtype bf16"; do
+			rm -rf "$w/dg" "$w/dc"
+			$nq -q --device cuda -d $dt "$in" -o "$w/dg" && $nq -q --device cpu -d $dt "$in" -o "$w/dc" || return 1
+			for f in $(ls "$w/dc"); do cmp "$w/dg/$f" "$w/dc/$f" || return 1; done
+			echo "identical: -d $dt $in"
+		done
+	done
+	$nq -q -f --device cuda -d fixtures/reference/tensors_ref/ref_q.safetensors -o "$w/d.safetensors" &&
+		python3 tests/cli/data/deq_tool.py cmp "$w/d.safetensors" fixtures/reference/tensors_ref/ref_deq.safetensors .weight || return 1
+	$nq -q -f --device cuda -d fixtures/bnb-edge/edge_ref_q.safetensors -o "$w/d.safetensors" &&
+		python3 tests/cli/data/deq_tool.py cmp "$w/d.safetensors" fixtures/bnb-edge/edge_ref_deq.safetensors .weight || return 1
+	f=fixtures/models/tiny-llama-nf4/model.safetensors
+	cat $f | $nq -q --device cuda -d - -o - >"$w/dsg" && cat $f | $nq -q --device cpu -d - -o - >"$w/dsc" &&
+		cmp "$w/dsg" "$w/dsc" && echo "identical -d streams: cuda/cpu" || return 1
+	$nq -q -f --device cuda -d fixtures/models/tiny-llama-nf4 -o "$w/dbg.tar.zst" &&
+		$nq -q -f --device cpu -d fixtures/models/tiny-llama-nf4 -o "$w/dbc.tar.zst" &&
+		cmp "$w/dbg.tar.zst" "$w/dbc.tar.zst" && echo "identical -d bundles: cuda/cpu" || return 1
+}
+step deq_gpu_vs_cpu deq_gpu_vs_cpu
+TAIL=14 step deq_check python3 tests/gpu/deq_check.py $nq "$w/deq"
 # every command-line case with the GPU builds (the default device is the GPU there)
 TAIL=20 step cli_all sh tests/cli/run.sh .gpu/bin
 [ -d "$w/model" ] || step art_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
