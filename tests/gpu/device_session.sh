@@ -144,6 +144,22 @@ qi_gpu_vs_cpu() {
 }
 step qi_gpu_vs_cpu qi_gpu_vs_cpu
 [ -d "$w/model" ] || step lm_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
+# qinspect --adapter: the merge measured on the GPU (the merge computed there, the sums on the host) gives
+# the CPU's report, M computed or read from MERGED (loramerge's output, and a float merge)
+qi_adapter_gpu_vs_cpu() {
+	m=fixtures/models
+	for a in fixtures/peft/adapters/plain_r8 fixtures/peft/adapters/dora_r8 fixtures/fidelity/tiny_lr1e-3; do
+		$lm -q -f --device cpu --requantize $m/tiny-llama $a -o "$w/qa-m4" || return 1
+		$lm -q -f --device cpu $m/tiny-llama-nf4 $a -o "$w/qa-mf" || return 1
+		for args in "$m/tiny-llama" "$m/tiny-llama-nf4" "$m/tiny-llama $w/qa-m4" "$m/tiny-llama-nf4 $w/qa-mf"; do
+			qi_json cuda --adapter $a $args >"$w/qag.json" || return 1
+			qi_json cpu --adapter $a $args >"$w/qac.json" || return 1
+			cmp "$w/qag.json" "$w/qac.json" || return 1
+			echo "identical adapter reports: $a $args"
+		done
+	done
+}
+step qi_adapter_gpu_vs_cpu qi_adapter_gpu_vs_cpu
 qi_bench() {
 	$nq -q -f --device cuda "$w/model" -o "$w/model-nf4" || return 1
 	for d in cuda cpu; do
