@@ -23,6 +23,7 @@ lq_ctx *lq_ctx_create(const lq_ctx_options *options)
 		free(ctx);
 		return NULL;
 	}
+	lq_reuse_init(&ctx->reuse);
 	ctx->cpu = lq_cpu_kernels_for(options ? options->cpu : LQ_CPU_BEST);
 	ctx->backend = &lq_backend_cpu;
 	snprintf(ctx->device_note, sizeof ctx->device_note, "CPU");
@@ -35,6 +36,7 @@ void lq_ctx_free(lq_ctx *ctx)
 		return;
 	lq_backend_close(ctx);
 	lq_pool_free(ctx->pool);
+	lq_reuse_free(&ctx->reuse);
 	free(ctx);
 }
 

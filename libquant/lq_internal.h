@@ -7,6 +7,7 @@
 #ifndef LQ_INTERNAL_H
 #define LQ_INTERNAL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -403,6 +404,21 @@ void lq_backend_close(lq_ctx *ctx);
 void lq_error_piece(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype, int64_t i0, int64_t n,
 		    int64_t first, lq_error_sums *s);
 
+/* Large buffers kept from one task for the next (reuse.c): take one of at least `bytes` (a kept one, or a
+ * fresh one, in huge pages where the kernel gives them on request); give it back when done (kept if it is
+ * among the LQ_REUSE_SLOTS largest, else freed). Thread-safe. */
+#define LQ_REUSE_SLOTS 3
+typedef struct lq_reuse {
+	pthread_mutex_t lock;
+	void *buf[LQ_REUSE_SLOTS];
+	size_t size[LQ_REUSE_SLOTS];
+} lq_reuse;
+
+void *lq_reuse_take(lq_reuse *r, size_t bytes);
+void lq_reuse_give(lq_reuse *r, void *p, size_t bytes);
+void lq_reuse_init(lq_reuse *r);
+void lq_reuse_free(lq_reuse *r);
+
 struct lq_ctx {
 	lq_pool *pool;
 	const lq_cpu_kernels *cpu;
@@ -410,6 +426,7 @@ struct lq_ctx {
 	void *backend_self;        /* the GPU backend's own state */
 	char device_note[256];
 	char err[LQ_ERRBUF];
+	lq_reuse reuse;          /* buffers of whole weights, from one task to the next */
 	lq_test_step test_step;  /* tests only: the step that fails, with this status and message */
 	lq_status test_status;
 	char test_message[256];

@@ -45,6 +45,8 @@ typedef struct merge_state {
 	float *kept_y;               /* every chunk's float32 result */
 	unsigned char *kept_out;     /* the output's codes */
 	unsigned char *kept_base;    /* the base as read: codes or values (as_4bit keeps base_codes anyway) */
+	size_t kept_bytes[3];        /* of kept_y, kept_out, kept_base */
+	lq_reuse *reuse;             /* where the kept buffers come from and go back to (the context's) */
 	lq_held *kept_whole;         /* as_4bit: the float base, read whole (a reference) */
 	unsigned char *measured;     /* measure_given: M's codes or values, taken from the side */
 	float *measured_absmax;      /* and a 4-bit M's scales */
@@ -260,9 +262,11 @@ static void merge_free(void *p)
 	free(ts->base_absmax);
 	free(ts->base_codes);
 	lq_group_out_free(&ts->base_group);
-	free(ts->kept_y);
-	free(ts->kept_out);
-	free(ts->kept_base);
+	if (ts->reuse) {
+		lq_reuse_give(ts->reuse, ts->kept_y, ts->kept_bytes[0]);
+		lq_reuse_give(ts->reuse, ts->kept_out, ts->kept_bytes[1]);
+		lq_reuse_give(ts->reuse, ts->kept_base, ts->kept_bytes[2]);
+	}
 	lq_held_release(ts->kept_whole);
 	free(ts->measured);
 	free(ts->measured_absmax);
@@ -472,23 +476,36 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 		ts->measured = x->measured;
 		x->measured = NULL;
 	}
-	if (fidelity_at_end(m) && (!(ts->kept_y = malloc((size_t)n * 4)) ||
-				   !(ts->kept_out = malloc((size_t)lq_quant_packed_bytes(n))) ||
-				   (!m->base.as_4bit && !(ts->kept_base = malloc((size_t)t->nbytes + 1)))))
-		return LQ_ERR_NOMEM;
+	if (fidelity_at_end(m)) {
+		ts->reuse = &run->ctx->reuse;
+		ts->kept_bytes[0] = (size_t)n * 4;
+		ts->kept_bytes[1] = (size_t)lq_quant_packed_bytes(n);
+		ts->kept_bytes[2] = m->base.as_4bit ? 0 : (size_t)t->nbytes + 1;
+		if (!(ts->kept_y = lq_reuse_take(ts->reuse, ts->kept_bytes[0])) ||
+		    !(ts->kept_out = lq_reuse_take(ts->reuse, ts->kept_bytes[1])) ||
+		    (!m->base.as_4bit && !(ts->kept_base = lq_reuse_take(ts->reuse, ts->kept_bytes[2]))))
+			return LQ_ERR_NOMEM;
+	}
 	return merge_prepare(run, t, ts, side, whole);
 }
 
 /* -------------------------------------------------------------------------------- compute */
 
+/* Where a chunk's float32 result is: in the scratch buffer, or, when its fidelity is measured after the last
+ * chunk, in its place among the kept results (the merge writes it there, no copy). */
+static float *result_of(lq_run *run, const lq_task *t, const merge_state *ts, const lq_chunk *c)
+{
+	return fidelity_at_end(&t->merge) ? ts->kept_y + c->elem0 : run->scratch;
+}
+
 /* A merged element (element `i` of chunk c) that is not finite: refused, never written. An adapter that
  * overflows the weight's type, a DoRA row whose norm is zero, a conversion to a narrower type that
  * overflows it all end here, on the CPU and the GPU alike. */
-static lq_status fail_nonfinite_merge(lq_run *run, const lq_task *t, const lq_chunk *c, int64_t i, bool in_scratch)
+static lq_status fail_nonfinite_merge(lq_run *run, const lq_task *t, const lq_chunk *c, int64_t i, const float *y)
 {
 	const lq_merge_args *m = &t->merge;
 	char where[256];
-	float v = in_scratch ? ((const float *)run->scratch)[i] : lq_load_f32(c->out, m->out_dtype, i);
+	float v = y ? y[i] : lq_load_f32(c->out, m->out_dtype, i);
 	int64_t k = c->elem0 + i;
 	lq_format_index(where, sizeof where, t->shape, t->ndim, k);
 	/* a MERGE without adapters converts a weight's type or dequantizes it */
@@ -530,13 +547,12 @@ static lq_status fidelity_chunk(lq_run *run, const lq_task *t, const lq_chunk *c
 {
 	const lq_merge_args *m = &t->merge;
 	if (fidelity_at_end(m)) {
-		memcpy(ts->kept_y + c->elem0, run->scratch, (size_t)c->nelem * 4);
 		memcpy(ts->kept_out + c->elem0 / 2, c->out, c->out_len);
 		if (!m->base.as_4bit)
 			memcpy(ts->kept_base + c->offset, c->in, c->len);
 		return LQ_OK;
 	}
-	lq_fidelity_range r = {.y = run->scratch, .delta = true, .match = true};
+	lq_fidelity_range r = {.y = result_of(run, t, ts, c), .delta = true, .match = true};
 	fidelity_base(m, ts, c, &r);
 	if (m->measure_given && m->measured.quantized)
 		r.m = codes_side(ts->measured + c->elem0 / 2, ts->measured_absmax, &m->measured.quant, m->base.dtype, c->elem0);
@@ -610,7 +626,7 @@ static lq_status write_rounded(lq_run *run, const lq_task *t, lq_chunk *c)
 	for (int64_t p = 0; p < npieces && bad < 0; p++)
 		bad = j.bad[p]; /* the pieces in element order: the first found is the smallest */
 	free(j.bad);
-	return bad >= 0 ? fail_nonfinite_merge(run, t, c, bad, false) : LQ_OK;
+	return bad >= 0 ? fail_nonfinite_merge(run, t, c, bad, NULL) : LQ_OK;
 }
 
 /* After the rows of a chunk are merged (in c->out, or as float32 in the scratch buffer for a
@@ -628,9 +644,10 @@ static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_
 	}
 	/* PEFT's 4-bit merge: the float32 sum quantized again, as QUANTIZE4 does */
 	int64_t bad = -1;
-	lq_status st = lq_group_out_quantize(ctx, &m->requant, &ts->requant, run->scratch, LQ_DTYPE_F32, c, &bad);
+	float *y = result_of(run, t, ts, c);
+	lq_status st = lq_group_out_quantize(ctx, &m->requant, &ts->requant, y, LQ_DTYPE_F32, c, &bad);
 	if (st == LQ_ERR_NONFINITE)
-		return fail_nonfinite_merge(run, t, c, bad, true);
+		return fail_nonfinite_merge(run, t, c, bad, y);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
 	if (measured && (st = fidelity_chunk(run, t, c, ts)) != LQ_OK)
@@ -653,7 +670,7 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 	const lq_merge_args *m = &t->merge;
 	lq_ctx *ctx = run->ctx;
 	const int64_t cols = m->cols, nrows = c->nelem / (cols ? cols : 1), row0 = c->elem0 / (cols ? cols : 1);
-	float *scratch = run->scratch;
+	float *scratch = result_of(run, t, ts, c);
 	const lq_merge_job job = {.kernels = ctx->cpu, .w = scratch, .row0 = row0, .rows = m->rows, .cols = cols,
 				  .dtype = m->base.dtype, .loras = m->loras, .nloras = m->nloras, .a = ts->a, .b = ts->b,
 				  .bt = ts->bt, .magnitude = ts->magnitude, .col_factor = ts->col_factor,
@@ -675,7 +692,7 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 			    m->base.quant.qtype, m->base.quant.blocksize, result_unrounded(m) ? (void *)scratch : (void *)c->out,
 			    result_unrounded(m) ? LQ_DTYPE_F32 : m->out_dtype, &bad);
 	if (st == LQ_ERR_NONFINITE)
-		return fail_nonfinite_merge(run, t, c, bad, result_unrounded(m));
+		return fail_nonfinite_merge(run, t, c, bad, result_unrounded(m) ? scratch : NULL);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
 	return merge_finish(run, t, c, ts);
