@@ -227,17 +227,24 @@ int64_t lq_quantize_range_avx2(const void *src, lq_dtype dtype, int64_t n, lq_qt
 			       int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
 void lq_dequantize_range_avx2(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
 			      int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
+int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+				 int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
+void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
+				int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
 #endif
 
 /* The delta rows row .. row + nrows - 1 (nrows <= LQ_MERGE_GROUP) of a LoRA, each by lq_lora_delta_row's
  * contract, into out[nrows][cols]; bt is B transposed ([rank, cols]), used by the transposed layout. Rows
- * go together so that each column of A (or of B transposed) is loaded once for all of them. */
-#define LQ_MERGE_GROUP 4
+ * go together so that each column of A (or of B transposed) is read from memory once for all of them
+ * (the kernels tile them in registers, eight or four rows at a time). Results do not depend on it. */
+#define LQ_MERGE_GROUP 16
 typedef void (*lq_delta_rows_fn)(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
 				 int64_t cols, int64_t row, int nrows, float *out);
 #if defined(__x86_64__)
 void lq_delta_rows_avx2(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
 			int64_t cols, int64_t row, int nrows, float *out);
+void lq_delta_rows_avx512(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
+			  int64_t cols, int64_t row, int nrows, float *out);
 #endif
 
 /* ---------------------------------------------------------------------------- merge fidelity */
@@ -314,7 +321,8 @@ typedef lq_status (*lq_rows_fn)(void *arg, int64_t r0, int64_t r1, float *v);
  * does the work; the result does not depend on the thread count. */
 lq_status lq_dora_column_factors(lq_ctx *ctx, const lq_merge_job *job, size_t l, const float *magnitude,
 				 lq_rows_fn base_rows, void *base_arg, int64_t group_rows, float *v, float *factors);
-/* The kernels of `path`: the fastest this CPU runs for LQ_CPU_BEST (found once), or the reference. */
+/* The kernels of `path`: the fastest this CPU runs for LQ_CPU_BEST, the reference for LQ_CPU_SCALAR, an
+ * instruction set's; NULL when this CPU does not run them (lq_cpu_path_supported). */
 const lq_cpu_kernels *lq_cpu_kernels_for(lq_cpu_path path);
 
 /* ------------------------------------------------------------------------------- thread pool */
