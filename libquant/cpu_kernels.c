@@ -29,6 +29,7 @@ static const lq_cpu_kernels avx512_kernels = {
 	.quantize_range = lq_quantize_range_avx512,
 	.dequantize_range = lq_dequantize_range_avx512,
 	.delta_rows = lq_delta_rows_avx512,
+	.double_quant_block = lq_double_quant_block_avx512,
 };
 
 static bool has_avx2(void)

@@ -231,6 +231,8 @@ int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_
 				 int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
 void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
 				int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
+void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
+				  float *nested_absmax);
 #endif
 
 /* The delta rows row .. row + nrows - 1 (nrows <= LQ_MERGE_GROUP) of a LoRA, each by lq_lora_delta_row's
@@ -279,6 +281,9 @@ typedef struct lq_cpu_kernels {
 	lq_quantize_range_fn quantize_range;
 	lq_dequantize_range_fn dequantize_range;
 	lq_delta_rows_fn delta_rows; /* NULL: the reference, lq_lora_delta_row for each row */
+	/* lq_double_quant_block's work; NULL: that reference */
+	void (*double_quant_block)(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
+				   float *nested_absmax);
 } lq_cpu_kernels;
 
 /* A merge of rows [row0, row0 + n) of a weight [rows, cols] held as float32 in w (merge.c). DoRA scales

@@ -314,3 +314,65 @@ TEST(kernels_paths_by_name)
 		lq_ctx_free(ctx);
 	}
 }
+
+/* Block scales for a double quantization: typical ones, all equal (every difference from the offset 0),
+ * zeros and subnormals, values whose codes sit on the dynamic map's midpoints, NaN and infinities. */
+static float dq_value(util_rng *r, int kind, int64_t j)
+{
+	uint64_t u = util_next(r);
+	switch (kind) {
+	case 0:
+		return 0.01f + fabsf(util_normal(r, 0.02f));
+	case 1:
+		return 0.125f;
+	case 2:
+		return (u & 1) ? 0.0f : util_normal(r, 1e-39f);
+	case 3: { /* the offset is 0.5 (below) and the block's largest |c| 0.5: c / 0.5 on midpoints */
+		const float *map = lq_dynamic_map();
+		int i = (int)(u % 255);
+		float mid = (map[i] + map[i + 1]) * 0.5f;
+		return j % 256 == 0 ? 1.0f : 0.5f + mid * 0.5f;
+	}
+	default:
+		return u % 97 == 0 ? ((u >> 8) & 1 ? NAN : INFINITY) : 0.01f + fabsf(util_normal(r, 0.02f));
+	}
+}
+
+TEST(kernels_double_quant_every_path_equals_reference)
+{
+	util_rng r = {util_seed() + 3};
+	static const int64_t counts[] = {1, 17, 255, 256, 257, 1000, 4096 + 17};
+	for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+		const lq_cpu_kernels *k = lq_cpu_kernels_for(paths[p].path);
+		if (!k || !k->double_quant_block) {
+			test_note("%s: no kernel of its own (or not run by this CPU), not tested", paths[p].name);
+			continue;
+		}
+		int cases = 0;
+		for (size_t ci = 0; ci < sizeof counts / sizeof *counts; ci++)
+			for (int kind = 0; kind < 5; kind++) {
+				const int64_t nb = counts[ci], nn = lq_quant_nested_blocks(nb);
+				test_context("%s: %lld scales, kind %d", paths[p].name, (long long)nb, kind);
+				float *a = malloc((size_t)nb * 4), *n0 = calloc((size_t)nn, 4), *n1 = calloc((size_t)nn, 4);
+				uint8_t *q0 = calloc((size_t)nb, 1), *q1 = calloc((size_t)nb, 1);
+				for (int64_t j = 0; j < nb; j++)
+					a[j] = dq_value(&r, kind, j);
+				float offset = kind == 3 ? 0.5f : a[nb / 2];
+				for (int64_t b = 0; b < nn; b++) {
+					lq_double_quant_block(a, nb, offset, b, q0, n0);
+					k->double_quant_block(a, nb, offset, b, q1, n1);
+				}
+				if (memcmp(q0, q1, (size_t)nb) != 0) {
+					int64_t j = 0;
+					while (q0[j] == q1[j])
+						j++;
+					test_fail(__FILE__, __LINE__, "code %lld (scale %08x): %d != %d (reference)", (long long)j,
+						  lq_f32_bits(a[j]), q1[j], q0[j]);
+				}
+				CHECK(memcmp(n0, n1, (size_t)nn * 4) == 0);
+				free(a), free(n0), free(n1), free(q0), free(q1);
+				cases++;
+			}
+		test_note("%s: %d double-quantization cases", k->name, cases);
+	}
+}
