@@ -124,6 +124,14 @@ $(B)/libquant/%_avx2.o: libquant/%_avx2.c
 	@echo "  CC      $< (avx2$(patsubst -m%,$(comma) %,$(AVX2_FLAGS_$*)))"
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(ALL_CFLAGS) -mavx2 $(AVX2_FLAGS_$*) -c $< -o $@
 
+# The AVX-512 kernels (libquant/*_avx512.c): one set of flags for all, what cpu_kernels.c checks at run
+# time before it calls them.
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
+$(B)/libquant/%_avx512.o: libquant/%_avx512.c
+	@mkdir -p $(@D)
+	@echo "  CC      $< (avx512)"
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(LIBQUANT_FLAGS) $(ALL_CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+
 # The reciprocal table is linked in as data; .incbin paths are relative to the top directory.
 $(B)/libquant/rcp_approx_table.o: libquant/rcp_approx_table.S libquant/data/rcp_approx_delta.bin.zst
 	@mkdir -p $(@D)
@@ -237,8 +245,9 @@ rcp-table: $(B)/rcp_approx_gen
 
 .PHONY: check test unit cli-tests fuzz-replay interop fuzz
 # check: fast (under a minute), what CI runs.
+# The unit tests run once on each CPU path this machine has (test_unit -p: scalar, avx2, avx512).
 check: all $(B)/test_unit $(B)/stcmp $(FUZZ_TARGETS:%=$(B)/fuzz_replay_%) $(B)/sample_report
-	$(Q)$(B)/test_unit
+	$(Q)for p in $$($(B)/test_unit -p); do echo "unit tests, LQ_CPU=$$p:"; LQ_CPU=$$p $(B)/test_unit || exit 1; done
 	$(Q)for t in $(FUZZ_TARGETS); do $(B)/fuzz_replay_$$t tests/fuzz/corpus/$$t || exit 1; done
 	$(Q)tests/cli/run.sh $(B)
 	$(Q)tests/interop/check_python_reads.sh $(B)

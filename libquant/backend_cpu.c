@@ -101,6 +101,7 @@ static lq_status cpu_dequantize(lq_ctx *ctx, const uint8_t *packed, const float 
 /* ------------------------------------------------------------------------- double quantization */
 
 typedef struct dq_job {
+	const lq_cpu_kernels *k;
 	const float *absmax;
 	int64_t nblocks;
 	float offset;
@@ -111,13 +112,14 @@ typedef struct dq_job {
 static void dq_item(void *arg, int64_t k)
 {
 	dq_job *job = arg;
-	lq_double_quant_block(job->absmax, job->nblocks, job->offset, k, job->absmax_q, job->nested_absmax);
+	(job->k->double_quant_block ? job->k->double_quant_block : lq_double_quant_block)(
+		job->absmax, job->nblocks, job->offset, k, job->absmax_q, job->nested_absmax);
 }
 
 static lq_status cpu_double_quant_codes(lq_ctx *ctx, const float *absmax, int64_t nblocks, float offset,
 					uint8_t *absmax_q, float *nested_absmax)
 {
-	dq_job job = {.absmax = absmax, .nblocks = nblocks, .offset = offset, .absmax_q = absmax_q,
+	dq_job job = {.k = ctx->cpu, .absmax = absmax, .nblocks = nblocks, .offset = offset, .absmax_q = absmax_q,
 		      .nested_absmax = nested_absmax};
 	lq_pool_run(ctx->pool, lq_quant_nested_blocks(nblocks), dq_item, &job);
 	return LQ_OK;

@@ -10,6 +10,9 @@ lq_ctx *lq_ctx_create(const lq_ctx_options *options)
 {
 	if (lq_rcp_approx_init() != LQ_OK)
 		return NULL; /* the table linked into the library is damaged: nothing exact can be done */
+	const lq_cpu_kernels *kernels = lq_cpu_kernels_for(options ? options->cpu : LQ_CPU_BEST);
+	if (!kernels)
+		return NULL; /* kernels this CPU does not run, asked for by name: no silent fallback */
 	int threads = options ? options->threads : 0;
 	if (threads <= 0) {
 		long online = sysconf(_SC_NPROCESSORS_ONLN);
@@ -24,7 +27,7 @@ lq_ctx *lq_ctx_create(const lq_ctx_options *options)
 		return NULL;
 	}
 	lq_reuse_init(&ctx->reuse);
-	ctx->cpu = lq_cpu_kernels_for(options ? options->cpu : LQ_CPU_BEST);
+	ctx->cpu = kernels;
 	ctx->backend = &lq_backend_cpu;
 	snprintf(ctx->device_note, sizeof ctx->device_note, "CPU");
 	return ctx;

@@ -228,17 +228,26 @@ int64_t lq_quantize_range_avx2(const void *src, lq_dtype dtype, int64_t n, lq_qt
 			       int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
 void lq_dequantize_range_avx2(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
 			      int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
+int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype,
+				 int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
+void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
+				int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
+void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
+				  float *nested_absmax);
 #endif
 
 /* The delta rows row .. row + nrows - 1 (nrows <= LQ_MERGE_GROUP) of a LoRA, each by lq_lora_delta_row's
  * contract, into out[nrows][cols]; bt is B transposed ([rank, cols]), used by the transposed layout. Rows
- * go together so that each column of A (or of B transposed) is loaded once for all of them. */
-#define LQ_MERGE_GROUP 4
+ * go together so that each column of A (or of B transposed) is read from memory once for all of them
+ * (the kernels tile them in registers, eight or four rows at a time). Results do not depend on it. */
+#define LQ_MERGE_GROUP 16
 typedef void (*lq_delta_rows_fn)(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
 				 int64_t cols, int64_t row, int nrows, float *out);
 #if defined(__x86_64__)
 void lq_delta_rows_avx2(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
 			int64_t cols, int64_t row, int nrows, float *out);
+void lq_delta_rows_avx512(const lq_lora *lora, const float *a, const float *b, const float *bt, int64_t rows,
+			  int64_t cols, int64_t row, int nrows, float *out);
 #endif
 
 /* ---------------------------------------------------------------------------- merge fidelity */
@@ -273,6 +282,9 @@ typedef struct lq_cpu_kernels {
 	lq_quantize_range_fn quantize_range;
 	lq_dequantize_range_fn dequantize_range;
 	lq_delta_rows_fn delta_rows; /* NULL: the reference, lq_lora_delta_row for each row */
+	/* lq_double_quant_block's work; NULL: that reference */
+	void (*double_quant_block)(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
+				   float *nested_absmax);
 } lq_cpu_kernels;
 
 /* A merge of rows [row0, row0 + n) of a weight [rows, cols] held as float32 in w (merge.c). DoRA scales
@@ -315,7 +327,8 @@ typedef lq_status (*lq_rows_fn)(void *arg, int64_t r0, int64_t r1, float *v);
  * does the work; the result does not depend on the thread count. */
 lq_status lq_dora_column_factors(lq_ctx *ctx, const lq_merge_job *job, size_t l, const float *magnitude,
 				 lq_rows_fn base_rows, void *base_arg, int64_t group_rows, float *v, float *factors);
-/* The kernels of `path`: the fastest this CPU runs for LQ_CPU_BEST (found once), or the reference. */
+/* The kernels of `path`: the fastest this CPU runs for LQ_CPU_BEST, the reference for LQ_CPU_SCALAR, an
+ * instruction set's; NULL when this CPU does not run them (lq_cpu_path_supported). */
 const lq_cpu_kernels *lq_cpu_kernels_for(lq_cpu_path path);
 
 /* ------------------------------------------------------------------------------- thread pool */

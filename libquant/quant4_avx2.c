@@ -197,10 +197,15 @@ static inline void store8(void *out, lq_dtype dtype, int64_t i, __m256 v)
 {
 	switch (dtype) {
 	case LQ_DTYPE_BF16: {
-		/* round to nearest even on the bits; the values are finite, so no NaN case */
+		/* round to nearest even on the bits; a NaN (a NaN scale's product) is quieted and cut, as
+		 * lq_bf16_encode does, not rounded: that could carry into the exponent or the sign */
 		__m256i u = _mm256_castps_si256(v);
 		__m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-		u = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), lsb), 16);
+		__m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), lsb);
+		__m256i quiet = _mm256_or_si256(u, _mm256_set1_epi32(0x00400000));
+		u = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(rounded), _mm256_castsi256_ps(quiet),
+							 _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+		u = _mm256_srli_epi32(u, 16);
 		__m256i h = _mm256_permute4x64_epi64(_mm256_packus_epi32(u, u), 0x08);
 		_mm_storeu_si128((__m128i *)((uint16_t *)out + i), _mm256_castsi256_si128(h));
 		break;

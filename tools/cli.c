@@ -390,8 +390,14 @@ bool cli_glob_any(const char *name, const char **globs, size_t n)
 lq_ctx_options cli_ctx_options(const cli_common *c)
 {
 	const char *cpu = getenv("LQ_CPU");
-	return (lq_ctx_options){.threads = c->threads,
-				.cpu = cpu && strcmp(cpu, "scalar") == 0 ? LQ_CPU_SCALAR : LQ_CPU_BEST};
+	lq_ctx_options o = {.threads = c->threads, .cpu = LQ_CPU_BEST};
+	if (cpu && *cpu) {
+		if (lq_cpu_path_from_name(cpu, &o.cpu) != LQ_OK)
+			cli_usage_error("invalid LQ_CPU '%s' (scalar, avx2 or avx512)", cpu);
+		if (!lq_cpu_path_supported(o.cpu))
+			cli_usage_error("LQ_CPU=%s: this CPU does not run the %s kernels", cpu, cpu);
+	}
+	return o;
 }
 
 /* The shortest of %.15g, %.16g, %.17g that reads back as exactly v (cJSON's own printing accepts a

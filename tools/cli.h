@@ -95,7 +95,8 @@ typedef struct cli_common {
 void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void));
 
 /* The options of the tools' libquant context: -T's threads, and LQ_CPU from the environment (`scalar`:
- * the reference kernels, which the tests compare with the fast ones; anything else: the fastest). */
+ * the reference kernels, which the tests compare with the fast ones; `avx2`, `avx512`: those; unset or
+ * empty: the fastest). A usage error for another value, or for kernels this CPU does not run. */
 lq_ctx_options cli_ctx_options(const cli_common *c);
 
 /* The options of the tools that write a model (nf4quant, loramerge), with the same meaning:

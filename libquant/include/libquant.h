@@ -107,12 +107,23 @@ LQ_API double lq_quant_bits_per_param(const lq_quant_params *params);
 
 typedef struct lq_ctx lq_ctx;
 
-/* Which CPU kernels a context computes with: the fastest this CPU runs, or the plain C reference
- * implementation, the oracle the others are tested against (the same bytes, slower). */
+/* Which CPU kernels a context computes with: the fastest this CPU runs, the plain C reference
+ * implementation (the oracle the others are tested against), or one instruction set's. Every path gives
+ * the same bytes; they differ in speed only. */
 typedef enum lq_cpu_path {
 	LQ_CPU_BEST = 0,
 	LQ_CPU_SCALAR = 1,
+	LQ_CPU_AVX2 = 2,   /* AVX2 and F16C (the merge with FMA too, where the CPU has it) */
+	LQ_CPU_AVX512 = 3, /* AVX-512 F, BW, VL and DQ */
 } lq_cpu_path;
+
+/* Whether this CPU runs the kernels of `path` (LQ_CPU_BEST and LQ_CPU_SCALAR: always; a value that names
+ * no path: false). */
+LQ_API bool lq_cpu_path_supported(lq_cpu_path path);
+
+/* The path named `name`: "scalar", "avx2" or "avx512" (the names of LQ_CPU in the tools' environment).
+ * Returns LQ_ERR_ARG for any other name, *path untouched. */
+LQ_API lq_status lq_cpu_path_from_name(const char *name, lq_cpu_path *path);
 
 typedef struct lq_ctx_options {
 	int threads;     /* CPU threads for compute; 0 = one per online core */
@@ -120,7 +131,8 @@ typedef struct lq_ctx_options {
 } lq_ctx_options;
 
 /* A context with its own thread pool. options may be NULL (defaults). Returns NULL only when memory or
- * threads cannot be had. */
+ * threads cannot be had, or when options->cpu names kernels this CPU does not run (never a silent
+ * fallback: check lq_cpu_path_supported first to tell the two apart). */
 LQ_API lq_ctx *lq_ctx_create(const lq_ctx_options *options);
 LQ_API void lq_ctx_free(lq_ctx *ctx); /* NULL is a no-op */
 

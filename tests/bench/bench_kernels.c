@@ -5,7 +5,9 @@
  *   bench_kernels [MEGABYTES]        (default 512 MB of bf16 input)
  *
  * Prints a Markdown table: GB/s of bf16 input for quantize (NF4, blocksize 64, double quantization) and of
- * bf16 output for dequantize, median of 5 runs after a warm-up.
+ * bf16 output for dequantize, median of 5 runs after a warm-up, for each CPU path this machine runs
+ * (scalar, AVX2, AVX-512); then the LoRA merge of a bf16 weight [1024, 4096] with a rank-64 adapter on one
+ * core (lq_merge_rows: the delta, the sum and its rounding), per path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "libquant.h"
+#include "lq_internal.h"
 
 static double now(void)
 {
@@ -64,6 +66,46 @@ static double median_time(lq_ctx *ctx, bench *b, int op)
 	return t[3];
 }
 
+/* One core's merge of a bf16 weight [rows, cols] with a rank-r adapter (LQ_LORA_ROWS), per path: the
+ * median of 5 runs after a warm-up, as milliseconds and GFLOP/s of the delta (2 r flops an element). */
+static void merge_table(const lq_cpu_path *paths, int npaths)
+{
+	const int64_t rows = 1024, cols = 4096;
+	const int32_t r = 64;
+	float *a = malloc((size_t)(r * cols) * 4), *bm = malloc((size_t)(rows * r) * 4);
+	float *w0 = malloc((size_t)(rows * cols) * 4), *w = malloc((size_t)(rows * cols) * 4);
+	float *d = malloc((size_t)(cols * LQ_MERGE_GROUP) * 4);
+	uint64_t s = 2463534242ull;
+	for (int64_t i = 0; i < r * cols; i++)
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17, a[i] = (float)(s >> 40) / (float)(1 << 24) - 0.5f;
+	for (int64_t i = 0; i < rows * r; i++)
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17, bm[i] = ((float)(s >> 40) / (float)(1 << 24) - 0.5f) * 0.01f;
+	for (int64_t i = 0; i < rows * cols; i++)
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17, w0[i] = lq_bf16_to_f32(lq_f32_to_bf16((float)(s >> 40) / (float)(1 << 24)));
+	const lq_lora lora = {.layout = LQ_LORA_ROWS, .rank = r, .scaling = 2.0f, .ab_dtype = LQ_DTYPE_F32};
+	float *as[1] = {a}, *bs[1] = {bm}, *bts[1] = {NULL};
+	printf("| kernels | merge [%lld, %lld] bf16, rank %d, one core (ms) | GFLOP/s |\n", (long long)rows,
+	       (long long)cols, (int)r);
+	printf("|---|---|---|\n");
+	for (int m = 0; m < npaths; m++) {
+		const lq_cpu_kernels *k = lq_cpu_kernels_for(paths[m]);
+		if (!k)
+			continue;
+		lq_merge_job job = {.kernels = k, .w = w, .row0 = 0, .rows = rows, .cols = cols, .dtype = LQ_DTYPE_BF16,
+				    .loras = &lora, .nloras = 1, .a = as, .b = bs, .bt = bts};
+		double t[6];
+		for (int run = 0; run < 6; run++) {
+			memcpy(w, w0, (size_t)(rows * cols) * 4);
+			double t0 = now();
+			lq_merge_rows(&job, 0, rows, d);
+			t[run] = now() - t0;
+		}
+		qsort(t + 1, 5, sizeof *t, cmp_double);
+		printf("| %s | %.1f | %.1f |\n", k->name, t[3] * 1e3, 2.0 * r * (double)(rows * cols) / t[3] / 1e9);
+	}
+	free(a), free(bm), free(w0), free(w), free(d);
+}
+
 int main(int argc, char **argv)
 {
 	int64_t mb = argc > 1 ? atoll(argv[1]) : 512;
@@ -87,8 +129,10 @@ int main(int argc, char **argv)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	printf("| kernels | threads | quantize NF4+DQ (GB/s bf16 in) | per core | dequantize (GB/s bf16 out) | memcpy (GB/s) |\n");
 	printf("|---|---|---|---|---|---|\n");
-	const lq_cpu_path paths[] = {LQ_CPU_SCALAR, LQ_CPU_BEST};
-	for (int m = 0; m < 2; m++) {
+	const lq_cpu_path paths[] = {LQ_CPU_SCALAR, LQ_CPU_AVX2, LQ_CPU_AVX512};
+	for (int m = 0; m < 3; m++) {
+		if (!lq_cpu_path_supported(paths[m]))
+			continue;
 		int threads[] = {1, (int)cores};
 		for (int k = 0; k < (cores > 1 ? 2 : 1); k++) {
 			lq_ctx_options o = {.threads = threads[k], .cpu = paths[m]};
@@ -100,6 +144,7 @@ int main(int argc, char **argv)
 			lq_ctx_free(ctx);
 		}
 	}
-	printf("\n%lld MB of bf16 input; memcpy counts bytes read and written.\n", (long long)mb);
+	printf("\n%lld MB of bf16 input; memcpy counts bytes read and written.\n\n", (long long)mb);
+	merge_table(paths, 3);
 	return 0;
 }

@@ -5,6 +5,8 @@
  *
  *   build/test_unit            runs every test
  *   build/test_unit -l         lists them
+ *   build/test_unit -p         lists the CPU paths this machine runs (LQ_CPU=PATH build/test_unit: the
+ *                              tests on that path's kernels; `make check` runs each)
  *   build/test_unit NAME...    runs those whose name contains one of the NAMEs
  *
  * Tests find the fixtures relative to the top of the tree (the Makefile runs them from there), or under

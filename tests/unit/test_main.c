@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "libquant.h"
 #include "test.h"
 
 #define MAX_TESTS 512
@@ -77,6 +78,16 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "-l") == 0) {
 		for (int i = 0; i < ntests; i++)
 			puts(tests[i].name);
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "-p") == 0) {
+		/* the values of LQ_CPU this CPU runs: `make check` runs the tests under each */
+		static const char *const names[] = {"scalar", "avx2", "avx512"};
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+			lq_cpu_path p;
+			if (lq_cpu_path_from_name(names[i], &p) == LQ_OK && lq_cpu_path_supported(p))
+				puts(names[i]);
+		}
 		return 0;
 	}
 	int ran = 0, failed_tests = 0;

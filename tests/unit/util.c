@@ -68,7 +68,11 @@ const char *util_tmpdir(void)
 lq_ctx *util_ctx(int threads)
 {
 	const char *cpu = getenv("LQ_CPU"); /* as the tools read it */
-	lq_ctx_options o = {.threads = threads, .cpu = cpu && strcmp(cpu, "scalar") == 0 ? LQ_CPU_SCALAR : LQ_CPU_BEST};
+	lq_ctx_options o = {.threads = threads, .cpu = LQ_CPU_BEST};
+	if (cpu && *cpu && (lq_cpu_path_from_name(cpu, &o.cpu) != LQ_OK || !lq_cpu_path_supported(o.cpu))) {
+		test_fail(__FILE__, __LINE__, "LQ_CPU=%s: unknown, or kernels this CPU does not run", cpu);
+		return NULL;
+	}
 	lq_ctx *ctx = lq_ctx_create(&o);
 	const char *device = getenv("LQ_TEST_DEVICE");
 	if (!ctx) {

@@ -1,0 +1,320 @@
+/*
+ * quant4_avx512.c: the block kernels with AVX-512 (F, BW, VL, DQ), 32 elements per step: the even
+ * elements of a step in one register and the odd ones in another, which is how a bf16 vector splits for
+ * free and how the packed bytes pair them (element 2k in the high nibble of byte k). Built with
+ * AVX512_FLAGS and called only after cpu_kernels.c has seen all of it at run time. Same bytes as the
+ * reference (quant4_ref.c): the same float32 operations on each element, and the flush-to-zero of
+ * bitsandbytes' fast math done with masks rather than the MXCSR, so that no global state is touched.
+ */
+#include <math.h>
+
+#include "lq_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* Blocks whose maxima are found before any is coded: their reciprocals (a table of 2 MB, lq_rcp_approx)
+ * are then looked up together, the cache misses overlapping instead of one per block. */
+#define BATCH 16
+
+/* Elements i .. i + 31 as float32: the even ones (i + 2k in lane k) in *e, the odd ones in *o. */
+static inline void load32(const void *src, lq_dtype dtype, int64_t i, __m512 *e, __m512 *o)
+{
+	switch (dtype) {
+	case LQ_DTYPE_BF16: {
+		__m512i x = _mm512_loadu_si512((const uint16_t *)src + i);
+		*e = _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
+		*o = _mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32((int)0xffff0000u)));
+		break;
+	}
+	case LQ_DTYPE_F16: {
+		__m512i x = _mm512_loadu_si512((const uint16_t *)src + i);
+		*e = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(x));
+		*o = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
+		break;
+	}
+	default: {
+		const __m512 a = _mm512_loadu_ps((const float *)src + i), b = _mm512_loadu_ps((const float *)src + i + 16);
+		const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+		*e = _mm512_permutex2var_ps(a, even, b);
+		*o = _mm512_permutex2var_ps(a, _mm512_add_epi32(even, _mm512_set1_epi32(1)), b);
+		break;
+	}
+	}
+}
+
+/* x with subnormals replaced by a zero of the same sign. */
+static inline __m512 ftz16(__m512 x)
+{
+	__mmask16 tiny = _mm512_testn_epi32_mask(_mm512_castps_si512(x), _mm512_set1_epi32(0x7f800000));
+	return _mm512_castsi512_ps(_mm512_mask_and_epi32(_mm512_castps_si512(x), tiny, _mm512_castps_si512(x),
+							 _mm512_set1_epi32((int)0x80000000u)));
+}
+
+/* The thresholds of a binary search over sorted thresholds t, as tables indexed by the code found so
+ * far: step[s][c] is the threshold the step with bit `1 << (nsteps - 1 - s)` compares with when the
+ * higher bits are c, t[c + bit - 1]. */
+typedef struct search {
+	__m512 step[3]; /* the steps after the first, whose threshold is a constant */
+	__m512 first;
+} search;
+
+static search search_tables(const float *t, int nsteps)
+{
+	search s;
+	int top = 1 << (nsteps - 1);
+	s.first = _mm512_set1_ps(t[top - 1]);
+	for (int k = 1; k < nsteps; k++) {
+		int bit = top >> k;
+		float lanes[16];
+		for (int c = 0; c < 16; c++) {
+			int idx = (c & ~(2 * bit - 1)) + bit - 1; /* the higher bits of c, then this step's */
+			lanes[c] = t[idx < (1 << nsteps) - 1 ? idx : (1 << nsteps) - 2];
+		}
+		s.step[k - 1] = _mm512_loadu_ps(lanes);
+	}
+	return s;
+}
+
+/* The number of thresholds v lies strictly above (NaN: none), by binary search: the reference's count of
+ * comparisons, since the thresholds ascend. */
+static inline __m512i search16(__m512 v, const search *s, int nsteps)
+{
+	int bit = 1 << (nsteps - 1);
+	__m512i c = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(v, s->first, _CMP_GT_OQ), _mm512_set1_epi32(bit));
+	for (int k = 1; k < nsteps; k++) {
+		bit >>= 1;
+		__m512 th = _mm512_permutexvar_ps(c, s->step[k - 1]);
+		c = _mm512_mask_or_epi32(c, _mm512_cmp_ps_mask(v, th, _CMP_GT_OQ), c, _mm512_set1_epi32(bit));
+	}
+	return c;
+}
+
+typedef struct coder {
+	lq_qtype qtype;
+	search nf4, fp4;
+	__m512i fp4_by_rank;
+} coder;
+
+/* The codes of sixteen elements x, times r. With no subnormal input in the block the input flush is
+ * skipped; the product's flush matters for FP4 only, where it decides the sign of a tiny negative product
+ * (a flushed -0.0 is positive): the sign bit is set for y <= -FLT_MIN, the negative normal products. NF4
+ * codes a subnormal product as 7 whatever its sign. */
+static inline __m512i codes16(__m512 x, __m512 r, bool tiny_inputs, const coder *k)
+{
+	if (tiny_inputs)
+		x = ftz16(x);
+	__m512 y = _mm512_mul_ps(x, r);
+	if (k->qtype == LQ_QTYPE_NF4)
+		return search16(y, &k->nf4, 4);
+	__m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(y), _mm512_set1_epi32(0x7fffffff)));
+	__m512i code = _mm512_permutexvar_epi32(search16(a, &k->fp4, 3), k->fp4_by_rank);
+	__mmask16 neg = _mm512_cmp_ps_mask(y, _mm512_set1_ps(-0x1p-126f), _CMP_LE_OQ);
+	return _mm512_mask_or_epi32(code, neg, code, _mm512_set1_epi32(8));
+}
+
+/* The largest and the smallest nonzero magnitude of block b's elements, as float32 bits: a step's
+ * magnitudes (16-bit types: as 16-bit integers, which order like their values) go into running maxima,
+ * and bits - 1 as unsigned into running minima (a zero wraps to the largest value). */
+static void block_range(const void *src, lq_dtype dtype, int64_t i0, int32_t blocksize, uint32_t *max_bits,
+			uint32_t *min_bits)
+{
+	if (dtype == LQ_DTYPE_F32) {
+		const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), one = _mm512_set1_epi32(1);
+		__m512i m = _mm512_setzero_si512(), t = _mm512_set1_epi32(-1);
+		for (int64_t i = i0; i < i0 + blocksize; i += 16) {
+			__m512i a = _mm512_and_si512(_mm512_loadu_si512((const float *)src + i), abs_mask);
+			m = _mm512_max_epu32(m, a);
+			t = _mm512_min_epu32(t, _mm512_sub_epi32(a, one));
+		}
+		*max_bits = _mm512_reduce_max_epu32(m);
+		*min_bits = _mm512_reduce_min_epu32(t) + 1u;
+		return;
+	}
+	const __m512i abs_mask = _mm512_set1_epi16(0x7fff), one = _mm512_set1_epi16(1);
+	__m512i m = _mm512_setzero_si512(), t = _mm512_set1_epi32(-1);
+	for (int64_t i = i0; i < i0 + blocksize; i += 32) {
+		__m512i a = _mm512_and_si512(_mm512_loadu_si512((const uint16_t *)src + i), abs_mask);
+		m = _mm512_max_epu16(m, a);
+		t = _mm512_min_epu16(t, _mm512_sub_epi16(a, one));
+	}
+	m = _mm512_max_epu16(m, _mm512_srli_epi32(m, 16));
+	t = _mm512_min_epu16(t, _mm512_srli_epi32(t, 16));
+	uint16_t hmax = (uint16_t)_mm512_reduce_max_epu32(_mm512_and_si512(m, _mm512_set1_epi32(0xffff)));
+	uint16_t hmin = (uint16_t)(_mm512_reduce_min_epu32(_mm512_and_si512(t, _mm512_set1_epi32(0xffff))) + 1u);
+	if (dtype == LQ_DTYPE_BF16) {
+		*max_bits = (uint32_t)hmax << 16;
+		*min_bits = (uint32_t)hmin << 16;
+	} else { /* a half's value is a normal float32 or zero, never a subnormal one */
+		*max_bits = lq_f32_bits(fabsf(lq_f16_to_f32(hmax)));
+		*min_bits = hmin ? 0x00800000u : 0;
+	}
+}
+
+int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype, int32_t blocksize,
+				 int64_t b0, int64_t b1, uint8_t *packed, float *absmax)
+{
+	int64_t bad = -1;
+	coder k = {.qtype = qtype, .nf4 = search_tables(lq_nf4_thresholds, 4),
+		   .fp4 = search_tables(lq_fp4_thresholds_sorted, 3)};
+	int32_t by_rank[16] = {0};
+	for (int c = 0; c < 8; c++)
+		by_rank[c] = lq_fp4_code_by_rank[c];
+	k.fp4_by_rank = _mm512_loadu_si512(by_rank);
+	for (int64_t bb = b0; bb < b1; bb += BATCH) {
+		const int64_t be = bb + BATCH < b1 ? bb + BATCH : b1;
+		uint32_t max_bits[BATCH], min_bits[BATCH];
+		float r[BATCH];
+		for (int64_t b = bb; b < be; b++) {
+			if (b * blocksize + blocksize > n)
+				max_bits[b - bb] = 0xffffffffu; /* the partial last block: the reference's */
+			else
+				block_range(src, dtype, b * blocksize, blocksize, &max_bits[b - bb], &min_bits[b - bb]);
+		}
+		for (int64_t b = bb; b < be; b++)
+			if (max_bits[b - bb] < 0x7f800000u) {
+				/* a subnormal is the block's maximum only when every element is subnormal or zero,
+				 * so flushing the maximum is flushing every element first */
+				absmax[b] = lq_ftz(lq_f32_from_bits(max_bits[b - bb]));
+				r[b - bb] = lq_rcp_approx(absmax[b]);
+			}
+		for (int64_t b = bb; b < be; b++) {
+			const int64_t i0 = b * blocksize;
+			if (max_bits[b - bb] >= 0x7f800000u) {
+				/* a NaN or infinity, or the partial last block: the reference, one element at a time */
+				int64_t e = lq_quantize_range_scalar(src, dtype, n, qtype, blocksize, b, b + 1, packed, absmax);
+				if (bad < 0)
+					bad = e;
+				continue;
+			}
+			const bool tiny_inputs = min_bits[b - bb] != 0 && min_bits[b - bb] < 0x00800000u;
+			const __m512 rv = _mm512_set1_ps(r[b - bb]);
+			for (int64_t i = i0; i < i0 + blocksize; i += 32) {
+				__m512 e, o;
+				load32(src, dtype, i, &e, &o);
+				__m512i ce = codes16(e, rv, tiny_inputs, &k), co = codes16(o, rv, tiny_inputs, &k);
+				__m512i bytes = _mm512_or_si512(_mm512_slli_epi32(ce, 4), co);
+				_mm_storeu_si128((__m128i *)(packed + i / 2), _mm512_cvtepi32_epi8(bytes));
+			}
+		}
+	}
+	return bad;
+}
+
+/* 32 float32 values, the even elements in e and the odd ones in o, to dtype at element i of out. */
+static inline void store32(void *out, lq_dtype dtype, int64_t i, __m512 e, __m512 o)
+{
+	switch (dtype) {
+	case LQ_DTYPE_BF16: {
+		/* round to nearest even on the bits (a NaN: quieted and cut, as lq_bf16_encode), the result in
+		 * the high half of each lane; the even element goes to the low half */
+		const __m512i quiet = _mm512_set1_epi32(0x00400000), half = _mm512_set1_epi32(0x7fff);
+		const __m512i one = _mm512_set1_epi32(1);
+		__m512i ue = _mm512_castps_si512(e), uo = _mm512_castps_si512(o);
+		__m512i re = _mm512_add_epi32(_mm512_add_epi32(ue, half), _mm512_and_si512(_mm512_srli_epi32(ue, 16), one));
+		__m512i ro = _mm512_add_epi32(_mm512_add_epi32(uo, half), _mm512_and_si512(_mm512_srli_epi32(uo, 16), one));
+		re = _mm512_mask_or_epi32(re, _mm512_cmp_ps_mask(e, e, _CMP_UNORD_Q), ue, quiet);
+		ro = _mm512_mask_or_epi32(ro, _mm512_cmp_ps_mask(o, o, _CMP_UNORD_Q), uo, quiet);
+		__m512i w = _mm512_or_si512(_mm512_srli_epi32(re, 16),
+					    _mm512_and_si512(ro, _mm512_set1_epi32((int)0xffff0000u)));
+		_mm512_storeu_si512((uint16_t *)out + i, w);
+		break;
+	}
+	case LQ_DTYPE_F16: {
+		__m512i he = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(e, _MM_FROUND_TO_NEAREST_INT));
+		__m512i ho = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(o, _MM_FROUND_TO_NEAREST_INT));
+		_mm512_storeu_si512((uint16_t *)out + i, _mm512_or_si512(he, _mm512_slli_epi32(ho, 16)));
+		break;
+	}
+	default: {
+		const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+		_mm512_storeu_ps((float *)out + i, _mm512_permutex2var_ps(e, lo, o));
+		_mm512_storeu_ps((float *)out + i + 16,
+				 _mm512_permutex2var_ps(e, _mm512_add_epi32(lo, _mm512_set1_epi32(8)), o));
+		break;
+	}
+	}
+}
+
+void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
+				int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out)
+{
+	const __m512 table = _mm512_loadu_ps(lq_code_table(qtype));
+	for (int64_t b = b0; b < b1; b++) {
+		int64_t i0 = b * blocksize;
+		if (i0 + blocksize > n) {
+			lq_dequantize_range_scalar(packed, absmax, n, qtype, blocksize, b, b + 1, dtype, out);
+			continue;
+		}
+		const float s = lq_ftz(absmax[b]);
+		const __m512 scale = _mm512_set1_ps(s);
+		/* every nonzero code value is at least 2^-8 in magnitude: a product can be subnormal only for a
+		 * scale below 2^-118 (or a NaN scale, which the flush leaves alone) */
+		const bool flush = !(fabsf(s) >= 0x1p-100f);
+		for (int64_t i = i0; i < i0 + blocksize; i += 32) {
+			__m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(packed + i / 2)));
+			__m512 e = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table), scale);
+			__m512 o = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_and_si512(v, _mm512_set1_epi32(15)), table),
+						 scale);
+			if (flush)
+				e = ftz16(e), o = ftz16(o);
+			store32(out, dtype, i, e, o);
+		}
+	}
+}
+
+#endif /* __x86_64__ */
+
+#if defined(__x86_64__)
+/* lq_dynamic_code of sixteen values: the same binary search from 127 with gathers from the map, then the
+ * comparison with the midpoint to the neighbour on the side v lies (NaN compares false: code 0). */
+static inline __m512i dynamic_codes16(__m512 v, const float *map)
+{
+	__m512i p = _mm512_set1_epi32(127);
+	for (int step = 64; step > 0; step >>= 1) {
+		__mmask16 gt = _mm512_cmp_ps_mask(v, _mm512_i32gather_ps(p, map, 4), _CMP_GT_OQ);
+		p = _mm512_mask_add_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(step)), gt, p, _mm512_set1_epi32(step));
+	}
+	const __m512 mp = _mm512_i32gather_ps(p, map, 4), half = _mm512_set1_ps(0.5f);
+	const __mmask16 above = _mm512_cmp_ps_mask(v, mp, _CMP_GT_OQ);
+	/* the neighbour: p + 1 above (p < 255 there: v is at most 1, the map's last value), else p - 1 (0 at 0) */
+	__m512i q = _mm512_mask_add_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(1)), above, p, _mm512_set1_epi32(1));
+	q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), _mm512_set1_epi32(255));
+	const __m512 mid = _mm512_mul_ps(_mm512_add_ps(_mm512_i32gather_ps(q, map, 4), mp), half);
+	const __mmask16 take_q = (__mmask16)((_mm512_cmp_ps_mask(v, mid, _CMP_GT_OQ) & above) |
+					     (_mm512_cmp_ps_mask(v, mid, _CMP_LT_OQ) & (__mmask16)~above));
+	return _mm512_mask_mov_epi32(p, take_q, q);
+}
+
+void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
+				  float *nested_absmax)
+{
+	const int64_t j0 = k * LQ_NESTED_BLOCKSIZE;
+	const int64_t j1 = j0 + LQ_NESTED_BLOCKSIZE < nblocks ? j0 + LQ_NESTED_BLOCKSIZE : nblocks;
+	if (j1 - j0 < LQ_NESTED_BLOCKSIZE) {
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* the partial last */
+		return;
+	}
+	/* c = absmax - offset (IEEE, no flushing), the maximum of |c| flushed: as the reference */
+	const __m512 off = _mm512_set1_ps(offset);
+	__m512i m = _mm512_setzero_si512();
+	for (int64_t j = j0; j < j1; j += 16) {
+		__m512i a = _mm512_castps_si512(_mm512_sub_ps(_mm512_loadu_ps(absmax + j), off));
+		m = _mm512_max_epu32(m, _mm512_and_si512(a, _mm512_set1_epi32(0x7fffffff)));
+	}
+	uint32_t max_bits = _mm512_reduce_max_epu32(m);
+	if (max_bits >= 0x7f800000u) {
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* a NaN or infinity */
+		return;
+	}
+	const float amax = lq_ftz(lq_f32_from_bits(max_bits));
+	nested_absmax[k] = amax;
+	const __m512 r = _mm512_set1_ps(lq_rcp_approx(amax));
+	const float *map = lq_dynamic_map();
+	for (int64_t j = j0; j < j1; j += 16) {
+		__m512 c = _mm512_sub_ps(_mm512_loadu_ps(absmax + j), off);
+		__m512 v = ftz16(_mm512_mul_ps(ftz16(c), r));
+		_mm_storeu_si128((__m128i *)(absmax_q + j), _mm512_cvtepi32_epi8(dynamic_codes16(v, map)));
+	}
+}
+#endif
