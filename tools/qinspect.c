@@ -646,6 +646,8 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	r.device = lq_ctx_device_note(ctx);
+	cli_info(1, "compute: %s; %s kernels, %d thread%s", r.device, lq_ctx_backend_name(ctx), lq_ctx_threads(ctx),
+		 lq_ctx_threads(ctx) == 1 ? "" : "s");
 	r.tensors = calloc(tc.n + 1, sizeof *r.tensors);
 	r.only_in_checkpoint = calloc(tc.n + 1, sizeof *r.only_in_checkpoint);
 	r.only_in_reference = calloc(tr.n + 1, sizeof *r.only_in_reference);

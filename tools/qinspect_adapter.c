@@ -170,6 +170,8 @@ int qi_adapter_main(const qi_adapter_args *a, report_inputs *inputs)
 		goto finish;
 	}
 	r.device = lq_ctx_device_note(ctx);
+	cli_info(1, "compute: %s; %s kernels, %d thread%s", r.device, lq_ctx_backend_name(ctx), lq_ctx_threads(ctx),
+		 lq_ctx_threads(ctx) == 1 ? "" : "s");
 	cli_info(1, "%s; M %s", qi_adapter_base_kind(&r), a->merged ? "as MERGED holds it" : "the 4-bit requantization");
 	const merge_measure how = {.given = mm ? &merged : NULL, .given_path = a->merged, .every = true, .globs = a->globs, .nglobs = a->nglobs,
 				   .what = "measuring"};
