@@ -30,6 +30,7 @@
 #include "hf_select.h"
 #include "hf_tensors.h"
 #include "libquant.h"
+#include "lora_combine.h"
 #include "out_model.h"
 #include "peft.h"
 #include "report_file.h"
@@ -1453,6 +1454,8 @@ static lq_status merge(const options *o, const hf_model *m, plan *p, lq_ctx *ctx
 int main(int argc, char **argv)
 {
 	cli_init(argv[0]);
+	if (lora_combine_wanted(argc, argv))
+		return lora_combine_main(argc, argv);
 	options o;
 	parse_args(argc, argv, &o);
 	if (o.out.max_shard_size && fmt_ends_with(o.output, ".safetensors"))
