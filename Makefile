@@ -243,6 +243,7 @@ check: all $(B)/test_unit $(B)/stcmp $(FUZZ_TARGETS:%=$(B)/fuzz_replay_%) $(B)/s
 	$(Q)tests/interop/check_python_reads.sh $(B)
 	$(Q)tests/interop/sentence_transformers.sh $(B)
 	$(Q)tests/interop/transformers_load.sh $(B)
+	$(Q)tests/interop/combine.sh $(B)
 	$(Q)tests/qinspect/run.sh $(B)
 	$(Q)tests/fidelity/run.sh $(B)
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"

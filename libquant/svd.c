@@ -1,12 +1,17 @@
 /*
  * svd.c: the truncated SVD of PEFT's *_svd combinations (libquant.h, lq_svd_truncate), by LAPACK.
  *
- * The driver is sgesdd (divide and conquer), not sgesvd (QR iteration): with singular vectors wanted it is
- * several times faster on the matrices here (a layer's delta, thousands square), and it is what
- * torch.linalg.svd calls on the CPU, so that the singular vectors, whose signs a clamp depends on, come
- * from the same algorithm as PEFT's. The matrix is handed over as torch hands it (column-major, m = rows,
+ * The driver is gesdd (divide and conquer), not gesvd (QR iteration): with singular vectors wanted it is
+ * several times faster on the matrices here (a layer's delta, thousands square), and it is the driver
+ * torch.linalg.svd calls on the CPU. It runs in double precision (dgesdd) on the float32 delta: the
+ * factors are then those of the float32 matrix PEFT decomposes, rounded once, and what remains of the
+ * difference from PEFT is its own float32 SVD's error (a truncation between close singular values
+ * magnifies it: measured within 1e-5 relative on the tests' adapters, where sgesdd's error added to
+ * PEFT's came close to it). The matrix is handed over as torch hands it (column-major, m = rows,
  * n = cols), and only the thin factors are computed (jobz 'S'): PEFT's full_matrices=True keeps only the
- * first `rank` columns of U and rows of Vh, which the thin SVD computes alike.
+ * first `rank` columns of U and rows of Vh, which the thin SVD computes alike. The signs of the singular
+ * vectors are LAPACK's: MKL (torch on the CPU) and cuSOLVER (on a GPU) may choose others, which changes
+ * nothing in B @ A but moves a --svd-clamp threshold.
  */
 #include <limits.h>
 #include <math.h>
@@ -17,8 +22,8 @@
 
 /* LAPACK's Fortran interface (liblapack3): the hidden length of the character argument last, as gfortran
  * passes it. */
-extern void sgesdd_(const char *jobz, const int *m, const int *n, float *a, const int *lda, float *s, float *u,
-		    const int *ldu, float *vt, const int *ldvt, float *work, const int *lwork, int *iwork, int *info,
+extern void dgesdd_(const char *jobz, const int *m, const int *n, double *a, const int *lda, double *s, double *u,
+		    const int *ldu, double *vt, const int *ldvt, double *work, const int *lwork, int *iwork, int *info,
 		    size_t jobz_len);
 
 static int cmp_float(const void *x, const void *y)
@@ -66,12 +71,12 @@ LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t co
 			return lq_fail(ctx, LQ_ERR_NONFINITE, "svd: element [%lld, %lld] is %s", (long long)(i / (size_t)cols),
 				       (long long)(i % (size_t)cols), isnan(m[i]) ? "NaN" : "infinite");
 	const int im = (int)rows, in = (int)cols, imn = (int)mn;
-	float *colmajor = malloc(nel * sizeof *colmajor);
-	float *sv = malloc((size_t)mn * sizeof *sv);
-	float *u = malloc((size_t)rows * (size_t)mn * sizeof *u);
-	float *vt = malloc((size_t)mn * (size_t)cols * sizeof *vt);
+	double *colmajor = malloc(nel * sizeof *colmajor);
+	double *sv = malloc((size_t)mn * sizeof *sv);
+	double *u = malloc((size_t)rows * (size_t)mn * sizeof *u);
+	double *vt = malloc((size_t)mn * (size_t)cols * sizeof *vt);
 	int *iwork = malloc(8 * (size_t)mn * sizeof *iwork);
-	float *work = NULL;
+	double *work = NULL;
 	lq_status st = LQ_OK;
 	if (!colmajor || !sv || !u || !vt || !iwork) {
 		st = lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
@@ -79,11 +84,11 @@ LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t co
 	}
 	for (int64_t i = 0; i < rows; i++)
 		for (int64_t j = 0; j < cols; j++)
-			colmajor[i + j * rows] = m[i * cols + j];
+			colmajor[i + j * rows] = (double)m[i * cols + j];
 	int info = 0, lwork = -1;
-	float query = 0;
-	sgesdd_("S", &im, &in, colmajor, &im, sv, u, &im, vt, &imn, &query, &lwork, iwork, &info, 1);
-	if (info != 0 || !(query >= 1) || query > (float)INT_MAX) {
+	double query = 0;
+	dgesdd_("S", &im, &in, colmajor, &im, sv, u, &im, vt, &imn, &query, &lwork, iwork, &info, 1);
+	if (info != 0 || !(query >= 1) || query > (double)INT_MAX) {
 		st = lq_fail(ctx, LQ_ERR_UNSUPPORTED, "svd: LAPACK's workspace query failed (info %d)", info);
 		goto done;
 	}
@@ -93,35 +98,31 @@ LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t co
 		st = lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	sgesdd_("S", &im, &in, colmajor, &im, sv, u, &im, vt, &imn, work, &lwork, iwork, &info, 1);
+	dgesdd_("S", &im, &in, colmajor, &im, sv, u, &im, vt, &imn, work, &lwork, iwork, &info, 1);
 	if (info != 0) {
-		st = lq_fail(ctx, LQ_ERR_UNSUPPORTED, "svd: LAPACK's sgesdd did not converge (info %d)", info);
+		st = lq_fail(ctx, LQ_ERR_UNSUPPORTED, "svd: LAPACK's dgesdd did not converge (info %d)", info);
 		goto done;
 	}
 	for (int64_t i = 0; i < rows; i++)
 		for (int64_t k = 0; k < rank; k++)
-			b[i * rank + k] = u[i + k * rows] * sv[k];
+			b[i * rank + k] = (float)(u[i + k * rows] * sv[k]);
 	for (int64_t k = 0; k < rank; k++)
 		for (int64_t j = 0; j < cols; j++)
-			a[k * cols + j] = vt[k + j * mn];
-	if (s)
-		memcpy(s, sv, (size_t)rank * sizeof *s);
+			a[k * cols + j] = (float)vt[k + j * mn];
+	for (int64_t k = 0; s && k < rank; k++)
+		s[k] = (float)sv[k];
 	if (clamp >= 0) {
 		/* dist = cat(U.flatten(), Vh.flatten()); hi = quantile(dist, clamp); both clamped to [-hi, hi] */
 		const int64_t nb = rows * rank, na = rank * cols;
-		float *dist = colmajor; /* rows * cols >= nb + na is not guaranteed: grow when needed */
-		if ((size_t)(nb + na) > nel) {
-			dist = malloc((size_t)(nb + na) * sizeof *dist);
-			if (!dist) {
-				st = lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
-				goto done;
-			}
+		float *dist = malloc((size_t)(nb + na) * sizeof *dist);
+		if (!dist) {
+			st = lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
+			goto done;
 		}
 		memcpy(dist, b, (size_t)nb * sizeof *dist);
 		memcpy(dist + nb, a, (size_t)na * sizeof *dist);
 		const float hi = quantile(dist, nb + na, (float)clamp);
-		if (dist != colmajor)
-			free(dist);
+		free(dist);
 		for (int64_t i = 0; i < nb; i++)
 			b[i] = clampf(b[i], -hi, hi);
 		for (int64_t i = 0; i < na; i++)

@@ -471,7 +471,7 @@ LQ_API lq_status lq_combine_tasks(lq_ctx *ctx, const lq_combine_params *p, const
  * The rank-`rank` truncation of the SVD of m (rows x cols float32, row-major; overwritten), as PEFT's
  * add_weighted_adapter takes it from torch.linalg.svd: b[rows x rank] = U[:, :rank] @ diag(S[:rank]),
  * a[rank x cols] = Vh[:rank, :], s[rank] the singular values (s may be NULL). clamp in [0, 1] (< 0:
- * none): b and a clamped to +-torch.quantile(cat(b, a), clamp). Computed by LAPACK's sgesdd (the driver
+ * none): b and a clamped to +-torch.quantile(cat(b, a), clamp). Computed by LAPACK's dgesdd (the driver
  * torch uses on the CPU), so the singular vectors' signs are LAPACK's. LQ_ERR_ARG for rank < 1,
  * rank > min(rows, cols), a clamp above 1, or a matrix beyond LAPACK's 32-bit sizes; LQ_ERR_NONFINITE
  * for NaN or infinity in m; LQ_ERR_UNSUPPORTED when LAPACK does not converge; LQ_ERR_NOMEM.
