@@ -13,7 +13,9 @@ and saves the combined adapter; loramerge --combine writes its own. Then:
   the float64 SVD of PEFT's float32 delta, with loramerge's signs;
 - the dare types (PEFT's masks come from torch's generator, not reproduced): shapes only;
 - PEFT loads loramerge's adapter (PeftModel.from_pretrained), and its logits equal those of PEFT's own
-  combined adapter (bit for bit where the tensors are; within 1e-4 for the svd types).
+  combined adapter (bit for bit where the tensors are; within 1e-4 for the svd types);
+- for linear, cat and ties: loramerge's merge of its combined adapter into tiny-llama (bf16) is within one
+  unit in the last place of PEFT's merge_and_unload() of PEFT's combined adapter.
 
 Usage: combine_check.py LORAMERGE WORKDIR [CASE...]      (run by tests/interop/combine.sh)
 """
@@ -55,6 +57,9 @@ CASES = [
     ("dare_linear_svd", "dare_linear_svd", [("plain_r8", 0.7), ("rslora_r16", 0.5)], {"density": 0.7}),
     ("dare_ties_svd", "dare_ties_svd", [("plain_r8", 0.7), ("rslora_r16", 0.5)], {"density": 0.7}),
 ]
+
+# the cases whose combined adapter is also merged into tiny-llama (bf16), by loramerge and by PEFT
+MERGED = ("linear", "cat", "ties")
 
 OPTION = {"density": "--density", "majority_sign_method": "--majority-sign-method", "svd_rank": "--svd-rank",
           "svd_clamp": "--svd-clamp"}
@@ -176,11 +181,28 @@ def main():
         if not ctype.startswith("dare") or name == "linear_one":
             if (exact and diff != 0) or (diff > 1e-4 and "svd_clamp" not in kw):
                 problems.append(f"logits differ from PEFT's combined adapter's by {diff:.3g}")
+        if name in MERGED:
+            # loramerge's merge of its combined adapter, PEFT's merge_and_unload of PEFT's: bf16, within 1 ulp
+            merged = os.path.join(work, "merged_" + name + ".safetensors")
+            subprocess.run([loramerge, "-q", BASE, ours_dir, "-o", merged], check=True)
+            ours_m = load_file(merged)
+            bf = AutoModelForCausalLM.from_pretrained(BASE, dtype=torch.bfloat16)
+            peft_m = PeftModel.from_pretrained(bf, os.path.join(pdir, comb)).merge_and_unload().state_dict()
+            ulps = 0
+            for key, t in ours_m.items():
+                r = peft_m[key]
+                d = (t.view(torch.int16).int() - r.view(torch.int16).int()).abs()
+                ulps = max(ulps, int(d.max()))
+            if ulps > 1:
+                problems.append(f"merged into tiny-llama: {ulps} units in the last place from PEFT's merge")
+            extra_merge = f" (merged: within {ulps} ulp of PEFT's merge_and_unload)"
+        else:
+            extra_merge = ""
         status = "FAILED" if problems else "ok"
         extra = f" (B @ A within {worst:.2g})" if svd else (" (shapes; loads)" if ctype.startswith("dare") else "")
         if peft32 is not None:
             extra += f" (PEFT's own float32 SVD: {peft_worst:.2g}, whatever its signs)"
-        print(f"combine {name}: {status}{extra}")
+        print(f"combine {name}: {status}{extra}{extra_merge}")
         for p in problems[:6]:
             print("   ", p)
         failures += bool(problems)
