@@ -81,7 +81,7 @@ uint16_t lq_f32_to_f16(float f)
 	return (uint16_t)(sign | (r >> 13));
 }
 
-void lq_load_f32_n(const void *src, lq_dtype dtype, int64_t i0, int64_t n, float *dst)
+LQ_CLONES void lq_load_f32_n(const void *src, lq_dtype dtype, int64_t i0, int64_t n, float *dst)
 {
 	if (dtype == LQ_DTYPE_BF16) {
 		const uint16_t *p = (const uint16_t *)src + i0;
@@ -109,7 +109,7 @@ void lq_store_f32_n(void *dst, lq_dtype dtype, int64_t i0, int64_t n, const floa
 	}
 }
 
-void lq_round_to_n(lq_dtype dtype, const float *src, int64_t n, float *dst)
+LQ_CLONES void lq_round_to_n(lq_dtype dtype, const float *src, int64_t n, float *dst)
 {
 	if (dtype == LQ_DTYPE_BF16) {
 		for (int64_t i = 0; i < n; i++)

@@ -22,16 +22,11 @@ static void widen(const lq_ctx *ctx, const lq_fidelity_side *s, int64_t i0, int6
 	/* a piece starts at a multiple of LQ_STATS_PIECE from the start of the range, and every block size
 	 * divides LQ_STATS_PIECE: the piece is whole blocks, starting on a byte */
 	const int32_t bs = s->blocksize;
-	if (s->dtype == LQ_DTYPE_F32) {
-		ctx->cpu->dequantize_range(s->codes + i0 / 2, s->absmax + i0 / bs, n, s->qtype, bs, 0,
-					   (n + bs - 1) / bs, LQ_DTYPE_F32, dst);
-		return;
-	}
-	/* dequantized to the type itself (the product rounded once), then widened */
-	uint16_t narrow[LQ_STATS_PIECE];
-	ctx->cpu->dequantize_range(s->codes + i0 / 2, s->absmax + i0 / bs, n, s->qtype, bs, 0,
-				   (n + bs - 1) / bs, s->dtype, narrow);
-	lq_load_f32_n(narrow, s->dtype, 0, n, dst);
+	ctx->cpu->dequantize_range(s->codes + i0 / 2, s->absmax + i0 / bs, n, s->qtype, bs, 0, (n + bs - 1) / bs,
+				   LQ_DTYPE_F32, dst);
+	/* as dequantized to the type itself: the float32 product rounded once to it */
+	if (s->dtype != LQ_DTYPE_F32)
+		lq_round_to_n(s->dtype, dst, n, dst);
 }
 
 typedef struct fidelity_job {
@@ -57,6 +52,27 @@ static double lanes_total(const double *v)
 static bool same_side(const lq_fidelity_side *a, const lq_fidelity_side *b)
 {
 	return a->values == b->values && a->codes == b->codes && a->absmax == b->absmax && a->dtype == b->dtype;
+}
+
+/* The lanes' sums of a piece widened to float32 and padded with zeros to whole lanes, every term in one
+ * pass: D = y - w, delta2 += D^2, dot += (m - w) D, residual2 += (m - y)^2, noise2 += (a - b)^2. Each lane
+ * adds its own elements in order, as separate loops would: the same bits whichever instruction set the
+ * clone that runs was compiled for (no contraction, no reassociation: -ffp-contract=off). */
+LQ_CLONES static void
+lanes_sums(const float *y, const float *w, const float *m, const float *a, const float *b, int64_t padded,
+	   double *delta2, double *dot, double *residual2, double *noise2)
+{
+	for (int l = 0; l < LANES; l++)
+		delta2[l] = dot[l] = residual2[l] = noise2[l] = 0;
+	for (int64_t k = 0; k < padded; k += LANES)
+		for (int l = 0; l < LANES; l++) {
+			const double yk = y[k + l], wk = w[k + l], mk = m[k + l], d = yk - wk, e = mk - yk,
+				     q = (double)a[k + l] - (double)b[k + l];
+			delta2[l] += d * d;
+			dot[l] += (mk - wk) * d;
+			residual2[l] += e * e;
+			noise2[l] += q * q;
+		}
 }
 
 static void piece_item(void *arg, int64_t p)
@@ -85,28 +101,12 @@ static void piece_item(void *arg, int64_t p)
 		widen(j->ctx, &r->wq, i0, n, wq);
 	for (int64_t k = n; k < padded; k++)
 		w[k] = ytail[k] = m[k] = w16[k] = wq[k] = 0;
-	double delta2[LANES] = {0}, dot[LANES] = {0}, residual2[LANES] = {0}, noise2[LANES] = {0};
-	for (int64_t k = 0; k < padded; k += LANES)
-		for (int l = 0; l < LANES; l++) {
-			const double d = (double)y[k + l] - (double)w[k + l];
-			delta2[l] += d * d;
-		}
-	if (r->match)
-		for (int64_t k = 0; k < padded; k += LANES)
-			for (int l = 0; l < LANES; l++) {
-				const double d = (double)y[k + l] - (double)w[k + l], e = (double)m[k + l] - (double)y[k + l];
-				dot[l] += ((double)m[k + l] - (double)w[k + l]) * d;
-				residual2[l] += e * e;
-			}
-	if (r->noise)
-		for (int64_t k = 0; k < padded; k += LANES)
-			for (int l = 0; l < LANES; l++) {
-				const double e = (double)a[k + l] - (double)b[k + l];
-				noise2[l] += e * e;
-			}
+	/* without M or without the noise, the terms that need them are computed on stand-ins and left out */
+	double delta2[LANES], dot[LANES], residual2[LANES], noise2[LANES];
+	lanes_sums(y, w, r->match ? m : y, r->noise ? a : w, r->noise ? b : w, padded, delta2, dot, residual2, noise2);
 	j->pieces[p] = (lq_fidelity_sums){.elements = r->delta ? (uint64_t)n : 0,
-					  .delta2 = r->delta ? lanes_total(delta2) : 0, .dot = lanes_total(dot),
-					  .residual2 = lanes_total(residual2), .noise2 = lanes_total(noise2)};
+					  .delta2 = r->delta ? lanes_total(delta2) : 0, .dot = r->match ? lanes_total(dot) : 0,
+					  .residual2 = r->match ? lanes_total(residual2) : 0, .noise2 = lanes_total(noise2)};
 }
 
 lq_status lq_fidelity_add(lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s)

@@ -137,6 +137,16 @@ static inline float lq_bf16_decode(uint16_t b)
 	return lq_f32_from_bits((uint32_t)b << 16);
 }
 
+/* On a function of element-wise loops whose results do not depend on the instruction set (bit operations,
+ * or float operations in the source's order, which -ffp-contract=off keeps): compiled for AVX-512 and AVX2
+ * too, the processor's best chosen when the library loads. Only where the loops are the hot path of a
+ * measured run (fidelity.c's sums, dtype.c's widening and rounding). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define LQ_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LQ_CLONES
+#endif
+
 static inline uint16_t lq_bf16_encode(float f)
 {
 	uint32_t u = lq_f32_bits(f);
@@ -417,9 +427,10 @@ void lq_backend_close(lq_ctx *ctx);
 void lq_error_piece(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype, int64_t i0, int64_t n,
 		    int64_t first, lq_error_sums *s);
 
-/* Large buffers kept from one task for the next (reuse.c): take one of at least `bytes` (a kept one, or a
- * fresh one, in huge pages where the kernel gives them on request); give it back when done (kept if it is
- * among the LQ_REUSE_SLOTS largest, else freed). Thread-safe. */
+/* Large buffers kept from one task for the next (reuse.c): take one of at least `bytes` (the smallest kept
+ * one that holds them, or a fresh one, in huge pages where the kernel gives them on request), its size in
+ * *capacity; give it back with that capacity when done (kept if it is among the LQ_REUSE_SLOTS largest,
+ * else freed). Thread-safe. */
 #define LQ_REUSE_SLOTS 3
 typedef struct lq_reuse {
 	pthread_mutex_t lock;
@@ -427,7 +438,7 @@ typedef struct lq_reuse {
 	size_t size[LQ_REUSE_SLOTS];
 } lq_reuse;
 
-void *lq_reuse_take(lq_reuse *r, size_t bytes);
+void *lq_reuse_take(lq_reuse *r, size_t bytes, size_t *capacity);
 void lq_reuse_give(lq_reuse *r, void *p, size_t bytes);
 void lq_reuse_init(lq_reuse *r);
 void lq_reuse_free(lq_reuse *r);

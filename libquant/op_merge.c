@@ -478,12 +478,10 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 	}
 	if (fidelity_at_end(m)) {
 		ts->reuse = &run->ctx->reuse;
-		ts->kept_bytes[0] = (size_t)n * 4;
-		ts->kept_bytes[1] = (size_t)lq_quant_packed_bytes(n);
-		ts->kept_bytes[2] = m->base.as_4bit ? 0 : (size_t)t->nbytes + 1;
-		if (!(ts->kept_y = lq_reuse_take(ts->reuse, ts->kept_bytes[0])) ||
-		    !(ts->kept_out = lq_reuse_take(ts->reuse, ts->kept_bytes[1])) ||
-		    (!m->base.as_4bit && !(ts->kept_base = lq_reuse_take(ts->reuse, ts->kept_bytes[2]))))
+		if (!(ts->kept_y = lq_reuse_take(ts->reuse, (size_t)n * 4, &ts->kept_bytes[0])) ||
+		    !(ts->kept_out = lq_reuse_take(ts->reuse, (size_t)lq_quant_packed_bytes(n), &ts->kept_bytes[1])) ||
+		    (!m->base.as_4bit &&
+		     !(ts->kept_base = lq_reuse_take(ts->reuse, (size_t)t->nbytes + 1, &ts->kept_bytes[2]))))
 			return LQ_ERR_NOMEM;
 	}
 	return merge_prepare(run, t, ts, side, whole);

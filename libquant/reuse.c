@@ -26,7 +26,7 @@ static void *fresh(size_t bytes)
 	return p;
 }
 
-void *lq_reuse_take(lq_reuse *r, size_t bytes)
+void *lq_reuse_take(lq_reuse *r, size_t bytes, size_t *capacity)
 {
 	pthread_mutex_lock(&r->lock);
 	int best = -1;
@@ -34,8 +34,10 @@ void *lq_reuse_take(lq_reuse *r, size_t bytes)
 		if (r->buf[i] && r->size[i] >= bytes && (best < 0 || r->size[i] < r->size[best]))
 			best = i;
 	void *p = NULL;
+	*capacity = bytes;
 	if (best >= 0) {
 		p = r->buf[best];
+		*capacity = r->size[best];
 		r->buf[best] = NULL;
 	}
 	pthread_mutex_unlock(&r->lock);
