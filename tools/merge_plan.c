@@ -382,6 +382,7 @@ lq_status merge_plan_outputs(const merge_request *o, const hf_select *sel, merge
 		bool linear = it->dtype != LQ_DTYPE_U8 &&
 			      hf_select_quantize(sel, it->name, it->ndim, it->shape, true, &conv1d, &why);
 		it->quantized_out = o->requantize && !it->keep_float && (it->quantized_in || (!p->base_quantized && linear));
+		it->quantizable = linear;
 		if (it->quantized_out) {
 			if (it->quantized_in && it->act != ACT_MERGE) {
 				it->act = ACT_COPY_GROUP; /* PEFT leaves it as it was */
@@ -478,9 +479,10 @@ static void merge_task(const merge_plan *p, merge_item *it, st_source *src, lq_g
 	ma->out_dtype = it->out_dtype;
 	ma->requantize = it->quantized_out;
 	ma->requant = out;
-	/* what the merge keeps of the adapters; a float base merged as it is, against its 4-bit form */
+	/* what the merge keeps of the adapters; a float base merged as it is, against its 4-bit form (of a
+	 * weight a 4-bit load would quantize: an embedding's or a head's has none) */
 	ma->fidelity = p->measure && it->nloras;
-	ma->measure_4bit = ma->fidelity && !it->base_as && !it->quantized_in;
+	ma->measure_4bit = ma->fidelity && !it->base_as && !it->quantized_in && it->quantizable;
 	if (ma->measure_4bit)
 		ma->base.quant = p->measure_quant;
 	for (size_t l = 0; l < it->nloras; l++) {

@@ -56,6 +56,7 @@ typedef struct merge_item {
 	int32_t lora_a[16], lora_b[16], lora_m[16]; /* source ids, filled when tasks are built */
 	hf_ref lora_refs[16][3];
 	bool quantized_out;    /* written as a 4-bit group */
+	bool quantizable;      /* a float weight transformers quantizes when it loads the model in 4 bits */
 	bool keep_float;       /* --keep-float: left in float though --requantize would quantize it */
 	bnb_state out_state;
 	lq_dtype out_dtype;    /* a float output's type */

@@ -24,6 +24,16 @@ assert computed["fidelity"]["overall"]["modules"] == 14
 PY
 	rm -rf merged lm.json computed.json given.json
 done
+# a LoRA on the embedding: it stays in float in a 4-bit checkpoint, so it has no 4-bit error to measure
+$QINSPECT --json --adapter "$FIXTURES/peft/adapters/embed_mts" "$M/tiny-llama" >r.json || die "embedding: failed"
+python3 - r.json <<'PY' || die "embedding: $(cat r.json)"
+import json, sys
+mods = {m["name"]: m for m in json.load(open(sys.argv[1]))["fidelity"]["modules"]}
+e = mods["model.embed_tokens.weight"]
+assert e["quant_noise_norm"] is None and e["base_ratio"] is None and e["survival"] > 0.99, e
+assert all(m["quant_noise_norm"] is not None for n, m in mods.items() if "proj" in n), mods
+PY
+rm -f r.json
 # the table and the CSV say what the JSON says
 $QINSPECT --json --adapter "$A:0.001" "$M/tiny-llama" >r.json || die "json failed"
 $QINSPECT --csv --adapter "$A:0.001" "$M/tiny-llama" >r.csv || die "csv failed"
