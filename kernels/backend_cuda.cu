@@ -13,6 +13,7 @@
 #include "merge.cuh"
 #include "quantize.cuh"
 #include "stats.cuh"
+#include "truncated_svd.cuh"
 
 // A range is processed in pieces of at most this many elements (64 MiB of float32), which bounds the
 // device memory the backend holds whatever the tensor.
@@ -49,6 +50,7 @@ struct lq_cuda {
 	size_t cap_ref;
 	lq_error_sums *d_pieces;
 	size_t cap_pieces;
+	lq::svd_state *svd; // cuSOLVER's handle, made on the first SVD
 };
 
 // The cell tables of nf4_code_lut / fp4_code_lut (quant4_device.cuh): for each cell, how many thresholds
@@ -206,6 +208,7 @@ void lq_cuda_close(lq_cuda *g)
 	cudaFree(g->d_side);
 	cudaFree(g->d_ref);
 	cudaFree(g->d_pieces);
+	lq::svd_free(g->svd);
 	if (g->stream)
 		cudaStreamDestroy(g->stream);
 	free(g);
@@ -457,4 +460,11 @@ lq_status lq_cuda_error_pieces(lq_cuda *g, const void *x, lq_dtype x_dtype, cons
 		CUDA_TRY(cudaStreamSynchronize(g->stream), "the statistics kernel");
 	}
 	return LQ_OK;
+}
+
+lq_status lq_cuda_svd(lq_cuda *g, const float *m, int64_t rows, int64_t cols, int64_t rank, float *b, float *a,
+		      float *s, char *msg, size_t msg_size)
+{
+	CUDA_TRY(cudaSetDevice(g->device), "cudaSetDevice");
+	return lq::svd_truncate(&g->svd, g->stream, m, rows, cols, rank, b, a, s, msg, msg_size);
 }

@@ -93,6 +93,14 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_in
 lq_status lq_cuda_error_pieces(lq_cuda *g, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
 			       int64_t n, int64_t first, lq_error_sums *pieces, char *msg, size_t msg_size);
 
+/* The rank-`rank` factors of the SVD of m (rows x cols float32, row-major) in double precision by
+ * cuSOLVER (kernels/truncated_svd.cu): b[rows x rank] = U S, a[rank x cols] = Vh, s[rank] = S (s may be
+ * NULL), each rounded once to float32, as libquant/svd.c rounds LAPACK's; no clamp, the signs cuSOLVER's.
+ * LQ_ERR_UNSUPPORTED when cuSOLVER's library cannot be loaded or its SVD does not converge (msg says
+ * which: the CPU's LAPACK can then do it), LQ_ERR_DEVICE, LQ_ERR_NOMEM. */
+lq_status lq_cuda_svd(lq_cuda *g, const float *m, int64_t rows, int64_t cols, int64_t rank, float *b, float *a,
+		      float *s, char *msg, size_t msg_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -197,6 +197,14 @@ static lq_status cuda_error_pieces(lq_ctx *ctx, const void *x, lq_dtype x_dtype,
 	return st == LQ_OK ? LQ_OK : lq_fail(ctx, st, "%s", msg);
 }
 
+static lq_status cuda_svd_truncate(lq_ctx *ctx, const float *m, int64_t rows, int64_t cols, int64_t rank, float *b,
+				   float *a, float *s)
+{
+	char msg[512];
+	lq_status st = lq_cuda_svd(gpus_of(ctx)->dev[0], m, rows, cols, rank, b, a, s, msg, sizeof msg);
+	return st == LQ_OK ? LQ_OK : lq_fail(ctx, st, "%s", msg);
+}
+
 static void *cuda_host_alloc(const lq_ctx *ctx, size_t size)
 {
 	(void)ctx;
@@ -219,6 +227,7 @@ const lq_backend lq_backend_cuda = {
 	.merge_suits = cuda_merge_suits,
 	.merge_rows = cuda_merge_rows,
 	.error_pieces = cuda_error_pieces,
+	.svd_truncate = cuda_svd_truncate,
 	.host_alloc = cuda_host_alloc,
 	.host_free = cuda_host_free,
 };

@@ -406,6 +406,13 @@ typedef struct lq_backend {
 	/* the sums of each LQ_STATS_PIECE-element piece of x against ref (stats.c's lq_error_piece for each) */
 	lq_status (*error_pieces)(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
 				  int64_t n, int64_t first, lq_error_sums *pieces);
+	/* lq_svd_truncate's factorization (svd.c checks the arguments, and normalizes the signs and clamps
+	 * after): the rank-`rank` factors b = U S, a = Vh and s = S (s may be NULL) of m (rows x cols,
+	 * row-major, finite, rows * cols <= INT_MAX), each rounded once to float32 from double precision.
+	 * NULL in the CPU backend: svd.c's LAPACK. LQ_ERR_UNSUPPORTED, with a message, when the backend
+	 * cannot do it (a GPU without cuSOLVER's library): svd.c's LAPACK then does it. */
+	lq_status (*svd_truncate)(lq_ctx *ctx, const float *m, int64_t rows, int64_t cols, int64_t rank, float *b,
+				  float *a, float *s);
 	/* staging memory for the executor (pinned on a GPU: transfers at full speed) */
 	void *(*host_alloc)(const lq_ctx *ctx, size_t size);
 	void (*host_free)(const lq_ctx *ctx, void *p);

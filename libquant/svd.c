@@ -1,17 +1,24 @@
 /*
- * svd.c: the truncated SVD of PEFT's *_svd combinations (libquant.h, lq_svd_truncate), by LAPACK.
+ * svd.c: the truncated SVD of PEFT's *_svd combinations (libquant.h, lq_svd_truncate): the arguments
+ * checked, the factorization by the context's backend (cuSOLVER on a GPU: kernels/truncated_svd.cu says
+ * which routine and why) or by LAPACK here, then the signs normalized and the clamp, the same float32 code
+ * for both.
  *
- * The driver is gesdd (divide and conquer), not gesvd (QR iteration): with singular vectors wanted it is
- * several times faster on the matrices here (a layer's delta, thousands square), and it is the driver
+ * The LAPACK driver is gesdd (divide and conquer), not gesvd (QR iteration): with singular vectors wanted
+ * it is several times faster on the matrices here (a layer's delta, thousands square), and it is the driver
  * torch.linalg.svd calls on the CPU. It runs in double precision (dgesdd) on the float32 delta: the
  * factors are then those of the float32 matrix PEFT decomposes, rounded once, and what remains of the
  * difference from PEFT is its own float32 SVD's error (a truncation between close singular values
  * magnifies it: measured within 1e-5 relative on the tests' adapters, where sgesdd's error added to
  * PEFT's came close to it). The matrix is handed over as torch hands it (column-major, m = rows,
  * n = cols), and only the thin factors are computed (jobz 'S'): PEFT's full_matrices=True keeps only the
- * first `rank` columns of U and rows of Vh, which the thin SVD computes alike. The signs of the singular
- * vectors are LAPACK's: MKL (torch on the CPU) and cuSOLVER (on a GPU) may choose others, which changes
- * nothing in B @ A but moves a --svd-clamp threshold.
+ * first `rank` columns of U and rows of Vh, which the thin SVD computes alike.
+ *
+ * The signs of the singular vectors are each library's own (LAPACK, MKL in torch on the CPU, cuSOLVER):
+ * they change nothing in B @ A, but a --svd-clamp threshold moves with them. So they are normalized here,
+ * on the float32 factors whichever backend made them: the element of largest magnitude of each row of A
+ * (the first of equal ones) is positive, the row of A and the column of B negated together otherwise.
+ * The CPU and the GPU then agree on the clamp as on the rest, within their rounding.
  */
 #include <limits.h>
 #include <math.h>
@@ -52,24 +59,12 @@ static float clampf(float x, float lo, float hi)
 	return x > hi ? hi : x;
 }
 
-LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t cols, int64_t rank, double clamp,
-				 float *b, float *a, float *s)
+/* The factors by LAPACK (the backend table's svd_truncate contract, lq_internal.h). */
+static lq_status lapack_factors(lq_ctx *ctx, const float *m, int64_t rows, int64_t cols, int64_t rank, float *b,
+				float *a, float *s)
 {
-	lq_clear_error(ctx);
 	const int64_t mn = rows < cols ? rows : cols;
-	if (rows < 1 || cols < 1 || rank < 1 || rank > mn)
-		return lq_fail(ctx, LQ_ERR_ARG, "svd: rank %lld of a %lld x %lld matrix (at most %lld)", (long long)rank,
-			       (long long)rows, (long long)cols, (long long)(mn > 0 ? mn : 0));
-	if (clamp > 1)
-		return lq_fail(ctx, LQ_ERR_ARG, "svd: clamp quantile %g is not in [0, 1]", clamp);
-	if (rows > INT_MAX / cols)
-		return lq_fail(ctx, LQ_ERR_ARG, "svd: a %lld x %lld matrix is beyond LAPACK's 32-bit sizes",
-			       (long long)rows, (long long)cols);
 	const size_t nel = (size_t)rows * (size_t)cols;
-	for (size_t i = 0; i < nel; i++)
-		if (!isfinite(m[i]))
-			return lq_fail(ctx, LQ_ERR_NONFINITE, "svd: element [%lld, %lld] is %s", (long long)(i / (size_t)cols),
-				       (long long)(i % (size_t)cols), isnan(m[i]) ? "NaN" : "infinite");
 	const int im = (int)rows, in = (int)cols, imn = (int)mn;
 	double *colmajor = malloc(nel * sizeof *colmajor);
 	double *sv = malloc((size_t)mn * sizeof *sv);
@@ -111,14 +106,69 @@ LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t co
 			a[k * cols + j] = (float)vt[k + j * mn];
 	for (int64_t k = 0; s && k < rank; k++)
 		s[k] = (float)sv[k];
+done:
+	free(colmajor);
+	free(sv);
+	free(u);
+	free(vt);
+	free(iwork);
+	free(work);
+	return st;
+}
+
+/* Each row of a with its element of largest magnitude (the first of equal ones) positive, the column of b
+ * negated with it (exact: a sign flip). */
+static void normalize_signs(float *b, float *a, int64_t rows, int64_t cols, int64_t rank)
+{
+	for (int64_t k = 0; k < rank; k++) {
+		const float *row = a + k * cols;
+		int64_t top = 0;
+		for (int64_t j = 1; j < cols; j++)
+			if (fabsf(row[j]) > fabsf(row[top]))
+				top = j;
+		if (!(row[top] < 0))
+			continue;
+		for (int64_t j = 0; j < cols; j++)
+			a[k * cols + j] = -a[k * cols + j];
+		for (int64_t i = 0; i < rows; i++)
+			b[i * rank + k] = -b[i * rank + k];
+	}
+}
+
+LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t cols, int64_t rank, double clamp,
+				 float *b, float *a, float *s)
+{
+	lq_clear_error(ctx);
+	const int64_t mn = rows < cols ? rows : cols;
+	if (rows < 1 || cols < 1 || rank < 1 || rank > mn)
+		return lq_fail(ctx, LQ_ERR_ARG, "svd: rank %lld of a %lld x %lld matrix (at most %lld)", (long long)rank,
+			       (long long)rows, (long long)cols, (long long)(mn > 0 ? mn : 0));
+	if (clamp > 1)
+		return lq_fail(ctx, LQ_ERR_ARG, "svd: clamp quantile %g is not in [0, 1]", clamp);
+	if (rows > INT_MAX / cols)
+		return lq_fail(ctx, LQ_ERR_ARG, "svd: a %lld x %lld matrix is beyond LAPACK's 32-bit sizes",
+			       (long long)rows, (long long)cols);
+	const size_t nel = (size_t)rows * (size_t)cols;
+	for (size_t i = 0; i < nel; i++)
+		if (!isfinite(m[i]))
+			return lq_fail(ctx, LQ_ERR_NONFINITE, "svd: element [%lld, %lld] is %s", (long long)(i / (size_t)cols),
+				       (long long)(i % (size_t)cols), isnan(m[i]) ? "NaN" : "infinite");
+	/* the backend's factorization (a GPU's), or LAPACK's where it has none or cannot (no cuSOLVER) */
+	const lq_backend *be = ctx->backend;
+	lq_status st = be->svd_truncate ? be->svd_truncate(ctx, m, rows, cols, rank, b, a, s) : LQ_ERR_UNSUPPORTED;
+	if (st == LQ_ERR_UNSUPPORTED) {
+		lq_clear_error(ctx);
+		st = lapack_factors(ctx, m, rows, cols, rank, b, a, s);
+	}
+	if (st != LQ_OK)
+		return st;
+	normalize_signs(b, a, rows, cols, rank);
 	if (clamp >= 0) {
 		/* dist = cat(U.flatten(), Vh.flatten()); hi = quantile(dist, clamp); both clamped to [-hi, hi] */
 		const int64_t nb = rows * rank, na = rank * cols;
 		float *dist = malloc((size_t)(nb + na) * sizeof *dist);
-		if (!dist) {
-			st = lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
-			goto done;
-		}
+		if (!dist)
+			return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
 		memcpy(dist, b, (size_t)nb * sizeof *dist);
 		memcpy(dist + nb, a, (size_t)na * sizeof *dist);
 		const float hi = quantile(dist, nb + na, (float)clamp);
@@ -128,12 +178,5 @@ LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t co
 		for (int64_t i = 0; i < na; i++)
 			a[i] = clampf(a[i], -hi, hi);
 	}
-done:
-	free(colmajor);
-	free(sv);
-	free(u);
-	free(vt);
-	free(iwork);
-	free(work);
-	return st;
+	return LQ_OK;
 }

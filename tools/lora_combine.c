@@ -880,6 +880,14 @@ int lora_combine_main(int argc, char **argv)
 		cli_error("out of memory");
 		goto finish;
 	}
+	/* the GPU computes the SVD types' decompositions (cuSOLVER), nothing else: opened for them, or when
+	 * --device names one */
+	if ((p.type->form == LQ_COMBINE_SVD || strcmp(o.common.device, "auto") != 0) &&
+	    lq_ctx_use_device(ctx, o.common.device) != LQ_OK) {
+		cli_error("--device %s: %s", o.common.device, lq_ctx_error_string(ctx));
+		goto finish;
+	}
+	cli_info(1, "compute: %s", lq_ctx_device_note(ctx));
 	if (write_adapter(ctx, &o, ad, &p))
 		status = CLI_EXIT_OK;
 finish:

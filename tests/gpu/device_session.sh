@@ -121,6 +121,50 @@ lora_refs() {
 	return $rc
 }
 TAIL=40 step lm_refs lora_refs
+# loramerge --combine's SVD types: cuSOLVER (GPU) against LAPACK (CPU) on the adapters of
+# tests/interop/combine.sh; the unit test on random low-rank + noise matrices. cuSOLVER is loaded with
+# dlopen: its library comes from torch's CUDA wheels (or a toolkit) here, and LD_DEBUG shows it loaded, so
+# that a fall-back to LAPACK cannot pass for the GPU. LQ_SVD_DEVICE=cpu runs the same off the GPU machine.
+cusolver_dir() {
+	for d in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null) /usr/local/cuda/lib64 \
+		/usr/lib/x86_64-linux-gnu; do
+		f=$(find "$d" -name 'libcusolver.so.[0-9]*' 2>/dev/null | head -1)
+		[ -n "$f" ] && { dirname "$f"; return 0; }
+	done
+	return 1
+}
+lc_svd_gpu_vs_cpu() {
+	dev=${LQ_SVD_DEVICE:-cuda}
+	if [ "$dev" != cpu ]; then
+		lib=$(cusolver_dir) || { echo "no libcusolver.so found"; return 1; }
+		echo "cuSOLVER from $lib"
+		export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$lib
+	fi
+	A=fixtures/peft/adapters
+	rc=0
+	while read -r label args; do
+		rm -rf "$w/sg" "$w/sc"
+		LD_DEBUG=files $lm -q --device $dev --combine $args -o "$w/sg" 2>"$w/sg.debug" || { tail -3 "$w/sg.debug"; return 1; }
+		$lm -q --device cpu --combine $args -o "$w/sc" || return 1
+		if [ "$dev" != cpu ] && ! grep -q 'calling init: .*libcusolver' "$w/sg.debug"; then
+			echo "$label: cuSOLVER was not loaded"; rc=1
+		fi
+		printf "%s: " "$label"
+		python3 tests/gpu/svd_compare.py "$w/sg" "$w/sc" || rc=1
+	done <<-EOF
+	svd svd $A/plain_r8:0.7 $A/rslora_r16:-1.3
+	ties_svd ties_svd --density 0.5 $A/plain_r8:0.7 $A/bf16_stored:-0.5
+	magnitude_prune_svd magnitude_prune_svd --density 0.4 $A/plain_r8 $A/rslora_r16
+	svd_rank4 svd --svd-rank 4 $A/plain_r8 $A/bf16_stored
+	svd_rank4_clamp svd --svd-rank 4 --svd-clamp 0.9 $A/plain_r8 $A/bf16_stored
+	EOF
+	LQ_TEST_DEVICE=$dev LD_DEBUG=files .gpu/bin/test_unit svd_ 2>"$w/su.debug" || rc=1
+	if [ "$dev" != cpu ] && ! grep -q 'calling init: .*libcusolver' "$w/su.debug"; then
+		echo "test_unit: cuSOLVER was not loaded"; rc=1
+	fi
+	return $rc
+}
+TAIL=12 step lc_svd lc_svd_gpu_vs_cpu
 TAIL=12 step lm_interop python3 tests/gpu/lora_interop.py $lm "$w/lmi"
 [ -d "$w/model" ] || step lm_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
 TAIL=14 step bench_loramerge python3 tests/gpu/bench_loramerge.py $lm "$w/model" "$w/lmb"
