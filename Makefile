@@ -30,7 +30,9 @@ endif
 # written: no contraction into fused multiply-adds, which would change results.
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -ffp-contract=off -fPIC -pthread $(WARNINGS)
 BASE_CPPFLAGS := -Ilibquant/include -MMD -MP
-LDLIBS := -lcjson -larchive -lxxhash -lzstd -lm -lpthread
+# LAPACK (Debian's liblapack-dev) for the truncated SVD of loramerge --combine's *_svd types (libquant/svd.c).
+LAPACK_LIBS := -llapack -lblas
+LDLIBS := -lcjson -larchive -lxxhash -lzstd $(LAPACK_LIBS) -lm -lpthread
 ifdef SANITIZE
 # GCC's `undefined` leaves out float-cast-overflow (a JSON number beyond int64_t converted to one): with
 # `undefined`, it is asked for too, as clang's fuzzing builds have it.
@@ -154,7 +156,7 @@ $(B)/libquant.a: $(LIBQUANT_OBJ)
 
 $(B)/libquant.so: $(LIBQUANT_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) -shared -Wl,-soname,libquant.so.$(VERSION_MAJOR) $(LDFLAGS) -pthread -o $@ $^ -lzstd -lm $(CUDA_LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,libquant.so.$(VERSION_MAJOR) $(LDFLAGS) -pthread -o $@ $^ -lzstd $(LAPACK_LIBS) -lm $(CUDA_LIBS)
 
 $(B)/libformats.a: $(FORMATS_OBJ)
 	@echo "  AR      $@"
@@ -173,6 +175,8 @@ $(B)/nf4quant: $(B)/tools/nf4quant_deq.o
 $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tools/qinspect_json.o \
 	$(B)/tools/qinspect_html.o $(B)/tools/qinspect_verify.o $(B)/tools/qinspect_adapter.o \
 	$(B)/tools/qinspect_adapter_write.o $(B)/tools/qinspect_adapter_html.o
+# loramerge --combine (PEFT's add_weighted_adapter)
+$(B)/loramerge: $(B)/tools/lora_combine.o
 # The tools link the static libraries: nothing to find at run time but the system's. The objects go
 # before the archives, those of another rule (qinspect's writers) included, so that the linker takes from
 # an archive what any of them needs.
@@ -254,6 +258,7 @@ check: all $(B)/test_unit $(B)/stcmp $(FUZZ_TARGETS:%=$(B)/fuzz_replay_%) $(B)/s
 	$(Q)tests/interop/sentence_transformers.sh $(B)
 	$(Q)tests/interop/transformers_load.sh $(B)
 	$(Q)tests/interop/dequantize.sh $(B)
+	$(Q)tests/interop/combine.sh $(B)
 	$(Q)tests/qinspect/run.sh $(B)
 	$(Q)tests/fidelity/run.sh $(B)
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"

@@ -63,7 +63,7 @@ typedef struct out_model {
 bool om_is_stream(const char *output);
 bool om_is_bundle(const char *output);
 
-/* Whether OUTPUT may be written for the inputs, model m and the adapters (their paths as given: a
+/* Whether OUTPUT may be written for the inputs, model m (NULL: none) and the adapters (their paths as given: a
  * directory, a file in one, or a bundle; NULL when none): not an input, not inside an input directory, not
  * containing an input's directory or file, neither where its name is nor where it leads through a link,
  * every path compared by its real path (out_place.h). Standard output ("-") always may. LQ_ERR_ARG when it

@@ -241,7 +241,7 @@ lq_status om_place_check(const hf_model *m, const char *const *adapters, size_t 
 {
 	if (om_is_stream(output)) {
 		out_inputs *in = out_inputs_create();
-		lq_status st = in && out_inputs_add_model(in, m) ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
+		lq_status st = in && (!m || out_inputs_add_model(in, m)) ? LQ_OK : fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
 		for (size_t a = 0; a < nadapters && st == LQ_OK; a++)
 			if (!out_inputs_add_adapter(in, adapters[a]))
 				st = fmt_fail(err, LQ_ERR_NOMEM, "out of memory");
@@ -260,7 +260,8 @@ lq_status om_place_check(const hf_model *m, const char *const *adapters, size_t 
 	out_inputs *in = out_inputs_create();
 	lq_status st = in ? LQ_OK : LQ_ERR_NOMEM;
 	if (in) {
-		out_inputs_add_model(in, m);
+		if (m)
+			out_inputs_add_model(in, m);
 		for (size_t a = 0; a < nadapters; a++)
 			out_inputs_add_adapter(in, adapters[a]);
 		if (out_inputs_oom(in))

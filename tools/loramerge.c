@@ -30,6 +30,7 @@
 #include "hf_select.h"
 #include "hf_tensors.h"
 #include "libquant.h"
+#include "lora_combine.h"
 #include "merge_plan.h"
 #include "out_model.h"
 #include "peft.h"
@@ -86,6 +87,9 @@ static void usage(void)
 	       "      --keep-float auto|GLOB  with --requantize: leave the erased modules (auto: measured by a\n"
 	       "                           first merge), or the modules GLOB names, in float; repeatable\n"
 	       "      --key-map RE=REPL    rewrite adapter module paths (POSIX regex, \\1..\\9), repeatable\n"
+	       "      --combine TYPE       no BASE: combine the ADAPTERs into one adapter, as PEFT's\n"
+	       "                           add_weighted_adapter (--density, --majority-sign-method, --svd-rank,\n"
+	       "                           --svd-clamp, --seed; see loramerge --combine TYPE --help)\n"
 	       "      --max-shard-size SIZE  output shards of at most SIZE (default: the base's layout)\n"
 	       "      --shard I/N          write only part I of N of the output shards into the OUTPUT directory\n"
 	       "      --finish             complete an OUTPUT directory of parts: index, config, MANIFEST\n"
@@ -780,6 +784,8 @@ static lq_status merge(const options *o, const hf_model *m, merge_plan *p, lq_ct
 int main(int argc, char **argv)
 {
 	cli_init(argv[0]);
+	if (lora_combine_wanted(argc, argv))
+		return lora_combine_main(argc, argv);
 	options o;
 	parse_args(argc, argv, &o);
 	if (o.out.max_shard_size && fmt_ends_with(o.output, ".safetensors"))

@@ -431,6 +431,72 @@ LQ_API uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks,
 /* dst[i] = the value of src[i] (n elements of dtype F32, F16 or BF16) as float32. */
 LQ_API void lq_to_f32(const void *src, lq_dtype dtype, int64_t n, float *dst);
 
+/* ----------------------------------------------------------------------- combining LoRA adapters */
+
+/*
+ * PEFT 0.21's add_weighted_adapter (peft/tuners/lora/model.py) and the merges of peft/utils/merge_utils.py:
+ * one adapter from several. A combination type is one entry of a table (lq_combine_type_find): how the
+ * adapters' factors become the new ones (its form), how each task tensor is pruned first, and whether
+ * signs are elected (TIES). The task tensors are combined in float32 in PEFT's order (lq_combine_tasks).
+ */
+typedef enum lq_combine_form {
+	LQ_COMBINE_FACTORS, /* the A's and the B's combined separately, weighted sqrt(|weight * scaling|) (the
+			     * sign on A): every adapter of the same rank, kept (linear, ties, dare_*, magnitude_prune) */
+	LQ_COMBINE_CONCAT,  /* A's stacked by rows, each times weight then scaling, B's by columns (cat) */
+	LQ_COMBINE_SVD,     /* the deltas weight * scaling * B @ A combined, then a truncated SVD (*_svd) */
+} lq_combine_form;
+
+typedef enum lq_combine_prune {
+	LQ_COMBINE_PRUNE_NONE,
+	LQ_COMBINE_PRUNE_MAGNITUDE, /* keep the int(density * n) largest |x| of each task tensor */
+	LQ_COMBINE_PRUNE_RANDOM,    /* DARE: keep each element with probability density, then divide by it */
+} lq_combine_prune;
+
+typedef struct lq_combine_type {
+	const char *name;       /* PEFT's combination_type */
+	lq_combine_form form;
+	lq_combine_prune prune;
+	bool ties;              /* elect the majority sign, average the agreeing values (disjoint merge) */
+} lq_combine_type;
+
+/* The entry of PEFT's combination_type `name`, or NULL when PEFT has none of that name. */
+LQ_API const lq_combine_type *lq_combine_type_find(const char *name);
+/* The whole table, *n entries, in PEFT's documentation order. */
+LQ_API const lq_combine_type *lq_combine_types(size_t *n);
+
+typedef struct lq_combine_params {
+	const lq_combine_type *type;
+	double density;          /* the fraction pruning keeps, >= 0; >= 1 prunes nothing (PEFT's prune) */
+	bool majority_frequency; /* TIES: the majority sign by count ("frequency"), not by sum ("total") */
+	uint64_t seed;           /* random pruning's seed */
+} lq_combine_params;
+
+/*
+ * merge_utils' combination of n task tensors tasks[i] (count float32 elements each) with float32 weights:
+ * each pruned (p->type->prune; random pruning draws element j of task i from a counter-based generator
+ * keyed by p->seed, `stream` and i, so the bytes depend on nothing else: not on threads, not on order),
+ * then, TIES, the signs elected (by the pruned unweighted tensors) and the weighted agreeing values summed
+ * and divided by their count, else the weighted values summed; every sum from +0 in the order of the
+ * tasks, each product rounded to float32, as torch computes them on the CPU. Writes out[count].
+ * Magnitude pruning keeps, among values equal to the k-th largest magnitude, those of lowest index
+ * (torch.topk leaves that choice open). LQ_ERR_ARG for n == 0, a negative or NaN density, or random
+ * pruning with density 0 (PEFT divides by it); LQ_ERR_NOMEM.
+ */
+LQ_API lq_status lq_combine_tasks(lq_ctx *ctx, const lq_combine_params *p, const float *const *tasks,
+				  const float *weights, size_t n, int64_t count, uint64_t stream, float *out);
+
+/*
+ * The rank-`rank` truncation of the SVD of m (rows x cols float32, row-major; overwritten), as PEFT's
+ * add_weighted_adapter takes it from torch.linalg.svd: b[rows x rank] = U[:, :rank] @ diag(S[:rank]),
+ * a[rank x cols] = Vh[:rank, :], s[rank] the singular values (s may be NULL). clamp in [0, 1] (< 0:
+ * none): b and a clamped to +-torch.quantile(cat(b, a), clamp). Computed by LAPACK's dgesdd (the driver
+ * torch uses on the CPU), so the singular vectors' signs are LAPACK's. LQ_ERR_ARG for rank < 1,
+ * rank > min(rows, cols), a clamp above 1, or a matrix beyond LAPACK's 32-bit sizes; LQ_ERR_NONFINITE
+ * for NaN or infinity in m; LQ_ERR_UNSUPPORTED when LAPACK does not converge; LQ_ERR_NOMEM.
+ */
+LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t cols, int64_t rank, double clamp,
+				 float *b, float *a, float *s);
+
 #ifdef __cplusplus
 }
 #endif
