@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "fmt.h"
@@ -744,6 +745,12 @@ int main(int argc, char **argv)
 	}
 	if (om_place_check(mf, NULL, 0, o.output, err) != LQ_OK || om_place_check(mt, NULL, 0, o.output, err) != LQ_OK) {
 		cli_error("%s", err);
+		goto finish;
+	}
+	struct stat sb;
+	if (!o.common.force && !o.common.dry_run && lstat(o.output, &sb) == 0) {
+		/* said before the work, not after it (hf_out_begin checks again, atomically) */
+		cli_error("'%s' exists (use -f to replace it)", fmt_quote(o.output, q, sizeof q));
 		goto finish;
 	}
 	if (!make_plan(&o, (o.correct ? mt : mf)->config, &from, &to, &p))
