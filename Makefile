@@ -82,7 +82,7 @@ LIBQUANT_SRC := $(sort $(filter-out $(if $(filter 1,$(HAVE_CUDA)),,libquant/back
 LIBQUANT_OBJ = $(LIBQUANT_SRC:%.c=$(B)/%.o) $(B)/libquant/rcp_approx_table.o $(KERNEL_OBJ)
 FORMATS_SRC := $(sort $(wildcard formats/*.c))
 FORMATS_OBJ := $(FORMATS_SRC:%.c=$(B)/%.o)
-TOOLS := nf4quant loramerge qinspect
+TOOLS := nf4quant loramerge qinspect loraextract
 TOOL_BINS := $(TOOLS:%=$(B)/%)
 CLI_OBJ := $(B)/tools/cli.o $(B)/tools/run.o $(B)/tools/fidelity.o $(B)/tools/report_file.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
@@ -179,6 +179,8 @@ $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tool
 	$(B)/tools/qinspect_adapter_write.o $(B)/tools/qinspect_adapter_html.o
 # loramerge --combine (PEFT's add_weighted_adapter)
 $(B)/loramerge: $(B)/tools/lora_combine.o
+# loraextract's adapter writer
+$(B)/loraextract: $(B)/tools/lx_write.o
 # The tools link the static libraries: nothing to find at run time but the system's. The objects go
 # before the archives, those of another rule (qinspect's writers) included, so that the linker takes from
 # an archive what any of them needs.
@@ -263,6 +265,7 @@ check: all $(B)/test_unit $(B)/stcmp $(FUZZ_TARGETS:%=$(B)/fuzz_replay_%) $(B)/s
 	$(Q)tests/interop/combine.sh $(B)
 	$(Q)tests/qinspect/run.sh $(B)
 	$(Q)tests/fidelity/run.sh $(B)
+	$(Q)tests/extract/run.sh $(B)
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"
 
 # test: everything: check, the tests under sanitizers are `make SANITIZE=address,undefined check`.

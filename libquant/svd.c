@@ -19,6 +19,8 @@
  * on the float32 factors whichever backend made them: the element of largest magnitude of each row of A
  * (the first of equal ones) is positive, the row of A and the column of B negated together otherwise.
  * The CPU and the GPU then agree on the clamp as on the rest, within their rounding.
+ *
+ * lq_svd_thin (loraextract) is the whole thin SVD in double precision of a double matrix, by LAPACK.
  */
 #include <limits.h>
 #include <math.h>
@@ -179,4 +181,46 @@ LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t co
 			a[i] = clampf(a[i], -hi, hi);
 	}
 	return LQ_OK;
+}
+
+LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, double *s, double *u, double *vt)
+{
+	lq_clear_error(ctx);
+	if (rows < 1 || cols < 1)
+		return lq_fail(ctx, LQ_ERR_ARG, "svd: an empty %lld x %lld matrix", (long long)rows, (long long)cols);
+	if (rows > INT_MAX / cols)
+		return lq_fail(ctx, LQ_ERR_ARG, "svd: a %lld x %lld matrix is beyond LAPACK's 32-bit sizes",
+			       (long long)rows, (long long)cols);
+	const size_t nel = (size_t)rows * (size_t)cols;
+	for (size_t i = 0; i < nel; i++)
+		if (!isfinite(m[i]))
+			return lq_fail(ctx, LQ_ERR_NONFINITE, "svd: element [%lld, %lld] is %s", (long long)(i / (size_t)cols),
+				       (long long)(i % (size_t)cols), isnan(m[i]) ? "NaN" : "infinite");
+	/* m row-major is M^T column-major (cols x rows, lda = cols): M^T = V diag(s) U^T, so LAPACK's U of it
+	 * (cols x k, column-major) is Vt row-major and its VT (k x rows, column-major) is U row-major */
+	const int mt = (int)cols, nt = (int)rows, k = (int)(rows < cols ? rows : cols);
+	int *iwork = malloc(8 * (size_t)k * sizeof *iwork);
+	double *work = NULL;
+	lq_status st = LQ_OK;
+	if (!iwork)
+		return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
+	int info = 0, lwork = -1;
+	double query = 0;
+	dgesdd_("S", &mt, &nt, m, &mt, s, vt, &mt, u, &k, &query, &lwork, iwork, &info, 1);
+	if (info != 0 || !(query >= 1) || query > (double)INT_MAX) {
+		st = lq_fail(ctx, LQ_ERR_UNSUPPORTED, "svd: LAPACK's workspace query failed (info %d)", info);
+		goto done;
+	}
+	lwork = (int)query;
+	if (!(work = malloc((size_t)lwork * sizeof *work))) {
+		st = lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	dgesdd_("S", &mt, &nt, m, &mt, s, vt, &mt, u, &k, work, &lwork, iwork, &info, 1);
+	if (info != 0)
+		st = lq_fail(ctx, LQ_ERR_UNSUPPORTED, "svd: LAPACK's dgesdd did not converge (info %d)", info);
+done:
+	free(iwork);
+	free(work);
+	return st;
 }

@@ -497,6 +497,17 @@ LQ_API lq_status lq_combine_tasks(lq_ctx *ctx, const lq_combine_params *p, const
 LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t cols, int64_t rank, double clamp,
 				 float *b, float *a, float *s);
 
+/*
+ * The thin SVD of m (rows x cols, row-major, double precision; overwritten), m = U diag(s) Vt, for
+ * loraextract: s[k] the k = min(rows, cols) singular values in descending order, u[rows x k] and
+ * vt[k x cols] row-major, orthonormal columns and rows. LAPACK's dgesdd, on m as it lies in memory (the
+ * column-major transpose: the factors come out row-major without a copy). The singular vectors' signs are
+ * LAPACK's. LQ_ERR_ARG for an empty matrix or one beyond LAPACK's 32-bit sizes; LQ_ERR_NONFINITE for NaN
+ * or infinity in m; LQ_ERR_UNSUPPORTED when LAPACK does not converge; LQ_ERR_NOMEM (its workspace, about
+ * 4 k^2 + 4 k + max(rows, cols) doubles besides the outputs).
+ */
+LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, double *s, double *u, double *vt);
+
 #ifdef __cplusplus
 }
 #endif

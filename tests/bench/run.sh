@@ -19,6 +19,8 @@
 #     qinspect --verify (against `zstd -d` of the bundle, which it must at least do); the bundle as an
 #     input of qinspect and loramerge against the directory; and the shipped model through
 #     `cat | nf4quant - -o - | zstd`;
+#  5b. loraextract: a rank-64 adapter from the model and a copy with a random full-rank change
+#     (tests/bench/extract.sh), against `cat` of both inputs, with peak memory;
 #  6. with BENCH_BASELINE=DIR (a build of another commit), the end-to-end commands with both builds side by
 #     side (tests/bench/compare_builds.sh), for a change that must not slow anything down.
 # BENCH_DIR (default BUILD_DIR/bench) holds the generated model; BENCH_LAYERS changes its size.
@@ -192,6 +194,10 @@ rss_kb=$( { cat "$tiny" | /usr/bin/time -f %M "$build/nf4quant" -q --device cpu 
 s=$(seconds 5 tiny_stream)
 t_cat_tiny=$(seconds 5 cat "$tiny")
 echo "| shipped tiny-llama: cat \| nf4quant - -o - \| zstd | $(printf %.3f "$s") | $(echo "$s / $t_cat_tiny" | bc -l | xargs printf %.1f)x (its own cat) | $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) | $(stat -c %s "$tiny") in |"
+echo
+echo "## loraextract end to end"
+echo
+sh "$top/tests/bench/extract.sh" "$build" "$model" "$dir"
 # 6. BENCH_BASELINE=DIR: the end-to-end commands with that build (another commit's) and this one, side by
 #    side, their outputs compared (tests/bench/compare_builds.sh)
 if [ -n "${BENCH_BASELINE:-}" ]; then

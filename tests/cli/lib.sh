@@ -2,7 +2,8 @@
 # POSIX sh and POSIX utilities (find, grep, sed, od) with coreutils; no python.
 
 DATA="$CLIDIR/data"
-# The program that fails/usage_error run: nf4quant, or loramerge or qinspect when a case sets TOOL first.
+# The program that fails/usage_error run: nf4quant, or loramerge, qinspect or loraextract when a case sets
+# TOOL first.
 TOOL=${TOOL:-nf4quant}
 
 # The command line of $TOOL, and the last line of its usage errors.
@@ -10,6 +11,7 @@ tool_cmd() {
 	case $TOOL in
 	loramerge) printf '%s' "$LORAMERGE" ;;
 	qinspect) printf '%s' "$QINSPECT" ;;
+	loraextract) printf '%s' "$LORAEXTRACT" ;;
 	*) printf '%s' "$NF4QUANT" ;;
 	esac
 }

@@ -5,6 +5,7 @@
 #   NF4QUANT  the programs under test, prefixed by $CLI_PREFIX (e.g. CLI_PREFIX="valgrind -q --error-exitcode=99")
 #   LORAMERGE
 #   QINSPECT
+#   LORAEXTRACT
 #   STCMP     the tensor-by-tensor comparison tool
 #   FIXTURES  the fixtures directory
 #   CLIDIR    tests/cli: the helpers (. "$CLIDIR/lib.sh") and the small inputs of data/ (make_data.py;
@@ -22,6 +23,7 @@ build=$(cd "$build" && pwd)
 export NF4QUANT="${CLI_PREFIX:-} $build/nf4quant"
 export LORAMERGE="${CLI_PREFIX:-} $build/loramerge"
 export QINSPECT="${CLI_PREFIX:-} $build/qinspect"
+export LORAEXTRACT="${CLI_PREFIX:-} $build/loraextract"
 export STCMP="$build/stcmp"
 export FIXTURES="$top/fixtures"
 export CLIDIR="$top/tests/cli"

@@ -1,0 +1,121 @@
+/*
+ * test_svd_thin.c: lq_svd_thin (libquant/svd.c), the thin SVD loraextract factors a weight's change with: on a
+ * matrix of known singular values, wide and tall, against its definition (U diag(s) Vt = m, orthonormal
+ * factors, descending s), and its refusals. The comparison with numpy's SVD on a real fine-tune is
+ * tests/extract/golden.py.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "libquant.h"
+#include "test.h"
+#include "util.h"
+
+/* m = sum_k sig[k] x_k y_k^T for orthonormal x's (rows) and y's (cols) from a fixed pseudo-random
+ * Gram-Schmidt; checks lq_svd_thin on m against sig. */
+static void check_known(lq_ctx *ctx, int64_t rows, int64_t cols)
+{
+	const int64_t k = rows < cols ? rows : cols;
+	double *x = malloc((size_t)(rows * k) * sizeof *x), *y = malloc((size_t)(cols * k) * sizeof *y);
+	double *m = calloc((size_t)(rows * cols), sizeof *m), *w = malloc((size_t)(rows * cols) * sizeof *w);
+	double *s = malloc((size_t)k * sizeof *s), *u = malloc((size_t)(rows * k) * sizeof *u);
+	double *vt = malloc((size_t)(k * cols) * sizeof *vt), *sig = malloc((size_t)k * sizeof *sig);
+	if (!CHECK(x && y && m && w && s && u && vt && sig))
+		goto done;
+	uint64_t state = 12345;
+	for (int pass = 0; pass < 2; pass++) {
+		double *q = pass ? y : x;
+		const int64_t n = pass ? cols : rows;
+		for (int64_t c = 0; c < k; c++) {
+			for (int64_t i = 0; i < n; i++) {
+				state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+				q[i * k + c] = (double)(state >> 11) / 9007199254740992.0 - 0.5;
+			}
+			for (int rep = 0; rep < 2; rep++)
+				for (int64_t p = 0; p < c; p++) {
+					double dot = 0;
+					for (int64_t i = 0; i < n; i++)
+						dot += q[i * k + p] * q[i * k + c];
+					for (int64_t i = 0; i < n; i++)
+						q[i * k + c] -= dot * q[i * k + p];
+				}
+			double nrm = 0;
+			for (int64_t i = 0; i < n; i++)
+				nrm += q[i * k + c] * q[i * k + c];
+			for (int64_t i = 0; i < n; i++)
+				q[i * k + c] /= sqrt(nrm);
+		}
+	}
+	for (int64_t c = 0; c < k; c++)
+		sig[c] = 10.0 / (double)(c + 1);
+	for (int64_t i = 0; i < rows; i++)
+		for (int64_t j = 0; j < cols; j++)
+			for (int64_t c = 0; c < k; c++)
+				m[i * cols + j] += sig[c] * x[i * k + c] * y[j * k + c];
+	memcpy(w, m, (size_t)(rows * cols) * sizeof *w);
+	test_context("%lld x %lld", (long long)rows, (long long)cols);
+	if (!CHECK_INT(lq_svd_thin(ctx, w, rows, cols, s, u, vt), LQ_OK))
+		goto done;
+	double worst = 0;
+	for (int64_t c = 0; c < k; c++)
+		worst = fmax(worst, fabs(s[c] - sig[c]));
+	CHECK(worst < 1e-12);
+	worst = 0;
+	for (int64_t i = 0; i < rows; i++)
+		for (int64_t j = 0; j < cols; j++) {
+			double acc = 0;
+			for (int64_t c = 0; c < k; c++)
+				acc += u[i * k + c] * s[c] * vt[c * cols + j];
+			worst = fmax(worst, fabs(acc - m[i * cols + j]));
+		}
+	CHECK(worst < 1e-12);
+	worst = 0; /* U^T U = I and Vt Vt^T = I */
+	for (int64_t p = 0; p < k; p++)
+		for (int64_t q = 0; q < k; q++) {
+			double du = 0, dv = 0;
+			for (int64_t i = 0; i < rows; i++)
+				du += u[i * k + p] * u[i * k + q];
+			for (int64_t j = 0; j < cols; j++)
+				dv += vt[p * cols + j] * vt[q * cols + j];
+			worst = fmax(worst, fmax(fabs(du - (p == q)), fabs(dv - (p == q))));
+		}
+	CHECK(worst < 1e-12);
+done:
+	free(x);
+	free(y);
+	free(m);
+	free(w);
+	free(s);
+	free(u);
+	free(vt);
+	free(sig);
+}
+
+TEST(svd_thin_known_singular_values)
+{
+	lq_ctx *ctx = util_ctx(1);
+	if (!ctx)
+		return;
+	check_known(ctx, 7, 19);
+	check_known(ctx, 23, 5);
+	check_known(ctx, 9, 9);
+	check_known(ctx, 1, 6);
+	lq_ctx_free(ctx);
+}
+
+TEST(svd_thin_refusals)
+{
+	lq_ctx *ctx = util_ctx(1);
+	if (!ctx)
+		return;
+	double m[6] = {1, 2, 3, 4, 5, 6}, s[2], u[4], vt[6];
+	CHECK_INT(lq_svd_thin(ctx, m, 0, 3, s, u, vt), LQ_ERR_ARG);
+	CHECK_INT(lq_svd_thin(ctx, m, 2, 0, s, u, vt), LQ_ERR_ARG);
+	CHECK_INT(lq_svd_thin(ctx, m, (int64_t)1 << 20, (int64_t)1 << 12, s, u, vt), LQ_ERR_ARG);
+	m[4] = NAN;
+	CHECK_INT(lq_svd_thin(ctx, m, 2, 3, s, u, vt), LQ_ERR_NONFINITE);
+	CHECK(strstr(lq_ctx_error_string(ctx), "[1, 1] is NaN") != NULL);
+	m[4] = -INFINITY;
+	CHECK_INT(lq_svd_thin(ctx, m, 2, 3, s, u, vt), LQ_ERR_NONFINITE);
+	lq_ctx_free(ctx);
+}
