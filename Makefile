@@ -212,7 +212,7 @@ $(B)/sample_report: $(B)/tests/html/sample_report.o $(B)/tools/qinspect_html.o $
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/gen_model $(B)/bench_kernels: $(B)/%: $(B)/tests/bench/%.o $(B)/libformats.a $(B)/libquant.a
+$(B)/gen_model $(B)/gen_stream $(B)/bench_kernels: $(B)/%: $(B)/tests/bench/%.o $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -311,7 +311,7 @@ demo: all
 
 # ---------------------------------------------------------------------------------------- bench
 .PHONY: bench
-bench: all $(B)/gen_model $(B)/bench_kernels $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
+bench: all $(B)/gen_model $(B)/gen_stream $(B)/bench_kernels $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
 	$(Q)tests/bench/run.sh $(B)
 
 # -------------------------------------------------------------------------------------- install
