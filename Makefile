@@ -168,7 +168,7 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # the merge's plan, loramerge's and qinspect --adapter's
-$(B)/loramerge $(B)/qinspect: $(B)/tools/merge_plan.o
+$(B)/loramerge $(B)/qinspect: $(B)/tools/merge_plan.o $(B)/tools/device_work.o
 # nf4quant -d
 $(B)/nf4quant: $(B)/tools/nf4quant_deq.o
 # qinspect's writers
