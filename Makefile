@@ -170,7 +170,7 @@ $(B)/libquant.pc: libquant/libquant.pc.in libquant/include/libquant.h
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # the merge's plan, loramerge's and qinspect --adapter's
-$(B)/loramerge $(B)/qinspect: $(B)/tools/merge_plan.o
+$(B)/loramerge $(B)/qinspect: $(B)/tools/merge_plan.o $(B)/tools/device_work.o
 # nf4quant -d
 $(B)/nf4quant: $(B)/tools/nf4quant_deq.o
 # qinspect's writers
@@ -216,7 +216,7 @@ $(B)/sample_report: $(B)/tests/html/sample_report.o $(B)/tools/qinspect_html.o $
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/gen_model $(B)/bench_kernels: $(B)/%: $(B)/tests/bench/%.o $(B)/libformats.a $(B)/libquant.a
+$(B)/gen_model $(B)/gen_stream $(B)/bench_kernels: $(B)/%: $(B)/tests/bench/%.o $(B)/libformats.a $(B)/libquant.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -316,7 +316,7 @@ demo: all
 
 # ---------------------------------------------------------------------------------------- bench
 .PHONY: bench
-bench: all $(B)/gen_model $(B)/bench_kernels $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
+bench: all $(B)/gen_model $(B)/gen_stream $(B)/bench_kernels $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
 	$(Q)tests/bench/run.sh $(B)
 
 # -------------------------------------------------------------------------------------- install

@@ -52,6 +52,19 @@ lq_status lq_ctx_use_device(lq_ctx *ctx, const char *device)
 	bool automatic = strcmp(device, "auto") == 0;
 	int index = 0;
 	bool all = false;
+	ctx->device_why[0] = '\0';
+	if (automatic && gpu_backends[0] && ctx->work_set) {
+		/* the cost model first: a GPU it does not choose is never opened (device_auto.c) */
+		char why[sizeof ctx->device_why - 64];
+		bool gpu = lq_device_auto_prefers_gpu(&ctx->work, lq_ctx_threads(ctx), NULL, why, sizeof why);
+		if (!gpu) {
+			lq_backend_close(ctx);
+			snprintf(ctx->device_note, sizeof ctx->device_note, "CPU: faster for this run (--device auto)");
+			snprintf(ctx->device_why, sizeof ctx->device_why, "cpu (%s)", why);
+			return LQ_OK;
+		}
+		snprintf(ctx->device_why, sizeof ctx->device_why, "%s", why);
+	}
 	if (strcmp(device, "cpu") == 0) {
 		lq_backend_close(ctx);
 		snprintf(ctx->device_note, sizeof ctx->device_note, "CPU, as asked");
@@ -63,6 +76,7 @@ lq_status lq_ctx_use_device(lq_ctx *ctx, const char *device)
 	if (!gpu_backends[0]) {
 		if (automatic) {
 			snprintf(ctx->device_note, sizeof ctx->device_note, "CPU: built without CUDA");
+			snprintf(ctx->device_why, sizeof ctx->device_why, "cpu (built without CUDA)");
 			return LQ_OK;
 		}
 		return lq_fail(ctx, LQ_ERR_DEVICE, "device '%s': this build has no CUDA support (rebuild with nvcc "
@@ -79,12 +93,19 @@ lq_status lq_ctx_use_device(lq_ctx *ctx, const char *device)
 			memcpy(ctx->device_note, note, sizeof note);
 		}
 	}
-	if (st == LQ_OK)
+	char why[sizeof ctx->device_why];
+	memcpy(why, ctx->device_why, sizeof why);
+	if (st == LQ_OK) {
+		if (automatic)
+			snprintf(ctx->device_why, sizeof ctx->device_why, "%s (%s)", ctx->device_note,
+				 why[0] ? why : "a GPU works");
 		return LQ_OK;
+	}
 	if (automatic) {
 		/* "CPU: no GPU (no NVIDIA driver found)", or "CPU: no usable GPU (the CUDA error)" */
 		snprintf(ctx->device_note, sizeof ctx->device_note, strncmp(msg, "no GPU", 6) == 0 ? "CPU: %s" :
 			 "CPU: no usable GPU (%s)", msg);
+		snprintf(ctx->device_why, sizeof ctx->device_why, "cpu (%s)", ctx->device_note + 5);
 		return LQ_OK;
 	}
 	return lq_fail(ctx, st, "%s", msg);

@@ -456,6 +456,9 @@ struct lq_ctx {
 	const lq_backend *backend; /* &lq_backend_cpu, or a GPU backend (backend.c) */
 	void *backend_self;        /* the GPU backend's own state */
 	char device_note[256];
+	lq_work work;              /* lq_ctx_set_work: the run, for "auto" */
+	bool work_set;
+	char device_why[512];      /* lq_ctx_device_why */
 	char err[LQ_ERRBUF];
 	lq_reuse reuse;          /* buffers of whole weights, from one task to the next */
 	lq_test_step test_step;  /* tests only: the step that fails, with this status and message */

@@ -414,3 +414,10 @@ cJSON *cli_json_number(double v)
 	}
 	return cJSON_CreateRaw(buf);
 }
+
+void cli_device_why(const lq_ctx *ctx)
+{
+	const char *why = lq_ctx_device_why(ctx);
+	if (*why)
+		cli_info(1, "--device auto: %s", why);
+}

@@ -141,4 +141,7 @@ double cli_now(void);
 /* A JSON number that reads back as exactly v (the shortest of %.15g to %.17g), null when v is not finite. */
 struct cJSON *cli_json_number(double v);
 
+/* With -v, after `--device auto`: what it chose and why ("--device auto: cpu (16 cores, ...)"). */
+void cli_device_why(const lq_ctx *ctx);
+
 #endif /* TOOLS_CLI_H */

@@ -24,6 +24,7 @@
 
 #include "bnb.h"
 #include "cli.h"
+#include "device_work.h"
 #include "fidelity.h"
 #include "hf_json.h"
 #include "hf_model.h"
@@ -863,11 +864,14 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	double t_plan = cli_now();
+	const lq_work work = device_work_merge(&p, !om_is_stream(o.output));
+	lq_ctx_set_work(ctx, &work);
 	if (!o.common.dry_run && lq_ctx_use_device(ctx, o.common.device) != LQ_OK) {
 		cli_error("--device %s: %s", o.common.device, lq_ctx_error_string(ctx));
 		goto finish;
 	}
 	double t_device = cli_now();
+	cli_device_why(ctx);
 	cli_info(1, "compute: %s; %s kernels, %d thread%s", lq_ctx_device_note(ctx), lq_ctx_backend_name(ctx),
 		 lq_ctx_threads(ctx), lq_ctx_threads(ctx) == 1 ? "" : "s");
 	cli_info(1, "base: %s; %s", p.base_quantized ? "bitsandbytes 4-bit, dequantized exactly" :

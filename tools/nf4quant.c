@@ -665,10 +665,11 @@ int main(int argc, char **argv)
 		goto finish;
 	}
 	/* Opening a GPU takes a quarter of a second: it happens while the headers are read and the output
-	 * planned. */
+	 * planned, unless "auto" must see the plan to choose (then after it) */
+	const bool automatic = strcmp(o.common.device, "auto") == 0;
 	dev = (device_start){.ctx = ctx, .device = o.common.device};
-	dev_started = !o.common.dry_run && pthread_create(&dev.thread, NULL, start_device, &dev) == 0;
-	if (!o.common.dry_run && !dev_started)
+	dev_started = !o.common.dry_run && !automatic && pthread_create(&dev.thread, NULL, start_device, &dev) == 0;
+	if (!o.common.dry_run && !automatic && !dev_started)
 		start_device(&dev);
 	if (hf_model_open(m, o.input) != LQ_OK) {
 		cli_error("%s", m->err);
@@ -713,6 +714,12 @@ int main(int argc, char **argv)
 	}
 	const uint64_t memory = run_tasks_memory(ctx, &p.run);
 	double t_plan = cli_now();
+	if (automatic && !o.common.dry_run) {
+		const lq_work work = {.bytes_in = p.bytes_in, .bytes_out = p.bytes_out, .out_synced = !om_is_stream(o.output),
+				      .quantized = (int64_t)p.params_quantized};
+		lq_ctx_set_work(ctx, &work);
+		start_device(&dev);
+	}
 	if (dev_started) {
 		pthread_join(dev.thread, NULL);
 		dev_started = false;
@@ -738,6 +745,7 @@ int main(int argc, char **argv)
 		cli_error("%s", err);
 		goto finish;
 	}
+	cli_device_why(ctx);
 	cli_info(1, "compute: %s; %s kernels, %d thread%s", lq_ctx_device_note(ctx), lq_ctx_backend_name(ctx),
 		 lq_ctx_threads(ctx), lq_ctx_threads(ctx) == 1 ? "" : "s");
 	double t_start = cli_now();

@@ -364,6 +364,9 @@ int deq_main(const deq_options *o)
 		goto finish;
 	}
 	const uint64_t memory = run_tasks_memory(ctx, &p.run);
+	const lq_work work = {.bytes_in = p.bytes_in, .bytes_out = p.bytes_out, .out_synced = !om_is_stream(o->output),
+			      .dequantized = (int64_t)p.params_dequantized};
+	lq_ctx_set_work(ctx, &work);
 	if (!o->common.dry_run && lq_ctx_use_device(ctx, o->common.device) != LQ_OK) {
 		cli_error("--device %s: %s", o->common.device, lq_ctx_error_string(ctx));
 		goto finish;
@@ -384,6 +387,7 @@ int deq_main(const deq_options *o)
 		cli_error("%s", err);
 		goto finish;
 	}
+	cli_device_why(ctx);
 	cli_info(1, "compute: %s; %s kernels, %d thread%s", lq_ctx_device_note(ctx), lq_ctx_backend_name(ctx),
 		 lq_ctx_threads(ctx), lq_ctx_threads(ctx) == 1 ? "" : "s");
 	if (convert(m, &p, ctx, err) != LQ_OK) {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "device_work.h"
 #include "hf_tensors.h"
 #include "libquant.h"
 #include "report_file.h"
@@ -641,11 +642,14 @@ int main(int argc, char **argv)
 		cli_error("cannot start: out of memory or threads");
 		goto finish;
 	}
+	const lq_work dwork = device_work_inspect(&tc, mr ? &tr : NULL);
+	lq_ctx_set_work(ctx, &dwork);
 	if (!o.common.dry_run && lq_ctx_use_device(ctx, o.common.device) != LQ_OK) {
 		cli_error("--device %s: %s", o.common.device, lq_ctx_error_string(ctx));
 		goto finish;
 	}
 	r.device = lq_ctx_device_note(ctx);
+	cli_device_why(ctx);
 	cli_info(1, "compute: %s; %s kernels, %d thread%s", r.device, lq_ctx_backend_name(ctx), lq_ctx_threads(ctx),
 		 lq_ctx_threads(ctx) == 1 ? "" : "s");
 	r.tensors = calloc(tc.n + 1, sizeof *r.tensors);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "qinspect_adapter.h"
+#include "device_work.h"
 
 const char *qi_adapter_base_kind(const qi_adapter_report *r)
 {
@@ -165,11 +166,14 @@ int qi_adapter_main(const qi_adapter_args *a, report_inputs *inputs)
 		cli_error("cannot start: out of memory or threads");
 		goto finish;
 	}
+	const lq_work work = device_work_merge(&p, false);
+	lq_ctx_set_work(ctx, &work);
 	if (lq_ctx_use_device(ctx, a->common->device) != LQ_OK) {
 		cli_error("--device %s: %s", a->common->device, lq_ctx_error_string(ctx));
 		goto finish;
 	}
 	r.device = lq_ctx_device_note(ctx);
+	cli_device_why(ctx);
 	cli_info(1, "compute: %s; %s kernels, %d thread%s", r.device, lq_ctx_backend_name(ctx), lq_ctx_threads(ctx),
 		 lq_ctx_threads(ctx) == 1 ? "" : "s");
 	cli_info(1, "%s; M %s", qi_adapter_base_kind(&r), a->merged ? "as MERGED holds it" : "the 4-bit requantization");

@@ -143,8 +143,38 @@ LQ_API const char *lq_ctx_error_string(const lq_ctx *ctx);
 /* The number of compute threads the context uses. */
 LQ_API int lq_ctx_threads(const lq_ctx *ctx);
 
+/* What a run will do, told before it starts (lq_ctx_set_work), so that "auto" can weigh the CPU against a
+ * GPU: the bytes it reads and writes, where the output goes, and the elements each operation touches. */
+typedef struct lq_work {
+	uint64_t bytes_in;       /* bytes the run reads */
+	uint64_t bytes_out;      /* bytes it writes */
+	bool out_synced;         /* the output goes to a disk and is synced; false: a pipe, or nothing written */
+	int64_t quantized;       /* elements quantized to 4 bits */
+	int64_t dequantized;     /* elements dequantized from 4 bits */
+	int64_t compared;        /* elements compared (error sums) */
+	int64_t merged;          /* elements a LoRA delta is added to */
+	int64_t merge_rank_sum;  /* the sum over merged elements of their adapters' total rank (about 4 flops each) */
+} lq_work;
+
+/* The estimates behind a choice, in seconds: reading and writing alone, the run on the CPU's threads, and
+ * on a GPU with its start. */
+typedef struct lq_device_estimate {
+	double io_s, cpu_s, gpu_s;
+} lq_device_estimate;
+
+/* The cost model of "auto" (libquant/device_auto.c): true when a GPU is estimated to finish `work` clearly
+ * sooner than `threads` CPU threads. The estimates go to *est and a line that says why ("16 cores, 3.1 GB
+ * of one-pass work: the GPU's start would cost more than it saves; ...") to why (both may be NULL). */
+LQ_API bool lq_device_auto_prefers_gpu(const lq_work *work, int threads, lq_device_estimate *est, char *why,
+				       size_t len);
+
+/* Describes the run for "auto" (copied; NULL forgets it). Without a description "auto" takes a GPU when
+ * one works. */
+LQ_API void lq_ctx_set_work(lq_ctx *ctx, const lq_work *work);
+
 /* Chooses where the context computes: "cpu"; "cuda" or "cuda:N" (one GPU); "all" (every GPU, tensors
- * split between them); "auto" or NULL: the first GPU when one works, else the CPU. A new context computes
+ * split between them); "auto" or NULL: with a described run (lq_ctx_set_work), the device the cost model
+ * estimates faster, else the first GPU that works; the CPU when no GPU works. A new context computes
  * on the CPU. The bytes computed are the same everywhere.
  * Returns LQ_ERR_DEVICE (with the CUDA error) when the GPU asked for cannot be used; "auto" never fails
  * for want of a GPU, and lq_ctx_device_note() says what it chose and why. LQ_ERR_ARG for an unknown name. */
@@ -153,6 +183,10 @@ LQ_API lq_status lq_ctx_use_device(lq_ctx *ctx, const char *device);
 /* What the context computes on and, after "auto" fell back to the CPU, why ("cuda:0 (NVIDIA H200)",
  * "CPU: no usable GPU (no CUDA device: ...)"). */
 LQ_API const char *lq_ctx_device_note(const lq_ctx *ctx);
+
+/* After "auto": what it chose and why, as "cpu (16 cores, 3.1 GB of one-pass work: ...)" or
+ * "cuda:0 (NVIDIA H200) (2 cores, ...)"; "" after any other choice. */
+LQ_API const char *lq_ctx_device_why(const lq_ctx *ctx);
 
 /* Name of the compute backend in use ("cpu-avx2", "cpu-scalar", "cuda:0 (NVIDIA H200)", ...). */
 LQ_API const char *lq_ctx_backend_name(const lq_ctx *ctx);

@@ -194,10 +194,42 @@ rss_kb=$( { cat "$tiny" | /usr/bin/time -f %M "$build/nf4quant" -q --device cpu 
 s=$(seconds 5 tiny_stream)
 t_cat_tiny=$(seconds 5 cat "$tiny")
 echo "| shipped tiny-llama: cat \| nf4quant - -o - \| zstd | $(printf %.3f "$s") | $(echo "$s / $t_cat_tiny" | bc -l | xargs printf %.1f)x (its own cat) | $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) | $(stat -c %s "$tiny") in |"
-echo
-echo "## loraextract end to end"
-echo
-sh "$top/tests/bench/extract.sh" "$build" "$model" "$dir"
+# BENCH_EXTRACT=1 (hours on two cores: the exact SVD of every 4096 x 11008 change by Debian's reference
+# LAPACK; not run by default): loraextract --rank 64 from the model and a copy with a random change
+if [ -n "${BENCH_EXTRACT:-}" ]; then
+	echo
+	echo "## loraextract end to end (BENCH_EXTRACT=1)"
+	echo
+	sh "$top/tests/bench/extract.sh" "$build" "$model" "$dir"
+fi
+# 7. BENCH_70B=1 (minutes; not run by default): the 70B-shaped stream. tests/bench/gen_stream writes
+#    Llama-3-70B's 723 tensors (141 GB of bf16) to a pipe without storing them; nf4quant converts the stream
+#    to a stream; peak RSS of nf4quant alone against the bound, time against the generator into cat.
+if [ -n "${BENCH_70B:-}" ]; then
+	command -v xxhsum >/dev/null || { echo "BENCH_70B needs xxhsum (the Debian package xxhash)" >&2; exit 1; }
+	g="$build/gen_stream"
+	echo
+	echo "## 70B-shaped stream (BENCH_70B=1)"
+	echo
+	echo "\`gen_stream\`: Llama-3-70B's tensor names and shapes (80 layers, hidden 8192, intermediate 28672,"
+	echo "vocab 128256, 64 query and 8 KV heads of 128), 141 GB of bf16, generated into the pipe, never stored."
+	echo
+	s=$(date +%s.%N); "$g" 2>/dev/null | cat >/dev/null; e=$(date +%s.%N)
+	t_gen=$(echo "$e - $s" | bc -l)
+	s=$(date +%s.%N)
+	r=$( { "$g" 2>/dev/null | /usr/bin/time -f %M "$build/nf4quant" -q - -o - | xxhsum >"$dir/70b.hash"; } 2>&1 | tail -1)
+	e=$(date +%s.%N)
+	t_nq=$(echo "$e - $s" | bc -l)
+	largest=$((128256 * 8192 * 2))
+	echo "| command | seconds | GB/s of input | time vs gen_stream \\| cat | peak RSS of nf4quant (MiB) |"
+	echo "|---|---|---|---|---|"
+	echo "| gen_stream \\| cat >/dev/null | $(printf %.1f "$t_gen") | $(echo "141107499128 / $t_gen / 1000000000" | bc -l | xargs printf %.2f) | 1.00 | |"
+	echo "| gen_stream \\| nf4quant - -o - \\| xxhsum | $(printf %.1f "$t_nq") | $(echo "141107499128 / $t_nq / 1000000000" | bc -l | xargs printf %.2f) | $(echo "$t_nq / $t_gen" | bc -l | xargs printf %.2f) | $((r / 1024)) |"
+	echo
+	echo "Output hash: $(cut -d' ' -f1 "$dir/70b.hash"). Largest tensor $largest bytes (embed_tokens, lm_head); bound"
+	echo "2 x largest + 512 MiB = $(( 2 * largest / 1048576 + 512 )) MiB; \`nf4quant -n - -o -\` plans about 176 MB."
+	rm -f "$dir/70b.hash"
+fi
 # 6. BENCH_BASELINE=DIR: the end-to-end commands with that build (another commit's) and this one, side by
 #    side, their outputs compared (tests/bench/compare_builds.sh)
 if [ -n "${BENCH_BASELINE:-}" ]; then
