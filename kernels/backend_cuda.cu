@@ -51,6 +51,7 @@ struct lq_cuda {
 	lq_error_sums *d_pieces;
 	size_t cap_pieces;
 	lq::svd_state *svd; // cuSOLVER's handle, made on the first SVD
+	bool fail_launches;  // LQ_TEST_FAIL_DEVICE named this device (lq_cuda_test_fail_launches)
 };
 
 // The cell tables of nf4_code_lut / fp4_code_lut (quant4_device.cuh): for each cell, how many thresholds
@@ -101,6 +102,12 @@ static lq_status fail(char *msg, size_t size, const char *what, cudaError_t e)
 		if (e_ != cudaSuccess)                                                                 \
 			return fail(msg, msg_size, what, e_);                                          \
 	} while (0)
+
+// A kernel launch's error, or the one a launch on a failing GPU gives when the tests ask for it.
+static cudaError_t launched(const lq_cuda *g, cudaError_t e)
+{
+	return g->fail_launches && e == cudaSuccess ? cudaErrorLaunchFailure : e;
+}
 
 // Grows a device buffer to at least `need` bytes (contents not kept).
 static cudaError_t ensure(void **p, size_t *cap, size_t need)
@@ -219,6 +226,16 @@ const char *lq_cuda_name(const lq_cuda *g)
 	return g->name;
 }
 
+int lq_cuda_index(const lq_cuda *g)
+{
+	return g->device;
+}
+
+void lq_cuda_test_fail_launches(lq_cuda *g)
+{
+	g->fail_launches = true;
+}
+
 void *lq_cuda_host_alloc(size_t size)
 {
 	void *p = nullptr;
@@ -256,8 +273,8 @@ lq_status lq_cuda_quantize_blocks(lq_cuda *g, const void *src, lq_dtype dtype, i
 					 cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
 		CUDA_TRY(cudaMemsetAsync(g->d_bad, 0xff, sizeof *g->d_bad, g->stream), "cudaMemset");
-		CUDA_TRY(lq::quantize_launch(g->d_in, dtype, count, qtype, blocksize, g->d_bytes, g->d_absmax,
-					     g->d_bad, &g->tab, g->stream),
+		CUDA_TRY(launched(g, lq::quantize_launch(g->d_in, dtype, count, qtype, blocksize, g->d_bytes,
+							 g->d_absmax, g->d_bad, &g->tab, g->stream)),
 			 "the quantize kernel");
 		CUDA_TRY(cudaMemcpyAsync(packed + e / 2, g->d_bytes, nbytes, cudaMemcpyDeviceToHost, g->stream),
 			 "copying from the device");
@@ -289,7 +306,8 @@ lq_status lq_cuda_double_quant(lq_cuda *g, const float *absmax, int64_t nblocks,
 	CUDA_TRY(cudaMemcpyAsync(g->d_absmax, absmax, (size_t)nblocks * sizeof(float), cudaMemcpyHostToDevice,
 				 g->stream),
 		 "copying to the device");
-	CUDA_TRY(lq::double_quant_launch(g->d_absmax, nblocks, offset, g->d_bytes, g->d_nested, g->d_map, g->stream),
+	CUDA_TRY(launched(g, lq::double_quant_launch(g->d_absmax, nblocks, offset, g->d_bytes, g->d_nested, g->d_map,
+						     g->stream)),
 		 "the double-quantization kernel");
 	CUDA_TRY(cudaMemcpyAsync(absmax_q, g->d_bytes, (size_t)nblocks, cudaMemcpyDeviceToHost, g->stream),
 		 "copying from the device");
@@ -320,8 +338,8 @@ lq_status lq_cuda_dequantize_blocks(lq_cuda *g, const uint8_t *packed, const flo
 		CUDA_TRY(cudaMemcpyAsync(g->d_absmax, absmax + e / blocksize, nconst * sizeof(float),
 					 cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
-		CUDA_TRY(lq::dequantize_launch(g->d_bytes, g->d_absmax, count, qtype, blocksize, dtype, g->d_in,
-					       &g->tab, g->stream),
+		CUDA_TRY(launched(g, lq::dequantize_launch(g->d_bytes, g->d_absmax, count, qtype, blocksize, dtype,
+							   g->d_in, &g->tab, g->stream)),
 			 "the dequantize kernel");
 		CUDA_TRY(cudaMemcpyAsync(static_cast<char *>(out) + (size_t)e * esize, g->d_in, (size_t)count * esize,
 					 cudaMemcpyDeviceToHost, g->stream),
@@ -386,7 +404,8 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_in
 		CUDA_TRY(ensure(&g->d_in, &g->cap_in, (size_t)n * esize), "cudaMalloc");
 		CUDA_TRY(cudaMemcpyAsync(g->d_in, m->in, (size_t)n * esize, cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
-		CUDA_TRY(lq::merge_load(g->d_in, m->in_dtype, 0, wtype, n, g->d_w, g->stream), "the merge kernels");
+		CUDA_TRY(launched(g, lq::merge_load(g->d_in, m->in_dtype, 0, wtype, n, g->d_w, g->stream)),
+			 "the merge kernels");
 	} else {
 		// dequantized to float32, then rounded to W's type: what dequantizing to that type gives
 		const size_t nbytes = (size_t)((n + 1) / 2), nconst = (size_t)ceil_div(n, m->blocksize);
@@ -397,10 +416,11 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_in
 			 "copying to the device");
 		CUDA_TRY(cudaMemcpyAsync(g->d_absmax, m->absmax, nconst * sizeof(float), cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
-		CUDA_TRY(lq::dequantize_launch(g->d_bytes, g->d_absmax, n, m->qtype, m->blocksize, LQ_DTYPE_F32,
-					       g->d_w, &g->tab, g->stream),
+		CUDA_TRY(launched(g, lq::dequantize_launch(g->d_bytes, g->d_absmax, n, m->qtype, m->blocksize,
+							   LQ_DTYPE_F32, g->d_w, &g->tab, g->stream)),
 			 "the dequantize kernel");
-		CUDA_TRY(lq::merge_load(g->d_w, LQ_DTYPE_F32, 1, wtype, n, g->d_w, g->stream), "the merge kernels");
+		CUDA_TRY(launched(g, lq::merge_load(g->d_w, LQ_DTYPE_F32, 1, wtype, n, g->d_w, g->stream)),
+			 "the merge kernels");
 	}
 	float *p = g->d_side;
 	for (size_t l = 0; l < m->nloras; l++) {
@@ -411,15 +431,17 @@ lq_status lq_cuda_merge_rows(lq_cuda *g, const lq_cuda_merge *m, int64_t *bad_in
 				     p, p + r * (size_t)m->cols, m->magnitude[l] ? extra : nullptr,
 				     m->col_factor[l] ? extra : nullptr};
 		bool last = l + 1 == m->nloras;
-		CUDA_TRY(lq::merge_apply(g->d_w, g->d_v, g->d_factor, ml, m->rows, m->cols, m->row0, m->nrows, wtype,
-					 last && m->keep_last_unrounded, m->row_plan, g->stream),
+		CUDA_TRY(launched(g, lq::merge_apply(g->d_w, g->d_v, g->d_factor, ml, m->rows, m->cols, m->row0,
+						     m->nrows, wtype, last && m->keep_last_unrounded, m->row_plan,
+						     g->stream)),
 			 "the merge kernels");
 		p += side_floats(m, l);
 	}
 	const size_t osize = lq_dtype_size(m->out_dtype);
 	CUDA_TRY(ensure(&g->d_in, &g->cap_in, (size_t)n * osize), "cudaMalloc");
 	CUDA_TRY(cudaMemsetAsync(g->d_bad, 0xff, sizeof *g->d_bad, g->stream), "cudaMemset");
-	CUDA_TRY(lq::merge_store(g->d_w, n, m->out_dtype, g->d_in, g->d_bad, g->stream), "the merge kernels");
+	CUDA_TRY(launched(g, lq::merge_store(g->d_w, n, m->out_dtype, g->d_in, g->d_bad, g->stream)),
+		 "the merge kernels");
 	CUDA_TRY(cudaMemcpyAsync(m->out, g->d_in, (size_t)n * osize, cudaMemcpyDeviceToHost, g->stream),
 		 "copying from the device");
 	CUDA_TRY(cudaMemcpyAsync(g->h_bad, g->d_bad, sizeof *g->h_bad, cudaMemcpyDeviceToHost, g->stream),
@@ -451,8 +473,8 @@ lq_status lq_cuda_error_pieces(lq_cuda *g, const void *x, lq_dtype x_dtype, cons
 		CUDA_TRY(cudaMemcpyAsync(g->d_ref, static_cast<const char *>(ref) + (size_t)e * rs, (size_t)count * rs,
 					 cudaMemcpyHostToDevice, g->stream),
 			 "copying to the device");
-		CUDA_TRY(lq::error_pieces_launch(g->d_in, x_dtype, g->d_ref, ref_dtype, count, first + e,
-						 g->d_pieces, g->stream),
+		CUDA_TRY(launched(g, lq::error_pieces_launch(g->d_in, x_dtype, g->d_ref, ref_dtype, count, first + e,
+							     g->d_pieces, g->stream)),
 			 "the statistics kernel");
 		CUDA_TRY(cudaMemcpyAsync(pieces + e / LQ_STATS_PIECE, g->d_pieces, (size_t)np * sizeof(lq_error_sums),
 					 cudaMemcpyDeviceToHost, g->stream),
@@ -466,5 +488,6 @@ lq_status lq_cuda_svd(lq_cuda *g, const float *m, int64_t rows, int64_t cols, in
 		      float *s, char *msg, size_t msg_size)
 {
 	CUDA_TRY(cudaSetDevice(g->device), "cudaSetDevice");
+	CUDA_TRY(launched(g, cudaSuccess), "the SVD");
 	return lq::svd_truncate(&g->svd, g->stream, m, rows, cols, rank, b, a, s, msg, msg_size);
 }

@@ -40,6 +40,12 @@ void lq_cuda_close(lq_cuda *g); /* NULL is a no-op */
 
 /* "NVIDIA H200" */
 const char *lq_cuda_name(const lq_cuda *g);
+/* The CUDA device index g was opened with. */
+int lq_cuda_index(const lq_cuda *g);
+
+/* For the tests (LQ_TEST_FAIL_DEVICE): every kernel launch on g from now on fails as a failed launch does
+ * (cudaErrorLaunchFailure), so that a GPU lost mid-run can be simulated on a machine whose GPUs work. */
+void lq_cuda_test_fail_launches(lq_cuda *g);
 
 /* Pinned host memory (fast transfers), and its release. NULL on failure. */
 void *lq_cuda_host_alloc(size_t size);

@@ -2,7 +2,8 @@
  * backend_cuda.c: the CUDA backend (lq_backend) over kernels/ (lq_cuda.h, one device each): one GPU, or
  * every GPU of the machine with "all", a tensor's blocks split between them. Built only when the library
  * is built with CUDA; backend.c registers it. The kernels give the CPU's bytes; this file only places the
- * work and turns the CUDA errors into the context's message.
+ * work and turns the CUDA errors into the context's message, naming the device ("GPU 1 (NVIDIA H100 ...): ").
+ * LQ_TEST_FAIL_DEVICE=N makes GPU N's kernel launches fail, for the tests of a GPU lost mid-run.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 typedef struct gpu_set {
 	int n;
 	lq_cuda *dev[LQ_MAX_GPUS];
+	int fail_device; /* LQ_TEST_FAIL_DEVICE's, or -1 */
 } gpu_set;
 
 static gpu_set *gpus_of(const lq_ctx *ctx)
@@ -32,10 +34,29 @@ static void cuda_close(void *self)
 	free(g);
 }
 
+/* LQ_TEST_FAIL_DEVICE: the CUDA index of a device whose kernel launches are to fail (lq_cuda.h), -1 when
+ * unset or empty; -2, with msg, when it is not a device index. */
+static int test_fail_device(char *msg, size_t msg_size)
+{
+	const char *v = getenv("LQ_TEST_FAIL_DEVICE");
+	if (!v || !*v)
+		return -1;
+	char *end;
+	long d = strtol(v, &end, 10);
+	if (*end || v[0] < '0' || v[0] > '9' || d >= LQ_MAX_GPUS) {
+		snprintf(msg, msg_size, "LQ_TEST_FAIL_DEVICE: '%.32s' is not a GPU index (0 to %d)", v, LQ_MAX_GPUS - 1);
+		return -2;
+	}
+	return (int)d;
+}
+
 static lq_status cuda_open(int index, bool all, void **self, char *note, size_t note_size, char *msg, size_t msg_size)
 {
 	int count = lq_cuda_device_count(msg, msg_size);
 	if (count == 0)
+		return LQ_ERR_DEVICE;
+	const int fail_device = test_fail_device(msg, msg_size);
+	if (fail_device == -2)
 		return LQ_ERR_DEVICE;
 	if (index >= count) {
 		snprintf(msg, msg_size, "no CUDA device %d (there %s %d)", index, count == 1 ? "is" : "are", count);
@@ -46,6 +67,7 @@ static lq_status cuda_open(int index, bool all, void **self, char *note, size_t 
 		snprintf(msg, msg_size, "out of memory");
 		return LQ_ERR_NOMEM;
 	}
+	g->fail_device = fail_device;
 	const lq_cuda_tables tables = {
 		.nf4_thresholds = lq_nf4_thresholds,
 		.fp4_thresholds = lq_fp4_thresholds_sorted,
@@ -55,10 +77,16 @@ static lq_status cuda_open(int index, bool all, void **self, char *note, size_t 
 	};
 	int first = all ? 0 : index, last = all ? (count < LQ_MAX_GPUS ? count : LQ_MAX_GPUS) : index + 1;
 	lq_status st = LQ_OK;
-	for (int d = first; d < last && st == LQ_OK; d++) {
-		st = lq_cuda_open(d, &tables, &g->dev[g->n], msg, msg_size);
-		if (st == LQ_OK)
-			g->n++;
+	for (int d = first; d < last; d++) {
+		char why[256] = "";
+		st = lq_cuda_open(d, &tables, &g->dev[g->n], why, sizeof why);
+		if (st != LQ_OK) {
+			snprintf(msg, msg_size, "GPU %d: %s", d, why);
+			break;
+		}
+		if (d == fail_device)
+			lq_cuda_test_fail_launches(g->dev[g->n]);
+		g->n++;
 	}
 	if (st != LQ_OK) {
 		cuda_close(g);
@@ -70,6 +98,15 @@ static lq_status cuda_open(int index, bool all, void **self, char *note, size_t 
 		snprintf(note, note_size, "%d GPUs (%s, ...)", g->n, lq_cuda_name(g->dev[0]));
 	*self = g;
 	return LQ_OK;
+}
+
+/* A device's failure, named: "GPU 1 (NVIDIA H100 80GB HBM3): CUDA error in the quantize kernel: ...", and
+ * said to be simulated when LQ_TEST_FAIL_DEVICE named that device. */
+static lq_status gpu_fail(lq_ctx *ctx, const lq_cuda *dev, lq_status st, const char *msg)
+{
+	const bool simulated = gpus_of(ctx)->fail_device == lq_cuda_index(dev);
+	return lq_fail(ctx, st, "GPU %d (%s): %s%s", lq_cuda_index(dev), lq_cuda_name(dev), msg,
+		       simulated ? " (simulated: LQ_TEST_FAIL_DEVICE)" : "");
 }
 
 /* A tensor's blocks split over the GPUs, one host thread each. */
@@ -120,7 +157,7 @@ static lq_status gpu_run(lq_ctx *ctx, gpu_job *j, int64_t *bad_index)
 				*bad_index = j->bad[i];
 			if (j->st[i] == LQ_ERR_NONFINITE)
 				return LQ_ERR_NONFINITE;
-			return lq_fail(ctx, j->st[i], "%s", j->msg[i]);
+			return gpu_fail(ctx, j->g->dev[i], j->st[i], j->msg[i]);
 		}
 	return LQ_OK;
 }
@@ -146,9 +183,9 @@ static lq_status cuda_double_quant_codes(lq_ctx *ctx, const float *absmax, int64
 					 uint8_t *absmax_q, float *nested_absmax)
 {
 	char msg[256];
-	lq_status st = lq_cuda_double_quant(gpus_of(ctx)->dev[0], absmax, nblocks, offset, absmax_q, nested_absmax, msg,
-					    sizeof msg);
-	return st == LQ_OK ? LQ_OK : lq_fail(ctx, st, "%s", msg);
+	lq_cuda *dev = gpus_of(ctx)->dev[0];
+	lq_status st = lq_cuda_double_quant(dev, absmax, nblocks, offset, absmax_q, nested_absmax, msg, sizeof msg);
+	return st == LQ_OK ? LQ_OK : gpu_fail(ctx, dev, st, msg);
 }
 
 static bool cuda_merge_suits(const lq_ctx *ctx, const lq_merge_job *job)
@@ -185,7 +222,7 @@ static lq_status cuda_merge_rows(lq_ctx *ctx, const lq_merge_job *job, uint64_t 
 	lq_status st = lq_cuda_merge_rows(gpus_of(ctx)->dev[0], &m, bad_index, msg, sizeof msg);
 	if (st == LQ_ERR_NONFINITE)
 		return st;
-	return st == LQ_OK ? LQ_OK : lq_fail(ctx, st, "%s", msg);
+	return st == LQ_OK ? LQ_OK : gpu_fail(ctx, gpus_of(ctx)->dev[0], st, msg);
 }
 
 static lq_status cuda_error_pieces(lq_ctx *ctx, const void *x, lq_dtype x_dtype, const void *ref, lq_dtype ref_dtype,
@@ -194,7 +231,7 @@ static lq_status cuda_error_pieces(lq_ctx *ctx, const void *x, lq_dtype x_dtype,
 	char msg[256];
 	lq_status st = lq_cuda_error_pieces(gpus_of(ctx)->dev[0], x, x_dtype, ref, ref_dtype, n, first, pieces, msg,
 					    sizeof msg);
-	return st == LQ_OK ? LQ_OK : lq_fail(ctx, st, "%s", msg);
+	return st == LQ_OK ? LQ_OK : gpu_fail(ctx, gpus_of(ctx)->dev[0], st, msg);
 }
 
 static lq_status cuda_svd_truncate(lq_ctx *ctx, const float *m, int64_t rows, int64_t cols, int64_t rank, float *b,
@@ -202,7 +239,7 @@ static lq_status cuda_svd_truncate(lq_ctx *ctx, const float *m, int64_t rows, in
 {
 	char msg[512];
 	lq_status st = lq_cuda_svd(gpus_of(ctx)->dev[0], m, rows, cols, rank, b, a, s, msg, sizeof msg);
-	return st == LQ_OK ? LQ_OK : lq_fail(ctx, st, "%s", msg);
+	return st == LQ_OK ? LQ_OK : gpu_fail(ctx, gpus_of(ctx)->dev[0], st, msg);
 }
 
 static void *cuda_host_alloc(const lq_ctx *ctx, size_t size)

@@ -336,5 +336,14 @@ sys.exit(r)' "$@"; }
 	done
 }
 TAIL=12 step stream70b stream70b
+# 11. issue 18: --device all against cuda:0 and cpu on the fixtures and the 1.07B model (the same bytes),
+#     their times, bench_gpu on 1 and N GPUs, a GPU that fails mid-run (LQ_TEST_FAIL_DEVICE):
+#     tests/gpu/multi_gpu.sh, its tables in $OUT/multi_gpu.md. An estimated 5-6 minutes: a call of its own.
+multi_gpu() {
+	[ -f "$w/model/model.safetensors" ] || python3 tests/gpu/make_synthetic.py "$w/model" || return 1
+	[ -d "$w/adapter64" ] || python3 tests/bench/gen_adapter.py "$w/adapter64" 4 || return 1
+	OUT="$out" MODEL="$w/model" ADAPTER="$w/adapter64" WORK="$w/mg" sh tests/gpu/multi_gpu.sh .gpu/bin
+}
+TAIL=40 step multi_gpu multi_gpu
 rm -rf "$w"
 exit $status
