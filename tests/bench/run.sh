@@ -149,7 +149,40 @@ for t in 1 $cores; do
 	s=$(seconds 3 "$build/qinspect" -q -T "$t" --device cpu "$dir/nf4" "$model")
 	echo "| $t | $(printf %.3f "$s") | $(echo "$s / $t_both" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) |"
 done
-rm -rf "$dir/nf4"
+echo
+echo "## nf4quant -d end to end (issue 15)"
+echo
+echo "The model's NF4 form back to bf16: against reading it and writing and syncing $in_bytes bytes (the output's size)."
+ioq() { head -c "$in_bytes" "$model/model.safetensors" >"$dir/io.tmp" && cat "$dir/nf4/model.safetensors" >/dev/null && sync "$dir/io.tmp"; rm -f "$dir/io.tmp"; }
+t_ioq=$(seconds 3 ioq)
+echo "Read + write + sync: $(printf %.3f "$t_ioq") s."
+echo
+echo "| threads | seconds | vs read + write | peak RSS (MiB) |"
+echo "|---|---|---|---|"
+for t in 1 $cores; do
+	rm -rf "$out"
+	"$build/nf4quant" -q -d -T "$t" --device cpu "$dir/nf4" -o "$out"
+	rss_kb=$( { /usr/bin/time -f %M "$build/nf4quant" -q -f -d -T "$t" --device cpu "$dir/nf4" -o "$out" ; } 2>&1 | tail -1)
+	s=$(seconds 3 "$build/nf4quant" -q -f -d -T "$t" --device cpu "$dir/nf4" -o "$out")
+	echo "| $t | $(printf %.3f "$s") | $(echo "$s / $t_ioq" | bc -l | xargs printf %.2f)x | $((rss_kb / 1024)) |"
+done
+rm -rf "$out" "$dir/nf4"
+echo
+echo "## loramerge --combine (issue 15)"
+echo
+echo "The rank-64 adapter and itself at weight 0.5 combined into one adapter, $cores threads, medians of 3;"
+echo "the SVD types are not timed here (each module's exact SVD by Debian's reference LAPACK takes minutes at"
+echo "these widths)."
+echo
+echo "| TYPE | seconds | output bytes |"
+echo "|---|---|---|"
+for type in linear cat ties magnitude_prune; do
+	case $type in ties | magnitude_prune) density="--density 0.5" ;; *) density= ;; esac
+	comb() { rm -rf "$dir/comb"; "$build/loramerge" -q --combine $type $density "$adapter" "$adapter:0.5" -o "$dir/comb"; }
+	s=$(seconds 3 comb)
+	echo "| $type | $(printf %.3f "$s") | $(du -cb "$dir/comb"/*.safetensors | tail -1 | cut -f1) |"
+done
+rm -rf "$dir/comb"
 echo
 echo "## Artifacts: streams, bundles, manifests"
 echo
