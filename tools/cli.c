@@ -387,6 +387,20 @@ bool cli_glob_any(const char *name, const char **globs, size_t n)
 	return false;
 }
 
+const char *cli_default_device(void)
+{
+	const char *d = getenv("LQ_DEVICE");
+	if (!d || !*d)
+		return "auto";
+	/* the forms --device takes; whether such a device exists is for opening it to say */
+	const char *n = strncmp(d, "cuda:", 5) == 0 ? d + 5 : NULL;
+	bool ok = strcmp(d, "cpu") == 0 || strcmp(d, "cuda") == 0 || strcmp(d, "all") == 0 || strcmp(d, "auto") == 0 ||
+		  (n && *n && strspn(n, "0123456789") == strlen(n) && strlen(n) <= 3);
+	if (!ok)
+		cli_usage_error("invalid LQ_DEVICE '%s' (cpu, cuda, cuda:N, all or auto)", d);
+	return d;
+}
+
 lq_ctx_options cli_ctx_options(const cli_common *c)
 {
 	const char *cpu = getenv("LQ_CPU");

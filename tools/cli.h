@@ -84,7 +84,7 @@ enum { CLI_OPT_DEVICE = 1000, CLI_OPT_JSON };
 	{"version", no_argument, NULL, 'V'}
 
 typedef struct cli_common {
-	const char *device; /* "auto" unless --device */
+	const char *device; /* cli_default_device() unless --device */
 	int threads;        /* 0: one per core */
 	bool force, dry_run, json;
 } cli_common;
@@ -98,6 +98,10 @@ void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void))
  * the reference kernels, which the tests compare with the fast ones; `avx2`, `avx512`: those; unset or
  * empty: the fastest). A usage error for another value, or for kernels this CPU does not run. */
 lq_ctx_options cli_ctx_options(const cli_common *c);
+
+/* The device when --device is not given: LQ_DEVICE (cpu, cuda, cuda:N, all, auto; a usage error for other
+ * forms), else auto. The GPU machine's test session sets it so that the command-line cases run on the GPU. */
+const char *cli_default_device(void);
 
 /* The options of the tools that write a model (nf4quant, loramerge), with the same meaning:
  * --max-shard-size, --shard I/N, --finish, --zstd-level. A tool lists CLI_OUTPUT_LONGOPTS, starts from

@@ -153,7 +153,7 @@ static void parse_args(int argc, char **argv, copts *o)
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (copts){.svd_clamp = -1, .common = {.device = "auto"}};
+	*o = (copts){.svd_clamp = -1, .common = {.device = cli_default_device()}};
 	const char *type = NULL;
 	long v;
 	int c;

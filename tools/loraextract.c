@@ -91,7 +91,7 @@ static void parse_args(int argc, char **argv, xopts *o)
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (xopts){.common = {.device = "auto"}};
+	*o = (xopts){.common = {.device = cli_default_device()}};
 	long v;
 	int c;
 	opterr = 0;

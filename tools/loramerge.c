@@ -154,7 +154,7 @@ static void parse_args(int argc, char **argv, options *o)
 		{NULL, 0, NULL, 0},
 	};
 	*o = (options){.rq.quant = {LQ_QTYPE_NF4, 64, true}, .limits = FIDELITY_LIMITS_DEFAULT, .out = CLI_OUTPUT_DEFAULTS,
-		       .common = {.device = "auto"}};
+		       .common = {.device = cli_default_device()}};
 	long v;
 	int c;
 	opterr = 0;

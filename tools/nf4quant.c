@@ -147,7 +147,7 @@ static void parse_args(int argc, char **argv, options *o)
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .out = CLI_OUTPUT_DEFAULTS, .common = {.device = "auto"}};
+	*o = (options){.quant = {LQ_QTYPE_NF4, 64, true}, .out = CLI_OUTPUT_DEFAULTS, .common = {.device = cli_default_device()}};
 	long v;
 	int c;
 	opterr = 0; /* our own messages, in our style */

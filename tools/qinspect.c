@@ -146,7 +146,7 @@ static void parse_args(int argc, char **argv, options *o)
 		{NULL, 0, NULL, 0},
 	};
 	*o = (options){.top = 10, .adapter = {.rq.quant = {LQ_QTYPE_NF4, 64, true}, .limits = FIDELITY_LIMITS_DEFAULT},
-		       .common = {.device = "auto"}};
+		       .common = {.device = cli_default_device()}};
 	long v;
 	int c;
 	bool top_set = false;

@@ -66,7 +66,7 @@ step timing sh -c "$nq -vv -f --device cuda $w/model -o $w/t 2>&1 | grep -e time
 lm=.gpu/bin/loramerge
 step lm_unit env LQ_TEST_DEVICE=cuda .gpu/bin/test_unit merge executor error_sums
 step lm_memcheck compute-sanitizer --tool memcheck --error-exitcode 1 env LQ_TEST_DEVICE=cuda .gpu/bin/test_unit merge error_sums
-step lm_cli sh tests/cli/run.sh .gpu/bin $(cd tests/cli/cases && ls lm_*.sh qi_*.sh | sed "s/[.]sh$//")
+step lm_cli env LQ_DEVICE=cuda sh tests/cli/run.sh .gpu/bin $(cd tests/cli/cases && ls lm_*.sh qi_*.sh | sed "s/[.]sh$//")
 lm_gpu_vs_cpu() {
 	b=fixtures/models
 	for a in plain_r8 rslora_r16 patterns dora_r8 dora_embed_r4 embed_mts bf16_stored; do
@@ -274,7 +274,7 @@ step deq_gpu_vs_cpu deq_gpu_vs_cpu
 TAIL=14 step deq_check python3 tests/gpu/deq_check.py $nq "$w/deq"
 # every command-line case with the GPU builds (--device auto, the default, takes the CPU for these small
 # inputs: its start would cost more than it saves; the *_gpu_vs_cpu steps name cuda)
-TAIL=20 step cli_all sh tests/cli/run.sh .gpu/bin
+TAIL=20 step cli_all env LQ_DEVICE=cuda sh tests/cli/run.sh .gpu/bin
 [ -d "$w/model" ] || step art_synthetic python3 tests/gpu/make_synthetic.py "$w/model"
 # tm LABEL CMD...: wall time and peak resident memory of CMD (and its children)
 tm() {

@@ -1,6 +1,8 @@
 # --device: cpu always works and gives the default's bytes; an unknown name is a usage error; a GPU that
 # cannot be used (none here, or a build without CUDA) is an error naming the device, with nothing left.
 . "$CLIDIR/lib.sh"
+# the default device is what this case checks: not one the environment sets (LQ_DEVICE)
+unset LQ_DEVICE
 $NF4QUANT -q --device cpu "$FIXTURES/models/tiny-llama" -o cpu
 $NF4QUANT -q "$FIXTURES/models/tiny-llama" -o auto
 cmp cpu/model.safetensors auto/model.safetensors

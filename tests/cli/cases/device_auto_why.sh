@@ -3,6 +3,8 @@
 # so each tool takes the CPU, as the default and as --device auto (a build without CUDA says that instead).
 # Without -v no reason is given.
 . "$CLIDIR/lib.sh"
+# the default device is what this case checks: not one the environment sets (LQ_DEVICE)
+unset LQ_DEVICE
 M="$FIXTURES/models"
 A="$FIXTURES/peft/adapters/plain_r8"
 check() { # check TOOL-OUTPUT: the why line, and the compute line that follows it

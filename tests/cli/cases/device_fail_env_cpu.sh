@@ -3,6 +3,8 @@
 # bytes of a run without it on --device cpu, and on --device auto where auto takes the CPU (the shipped
 # models). That the named GPU fails, with a message naming it, is checked on a GPU machine only.
 . "$CLIDIR/lib.sh"
+# the default device is what this case checks: not one the environment sets (LQ_DEVICE)
+unset LQ_DEVICE
 M="$FIXTURES/models"
 A="$FIXTURES/peft/adapters/plain_r8"
 $NF4QUANT -q --device cpu "$M/tiny-llama" -o ref

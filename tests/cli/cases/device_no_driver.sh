@@ -4,6 +4,8 @@
 # unit test device_auto_context_follows_the_model checks its note when it tries one.) A driver library that
 # is there but fails (the CUDA toolkit's stub libcuda.so) keeps the CUDA error's own text.
 . "$CLIDIR/lib.sh"
+# the default device is what this case checks: not one the environment sets (LQ_DEVICE)
+unset LQ_DEVICE
 M="$FIXTURES/models"
 A="$FIXTURES/peft/adapters/plain_r8"
 note=$($NF4QUANT -v --device cuda:0 "$M/tiny-llama" -o auto 2>&1 >/dev/null) && die "--device cuda:0 worked"

@@ -1,6 +1,8 @@
 # --device: cpu gives the default's bytes; an unknown name is a usage error; a GPU that cannot be used is
 # an error naming the device, with nothing left.
 . "$CLIDIR/lib.sh"
+# the default device is what this case checks: not one the environment sets (LQ_DEVICE)
+unset LQ_DEVICE
 TOOL=loramerge
 B="$FIXTURES/models/tiny-llama"
 A="$FIXTURES/peft/adapters/dora_r8"
