@@ -7,7 +7,9 @@
 #include <getopt.h>
 #include <libquant.h>
 
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fmt.h"
@@ -385,6 +388,32 @@ bool cli_glob_any(const char *name, const char **globs, size_t n)
 		if (fnmatch(globs[i], name, 0) == 0)
 			return true;
 	return false;
+}
+
+void cli_adapter_arg(const char *arg, char **path, double *weight)
+{
+	if (!(*path = strdup(arg))) {
+		cli_error("out of memory");
+		exit(CLI_EXIT_FAILURE);
+	}
+	*weight = 1.0;
+	const char *colon = strrchr(arg, ':');
+	struct stat sb;
+	if (!colon || stat(arg, &sb) == 0)
+		return;
+	const char *num = colon + 1;
+	char *end = NULL;
+	double v = 0;
+	if (*num && !isspace((unsigned char)*num))
+		v = strtod(num, &end);
+	if (!end || end == num || *end)
+		cli_usage_error("'%s' does not exist, and '%s' after its last ':' is not a weight (ADAPTER:WEIGHT takes "
+				"a number)", arg, num);
+	/* the scaling it multiplies is a float32 */
+	if (!isfinite(v) || fabs(v) > FLT_MAX)
+		cli_usage_error("invalid weight '%s' in '%s' (a finite number, within float32's range)", num, arg);
+	(*path)[colon - arg] = '\0';
+	*weight = v;
 }
 
 const char *cli_default_device(void)

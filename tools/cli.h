@@ -99,6 +99,12 @@ void cli_common_option(int opt, char **argv, cli_common *c, void (*usage)(void))
  * empty: the fastest). A usage error for another value, or for kernels this CPU does not run. */
 lq_ctx_options cli_ctx_options(const cli_common *c);
 
+/* ADAPTER[:WEIGHT]. An argument that exists as a path is a path, ':' and all. Otherwise what follows its
+ * last ':' is the weight, a finite number within float32's range (the scaling it multiplies is a float32);
+ * anything else there is a usage error that says so (a path that does not exist, or a weight that is not a
+ * number: either way the argument is wrong). *path is malloc'd; the weight is 1 without one. */
+void cli_adapter_arg(const char *arg, char **path, double *weight);
+
 /* The device when --device is not given: LQ_DEVICE (cpu, cuda, cuda:N, all, auto; a usage error for other
  * forms), else auto. The GPU machine's test session sets it so that the command-line cases run on the GPU. */
 const char *cli_default_device(void);

@@ -20,7 +20,6 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
-#include <float.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -29,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "adapter_out.h"
 #include "bundle.h"
 #include "cli.h"
 #include "fmt.h"
@@ -40,9 +40,9 @@
 #include "peft.h"
 #include "safetensors.h"
 
-#define WEIGHTS_NAME "adapter_model.safetensors"
-#define CONFIG_NAME "adapter_config.json"
-#define KEY_PREFIX "base_model.model."
+#define WEIGHTS_NAME ADAPTER_WEIGHTS_NAME
+#define CONFIG_NAME ADAPTER_CONFIG_NAME
+#define KEY_PREFIX ADAPTER_KEY_PREFIX
 
 typedef struct copts {
 	const lq_combine_type *type;
@@ -115,28 +115,12 @@ static void add_adapter(copts *o, const char *arg)
 	double *w = realloc(o->weights, (o->n + 1) * sizeof *w);
 	if (w)
 		o->weights = w;
-	char *path = strdup(arg);
-	if (!p || !w || !path) {
+	if (!p || !w) {
 		cli_error("out of memory");
 		exit(CLI_EXIT_FAILURE);
 	}
-	double weight = 1.0;
-	const char *colon = strrchr(arg, ':');
-	struct stat sb;
-	if (colon && stat(arg, &sb) != 0) {
-		const char *num = colon + 1;
-		char *end = NULL;
-		const double v = *num && !isspace((unsigned char)*num) ? strtod(num, &end) : 0;
-		if (!end || end == num || *end)
-			cli_usage_error("'%s' does not exist, and '%s' after its last ':' is not a weight (ADAPTER:WEIGHT takes "
-					"a number)", arg, num);
-		if (!isfinite(v) || fabs(v) > FLT_MAX)
-			cli_usage_error("invalid weight '%s' in '%s' (a finite number, within float32's range)", num, arg);
-		path[colon - arg] = '\0';
-		weight = v;
-	}
-	o->paths[o->n] = path;
-	o->weights[o->n++] = weight;
+	cli_adapter_arg(arg, &o->paths[o->n], &o->weights[o->n]);
+	o->n++;
 }
 
 static void parse_args(int argc, char **argv, copts *o)
@@ -696,28 +680,9 @@ static bool declare(st_writer *w, plan *p)
 	return true;
 }
 
-static lq_status read_for_manifest(void *arg, uint64_t offset, void *dst, size_t len, char *err)
-{
-	return manifest_read_path(arg, offset, dst, len, err);
-}
-
 /* The MANIFEST of the adapter's two files (what -f checks before it replaces an earlier output). */
 static bool write_manifest(hf_out *out, const copts *o)
 {
-	const char *names[2] = {CONFIG_NAME, WEIGHTS_NAME};
-	char *paths[2] = {fmt_join(hf_out_dir(out), "/", names[0]), fmt_join(hf_out_dir(out), "/", names[1])};
-	manifest_file files[2];
-	char err[FMT_ERRBUF] = "out of memory";
-	lq_status st = paths[0] && paths[1] ? LQ_OK : LQ_ERR_NOMEM;
-	for (int i = 0; i < 2 && st == LQ_OK; i++) {
-		struct stat sb;
-		if (stat(paths[i], &sb) != 0) {
-			snprintf(err, sizeof err, "cannot stat '%s': %s", paths[i], strerror(errno));
-			st = LQ_ERR_IO;
-		}
-		files[i] = (manifest_file){.path = names[i], .size = (uint64_t)sb.st_size, .read = read_for_manifest,
-					   .arg = paths[i]};
-	}
 	char dens[32], rank[32], clamp[32], seed[32];
 	snprintf(dens, sizeof dens, "%.17g", o->density);
 	snprintf(rank, sizeof rank, "%ld", o->svd_rank);
@@ -736,20 +701,7 @@ static bool write_manifest(hf_out *out, const copts *o)
 	OPTION(o->svd_clamp >= 0, "svd_clamp", clamp);
 	OPTION(o->seed_set, "seed", seed);
 #undef OPTION
-	const manifest_origin origin = {.tool = "loramerge", .version = LQ_VERSION_STRING, .keys = keys, .values = values,
-					.noptions = nopt};
-	char *text = NULL;
-	size_t len = 0;
-	if (st == LQ_OK)
-		st = manifest_build(&origin, files, 2, &text, &len, err);
-	if (st == LQ_OK && (st = hf_out_write_file(out, MANIFEST_NAME, text, len)) != LQ_OK)
-		snprintf(err, sizeof err, "%s", hf_out_error(out));
-	if (st != LQ_OK)
-		cli_error("%s", err);
-	free(text);
-	free(paths[0]);
-	free(paths[1]);
-	return st == LQ_OK;
+	return adapter_out_manifest(out, "loramerge", keys, values, nopt);
 }
 
 /* Computes every module and writes the adapter: weights, config, MANIFEST; renamed into place at the end. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "adapter_out.h"
 #include "bundle.h"
 #include "fmt.h"
 #include "hf_out.h"
@@ -22,9 +23,9 @@
 #include "manifest.h"
 #include "out_model.h"
 
-#define WEIGHTS_NAME "adapter_model.safetensors"
-#define CONFIG_NAME "adapter_config.json"
-#define KEY_PREFIX "base_model.model."
+#define WEIGHTS_NAME ADAPTER_WEIGHTS_NAME
+#define CONFIG_NAME ADAPTER_CONFIG_NAME
+#define KEY_PREFIX ADAPTER_KEY_PREFIX
 
 static int cmp_str(const void *x, const void *y)
 {
@@ -162,28 +163,9 @@ static bool declare(st_writer *w, xresult *r)
 	return true;
 }
 
-static lq_status read_for_manifest(void *arg, uint64_t offset, void *dst, size_t len, char *err)
-{
-	return manifest_read_path(arg, offset, dst, len, err);
-}
-
 /* The MANIFEST of the adapter's two files, with the options that shape their bytes. */
 static bool write_manifest(hf_out *out, const xopts *o)
 {
-	const char *names[2] = {CONFIG_NAME, WEIGHTS_NAME};
-	char *paths[2] = {fmt_join(hf_out_dir(out), "/", names[0]), fmt_join(hf_out_dir(out), "/", names[1])};
-	manifest_file files[2];
-	char err[FMT_ERRBUF] = "out of memory";
-	lq_status st = paths[0] && paths[1] ? LQ_OK : LQ_ERR_NOMEM;
-	for (int i = 0; i < 2 && st == LQ_OK; i++) {
-		struct stat sb;
-		if (stat(paths[i], &sb) != 0) {
-			snprintf(err, sizeof err, "cannot stat '%s': %s", paths[i], strerror(errno));
-			st = LQ_ERR_IO;
-		}
-		files[i] = (manifest_file){.path = names[i], .size = (uint64_t)sb.st_size, .read = read_for_manifest,
-					   .arg = paths[i]};
-	}
 	char rank[32], energy[32], max_rank[32];
 	snprintf(rank, sizeof rank, "%ld", o->rank);
 	snprintf(energy, sizeof energy, "%.17g", o->energy);
@@ -204,20 +186,7 @@ static bool write_manifest(hf_out *out, const xopts *o)
 	OPTION(o->dtype_set, "dtype", lq_dtype_torch_name(o->dtype));
 	OPTION(true, "split", o->split_sqrt ? "sqrt" : "peft");
 #undef OPTION
-	const manifest_origin origin = {.tool = "loraextract", .version = LQ_VERSION_STRING, .keys = keys,
-					.values = values, .noptions = nopt};
-	char *text = NULL;
-	size_t len = 0;
-	if (st == LQ_OK)
-		st = manifest_build(&origin, files, 2, &text, &len, err);
-	if (st == LQ_OK && (st = hf_out_write_file(out, MANIFEST_NAME, text, len)) != LQ_OK)
-		snprintf(err, sizeof err, "%s", hf_out_error(out));
-	if (st != LQ_OK)
-		cli_error("%s", err);
-	free(text);
-	free(paths[0]);
-	free(paths[1]);
-	return st == LQ_OK;
+	return adapter_out_manifest(out, "loraextract", keys, values, nopt);
 }
 
 static size_t factor_bytes(const xmodule *m, bool b)

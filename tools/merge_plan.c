@@ -3,54 +3,32 @@
  * modules attached to them with every check PEFT's loading makes, what each item becomes, and the tasks
  * libquant's executor runs for them.
  */
-#include <float.h>
-#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "merge_plan.h"
 
-/* ADAPTER[:WEIGHT]. An argument that exists as a path is a path, ':' and all. Otherwise what follows its
- * last ':' is the weight, a finite number; anything else there is a usage error that says so (a path
- * that does not exist, or a weight that is not a number: either way the argument is wrong). */
+/* ADAPTER[:WEIGHT] (cli_adapter_arg); a weight of 0 is said, since it adds nothing. */
 void merge_request_add_adapter(merge_request *rq, const char *arg)
 {
 	char **a = realloc(rq->adapters, (rq->nadapters + 1) * sizeof *a);
+	if (a)
+		rq->adapters = a;
 	double *w = realloc(rq->weights, (rq->nadapters + 1) * sizeof *w);
-	char *path = strdup(arg);
-	if (!a || !w || !path) {
+	if (w)
+		rq->weights = w;
+	if (!a || !w) {
 		cli_error("out of memory");
 		exit(CLI_EXIT_FAILURE);
 	}
-	rq->adapters = a;
-	rq->weights = w;
-	double weight = 1.0;
-	const char *colon = strrchr(arg, ':');
-	struct stat sb;
-	if (colon && stat(arg, &sb) != 0) {
-		const char *num = colon + 1;
-		char *end = NULL;
-		double v = 0;
-		if (*num && !isspace((unsigned char)*num))
-			v = strtod(num, &end);
-		if (!end || end == num || *end)
-			cli_usage_error("'%s' does not exist, and '%s' after its last ':' is not a weight (ADAPTER:WEIGHT takes "
-					"a number)", arg, num);
-		/* the scaling it multiplies is a float32 */
-		if (!isfinite(v) || fabs(v) > FLT_MAX)
-			cli_usage_error("invalid weight '%s' in '%s' (a finite number, within float32's range)", num, arg);
-		path[colon - arg] = '\0';
-		weight = v;
-		if (weight == 0)
-			cli_warn("'%s': weight 0: the adapter's low-rank updates add nothing", arg);
-	}
-	rq->adapters[rq->nadapters] = path;
-	rq->weights[rq->nadapters++] = weight;
+	cli_adapter_arg(arg, &rq->adapters[rq->nadapters], &rq->weights[rq->nadapters]);
+	if (rq->weights[rq->nadapters] == 0)
+		cli_warn("'%s': weight 0: the adapter's low-rank updates add nothing", arg);
+	rq->nadapters++;
 }
 
 static merge_item *new_item(merge_plan *p)
