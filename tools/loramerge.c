@@ -57,7 +57,6 @@ typedef struct options {
 	cli_common common;      /* -T, --device, -f, -n, --json */
 } options;
 
-
 static void usage(void)
 {
 	printf("Usage: %s [OPTION]... BASE ADAPTER[:WEIGHT]... -o OUTPUT\n"
@@ -129,7 +128,6 @@ static void add_key_map(options *o, const char *arg)
 	o->map_regexes[o->nmaps] = re;
 	o->maps[o->nmaps++] = (peft_key_map){re, eq + 1};
 }
-
 
 static void parse_args(int argc, char **argv, options *o)
 {
@@ -251,7 +249,7 @@ static void parse_args(int argc, char **argv, options *o)
 				"name, not in one pass");
 }
 
-/* --------------------------------------------------------------------------------- the base */
+/* -------------------------------------------------------------- the inputs, the output's layout */
 
 /* The arguments swapped (loramerge ADAPTER BASE): whether the BASE that did not open as a model is a PEFT
  * adapter, and whether an ADAPTER that did not open as one is a model directory. For the hint only: this
@@ -276,7 +274,6 @@ static bool is_model_dir(const char *path)
 	hf_model_free(m);
 	return ok;
 }
-
 
 static lq_status declare_outputs(const options *o, const hf_model *m, merge_plan *p, char *err)
 {
@@ -359,7 +356,6 @@ static lq_status set_origin(const options *o, merge_plan *p)
 	p->om.zstd_level = o->out.zstd_level;
 	return LQ_OK;
 }
-
 
 /* ---------------------------------------------------------------------------------- reporting */
 
@@ -600,7 +596,6 @@ static char *output_config(const options *o, const hf_model *m, const merge_plan
 
 /* ------------------------------------------------------------------------------------- running */
 
-
 /* --requantize of a float base writes a 4-bit checkpoint: its llm_int8_skip_modules, as nf4quant's, lists
  * the modules left in float so that transformers 4.x and 5.x both load it (hf_select.h
  * hf_select_skip_list). */
@@ -628,8 +623,6 @@ static lq_status plan_skip_list(const options *o, const hf_model *m, const hf_se
 	hf_skip_list_free(&l);
 	return st == LQ_OK ? LQ_OK : fmt_fail(err, st, "out of memory");
 }
-
-
 
 /* The --fidelity report: what was merged, and the fidelity object (man/loramerge.1, FIDELITY). */
 typedef struct report_args {

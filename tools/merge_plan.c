@@ -442,7 +442,6 @@ lq_status merge_plan_base_as(const merge_request *o, merge_plan *p, const hf_sel
 	return LQ_OK;
 }
 
-
 /* The MERGE task of item it (t's common fields filled): its inputs added to src, a 4-bit output to out. */
 static void merge_task(const merge_plan *p, merge_item *it, st_source *src, lq_group_out out, lq_task *t)
 {
@@ -551,7 +550,6 @@ lq_status merge_plan_tasks(merge_plan *p, char *err)
 }
 
 /* ---------------------------------------------------------------------------------- fidelity */
-
 
 /* A merge's M given by the tensor g of another checkpoint (lq_merge_args.measure_given): its codes and
  * constants, or its values, as inputs of src; the merge itself writes nothing. */
