@@ -683,16 +683,21 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 	const lq_backend *be = LQ_BACKEND(ctx, merge_rows);
 	if (!be->merge_suits(ctx, &job))
 		be = &lq_backend_cpu;
+	/* a GPU copies its result into the run's scratch buffer (pinned host memory, the fast copy); a result
+	 * kept for the end is then copied to its place */
+	float *y = be != &lq_backend_cpu && result_unrounded(m) ? run->scratch : scratch;
 	int64_t bad = -1;
 	const unsigned char *codes = m->base.as_4bit ? ts->base_codes + c->elem0 / 2 : m->base.quantized ? c->in : NULL;
 	st = be->merge_rows(ctx, &job, ts->key, nrows, codes ? NULL : c->in, m->base.dtype, codes,
 			    codes ? ts->base_absmax + c->elem0 / m->base.quant.blocksize : NULL,
-			    m->base.quant.qtype, m->base.quant.blocksize, result_unrounded(m) ? (void *)scratch : (void *)c->out,
+			    m->base.quant.qtype, m->base.quant.blocksize, result_unrounded(m) ? (void *)y : (void *)c->out,
 			    result_unrounded(m) ? LQ_DTYPE_F32 : m->out_dtype, &bad);
 	if (st == LQ_ERR_NONFINITE)
-		return fail_nonfinite_merge(run, t, c, bad, result_unrounded(m) ? scratch : NULL);
+		return fail_nonfinite_merge(run, t, c, bad, result_unrounded(m) ? y : NULL);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
+	if (y != scratch && result_unrounded(m))
+		memcpy(scratch, y, (size_t)c->nelem * 4);
 	return merge_finish(run, t, c, ts);
 }
 
