@@ -33,11 +33,19 @@ fidelity_figures fidelity_figures_of(const lq_fidelity_sums *s, fidelity_limits 
 			f.base_ratio = f.quant_noise_norm / f.adapter_norm;
 	}
 	if (s->delta2 > 0) {
+		f.changed = true;
 		f.survival = s->dot / s->delta2;
 		f.residual = sqrt(s->residual2) / f.adapter_norm;
-		f.erased = f.survival < limits.min_survival || f.residual > limits.max_residual;
+		f.unbounded = !isfinite(s->delta2) || !isfinite(s->dot) || !isfinite(s->residual2);
+		/* written so that a NaN counts as erased */
+		f.erased = f.unbounded || !(f.survival >= limits.min_survival) || !(f.residual <= limits.max_residual);
 	}
 	return f;
+}
+
+bool fidelity_below(const fidelity_figures *f, double min)
+{
+	return f->changed && (f->unbounded || !(f->survival >= min));
 }
 
 lq_status fidelity_add(fidelity_report *r, const char *name, const lq_fidelity_sums *s)

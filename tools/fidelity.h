@@ -32,10 +32,16 @@ typedef struct fidelity_figures {
 	double base_ratio;       /* quant_noise_norm / adapter_norm: base_shift */
 	double survival;         /* <M - W, D> / ||D||^2 */
 	double residual;         /* ||M - (W + D)|| / ||D|| */
+	bool changed;            /* the adapters changed the weight (||D|| > 0): survival and residual are known */
+	bool unbounded;          /* changed, and a sum is not finite (M holds a NaN or an infinity): erased */
 	bool erased;
 } fidelity_figures;
 
 fidelity_figures fidelity_figures_of(const lq_fidelity_sums *s, fidelity_limits limits);
+
+/* Whether a module fails a --min-survival gate at min: it changed and kept less than min of it, or its
+ * figures are unbounded (a NaN fails, never passes). */
+bool fidelity_below(const fidelity_figures *f, double min);
 
 typedef struct fidelity_module {
 	char *name;

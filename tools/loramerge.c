@@ -712,9 +712,13 @@ static bool survival_gate(const options *o, const merge_plan *p)
 	size_t failed = 0;
 	for (size_t i = 0; i < p->fid.n; i++) {
 		const fidelity_figures f = fidelity_figures_of(&p->fid.v[i].sums, p->fid.limits);
-		if (!isnan(f.survival) && f.survival < o->min_survival) {
-			cli_error("'%s': survival %.3g is below --min-survival %g (residual %.3g)", p->fid.v[i].name,
-				  f.survival, o->min_survival, f.residual);
+		if (fidelity_below(&f, o->min_survival)) {
+			if (f.unbounded)
+				cli_error("'%s': its figures are not finite, which fails --min-survival %g", p->fid.v[i].name,
+					  o->min_survival);
+			else
+				cli_error("'%s': survival %.3g is below --min-survival %g (residual %.3g)", p->fid.v[i].name, f.survival,
+					  o->min_survival, f.residual);
 			failed++;
 		}
 	}

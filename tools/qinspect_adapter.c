@@ -33,9 +33,13 @@ static bool survival_gate(const qi_adapter_args *a, const fidelity_report *fid)
 	size_t failed = 0;
 	for (size_t i = 0; i < fid->n; i++) {
 		const fidelity_figures f = fidelity_figures_of(&fid->v[i].sums, fid->limits);
-		if (!isnan(f.survival) && f.survival < a->min_survival) {
-			cli_error("'%s': survival %.3g is below --min-survival %g (residual %.3g)", fid->v[i].name, f.survival,
-				  a->min_survival, f.residual);
+		if (fidelity_below(&f, a->min_survival)) {
+			if (f.unbounded)
+				cli_error("'%s': its figures are not finite, which fails --min-survival %g", fid->v[i].name,
+					  a->min_survival);
+			else
+				cli_error("'%s': survival %.3g is below --min-survival %g (residual %.3g)", fid->v[i].name, f.survival,
+					  a->min_survival, f.residual);
 			failed++;
 		}
 	}
@@ -188,6 +192,10 @@ int qi_adapter_main(const qi_adapter_args *a, report_inputs *inputs)
 		goto finish;
 	}
 	fidelity_sort(&r.fid);
+	for (size_t i = 0; i < r.fid.n; i++)
+		if (fidelity_figures_of(&r.fid.v[i].sums, r.fid.limits).unbounded)
+			cli_warn("'%s': %s holds values that are not finite there: its figures are unbounded (null in the "
+				 "JSON) and it counts as erased", r.fid.v[i].name, a->merged ? a->merged : "the merge");
 	r.seconds = cli_now() - t0;
 	if (!write_stdout(&r) ||
 	    (a->html && !report_file_write(a->html, "--html file", a->common->force, inputs, write_html, &r)))

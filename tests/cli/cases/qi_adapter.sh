@@ -78,6 +78,32 @@ grep -q 'id="by-survival" checked' r.html || die "not sorted by survival by defa
 grep -q '<circle class="erased"' r.html && grep -q '<circle class="kept"' r.html || die "erased and kept not both plotted"
 ! grep -qi '<script' r.html || die "the page has a script"
 rm -f r.html
+# a MERGED with a NaN in one merged weight (made elsewhere: our merge refuses to write one): said, counted
+# as erased, null in the JSON, and it fails the gate rather than passing it unseen
+$LORAMERGE -q "$M/tiny-llama-nf4" "$A" -o nanmerged || die "float merge failed"
+python3 - nanmerged/model.safetensors <<'PY' || die "could not plant the NaN"
+import json, struct, sys
+p = sys.argv[1]
+raw = open(p, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+b = h["model.layers.1.self_attn.q_proj.weight"]["data_offsets"][0] + 8 + n + 2 * 100
+open(p, "wb").write(raw[:b] + b"\xc0\x7f" + raw[b + 2:])  # bf16 NaN
+PY
+$QINSPECT --json --adapter "$A" --min-survival 0.5 "$M/tiny-llama-nf4" nanmerged >r.json 2>err && die "the gate passed a NaN"
+grep -q "qinspect: warning: 'model.layers.1.self_attn.q_proj.weight': nanmerged holds values that are not finite there" err ||
+	die "no warning: $(cat err)"
+grep -q "^qinspect: 'model.layers.1.self_attn.q_proj.weight': its figures are not finite, which fails --min-survival 0.5$" err ||
+	die "no gate message: $(cat err)"
+grep -q "^qinspect: 1 of 14 merged modules keep less than 0.5 of their change$" err || die "not 1 of 14: $(cat err)"
+python3 - r.json <<'PY' || die "NaN report: $(cat r.json)"
+import json, sys
+f = json.load(open(sys.argv[1]))["fidelity"]
+m = {x["name"]: x for x in f["modules"]}["model.layers.1.self_attn.q_proj.weight"]
+assert m["erased"] is True and m["survival"] is None and m["residual"] is None, m
+assert f["erased"] == ["model.layers.1.self_attn.q_proj.weight"] and f["overall"]["erased"] is True, f["overall"]
+PY
+rm -rf nanmerged r.json err
 # refusals: usage, and inputs that do not fit (one message, exit 1, nothing written)
 usage_error --adapter "$A" "$M/tiny-llama" --max-rel-err 0.1
 usage_error --quant-type fp4 "$M/tiny-llama"
