@@ -13,6 +13,18 @@
 // TIES and magnitude pruning make heavy. gesvd needs at least as many rows as columns: a wide matrix is
 // decomposed as its transpose, which is the row-major matrix as it lies in memory read column-major.
 //
+// svd_thin (loraextract's whole thin SVD, double in and out) takes cusolverDnXgesvdp instead: the
+// polar decomposition (QDWH, Halley's iteration made of QR factorizations and matrix products) and then
+// cusolverDnXsyevd of the Hermitian factor, which NVIDIA's cuSOLVER documentation describes as much faster
+// than Xgesvd's QR iteration; its work is in matrix products, where a GPU's double precision is fast,
+// rather than in the bidiagonal QR's sequential sweeps. The same documentation warns that the polar
+// decomposition may not deliver unitary factors for a singular or nearly singular matrix, and gesvdp
+// reports the magnitude of what it had to perturb (h_err_sigma): beyond 1e-12 of the largest singular
+// value (a fine-tune's delta is not singular, but an exactly low-rank one, a merged LoRA's, is), or when it
+// does not converge, the matrix is decomposed again by Xgesvd, whose factors are orthonormal whatever the
+// rank. LQ_SVD_GPU=gesvd or gesvdp forces one (the GPU check compares them), LQ_SVD_TRACE=1 says on
+// standard error which ran, its h_err_sigma and its time.
+//
 // cuSOLVER's library (with cuBLAS, cuSPARSE and nvJitLink under it, hundreds of MB) is loaded with
 // dlopen on the first SVD, not linked: the programs link the CUDA runtime statically and run on machines
 // that have a driver and no toolkit, where the SVD then falls back to LAPACK (LQ_ERR_UNSUPPORTED).
@@ -21,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <chrono>
 #include <cusolverDn.h>
 #include <dlfcn.h>
 #include <mutex>
@@ -42,6 +55,8 @@ struct api {
 	decltype(&cusolverDnDestroyParams) destroy_params;
 	decltype(&cusolverDnXgesvd_bufferSize) gesvd_buffer_size;
 	decltype(&cusolverDnXgesvd) gesvd;
+	decltype(&cusolverDnXgesvdp_bufferSize) gesvdp_buffer_size;
+	decltype(&cusolverDnXgesvdp) gesvdp;
 };
 
 api g_api;
@@ -73,7 +88,8 @@ void load()
 	g_loaded = LQ_SVD_SYM(create, "cusolverDnCreate") && LQ_SVD_SYM(destroy, "cusolverDnDestroy") &&
 		   LQ_SVD_SYM(set_stream, "cusolverDnSetStream") && LQ_SVD_SYM(create_params, "cusolverDnCreateParams") &&
 		   LQ_SVD_SYM(destroy_params, "cusolverDnDestroyParams") &&
-		   LQ_SVD_SYM(gesvd_buffer_size, "cusolverDnXgesvd_bufferSize") && LQ_SVD_SYM(gesvd, "cusolverDnXgesvd");
+		   LQ_SVD_SYM(gesvd_buffer_size, "cusolverDnXgesvd_bufferSize") && LQ_SVD_SYM(gesvd, "cusolverDnXgesvd") &&
+		   LQ_SVD_SYM(gesvdp_buffer_size, "cusolverDnXgesvdp_bufferSize") && LQ_SVD_SYM(gesvdp, "cusolverDnXgesvdp");
 #undef LQ_SVD_SYM
 	if (g_loaded)
 		g_api = a;
@@ -127,8 +143,8 @@ struct svd_state {
 			return solver_fail(msg, msg_size, what, e_);                                   \
 	} while (0)
 
-lq_status svd_truncate(svd_state **state, cudaStream_t stream, const float *m, int64_t rows, int64_t cols,
-		       int64_t rank, float *b, float *a, float *s, char *msg, size_t msg_size)
+// cuSOLVER loaded and the device's handle made (on the first SVD), on `stream`.
+static lq_status ready(svd_state **state, cudaStream_t stream, char *msg, size_t msg_size)
 {
 	std::call_once(g_once, load);
 	if (!g_loaded) {
@@ -150,8 +166,17 @@ lq_status svd_truncate(svd_state **state, cudaStream_t stream, const float *m, i
 		}
 		*state = st;
 	}
+	SVD_SOLVER(g_api.set_stream((*state)->handle, stream), "cusolverDnSetStream");
+	return LQ_OK;
+}
+
+lq_status svd_truncate(svd_state **state, cudaStream_t stream, const float *m, int64_t rows, int64_t cols,
+		       int64_t rank, float *b, float *a, float *s, char *msg, size_t msg_size)
+{
+	lq_status rs = ready(state, stream, msg, msg_size);
+	if (rs != LQ_OK)
+		return rs;
 	svd_state *st = *state;
-	SVD_SOLVER(g_api.set_stream(st->handle, stream), "cusolverDnSetStream");
 
 	// X = M (rows >= cols) or M transposed (wide): mx >= nx, column-major
 	const bool wide = cols > rows;
@@ -215,6 +240,169 @@ lq_status svd_truncate(svd_state **state, cudaStream_t stream, const float *m, i
 			a[k * cols + j] = (float)(wide ? f.hu[j + k * cols] : f.hvt[j * rank + k]);
 	for (int64_t k = 0; s && k < rank; k++)
 		s[k] = (float)f.hs[k];
+	return LQ_OK;
+}
+
+namespace {
+
+// The device buffers of one thin SVD, freed whatever happens.
+struct thin_buffers {
+	double *dx = nullptr, *ds = nullptr, *du = nullptr, *dv = nullptr;
+	void *dwork = nullptr, *hwork = nullptr;
+	int *dinfo = nullptr;
+	size_t dsize = 0, hsize = 0;
+	~thin_buffers()
+	{
+		cudaFree(dx), cudaFree(ds), cudaFree(du), cudaFree(dv), cudaFree(dwork), cudaFree(dinfo);
+		free(hwork);
+	}
+};
+
+// Transposes the n x n matrix p in place.
+void transpose_square(double *p, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = i + 1; j < n; j++) {
+			const double t = p[i * n + j];
+			p[i * n + j] = p[j * n + i];
+			p[j * n + i] = t;
+		}
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0)
+{
+	return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+} // namespace
+
+#define THIN_WORK(query_call, what)                                                                    \
+	do {                                                                                           \
+		size_t dsz_ = 0, hsz_ = 0;                                                             \
+		SVD_SOLVER(query_call, what);                                                          \
+		if (dsz_ > f.dsize) {                                                                  \
+			cudaFree(f.dwork);                                                             \
+			f.dwork = nullptr, f.dsize = 0;                                                \
+			SVD_CUDA(cudaMalloc(&f.dwork, dsz_), "cudaMalloc");                            \
+			f.dsize = dsz_;                                                                \
+		}                                                                                      \
+		if (hsz_ > f.hsize) {                                                                  \
+			free(f.hwork);                                                                 \
+			f.hsize = 0;                                                                   \
+			if (!(f.hwork = malloc(hsz_))) {                                               \
+				snprintf(msg, msg_size, "out of memory");                              \
+				return LQ_ERR_NOMEM;                                                   \
+			}                                                                              \
+			f.hsize = hsz_;                                                                \
+		}                                                                                      \
+	} while (0)
+
+lq_status svd_thin(svd_state **state, cudaStream_t stream, double *m, int64_t rows, int64_t cols, double *s,
+		   double *u, double *vt, char *msg, size_t msg_size)
+{
+	const char *force = getenv("LQ_SVD_GPU");
+	if (force && *force && strcmp(force, "gesvd") != 0 && strcmp(force, "gesvdp") != 0) {
+		snprintf(msg, msg_size, "LQ_SVD_GPU: '%.32s' is not gesvd or gesvdp", force);
+		return LQ_ERR_ARG;
+	}
+	const bool only_gesvd = force && strcmp(force, "gesvd") == 0, only_gesvdp = force && strcmp(force, "gesvdp") == 0;
+	const char *trace = getenv("LQ_SVD_TRACE");
+	const bool tracing = trace && *trace && strcmp(trace, "0") != 0;
+	lq_status rs = ready(state, stream, msg, msg_size);
+	if (rs != LQ_OK)
+		return rs;
+	svd_state *st = *state;
+	// X, column-major mx x nx with mx >= nx: m itself read column-major (M transposed) when M is not tall,
+	// else M, its transpose made in u (rows x cols doubles, since k = cols)
+	const bool tall = rows > cols;
+	const int64_t mx = tall ? rows : cols, nx = tall ? cols : rows;
+	const size_t nel = (size_t)rows * (size_t)cols, d = sizeof(double);
+	double *x = m;
+	if (tall) {
+		for (int64_t i = 0; i < rows; i++)
+			for (int64_t j = 0; j < cols; j++)
+				u[i + j * rows] = m[i * cols + j];
+		x = u;
+	}
+	thin_buffers f;
+	SVD_CUDA(cudaMalloc(&f.dx, nel * d), "cudaMalloc");
+	SVD_CUDA(cudaMalloc(&f.ds, (size_t)nx * d), "cudaMalloc");
+	SVD_CUDA(cudaMalloc(&f.du, (size_t)mx * (size_t)nx * d), "cudaMalloc");
+	SVD_CUDA(cudaMalloc(&f.dv, (size_t)nx * (size_t)nx * d), "cudaMalloc");
+	SVD_CUDA(cudaMalloc(&f.dinfo, sizeof *f.dinfo), "cudaMalloc");
+	const auto t0 = std::chrono::steady_clock::now();
+	int info = 0;
+	double err_sigma = 0, sigma1 = 0;
+	bool polar = !only_gesvd;
+	if (polar) {
+		// gesvdp: U (mx x nx) and V (nx x nx, not V^T), column-major
+		SVD_CUDA(cudaMemcpyAsync(f.dx, x, nel * d, cudaMemcpyHostToDevice, stream), "copying to the device");
+		THIN_WORK(g_api.gesvdp_buffer_size(st->handle, st->params, CUSOLVER_EIG_MODE_VECTOR, 1, mx, nx, CUDA_R_64F,
+						   f.dx, mx, CUDA_R_64F, f.ds, CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx,
+						   CUDA_R_64F, &dsz_, &hsz_),
+			  "cusolverDnXgesvdp_bufferSize");
+		SVD_SOLVER(g_api.gesvdp(st->handle, st->params, CUSOLVER_EIG_MODE_VECTOR, 1, mx, nx, CUDA_R_64F, f.dx, mx,
+					CUDA_R_64F, f.ds, CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx, CUDA_R_64F, f.dwork,
+					f.dsize, f.hwork, f.hsize, f.dinfo, &err_sigma),
+			   "cusolverDnXgesvdp");
+		SVD_CUDA(cudaMemcpyAsync(&info, f.dinfo, sizeof info, cudaMemcpyDeviceToHost, stream), "copying from the device");
+		SVD_CUDA(cudaMemcpyAsync(&sigma1, f.ds, d, cudaMemcpyDeviceToHost, stream), "copying from the device");
+		SVD_CUDA(cudaStreamSynchronize(stream), "cusolverDnXgesvdp");
+		if (info < 0) {
+			snprintf(msg, msg_size, "svd: cuSOLVER's gesvdp refused an argument (info %d)", info);
+			return LQ_ERR_DEVICE;
+		}
+		const bool accurate = info == 0 && err_sigma <= 1e-12 * sigma1;
+		if (tracing)
+			fprintf(stderr, "svd: gesvdp %lld x %lld: %.3f s, info %d, h_err_sigma %.3g, sigma_1 %.6g%s\n",
+				(long long)rows, (long long)cols, seconds_since(t0), info, err_sigma, sigma1,
+				accurate || only_gesvdp ? "" : ": again by gesvd");
+		if (only_gesvdp && info > 0) {
+			snprintf(msg, msg_size, "svd: cuSOLVER's gesvdp did not converge (info %d)", info);
+			return LQ_ERR_UNSUPPORTED;
+		}
+		polar = accurate || only_gesvdp;
+	}
+	if (!polar) {
+		// gesvd: U (mx x nx) and V^T (nx x nx), column-major
+		const auto t1 = std::chrono::steady_clock::now();
+		SVD_CUDA(cudaMemcpyAsync(f.dx, x, nel * d, cudaMemcpyHostToDevice, stream), "copying to the device");
+		THIN_WORK(g_api.gesvd_buffer_size(st->handle, st->params, 'S', 'S', mx, nx, CUDA_R_64F, f.dx, mx, CUDA_R_64F,
+						  f.ds, CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx, CUDA_R_64F, &dsz_, &hsz_),
+			  "cusolverDnXgesvd_bufferSize");
+		SVD_SOLVER(g_api.gesvd(st->handle, st->params, 'S', 'S', mx, nx, CUDA_R_64F, f.dx, mx, CUDA_R_64F, f.ds,
+				       CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx, CUDA_R_64F, f.dwork, f.dsize, f.hwork,
+				       f.hsize, f.dinfo),
+			   "cusolverDnXgesvd");
+		SVD_CUDA(cudaMemcpyAsync(&info, f.dinfo, sizeof info, cudaMemcpyDeviceToHost, stream), "copying from the device");
+		SVD_CUDA(cudaStreamSynchronize(stream), "cusolverDnXgesvd");
+		if (tracing)
+			fprintf(stderr, "svd: gesvd %lld x %lld: %.3f s, info %d\n", (long long)rows, (long long)cols,
+				seconds_since(t1), info);
+		if (info != 0) {
+			snprintf(msg, msg_size, "svd: cuSOLVER's gesvd %s (info %d)",
+				 info > 0 ? "did not converge" : "refused an argument", info);
+			return info > 0 ? LQ_ERR_UNSUPPORTED : LQ_ERR_DEVICE;
+		}
+	}
+	// M = U S Vt. Not tall (X = M^T = U_x S V_x^T): Vt = U_x^T, whose rows are U_x's columns (contiguous),
+	// and U = V_x, row-major = V_x^T column-major (gesvd's V^T as it lies, gesvdp's V transposed). Tall
+	// (X = M): U = U_x, row-major its transpose (through m, no longer needed), and Vt = V_x^T (gesvdp's V as
+	// it lies, gesvd's V^T transposed).
+	SVD_CUDA(cudaMemcpyAsync(s, f.ds, (size_t)nx * d, cudaMemcpyDeviceToHost, stream), "copying from the device");
+	double *usq = tall ? vt : u; // the square factor's destination
+	SVD_CUDA(cudaMemcpyAsync(usq, f.dv, (size_t)nx * (size_t)nx * d, cudaMemcpyDeviceToHost, stream),
+		 "copying from the device");
+	SVD_CUDA(cudaMemcpyAsync(tall ? m : vt, f.du, nel * d, cudaMemcpyDeviceToHost, stream), "copying from the device");
+	SVD_CUDA(cudaStreamSynchronize(stream), "copying from the device");
+	// the square factor as it lies is V (gesvdp) or V^T (gesvd), column-major; wanted: V^T column-major
+	// when not tall (U row-major), V column-major when tall (Vt row-major)
+	if (polar != tall)
+		transpose_square(usq, nx);
+	if (tall)
+		for (int64_t i = 0; i < rows; i++)
+			for (int64_t c = 0; c < cols; c++)
+				u[i * cols + c] = m[i + c * rows];
 	return LQ_OK;
 }
 

@@ -242,6 +242,13 @@ static lq_status cuda_svd_truncate(lq_ctx *ctx, const float *m, int64_t rows, in
 	return st == LQ_OK ? LQ_OK : gpu_fail(ctx, gpus_of(ctx)->dev[0], st, msg);
 }
 
+static lq_status cuda_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, double *s, double *u, double *vt)
+{
+	char msg[512];
+	lq_status st = lq_cuda_svd_thin(gpus_of(ctx)->dev[0], m, rows, cols, s, u, vt, msg, sizeof msg);
+	return st == LQ_OK ? LQ_OK : gpu_fail(ctx, gpus_of(ctx)->dev[0], st, msg);
+}
+
 static void *cuda_host_alloc(const lq_ctx *ctx, size_t size)
 {
 	(void)ctx;
@@ -265,6 +272,7 @@ const lq_backend lq_backend_cuda = {
 	.merge_rows = cuda_merge_rows,
 	.error_pieces = cuda_error_pieces,
 	.svd_truncate = cuda_svd_truncate,
+	.svd_thin = cuda_svd_thin,
 	.host_alloc = cuda_host_alloc,
 	.host_free = cuda_host_free,
 };

@@ -20,7 +20,8 @@
  * (the first of equal ones) is positive, the row of A and the column of B negated together otherwise.
  * The CPU and the GPU then agree on the clamp as on the rest, within their rounding.
  *
- * lq_svd_thin (loraextract) is the whole thin SVD in double precision of a double matrix, by LAPACK.
+ * lq_svd_thin (loraextract) is the whole thin SVD in double precision of a double matrix, by LAPACK, or
+ * by the context's GPU (cuSOLVER) when it computes on one.
  */
 #include <limits.h>
 #include <math.h>
@@ -196,6 +197,10 @@ LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols,
 		if (!isfinite(m[i]))
 			return lq_fail(ctx, LQ_ERR_NONFINITE, "svd: element [%lld, %lld] is %s", (long long)(i / (size_t)cols),
 				       (long long)(i % (size_t)cols), isnan(m[i]) ? "NaN" : "infinite");
+	/* a GPU's cuSOLVER (kernels/truncated_svd.cu), whose failure is the caller's to handle: it asked for
+	 * that device, and LAPACK's SVD of a 7B model's weights takes minutes each */
+	if (ctx->backend->svd_thin)
+		return ctx->backend->svd_thin(ctx, m, rows, cols, s, u, vt);
 	/* m row-major is M^T column-major (cols x rows, lda = cols): M^T = V diag(s) U^T, so LAPACK's U of it
 	 * (cols x k, column-major) is Vt row-major and its VT (k x rows, column-major) is U row-major */
 	const int mt = (int)cols, nt = (int)rows, k = (int)(rows < cols ? rows : cols);

@@ -54,6 +54,8 @@ static void usage(void)
 	       "                         (mergekit's extract_lora)\n"
 	       "      --correct          Q BASE: the adapter that brings the 4-bit model Q to BASE\n"
 	       "      --json             a summary (per module: rank, kept energy, error) on standard output\n"
+	       "      --device DEV       where the SVDs run: cpu (LAPACK), cuda, cuda:N (cuSOLVER), or auto\n"
+	       "                         (the default: a GPU when the SVDs are large and one works)\n"
 	       "  -T, --threads N        threads (0: one per core)\n"
 	       "  -f, --force            replace an existing output\n"
 	       "  -n, --dry-run          say what would be extracted, write nothing\n"
@@ -587,6 +589,59 @@ static int differs(lq_ctx *ctx, const xopts *o, const hf_tensor *f, const hf_ten
 	return res;
 }
 
+/* ------------------------------------------------------------------------------------- the device */
+
+/* LAPACK's dgesdd with the thin factors takes about this many seconds per rows * cols * min(rows, cols) on
+ * one core (Debian's reference LAPACK, single-threaded: 3.0e-9 to 3.2e-9 measured on 512 to 1024 wide
+ * matrices, on the 2-core development machine; 4096 x 11008 then takes about 9 minutes). */
+#define LAPACK_S_PER_MNK 3.1e-9
+/* --device auto takes a GPU when LAPACK's SVDs of the plan are estimated to take longer than this: a GPU's
+ * start and cuSOLVER's load (about a second) then cost little against what they save. */
+#define AUTO_GPU_MIN_S 10.0
+
+/* Where the SVDs run (--device): LAPACK on the CPU, or cuSOLVER on a GPU (lq_svd_thin). A GPU asked for
+ * by name must work, cuSOLVER's library included: said before any work, not at the first weight. "auto"
+ * takes one only for large SVDs, and falls back to the CPU when none works or cuSOLVER cannot be loaded
+ * (-v says why). False when a GPU asked for cannot be used (said). */
+static bool use_device(lq_ctx *ctx, const xopts *o, const xplan *p)
+{
+	const char *dev = o->common.device;
+	const bool automatic = strcmp(dev, "auto") == 0;
+	if (automatic) {
+		double est = 0;
+		for (size_t i = 0; i < p->npairs; i++) {
+			const double r = (double)p->pairs[i].to->shape[0], c = (double)p->pairs[i].to->shape[1];
+			est += r * c * (r < c ? r : c) * LAPACK_S_PER_MNK;
+		}
+		if (est < AUTO_GPU_MIN_S) {
+			cli_info(1, "compute: CPU (--device auto: LAPACK's SVDs estimated at %.2g s, less than a GPU's start "
+				 "would save)", est);
+			return true;
+		}
+	}
+	if (lq_ctx_use_device(ctx, dev) != LQ_OK) {
+		cli_error("--device %s: %s", dev, lq_ctx_error_string(ctx));
+		return false;
+	}
+	const char *note = lq_ctx_device_note(ctx);
+	if (strncmp(note, "CPU", 3) != 0) {
+		/* cuSOLVER is loaded by the first SVD: a 1 x 1 one says now whether it can be */
+		double one = 1, s1, u1, v1;
+		if (lq_svd_thin(ctx, &one, 1, 1, &s1, &u1, &v1) != LQ_OK) {
+			if (!automatic) {
+				cli_error("--device %s: %s (the SVDs on a GPU need CUDA's cuSOLVER library; --device cpu "
+					  "computes them with LAPACK)", dev, lq_ctx_error_string(ctx));
+				return false;
+			}
+			cli_info(1, "compute: CPU (--device auto: %s)", lq_ctx_error_string(ctx));
+			lq_ctx_use_device(ctx, "cpu");
+			return true;
+		}
+	}
+	cli_info(1, "compute: %s", lq_ctx_device_note(ctx));
+	return true;
+}
+
 /* ------------------------------------------------------------------------------------- the report */
 
 static const char *kind_name(xkind k)
@@ -770,6 +825,8 @@ int main(int argc, char **argv)
 			cli_plan(!o.common.json, "  %s: %s %" PRId64 " x %" PRId64, fmt_quote(p.pairs[i].to->name, q, sizeof q),
 				 kind_name(p.pairs[i].kind), p.pairs[i].to->shape[0], p.pairs[i].to->shape[1]);
 	}
+	if (!o.common.dry_run && p.npairs && !use_device(ctx, &o, &p))
+		goto finish;
 	/* the factors, one pair at a time */
 	for (size_t i = 0; i < p.npairs && !o.common.dry_run; i++) {
 		const xpair *pr = &p.pairs[i];

@@ -535,10 +535,13 @@ LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t co
  * The thin SVD of m (rows x cols, row-major, double precision; overwritten), m = U diag(s) Vt, for
  * loraextract: s[k] the k = min(rows, cols) singular values in descending order, u[rows x k] and
  * vt[k x cols] row-major, orthonormal columns and rows. LAPACK's dgesdd, on m as it lies in memory (the
- * column-major transpose: the factors come out row-major without a copy). The singular vectors' signs are
- * LAPACK's. LQ_ERR_ARG for an empty matrix or one beyond LAPACK's 32-bit sizes; LQ_ERR_NONFINITE for NaN
- * or infinity in m; LQ_ERR_UNSUPPORTED when LAPACK does not converge; LQ_ERR_NOMEM (its workspace, about
- * 4 k^2 + 4 k + max(rows, cols) doubles besides the outputs).
+ * column-major transpose: the factors come out row-major without a copy), or, when the context computes
+ * on a GPU (lq_ctx_use_device), cuSOLVER's in double precision (its buffers on the device; on the host
+ * none besides the outputs). The singular vectors' signs are the library's. LQ_ERR_ARG for an empty
+ * matrix or one beyond LAPACK's 32-bit sizes; LQ_ERR_NONFINITE for NaN or infinity in m;
+ * LQ_ERR_UNSUPPORTED when the SVD does not converge, or on a GPU when cuSOLVER's library cannot be loaded
+ * (the message says so; no fall-back to LAPACK: use the CPU); LQ_ERR_DEVICE for a GPU's failure;
+ * LQ_ERR_NOMEM (LAPACK's workspace, about 4 k^2 + 4 k + max(rows, cols) doubles besides the outputs).
  */
 LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, double *s, double *u, double *vt);
 

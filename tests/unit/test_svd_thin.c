@@ -1,7 +1,8 @@
 /*
  * test_svd_thin.c: lq_svd_thin (libquant/svd.c), the thin SVD loraextract factors a weight's change with: on a
  * matrix of known singular values, wide and tall, against its definition (U diag(s) Vt = m, orthonormal
- * factors, descending s), and its refusals. The comparison with numpy's SVD on a real fine-tune is
+ * factors, descending s), full-rank and exactly low-rank, and its refusals. With LQ_TEST_DEVICE=cuda, on
+ * the GPU (cuSOLVER, tests/gpu/extract_gpu.sh). The comparison with numpy's SVD on a real fine-tune is
  * tests/extract/golden.py.
  */
 #include <math.h>
@@ -12,8 +13,8 @@
 #include "util.h"
 
 /* m = sum_k sig[k] x_k y_k^T for orthonormal x's (rows) and y's (cols) from a fixed pseudo-random
- * Gram-Schmidt; checks lq_svd_thin on m against sig. */
-static void check_known(lq_ctx *ctx, int64_t rows, int64_t cols)
+ * Gram-Schmidt, sig[k] = 0 from k = rank on (rank 0: none); checks lq_svd_thin on m against sig. */
+static void check_known(lq_ctx *ctx, int64_t rows, int64_t cols, int64_t rank)
 {
 	const int64_t k = rows < cols ? rows : cols;
 	double *x = malloc((size_t)(rows * k) * sizeof *x), *y = malloc((size_t)(cols * k) * sizeof *y);
@@ -47,13 +48,13 @@ static void check_known(lq_ctx *ctx, int64_t rows, int64_t cols)
 		}
 	}
 	for (int64_t c = 0; c < k; c++)
-		sig[c] = 10.0 / (double)(c + 1);
+		sig[c] = rank && c >= rank ? 0 : 10.0 / (double)(c + 1);
 	for (int64_t i = 0; i < rows; i++)
 		for (int64_t j = 0; j < cols; j++)
 			for (int64_t c = 0; c < k; c++)
 				m[i * cols + j] += sig[c] * x[i * k + c] * y[j * k + c];
 	memcpy(w, m, (size_t)(rows * cols) * sizeof *w);
-	test_context("%lld x %lld", (long long)rows, (long long)cols);
+	test_context("%lld x %lld, rank %lld", (long long)rows, (long long)cols, (long long)(rank ? rank : k));
 	if (!CHECK_INT(lq_svd_thin(ctx, w, rows, cols, s, u, vt), LQ_OK))
 		goto done;
 	double worst = 0;
@@ -96,10 +97,17 @@ TEST(svd_thin_known_singular_values)
 	lq_ctx *ctx = util_ctx(1);
 	if (!ctx)
 		return;
-	check_known(ctx, 7, 19);
-	check_known(ctx, 23, 5);
-	check_known(ctx, 9, 9);
-	check_known(ctx, 1, 6);
+	check_known(ctx, 7, 19, 0);
+	check_known(ctx, 23, 5, 0);
+	check_known(ctx, 9, 9, 0);
+	check_known(ctx, 1, 6, 0);
+	check_known(ctx, 70, 150, 0);
+	check_known(ctx, 150, 70, 0);
+	/* exactly low-rank, as a merged LoRA's change: the factors orthonormal all the same (on a GPU, where
+	 * gesvdp's are not, gesvd's) */
+	check_known(ctx, 9, 9, 2);
+	check_known(ctx, 40, 90, 5);
+	check_known(ctx, 90, 40, 5);
 	lq_ctx_free(ctx);
 }
 
