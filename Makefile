@@ -180,7 +180,7 @@ $(B)/qinspect: $(B)/tools/qinspect_report.o $(B)/tools/qinspect_text.o $(B)/tool
 # loramerge --combine (PEFT's add_weighted_adapter)
 $(B)/loramerge: $(B)/tools/lora_combine.o $(B)/tools/adapter_out.o
 # loraextract's adapter writer
-$(B)/loraextract: $(B)/tools/lx_write.o $(B)/tools/adapter_out.o
+$(B)/loraextract: $(B)/tools/lx_write.o $(B)/tools/lx_error.o $(B)/tools/adapter_out.o
 # The tools link the static libraries: nothing to find at run time but the system's. The objects go
 # before the archives, those of another rule (qinspect's writers) included, so that the linker takes from
 # an archive what any of them needs.

@@ -276,26 +276,26 @@ double seconds_since(std::chrono::steady_clock::time_point t0)
 
 } // namespace
 
-#define THIN_WORK(query_call, what)                                                                    \
-	do {                                                                                           \
-		size_t dsz_ = 0, hsz_ = 0;                                                             \
-		SVD_SOLVER(query_call, what);                                                          \
-		if (dsz_ > f.dsize) {                                                                  \
-			cudaFree(f.dwork);                                                             \
-			f.dwork = nullptr, f.dsize = 0;                                                \
-			SVD_CUDA(cudaMalloc(&f.dwork, dsz_), "cudaMalloc");                            \
-			f.dsize = dsz_;                                                                \
-		}                                                                                      \
-		if (hsz_ > f.hsize) {                                                                  \
-			free(f.hwork);                                                                 \
-			f.hsize = 0;                                                                   \
-			if (!(f.hwork = malloc(hsz_))) {                                               \
-				snprintf(msg, msg_size, "out of memory");                              \
-				return LQ_ERR_NOMEM;                                                   \
-			}                                                                              \
-			f.hsize = hsz_;                                                                \
-		}                                                                                      \
-	} while (0)
+// The workspaces grown to dsize bytes on the device and hsize on the host.
+static lq_status grow(thin_buffers &f, size_t dsize, size_t hsize, char *msg, size_t msg_size)
+{
+	if (dsize > f.dsize) {
+		cudaFree(f.dwork);
+		f.dwork = nullptr, f.dsize = 0;
+		SVD_CUDA(cudaMalloc(&f.dwork, dsize), "cudaMalloc");
+		f.dsize = dsize;
+	}
+	if (hsize > f.hsize) {
+		free(f.hwork);
+		f.hsize = 0;
+		if (!(f.hwork = malloc(hsize))) {
+			snprintf(msg, msg_size, "out of memory");
+			return LQ_ERR_NOMEM;
+		}
+		f.hsize = hsize;
+	}
+	return LQ_OK;
+}
 
 lq_status svd_thin(svd_state **state, cudaStream_t stream, double *m, int64_t rows, int64_t cols, double *s,
 		   double *u, double *vt, char *msg, size_t msg_size)
@@ -331,45 +331,63 @@ lq_status svd_thin(svd_state **state, cudaStream_t stream, double *m, int64_t ro
 	SVD_CUDA(cudaMalloc(&f.dv, (size_t)nx * (size_t)nx * d), "cudaMalloc");
 	SVD_CUDA(cudaMalloc(&f.dinfo, sizeof *f.dinfo), "cudaMalloc");
 	const auto t0 = std::chrono::steady_clock::now();
-	int info = 0;
-	double err_sigma = 0, sigma1 = 0;
 	bool polar = !only_gesvd;
 	if (polar) {
-		// gesvdp: U (mx x nx) and V (nx x nx, not V^T), column-major
+		// gesvdp: U (mx x nx) and V (nx x nx, not V^T), column-major. A cuSOLVER status other than success
+		// (a shape it does not take) leaves the matrix to gesvd, as an inaccurate result does.
 		SVD_CUDA(cudaMemcpyAsync(f.dx, x, nel * d, cudaMemcpyHostToDevice, stream), "copying to the device");
-		THIN_WORK(g_api.gesvdp_buffer_size(st->handle, st->params, CUSOLVER_EIG_MODE_VECTOR, 1, mx, nx, CUDA_R_64F,
-						   f.dx, mx, CUDA_R_64F, f.ds, CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx,
-						   CUDA_R_64F, &dsz_, &hsz_),
-			  "cusolverDnXgesvdp_bufferSize");
-		SVD_SOLVER(g_api.gesvdp(st->handle, st->params, CUSOLVER_EIG_MODE_VECTOR, 1, mx, nx, CUDA_R_64F, f.dx, mx,
-					CUDA_R_64F, f.ds, CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx, CUDA_R_64F, f.dwork,
-					f.dsize, f.hwork, f.hsize, f.dinfo, &err_sigma),
-			   "cusolverDnXgesvdp");
-		SVD_CUDA(cudaMemcpyAsync(&info, f.dinfo, sizeof info, cudaMemcpyDeviceToHost, stream), "copying from the device");
-		SVD_CUDA(cudaMemcpyAsync(&sigma1, f.ds, d, cudaMemcpyDeviceToHost, stream), "copying from the device");
-		SVD_CUDA(cudaStreamSynchronize(stream), "cusolverDnXgesvdp");
-		if (info < 0) {
-			snprintf(msg, msg_size, "svd: cuSOLVER's gesvdp refused an argument (info %d)", info);
-			return LQ_ERR_DEVICE;
+		size_t dsize = 0, hsize = 0;
+		int info = 0;
+		double err_sigma = 0, sigma1 = 0;
+		cusolverStatus_t e = g_api.gesvdp_buffer_size(st->handle, st->params, CUSOLVER_EIG_MODE_VECTOR, 1, mx, nx,
+							      CUDA_R_64F, f.dx, mx, CUDA_R_64F, f.ds, CUDA_R_64F, f.du, mx,
+							      CUDA_R_64F, f.dv, nx, CUDA_R_64F, &dsize, &hsize);
+		if (e == CUSOLVER_STATUS_SUCCESS) {
+			if ((rs = grow(f, dsize, hsize, msg, msg_size)) != LQ_OK)
+				return rs;
+			e = g_api.gesvdp(st->handle, st->params, CUSOLVER_EIG_MODE_VECTOR, 1, mx, nx, CUDA_R_64F, f.dx, mx,
+					 CUDA_R_64F, f.ds, CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx, CUDA_R_64F, f.dwork,
+					 f.dsize, f.hwork, f.hsize, f.dinfo, &err_sigma);
 		}
-		const bool accurate = info == 0 && err_sigma <= 1e-12 * sigma1;
-		if (tracing)
-			fprintf(stderr, "svd: gesvdp %lld x %lld: %.3f s, info %d, h_err_sigma %.3g, sigma_1 %.6g%s\n",
-				(long long)rows, (long long)cols, seconds_since(t0), info, err_sigma, sigma1,
-				accurate || only_gesvdp ? "" : ": again by gesvd");
-		if (only_gesvdp && info > 0) {
-			snprintf(msg, msg_size, "svd: cuSOLVER's gesvdp did not converge (info %d)", info);
-			return LQ_ERR_UNSUPPORTED;
+		if (e != CUSOLVER_STATUS_SUCCESS) {
+			if (only_gesvdp)
+				return solver_fail(msg, msg_size, "cusolverDnXgesvdp", e);
+			if (tracing)
+				fprintf(stderr, "svd: gesvdp %lld x %lld: cuSOLVER status %d: again by gesvd\n", (long long)rows,
+					(long long)cols, (int)e);
+			polar = false;
+		} else {
+			SVD_CUDA(cudaMemcpyAsync(&info, f.dinfo, sizeof info, cudaMemcpyDeviceToHost, stream),
+				 "copying from the device");
+			SVD_CUDA(cudaMemcpyAsync(&sigma1, f.ds, d, cudaMemcpyDeviceToHost, stream), "copying from the device");
+			SVD_CUDA(cudaStreamSynchronize(stream), "cusolverDnXgesvdp");
+			if (info < 0) {
+				snprintf(msg, msg_size, "svd: cuSOLVER's gesvdp refused an argument (info %d)", info);
+				return LQ_ERR_DEVICE;
+			}
+			const bool accurate = info == 0 && err_sigma <= 1e-12 * sigma1;
+			if (tracing)
+				fprintf(stderr, "svd: gesvdp %lld x %lld: %.3f s, info %d, h_err_sigma %.3g, sigma_1 %.6g%s\n",
+					(long long)rows, (long long)cols, seconds_since(t0), info, err_sigma, sigma1,
+					accurate || only_gesvdp ? "" : ": again by gesvd");
+			if (only_gesvdp && info > 0) {
+				snprintf(msg, msg_size, "svd: cuSOLVER's gesvdp did not converge (info %d)", info);
+				return LQ_ERR_UNSUPPORTED;
+			}
+			polar = accurate || only_gesvdp;
 		}
-		polar = accurate || only_gesvdp;
 	}
 	if (!polar) {
 		// gesvd: U (mx x nx) and V^T (nx x nx), column-major
 		const auto t1 = std::chrono::steady_clock::now();
+		size_t dsize = 0, hsize = 0;
+		int info = 0;
 		SVD_CUDA(cudaMemcpyAsync(f.dx, x, nel * d, cudaMemcpyHostToDevice, stream), "copying to the device");
-		THIN_WORK(g_api.gesvd_buffer_size(st->handle, st->params, 'S', 'S', mx, nx, CUDA_R_64F, f.dx, mx, CUDA_R_64F,
-						  f.ds, CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx, CUDA_R_64F, &dsz_, &hsz_),
-			  "cusolverDnXgesvd_bufferSize");
+		SVD_SOLVER(g_api.gesvd_buffer_size(st->handle, st->params, 'S', 'S', mx, nx, CUDA_R_64F, f.dx, mx, CUDA_R_64F,
+						   f.ds, CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx, CUDA_R_64F, &dsize, &hsize),
+			   "cusolverDnXgesvd_bufferSize");
+		if ((rs = grow(f, dsize, hsize, msg, msg_size)) != LQ_OK)
+			return rs;
 		SVD_SOLVER(g_api.gesvd(st->handle, st->params, 'S', 'S', mx, nx, CUDA_R_64F, f.dx, mx, CUDA_R_64F, f.ds,
 				       CUDA_R_64F, f.du, mx, CUDA_R_64F, f.dv, nx, CUDA_R_64F, f.dwork, f.dsize, f.hwork,
 				       f.hsize, f.dinfo),

@@ -522,24 +522,10 @@ static bool factor_pair(lq_ctx *ctx, const xopts *o, const xpair *pr, xmodule *m
 	}
 	/* the error of what is written: || dW - L R || over || dW || */
 	double err = 0;
-	double *row = malloc((size_t)cols * sizeof *row);
-	if (!row) {
+	if (!lx_squared_error(vf, vt, lf, rf, rows, cols, r, lq_ctx_threads(ctx), &err)) {
 		cli_error("out of memory");
 		goto done;
 	}
-	for (int64_t i = 0; i < rows; i++) {
-		for (int64_t j = 0; j < cols; j++)
-			row[j] = (double)vt[i * cols + j] - (double)vf[i * cols + j];
-		for (int64_t c = 0; c < r; c++) {
-			const double l = lf[i * r + c];
-			const float *rr = rf + c * cols;
-			for (int64_t j = 0; j < cols; j++)
-				row[j] -= l * rr[j];
-		}
-		for (int64_t j = 0; j < cols; j++)
-			err += row[j] * row[j];
-	}
-	free(row);
 	m->rows = rows;
 	m->cols = cols;
 	m->rank = r;

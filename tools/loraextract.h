@@ -73,4 +73,10 @@ typedef struct xresult {
  * factors, then the kept tensors read from `to`), MANIFEST; one transaction. false: said. */
 bool lx_write_adapter(const xopts *o, xresult *r);
 
+/* The squared error sum_(i,j) (vt - vf - lf rf)_ij^2 of the factors written, lf [rows, r] and rf [r, cols]
+ * as rounded to the written type, vt and vf [rows, cols] (lx_error.c): the residuals on `threads`
+ * threads, their sum in row-major order whatever the threads. False when out of memory. */
+bool lx_squared_error(const float *vf, const float *vt, const float *lf, const float *rf, int64_t rows, int64_t cols,
+		      int64_t r, int threads, double *err);
+
 #endif /* TOOLS_LORAEXTRACT_H */
