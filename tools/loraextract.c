@@ -575,6 +575,57 @@ static int differs(lq_ctx *ctx, const xopts *o, const hf_tensor *f, const hf_ten
 	return res;
 }
 
+/* ------------------------------------------------------------------------------------- modules_to_save */
+
+/* Whether `name` is a tensor of the module `module` (len bytes) itself: module + "." + a name without '.'. */
+static bool own_tensor(const char *name, const char *module, size_t len)
+{
+	return strncmp(name, module, len) == 0 && name[len] == '.' && !strchr(name + len + 1, '.');
+}
+
+/* PEFT's modules_to_save replaces a whole module with a copy and loads every one of its tensors from the
+ * adapter (a missing one is a KeyError): a kept module's other tensors, unchanged (a LayerNorm's bias
+ * beside its changed weight, a linear layer's weight beside its changed bias), are saved with it from the
+ * fine-tune (with_module). A module with a tensor that is not float (4-bit) cannot be saved whole: its
+ * kept tensors are left out instead, said. r->others has room for every tensor of `to` besides. False
+ * when out of memory (said). */
+static bool complete_saved_modules(xresult *r, const hf_tensors *to)
+{
+	static const char not_float[] = "a tensor of a module with 4-bit tensors (PEFT cannot save it whole)";
+	const size_t n = r->nothers;
+	for (size_t i = 0; i < n; i++) {
+		xother *x = &r->others[i];
+		if (!x->kept)
+			continue;
+		const size_t len = strlen(x->module);
+		bool whole = true;
+		for (size_t k = 0; k < to->n; k++)
+			if (own_tensor(to->v[k].name, x->module, len) && (to->v[k].quantized || to->v[k].dtype == LQ_DTYPE_U8))
+				whole = false;
+		for (size_t k = 0; k < to->n && whole; k++) {
+			const hf_tensor *t = &to->v[k];
+			bool listed = false;
+			for (size_t j = 0; j < r->nothers && !listed; j++)
+				listed = strcmp(r->others[j].name, t->name) == 0;
+			if (listed || !own_tensor(t->name, x->module, len))
+				continue;
+			xother *y = &r->others[r->nothers++];
+			*y = (xother){.name = strdup(t->name), .module = strdup(x->module), .kept = true, .with_module = true,
+				      .t = t};
+			if (!y->name || !y->module) {
+				cli_error("out of memory");
+				return false;
+			}
+		}
+		for (size_t j = 0; j < n && !whole; j++)
+			if (r->others[j].kept && strcmp(r->others[j].module, x->module) == 0) {
+				r->others[j].kept = false;
+				r->others[j].why = not_float;
+			}
+	}
+	return true;
+}
+
 /* ------------------------------------------------------------------------------------- the device */
 
 /* LAPACK's dgesdd with the thin factors takes about this many seconds per rows * cols * min(rows, cols) on
@@ -650,8 +701,11 @@ static void print_table(const xresult *r)
 	}
 	for (size_t i = 0; i < r->nothers; i++) {
 		char q[FMT_ERRBUF / 4];
-		cli_info(1, "%s: %s", fmt_quote(r->others[i].name, q, sizeof q),
-			 r->others[i].kept ? "kept whole (modules_to_save)" : r->others[i].why);
+		const xother *x = &r->others[i];
+		const char *what = x->with_module ? "unchanged, saved with its module (modules_to_save)"
+				   : x->kept	  ? "kept whole (modules_to_save)"
+						  : x->why;
+		cli_info(1, "%s: %s", fmt_quote(x->name, q, sizeof q), what);
 	}
 }
 
@@ -696,12 +750,17 @@ static void print_json(const xopts *o, const xresult *r, bool written)
 		cJSON_AddStringToObject(x, "action", r->others[i].kept ? "modules_to_save" : "left out");
 		if (!r->others[i].kept)
 			cJSON_AddStringToObject(x, "why", r->others[i].why);
+		if (r->others[i].with_module)
+			cJSON_AddTrueToObject(x, "unchanged");
 		cJSON_AddItemToArray(others, x);
 	}
 	cJSON *tot = cJSON_AddObjectToObject(root, "totals");
 	cJSON_AddNumberToObject(tot, "modules", (double)r->nmods);
 	cJSON_AddNumberToObject(tot, "unchanged", (double)r->nsame);
-	cJSON_AddNumberToObject(tot, "others", (double)r->nothers);
+	size_t nwith = 0;
+	for (size_t i = 0; i < r->nothers; i++)
+		nwith += r->others[i].with_module;
+	cJSON_AddNumberToObject(tot, "others", (double)(r->nothers - nwith));
 	if (written)
 		cJSON_AddItemToObject(tot, "max_rel_error", cli_json_number(worst));
 	char *text = cJSON_Print(root);
@@ -798,7 +857,7 @@ int main(int argc, char **argv)
 		goto finish;
 	r.base_name = base_name(mf, o.from_path);
 	r.mods = calloc(p.npairs + 1, sizeof *r.mods);
-	r.others = calloc(p.nother + 1, sizeof *r.others);
+	r.others = calloc(p.nother + to.n + 1, sizeof *r.others); /* and the tensors kept with their module */
 	const lq_ctx_options copt = cli_ctx_options(&o.common);
 	if (!r.mods || !r.others || !(ctx = lq_ctx_create(&copt))) {
 		cli_error("out of memory");
@@ -877,6 +936,8 @@ int main(int argc, char **argv)
 				x->why = "a tensor of a module the adapter factors (PEFT cannot also save it whole)";
 		x->kept = strcmp(x->why, "a tensor of a module the adapter factors (PEFT cannot also save it whole)") != 0;
 	}
+	if (!o.common.dry_run && !complete_saved_modules(&r, &to))
+		goto finish;
 	if (o.common.dry_run) {
 		if (o.common.json)
 			print_json(&o, &r, false);
@@ -902,13 +963,15 @@ int main(int argc, char **argv)
 		rmin = r.mods[i].rank < rmin ? r.mods[i].rank : rmin;
 		rmax = r.mods[i].rank > rmax ? r.mods[i].rank : rmax;
 	}
-	size_t nkept = 0;
-	for (size_t i = 0; i < r.nothers; i++)
-		nkept += r.others[i].kept;
+	size_t nkept = 0, nwith = 0;
+	for (size_t i = 0; i < r.nothers; i++) {
+		nkept += r.others[i].kept && !r.others[i].with_module;
+		nwith += r.others[i].with_module;
+	}
 	char ranks[64];
 	snprintf(ranks, sizeof ranks, rmin == rmax ? "rank %" PRId64 : "ranks %" PRId64 " to %" PRId64, rmin, rmax);
 	cli_info(0, "%s: %zu module%s (%s), relative error at most %.3g; %zu unchanged, %zu kept whole, %zu left out; "
-		 "%.2f s", o.output, r.nmods, r.nmods == 1 ? "" : "s", ranks, worst, r.nsame, nkept, r.nothers - nkept,
+		 "%.2f s", o.output, r.nmods, r.nmods == 1 ? "" : "s", ranks, worst, r.nsame, nkept, r.nothers - nwith - nkept,
 		 cli_now() - t0);
 	status = CLI_EXIT_OK;
 finish:

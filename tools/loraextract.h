@@ -55,6 +55,7 @@ typedef struct xother {
 	bool kept;
 	const char *why;       /* left out: why (a static phrase) */
 	const hf_tensor *t;    /* kept: the tensor of the fine-tune */
+	bool with_module;      /* kept although unchanged: its module is in modules_to_save, whole */
 	int32_t id;
 } xother;
 
