@@ -19,10 +19,12 @@
 // than Xgesvd's QR iteration; its work is in matrix products, where a GPU's double precision is fast,
 // rather than in the bidiagonal QR's sequential sweeps. The same documentation warns that the polar
 // decomposition may not deliver unitary factors for a singular or nearly singular matrix, and gesvdp
-// reports the magnitude of what it had to perturb (h_err_sigma): beyond 1e-12 of the largest singular
-// value (a fine-tune's delta is not singular, but an exactly low-rank one, a merged LoRA's, is), or when it
-// does not converge, the matrix is decomposed again by Xgesvd, whose factors are orthonormal whatever the
-// rank. LQ_SVD_GPU=gesvd or gesvdp forces one (the GPU check compares them), LQ_SVD_TRACE=1 says on
+// reports an error estimate (h_err_sigma): beyond 1e-10 of the largest singular value (a fine-tune's
+// delta is not singular, but an exactly low-rank one, a merged LoRA's, is), or when it does not converge,
+// the matrix is decomposed again by Xgesvd, whose factors are orthonormal whatever the rank. The bound
+// leaves room above the n eps sigma_1 (about 1e-12 at these widths) of any backward-stable SVD, gesvd's
+// included, and is far below what loraextract's criterion notices (1e-4 relative of the optimum's error);
+// the GPU check (tests/gpu/extract_gpu.sh) prints each SVD's estimate and which routine finished it. LQ_SVD_GPU=gesvd or gesvdp forces one (the GPU check compares them), LQ_SVD_TRACE=1 says on
 // standard error which ran, its h_err_sigma and its time.
 //
 // cuSOLVER's library (with cuBLAS, cuSPARSE and nvJitLink under it, hundreds of MB) is loaded with
@@ -365,7 +367,7 @@ lq_status svd_thin(svd_state **state, cudaStream_t stream, double *m, int64_t ro
 				snprintf(msg, msg_size, "svd: cuSOLVER's gesvdp refused an argument (info %d)", info);
 				return LQ_ERR_DEVICE;
 			}
-			const bool accurate = info == 0 && err_sigma <= 1e-12 * sigma1;
+			const bool accurate = info == 0 && err_sigma <= 1e-10 * sigma1;
 			if (tracing)
 				fprintf(stderr, "svd: gesvdp %lld x %lld: %.3f s, info %d, h_err_sigma %.3g, sigma_1 %.6g%s\n",
 					(long long)rows, (long long)cols, seconds_since(t0), info, err_sigma, sigma1,
