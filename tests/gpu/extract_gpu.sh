@@ -11,7 +11,8 @@
 #   finetune     the criterion: tests/gpu/extract_check.py (the tiny-llama fine-tune; every module within
 #                1e-4 relative of the Eckart-Young optimum on the GPU and on the CPU, GPU against CPU)
 #   model        the 1.07B benchmark model (make_synthetic.py, on the GPU) and its copy with a random
-#                full-rank change on every linear weight (tests/bench/gen_changed.py)
+#                full-rank change on every linear weight (extract_changed.py: gen_changed.py's change, made
+#                on the GPU; XG_GEN=bench runs gen_changed.py itself)
 #   speed        loraextract --rank 64 of the whole model on the GPU against `cat` of both inputs, peak
 #                RSS; every module's reported error within 1e-4 relative of its optimum; LQ_SVD_TRACE's
 #                line per SVD (routine, seconds, gesvdp's error estimate) in the log
@@ -142,7 +143,14 @@ model=${XG_MODEL:-$w/model}
 changed=$w/$(basename "$model")-changed
 make_model() {
 	[ -f "$model/model.safetensors" ] || "$py" "$top/tests/gpu/make_synthetic.py" "$model" || return 1
-	[ -f "$changed/model.safetensors" ] || "$py" "$top/tests/bench/gen_changed.py" "$model" "$changed" || return 1
+	# XG_GEN=bench: tests/bench/gen_changed.py's bytes (numpy on the CPU: about a minute), else the same on the GPU
+	if [ ! -f "$changed/model.safetensors" ]; then
+		if [ "${XG_GEN:-}" = bench ]; then
+			"$py" "$top/tests/bench/gen_changed.py" "$model" "$changed" || return 1
+		else
+			"$py" "$top/tests/gpu/extract_changed.py" "$model" "$changed" || return 1
+		fi
+	fi
 	ls -l "$model/model.safetensors" "$changed/model.safetensors"
 }
 step model make_model
@@ -225,7 +233,7 @@ if [ -s "$XG_TIMES" ]; then
 	{
 		echo "### loraextract --rank 64: the 1.07B model and a copy with a random full-rank change"
 		echo
-		echo "$gpuname, $(nproc) cores; inputs $model and its changed copy (tests/bench/gen_changed.py); work in $w."
+		echo "$gpuname, $(nproc) cores; inputs $model and its changed copy (${XG_GEN:+tests/bench/gen_changed.py}${XG_GEN:-tests/gpu/extract_changed.py}); work in $w."
 		echo
 		echo "| run | seconds | vs cat | peak RSS (MiB) |"
 		echo "|---|---|---|---|"
