@@ -278,12 +278,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0)
 
 } // namespace
 
-// The workspaces grown to dsize bytes on the device and hsize on the host.
+// The workspaces grown to dsize bytes on the device (one at least: never a null pointer) and hsize on the
+// host.
 static lq_status grow(thin_buffers &f, size_t dsize, size_t hsize, char *msg, size_t msg_size)
 {
-	if (dsize > f.dsize) {
+	if (dsize > f.dsize || !f.dwork) {
 		cudaFree(f.dwork);
 		f.dwork = nullptr, f.dsize = 0;
+		dsize = dsize ? dsize : 1;
 		SVD_CUDA(cudaMalloc(&f.dwork, dsize), "cudaMalloc");
 		f.dsize = dsize;
 	}
