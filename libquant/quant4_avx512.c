@@ -350,24 +350,20 @@ void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int6
 #endif /* __x86_64__ */
 
 #if defined(__x86_64__)
-/* lq_dynamic_code of sixteen values: the same binary search from 127 with gathers from the map, then the
- * comparison with the midpoint to the neighbour on the side v lies (NaN compares false: code 0). */
-static inline __m512i dynamic_codes16(__m512 v, const float *map)
+/* lq_dynamic_code of sixteen values that are not NaN, by the cells of step_cells.c (lq_dynamic_cell: 64 a
+ * binade of |v| from 2^-22, mirrored for v < 0): two gathers from the tables, one compare. */
+static inline __m512i dynamic_codes16(__m512 v, const lq_step_table *t)
 {
-	__m512i p = _mm512_set1_epi32(127);
-	for (int step = 64; step > 0; step >>= 1) {
-		__mmask16 gt = _mm512_cmp_ps_mask(v, _mm512_i32gather_ps(p, map, 4), _CMP_GT_OQ);
-		p = _mm512_mask_add_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(step)), gt, p, _mm512_set1_epi32(step));
-	}
-	const __m512 mp = _mm512_i32gather_ps(p, map, 4), half = _mm512_set1_ps(0.5f);
-	const __mmask16 above = _mm512_cmp_ps_mask(v, mp, _CMP_GT_OQ);
-	/* the neighbour: p + 1 above (p < 255 there: v is at most 1, the map's last value), else p - 1 (0 at 0) */
-	__m512i q = _mm512_mask_add_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(1)), above, p, _mm512_set1_epi32(1));
-	q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), _mm512_set1_epi32(255));
-	const __m512 mid = _mm512_mul_ps(_mm512_add_ps(_mm512_i32gather_ps(q, map, 4), mp), half);
-	const __mmask16 take_q = (__mmask16)((_mm512_cmp_ps_mask(v, mid, _CMP_GT_OQ) & above) |
-					     (_mm512_cmp_ps_mask(v, mid, _CMP_LT_OQ) & (__mmask16)~above));
-	return _mm512_mask_mov_epi32(p, take_q, q);
+	const int32_t half = LQ_DYNAMIC_CELLS / 2;
+	const __m512i a = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
+	__m512i p = _mm512_srli_epi32(_mm512_sub_epi32(_mm512_max_epu32(a, _mm512_set1_epi32(0x34800000)),
+						       _mm512_set1_epi32(0x34800000)), 17);
+	p = _mm512_min_epu32(p, _mm512_set1_epi32(half - 1));
+	const __m512i c = _mm512_mask_sub_epi32(_mm512_add_epi32(p, _mm512_set1_epi32(half)), _mm512_movepi32_mask(_mm512_castps_si512(v)),
+						_mm512_set1_epi32(half - 1), p);
+	const __m512i base = _mm512_i32gather_epi32(c, t->base, 4);
+	const __m512 first = _mm512_i32gather_ps(c, t->first, 4);
+	return _mm512_mask_add_epi32(base, _mm512_cmp_ps_mask(v, first, _CMP_GE_OQ), base, _mm512_set1_epi32(1));
 }
 
 void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
@@ -392,13 +388,17 @@ void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float of
 		return;
 	}
 	const float amax = lq_ftz(lq_f32_from_bits(max_bits));
+	const lq_step_table *t = lq_dynamic_steps();
+	if (amax == 0.0f || !t) {
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* 0 * (1/0): NaN */
+		return;
+	}
 	nested_absmax[k] = amax;
 	const __m512 r = _mm512_set1_ps(lq_rcp_approx(amax));
-	const float *map = lq_dynamic_map();
 	for (int64_t j = j0; j < j1; j += 16) {
 		__m512 c = _mm512_sub_ps(_mm512_loadu_ps(absmax + j), off);
 		__m512 v = ftz16(_mm512_mul_ps(ftz16(c), r));
-		_mm_storeu_si128((__m128i *)(absmax_q + j), _mm512_cvtepi32_epi8(dynamic_codes16(v, map)));
+		_mm_storeu_si128((__m128i *)(absmax_q + j), _mm512_cvtepi32_epi8(dynamic_codes16(v, t)));
 	}
 }
 #endif
