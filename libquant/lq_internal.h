@@ -127,6 +127,11 @@ uint8_t lq_dynamic_code(float v);
 typedef struct lq_step_table {
 	int32_t base[LQ_DYNAMIC_CELLS];
 	float first[LQ_DYNAMIC_CELLS];
+	/* The dynamic table only, for one gather: base << 18 | s, where s is where the step lies among the
+	 * cell's 2^17 floats (which share sign, exponent and six mantissa bits), counted from the end nearer
+	 * zero for v >= 0 and from the far end for v < 0, 2^17 for none: the code is base + (t >= s) with t
+	 * the low 17 bits of v's bits, inverted for v < 0. */
+	uint32_t word[LQ_DYNAMIC_CELLS];
 } lq_step_table;
 uint32_t lq_nf4_cell(float y);
 uint32_t lq_dynamic_cell(float v);

@@ -351,7 +351,7 @@ void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int6
 
 #if defined(__x86_64__)
 /* lq_dynamic_code of sixteen values that are not NaN, by the cells of step_cells.c (lq_dynamic_cell: 64 a
- * binade of |v| from 2^-22, mirrored for v < 0): two gathers from the tables, one compare. */
+ * binade of |v| from 2^-22, mirrored for v < 0): one gather of the cell's word, one compare. */
 static inline __m512i dynamic_codes16(__m512 v, const lq_step_table *t)
 {
 	const int32_t half = LQ_DYNAMIC_CELLS / 2;
@@ -361,9 +361,13 @@ static inline __m512i dynamic_codes16(__m512 v, const lq_step_table *t)
 	p = _mm512_min_epu32(p, _mm512_set1_epi32(half - 1));
 	const __m512i c = _mm512_mask_sub_epi32(_mm512_add_epi32(p, _mm512_set1_epi32(half)), _mm512_movepi32_mask(_mm512_castps_si512(v)),
 						_mm512_set1_epi32(half - 1), p);
-	const __m512i base = _mm512_i32gather_epi32(c, t->base, 4);
-	const __m512 first = _mm512_i32gather_ps(c, t->first, 4);
-	return _mm512_mask_add_epi32(base, _mm512_cmp_ps_mask(v, first, _CMP_GE_OQ), base, _mm512_set1_epi32(1));
+	const __m512i w = _mm512_i32gather_epi32(c, t->word, 4);
+	/* the low 17 bits of v, inverted for v < 0 */
+	const __m512i low = _mm512_ternarylogic_epi32(_mm512_castps_si512(v), _mm512_srai_epi32(_mm512_castps_si512(v), 31),
+						      _mm512_set1_epi32(0x1ffff), 0x28); /* (a ^ b) & c */
+	const __m512i base = _mm512_srli_epi32(w, 18);
+	const __mmask16 up = _mm512_cmpge_epu32_mask(low, _mm512_and_si512(w, _mm512_set1_epi32(0x3ffff)));
+	return _mm512_mask_add_epi32(base, up, base, _mm512_set1_epi32(1));
 }
 
 void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,

@@ -93,12 +93,30 @@ static uint8_t nf4_code(float y)
 	return lq_nf4_code(y);
 }
 
+/* The dynamic table's words (lq_step_table.word); false if a step lies in one of the two cells that hold
+ * more than 2^17 floats (|v| below 2^-22 (1 + 2^-6), or 1 and above). */
+static bool pack_words(lq_step_table *t)
+{
+	for (int32_t c = 0; c < LQ_DYNAMIC_CELLS; c++) {
+		uint32_t s = 1u << 17;
+		if (t->first[c] == t->first[c]) {
+			const uint32_t b = lq_f32_bits(t->first[c]), p = ((b & 0x7fffffffu) >> 17) - (0x34800000u >> 17);
+			if ((b & 0x7fffffffu) < 0x34800000u || p == 0 || p >= LQ_DYNAMIC_CELLS / 2 - 1)
+				return false;
+			s = (b >> 31) ? 0x1ffffu - (b & 0x1ffffu) : b & 0x1ffffu;
+		}
+		t->word[c] = (uint32_t)t->base[c] << 18 | s;
+	}
+	return true;
+}
+
 static void tables_build(void)
 {
 	/* y = x * (1/absmax) and v = c * (1/max |c|) lie in [-1, 1] but for the reciprocal's last unit */
 	const step_fn nf4 = {lq_nf4_cell, nf4_code}, dyn = {lq_dynamic_cell, lq_dynamic_code};
 	tables_ok = build(&nf4, -0x1.1p0f, 0x1.08p0f, LQ_NF4_CELLS, nf4_table.base, nf4_table.first) &&
-		    build(&dyn, -2.0f, 2.0f, LQ_DYNAMIC_CELLS, dynamic_table.base, dynamic_table.first);
+		    build(&dyn, -2.0f, 2.0f, LQ_DYNAMIC_CELLS, dynamic_table.base, dynamic_table.first) &&
+		    pack_words(&dynamic_table);
 }
 
 const lq_step_table *lq_nf4_steps(void)
