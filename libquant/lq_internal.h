@@ -269,6 +269,9 @@ int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_
 				 int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
 void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
 				int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
+/* lq_rcp_approx of x[0 .. n - 1] (each >= 0 and finite), as the AVX-512 quantize kernel computes it
+ * sixteen at a time; for the tests. */
+void lq_rcp_approx_avx512(const float *x, int64_t n, float *r);
 void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
 				  float *nested_absmax);
 #endif

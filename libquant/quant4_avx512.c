@@ -218,6 +218,17 @@ static inline __m512 rcp16(__m512i b, const uint8_t *deltas)
 	return _mm512_castsi512_ps(r);
 }
 
+void lq_rcp_approx_avx512(const float *x, int64_t n, float *r)
+{
+	const uint8_t *deltas = lq_rcp_approx_deltas();
+	for (int64_t i = 0; i < n; i += 16) {
+		const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1);
+		const __m512i b = _mm512_maskz_loadu_epi32(m, x + i);
+		const __m512i flushed = _mm512_maskz_mov_epi32(_mm512_cmpge_epu32_mask(b, _mm512_set1_epi32(0x00800000)), b);
+		_mm512_mask_storeu_ps(r + i, m, rcp16(flushed, deltas));
+	}
+}
+
 int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype, int32_t blocksize,
 				 int64_t b0, int64_t b1, uint8_t *packed, float *absmax)
 {
