@@ -229,6 +229,19 @@ void lq_rcp_approx_avx512(const float *x, int64_t n, float *r)
 	}
 }
 
+/* The packed codes of one bf16 block of NF4 with no input to flush: the coding loop of the common case
+ * alone, with no test of the type or of the flush in it. */
+static inline void nf4_bf16_block(const uint16_t *x, int32_t blocksize, __m512 r, const coder *k, uint8_t *out)
+{
+	for (int32_t i = 0; i < blocksize; i += 32) {
+		const __m512i v = _mm512_loadu_si512(x + i);
+		const __m512 e = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+		const __m512 o = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+		const __m512i ce = nf4_codes16(_mm512_mul_ps(e, r), k), co = nf4_codes16(_mm512_mul_ps(o, r), k);
+		_mm_storeu_si128((__m128i *)(out + i / 2), _mm512_cvtepi32_epi8(_mm512_or_si512(_mm512_slli_epi32(ce, 4), co)));
+	}
+}
+
 int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype, int32_t blocksize,
 				 int64_t b0, int64_t b1, uint8_t *packed, float *absmax)
 {
@@ -284,6 +297,10 @@ int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_
 			const bool tiny_inputs = qtype == LQ_QTYPE_NF4 ? max_bits[j] < 0x03800000u
 								      : min_bits[j] != 0 && min_bits[j] < 0x00800000u;
 			const __m512 rv = _mm512_set1_ps(r[j]);
+			if (dtype == LQ_DTYPE_BF16 && qtype == LQ_QTYPE_NF4 && !tiny_inputs) {
+				nf4_bf16_block((const uint16_t *)src + i0, blocksize, rv, &k, packed + i0 / 2);
+				continue;
+			}
 			for (int64_t i = i0; i < i0 + blocksize; i += 32) {
 				__m512 e, o;
 				load32(src, dtype, i, &e, &o);
