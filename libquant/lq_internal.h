@@ -70,6 +70,11 @@ float lq_rcp_approx(float x);
 /* Prepares the reciprocal table; lq_ctx_create calls it so that lq_rcp_approx never fails. */
 lq_status lq_rcp_approx_init(void);
 
+/* lq_rcp_approx's table once lq_rcp_approx_init has loaded it (NULL before or if it failed), for vector
+ * kernels: the difference from 1.0f / (1 + m * 2^-23) plus one, for each 23-bit mantissa m, in bits
+ * 2 (m % 4) .. 2 (m % 4) + 1 of byte m / 4; 2^21 bytes. */
+const uint8_t *lq_rcp_approx_deltas(void);
+
 /* NF4 decision thresholds (15, ascending) and the FP4 magnitude thresholds (7, ascending). */
 extern const float lq_nf4_thresholds[15];
 extern const float lq_fp4_thresholds_sorted[7];
@@ -112,6 +117,28 @@ static inline uint8_t lq_fp4_code(float y)
 /* The 8-bit code of v in the dynamic map, as bitsandbytes' dQuantize<0>: a binary search from 127 and a
  * comparison with the midpoint to the neighbour on the side v lies. */
 uint8_t lq_dynamic_code(float v);
+
+/* The NF4 code and the dynamic map's code as lookup tables (step_cells.c): for y in [-1.0625, 1.03125]
+ * (and NaN: cell 0, code 0), lq_nf4_code(y) == base[c] + (y >= first[c]) with c = lq_nf4_cell(y); for any
+ * v but NaN, lq_dynamic_code(v) == base[c] + (v >= first[c]) with c = lq_dynamic_cell(v). first[c] is NaN
+ * where the code does not change within cell c. The vector kernels compute the same cells. */
+#define LQ_NF4_CELLS 32
+#define LQ_DYNAMIC_CELLS 2818
+typedef struct lq_step_table {
+	int32_t base[LQ_DYNAMIC_CELLS];
+	float first[LQ_DYNAMIC_CELLS];
+	/* The dynamic table only, for one gather: base << 18 | s, where s is where the step lies among the
+	 * cell's 2^17 floats (which share sign, exponent and six mantissa bits), counted from the end nearer
+	 * zero for v >= 0 and from the far end for v < 0, 2^17 for none: the code is base + (t >= s) with t
+	 * the low 17 bits of v's bits, inverted for v < 0. */
+	uint32_t word[LQ_DYNAMIC_CELLS];
+} lq_step_table;
+uint32_t lq_nf4_cell(float y);
+uint32_t lq_dynamic_cell(float v);
+/* The tables, built on first use; NULL only if a cell would hold two steps (never, for these codes: the
+ * unit tests check it), and then the callers use the reference. */
+const lq_step_table *lq_nf4_steps(void);
+const lq_step_table *lq_dynamic_steps(void);
 
 /* ----------------------------------------------------------------------- reference kernels */
 
@@ -242,6 +269,9 @@ int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_
 				 int32_t blocksize, int64_t b0, int64_t b1, uint8_t *packed, float *absmax);
 void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,
 				int32_t blocksize, int64_t b0, int64_t b1, lq_dtype dtype, void *out);
+/* lq_rcp_approx of x[0 .. n - 1] (each >= 0 and finite), as the AVX-512 quantize kernel computes it
+ * sixteen at a time; for the tests. */
+void lq_rcp_approx_avx512(const float *x, int64_t n, float *r);
 void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
 				  float *nested_absmax);
 #endif

@@ -92,21 +92,34 @@ static inline __m512i search16(__m512 v, const search *s, int nsteps)
 
 typedef struct coder {
 	lq_qtype qtype;
-	search nf4, fp4;
+	search fp4;
 	__m512i fp4_by_rank;
+	__m512i nf4_base[2]; /* lq_nf4_steps: cells 0..15 and 16..31 */
+	__m512 nf4_first[2];
 } coder;
 
-/* The codes of sixteen elements x, times r. With no subnormal input in the block the input flush is
- * skipped; the product's flush matters for FP4 only, where it decides the sign of a tiny negative product
- * (a flushed -0.0 is positive): the sign bit is set for y <= -FLT_MIN, the negative normal products. NF4
- * codes a subnormal product as 7 whatever its sign. */
+/* lq_nf4_code of sixteen y in [-1.0625, 1.03125] or NaN, by the cells of step_cells.c: lq_nf4_cell's fused
+ * multiply-add leaves the cell in the low five bits, which is all a two-table permute reads of an index. */
+static inline __m512i nf4_codes16(__m512 y, const coder *k)
+{
+	const __m512i c = _mm512_castps_si512(_mm512_fmadd_ps(y, _mm512_set1_ps(15.0f), _mm512_set1_ps(0x1.8p23f + 16.0f)));
+	const __m512i base = _mm512_permutex2var_epi32(k->nf4_base[0], c, k->nf4_base[1]);
+	const __m512 first = _mm512_permutex2var_ps(k->nf4_first[0], c, k->nf4_first[1]);
+	return _mm512_mask_add_epi32(base, _mm512_cmp_ps_mask(y, first, _CMP_GE_OQ), base, _mm512_set1_epi32(1));
+}
+
+/* The codes of sixteen elements x, times r (|x| <= absmax, so |y| <= 1 but for the reciprocal's last unit).
+ * With no subnormal input in the block the input flush is skipped; the product's flush matters for FP4
+ * only, where it decides the sign of a tiny negative product (a flushed -0.0 is positive): the sign bit is
+ * set for y <= -FLT_MIN, the negative normal products. NF4 codes a subnormal product as 7 whatever its
+ * sign. */
 static inline __m512i codes16(__m512 x, __m512 r, bool tiny_inputs, const coder *k)
 {
 	if (tiny_inputs)
 		x = ftz16(x);
 	__m512 y = _mm512_mul_ps(x, r);
 	if (k->qtype == LQ_QTYPE_NF4)
-		return search16(y, &k->nf4, 4);
+		return nf4_codes16(y, k);
 	__m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(y), _mm512_set1_epi32(0x7fffffff)));
 	__m512i code = _mm512_permutexvar_epi32(search16(a, &k->fp4, 3), k->fp4_by_rank);
 	__mmask16 neg = _mm512_cmp_ps_mask(y, _mm512_set1_ps(-0x1p-126f), _CMP_LE_OQ);
@@ -151,44 +164,143 @@ static void block_range(const void *src, lq_dtype dtype, int64_t i0, int32_t blo
 	}
 }
 
+/* The largest magnitude of each of sixteen bf16 blocks from x (blocks from `count` on: 0), as float32 bits
+ * in lane j for block j: each block's magnitudes in one register of 16-bit maxima, then the sixteen
+ * registers halved into one, two blocks at a time, by a tree of shuffles (the transpose of a 4 x 4 grid of
+ * blocks; `leaf` places block j where the tree's last step leaves it in lane j). */
+static inline __m512i bf16_maxima16(const uint16_t *x, int32_t blocksize, int count)
+{
+	const __m512i abs_mask = _mm512_set1_epi16(0x7fff);
+	__m512i v[16];
+	for (int p = 0; p < 16; p++) {
+		const int j = 4 * (p % 4) + p / 4; /* leaf p holds block j */
+		__m512i m = _mm512_setzero_si512();
+		if (j < count)
+			for (int32_t i = 0; i < blocksize; i += 32)
+				m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512(x + (int64_t)j * blocksize + i), abs_mask));
+		v[p] = m;
+	}
+	for (int p = 0; p < 8; p++) /* 256-bit halves: leaf 2p in 128-bit lanes 0, 1, leaf 2p + 1 in 2, 3 */
+		v[p] = _mm512_max_epu16(_mm512_shuffle_i64x2(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+					_mm512_shuffle_i64x2(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+	for (int p = 0; p < 4; p++) /* 128-bit lane L: leaf 4p + L */
+		v[p] = _mm512_max_epu16(_mm512_shuffle_i64x2(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+					_mm512_shuffle_i64x2(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+	for (int p = 0; p < 2; p++) /* 64-bit half h of lane L: leaf 8p + 4h + L */
+		v[p] = _mm512_max_epu16(_mm512_unpacklo_epi64(v[2 * p], v[2 * p + 1]),
+					_mm512_unpackhi_epi64(v[2 * p], v[2 * p + 1]));
+	/* 32-bit word k of lane L: leaf L + 4k, which holds block 4L + k */
+	__m512i z = _mm512_max_epu16(
+		_mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(v[0]), _mm512_castsi512_ps(v[1]), _MM_SHUFFLE(2, 0, 2, 0))),
+		_mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(v[0]), _mm512_castsi512_ps(v[1]), _MM_SHUFFLE(3, 1, 3, 1))));
+	return _mm512_slli_epi32(_mm512_max_epu16(z, _mm512_srli_epi32(z, 16)), 16);
+}
+
+/* lq_rcp_approx of sixteen absmax values given as bits (zero or normal), with the same table: the IEEE
+ * reciprocal of the mantissa, its difference from the GPU's, the exponent put back, a subnormal result
+ * flushed, and 1/0 = +inf. */
+static inline __m512 rcp16(__m512i b, const uint8_t *deltas)
+{
+	const __m512i m = _mm512_and_si512(b, _mm512_set1_epi32(0x7fffff));
+	const __m512 mant = _mm512_castsi512_ps(_mm512_or_si512(m, _mm512_set1_epi32(0x3f800000)));
+	const __m512i ieee = _mm512_castps_si512(_mm512_div_ps(_mm512_set1_ps(1.0f), mant));
+	/* the 32-bit word holding mantissa m's two bits: bytes m / 4 rounded down to a multiple of 4, all in the table */
+	const __m512i word = _mm512_i32gather_epi32(_mm512_srli_epi32(m, 4), deltas, 4);
+	const __m512i two_bits = _mm512_srlv_epi32(word, _mm512_slli_epi32(_mm512_and_si512(m, _mm512_set1_epi32(15)), 1));
+	const __m512i delta = _mm512_sub_epi32(_mm512_and_si512(two_bits, _mm512_set1_epi32(3)), _mm512_set1_epi32(1));
+	const __m512i r1 = _mm512_add_epi32(ieee, delta);
+	/* re = (r1 >> 23) - (exponent of b - 127) */
+	const __m512i re = _mm512_sub_epi32(_mm512_add_epi32(_mm512_srli_epi32(r1, 23), _mm512_set1_epi32(127)),
+					    _mm512_srli_epi32(b, 23));
+	__m512i r = _mm512_or_si512(_mm512_slli_epi32(re, 23), _mm512_and_si512(r1, _mm512_set1_epi32(0x7fffff)));
+	r = _mm512_maskz_mov_epi32(_mm512_cmpgt_epi32_mask(re, _mm512_setzero_si512()), r);
+	r = _mm512_mask_mov_epi32(r, _mm512_cmplt_epu32_mask(b, _mm512_set1_epi32(0x00800000)), _mm512_set1_epi32(0x7f800000));
+	return _mm512_castsi512_ps(r);
+}
+
+void lq_rcp_approx_avx512(const float *x, int64_t n, float *r)
+{
+	const uint8_t *deltas = lq_rcp_approx_deltas();
+	for (int64_t i = 0; i < n; i += 16) {
+		const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1);
+		const __m512i b = _mm512_maskz_loadu_epi32(m, x + i);
+		const __m512i flushed = _mm512_maskz_mov_epi32(_mm512_cmpge_epu32_mask(b, _mm512_set1_epi32(0x00800000)), b);
+		_mm512_mask_storeu_ps(r + i, m, rcp16(flushed, deltas));
+	}
+}
+
+/* The packed codes of one bf16 block of NF4 with no input to flush: the coding loop of the common case
+ * alone, with no test of the type or of the flush in it. */
+static inline void nf4_bf16_block(const uint16_t *x, int32_t blocksize, __m512 r, const coder *k, uint8_t *out)
+{
+	for (int32_t i = 0; i < blocksize; i += 32) {
+		const __m512i v = _mm512_loadu_si512(x + i);
+		const __m512 e = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+		const __m512 o = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+		const __m512i ce = nf4_codes16(_mm512_mul_ps(e, r), k), co = nf4_codes16(_mm512_mul_ps(o, r), k);
+		_mm_storeu_si128((__m128i *)(out + i / 2), _mm512_cvtepi32_epi8(_mm512_or_si512(_mm512_slli_epi32(ce, 4), co)));
+	}
+}
+
 int64_t lq_quantize_range_avx512(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype, int32_t blocksize,
 				 int64_t b0, int64_t b1, uint8_t *packed, float *absmax)
 {
+	const lq_step_table *nf4 = lq_nf4_steps();
+	const uint8_t *deltas = lq_rcp_approx_deltas();
+	if (!nf4 || !deltas)
+		return lq_quantize_range_scalar(src, dtype, n, qtype, blocksize, b0, b1, packed, absmax);
 	int64_t bad = -1;
-	coder k = {.qtype = qtype, .nf4 = search_tables(lq_nf4_thresholds, 4),
-		   .fp4 = search_tables(lq_fp4_thresholds_sorted, 3)};
+	coder k = {.qtype = qtype, .fp4 = search_tables(lq_fp4_thresholds_sorted, 3)};
 	int32_t by_rank[16] = {0};
 	for (int c = 0; c < 8; c++)
 		by_rank[c] = lq_fp4_code_by_rank[c];
 	k.fp4_by_rank = _mm512_loadu_si512(by_rank);
+	for (int h = 0; h < 2; h++) {
+		k.nf4_base[h] = _mm512_loadu_si512(nf4->base + 16 * h);
+		k.nf4_first[h] = _mm512_loadu_ps(nf4->first + 16 * h);
+	}
 	for (int64_t bb = b0; bb < b1; bb += BATCH) {
-		const int64_t be = bb + BATCH < b1 ? bb + BATCH : b1;
-		uint32_t max_bits[BATCH], min_bits[BATCH];
-		float r[BATCH];
-		for (int64_t b = bb; b < be; b++) {
-			if (b * blocksize + blocksize > n)
-				max_bits[b - bb] = 0xffffffffu; /* the partial last block: the reference's */
-			else
-				block_range(src, dtype, b * blocksize, blocksize, &max_bits[b - bb], &min_bits[b - bb]);
+		const int count = (int)(bb + BATCH < b1 ? BATCH : b1 - bb);
+		/* the whole blocks of the batch, the partial last block after them */
+		const int whole = bb + count < n / blocksize ? count : (int)(n / blocksize - bb);
+		uint32_t max_bits[BATCH], min_bits[BATCH] = {0};
+		__m512i maxv;
+		if (dtype == LQ_DTYPE_BF16 && qtype == LQ_QTYPE_NF4) {
+			maxv = bf16_maxima16((const uint16_t *)src + bb * blocksize, blocksize, whole);
+		} else {
+			for (int j = 0; j < whole; j++)
+				block_range(src, dtype, (bb + j) * blocksize, blocksize, &max_bits[j], &min_bits[j]);
+			for (int j = whole; j < BATCH; j++)
+				max_bits[j] = 0;
+			maxv = _mm512_loadu_si512(max_bits);
 		}
-		for (int64_t b = bb; b < be; b++)
-			if (max_bits[b - bb] < 0x7f800000u) {
-				/* a subnormal is the block's maximum only when every element is subnormal or zero,
-				 * so flushing the maximum is flushing every element first */
-				absmax[b] = lq_ftz(lq_f32_from_bits(max_bits[b - bb]));
-				r[b - bb] = lq_rcp_approx(absmax[b]);
-			}
-		for (int64_t b = bb; b < be; b++) {
-			const int64_t i0 = b * blocksize;
-			if (max_bits[b - bb] >= 0x7f800000u) {
+		/* the partial last block: the reference's */
+		maxv = _mm512_mask_mov_epi32(maxv, (__mmask16)(0xffffu << whole), _mm512_set1_epi32(-1));
+		_mm512_storeu_si512(max_bits, maxv);
+		/* a subnormal is the block's maximum only when every element is subnormal or zero, so flushing
+		 * the maximum is flushing every element first */
+		const __m512i amax = _mm512_maskz_mov_epi32(_mm512_cmpge_epu32_mask(maxv, _mm512_set1_epi32(0x00800000)), maxv);
+		_mm512_mask_storeu_epi32(absmax + bb, (__mmask16)((1u << count) - 1), amax);
+		float r[BATCH];
+		_mm512_storeu_ps(r, rcp16(amax, deltas));
+		for (int j = 0; j < count; j++) {
+			const int64_t b = bb + j, i0 = b * blocksize;
+			if (max_bits[j] >= 0x7f800000u) {
 				/* a NaN or infinity, or the partial last block: the reference, one element at a time */
 				int64_t e = lq_quantize_range_scalar(src, dtype, n, qtype, blocksize, b, b + 1, packed, absmax);
 				if (bad < 0)
 					bad = e;
 				continue;
 			}
-			const bool tiny_inputs = min_bits[b - bb] != 0 && min_bits[b - bb] < 0x00800000u;
-			const __m512 rv = _mm512_set1_ps(r[b - bb]);
+			/* NF4: a subnormal x gives |y| < 2^-6 (code 7, as its flushed zero) unless the absmax is below
+			 * 2^-120; FP4 codes its sign, so any subnormal input is flushed */
+			const bool tiny_inputs = qtype == LQ_QTYPE_NF4 ? max_bits[j] < 0x03800000u
+								      : min_bits[j] != 0 && min_bits[j] < 0x00800000u;
+			const __m512 rv = _mm512_set1_ps(r[j]);
+			if (dtype == LQ_DTYPE_BF16 && qtype == LQ_QTYPE_NF4 && !tiny_inputs) {
+				nf4_bf16_block((const uint16_t *)src + i0, blocksize, rv, &k, packed + i0 / 2);
+				continue;
+			}
 			for (int64_t i = i0; i < i0 + blocksize; i += 32) {
 				__m512 e, o;
 				load32(src, dtype, i, &e, &o);
@@ -266,24 +378,24 @@ void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int6
 #endif /* __x86_64__ */
 
 #if defined(__x86_64__)
-/* lq_dynamic_code of sixteen values: the same binary search from 127 with gathers from the map, then the
- * comparison with the midpoint to the neighbour on the side v lies (NaN compares false: code 0). */
-static inline __m512i dynamic_codes16(__m512 v, const float *map)
+/* lq_dynamic_code of sixteen values that are not NaN, by the cells of step_cells.c (lq_dynamic_cell: 64 a
+ * binade of |v| from 2^-22, mirrored for v < 0): one gather of the cell's word, one compare. */
+static inline __m512i dynamic_codes16(__m512 v, const lq_step_table *t)
 {
-	__m512i p = _mm512_set1_epi32(127);
-	for (int step = 64; step > 0; step >>= 1) {
-		__mmask16 gt = _mm512_cmp_ps_mask(v, _mm512_i32gather_ps(p, map, 4), _CMP_GT_OQ);
-		p = _mm512_mask_add_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(step)), gt, p, _mm512_set1_epi32(step));
-	}
-	const __m512 mp = _mm512_i32gather_ps(p, map, 4), half = _mm512_set1_ps(0.5f);
-	const __mmask16 above = _mm512_cmp_ps_mask(v, mp, _CMP_GT_OQ);
-	/* the neighbour: p + 1 above (p < 255 there: v is at most 1, the map's last value), else p - 1 (0 at 0) */
-	__m512i q = _mm512_mask_add_epi32(_mm512_sub_epi32(p, _mm512_set1_epi32(1)), above, p, _mm512_set1_epi32(1));
-	q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), _mm512_set1_epi32(255));
-	const __m512 mid = _mm512_mul_ps(_mm512_add_ps(_mm512_i32gather_ps(q, map, 4), mp), half);
-	const __mmask16 take_q = (__mmask16)((_mm512_cmp_ps_mask(v, mid, _CMP_GT_OQ) & above) |
-					     (_mm512_cmp_ps_mask(v, mid, _CMP_LT_OQ) & (__mmask16)~above));
-	return _mm512_mask_mov_epi32(p, take_q, q);
+	const int32_t half = LQ_DYNAMIC_CELLS / 2;
+	const __m512i a = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
+	__m512i p = _mm512_srli_epi32(_mm512_sub_epi32(_mm512_max_epu32(a, _mm512_set1_epi32(0x34800000)),
+						       _mm512_set1_epi32(0x34800000)), 17);
+	p = _mm512_min_epu32(p, _mm512_set1_epi32(half - 1));
+	const __m512i c = _mm512_mask_sub_epi32(_mm512_add_epi32(p, _mm512_set1_epi32(half)), _mm512_movepi32_mask(_mm512_castps_si512(v)),
+						_mm512_set1_epi32(half - 1), p);
+	const __m512i w = _mm512_i32gather_epi32(c, t->word, 4);
+	/* the low 17 bits of v, inverted for v < 0 */
+	const __m512i low = _mm512_ternarylogic_epi32(_mm512_castps_si512(v), _mm512_srai_epi32(_mm512_castps_si512(v), 31),
+						      _mm512_set1_epi32(0x1ffff), 0x28); /* (a ^ b) & c */
+	const __m512i base = _mm512_srli_epi32(w, 18);
+	const __mmask16 up = _mm512_cmpge_epu32_mask(low, _mm512_and_si512(w, _mm512_set1_epi32(0x3ffff)));
+	return _mm512_mask_add_epi32(base, up, base, _mm512_set1_epi32(1));
 }
 
 void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
@@ -308,13 +420,17 @@ void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float of
 		return;
 	}
 	const float amax = lq_ftz(lq_f32_from_bits(max_bits));
+	const lq_step_table *t = lq_dynamic_steps();
+	if (amax == 0.0f || !t) {
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* 0 * (1/0): NaN */
+		return;
+	}
 	nested_absmax[k] = amax;
 	const __m512 r = _mm512_set1_ps(lq_rcp_approx(amax));
-	const float *map = lq_dynamic_map();
 	for (int64_t j = j0; j < j1; j += 16) {
 		__m512 c = _mm512_sub_ps(_mm512_loadu_ps(absmax + j), off);
 		__m512 v = ftz16(_mm512_mul_ps(ftz16(c), r));
-		_mm_storeu_si128((__m128i *)(absmax_q + j), _mm512_cvtepi32_epi8(dynamic_codes16(v, map)));
+		_mm_storeu_si128((__m128i *)(absmax_q + j), _mm512_cvtepi32_epi8(dynamic_codes16(v, t)));
 	}
 }
 #endif

@@ -35,6 +35,11 @@ lq_status lq_rcp_approx_init(void)
 	return delta_status;
 }
 
+const uint8_t *lq_rcp_approx_deltas(void)
+{
+	return lq_rcp_approx_init() == LQ_OK ? delta_table : NULL;
+}
+
 float lq_rcp_approx(float x)
 {
 	uint32_t b = lq_f32_bits(x);

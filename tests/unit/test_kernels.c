@@ -21,9 +21,17 @@ static const lq_dtype dtypes[] = {LQ_DTYPE_BF16, LQ_DTYPE_F16, LQ_DTYPE_F32};
 static const int32_t blocksizes[] = {32, 64, 128, 256, 512, 1024, 2048, 4096};
 
 /* Element values that decide codes, for a block whose absmax is 1 (whose reciprocal is 1): the thresholds
- * themselves (a tie: the code below) and their neighbours. */
+ * themselves (a tie: the code below) and their neighbours, and values within three units of the edges of
+ * the cells that the vector kernels look NF4 codes up by (lq_nf4_cell: round(15 y) changes at k + 0.5, the
+ * edges in [-1, 1]). */
 static float threshold_value(uint64_t u)
 {
+	if ((u >> 12) % 4 == 0) {
+		float t = ((float)((u >> 16) % 31) - 16.0f + 0.5f) / 15.0f;
+		for (int k = (int)((u >> 24) % 7) - 3; k != 0; k += k > 0 ? -1 : 1)
+			t = nextafterf(t, k > 0 ? INFINITY : -INFINITY);
+		return t;
+	}
 	float t = (u & 1) ? lq_nf4_thresholds[(u >> 1) % 15] : lq_fp4_thresholds_sorted[(u >> 1) % 7];
 	if ((u >> 8) & 1)
 		t = -t;
@@ -39,7 +47,8 @@ static float threshold_value(uint64_t u)
 
 /* Block `b`'s values by kind: 0 normal, 1 thresholds (with 1.0 in the block), 2 zeros (+0 and -0),
  * 3 subnormals only, 4 subnormals beside normals, 5 tiny negative products (a huge absmax), 6 a NaN or an
- * infinity among normals, 7 wide exponents. */
+ * infinity among normals, 7 wide exponents, 8 subnormals beside an absmax near 2^-120 (where a subnormal
+ * input starts to change an NF4 code unless flushed) or one whose reciprocal is flushed to zero. */
 static float value(util_rng *r, int kind, int64_t i, int64_t i0)
 {
 	uint64_t u = util_next(r);
@@ -60,15 +69,23 @@ static float value(util_rng *r, int kind, int64_t i, int64_t i0)
 		if (u % 61 == 0)
 			return (u >> 8) % 3 == 0 ? NAN : ((u >> 8) % 3 == 1 ? INFINITY : -INFINITY);
 		return util_normal(r, 1.0f);
-	default:
+	case 7:
 		return util_normal(r, ldexpf(1.0f, (int)(u % 50) - 30));
+	default: {
+		static const float top[] = {0x1p-126f, 0x1.8p-125f, 0x1p-121f, 0x1.fffffep-121f, 0x1p-120f, 0x1p-119f,
+					    0x1p-100f, 0x1.8p126f, 0x1.fep127f};
+		uint64_t h = util_next(r);
+		if (i == i0)
+			return top[h % (sizeof top / sizeof top[0])] * ((h >> 8) & 1 ? -1.0f : 1.0f);
+		return (u % 4 == 0) ? util_normal(r, 1e-39f) * 0.9f : lq_f32_from_bits((uint32_t)(h & 0x807fffffu));
+	}
 	}
 }
 
 static void fill(void *x, lq_dtype dtype, int64_t n, int32_t bs, util_rng *r)
 {
 	for (int64_t i0 = 0; i0 < n; i0 += bs) {
-		int kind = (int)(util_next(r) % 8);
+		int kind = (int)(util_next(r) % 9);
 		int64_t i1 = i0 + bs < n ? i0 + bs : n;
 		for (int64_t i = i0; i < i1; i++)
 			lq_store_f32(x, dtype, i, value(r, kind, i, i0));
@@ -375,4 +392,78 @@ TEST(kernels_double_quant_every_path_equals_reference)
 			}
 		test_note("%s: %d double-quantization cases", k->name, cases);
 	}
+}
+
+TEST(kernels_rcp_approx_avx512_equals_reference)
+{
+	const lq_cpu_kernels *k = lq_cpu_kernels_for(LQ_CPU_AVX512);
+	if (!k) {
+		test_note("avx512: not run by this CPU, not tested");
+		return;
+	}
+	/* every mantissa at the exponents that bound the result (subnormal reciprocals flushed, 1/0) and one
+	 * between, then zeros and subnormals */
+	const int64_t n = (int64_t)1 << 23;
+	float *x = malloc((size_t)n * 4), *r = malloc((size_t)n * 4);
+	static const uint32_t exps[] = {1, 2, 127, 252, 253, 254};
+	for (size_t e = 0; e < sizeof exps / sizeof exps[0]; e++) {
+		for (int64_t m = 0; m < n; m++)
+			x[m] = lq_f32_from_bits(exps[e] << 23 | (uint32_t)m);
+		lq_rcp_approx_avx512(x, n - (int64_t)e, r); /* a length that is not a multiple of 16 */
+		for (int64_t m = 0; m < n - (int64_t)e; m++)
+			if (lq_f32_bits(r[m]) != lq_f32_bits(lq_rcp_approx(x[m])) &&
+			    !test_fail(__FILE__, __LINE__, "x=%a: %a != %a", (double)x[m], (double)r[m], (double)lq_rcp_approx(x[m])))
+				break;
+	}
+	for (int64_t m = 0; m < 4096; m++)
+		x[m] = lq_f32_from_bits((uint32_t)m * 2047u);
+	lq_rcp_approx_avx512(x, 4096, r);
+	for (int64_t m = 0; m < 4096; m++)
+		CHECK(lq_f32_bits(r[m]) == lq_f32_bits(lq_rcp_approx(x[m])));
+	free(x), free(r);
+}
+
+/* Double quantization with an offset of 0 and 1.0 in every nested block, so that v = c: every step of the
+ * dynamic code and its neighbours, and the edges of the cells the AVX-512 kernel looks codes up by. */
+TEST(kernels_double_quant_on_every_step)
+{
+	const lq_step_table *t = lq_dynamic_steps();
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	float *a = malloc((size_t)LQ_DYNAMIC_CELLS * 16 * 4);
+	int64_t nb = 0;
+	for (int32_t c = 0; c < LQ_DYNAMIC_CELLS; c++) {
+		if (nb % 256 == 0)
+			a[nb++] = 1.0f;
+		if (t->first[c] == t->first[c])
+			for (int d = -2; d <= 2; d++)
+				a[nb++] = lq_f32_from_bits(lq_f32_bits(t->first[c]) + (uint32_t)d);
+		/* the cell's edges: sign, exponent and six mantissa bits change */
+		const int32_t p = c < LQ_DYNAMIC_CELLS / 2 ? LQ_DYNAMIC_CELLS / 2 - 1 - c : c - LQ_DYNAMIC_CELLS / 2;
+		const uint32_t edge = (0x34800000u + ((uint32_t)p << 17)) | (c < LQ_DYNAMIC_CELLS / 2 ? 0x80000000u : 0);
+		a[nb++] = lq_f32_from_bits(edge);
+		a[nb++] = lq_f32_from_bits(edge - 1);
+	}
+	const int64_t nn = lq_quant_nested_blocks(nb);
+	uint8_t *q0 = calloc((size_t)nb, 1), *q1 = calloc((size_t)nb, 1);
+	float *n0 = calloc((size_t)nn, 4), *n1 = calloc((size_t)nn, 4);
+	for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+		const lq_cpu_kernels *k = lq_cpu_kernels_for(paths[p].path);
+		if (!k || !k->double_quant_block) {
+			test_note("%s: no kernel of its own (or not run by this CPU), not tested", paths[p].name);
+			continue;
+		}
+		for (int64_t b = 0; b < nn; b++) {
+			lq_double_quant_block(a, nb, 0.0f, b, q0, n0);
+			k->double_quant_block(a, nb, 0.0f, b, q1, n1);
+		}
+		for (int64_t j = 0; j < nb; j++)
+			if (q0[j] != q1[j] && !test_fail(__FILE__, __LINE__, "%s: v=%a: %d != %d (reference)", paths[p].name,
+							 (double)a[j], q1[j], q0[j]))
+				break;
+		CHECK(memcmp(n0, n1, (size_t)nn * 4) == 0);
+		test_note("%s: %lld values", k->name, (long long)nb);
+	}
+	free(a), free(q0), free(q1), free(n0), free(n1);
 }

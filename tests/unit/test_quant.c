@@ -268,6 +268,68 @@ TEST(codebook_dynamic_code_equals_literal_search)
 	test_note("%d values", n);
 }
 
+/* The code by the tables of step_cells.c. */
+static int table_code(const lq_step_table *t, uint32_t cell, float v)
+{
+	return t->base[cell] + (v >= t->first[cell]);
+}
+
+/* The dynamic code by the packed word, as the AVX-512 kernel reads it. */
+static int word_code(const lq_step_table *t, float v)
+{
+	const uint32_t w = t->word[lq_dynamic_cell(v)], b = lq_f32_bits(v);
+	const uint32_t low = (b ^ ((b >> 31) ? 0xffffffffu : 0)) & 0x1ffffu;
+	return (int)(w >> 18) + (low >= (w & 0x3ffffu));
+}
+
+TEST(step_cells_equal_reference_codes)
+{
+	const lq_step_table *nf4 = lq_nf4_steps(), *dyn = lq_dynamic_steps();
+	CHECK(nf4 != NULL && dyn != NULL);
+	if (!nf4 || !dyn)
+		return;
+	int n = 0;
+	/* every threshold and cell edge, and three units either side */
+	for (int i = 0; i < 15 + 31; i++) {
+		float m = i < 15 ? lq_nf4_thresholds[i] : ((float)(i - 15) - 16.0f + 0.5f) / 15.0f;
+		for (int k = 0; k < 3; k++)
+			m = nextafterf(m, -2);
+		for (int k = 0; k < 7; k++, n++, m = nextafterf(m, 2))
+			if (table_code(nf4, lq_nf4_cell(m), m) != lq_nf4_code(m))
+				test_fail(__FILE__, __LINE__, "nf4 y=%a: %d != %d", (double)m, table_code(nf4, lq_nf4_cell(m), m),
+					  lq_nf4_code(m));
+	}
+	CHECK_INT(table_code(nf4, lq_nf4_cell(NAN), NAN), lq_nf4_code(NAN));
+	CHECK_INT(table_code(nf4, lq_nf4_cell(-1.0f), -1.0f), 0);
+	CHECK_INT(table_code(nf4, lq_nf4_cell(0x1.000002p0f), 0x1.000002p0f), 15);
+	const float *map = lq_dynamic_map();
+	for (int i = 0; i < 256 + LQ_DYNAMIC_CELLS; i++) {
+		float m = i < 256 ? (i < 255 ? (map[i] + map[i + 1]) * 0.5f : map[i]) : dyn->first[i - 256];
+		if (m != m)
+			continue;
+		for (int k = 0; k < 3; k++)
+			m = nextafterf(m, -2);
+		for (int k = 0; k < 7; k++, n++, m = nextafterf(m, 2)) {
+			const int ref = lq_dynamic_code(m);
+			if ((table_code(dyn, lq_dynamic_cell(m), m) != ref || word_code(dyn, m) != ref) &&
+			    !test_fail(__FILE__, __LINE__, "dynamic v=%a: %d, %d != %d", (double)m,
+				       table_code(dyn, lq_dynamic_cell(m), m), word_code(dyn, m), ref))
+				break;
+		}
+	}
+	util_rng r = {17};
+	for (int i = 0; i < 1000000; i++, n++) {
+		float v = (float)((double)(util_next(&r) >> 11) / 9007199254740992.0) * 2.1f - 1.05f;
+		if (i & 1)
+			v = ldexpf(v, -(int)(util_next(&r) % 30)); /* the binades near zero */
+		const bool nf4_ok = fabsf(v) > 1.03125f || table_code(nf4, lq_nf4_cell(v), v) == lq_nf4_code(v);
+		if ((!nf4_ok || word_code(dyn, v) != lq_dynamic_code(v)) &&
+		    !test_fail(__FILE__, __LINE__, "v=%a", (double)v))
+			break;
+	}
+	test_note("%d values", n);
+}
+
 TEST(rcp_approx_properties)
 {
 	CHECK_INT(lq_rcp_approx_init(), LQ_OK);
