@@ -54,25 +54,48 @@ static bool same_side(const lq_fidelity_side *a, const lq_fidelity_side *b)
 	return a->values == b->values && a->codes == b->codes && a->absmax == b->absmax && a->dtype == b->dtype;
 }
 
+/* A lane group: LANES doubles (or floats), one lane an element; the operators act lane by lane (GCC and
+ * Clang vector extensions), as LANES scalar operations would, on whatever registers the clone has. */
+typedef double lanes_f64 __attribute__((vector_size(LANES * sizeof(double))));
+typedef float lanes_f32 __attribute__((vector_size(LANES * sizeof(float))));
+
 /* The lanes' sums of a piece widened to float32 and padded with zeros to whole lanes, every term in one
  * pass: D = y - w, delta2 += D^2, dot += (m - w) D, residual2 += (m - y)^2, noise2 += (a - b)^2. Each lane
  * adds its own elements in order, as separate loops would: the same bits whichever instruction set the
- * clone that runs was compiled for (no contraction, no reassociation: -ffp-contract=off). */
+ * clone that runs was compiled for (no contraction, no reassociation: -ffp-contract=off). The sums stay in
+ * registers, stored once at the end (summed through the pointers, which may alias, every lane was loaded
+ * and stored at each step, each addition waiting on the last store). b is w itself where the caller can
+ * make it so (one side of the noise is the base as merged): w is then widened to double once. */
 LQ_CLONES static void
 lanes_sums(const float *y, const float *w, const float *m, const float *a, const float *b, int64_t padded,
 	   double *delta2, double *dot, double *residual2, double *noise2)
 {
-	for (int l = 0; l < LANES; l++)
-		delta2[l] = dot[l] = residual2[l] = noise2[l] = 0;
-	for (int64_t k = 0; k < padded; k += LANES)
-		for (int l = 0; l < LANES; l++) {
-			const double yk = y[k + l], wk = w[k + l], mk = m[k + l], d = yk - wk, e = mk - yk,
-				     q = (double)a[k + l] - (double)b[k + l];
-			delta2[l] += d * d;
-			dot[l] += (mk - wk) * d;
-			residual2[l] += e * e;
-			noise2[l] += q * q;
+	lanes_f64 d2 = {0}, dt = {0}, r2 = {0}, n2 = {0};
+	const bool b_is_w = b == w;
+	for (int64_t k = 0; k < padded; k += LANES) {
+		lanes_f32 yf, wf, mf, af, bf;
+		memcpy(&yf, y + k, sizeof yf);
+		memcpy(&wf, w + k, sizeof wf);
+		memcpy(&mf, m + k, sizeof mf);
+		memcpy(&af, a + k, sizeof af);
+		const lanes_f64 yk = __builtin_convertvector(yf, lanes_f64), wk = __builtin_convertvector(wf, lanes_f64),
+				mk = __builtin_convertvector(mf, lanes_f64), d = yk - wk, e = mk - yk;
+		lanes_f64 q;
+		if (b_is_w) {
+			q = __builtin_convertvector(af, lanes_f64) - wk;
+		} else {
+			memcpy(&bf, b + k, sizeof bf);
+			q = __builtin_convertvector(af, lanes_f64) - __builtin_convertvector(bf, lanes_f64);
 		}
+		d2 += d * d;
+		dt += (mk - wk) * d;
+		r2 += e * e;
+		n2 += q * q;
+	}
+	memcpy(delta2, &d2, sizeof d2);
+	memcpy(dot, &dt, sizeof dt);
+	memcpy(residual2, &r2, sizeof r2);
+	memcpy(noise2, &n2, sizeof n2);
 }
 
 static void piece_item(void *arg, int64_t p)
@@ -101,9 +124,11 @@ static void piece_item(void *arg, int64_t p)
 		widen(j->ctx, &r->wq, i0, n, wq);
 	for (int64_t k = n; k < padded; k++)
 		w[k] = ytail[k] = m[k] = w16[k] = wq[k] = 0;
-	/* without M or without the noise, the terms that need them are computed on stand-ins and left out */
+	/* without M or without the noise, the terms that need them are computed on stand-ins and left out; the
+	 * noise's sides swapped so that W is the second where it is one of them ((a - b)^2 = (b - a)^2 exactly) */
 	double delta2[LANES], dot[LANES], residual2[LANES], noise2[LANES];
-	lanes_sums(y, w, r->match ? m : y, r->noise ? a : w, r->noise ? b : w, padded, delta2, dot, residual2, noise2);
+	const float *na = r->noise ? (a == w ? b : a) : w, *nb = r->noise ? (a == w ? a : b) : w;
+	lanes_sums(y, w, r->match ? m : y, na, nb, padded, delta2, dot, residual2, noise2);
 	j->pieces[p] = (lq_fidelity_sums){.elements = r->delta ? (uint64_t)n : 0,
 					  .delta2 = r->delta ? lanes_total(delta2) : 0, .dot = r->match ? lanes_total(dot) : 0,
 					  .residual2 = r->match ? lanes_total(residual2) : 0, .noise2 = lanes_total(noise2)};

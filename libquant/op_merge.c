@@ -242,6 +242,21 @@ static lq_status merge_read_side(const lq_source *source, const lq_task *t, void
 
 /* ---------------------------------------------------------------------------------- state */
 
+/* The kept results, codes and base back to the context's reuse.c, once measured: before the next weight's
+ * merge_begin takes its own (the state itself goes only after the writer is done with the last chunk). */
+static void kept_release(merge_state *ts)
+{
+	if (ts->reuse) {
+		lq_reuse_give(ts->reuse, ts->kept_y, ts->kept_bytes[0]);
+		lq_reuse_give(ts->reuse, ts->kept_out, ts->kept_bytes[1]);
+		lq_reuse_give(ts->reuse, ts->kept_base, ts->kept_bytes[2]);
+	}
+	ts->kept_y = NULL;
+	ts->kept_out = ts->kept_base = NULL;
+	lq_held_release(ts->kept_whole);
+	ts->kept_whole = NULL;
+}
+
 static void merge_free(void *p)
 {
 	merge_state *ts = p;
@@ -262,12 +277,7 @@ static void merge_free(void *p)
 	free(ts->base_absmax);
 	free(ts->base_codes);
 	lq_group_out_free(&ts->base_group);
-	if (ts->reuse) {
-		lq_reuse_give(ts->reuse, ts->kept_y, ts->kept_bytes[0]);
-		lq_reuse_give(ts->reuse, ts->kept_out, ts->kept_bytes[1]);
-		lq_reuse_give(ts->reuse, ts->kept_base, ts->kept_bytes[2]);
-	}
-	lq_held_release(ts->kept_whole);
+	kept_release(ts);
 	free(ts->measured);
 	free(ts->measured_absmax);
 	free(ts->replace);
@@ -654,8 +664,10 @@ static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_
 		return LQ_OK;
 	st = lq_group_out_finish(ctx, t, &m->requant, &ts->requant);
 	ts->result.nested_offset = ts->requant.offset;
-	if (st == LQ_OK && measured && fidelity_at_end(m))
+	if (st == LQ_OK && measured && fidelity_at_end(m)) {
 		st = fidelity_end(run, t, ts);
+		kept_release(ts);
+	}
 	return st;
 }
 

@@ -120,3 +120,88 @@ TEST(error_sums_match_their_definition)
 	}
 	lq_ctx_free(ctx);
 }
+
+/* The fidelity sums of one range written here from their contract (fidelity.c): per piece of
+ * LQ_STATS_PIECE elements, element k to lane k % 8, each lane in element order, the lanes added in lane
+ * order, the pieces in order. */
+static void expected_fidelity(const float *y, const float *w, const float *m, const float *a, const float *b,
+			      int64_t n, lq_fidelity_sums *s)
+{
+	memset(s, 0, sizeof *s);
+	for (int64_t p0 = 0; p0 < n; p0 += LQ_STATS_PIECE) {
+		double d2[8] = {0}, dt[8] = {0}, r2[8] = {0}, n2[8] = {0};
+		for (int64_t i = p0; i < n && i < p0 + LQ_STATS_PIECE; i++) {
+			const int l = (int)((i - p0) % 8);
+			const double d = (double)y[i] - (double)w[i], e = (double)m[i] - (double)y[i],
+				     q = (double)a[i] - (double)b[i];
+			d2[l] += d * d;
+			dt[l] += ((double)m[i] - (double)w[i]) * d;
+			r2[l] += e * e;
+			n2[l] += q * q;
+		}
+		double t[4] = {0};
+		for (int l = 0; l < 8; l++) {
+			t[0] += d2[l];
+			t[1] += dt[l];
+			t[2] += r2[l];
+			t[3] += n2[l];
+		}
+		s->elements += (uint64_t)(n - p0 < LQ_STATS_PIECE ? n - p0 : LQ_STATS_PIECE);
+		s->delta2 += t[0];
+		s->dot += t[1];
+		s->residual2 += t[2];
+		s->noise2 += t[3];
+	}
+	s->has_noise = true;
+}
+
+static bool same_bits(double a, double b)
+{
+	return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Every term in one pass, the noise's sides in either role (W as the float base or as its 4-bit form, or
+ * neither), lengths that end inside a piece and inside a lane: the same bits as the contract's order. */
+TEST(fidelity_sums_keep_their_order)
+{
+	lq_ctx *ctx = util_ctx(3);
+	if (!ctx)
+		return;
+	util_rng rng = {util_seed()};
+	const int64_t sizes[] = {1, 13, LQ_STATS_PIECE, 3 * LQ_STATS_PIECE + 77};
+	for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+		const int64_t n = sizes[c];
+		float *y = malloc((size_t)n * 4), *w = malloc((size_t)n * 4), *m = malloc((size_t)n * 4),
+		      *o = malloc((size_t)n * 4);
+		for (int64_t i = 0; i < n; i++) {
+			w[i] = util_normal(&rng, 0.02f);
+			y[i] = w[i] + util_normal(&rng, 0.001f);
+			m[i] = y[i] + util_normal(&rng, 0.002f);
+			o[i] = w[i] + util_normal(&rng, 0.003f);
+		}
+		const lq_fidelity_side W = {.values = w, .dtype = LQ_DTYPE_F32}, O = {.values = o, .dtype = LQ_DTYPE_F32},
+				       M = {.values = m, .dtype = LQ_DTYPE_F32};
+		/* w16 = W (a float base merged as it is), wq = W (its 4-bit form merged), neither */
+		const lq_fidelity_side w16s[3] = {W, O, O}, wqs[3] = {O, W, M};
+		const float *as[3] = {w, o, o}, *bs[3] = {o, w, m};
+		for (int k = 0; k < 3; k++) {
+			test_context("n = %lld, noise sides %d", (long long)n, k);
+			const lq_fidelity_range r = {.w = W, .m = M, .w16 = w16s[k], .wq = wqs[k], .y = y, .delta = true,
+						     .match = true, .noise = true};
+			lq_fidelity_sums got = {0}, want;
+			CHECK_INT(lq_fidelity_add(ctx, &r, n, &got), LQ_OK);
+			expected_fidelity(y, w, m, as[k], bs[k], n, &want);
+			CHECK_INT((long long)got.elements, (long long)want.elements);
+			CHECK(same_bits(got.delta2, want.delta2));
+			CHECK(same_bits(got.dot, want.dot));
+			CHECK(same_bits(got.residual2, want.residual2));
+			CHECK(same_bits(got.noise2, want.noise2));
+			CHECK(got.has_noise);
+		}
+		free(y);
+		free(w);
+		free(m);
+		free(o);
+	}
+	lq_ctx_free(ctx);
+}
