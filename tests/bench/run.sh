@@ -27,6 +27,7 @@
 set -eu
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/tools/calc.sh"
 dir=${BENCH_DIR:-$build/bench}
 layers=${BENCH_LAYERS:-4}
 model="$dir/llama7b-widths-${layers}l"
@@ -43,7 +44,7 @@ seconds() { # seconds of a command, median of $1 runs
 	runs=$1; shift
 	for i in $(seq "$runs"); do
 		s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N)
-		echo "$e - $s" | bc -l
+		calc "$e - $s"
 	done | median
 }
 
@@ -73,7 +74,7 @@ echo
 echo "## nf4quant end to end"
 echo
 echo "Input: $model/model.safetensors, $in_bytes bytes of bf16 (page cache warm)."
-echo "\`cat\` of the input: $(printf %.3f "$t_cat") s = $(echo "$in_bytes / $t_cat / 1000000000" | bc -l | xargs printf %.2f) GB/s."
+echo "\`cat\` of the input: $(printf %.3f "$t_cat") s = $(calc "$in_bytes / $t_cat / 1000000000" | xargs printf %.2f) GB/s."
 echo "Read the input and write and sync $out_bytes bytes (the output's size): $(printf %.3f "$t_io") s."
 echo
 echo "| threads | seconds | GB/s of input | per core | vs cat | vs read + write | peak RSS (MiB) |"
@@ -83,7 +84,7 @@ for t in 1 $cores; do
 	"$build/nf4quant" -q -T "$t" "$model" -o "$out"
 	rss_kb=$( { /usr/bin/time -f %M "$build/nf4quant" -q -f -T "$t" "$model" -o "$out" ; } 2>&1 | tail -1)
 	s=$(seconds 3 "$build/nf4quant" -q -f -T "$t" "$model" -o "$out")
-	echo "| $t | $(printf %.3f "$s") | $(echo "$in_bytes / $s / 1000000000" | bc -l | xargs printf %.2f) | $(echo "$in_bytes / $s / 1000000000 / $t" | bc -l | xargs printf %.2f) | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $(echo "$s / $t_io" | bc -l | xargs printf %.2f)x | $((rss_kb / 1024)) |"
+	echo "| $t | $(printf %.3f "$s") | $(calc "$in_bytes / $s / 1000000000" | xargs printf %.2f) | $(calc "$in_bytes / $s / 1000000000 / $t" | xargs printf %.2f) | $(calc "$s / $t_cat" | xargs printf %.1f)x | $(calc "$s / $t_io" | xargs printf %.2f)x | $((rss_kb / 1024)) |"
 done
 largest=$((32000 * 4096 * 2))
 echo
@@ -106,7 +107,7 @@ for t in 1 $cores; do
 	"$build/loramerge" -q -T "$t" --device cpu "$model" "$adapter" -o "$out"
 	rss_kb=$( { /usr/bin/time -f %M "$build/loramerge" -q -f -T "$t" --device cpu "$model" "$adapter" -o "$out" ; } 2>&1 | tail -1)
 	s=$(seconds 3 "$build/loramerge" -q -f -T "$t" --device cpu "$model" "$adapter" -o "$out")
-	echo "| $t | $(printf %.3f "$s") | $(echo "$in_bytes / $s / 1000000000" | bc -l | xargs printf %.2f) | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $(echo "$s / $t_io2" | bc -l | xargs printf %.2f)x | $((rss_kb / 1024)) |"
+	echo "| $t | $(printf %.3f "$s") | $(calc "$in_bytes / $s / 1000000000" | xargs printf %.2f) | $(calc "$s / $t_cat" | xargs printf %.1f)x | $(calc "$s / $t_io2" | xargs printf %.2f)x | $((rss_kb / 1024)) |"
 done
 echo
 echo "PEFT (load, merge_and_unload, save_pretrained on the GPU) takes 3.28 s on the GPU machine (DESIGN.md);"
@@ -123,7 +124,7 @@ flt() { rm -rf "$out"; "$build/loramerge" -q --device cpu "$@" "$model" "$adapte
 t_req=$(seconds 3 req)
 t_flt=$(seconds 3 flt)
 row() { # label, seconds, baseline
-	echo "| $1 | $(printf %.3f "$2") | $(echo "$2 / $3" | bc -l | xargs printf %.2f)x | $(echo "$2 / $t_io2" | bc -l | xargs printf %.2f)x |"
+	echo "| $1 | $(printf %.3f "$2") | $(calc "$2 / $3" | xargs printf %.2f)x | $(calc "$2 / $t_io2" | xargs printf %.2f)x |"
 }
 row "loramerge --requantize (the 4-bit merge)" "$t_req" "$t_req"
 row "loramerge --requantize --fidelity" "$(seconds 3 req --fidelity "$dir/fid.json" -f)" "$t_req"
@@ -147,7 +148,7 @@ echo "|---|---|---|---|"
 for t in 1 $cores; do
 	rss_kb=$( { /usr/bin/time -f %M "$build/qinspect" -q -T "$t" --device cpu "$dir/nf4" "$model" ; } 2>&1 | tail -1)
 	s=$(seconds 3 "$build/qinspect" -q -T "$t" --device cpu "$dir/nf4" "$model")
-	echo "| $t | $(printf %.3f "$s") | $(echo "$s / $t_both" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) |"
+	echo "| $t | $(printf %.3f "$s") | $(calc "$s / $t_both" | xargs printf %.1f)x | $((rss_kb / 1024)) |"
 done
 echo
 echo "## nf4quant -d end to end (issue 15)"
@@ -164,7 +165,7 @@ for t in 1 $cores; do
 	"$build/nf4quant" -q -d -T "$t" --device cpu "$dir/nf4" -o "$out"
 	rss_kb=$( { /usr/bin/time -f %M "$build/nf4quant" -q -f -d -T "$t" --device cpu "$dir/nf4" -o "$out" ; } 2>&1 | tail -1)
 	s=$(seconds 3 "$build/nf4quant" -q -f -d -T "$t" --device cpu "$dir/nf4" -o "$out")
-	echo "| $t | $(printf %.3f "$s") | $(echo "$s / $t_ioq" | bc -l | xargs printf %.2f)x | $((rss_kb / 1024)) |"
+	echo "| $t | $(printf %.3f "$s") | $(calc "$s / $t_ioq" | xargs printf %.2f)x | $((rss_kb / 1024)) |"
 done
 rm -rf "$out" "$dir/nf4"
 echo
@@ -194,31 +195,31 @@ echo "|---|---|---|---|---|"
 stream() { cat "$model/model.safetensors" | "$build/nf4quant" -q --device cpu - -o - >/dev/null; }
 rss_kb=$( { /usr/bin/time -f %M sh -c "cat '$model/model.safetensors' | '$build/nf4quant' -q --device cpu - -o - >/dev/null" ; } 2>&1 | tail -1)
 s=$(seconds 3 stream)
-echo "| stream, all cores | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) | $out_bytes |"
+echo "| stream, all cores | $(printf %.3f "$s") | $(calc "$s / $t_cat" | xargs printf %.1f)x | $((rss_kb / 1024)) | $out_bytes |"
 dirq() { rm -rf "$out"; "$build/nf4quant" -q --device cpu "$model" -o "$out"; }
 s=$(seconds 3 dirq)
-echo "| directory + MANIFEST | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | | $(du -cb "$out"/* | tail -1 | cut -f1) |"
+echo "| directory + MANIFEST | $(printf %.3f "$s") | $(calc "$s / $t_cat" | xargs printf %.1f)x | | $(du -cb "$out"/* | tail -1 | cut -f1) |"
 bundle() { rm -f "$dir/b.tar.zst"; "$build/nf4quant" -q --device cpu "$model" -o "$dir/b.tar.zst"; }
 rss_kb=$( { rm -f "$dir/b.tar.zst"; /usr/bin/time -f %M "$build/nf4quant" -q --device cpu "$model" -o "$dir/b.tar.zst" ; } 2>&1 | tail -1)
 s=$(seconds 3 bundle)
-echo "| bundle .tar.zst (level 3) | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | $((rss_kb / 1024)) | $(stat -c %s "$dir/b.tar.zst") |"
+echo "| bundle .tar.zst (level 3) | $(printf %.3f "$s") | $(calc "$s / $t_cat" | xargs printf %.1f)x | $((rss_kb / 1024)) | $(stat -c %s "$dir/b.tar.zst") |"
 s=$(seconds 3 "$build/qinspect" --verify "$dir/b.tar.zst")
 unzstd() { zstd -q -d -c "$dir/b.tar.zst" >/dev/null; }
 t_unzstd=$(seconds 3 unzstd)
-echo "| qinspect --verify of the bundle | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x; $(echo "$s / $t_unzstd" | bc -l | xargs printf %.2f)x zstd -d of it | | |"
-echo "| zstd -d of the bundle (what --verify must at least do) | $(printf %.3f "$t_unzstd") | $(echo "$t_unzstd / $t_cat" | bc -l | xargs printf %.1f)x | | |"
+echo "| qinspect --verify of the bundle | $(printf %.3f "$s") | $(calc "$s / $t_cat" | xargs printf %.1f)x; $(calc "$s / $t_unzstd" | xargs printf %.2f)x zstd -d of it | | |"
+echo "| zstd -d of the bundle (what --verify must at least do) | $(printf %.3f "$t_unzstd") | $(calc "$t_unzstd / $t_cat" | xargs printf %.1f)x | | |"
 s=$(seconds 3 "$build/qinspect" --verify "$out")
-echo "| qinspect --verify of the directory | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x | | |"
+echo "| qinspect --verify of the directory | $(printf %.3f "$s") | $(calc "$s / $t_cat" | xargs printf %.1f)x | | |"
 # the bundle as an input, read in place, against the same from the directory
 s=$(seconds 3 "$build/qinspect" -q "$dir/b.tar.zst" "$model")
 t=$(seconds 3 "$build/qinspect" -q "$out" "$model")
-echo "| qinspect, the bundle against the model | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x; $(echo "$s / $t" | bc -l | xargs printf %.2f)x the directory's $(printf %.3f "$t") s | | |"
+echo "| qinspect, the bundle against the model | $(printf %.3f "$s") | $(calc "$s / $t_cat" | xargs printf %.1f)x; $(calc "$s / $t" | xargs printf %.2f)x the directory's $(printf %.3f "$t") s | | |"
 lmb() { rm -rf "$dir/lm"; "$build/loramerge" -q --device cpu "$dir/b.tar.zst" "$adapter" -o "$dir/lm"; }
 lmd() { rm -rf "$dir/lm"; "$build/loramerge" -q --device cpu "$out" "$adapter" -o "$dir/lm"; }
 s=$(seconds 3 lmb)
 t=$(seconds 3 lmd)
 rm -rf "$dir/lm"
-echo "| loramerge, the bundle as its NF4 base | $(printf %.3f "$s") | $(echo "$s / $t_cat" | bc -l | xargs printf %.1f)x; $(echo "$s / $t" | bc -l | xargs printf %.2f)x the directory's $(printf %.3f "$t") s | | |"
+echo "| loramerge, the bundle as its NF4 base | $(printf %.3f "$s") | $(calc "$s / $t_cat" | xargs printf %.1f)x; $(calc "$s / $t" | xargs printf %.2f)x the directory's $(printf %.3f "$t") s | | |"
 rm -f "$dir/b.tar.zst"
 # the pipeline of the shipped model, as the man page shows it; peak RSS of nf4quant alone
 tiny="$top/fixtures/models/tiny-llama/model.safetensors"
@@ -226,7 +227,7 @@ tiny_stream() { cat "$tiny" | "$build/nf4quant" -q --device cpu - -o - | zstd -q
 rss_kb=$( { cat "$tiny" | /usr/bin/time -f %M "$build/nf4quant" -q --device cpu - -o - | zstd -q >/dev/null; } 2>&1 | tail -1)
 s=$(seconds 5 tiny_stream)
 t_cat_tiny=$(seconds 5 cat "$tiny")
-echo "| shipped tiny-llama: cat \| nf4quant - -o - \| zstd | $(printf %.3f "$s") | $(echo "$s / $t_cat_tiny" | bc -l | xargs printf %.1f)x (its own cat) | $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) | $(stat -c %s "$tiny") in |"
+echo "| shipped tiny-llama: cat \| nf4quant - -o - \| zstd | $(printf %.3f "$s") | $(calc "$s / $t_cat_tiny" | xargs printf %.1f)x (its own cat) | $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) | $(stat -c %s "$tiny") in |"
 # BENCH_EXTRACT=1 (hours on two cores: the exact SVD of every 4096 x 11008 change by Debian's reference
 # LAPACK; not run by default): loraextract --rank 64 from the model and a copy with a random change
 if [ -n "${BENCH_EXTRACT:-}" ]; then
@@ -248,16 +249,16 @@ if [ -n "${BENCH_70B:-}" ]; then
 	echo "vocab 128256, 64 query and 8 KV heads of 128), 141 GB of bf16, generated into the pipe, never stored."
 	echo
 	s=$(date +%s.%N); "$g" 2>/dev/null | cat >/dev/null; e=$(date +%s.%N)
-	t_gen=$(echo "$e - $s" | bc -l)
+	t_gen=$(calc "$e - $s")
 	s=$(date +%s.%N)
 	r=$( { "$g" 2>/dev/null | /usr/bin/time -f %M "$build/nf4quant" -q - -o - | xxhsum >"$dir/70b.hash"; } 2>&1 | tail -1)
 	e=$(date +%s.%N)
-	t_nq=$(echo "$e - $s" | bc -l)
+	t_nq=$(calc "$e - $s")
 	largest=$((128256 * 8192 * 2))
 	echo "| command | seconds | GB/s of input | time vs gen_stream \\| cat | peak RSS of nf4quant (MiB) |"
 	echo "|---|---|---|---|---|"
-	echo "| gen_stream \\| cat >/dev/null | $(printf %.1f "$t_gen") | $(echo "141107499128 / $t_gen / 1000000000" | bc -l | xargs printf %.2f) | 1.00 | |"
-	echo "| gen_stream \\| nf4quant - -o - \\| xxhsum | $(printf %.1f "$t_nq") | $(echo "141107499128 / $t_nq / 1000000000" | bc -l | xargs printf %.2f) | $(echo "$t_nq / $t_gen" | bc -l | xargs printf %.2f) | $((r / 1024)) |"
+	echo "| gen_stream \\| cat >/dev/null | $(printf %.1f "$t_gen") | $(calc "141107499128 / $t_gen / 1000000000" | xargs printf %.2f) | 1.00 | |"
+	echo "| gen_stream \\| nf4quant - -o - \\| xxhsum | $(printf %.1f "$t_nq") | $(calc "141107499128 / $t_nq / 1000000000" | xargs printf %.2f) | $(calc "$t_nq / $t_gen" | xargs printf %.2f) | $((r / 1024)) |"
 	echo
 	echo "Output hash: $(cut -d' ' -f1 "$dir/70b.hash"). Largest tensor $largest bytes (embed_tokens, lm_head); bound"
 	echo "2 x largest + 512 MiB = $(( 2 * largest / 1048576 + 512 )) MiB; \`nf4quant -n - -o -\` plans about 176 MB."

@@ -21,16 +21,22 @@ nq=$bin/nf4quant
 lm=$bin/loramerge
 qi=$bin/qinspect
 
+. "$(dirname "$0")/../tools/calc.sh"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# secs FN ARGS...: the median seconds of RUNS runs of FN (a shell function), after one warm-up
+# secs FN ARGS...: the median seconds of RUNS runs of FN (a shell function), after one warm-up; fails
+# when a run fails or a time is not a positive number
 secs() {
 	"$@" >/dev/null 2>&1 || return 1
+	: >"$work/times"
 	for i in $(seq "$runs"); do
 		s=$(date +%s.%N)
 		"$@" >/dev/null 2>&1 || return 1
 		e=$(date +%s.%N)
-		echo "$e - $s" | bc -l
-	done | median
+		calc "$e - $s" >>"$work/times" || return 1
+	done
+	t=$(median <"$work/times")
+	positive "$t" || return 1
+	echo "$t"
 }
 # the commands: each takes the device first
 nq_dir() { rm -rf "$work/o"; $nq -q -T 0 --device "$1" "$model" -o "$work/o"; }
@@ -66,8 +72,8 @@ while [ $# -ge 3 ]; do
 		qi_cmp) what="qinspect NF4 MODEL" ;;
 		esac
 		tc=$(secs $c cpu) && tg=$(secs $c "$gpu") && ta=$(secs $c auto) || { echo "| $label | $what | failed | | | | |"; status=1; continue; }
-		best=$(echo "if ($tc < $tg) $tc else $tg" | bc -l)
-		echo "| $label | $what | $(printf %.3f "$tc") | $(printf %.3f "$tg") | $(printf %.3f "$ta") | $(why $c) | $(echo "$ta / $best" | bc -l | xargs printf %.3f) |"
+		best=$(smaller "$tc" "$tg")
+		echo "| $label | $what | $(printf %.3f "$tc") | $(printf %.3f "$tg") | $(printf %.3f "$ta") | $(why $c) | $(calc "$ta / $best" | xargs printf %.3f) |"
 	done
 done
 rm -rf "$work/o" "$work/o.tar.zst" "$work/m" "$work/nf4"

@@ -8,6 +8,7 @@ export LD_LIBRARY_PATH=$(pwd)/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # the zstd program, which the GPU machine lacks (the bundle cases and art_bench run it), comes in .gpu/bin
 export PATH=$(pwd)/.gpu/bin:$PATH
 export PYTHONUNBUFFERED=1
+. tests/tools/calc.sh
 status=0
 step() {
 	name=$1; shift
@@ -324,12 +325,14 @@ print("nf4quant peak RSS %d MiB" % (resource.getrusage(resource.RUSAGE_CHILDREN)
 sys.exit(r)' "$@"; }
 	g=.gpu/bin/gen_stream
 	s=$(date +%s.%N); $g ${STREAM70B_SHAPE:-} | cat >/dev/null || return 1; e=$(date +%s.%N)
-	echo "gen_stream | cat >/dev/null: $(echo "$e - $s" | bc -l | xargs printf %.1f) s"
+	t=$(calc "$e - $s") || return 1
+	echo "gen_stream | cat >/dev/null: $(printf %.1f "$t") s"
 	for d in ${STREAM70B_DEVICES:-cuda cpu}; do
 		s=$(date +%s.%N)
 		h=$($g ${STREAM70B_SHAPE:-} | rss $nq -q --device $d - -o - | xxhsum | cut -d' ' -f1)
 		e=$(date +%s.%N)
-		echo "gen_stream | nf4quant --device $d - -o - | xxhsum: $(echo "$e - $s" | bc -l | xargs printf %.1f) s, $h"
+		t=$(calc "$e - $s") || return 1
+		echo "gen_stream | nf4quant --device $d - -o - | xxhsum: $(printf %.1f "$t") s, $h"
 		# a failed or cut-short conversion hashes differently: the devices' outputs must agree
 		[ -z "${h0:-}" ] || [ "$h" = "$h0" ] || { echo "the outputs differ"; return 1; }
 		h0=$h
