@@ -383,6 +383,54 @@ static bool check_finite(const float *v, const hf_tensor *t, const char *path)
 	return true;
 }
 
+/* Elements compared a chunk at a time by equal_stream: 2 x 4 bytes a float, and their stored bytes. */
+#define COMPARE_CHUNK ((size_t)1 << 18)
+
+/* Whether the float tensors f and t (same number of elements) hold equal values, read a chunk at a time
+ * (COMPARE_CHUNK elements of each), so that an unchanged weight costs no more memory than a small one: an
+ * unchanged lm_head or embedding (32000 x 4096, 500 MiB a side as float32) was read whole, and as a pair
+ * its change in double precision besides (2 GiB), more than the largest weight's SVD needs. 1: equal, every
+ * element finite; 0: they differ, every element finite (stop_at_difference: at the first difference,
+ * whatever follows); -1: not known here (a 4-bit tensor, a value that is not finite, a read that failed, no
+ * memory), for the caller to read them whole, with its messages. */
+static int equal_stream(const hf_tensor *f, const hf_tensor *t, bool stop_at_difference)
+{
+	if (f->quantized || t->quantized || f->dtype == LQ_DTYPE_U8 || t->dtype == LQ_DTYPE_U8 || f->nelem != t->nelem)
+		return -1;
+	const size_t fs = lq_dtype_size(f->dtype), ts = lq_dtype_size(t->dtype);
+	if (!fs || !ts || (uint64_t)(f->data.t->end - f->data.t->begin) != f->nelem * fs ||
+	    (uint64_t)(t->data.t->end - t->data.t->begin) != t->nelem * ts)
+		return -1;
+	unsigned char *raw = malloc(COMPARE_CHUNK * (fs > ts ? fs : ts));
+	float *a = malloc(COMPARE_CHUNK * sizeof *a), *b = malloc(COMPARE_CHUNK * sizeof *b);
+	int res = raw && a && b ? 1 : -1;
+	for (uint64_t at = 0; res >= 0 && at < t->nelem; at += COMPARE_CHUNK) {
+		const size_t n = t->nelem - at < COMPARE_CHUNK ? (size_t)(t->nelem - at) : COMPARE_CHUNK;
+		if (st_file_read(f->data.f, f->data.t, at * fs, raw, n * fs) != LQ_OK) {
+			res = -1;
+			break;
+		}
+		lq_to_f32(raw, f->dtype, (int64_t)n, a);
+		if (st_file_read(t->data.f, t->data.t, at * ts, raw, n * ts) != LQ_OK) {
+			res = -1;
+			break;
+		}
+		lq_to_f32(raw, t->dtype, (int64_t)n, b);
+		for (size_t i = 0; i < n && res >= 0; i++) {
+			if (!isfinite(a[i]) || !isfinite(b[i]))
+				res = -1;
+			else if (a[i] != b[i])
+				res = 0;
+		}
+		if (res == 0 && stop_at_difference)
+			break;
+	}
+	free(raw);
+	free(a);
+	free(b);
+	return res;
+}
+
 /* ------------------------------------------------------------------------------------- the factors */
 
 static float round_to(float x, lq_dtype dt)
@@ -442,11 +490,16 @@ static bool factor_pair(lq_ctx *ctx, const xopts *o, const xpair *pr, xmodule *m
 	const int64_t cols = pr->transpose_to ? tt->shape[0] : tt->shape[1];
 	const int64_t k = rows < cols ? rows : cols;
 	const size_t nel = (size_t)rows * (size_t)cols;
+	*same = false;
+	/* an unchanged weight (an untrained lm_head) is found so a chunk at a time, not read whole */
+	if (!pr->transpose_to && equal_stream(pr->from, tt, true) == 1) {
+		*same = true;
+		return true;
+	}
 	float *vf = read_values(ctx, pr->from, o->from_path), *vt = vf ? read_values(ctx, tt, o->to_path) : NULL;
 	double *d = NULL, *s = NULL, *u = NULL, *v = NULL;
 	float *lf = NULL, *rf = NULL;
 	bool ok = false;
-	*same = false;
 	if (!vf || !vt || !check_finite(vf, pr->from, o->from_path) || !check_finite(vt, tt, o->to_path))
 		goto done;
 	if (pr->transpose_to) {
@@ -565,6 +618,11 @@ static int differs(lq_ctx *ctx, const xopts *o, const hf_tensor *f, const hf_ten
 		free(b);
 		return res;
 	}
+	/* a chunk at a time (equal_stream), else both whole (a 4-bit tensor; a value that is not finite or a
+	 * read that failed, said as before) */
+	const int eq = equal_stream(f, t, false);
+	if (eq >= 0)
+		return !eq;
 	float *a = read_values(ctx, f, o->from_path), *b = a ? read_values(ctx, t, o->to_path) : NULL;
 	if (!a || !b || !check_finite(a, f, o->from_path) || !check_finite(b, t, o->to_path))
 		res = -1;
