@@ -514,10 +514,13 @@ static bool factor_pair(lq_ctx *ctx, const xopts *o, const xpair *pr, xmodule *m
 		free(vt);
 		vt = x;
 	}
+	/* the singular vectors the rank can take (--rank R, --max-rank N; --energy alone: all k), the only
+	 * ones a GPU copies back to the host */
+	const int64_t keep = o->rank ? (o->rank < k ? o->rank : k) : o->max_rank && o->max_rank < k ? o->max_rank : k;
 	d = malloc(nel * sizeof *d);
 	s = malloc((size_t)k * sizeof *s);
-	u = malloc((size_t)rows * (size_t)k * sizeof *u);
-	v = malloc((size_t)k * (size_t)cols * sizeof *v);
+	u = malloc((size_t)rows * (size_t)keep * sizeof *u);
+	v = malloc((size_t)keep * (size_t)cols * sizeof *v);
 	if (!d || !s || !u || !v) {
 		cli_error("out of memory");
 		goto done;
@@ -532,7 +535,7 @@ static bool factor_pair(lq_ctx *ctx, const xopts *o, const xpair *pr, xmodule *m
 		ok = true;
 		goto done;
 	}
-	if (lq_svd_thin(ctx, d, rows, cols, s, u, v) != LQ_OK) {
+	if (lq_svd_thin(ctx, d, rows, cols, keep, s, u, v) != LQ_OK) {
 		char q[FMT_ERRBUF / 4];
 		cli_error("%s: tensor '%s': %s", o->to_path, fmt_quote(tt->name, q, sizeof q), lq_ctx_error_string(ctx));
 		goto done;
@@ -556,7 +559,7 @@ static bool factor_pair(lq_ctx *ctx, const xopts *o, const xpair *pr, xmodule *m
 	for (int64_t c = 0; c < r; c++) {
 		const double sl = o->split_sqrt ? sqrt(s[c]) : s[c], sr = o->split_sqrt ? sqrt(s[c]) : 1.0;
 		for (int64_t i = 0; i < rows; i++)
-			lf[i * r + c] = round_to((float)(u[i * k + c] * sl), m->dtype);
+			lf[i * r + c] = round_to((float)(u[i * keep + c] * sl), m->dtype);
 		for (int64_t j = 0; j < cols; j++)
 			rf[c * cols + j] = round_to((float)(v[c * cols + j] * sr), m->dtype);
 	}
@@ -722,7 +725,7 @@ static bool use_device(lq_ctx *ctx, const xopts *o, const xplan *p)
 	if (strncmp(note, "CPU", 3) != 0) {
 		/* cuSOLVER is loaded by the first SVD: a 1 x 1 one says now whether it can be */
 		double one = 1, s1, u1, v1;
-		if (lq_svd_thin(ctx, &one, 1, 1, &s1, &u1, &v1) != LQ_OK) {
+		if (lq_svd_thin(ctx, &one, 1, 1, 1, &s1, &u1, &v1) != LQ_OK) {
 			if (!automatic) {
 				cli_error("--device %s: %s (the SVDs on a GPU need CUDA's cuSOLVER library; --device cpu "
 					  "computes them with LAPACK)", dev, lq_ctx_error_string(ctx));
