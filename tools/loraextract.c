@@ -14,7 +14,26 @@
  *
  * One weight pair is in memory at a time, as float32 (every float and 4-bit value is one exactly), with
  * dW in double precision, the SVD's factors and workspace; the factors kept, in the written type, until
- * the adapter is written at the end (their sizes are known only then: --energy).
+ * the adapter is written at the end (their sizes are known only then: --energy). The host's memory, for
+ * an m x n weight, k = min(m, n), keep = the rank's bound (--rank, --max-rank; k for --energy alone), at
+ * 4096 x 11008, rank 64 (man loraextract, Memory; tests/gpu/extract_gpu.sh checks the GPU's peak against
+ * it):
+ *   vf, vt        the pair as float32                      8 m n        344 MiB
+ *   raw           one tensor's stored bytes while read     2-4 m n       86 MiB (bf16; freed before d)
+ *   d             dW in double precision                   8 m n        344 MiB
+ *   s, u, v       the singular values, keep vectors        8 keep (m+n)  7.4 MiB
+ *   LAPACK (CPU)  its whole factors (keep < k), workspace  8 k (m+n)     472 MiB
+ *                                                          + 8 (4k^2+4k+max(m,n))  512 MiB
+ *   cuSOLVER (GPU) nothing but its host workspace (LQ_SVD_TRACE prints it); the matrices on the device
+ *   lf, rf        the factors rounded, float32             4 r (m+n)     3.7 MiB
+ *   m->a, m->b    every module's factors, until the end    2-4 r (m+n) each (28 modules: 54 MiB in bf16)
+ *   lx_error      a band of residual rows                  128 n a thread (22 MiB on 16 threads)
+ * so about 730 MiB on a GPU and 1.7 GiB on the CPU, plus the runtime libraries (CUDA's and cuSOLVER's
+ * resident pages, 350 to 450 MiB). An unchanged weight and the tensors only compared are read a chunk at a
+ * time (equal_stream): the unchanged lm_head (32000 x 4096) of the 1.07B benchmark model, read whole as a
+ * pair with its change in double precision, was that model's peak on the GPU, 2 GiB of its 2376 MiB.
+ * Freed buffers go back to the system: glibc maps every block above its mmap threshold (at most 32 MiB) on
+ * its own and unmaps it when freed, and those below are reused from one pair to the next.
  */
 #include <cjson/cJSON.h>
 #include <getopt.h>
