@@ -492,10 +492,10 @@ lq_status lq_cuda_svd(lq_cuda *g, const float *m, int64_t rows, int64_t cols, in
 	return lq::svd_truncate(&g->svd, g->stream, m, rows, cols, rank, b, a, s, msg, msg_size);
 }
 
-lq_status lq_cuda_svd_thin(lq_cuda *g, double *m, int64_t rows, int64_t cols, double *s, double *u, double *vt,
-			   char *msg, size_t msg_size)
+lq_status lq_cuda_svd_thin(lq_cuda *g, double *m, int64_t rows, int64_t cols, int64_t keep, double *s, double *u,
+			   double *vt, char *msg, size_t msg_size)
 {
 	CUDA_TRY(cudaSetDevice(g->device), "cudaSetDevice");
 	CUDA_TRY(launched(g, cudaSuccess), "the SVD");
-	return lq::svd_thin(&g->svd, g->stream, m, rows, cols, s, u, vt, msg, msg_size);
+	return lq::svd_thin(&g->svd, g->stream, m, rows, cols, keep, s, u, vt, msg, msg_size);
 }

@@ -242,10 +242,11 @@ static lq_status cuda_svd_truncate(lq_ctx *ctx, const float *m, int64_t rows, in
 	return st == LQ_OK ? LQ_OK : gpu_fail(ctx, gpus_of(ctx)->dev[0], st, msg);
 }
 
-static lq_status cuda_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, double *s, double *u, double *vt)
+static lq_status cuda_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, int64_t keep, double *s, double *u,
+			       double *vt)
 {
 	char msg[512];
-	lq_status st = lq_cuda_svd_thin(gpus_of(ctx)->dev[0], m, rows, cols, s, u, vt, msg, sizeof msg);
+	lq_status st = lq_cuda_svd_thin(gpus_of(ctx)->dev[0], m, rows, cols, keep, s, u, vt, msg, sizeof msg);
 	return st == LQ_OK ? LQ_OK : gpu_fail(ctx, gpus_of(ctx)->dev[0], st, msg);
 }
 

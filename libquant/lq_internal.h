@@ -444,10 +444,12 @@ typedef struct lq_backend {
 	lq_status (*svd_truncate)(lq_ctx *ctx, const float *m, int64_t rows, int64_t cols, int64_t rank, float *b,
 				  float *a, float *s);
 	/* lq_svd_thin's factorization (svd.c checks the arguments): the whole thin SVD of m (rows x cols,
-	 * row-major, double, finite; overwritten) into s, u and vt. NULL in the CPU backend: svd.c's LAPACK.
+	 * row-major, double, finite; overwritten) into s (all k) and the keep leading columns of U and rows of
+	 * Vt (u [rows x keep], vt [keep x cols]). NULL in the CPU backend: svd.c's LAPACK.
 	 * LQ_ERR_UNSUPPORTED, with a message, when the backend cannot do it (a GPU without cuSOLVER's library):
 	 * the caller chose this device, and is told so (svd.c does not fall back to LAPACK). */
-	lq_status (*svd_thin)(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, double *s, double *u, double *vt);
+	lq_status (*svd_thin)(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, int64_t keep, double *s, double *u,
+			      double *vt);
 	/* staging memory for the executor (pinned on a GPU: transfers at full speed) */
 	void *(*host_alloc)(const lq_ctx *ctx, size_t size);
 	void (*host_free)(const lq_ctx *ctx, void *p);

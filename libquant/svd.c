@@ -21,7 +21,8 @@
  * The CPU and the GPU then agree on the clamp as on the rest, within their rounding.
  *
  * lq_svd_thin (loraextract) is the whole thin SVD in double precision of a double matrix, by LAPACK, or
- * by the context's GPU (cuSOLVER) when it computes on one.
+ * by the context's GPU (cuSOLVER) when it computes on one, of which the caller keeps the leading singular
+ * vectors (all the singular values: --energy chooses the rank from them).
  */
 #include <limits.h>
 #include <math.h>
@@ -184,7 +185,8 @@ LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t co
 	return LQ_OK;
 }
 
-LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, double *s, double *u, double *vt)
+LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, int64_t keep, double *s, double *u,
+			     double *vt)
 {
 	lq_clear_error(ctx);
 	if (rows < 1 || cols < 1)
@@ -192,26 +194,39 @@ LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols,
 	if (rows > INT_MAX / cols)
 		return lq_fail(ctx, LQ_ERR_ARG, "svd: a %lld x %lld matrix is beyond LAPACK's 32-bit sizes",
 			       (long long)rows, (long long)cols);
+	const int64_t kk = rows < cols ? rows : cols;
+	if (keep < 1 || keep > kk)
+		return lq_fail(ctx, LQ_ERR_ARG, "svd: %lld singular vectors of a %lld x %lld matrix (1 to %lld)",
+			       (long long)keep, (long long)rows, (long long)cols, (long long)kk);
 	const size_t nel = (size_t)rows * (size_t)cols;
 	for (size_t i = 0; i < nel; i++)
 		if (!isfinite(m[i]))
 			return lq_fail(ctx, LQ_ERR_NONFINITE, "svd: element [%lld, %lld] is %s", (long long)(i / (size_t)cols),
 				       (long long)(i % (size_t)cols), isnan(m[i]) ? "NaN" : "infinite");
 	/* a GPU's cuSOLVER (kernels/truncated_svd.cu), whose failure is the caller's to handle: it asked for
-	 * that device, and LAPACK's SVD of a 7B model's weights takes minutes each */
+	 * that device, and LAPACK's SVD of a 7B model's weights takes minutes each. Only the kept vectors
+	 * come back to the host. */
 	if (ctx->backend->svd_thin)
-		return ctx->backend->svd_thin(ctx, m, rows, cols, s, u, vt);
+		return ctx->backend->svd_thin(ctx, m, rows, cols, keep, s, u, vt);
 	/* m row-major is M^T column-major (cols x rows, lda = cols): M^T = V diag(s) U^T, so LAPACK's U of it
-	 * (cols x k, column-major) is Vt row-major and its VT (k x rows, column-major) is U row-major */
-	const int mt = (int)cols, nt = (int)rows, k = (int)(rows < cols ? rows : cols);
+	 * (cols x k, column-major) is Vt row-major and its VT (k x rows, column-major) is U row-major. dgesdd
+	 * computes all k vectors: into the caller's buffers when it keeps them all, else into whole ones of
+	 * its own, whose leading columns are then copied (the same values) */
+	const int mt = (int)cols, nt = (int)rows, k = (int)kk;
 	int *iwork = malloc(8 * (size_t)k * sizeof *iwork);
-	double *work = NULL;
+	double *work = NULL, *uw = u, *vw = vt;
 	lq_status st = LQ_OK;
-	if (!iwork)
-		return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
+	if (keep < kk) {
+		uw = malloc((size_t)rows * (size_t)k * sizeof *uw);
+		vw = malloc((size_t)k * (size_t)cols * sizeof *vw);
+	}
+	if (!iwork || !uw || !vw) {
+		st = lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
+		goto done;
+	}
 	int info = 0, lwork = -1;
 	double query = 0;
-	dgesdd_("S", &mt, &nt, m, &mt, s, vt, &mt, u, &k, &query, &lwork, iwork, &info, 1);
+	dgesdd_("S", &mt, &nt, m, &mt, s, vw, &mt, uw, &k, &query, &lwork, iwork, &info, 1);
 	if (info != 0 || !(query >= 1) || query > (double)INT_MAX) {
 		st = lq_fail(ctx, LQ_ERR_UNSUPPORTED, "svd: LAPACK's workspace query failed (info %d)", info);
 		goto done;
@@ -221,10 +236,21 @@ LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols,
 		st = lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	dgesdd_("S", &mt, &nt, m, &mt, s, vt, &mt, u, &k, work, &lwork, iwork, &info, 1);
-	if (info != 0)
+	dgesdd_("S", &mt, &nt, m, &mt, s, vw, &mt, uw, &k, work, &lwork, iwork, &info, 1);
+	if (info != 0) {
 		st = lq_fail(ctx, LQ_ERR_UNSUPPORTED, "svd: LAPACK's dgesdd did not converge (info %d)", info);
+		goto done;
+	}
+	if (keep < kk) {
+		for (int64_t i = 0; i < rows; i++)
+			memcpy(u + i * keep, uw + i * kk, (size_t)keep * sizeof *u);
+		memcpy(vt, vw, (size_t)keep * (size_t)cols * sizeof *vt);
+	}
 done:
+	if (uw != u)
+		free(uw);
+	if (vw != vt)
+		free(vw);
 	free(iwork);
 	free(work);
 	return st;

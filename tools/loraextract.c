@@ -14,7 +14,26 @@
  *
  * One weight pair is in memory at a time, as float32 (every float and 4-bit value is one exactly), with
  * dW in double precision, the SVD's factors and workspace; the factors kept, in the written type, until
- * the adapter is written at the end (their sizes are known only then: --energy).
+ * the adapter is written at the end (their sizes are known only then: --energy). The host's memory, for
+ * an m x n weight, k = min(m, n), keep = the rank's bound (--rank, --max-rank; k for --energy alone), at
+ * 4096 x 11008, rank 64 (man loraextract, Memory; tests/gpu/extract_gpu.sh checks the GPU's peak against
+ * it):
+ *   vf, vt        the pair as float32                      8 m n        344 MiB
+ *   raw           one tensor's stored bytes while read     2-4 m n       86 MiB (bf16; freed before d)
+ *   d             dW in double precision                   8 m n        344 MiB
+ *   s, u, v       the singular values, keep vectors        8 keep (m+n)  7.4 MiB
+ *   LAPACK (CPU)  its whole factors (keep < k), workspace  8 k (m+n)     472 MiB
+ *                                                          + 8 (4k^2+4k+max(m,n))  512 MiB
+ *   cuSOLVER (GPU) nothing but its host workspace (LQ_SVD_TRACE prints it); the matrices on the device
+ *   lf, rf        the factors rounded, float32             4 r (m+n)     3.7 MiB
+ *   m->a, m->b    every module's factors, until the end    2-4 r (m+n) each (28 modules: 54 MiB in bf16)
+ *   lx_error      a band of residual rows                  128 n a thread (22 MiB on 16 threads)
+ * so about 730 MiB on a GPU and 1.7 GiB on the CPU, plus the runtime libraries (CUDA's and cuSOLVER's
+ * resident pages, 350 to 450 MiB). An unchanged weight and the tensors only compared are read a chunk at a
+ * time (equal_stream): the unchanged lm_head (32000 x 4096) of the 1.07B benchmark model, read whole as a
+ * pair with its change in double precision, was that model's peak on the GPU, 2 GiB of its 2376 MiB.
+ * Freed buffers go back to the system: glibc maps every block above its mmap threshold (at most 32 MiB) on
+ * its own and unmaps it when freed, and those below are reused from one pair to the next.
  */
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -383,6 +402,54 @@ static bool check_finite(const float *v, const hf_tensor *t, const char *path)
 	return true;
 }
 
+/* Elements compared a chunk at a time by equal_stream: 2 x 4 bytes a float, and their stored bytes. */
+#define COMPARE_CHUNK ((size_t)1 << 18)
+
+/* Whether the float tensors f and t (same number of elements) hold equal values, read a chunk at a time
+ * (COMPARE_CHUNK elements of each), so that an unchanged weight costs no more memory than a small one: an
+ * unchanged lm_head or embedding (32000 x 4096, 500 MiB a side as float32) was read whole, and as a pair
+ * its change in double precision besides (2 GiB), more than the largest weight's SVD needs. 1: equal, every
+ * element finite; 0: they differ, every element finite (stop_at_difference: at the first difference,
+ * whatever follows); -1: not known here (a 4-bit tensor, a value that is not finite, a read that failed, no
+ * memory), for the caller to read them whole, with its messages. */
+static int equal_stream(const hf_tensor *f, const hf_tensor *t, bool stop_at_difference)
+{
+	if (f->quantized || t->quantized || f->dtype == LQ_DTYPE_U8 || t->dtype == LQ_DTYPE_U8 || f->nelem != t->nelem)
+		return -1;
+	const size_t fs = lq_dtype_size(f->dtype), ts = lq_dtype_size(t->dtype);
+	if (!fs || !ts || (uint64_t)(f->data.t->end - f->data.t->begin) != f->nelem * fs ||
+	    (uint64_t)(t->data.t->end - t->data.t->begin) != t->nelem * ts)
+		return -1;
+	unsigned char *raw = malloc(COMPARE_CHUNK * (fs > ts ? fs : ts));
+	float *a = malloc(COMPARE_CHUNK * sizeof *a), *b = malloc(COMPARE_CHUNK * sizeof *b);
+	int res = raw && a && b ? 1 : -1;
+	for (uint64_t at = 0; res >= 0 && at < t->nelem; at += COMPARE_CHUNK) {
+		const size_t n = t->nelem - at < COMPARE_CHUNK ? (size_t)(t->nelem - at) : COMPARE_CHUNK;
+		if (st_file_read(f->data.f, f->data.t, at * fs, raw, n * fs) != LQ_OK) {
+			res = -1;
+			break;
+		}
+		lq_to_f32(raw, f->dtype, (int64_t)n, a);
+		if (st_file_read(t->data.f, t->data.t, at * ts, raw, n * ts) != LQ_OK) {
+			res = -1;
+			break;
+		}
+		lq_to_f32(raw, t->dtype, (int64_t)n, b);
+		for (size_t i = 0; i < n && res >= 0; i++) {
+			if (!isfinite(a[i]) || !isfinite(b[i]))
+				res = -1;
+			else if (a[i] != b[i])
+				res = 0;
+		}
+		if (res == 0 && stop_at_difference)
+			break;
+	}
+	free(raw);
+	free(a);
+	free(b);
+	return res;
+}
+
 /* ------------------------------------------------------------------------------------- the factors */
 
 static float round_to(float x, lq_dtype dt)
@@ -442,11 +509,16 @@ static bool factor_pair(lq_ctx *ctx, const xopts *o, const xpair *pr, xmodule *m
 	const int64_t cols = pr->transpose_to ? tt->shape[0] : tt->shape[1];
 	const int64_t k = rows < cols ? rows : cols;
 	const size_t nel = (size_t)rows * (size_t)cols;
+	*same = false;
+	/* an unchanged weight (an untrained lm_head) is found so a chunk at a time, not read whole */
+	if (!pr->transpose_to && equal_stream(pr->from, tt, true) == 1) {
+		*same = true;
+		return true;
+	}
 	float *vf = read_values(ctx, pr->from, o->from_path), *vt = vf ? read_values(ctx, tt, o->to_path) : NULL;
 	double *d = NULL, *s = NULL, *u = NULL, *v = NULL;
 	float *lf = NULL, *rf = NULL;
 	bool ok = false;
-	*same = false;
 	if (!vf || !vt || !check_finite(vf, pr->from, o->from_path) || !check_finite(vt, tt, o->to_path))
 		goto done;
 	if (pr->transpose_to) {
@@ -461,10 +533,13 @@ static bool factor_pair(lq_ctx *ctx, const xopts *o, const xpair *pr, xmodule *m
 		free(vt);
 		vt = x;
 	}
+	/* the singular vectors the rank can take (--rank R, --max-rank N; --energy alone: all k), the only
+	 * ones a GPU copies back to the host */
+	const int64_t keep = o->rank ? (o->rank < k ? o->rank : k) : o->max_rank && o->max_rank < k ? o->max_rank : k;
 	d = malloc(nel * sizeof *d);
 	s = malloc((size_t)k * sizeof *s);
-	u = malloc((size_t)rows * (size_t)k * sizeof *u);
-	v = malloc((size_t)k * (size_t)cols * sizeof *v);
+	u = malloc((size_t)rows * (size_t)keep * sizeof *u);
+	v = malloc((size_t)keep * (size_t)cols * sizeof *v);
 	if (!d || !s || !u || !v) {
 		cli_error("out of memory");
 		goto done;
@@ -479,7 +554,7 @@ static bool factor_pair(lq_ctx *ctx, const xopts *o, const xpair *pr, xmodule *m
 		ok = true;
 		goto done;
 	}
-	if (lq_svd_thin(ctx, d, rows, cols, s, u, v) != LQ_OK) {
+	if (lq_svd_thin(ctx, d, rows, cols, keep, s, u, v) != LQ_OK) {
 		char q[FMT_ERRBUF / 4];
 		cli_error("%s: tensor '%s': %s", o->to_path, fmt_quote(tt->name, q, sizeof q), lq_ctx_error_string(ctx));
 		goto done;
@@ -503,7 +578,7 @@ static bool factor_pair(lq_ctx *ctx, const xopts *o, const xpair *pr, xmodule *m
 	for (int64_t c = 0; c < r; c++) {
 		const double sl = o->split_sqrt ? sqrt(s[c]) : s[c], sr = o->split_sqrt ? sqrt(s[c]) : 1.0;
 		for (int64_t i = 0; i < rows; i++)
-			lf[i * r + c] = round_to((float)(u[i * k + c] * sl), m->dtype);
+			lf[i * r + c] = round_to((float)(u[i * keep + c] * sl), m->dtype);
 		for (int64_t j = 0; j < cols; j++)
 			rf[c * cols + j] = round_to((float)(v[c * cols + j] * sr), m->dtype);
 	}
@@ -565,6 +640,11 @@ static int differs(lq_ctx *ctx, const xopts *o, const hf_tensor *f, const hf_ten
 		free(b);
 		return res;
 	}
+	/* a chunk at a time (equal_stream), else both whole (a 4-bit tensor; a value that is not finite or a
+	 * read that failed, said as before) */
+	const int eq = equal_stream(f, t, false);
+	if (eq >= 0)
+		return !eq;
 	float *a = read_values(ctx, f, o->from_path), *b = a ? read_values(ctx, t, o->to_path) : NULL;
 	if (!a || !b || !check_finite(a, f, o->from_path) || !check_finite(b, t, o->to_path))
 		res = -1;
@@ -664,7 +744,7 @@ static bool use_device(lq_ctx *ctx, const xopts *o, const xplan *p)
 	if (strncmp(note, "CPU", 3) != 0) {
 		/* cuSOLVER is loaded by the first SVD: a 1 x 1 one says now whether it can be */
 		double one = 1, s1, u1, v1;
-		if (lq_svd_thin(ctx, &one, 1, 1, &s1, &u1, &v1) != LQ_OK) {
+		if (lq_svd_thin(ctx, &one, 1, 1, 1, &s1, &u1, &v1) != LQ_OK) {
 			if (!automatic) {
 				cli_error("--device %s: %s (the SVDs on a GPU need CUDA's cuSOLVER library; --device cpu "
 					  "computes them with LAPACK)", dev, lq_ctx_error_string(ctx));

@@ -533,17 +533,22 @@ LQ_API lq_status lq_svd_truncate(lq_ctx *ctx, float *m, int64_t rows, int64_t co
 
 /*
  * The thin SVD of m (rows x cols, row-major, double precision; overwritten), m = U diag(s) Vt, for
- * loraextract: s[k] the k = min(rows, cols) singular values in descending order, u[rows x k] and
- * vt[k x cols] row-major, orthonormal columns and rows. LAPACK's dgesdd, on m as it lies in memory (the
+ * loraextract: s[k] the k = min(rows, cols) singular values in descending order, and the `keep` leading
+ * singular vectors (1 <= keep <= k): u[rows x keep] and vt[keep x cols] row-major, orthonormal columns and
+ * rows (the first keep columns of U and rows of Vt: keep = k is the whole thin SVD). On a GPU only those
+ * come back to the host, a rank-64 adapter's 8 * 64 * (rows + cols) bytes instead of 8 k (rows + cols)
+ * (472 MiB at 4096 x 11008); LAPACK computes all k into buffers of its own, freed before the return. LAPACK's dgesdd, on m as it lies in memory (the
  * column-major transpose: the factors come out row-major without a copy), or, when the context computes
  * on a GPU (lq_ctx_use_device), cuSOLVER's in double precision (its buffers on the device; on the host
  * none besides the outputs). The singular vectors' signs are the library's. LQ_ERR_ARG for an empty
- * matrix or one beyond LAPACK's 32-bit sizes; LQ_ERR_NONFINITE for NaN or infinity in m;
+ * matrix or one beyond LAPACK's 32-bit sizes, or a keep out of [1, k]; LQ_ERR_NONFINITE for NaN or infinity in m;
  * LQ_ERR_UNSUPPORTED when the SVD does not converge, or on a GPU when cuSOLVER's library cannot be loaded
  * (the message says so; no fall-back to LAPACK: use the CPU); LQ_ERR_DEVICE for a GPU's failure;
- * LQ_ERR_NOMEM (LAPACK's workspace, about 4 k^2 + 4 k + max(rows, cols) doubles besides the outputs).
+ * LQ_ERR_NOMEM (LAPACK's workspace, about 4 k^2 + 4 k + max(rows, cols) doubles besides the outputs, and
+ * its whole factors, k (rows + cols) doubles, when keep < k).
  */
-LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, double *s, double *u, double *vt);
+LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols, int64_t keep, double *s, double *u,
+			     double *vt);
 
 #ifdef __cplusplus
 }

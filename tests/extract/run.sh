@@ -2,7 +2,8 @@
 # run.sh BUILD_DIR [--results FILE]: loraextract against numpy's float64 SVD (every module within 1e-4
 # relative of the Eckart-Young optimum of its rank) and PEFT (the adapters load, on the float base and,
 # --correct, on the 4-bit model; logits approach the fine-tune's as the rank grows) on a full fine-tune of
-# tiny-llama made here (tests/extract/check.py), and on GPT-2's Conv1D weights (tests/extract/conv1d.py).
+# tiny-llama made here (tests/extract/check.py), and on GPT-2's Conv1D weights (tests/extract/conv1d.py);
+# the peak memory with large unchanged tensors (tests/extract/memory.py).
 # --results writes the tables (tests/extract/RESULTS.md).
 # Needs the virtual environment ./setup makes ($top/.venv); without it, says SKIP.
 set -eu
@@ -40,4 +41,11 @@ if [ "${1:-}" = --results ]; then
 	printf '\n%s\n' "$(printf '%s\n' "$c1" | sed -n '/^### GPT-2 Conv1D/,$p')" >>"$2"
 	[ -z "$keep" ] || printf '\n%s\n' "$keep" >>"$2"
 fi
+# peak memory with large unchanged tensors: within the streaming bound (tests/extract/memory.py)
+if ! mem=$("$py" "$top/tests/extract/memory.py" "$build" 2>"$err"); then
+	printf '%s\n' "$mem"
+	grep -v '^ *$' "$err" | tail -20 >&2
+	exit 1
+fi
+printf 'extract: %s\n' "$mem"
 echo "extract: PEFT loads the adapters; logits and --correct tables in tests/extract/RESULTS.md: ok"

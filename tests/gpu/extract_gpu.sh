@@ -15,7 +15,9 @@
 #                on the GPU; XG_GEN=bench runs gen_changed.py itself)
 #   speed        loraextract --rank 64 of the whole model on the GPU against `cat` of both inputs, peak
 #                RSS; every module's reported error within 1e-4 relative of its optimum; LQ_SVD_TRACE's
-#                line per SVD (routine, seconds, gesvdp's error estimate) in the log
+#                line per SVD (routine, seconds, gesvdp's error estimate, workspaces, the host's peak
+#                memory so far) in the log; FAIL when the peak RSS is above the streaming bound (man
+#                loraextract, Memory) plus XG_LIB_MIB for the runtime libraries' own pages
 #   methods      one 4096 x 4096 module (layer 0's q_proj) with LQ_SVD_GPU=gesvdp and =gesvd: the
 #                evidence for the default, each module's error against its optimum
 #   cpu          LAPACK (one core) cannot do the whole model in the call's time (about 9 minutes per
@@ -79,6 +81,39 @@ export XG_TIMES="$w/times"
 : >"$XG_TIMES"
 # field N of the line LABEL of $w/times
 tf() { awk -v l="$1" -v f="$2" '$1 == l { v = $f } END { print v }' "$XG_TIMES"; }
+
+# The runtime libraries' own resident pages, allowed above the streaming bound (MiB): CUDA's runtime and
+# driver, cuSOLVER, cuBLAS(Lt) and cuSPARSE's code and their loaded kernels, measured at 350 to 450 MiB
+# (574 MiB for a 2048 x 2048 block whose data is 128 MiB; 958 MiB for a 4096 x 4096 weight whose data was
+# 512 MiB); on the CPU LAPACK, cJSON and the C library, about 10 MiB (a --dry-run's peak).
+LIB_MIB_GPU=512
+LIB_MIB_CPU=64
+lib_mib=${XG_LIB_MIB:-$([ "$dev" = cpu ] && echo $LIB_MIB_CPU || echo $LIB_MIB_GPU)}
+
+# bounds MODEL RANK [N]: the sum of m n min(m, n) over the model's changed weights over N^3; their number;
+# the streaming bound (MiB) of loraextract --rank RANK on the model on a GPU and on the CPU (man
+# loraextract, Memory), for its largest weight (m x n, k = min(m, n)): the pair as float32 and the change
+# in double precision, 16 m n bytes; on a GPU the RANK leading singular vectors 8 RANK (m + n + 1), on
+# the CPU LAPACK's whole thin factors 8 k (m + n + 1) and its workspace 8 (4 k^2 + 4 k + max(m, n)), and
+# the kept vectors' copy 8 RANK (m + n); both: the factors rounded (4 RANK (m + n)), every module's
+# factors kept until the end (at most float32: 4 RANK (m + n) each) and the error's band of rows (8 x 16
+# rows x threads x n); the largest weight's shape
+bounds() {
+	"$py" - "$1" "$2" "${3:-2048}" "$(nproc)" <<-'EOF'
+	import json, struct, sys
+	with open(sys.argv[1] + "/model.safetensors", "rb") as f:
+	    h = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+	r, threads = int(sys.argv[2]), min(int(sys.argv[4]), 256)
+	sh = [v["shape"] for k, v in h.items() if k.endswith("_proj.weight") and len(v["shape"]) == 2]
+	s = sum(a * b * min(a, b) for a, b in sh)
+	m, n = max(sh, key=lambda x: x[0] * x[1])
+	k = min(m, n)
+	common = 16 * m * n + 4 * r * (m + n) + sum(4 * min(r, a, b) * (a + b) for a, b in sh) + 8 * 16 * threads * max(b for a, b in sh)
+	gpu = common + 8 * r * (m + n + 1)
+	cpu = common + 8 * k * (m + n + 1) + 8 * (4 * k * k + 4 * k + max(m, n)) + 8 * r * (m + n)
+	print(f"{s / int(sys.argv[3]) ** 3:.2f} {len(sh)} {gpu / 2**20:.0f} {cpu / 2**20:.0f} {m}x{n}")
+	EOF
+}
 
 # --------------------------------------------------------------------------------- cuSOLVER absent
 D=$top/tests/cli/data/extract
@@ -179,6 +214,12 @@ speed() {
 	echo "$1 modules, worst excess of the error over its optimum $2 (relative)"
 	awk -v x="$2" 'BEGIN { exit !(x <= 1e-4) }' || { echo "above 1e-4"; return 1; }
 	echo "gesvd again: $(grep -c 'again by gesvd' "$w/r64.trace") of $(grep -c '^svd: gesvdp' "$w/r64.trace") SVDs"
+	# the peak RSS against the streaming bound of this device, plus the libraries' allowance
+	set -- $(bounds "$model" 64)
+	bound=$([ "$dev" = cpu ] && echo "$4" || echo "$3")
+	rss=$(tf full 4)
+	echo "peak RSS $rss MiB; streaming bound $bound MiB ($5, --device $dev) + $lib_mib MiB for the libraries"
+	[ "$rss" -le $((bound + lib_mib)) ] || { echo "peak RSS $rss MiB above $((bound + lib_mib)) MiB"; return 1; }
 }
 TAIL=16 step speed speed
 
@@ -213,22 +254,7 @@ step cpu cpu_block
 if [ -s "$XG_TIMES" ]; then
 	gpuname=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 	n=${XG_CPU_N:-2048}
-	# the sum of m n min(m, n) over the model's changed weights over n^3 (the block's); the number of those
-	# weights; the streaming bound of the largest (man loraextract, Memory) on a GPU and on the CPU, in MiB:
-	# float32 pair 8 m n, change 8 m n, factors 8 k (m + n + 1), and LAPACK's workspace 8 (4 k^2 + 4 k + m)
-	set -- $("$py" - "$model" "$n" <<-'EOF'
-	import json, struct, sys
-	with open(sys.argv[1] + "/model.safetensors", "rb") as f:
-	    h = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
-	sh = [v["shape"] for k, v in h.items() if k.endswith("_proj.weight") and len(v["shape"]) == 2]
-	s = sum(a * b * min(a, b) for a, b in sh)
-	m, n = max(sh, key=lambda x: x[0] * x[1])
-	k = min(m, n)
-	gpu = 8 * m * n + 8 * m * n + 8 * k * (m + n + 1)
-	cpu = gpu + 8 * (4 * k * k + 4 * k + max(m, n))
-	print(f"{s / int(sys.argv[2]) ** 3:.2f} {len(sh)} {gpu / 2**20:.0f} {cpu / 2**20:.0f} {m}x{n}")
-	EOF
-	)
+	set -- $(bounds "$model" 64 "$n")
 	ratio=$1 nweights=$2 bound_gpu=$3 bound_cpu=$4 largest=$5
 	{
 		echo "### loraextract --rank 64: the 1.07B model and a copy with a random full-rank change"
@@ -249,8 +275,10 @@ if [ -s "$XG_TIMES" ]; then
 			echo "| the whole model on the CPU, extrapolated: ${n}-block time x $ratio | $(awk -v a="$(tf block-cpu 2)" -v r="$ratio" 'BEGIN { printf "~%.0f", a * r }') | | |"
 		fi
 		echo
-		echo "Streaming bound for the largest weight ($largest): $bound_gpu MiB on a GPU, $bound_cpu MiB on the CPU"
-		echo "(two float32 weights, their change and its factors in double precision; LAPACK's workspace on the CPU)."
+		echo "Streaming bound for the largest weight ($largest), rank 64: $bound_gpu MiB on a GPU, $bound_cpu MiB on the CPU"
+		echo "(two float32 weights and their change in double precision; on a GPU the 64 leading singular vectors, on"
+		echo "the CPU LAPACK's whole factors and workspace; the factors kept, the error's rows: man loraextract, Memory);"
+		echo "the speed step allows $lib_mib MiB above it for the runtime libraries."
 		echo
 	} >>"$md"
 fi
