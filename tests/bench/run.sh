@@ -11,8 +11,9 @@
 #     (tests/bench/gen_adapter.py), against `cat` and against reading the input and writing and syncing
 #     as many bytes, with peak memory. PEFT's own time is measured on the GPU machine
 #     (tests/gpu/bench_loramerge.py, bench/gpu.md);
-#  3b. what measuring a merge's fidelity costs (loramerge --fidelity, --keep-float auto, qinspect --adapter)
-#     against the same merge unmeasured;
+#  3b. what measuring a merge's fidelity costs (loramerge --fidelity, --keep-float auto, qinspect --adapter),
+#     against the same merge unmeasured, each --fidelity row paired with its merge in alternation (5
+#     rounds, the median ratio);
 #  4. qinspect comparing the model's NF4 form with it: every weight dequantized and compared, against
 #     `cat` of both inputs;
 #  5. artifacts: nf4quant as a stream (stdin to stdout) with its peak memory, a bundle, and
@@ -115,23 +116,46 @@ echo "bench/gpu.md has it measured in the same run as loramerge there."
 echo
 echo "## Merge fidelity (issue 14)"
 echo
-echo "What measuring a merge costs, $cores threads, medians of 3: each row against the same merge unmeasured."
+echo "What measuring a merge costs, $cores threads. Each --fidelity row and the merge it measures ran in"
+echo "alternation, 5 rounds (merge, merge --fidelity, merge, ...): its ratio is the median of the rounds' ratios,"
+echo "so that drift of this machine's speed between rows cannot pass for a cost; the other rows are medians"
+echo "of 3 against the 4-bit merge's median."
 echo
 echo "| command | seconds | vs the merge unmeasured | vs read + write |"
 echo "|---|---|---|---|"
 req() { rm -rf "$out"; "$build/loramerge" -q --device cpu --requantize "$@" "$model" "$adapter" -o "$out"; }
 flt() { rm -rf "$out"; "$build/loramerge" -q --device cpu "$@" "$model" "$adapter" -o "$out"; }
-t_req=$(seconds 3 req)
-t_flt=$(seconds 3 flt)
-row() { # label, seconds, baseline
-	echo "| $1 | $(printf %.3f "$2") | $(calc "$2 / $3" | xargs printf %.2f)x | $(calc "$2 / $t_io2" | xargs printf %.2f)x |"
+# paired ROUNDS A B: the commands A and B (each a function and its arguments, one word list) in
+# alternation; prints the median seconds of A, of B, and the median of the rounds' B / A
+paired() {
+	rounds=$1 a=$2 b=$3
+	: >"$dir/pa"
+	: >"$dir/pb"
+	: >"$dir/pr"
+	for i in $(seq "$rounds"); do
+		s=$(date +%s.%N); $a >/dev/null; m=$(date +%s.%N); $b >/dev/null; e=$(date +%s.%N)
+		calc "$m - $s" >>"$dir/pa"
+		calc "$e - $m" >>"$dir/pb"
+		calc "($e - $m) / ($m - $s)" >>"$dir/pr"
+	done
+	echo "$(median <"$dir/pa") $(median <"$dir/pb") $(median <"$dir/pr")"
+	rm -f "$dir/pa" "$dir/pb" "$dir/pr"
 }
-row "loramerge --requantize (the 4-bit merge)" "$t_req" "$t_req"
-row "loramerge --requantize --fidelity" "$(seconds 3 req --fidelity "$dir/fid.json" -f)" "$t_req"
-row "loramerge --requantize --keep-float auto (a measuring pass first)" "$(seconds 3 req --keep-float auto)" "$t_req"
-row "qinspect --adapter (the same figures, nothing written)" "$(seconds 3 "$build/qinspect" -q --device cpu --adapter "$adapter" "$model")" "$t_req"
-row "loramerge (float merge)" "$t_flt" "$t_flt"
-row "loramerge --fidelity (float merge; base_shift: each weight quantized once more)" "$(seconds 3 flt --fidelity "$dir/fid.json" -f)" "$t_flt"
+row() { # label, seconds, ratio to the merge unmeasured
+	echo "| $1 | $(printf %.3f "$2") | $(printf %.2f "$3")x | $(calc "$2 / $t_io2" | xargs printf %.2f)x |"
+}
+set -- $(paired 5 req "req --fidelity $dir/fid.json -f")
+t_req=$1 t_reqf=$2 r_reqf=$3
+set -- $(paired 5 flt "flt --fidelity $dir/fid.json -f")
+t_flt=$1 t_fltf=$2 r_fltf=$3
+row "loramerge --requantize (the 4-bit merge)" "$t_req" 1
+row "loramerge --requantize --fidelity" "$t_reqf" "$r_reqf"
+t=$(seconds 3 req --keep-float auto)
+row "loramerge --requantize --keep-float auto (a measuring pass first)" "$t" "$(calc "$t / $t_req")"
+t=$(seconds 3 "$build/qinspect" -q --device cpu --adapter "$adapter" "$model")
+row "qinspect --adapter (the same figures, nothing written)" "$t" "$(calc "$t / $t_req")"
+row "loramerge (float merge)" "$t_flt" 1
+row "loramerge --fidelity (float merge; base_shift: each weight quantized once more)" "$t_fltf" "$r_fltf"
 rm -rf "$out" "$dir/fid.json"
 echo
 echo "## qinspect end to end"
