@@ -117,6 +117,9 @@ $(B)/kernels/%.o: kernels/%.cu
 # for the baseline instruction set, which -O2's cheapest cost model leaves scalar. No result changes: the
 # loops are element-wise or keep their lanes, nothing is reassociated.
 $(B)/libquant/dtype.o $(B)/libquant/fidelity.o: ALL_CFLAGS += -ftree-vectorize -fvect-cost-model=dynamic
+# fidelity.c's AVX-512 clones widen eight float32 lanes to eight doubles in one register (a tuning choice
+# only: the same operations, the same bits)
+$(B)/libquant/fidelity.o: ALL_CFLAGS += -mprefer-vector-width=512
 
 # The AVX2 kernels (libquant/*_avx2.c): compiled for AVX2 and what else each uses, called only when the
 # CPU has all of it (cpu_kernels.c): AVX2_FLAGS_NAME for NAME_avx2.c.

@@ -95,7 +95,7 @@ LQ_CLONES void lq_load_f32_n(const void *src, lq_dtype dtype, int64_t i0, int64_
 	}
 }
 
-void lq_store_f32_n(void *dst, lq_dtype dtype, int64_t i0, int64_t n, const float *src)
+LQ_CLONES void lq_store_f32_n(void *dst, lq_dtype dtype, int64_t i0, int64_t n, const float *src)
 {
 	if (dtype == LQ_DTYPE_BF16) {
 		uint16_t *p = (uint16_t *)dst + i0;
@@ -127,7 +127,7 @@ void lq_to_f32(const void *src, lq_dtype dtype, int64_t n, float *dst)
 	lq_load_f32_n(src, dtype, 0, n, dst);
 }
 
-int64_t lq_first_nonfinite(const void *src, lq_dtype dtype, int64_t i0, int64_t n)
+LQ_CLONES int64_t lq_first_nonfinite(const void *src, lq_dtype dtype, int64_t i0, int64_t n)
 {
 	/* whole stretches tested without a branch per element first (they vectorize), then the first one */
 	const int64_t step = 1024;

@@ -41,6 +41,8 @@ typedef struct slot {
 	unsigned char *in, *in2, *out;
 	void *side;          /* first chunk: the side inputs, for the op's begin */
 	lq_held *whole;      /* first chunk: the main input read whole (the compute stage's reference) */
+	lq_held *in_whole;   /* the buffer c.in points into when the input was read whole (the slot's
+			      * reference, let go when the slot is free again), else NULL: c.in is in */
 	void *task_state;    /* last chunk: the task's state, the writer's from then on */
 } slot;
 
@@ -125,6 +127,14 @@ static void set_slot(exec *ex, slot *s, enum slot_state state)
 
 /* ------------------------------------------------------------------------------------ reader */
 
+/* Whether the chunks of an input read whole are served from it in place: where the host's staging memory
+ * is plain memory (the CPU's); a GPU copies faster from its own pinned slots than from the malloc'd
+ * buffer, so there each chunk is copied into its slot first. */
+static bool serve_in_place(const exec *ex)
+{
+	return LQ_BACKEND(ex->ctx, host_alloc) == &lq_backend_cpu;
+}
+
 /* Fills slot s with chunk c of task t: its side inputs first when it is the first. */
 static lq_status read_chunk(exec *ex, const lq_op_impl *op, const lq_task *t, slot *s, uint64_t c, lq_held **whole)
 {
@@ -135,14 +145,18 @@ static lq_status read_chunk(exec *ex, const lq_op_impl *op, const lq_task *t, sl
 			  .out = s->out};
 	lq_status st = LQ_OK;
 	if (s->c.first && op->read_side) {
-		st = op->read_side(ex->source, t, &s->side, &s->whole);
+		st = op->read_side(ex->source, &ex->ctx->reuse, t, &s->side, &s->whole);
 		if (st == LQ_OK && s->whole) { /* the reader serves the chunks from it */
 			*whole = s->whole;
 			lq_held_retain(*whole);
 		}
 	}
-	if (st == LQ_OK && s->c.len && *whole)
-		memcpy(s->in, (*whole)->data + s->c.offset, s->c.len); /* a stream cannot be read twice */
+	if (st == LQ_OK && s->c.len && *whole && serve_in_place(ex)) {
+		s->c.in = (*whole)->data + s->c.offset; /* a stream cannot be read twice */
+		s->in_whole = *whole;
+		lq_held_retain(s->in_whole);
+	} else if (st == LQ_OK && s->c.len && *whole)
+		memcpy(s->in, (*whole)->data + s->c.offset, s->c.len);
 	else if (st == LQ_OK && s->c.len)
 		st = ex->source->read(ex->source->self, t->input, s->c.offset, s->in, s->c.len);
 	const int32_t in2 = second_input(op, t);
@@ -211,6 +225,8 @@ static void *writer_main(void *arg)
 				op->free_state(s->task_state);
 				s->task_state = NULL;
 			}
+			lq_held_release(s->in_whole);
+			s->in_whole = NULL;
 			ex->done_bytes += s->c.len;
 			if (ex->progress && !ex->progress(ex->progress_arg, ex->done_bytes, ex->total_bytes)) {
 				fail(ex, LQ_ERR_CANCELLED, "cancelled");
@@ -337,6 +353,7 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 		if (op && op->free_side && s->side)
 			op->free_side(s->side);
 		lq_held_release(s->whole);
+		lq_held_release(s->in_whole);
 		LQ_BACKEND(ctx, host_free)->host_free(ctx, s->in);
 		LQ_BACKEND(ctx, host_free)->host_free(ctx, s->in2);
 		LQ_BACKEND(ctx, host_free)->host_free(ctx, s->out);

@@ -59,50 +59,200 @@ static bool same_side(const lq_fidelity_side *a, const lq_fidelity_side *b)
 typedef double lanes_f64 __attribute__((vector_size(LANES * sizeof(double))));
 typedef float lanes_f32 __attribute__((vector_size(LANES * sizeof(float))));
 
+/* The lanes' sums (each lane adds its own elements in order, as separate loops would): D = y - w,
+ * delta2 += D^2, dot += (m - w) D, residual2 += (m - y)^2, noise2 += (a - b)^2. The same bits whichever
+ * instruction set the clone that runs was compiled for (no contraction, no reassociation:
+ * -ffp-contract=off). */
+typedef struct lanes_acc {
+	lanes_f64 d2, dt, r2, n2;
+} lanes_acc;
+
+static inline __attribute__((always_inline)) void lanes_add(lanes_acc *s, const lanes_f32 *yf, const lanes_f32 *wf,
+							   const lanes_f32 *mf, const lanes_f32 *af, const lanes_f32 *bf)
+{
+	const lanes_f64 yk = __builtin_convertvector(*yf, lanes_f64), wk = __builtin_convertvector(*wf, lanes_f64),
+			mk = __builtin_convertvector(*mf, lanes_f64), d = yk - wk, e = mk - yk,
+			q = __builtin_convertvector(*af, lanes_f64) - __builtin_convertvector(*bf, lanes_f64);
+	s->d2 += d * d;
+	s->dt += (mk - wk) * d;
+	s->r2 += e * e;
+	s->n2 += q * q;
+}
+
+/* The sums stay in registers, stored once at the end (summed through the pointers, which may alias, every
+ * lane was loaded and stored at each step, each addition waiting on the last store). */
+static void lanes_store(const lanes_acc *s, double *delta2, double *dot, double *residual2, double *noise2)
+{
+	memcpy(delta2, &s->d2, sizeof s->d2);
+	memcpy(dot, &s->dt, sizeof s->dt);
+	memcpy(residual2, &s->r2, sizeof s->r2);
+	memcpy(noise2, &s->n2, sizeof s->n2);
+}
+
 /* The lanes' sums of a piece widened to float32 and padded with zeros to whole lanes, every term in one
- * pass: D = y - w, delta2 += D^2, dot += (m - w) D, residual2 += (m - y)^2, noise2 += (a - b)^2. Each lane
- * adds its own elements in order, as separate loops would: the same bits whichever instruction set the
- * clone that runs was compiled for (no contraction, no reassociation: -ffp-contract=off). The sums stay in
- * registers, stored once at the end (summed through the pointers, which may alias, every lane was loaded
- * and stored at each step, each addition waiting on the last store). b is w itself where the caller can
- * make it so (one side of the noise is the base as merged): w is then widened to double once. */
+ * pass. */
 LQ_CLONES static void
 lanes_sums(const float *y, const float *w, const float *m, const float *a, const float *b, int64_t padded,
 	   double *delta2, double *dot, double *residual2, double *noise2)
 {
-	lanes_f64 d2 = {0}, dt = {0}, r2 = {0}, n2 = {0};
-	const bool b_is_w = b == w;
+	lanes_acc s = {0};
 	for (int64_t k = 0; k < padded; k += LANES) {
 		lanes_f32 yf, wf, mf, af, bf;
 		memcpy(&yf, y + k, sizeof yf);
 		memcpy(&wf, w + k, sizeof wf);
 		memcpy(&mf, m + k, sizeof mf);
 		memcpy(&af, a + k, sizeof af);
-		const lanes_f64 yk = __builtin_convertvector(yf, lanes_f64), wk = __builtin_convertvector(wf, lanes_f64),
-				mk = __builtin_convertvector(mf, lanes_f64), d = yk - wk, e = mk - yk;
-		lanes_f64 q;
-		if (b_is_w) {
-			q = __builtin_convertvector(af, lanes_f64) - wk;
-		} else {
-			memcpy(&bf, b + k, sizeof bf);
-			q = __builtin_convertvector(af, lanes_f64) - __builtin_convertvector(bf, lanes_f64);
-		}
-		d2 += d * d;
-		dt += (mk - wk) * d;
-		r2 += e * e;
-		n2 += q * q;
+		memcpy(&bf, b + k, sizeof bf);
+		lanes_add(&s, &yf, &wf, &mf, &af, &bf);
 	}
-	memcpy(delta2, &d2, sizeof d2);
-	memcpy(dot, &dt, sizeof dt);
-	memcpy(residual2, &r2, sizeof r2);
-	memcpy(noise2, &n2, sizeof n2);
+	lanes_store(&s, delta2, dot, residual2, noise2);
 }
 
-static void piece_item(void *arg, int64_t p)
+/* ------------------------------------------------------------ sides read in place (the common case) */
+
+/* The sides of the common merges, bfloat16 or float32 values, or 4-bit codes dequantized to either, are
+ * loaded lane group by lane group straight from their bytes, in registers: no widened copy of the piece
+ * (which cost more than the sums). The same values as widen() gives, bit for bit: the code's value times
+ * the block's scale with subnormals flushed (lq_mul_ftz), rounded to bfloat16 as lq_bf16_encode does. */
+typedef uint32_t lanes_u32 __attribute__((vector_size(LANES * sizeof(uint32_t))));
+typedef uint16_t lanes_u16 __attribute__((vector_size(LANES * sizeof(uint16_t))));
+
+static bool side_in_place(const lq_fidelity_side *s)
 {
-	const fidelity_job *j = arg;
+	return s->dtype == LQ_DTYPE_BF16 || s->dtype == LQ_DTYPE_F32;
+}
+
+/* How a side's lanes are read: its kind, fixed for a piece. */
+enum side_kind { SIDE_BF16, SIDE_F32, SIDE_CODES_BF16, SIDE_CODES_F32, SIDE_OTHER };
+
+static enum side_kind kind_of(const lq_fidelity_side *s)
+{
+	if (s->dtype != LQ_DTYPE_BF16 && s->dtype != LQ_DTYPE_F32)
+		return SIDE_OTHER;
+	if (s->codes)
+		return s->dtype == LQ_DTYPE_BF16 ? SIDE_CODES_BF16 : SIDE_CODES_F32;
+	return s->dtype == LQ_DTYPE_BF16 ? SIDE_BF16 : SIDE_F32;
+}
+
+/* A side as read in place: its bytes, and for codes the table as two lane groups (the values of codes
+ * 0-7 and 8-15) and log2 of the block size (a power of two, a multiple of LANES). */
+typedef struct side_reader {
+	const void *values;
+	const uint8_t *codes;
+	const float *absmax;
+	lanes_f32 lo, hi;
+	int block_shift;
+} side_reader;
+
+static void side_reader_init(side_reader *r, const lq_fidelity_side *s)
+{
+	*r = (side_reader){.values = s->values, .codes = s->codes, .absmax = s->absmax};
+	if (s->codes) {
+		const float *table = lq_code_table(s->qtype);
+		memcpy(&r->lo, table, sizeof r->lo);
+		memcpy(&r->hi, table + LANES, sizeof r->hi);
+		while (((int64_t)1 << r->block_shift) < s->blocksize)
+			r->block_shift++;
+	}
+}
+
+/* The lane group of a side at element i, by its kind (a constant where the caller specializes). */
+static inline __attribute__((always_inline)) void side_lanes(const side_reader *r, enum side_kind kind, int64_t i,
+							     lanes_f32 *f)
+{
+	lanes_u32 u;
+	if (kind == SIDE_CODES_BF16 || kind == SIDE_CODES_F32) {
+		/* a lane group is within one block; element i's code is the high nibble of byte i / 2 when i is
+		 * even */
+		uint32_t word;
+		memcpy(&word, r->codes + i / 2, sizeof word);
+		const lanes_u32 shift = {4, 0, 12, 8, 20, 16, 28, 24};
+		const lanes_u32 code = (((lanes_u32){0} + word) >> shift) & 15;
+		const float scale = lq_ftz(r->absmax[i >> r->block_shift]);
+		lanes_f32 v;
+#if defined(__GNUC__) && !defined(__clang__)
+		v = __builtin_shuffle(r->lo, r->hi, code);
+#else
+		for (int k = 0; k < LANES; k++)
+			v[k] = code[k] < LANES ? r->lo[code[k]] : r->hi[code[k] - LANES];
+#endif
+		v *= scale; /* a table value is normal or zero: lq_ftz leaves it */
+		memcpy(&u, &v, sizeof u);
+		const lanes_u32 sub = (u & 0x7f800000u) == 0; /* the product flushed */
+		u = (u & ~sub) | (u & 0x80000000u & sub);
+		if (kind == SIDE_CODES_BF16) {
+			const lanes_u32 nan = (u & 0x7fffffffu) > 0x7f800000u;
+			u = (((u >> 16) | 0x40) << 16 & nan) | ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16 << 16 & ~nan);
+		}
+	} else if (kind == SIDE_BF16) {
+		lanes_u16 h;
+		memcpy(&h, (const uint16_t *)r->values + i, sizeof h);
+		u = __builtin_convertvector(h, lanes_u32) << 16;
+	} else {
+		memcpy(&u, (const float *)r->values + i, sizeof u);
+	}
+	memcpy(f, &u, sizeof *f);
+}
+
+/* The lanes' sums of elements [i0, i0 + n) (a whole number of lanes) read in place: W, M (y for it where
+ * m is NULL), the noise's sides a, b (either W itself). The kinds are constants where the caller
+ * specializes the loop for the common merges. */
+static inline __attribute__((always_inline)) void
+sums_in_place(const float *y, const side_reader *w, enum side_kind wk, const side_reader *m, enum side_kind mk,
+	      const side_reader *a, enum side_kind ak, const side_reader *b, enum side_kind bk, int64_t i0, int64_t n,
+	      double *delta2, double *dot, double *residual2, double *noise2)
+{
+	lanes_acc s = {0};
+	for (int64_t k = i0; k < i0 + n; k += LANES) {
+		lanes_f32 yf, wf, mf, af, bf;
+		memcpy(&yf, y + k, sizeof yf);
+		side_lanes(w, wk, k, &wf);
+		if (m)
+			side_lanes(m, mk, k, &mf);
+		else
+			mf = yf;
+		if (a == w)
+			af = wf;
+		else
+			side_lanes(a, ak, k, &af);
+		if (b == w)
+			bf = wf;
+		else
+			side_lanes(b, bk, k, &bf);
+		lanes_add(&s, &yf, &wf, &mf, &af, &bf);
+	}
+	lanes_store(&s, delta2, dot, residual2, noise2);
+}
+
+/* The sums of a piece read in place: the loop specialized for a float bfloat16 base measured against its
+ * 4-bit form (a float merge's M its values, a requantization's its codes), else general. */
+LQ_CLONES static void
+lanes_sums_in_place(const float *y, const lq_fidelity_side *w, const lq_fidelity_side *m, const lq_fidelity_side *a,
+		    const lq_fidelity_side *b, int64_t i0, int64_t n, double *delta2, double *dot, double *residual2,
+		    double *noise2)
+{
+	side_reader rw, rm, ra, rb;
+	side_reader_init(&rw, w);
+	side_reader_init(&rm, m ? m : w);
+	side_reader_init(&ra, a);
+	side_reader_init(&rb, b);
+	const side_reader *pa = a == w ? &rw : &ra, *pb = b == w ? &rw : &rb, *pm = m ? &rm : NULL;
+	const enum side_kind wk = kind_of(w), mk = m ? kind_of(m) : wk, ak = kind_of(a), bk = kind_of(b);
+	if (wk == SIDE_BF16 && pb == &rw && ak == SIDE_CODES_BF16 && pa != &rw && mk == SIDE_BF16)
+		sums_in_place(y, &rw, SIDE_BF16, pm, SIDE_BF16, pa, SIDE_CODES_BF16, pb, SIDE_BF16, i0, n, delta2, dot,
+			      residual2, noise2);
+	else if (wk == SIDE_BF16 && pb == &rw && ak == SIDE_CODES_BF16 && pa != &rw && mk == SIDE_CODES_BF16)
+		sums_in_place(y, &rw, SIDE_BF16, pm, SIDE_CODES_BF16, pa, SIDE_CODES_BF16, pb, SIDE_BF16, i0, n, delta2,
+			      dot, residual2, noise2);
+	else
+		sums_in_place(y, &rw, wk, pm, mk, pa, ak, pb, bk, i0, n, delta2, dot, residual2, noise2);
+}
+
+/* The sums of a piece through widened float32 copies of its sides: any type. */
+static void piece_widened(const fidelity_job *j, int64_t i0, int64_t n, bool w16_is_w, bool wq_is_w, double *delta2,
+			  double *dot, double *residual2, double *noise2)
+{
 	const lq_fidelity_range *r = j->r;
-	const int64_t i0 = p * LQ_STATS_PIECE, n = j->n - i0 < LQ_STATS_PIECE ? j->n - i0 : LQ_STATS_PIECE;
 	/* the piece widened first (zeros past its end, which add nothing), then one loop over every term */
 	float w[LQ_STATS_PIECE], ytail[LQ_STATS_PIECE], m[LQ_STATS_PIECE], w16[LQ_STATS_PIECE], wq[LQ_STATS_PIECE];
 	const int64_t padded = (n + LANES - 1) / LANES * LANES;
@@ -115,8 +265,6 @@ static void piece_item(void *arg, int64_t p)
 	}
 	if (r->match)
 		widen(j->ctx, &r->m, i0, n, m);
-	/* W16 is W itself when the float base is what was merged, and Wq is W when its 4-bit form was */
-	const bool w16_is_w = same_side(&r->w16, &r->w), wq_is_w = same_side(&r->wq, &r->w);
 	const float *a = w16_is_w ? w : w16, *b = wq_is_w ? w : wq;
 	if (r->noise && !w16_is_w)
 		widen(j->ctx, &r->w16, i0, n, w16);
@@ -126,9 +274,27 @@ static void piece_item(void *arg, int64_t p)
 		w[k] = ytail[k] = m[k] = w16[k] = wq[k] = 0;
 	/* without M or without the noise, the terms that need them are computed on stand-ins and left out; the
 	 * noise's sides swapped so that W is the second where it is one of them ((a - b)^2 = (b - a)^2 exactly) */
-	double delta2[LANES], dot[LANES], residual2[LANES], noise2[LANES];
 	const float *na = r->noise ? (a == w ? b : a) : w, *nb = r->noise ? (a == w ? a : b) : w;
 	lanes_sums(y, w, r->match ? m : y, na, nb, padded, delta2, dot, residual2, noise2);
+}
+
+static void piece_item(void *arg, int64_t p)
+{
+	const fidelity_job *j = arg;
+	const lq_fidelity_range *r = j->r;
+	const int64_t i0 = p * LQ_STATS_PIECE, n = j->n - i0 < LQ_STATS_PIECE ? j->n - i0 : LQ_STATS_PIECE;
+	/* W16 is W itself when the float base is what was merged, and Wq is W when its 4-bit form was */
+	const bool w16_is_w = same_side(&r->w16, &r->w), wq_is_w = same_side(&r->wq, &r->w);
+	double delta2[LANES], dot[LANES], residual2[LANES], noise2[LANES];
+	if (n % LANES == 0 && side_in_place(&r->w) && (!r->match || side_in_place(&r->m)) &&
+	    (!r->noise || ((w16_is_w || side_in_place(&r->w16)) && (wq_is_w || side_in_place(&r->wq))))) {
+		/* the noise's sides as below: W the second where it is one of them */
+		const lq_fidelity_side *a = w16_is_w ? &r->w : &r->w16, *b = wq_is_w ? &r->w : &r->wq;
+		const lq_fidelity_side *na = r->noise ? (w16_is_w ? b : a) : &r->w, *nb = r->noise ? (w16_is_w ? a : b) : &r->w;
+		lanes_sums_in_place(r->y, &r->w, r->match ? &r->m : NULL, na, nb, i0, n, delta2, dot, residual2, noise2);
+	} else {
+		piece_widened(j, i0, n, w16_is_w, wq_is_w, delta2, dot, residual2, noise2);
+	}
 	j->pieces[p] = (lq_fidelity_sums){.elements = r->delta ? (uint64_t)n : 0,
 					  .delta2 = r->delta ? lanes_total(delta2) : 0, .dot = r->match ? lanes_total(dot) : 0,
 					  .residual2 = r->match ? lanes_total(residual2) : 0, .noise2 = lanes_total(noise2)};

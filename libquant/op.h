@@ -20,13 +20,19 @@
 /* Input bytes of a chunk at most, and so of a slot's input buffers. */
 #define LQ_CHUNK_BYTES ((size_t)16 << 20)
 
-/* A buffer shared by the reader and the compute stage, freed by whichever lets go last. */
+/* A buffer shared by the reader and the compute stage, freed by whichever lets go last: given back to the
+ * context's reuse pool (lq_reuse) when it came from there, so that a whole weight read for every task
+ * does not fault in and zero fresh pages each time. */
 typedef struct lq_held {
 	atomic_int refs;
 	unsigned char *data;
+	lq_reuse *reuse;   /* where data came from and goes back to, or NULL (malloc'd) */
+	size_t capacity;   /* of data, as the pool gave it */
 } lq_held;
 
 lq_held *lq_held_new(void);          /* one reference, data NULL; NULL when memory runs out */
+/* A new buffer of `bytes` from `reuse` (NULL: malloc), input `input` read into it. */
+lq_status lq_held_read(const lq_source *source, lq_reuse *reuse, int32_t input, uint64_t bytes, lq_held **out);
 void lq_held_retain(lq_held *h);
 void lq_held_release(lq_held *h);    /* NULL is a no-op */
 
@@ -65,7 +71,7 @@ typedef struct lq_op_impl {
 	/* Reader thread, before the first chunk: the side inputs, read whole (NULL: none). An op that needs its
 	 * main input whole before the first chunk is computed reads it into *whole (one reference, handed
 	 * over): the reader then serves the chunks from it, since a stream cannot be read twice. */
-	lq_status (*read_side)(const lq_source *source, const lq_task *t, void **side, lq_held **whole);
+	lq_status (*read_side)(const lq_source *source, lq_reuse *reuse, const lq_task *t, void **side, lq_held **whole);
 	void (*free_side)(void *side);
 	/* Compute stage, first chunk: the state the task keeps until its last write, from the side inputs
 	 * (NULL: the op keeps none). */
@@ -115,7 +121,7 @@ typedef struct lq_group_side {
  * compressed archive read forward), the codes are read first, whole, into *main (one reference), for the
  * executor to serve the chunks from; else *main stays NULL. */
 lq_status lq_group_side_read(const lq_source *source, const lq_tensor_in *in, int64_t n, lq_group_side *side,
-			     int32_t input, uint64_t bytes, lq_held **main);
+			     int32_t input, uint64_t bytes, lq_reuse *reuse, lq_held **main);
 void lq_group_side_free(lq_group_side *side);
 /* Bytes of the constants of a group of n elements: as read and as float32 scales. */
 uint64_t lq_group_side_bytes(const lq_tensor_in *in, int64_t n);

@@ -87,7 +87,8 @@ static void compare_side_free(void *p)
 }
 
 /* The constants of a 4-bit side. */
-static lq_status compare_read_side(const lq_source *source, const lq_task *t, void **side, lq_held **whole)
+static lq_status compare_read_side(const lq_source *source, lq_reuse *reuse, const lq_task *t, void **side,
+				 lq_held **whole)
 {
 	const lq_compare_args *a = &t->compare;
 	compare_side *x = calloc(1, sizeof *x);
@@ -97,9 +98,9 @@ static lq_status compare_read_side(const lq_source *source, const lq_task *t, vo
 	/* x's codes first where the source reads them faster so (the reference is streamed: its constants are
 	 * read in any order) */
 	if (a->x.quantized)
-		st = lq_group_side_read(source, &a->x, a->n, &x->x, t->input, t->nbytes, whole);
+		st = lq_group_side_read(source, &a->x, a->n, &x->x, t->input, t->nbytes, reuse, whole);
 	if (st == LQ_OK && has_ref(t) && a->ref.quantized)
-		st = lq_group_side_read(source, &a->ref, a->n, &x->ref, -1, 0, NULL);
+		st = lq_group_side_read(source, &a->ref, a->n, &x->ref, -1, 0, NULL, NULL);
 	if (st != LQ_OK) {
 		compare_side_free(x);
 		lq_held_release(*whole);

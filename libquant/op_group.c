@@ -24,9 +24,26 @@ void lq_held_retain(lq_held *h)
 void lq_held_release(lq_held *h)
 {
 	if (h && atomic_fetch_sub(&h->refs, 1) == 1) {
-		free(h->data);
+		if (h->reuse)
+			lq_reuse_give(h->reuse, h->data, h->capacity);
+		else
+			free(h->data);
 		free(h);
 	}
+}
+
+lq_status lq_held_read(const lq_source *source, lq_reuse *reuse, int32_t input, uint64_t bytes, lq_held **out)
+{
+	lq_held *h = lq_held_new();
+	if (!h)
+		return LQ_ERR_NOMEM;
+	const size_t want = bytes ? (size_t)bytes : 1;
+	h->reuse = reuse;
+	h->data = reuse ? lq_reuse_take(reuse, want, &h->capacity) : malloc(want);
+	*out = h;
+	if (!h->data)
+		return LQ_ERR_NOMEM;
+	return bytes ? source->read(source->self, input, 0, h->data, (size_t)bytes) : LQ_OK;
 }
 
 lq_status lq_sink_put(const lq_sink *sink, int32_t output, uint64_t offset, const void *p, size_t len)
@@ -71,7 +88,7 @@ uint64_t lq_gcd_u64(uint64_t a, uint64_t b)
 /* ------------------------------------------------------------------------------- 4-bit inputs */
 
 lq_status lq_group_side_read(const lq_source *source, const lq_tensor_in *in, int64_t n, lq_group_side *side,
-			     int32_t input, uint64_t bytes, lq_held **main)
+			     int32_t input, uint64_t bytes, lq_reuse *reuse, lq_held **main)
 {
 	*side = (lq_group_side){0};
 	const uint64_t nb = (uint64_t)lq_quant_nblocks(n, in->quant.blocksize);
@@ -79,9 +96,7 @@ lq_status lq_group_side_read(const lq_source *source, const lq_tensor_in *in, in
 	if (main && !*main && source->order &&
 	    (source->order(source->self, input, in->absmax_input) < 0 ||
 	     (in->quant.double_quant && source->order(source->self, input, in->nested_input) < 0))) {
-		if (!(*main = lq_held_new()))
-			return LQ_ERR_NOMEM;
-		st = lq_read_whole(source, input, bytes, (void **)&(*main)->data);
+		st = lq_held_read(source, reuse, input, bytes, main);
 	}
 	if (st == LQ_OK)
 		st = lq_read_whole(source, in->absmax_input, in->quant.double_quant ? nb : nb * 4, &side->absmax);

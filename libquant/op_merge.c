@@ -44,10 +44,10 @@ typedef struct merge_state {
 	/* fidelity of a requantization with double quantization, measured after the last chunk: */
 	float *kept_y;               /* every chunk's float32 result */
 	unsigned char *kept_out;     /* the output's codes */
-	unsigned char *kept_base;    /* the base as read: codes or values (as_4bit keeps base_codes anyway) */
+	unsigned char *kept_base;    /* the base as read, codes or values, where it was not read whole */
 	size_t kept_bytes[3];        /* of kept_y, kept_out, kept_base */
 	lq_reuse *reuse;             /* where the kept buffers come from and go back to (the context's) */
-	lq_held *kept_whole;         /* as_4bit: the float base, read whole (a reference) */
+	lq_held *kept_whole;         /* the base as read, where it was read whole (a reference) */
 	unsigned char *measured;     /* measure_given: M's codes or values, taken from the side */
 	float *measured_absmax;      /* and a 4-bit M's scales */
 	lq_task_result result;
@@ -192,7 +192,8 @@ static void merge_side_free(void *p)
 
 /* A, B and the magnitudes of every lora, the rows to replace, a 4-bit base's constants; the base itself,
  * whole, for DoRA on columns. */
-static lq_status merge_read_side(const lq_source *source, const lq_task *t, void **side, lq_held **whole)
+static lq_status merge_read_side(const lq_source *source, lq_reuse *reuse, const lq_task *t, void **side,
+			       lq_held **whole)
 {
 	const lq_merge_args *m = &t->merge;
 	merge_side *x = calloc(1, sizeof *x);
@@ -216,20 +217,17 @@ static lq_status merge_read_side(const lq_source *source, const lq_task *t, void
 					   (column_dora(m, l) ? (uint64_t)m->cols : (uint64_t)m->rows) * 4, &x->magnitude[l]);
 	}
 	if (st == LQ_OK && base_whole(m)) {
-		if (!(*whole = lq_held_new()))
-			st = LQ_ERR_NOMEM;
-		else
-			st = lq_read_whole(source, t->input, t->nbytes, (void **)&(*whole)->data);
+		st = lq_held_read(source, reuse, t->input, t->nbytes, whole);
 	}
 	if (st == LQ_OK && m->nreplace)
 		st = lq_read_whole(source, m->replace_input,
 				   (uint64_t)m->nreplace * (uint64_t)m->cols * lq_dtype_size(m->replace_dtype), &x->replace);
 	if (st == LQ_OK && m->base.quantized) /* the codes first where the source reads them faster so */
-		st = lq_group_side_read(source, &m->base, m->rows * m->cols, &x->base, t->input, t->nbytes, whole);
+		st = lq_group_side_read(source, &m->base, m->rows * m->cols, &x->base, t->input, t->nbytes, reuse, whole);
 	if (st == LQ_OK && m->measure_given)
 		st = lq_read_whole(source, m->measured_input, measured_bytes(m, m->rows * m->cols), &x->measured);
 	if (st == LQ_OK && m->measure_given && m->measured.quantized)
-		st = lq_group_side_read(source, &m->measured, m->rows * m->cols, &x->measured_consts, -1, 0, NULL);
+		st = lq_group_side_read(source, &m->measured, m->rows * m->cols, &x->measured_consts, -1, 0, NULL, NULL);
 	if (st != LQ_OK) {
 		merge_side_free(x);
 		lq_held_release(*whole);
@@ -477,7 +475,7 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 	const int64_t n = (int64_t)merge_units(t);
 	if (m->requantize && lq_group_out_begin(&m->requant, n, &ts->requant) != LQ_OK)
 		return LQ_ERR_NOMEM;
-	if (fidelity_at_end(m) && m->base.as_4bit) {
+	if (fidelity_at_end(m) && whole) { /* the base's bytes are kept already: no copy of each chunk */
 		ts->kept_whole = whole;
 		lq_held_retain(whole);
 	}
@@ -490,8 +488,7 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 		ts->reuse = &run->ctx->reuse;
 		if (!(ts->kept_y = lq_reuse_take(ts->reuse, (size_t)n * 4, &ts->kept_bytes[0])) ||
 		    !(ts->kept_out = lq_reuse_take(ts->reuse, (size_t)lq_quant_packed_bytes(n), &ts->kept_bytes[1])) ||
-		    (!m->base.as_4bit &&
-		     !(ts->kept_base = lq_reuse_take(ts->reuse, (size_t)t->nbytes + 1, &ts->kept_bytes[2]))))
+		    (!whole && !(ts->kept_base = lq_reuse_take(ts->reuse, (size_t)t->nbytes + 1, &ts->kept_bytes[2]))))
 			return LQ_ERR_NOMEM;
 	}
 	return merge_prepare(run, t, ts, side, whole);
@@ -556,7 +553,7 @@ static lq_status fidelity_chunk(lq_run *run, const lq_task *t, const lq_chunk *c
 	const lq_merge_args *m = &t->merge;
 	if (fidelity_at_end(m)) {
 		memcpy(ts->kept_out + c->elem0 / 2, c->out, c->out_len);
-		if (!m->base.as_4bit)
+		if (!ts->kept_whole)
 			memcpy(ts->kept_base + c->offset, c->in, c->len);
 		return LQ_OK;
 	}
@@ -582,8 +579,8 @@ static lq_status fidelity_end(lq_run *run, const lq_task *t, merge_state *ts)
 	const int64_t n = (int64_t)merge_units(t), step = (int64_t)merge_chunk_units(t);
 	const size_t es = lq_dtype_size(m->base.dtype);
 	for (int64_t e0 = 0; e0 < n; e0 += step) {
-		/* the chunk's input as the reader gave it: kept, or the float base read whole */
-		const unsigned char *in = m->base.quantized || !m->base.as_4bit ? ts->kept_base : ts->kept_whole->data;
+		/* the chunk's input as the reader gave it: kept, or read whole */
+		const unsigned char *in = ts->kept_whole ? ts->kept_whole->data : ts->kept_base;
 		const lq_chunk c = {.elem0 = e0, .in = in + (m->base.quantized ? (size_t)e0 / 2 : (size_t)e0 * es)};
 		lq_fidelity_range r = {.y = ts->kept_y + e0, .delta = true, .match = true,
 				       .m = codes_side(ts->kept_out + e0 / 2, ts->requant.absmax, &m->requant.quant,
@@ -758,8 +755,9 @@ static uint64_t merge_state_bytes(const lq_task *t)
 	if (m->measure_given)
 		side += measured_bytes(m, m->rows * m->cols) +
 			(m->measured.quantized ? lq_group_side_bytes(&m->measured, m->rows * m->cols) : 0);
-	if (fidelity_at_end(m)) /* every chunk's float32 result and codes, and the base as read */
-		side += merge_units(t) * 4 + (uint64_t)lq_quant_packed_bytes((int64_t)merge_units(t)) + t->nbytes;
+	if (fidelity_at_end(m)) /* every chunk's float32 result and codes, and the base as read (unless whole) */
+		side += merge_units(t) * 4 + (uint64_t)lq_quant_packed_bytes((int64_t)merge_units(t)) +
+			(base_whole(m) ? 0 : t->nbytes);
 	return side;
 }
 

@@ -205,3 +205,86 @@ TEST(fidelity_sums_keep_their_order)
 	}
 	lq_ctx_free(ctx);
 }
+
+/* A side of bfloat16 values, or of 4-bit codes dequantized to bfloat16 or float32, is read in place by
+ * the sums (fidelity.c, side_lanes): the same bits as the contract on the values widened by the reference
+ * (lq_dequantize_blocks_ref, then loaded), both 4-bit types and block sizes, a length whose last piece falls
+ * back to widening; and alone, a block whose scale flushes the products (subnormal) or rounds its largest
+ * values past bfloat16's (huge). */
+TEST(fidelity_sums_read_sides_in_place)
+{
+	lq_ctx *ctx = util_ctx(2);
+	if (!ctx)
+		return;
+	util_rng rng = {util_seed()};
+	const int64_t n = 2 * LQ_STATS_PIECE + 64 * 5 + 8; /* ends inside a piece, on a lane */
+	const lq_qtype qtypes[] = {LQ_QTYPE_NF4, LQ_QTYPE_FP4};
+	const int32_t blocksizes[] = {64, 256};
+	float *w = malloc((size_t)n * 4), *y = malloc((size_t)n * 4), *m = malloc((size_t)n * 4),
+	      *wq = malloc((size_t)n * 4), *absmax = malloc((size_t)n * 4);
+	uint16_t *wb = malloc((size_t)n * 2), *mb = malloc((size_t)n * 2), *deq = malloc((size_t)n * 4);
+	uint8_t *codes = malloc((size_t)n / 2 + 1);
+	for (size_t qt = 0; qt < 2; qt++)
+		for (size_t bsi = 0; bsi < 2; bsi++)
+			for (int deq_f32 = 0; deq_f32 < 2; deq_f32++) {
+				const int32_t bs = blocksizes[bsi];
+				const lq_dtype dt = deq_f32 ? LQ_DTYPE_F32 : LQ_DTYPE_BF16;
+				test_context("%s, blocksize %d, codes as %s", qt ? "fp4" : "nf4", bs, deq_f32 ? "f32" : "bf16");
+				for (int64_t i = 0; i < n; i++) {
+					wb[i] = lq_bf16_encode(util_normal(&rng, 0.02f));
+					w[i] = lq_bf16_decode(wb[i]);
+					y[i] = w[i] + util_normal(&rng, 0.001f);
+					mb[i] = lq_bf16_encode(y[i] + util_normal(&rng, 0.002f));
+					m[i] = lq_bf16_decode(mb[i]);
+				}
+				CHECK_INT(lq_quantize_blocks_ref(w, LQ_DTYPE_F32, n, qtypes[qt], bs, codes, absmax, NULL), LQ_OK);
+				lq_dequantize_blocks_ref(codes, absmax, n, qtypes[qt], bs, dt, deq);
+				for (int64_t i = 0; i < n; i++)
+					wq[i] = lq_load_f32(deq, dt, i);
+				const lq_fidelity_side W = {.values = wb, .dtype = LQ_DTYPE_BF16},
+						       M = {.values = mb, .dtype = LQ_DTYPE_BF16},
+						       Q = {.codes = codes, .absmax = absmax, .qtype = qtypes[qt], .blocksize = bs,
+							    .dtype = dt};
+				/* W16 = W, Wq its codes (a float base measured); and W the codes, M values */
+				const lq_fidelity_range r1 = {.w = W, .m = M, .w16 = W, .wq = Q, .y = y, .delta = true,
+							      .match = true, .noise = true},
+							r2 = {.w = Q, .m = M, .w16 = W, .wq = Q, .y = y, .delta = true,
+							      .match = true, .noise = true};
+				lq_fidelity_sums got = {0}, want;
+				CHECK_INT(lq_fidelity_add(ctx, &r1, n, &got), LQ_OK);
+				expected_fidelity(y, w, m, wq, w, n, &want);
+				CHECK(same_bits(got.delta2, want.delta2) && same_bits(got.dot, want.dot) &&
+				      same_bits(got.residual2, want.residual2) && same_bits(got.noise2, want.noise2));
+				got = (lq_fidelity_sums){0};
+				CHECK_INT(lq_fidelity_add(ctx, &r2, n, &got), LQ_OK);
+				expected_fidelity(y, wq, m, w, wq, n, &want);
+				CHECK(same_bits(got.delta2, want.delta2) && same_bits(got.dot, want.dot) &&
+				      same_bits(got.residual2, want.residual2) && same_bits(got.noise2, want.noise2));
+				/* one block of codes in a range of zeros, with a scale that any other term would swamp */
+				/* subnormal (flushed first); normal, its products subnormal (flushed after); past bfloat16's
+				 * largest value; 1 + 3/256, whose product with the code 1.0 is a tie that rounds to even */
+				const float special[] = {1e-39f, -1e-39f, 3.4e38f, 2e-38f, 1.01171875f};
+				for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+					const float scale = special[k];
+					const lq_fidelity_side Qs = {.codes = codes, .absmax = &scale, .qtype = qtypes[qt],
+								     .blocksize = bs, .dtype = dt};
+					memset(wb, 0, (size_t)bs * 2);
+					memset(y, 0, (size_t)bs * 4);
+					lq_dequantize_blocks_ref(codes, &scale, bs, qtypes[qt], bs, dt, deq);
+					for (int64_t i = 0; i < bs; i++) {
+						wq[i] = lq_load_f32(deq, dt, i);
+						w[i] = 0;
+					}
+					const lq_fidelity_range rs = {.w = W, .m = W, .w16 = W, .wq = Qs, .y = y, .delta = true,
+								      .match = true, .noise = true};
+					got = (lq_fidelity_sums){0};
+					CHECK_INT(lq_fidelity_add(ctx, &rs, bs, &got), LQ_OK);
+					expected_fidelity(y, w, w, wq, w, bs, &want);
+					CHECK(same_bits(got.noise2, want.noise2));
+					/* flushed; the largest code past bfloat16's largest value (infinite), or float32's own */
+					CHECK(k < 2 ? got.noise2 == 0 : k > 2 || (deq_f32 ? isfinite(got.noise2) && got.noise2 > 1e76 : isinf(got.noise2)));
+				}
+			}
+	free(w), free(y), free(m), free(wq), free(absmax), free(wb), free(mb), free(deq), free(codes);
+	lq_ctx_free(ctx);
+}
