@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 lq_status fmt_fail(char *err, lq_status status, const char *fmt, ...)
@@ -375,7 +376,9 @@ lq_status fmt_fd_read(int fd, void *dst, size_t len, size_t *got, const char *na
 
 /* How much one write(2) to fd may carry without waiting, fd being ready: on a pipe, its whole capacity
  * when it is empty, else one page (POLLOUT promises a free page, not more: the bytes in a pipe may sit in
- * part-filled pages). Anything else (a file, a socket): all of it. */
+ * part-filled pages). Anything else (a file, a socket): all of it. The guess of a kernel without
+ * RWF_NOWAIT on pipes (Linux 6.3 and later have it): while the reader takes less than the pipe holds, it
+ * writes a page at a time. */
 static size_t write_room(int fd, size_t len)
 {
 	int cap = fcntl(fd, F_GETPIPE_SZ);
@@ -386,15 +389,50 @@ static size_t write_room(int fd, size_t len)
 	return len < room ? len : room;
 }
 
+/* One write(2) of up to len bytes to pipe fd that never waits: what fits now, or -1 with EAGAIN when
+ * nothing does, or -1 with EOPNOTSUPP, EINVAL or ENOSYS where the kernel cannot do it (before Linux
+ * 6.3: RWF_NOWAIT on a pipe). */
+static ssize_t write_nowait(int fd, const void *src, size_t len)
+{
+#ifdef RWF_NOWAIT
+	struct iovec v = {.iov_base = (void *)(uintptr_t)src, .iov_len = len};
+	return pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
+#else
+	(void)fd, (void)src, (void)len;
+	errno = EOPNOTSUPP;
+	return -1;
+#endif
+}
+
 lq_status fmt_fd_write(int fd, const void *src, size_t len, const char *name, char *err)
 {
 	const char *s = src;
+	/* on a pipe, as much as fits at each call (fewer, larger writes: a pipe of 1 MiB takes 1 MiB, not 4 KiB
+	 * while its reader has not emptied it); a file or a socket takes all of it */
+	bool nowait = fcntl(fd, F_GETPIPE_SZ) > 0;
 	while (len > 0) {
-		lq_status st = wait_ready(fd, POLLOUT, name, err);
-		if (st != LQ_OK)
-			return st;
-		size_t want = write_room(fd, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len);
-		ssize_t put = write(fd, s, want);
+		size_t want = len > ((size_t)1 << 30) ? (size_t)1 << 30 : len;
+		ssize_t put;
+		if (nowait) {
+			if (fmt_cancelled(NULL))
+				return fmt_fail(err, LQ_ERR_CANCELLED, "interrupted");
+			put = write_nowait(fd, s, want);
+			if (put < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+				nowait = false;
+				continue;
+			}
+			if (put < 0 && errno == EAGAIN) {
+				lq_status st = wait_ready(fd, POLLOUT, name, err);
+				if (st != LQ_OK)
+					return st;
+				continue;
+			}
+		} else {
+			lq_status st = wait_ready(fd, POLLOUT, name, err);
+			if (st != LQ_OK)
+				return st;
+			put = write(fd, s, write_room(fd, want));
+		}
 		if (put < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (put < 0)
@@ -403,6 +441,13 @@ lq_status fmt_fd_write(int fd, const void *src, size_t len, const char *name, ch
 		len -= (size_t)put;
 	}
 	return LQ_OK;
+}
+
+void fmt_pipe_grow(int fd)
+{
+	int cap = fcntl(fd, F_GETPIPE_SZ);
+	if (cap > 0 && cap < FMT_PIPE_BYTES)
+		(void)fcntl(fd, F_SETPIPE_SZ, FMT_PIPE_BYTES);
 }
 
 const cJSON *fmt_json_member(const cJSON *obj, const char *key)

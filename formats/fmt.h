@@ -123,6 +123,13 @@ lq_status fmt_fd_read(int fd, void *dst, size_t len, size_t *got, const char *na
 /* All len bytes, or an error. */
 lq_status fmt_fd_write(int fd, const void *src, size_t len, const char *name, char *err);
 
+/* Makes pipe fd hold FMT_PIPE_BYTES when it holds less (F_SETPIPE_SZ), so that a stream moves in fewer,
+ * larger reads and writes with fewer wake-ups of the other end. Best effort: fd not a pipe, the limit of
+ * /proc/sys/fs/pipe-max-size (1 MiB by default) or the user's pipe quota: nothing changes, no error. A pipe
+ * is never made smaller. */
+#define FMT_PIPE_BYTES (1 << 20)
+void fmt_pipe_grow(int fd);
+
 /* The member `key` of a JSON object as Python's json.loads, and so transformers and PEFT, see it: the last
  * of duplicate keys (cJSON's own lookup takes the first). NULL when obj is not an object or has no such key. */
 struct cJSON;

@@ -678,6 +678,7 @@ lq_status st_file_open_stream(st_file *f, int fd, const char *name)
 	f->fd = fd;
 	f->reader = stream_marker;
 	f->stream_pos = 0;
+	fmt_pipe_grow(fd);
 	/* the size is not known before the header: the header's length first, then the header, whose last
 	 * data offset gives it */
 	unsigned char prefix[8] = {0};

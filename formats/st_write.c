@@ -467,6 +467,7 @@ lq_status st_writer_open_stream(st_writer *w, int fd, const char *name)
 	w->fd = fd;
 	w->stream = true;
 	w->emitted = 0;
+	fmt_pipe_grow(fd);
 	return write_full(w, 0, w->header, w->header_size);
 }
 
