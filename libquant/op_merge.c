@@ -35,7 +35,8 @@ typedef struct merge_state {
 	size_t nloras;
 	lq_torch_norm_plan row_plan; /* the order of the row norms */
 	float *base_absmax;          /* a 4-bit base's scales */
-	unsigned char *base_codes;   /* as_4bit: the base's codes */
+	unsigned char *base_codes;   /* a base quantized first: its codes (from the reuse pool) */
+	size_t base_codes_bytes;     /* their buffer's capacity */
 	lq_group_state base_group;   /* as_4bit: its scales as quantized */
 	uint64_t key;                /* unique to the task in this process: the GPU keeps its adapters by it */
 	float *replace;              /* the replacement rows as float32, already rounded to W's type */
@@ -46,7 +47,7 @@ typedef struct merge_state {
 	unsigned char *kept_out;     /* the output's codes */
 	unsigned char *kept_base;    /* the base as read, codes or values, where it was not read whole */
 	size_t kept_bytes[3];        /* of kept_y, kept_out, kept_base */
-	lq_reuse *reuse;             /* where the kept buffers come from and go back to (the context's) */
+	lq_reuse *reuse;             /* where the kept buffers and the base's codes come from and go back to */
 	lq_held *kept_whole;         /* the base as read, where it was read whole (a reference) */
 	unsigned char *measured;     /* measure_given: M's codes or values, taken from the side */
 	float *measured_absmax;      /* and a 4-bit M's scales */
@@ -273,7 +274,8 @@ static void merge_free(void *p)
 	free(ts->magnitude);
 	free(ts->col_factor);
 	free(ts->base_absmax);
-	free(ts->base_codes);
+	if (ts->reuse)
+		lq_reuse_give(ts->reuse, ts->base_codes, ts->base_codes_bytes);
 	lq_group_out_free(&ts->base_group);
 	kept_release(ts);
 	free(ts->measured);
@@ -351,7 +353,9 @@ static lq_status quantize_base(lq_run *run, const lq_task *t, merge_state *ts, c
 	lq_ctx *ctx = run->ctx;
 	const int64_t n = m->rows * m->cols;
 	const lq_group_out form = {.quant = m->base.quant, .out_absmax = -1, .out_nested_absmax = -1};
-	lq_chunk all = {.nelem = n, .first = true, .last = true, .out = ts->base_codes = malloc((size_t)lq_quant_packed_bytes(n))};
+	/* from the pool: fresh pages for every weight cost more to fault in than the quantization writing them */
+	ts->base_codes = lq_reuse_take(ts->reuse, (size_t)lq_quant_packed_bytes(n), &ts->base_codes_bytes);
+	lq_chunk all = {.nelem = n, .first = true, .last = true, .out = ts->base_codes};
 	if (!ts->base_codes || lq_group_out_begin(&form, n, &ts->base_group) != LQ_OK)
 		return LQ_ERR_NOMEM;
 	int64_t bad = -1;
@@ -484,8 +488,8 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 		ts->measured = x->measured;
 		x->measured = NULL;
 	}
+	ts->reuse = &run->ctx->reuse;
 	if (fidelity_at_end(m)) {
-		ts->reuse = &run->ctx->reuse;
 		if (!(ts->kept_y = lq_reuse_take(ts->reuse, (size_t)n * 4, &ts->kept_bytes[0])) ||
 		    !(ts->kept_out = lq_reuse_take(ts->reuse, (size_t)lq_quant_packed_bytes(n), &ts->kept_bytes[1])) ||
 		    (!whole && !(ts->kept_base = lq_reuse_take(ts->reuse, (size_t)t->nbytes + 1, &ts->kept_bytes[2]))))
