@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "lq_cuda.h"
 
@@ -57,6 +58,8 @@ __device__ __forceinline__ bool nonfinite(float x)
 	return (__float_as_uint(x) & 0x7f800000u) == 0x7f800000u;
 }
 
+#define LQ_NF4_ZCELLS 128
+
 // The constants, copied from libquant/codebook.c at start-up, and the lookup tables built from them
 // (build_code_luts, in backend_cuda.cu).
 struct tables {
@@ -67,6 +70,7 @@ struct tables {
 	float dynamic_map[256];
 	uint32_t nf4_lut[33];     // 129 cells of [-1, 1]: the number of thresholds below the cell, one byte each
 	uint32_t fp4_lut[17];     // 65 cells of [0, 1]: the same for the FP4 magnitude thresholds
+	uint32_t nf4_cell[LQ_NF4_ZCELLS][2]; // nf4_code_cell's table: the threshold's bits, the count below
 };
 
 // Fills `out` from libquant's constants and builds the cell tables; false if a cell would hold two
@@ -110,9 +114,61 @@ __device__ __forceinline__ uint32_t fp4_code_lut(float y, const uint8_t *lut, co
 	return (y < 0.0f ? 8u : 0u) | ((by_rank >> (4 * r)) & 7u);
 }
 
+// The cell of y for nf4_code_cell, as the byte offset of its 8-byte entry: z = y * 256 + (2^23 + 512)
+// rounded once (y * 256 is exact, so the device's fma equals the host's multiply-then-add) is an integer
+// of [2^23, 2^23 + 1024) for |y| <= 1.99, where a float's bits are 0x4b000000 + z - 2^23: its low 10 bits
+// are 512 + round(y * 256). Cells are 8 consecutive integers (y-width 1/32): offset = (those bits) & ~7 =
+// index * 8, monotone in y on [-1.99, 1.99]. No NaN is allowed here.
+__host__ __device__ __forceinline__ uint32_t zcell_offset(float y)
+{
+#ifdef __CUDA_ARCH__
+	return __float_as_uint(__fmaf_rn(y, 256.0f, 8389120.0f)) & 0x3f8u;
+#else
+	float z = y * 256.0f;
+	z = z + 8389120.0f;
+	uint32_t u;
+	memcpy(&u, &z, sizeof u);
+	return u & 0x3f8u;
+#endif
+}
+
+// The NF4 code of y (|y| <= 1.99, not NaN) by the cell table `cells` (tables.nf4_cell), in the top 4 bits
+// of the result (the bits below are not zero). Each cell holds at most one threshold (make_tables checks).
+// Its entry {m, a} makes Y * m + a (Y the bits of y, mod 2^32) = (code << 28) + something below 2^28:
+//   no threshold:   m = 0,  a = g << 28, g the number of thresholds in earlier cells (all below y);
+//   threshold t > 0 (y > 0 too, since t's cell is not 0's): m = 1, a = (g << 28) + 2^28 - 1 - T, so that
+//     Y * m + a = (g << 28) + 2^28 - 1 + (Y - T) reaches (g + 1) << 28 exactly when Y > T, that is y > t;
+//   threshold t < 0: m = -1, a = (g << 28) + 2^28 - 1 + T: +1 exactly when T > Y, that is |y| < |t|;
+// which needs |Y - T| < 2^28 over the cell (make_tables checks 2^26 at t +- the cell's width). Three
+// instructions after the product: fma, and, one 8-byte shared load; then the multiply-add, and a funnel
+// shift packs the nibble (pack_nibble). Host and device compute the same; bench_gpu --verify checks it
+// against nf4_code() for every float of magnitude up to 1 + 2^-7 on the GPU, --verify-tables on the CPU.
+__host__ __device__ __forceinline__ uint32_t nf4_code_cell(float y, const uint32_t (*cells)[2])
+{
+#ifdef __CUDA_ARCH__
+	const uint2 c = *reinterpret_cast<const uint2 *>(reinterpret_cast<const char *>(cells) + zcell_offset(y));
+	return __float_as_uint(y) * c.x + c.y;
+#else
+	const uint32_t *c = cells[zcell_offset(y) / 8];
+	uint32_t u;
+	memcpy(&u, &y, sizeof u);
+	return u * c[0] + c[1];
+#endif
+}
+
+// (acc << 4) | (the top 4 bits of code): nf4_code_cell's nibble appended, in one instruction (shf.l)
+__host__ __device__ __forceinline__ uint32_t pack_nibble(uint32_t acc, uint32_t code)
+{
+#ifdef __CUDA_ARCH__
+	return __funnelshift_l(code, acc, 4);
+#else
+	return acc << 4 | code >> 28;
+#endif
+}
+
 // NF4 code of y by binary search over the 15 thresholds in t (NaN: 0): the definition the tables are
 // checked against.
-__device__ __forceinline__ uint32_t nf4_code(float y, const float *t)
+__host__ __device__ __forceinline__ uint32_t nf4_code(float y, const float *t)
 {
 	uint32_t c = y > t[7] ? 8u : 0u;
 	c += y > t[c + 3] ? 4u : 0u;
