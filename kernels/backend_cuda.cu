@@ -81,25 +81,26 @@ static uint32_t float_bits(float f)
 	return u;
 }
 
-// nf4_code_cell's table (quant4_device.cuh): cell c holds the y of [-1.99, 1.99] whose zcell_offset is 8 c.
+// nf4_code_cell's cells (quant4_device.cuh): cell c holds the y of [-1.96, 1.96] whose zcell_offset is 128 c.
 // For y in cell c the thresholds of earlier cells are below y and those of later cells above it (the map is
 // monotone), so the code is g, the number in earlier cells, plus one if the cell holds a threshold and y is
-// above it. Exact only when no cell holds two thresholds, none holds 0's cell (so that y has the sign of
-// the cell's threshold), and the bits of the floats within a cell's width (1/32) of its threshold are within
-// 2^26 of the threshold's, which is checked here.
+// above it. Exact only when no cell holds two thresholds, none is in 0's cell (so that every y of a
+// threshold's cell has the threshold's sign), and the bits of the cell's floats are within 2^26 of the
+// threshold's, which is checked here. A cell's y are those with 128 c <= 4160 + round(y * 2048) < 128 c +
+// 128, within [(128 c - 4160.5) / 2048, (128 c - 4032.5) / 2048] (exact in double precision).
 static bool build_cells(const float *t, uint32_t cells[LQ_NF4_ZCELLS][2])
 {
 	uint32_t tc[15];
 	for (int i = 0; i < 15; i++) {
-		tc[i] = lq::zcell_offset(t[i]) / 8;
-		if (!(t[i] >= -1.99f && t[i] <= 1.99f) || (i > 0 && tc[i] <= tc[i - 1]) ||
-		    tc[i] == lq::zcell_offset(0.0f) / 8)
+		tc[i] = lq::zcell_offset(t[i]) / 128;
+		if (!(t[i] >= -1.96f && t[i] <= 1.96f) || (i > 0 && tc[i] <= tc[i - 1]) ||
+		    tc[i] == lq::zcell_offset(0.0f) / 128)
 			return false;
 		const uint32_t bt = float_bits(t[i]);
-		for (float d : {-1.0f / 32, 1.0f / 32}) {
-			const float y = t[i] + d;
+		for (double end : {(128.0 * tc[i] - 4160.5) / 2048, (128.0 * tc[i] - 4032.5) / 2048}) {
+			const float y = (float)end;
 			const uint32_t by = float_bits(y);
-			if ((y < 0.0f) != (t[i] < 0.0f) || (by > bt ? by - bt : bt - by) >= (1u << 26))
+			if ((y < 0.0f) != (t[i] < 0.0f) || y == 0.0f || (by > bt ? by - bt : bt - by) >= (1u << 26))
 				return false;
 		}
 	}

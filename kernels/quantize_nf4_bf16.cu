@@ -8,10 +8,11 @@
 //     bf16 bit patterns order like their values (NaN above infinity above every finite value), as the
 //     float32 bits the general kernel compares are the bf16 bits shifted left by 16. Three words at a time
 //     (max.u16x2 twice, one VIMNMX3 on sm_90).
-//   - The code by nf4_code_cell (quant4_device.cuh): fma, and, one 8-byte shared load, multiply-add, and
-//     a funnel shift that packs it, instead of fma, convert, byte load, address, threshold load, compare,
-//     select, add, and the shifts and ors of the packing.
-// nf4_code_cell needs |y| <= 1.99 and no NaN. y = x * (1 / absmax) is within 1 + 2^-22 of zero when the
+//   - The code by nf4_code_cell (quant4_device.cuh): fma, and-or, one 8-byte shared load (no bank
+//     conflicts: a copy of the table for each lane of a half-warp, 8 KB), multiply-add, and a funnel shift
+//     that packs it, instead of fma, convert, byte load, address, threshold load, compare, select, add, and
+//     the shifts and ors of the packing.
+// nf4_code_cell needs |y| <= 1.96 and no NaN. y = x * (1 / absmax) is within 1 + 2^-22 of zero when the
 // absmax is a finite normal float (rcp.approx's error is below 2^-23); a block whose absmax is 0 (every
 // element zero or subnormal: y is NaN, 0 * inf) or not finite (y is 0 or NaN) takes nf4_code, the binary
 // search the tables are checked against, with the same products.
@@ -21,7 +22,7 @@ namespace lq {
 
 namespace {
 
-// what the kernel reads of `tables`, so that its parameters are 1.1 KB, not the whole 2.5 KB
+// what the kernel reads of `tables`, so that its parameters are 0.6 KB, not the whole 2 KB
 struct cell_args {
 	uint32_t cell[LQ_NF4_ZCELLS][2];
 	float thresholds[16];
@@ -47,11 +48,10 @@ __global__ void __launch_bounds__(kThreads) quantize_nf4_bf16_kernel(const uint1
 								     float *__restrict__ absmax,
 								     unsigned long long *bad, cell_args tab)
 {
-	__shared__ uint2 s_cell[LQ_NF4_ZCELLS];
+	__shared__ uint2 s_rows[LQ_NF4_ZCELLS * 16];
 	__shared__ float s_thr[16];
 	__shared__ uint32_t s_warp_max[kThreads / 32];
-	if (threadIdx.x < LQ_NF4_ZCELLS)
-		s_cell[threadIdx.x] = make_uint2(tab.cell[threadIdx.x][0], tab.cell[threadIdx.x][1]);
+	fill_cell_rows(s_rows, tab.cell);
 	if (threadIdx.x < 16)
 		s_thr[threadIdx.x] = tab.thresholds[threadIdx.x];
 	__syncthreads();
@@ -117,7 +117,7 @@ __global__ void __launch_bounds__(kThreads) quantize_nf4_bf16_kernel(const uint1
 	// element 2j in the high nibble of byte j; bytes little-endian in the words
 	uint32_t out[kPerThread / 8];
 	if (m - 0x00800000u < 0x7f000000u) { // absmax normal and finite: the cell table
-		const uint32_t(*cells)[2] = reinterpret_cast<const uint32_t(*)[2]>(s_cell);
+		const uint32_t lane8 = threadIdx.x % 16 * 8;
 #pragma unroll
 		for (int o = 0; o < kPerThread / 8; o++) {
 			// nibbles from the top: elements 6, 7, 4, 5, 2, 3, 0, 1 of the word's eight
@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(kThreads) quantize_nf4_bf16_kernel(const uint1
 #pragma unroll
 			for (int k = 0; k < 8; k++) {
 				const int j = 6 - 2 * (k / 2) + k % 2;
-				word = pack_nibble(word, nf4_code_cell(mul_ftz(bf16_half(w[4 * o + j / 2], j), r), cells));
+				word = pack_nibble(word, nf4_code_cell(mul_ftz(bf16_half(w[4 * o + j / 2], j), r), s_rows, lane8));
 			}
 			out[o] = word;
 		}

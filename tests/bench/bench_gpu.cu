@@ -35,9 +35,9 @@ __global__ void verify_codes(lq::tables tab, unsigned long long *mismatches)
 {
 	__shared__ uint32_t lut_nf4[33], lut_fp4[17];
 	__shared__ float t_nf4[16], t_fp4[8];
-	__shared__ uint32_t cells[LQ_NF4_ZCELLS][2];
-	if (threadIdx.x < LQ_NF4_ZCELLS)
-		cells[threadIdx.x][0] = tab.nf4_cell[threadIdx.x][0], cells[threadIdx.x][1] = tab.nf4_cell[threadIdx.x][1];
+	__shared__ uint2 rows[LQ_NF4_ZCELLS * 16];
+	lq::fill_cell_rows(rows, tab.nf4_cell);
+	const uint32_t lane8 = threadIdx.x % 16 * 8;
 	if (threadIdx.x < 33)
 		lut_nf4[threadIdx.x] = tab.nf4_lut[threadIdx.x];
 	if (threadIdx.x < 17)
@@ -57,7 +57,7 @@ __global__ void verify_codes(lq::tables tab, unsigned long long *mismatches)
 		bad += lq::fp4_code_lut(y, reinterpret_cast<const uint8_t *>(lut_fp4), t_fp4, tab.fp4_by_rank) !=
 		       lq::fp4_code(y, t_fp4, tab.fp4_by_rank);
 		if (y == y) // the cell table (quantize_nf4_bf16.cu) never sees a NaN
-			bad += lq::nf4_code_cell(y, cells) >> 28 != lq::nf4_code(y, t_nf4);
+			bad += lq::nf4_code_cell(y, rows, lane8) >> 28 != lq::nf4_code(y, t_nf4);
 	}
 	if (bad)
 		atomicAdd(mismatches, bad);
@@ -73,7 +73,7 @@ static unsigned long long verify_cells_host(const lq::tables &tab)
 			float y;
 			const uint32_t b = u | (uint32_t)h << 31;
 			memcpy(&y, &b, sizeof y);
-			bad[h] += lq::nf4_code_cell(y, tab.nf4_cell) >> 28 != lq::nf4_code(y, tab.nf4_thresholds);
+			bad[h] += lq::nf4_code_cell_host(y, tab.nf4_cell) >> 28 != lq::nf4_code(y, tab.nf4_thresholds);
 		}
 	};
 	std::thread other(part, 1);
