@@ -18,11 +18,25 @@ __device__ __forceinline__ float rcp_approx_ftz(float x)
 	return r;
 }
 
-__device__ __forceinline__ float mul_ftz(float a, float b)
+// (on the host, for the tests that run a kernel's arithmetic on the CPU: the same operation, flushing
+// subnormal operands and result to zeros of their sign)
+__host__ __device__ __forceinline__ float mul_ftz(float a, float b)
 {
+#ifdef __CUDA_ARCH__
 	float r;
 	asm("mul.rn.ftz.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
 	return r;
+#else
+	auto ftz = [](float x) {
+		uint32_t u;
+		memcpy(&u, &x, sizeof u);
+		if ((u & 0x7f800000u) == 0)
+			u &= 0x80000000u;
+		memcpy(&x, &u, sizeof u);
+		return x;
+	};
+	return ftz(ftz(a) * ftz(b));
+#endif
 }
 
 __device__ __forceinline__ float max_ftz(float a, float b)

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include "quant4_device.cuh"
+#include "quantize_nf4_bf16.cuh"
 
 namespace lq {
 
@@ -20,11 +21,5 @@ cudaError_t quantize_launch(const void *x, lq_dtype dtype, int64_t count, lq_qty
 cudaError_t quantize_launch_general(const void *x, lq_dtype dtype, int64_t count, lq_qtype qtype, int blocksize,
 				    uint8_t *packed, float *absmax, unsigned long long *bad, const tables *t,
 				    cudaStream_t stream);
-
-// quantize_launch for bf16 x and NF4 codes (quantize_nf4_bf16.cu), where quantize_nf4_bf16_suits: 0 < count < 2^31,
-// a valid block size, and x and packed 16-byte aligned (any other call: cudaErrorInvalidValue).
-bool quantize_nf4_bf16_suits(const void *x, int64_t count, int blocksize, const uint8_t *packed);
-cudaError_t quantize_nf4_bf16_launch(const void *x, int64_t count, int blocksize, uint8_t *packed, float *absmax,
-				     unsigned long long *bad, const tables *t, cudaStream_t stream);
 
 } // namespace lq

@@ -4,19 +4,16 @@
 //   - One thread takes 32 elements (four 16-byte loads, one 16-byte store), so the per-thread work (the
 //     block maximum's shuffles, the absmax store, the indices) is spread over twice as many elements, and
 //     the block size enters as a shift, not a division.
-//   - The block maximum of |x| on the bf16 bits, two per instruction: |x| is x & 0x7fff, and non-negative
-//     bf16 bit patterns order like their values (NaN above infinity above every finite value), as the
-//     float32 bits the general kernel compares are the bf16 bits shifted left by 16. Three words at a time
-//     (max.u16x2 twice, one VIMNMX3 on sm_90).
+//   - The block maximum of |x| on the bf16 bits, two per instruction (bf16x32_max_abs_bits).
 //   - The code by nf4_code_cell (quant4_device.cuh): fma, and-or, one 8-byte shared load (no bank
 //     conflicts: a copy of the table for each lane of a half-warp, 8 KB), multiply-add, and a funnel shift
 //     that packs it, instead of fma, convert, byte load, address, threshold load, compare, select, add, and
-//     the shifts and ors of the packing.
+//     the shifts and ors of the packing (nf4_pack8).
 // nf4_code_cell needs |y| <= 1.96 and no NaN. y = x * (1 / absmax) is within 1 + 2^-22 of zero when the
 // absmax is a finite normal float (rcp.approx's error is below 2^-23); a block whose absmax is 0 (every
 // element zero or subnormal: y is NaN, 0 * inf) or not finite (y is 0 or NaN) takes nf4_code, the binary
 // search the tables are checked against, with the same products.
-#include "quantize.cuh"
+#include "quantize_nf4_bf16.cuh"
 
 namespace lq {
 
@@ -30,18 +27,6 @@ struct cell_args {
 
 constexpr int kThreads = 256;
 constexpr int kPerThread = 32; // 8192 elements a thread block: a whole number of blocks of any size up to 4096
-
-// max(a, b, c) of each 16-bit half
-__device__ __forceinline__ uint32_t max3_u16x2(uint32_t a, uint32_t b, uint32_t c)
-{
-	return __vimax3_u16x2(a, b, c);
-}
-
-// float32 of the bf16 in the low (k even) or high half of w: its bits, shifted
-__device__ __forceinline__ float bf16_half(uint32_t w, int k)
-{
-	return __uint_as_float(k % 2 == 0 ? w << 16 : w & 0xffff0000u);
-}
 
 __global__ void __launch_bounds__(kThreads) quantize_nf4_bf16_kernel(const uint16_t *__restrict__ x, uint32_t count,
 								     int log2_blocksize, uint8_t *__restrict__ packed,
@@ -79,11 +64,7 @@ __global__ void __launch_bounds__(kThreads) quantize_nf4_bf16_kernel(const uint1
 				w[i] = lo | hi << 16;
 			}
 		}
-		uint32_t h = 0;
-#pragma unroll
-		for (int i = 0; i < kPerThread / 2; i += 2)
-			h = max3_u16x2(h, w[i] & 0x7fff7fffu, w[i + 1] & 0x7fff7fffu);
-		m = max(h << 16, h & 0xffff0000u);
+		m = bf16x32_max_abs_bits(w);
 		if (m >= 0x7f800000u) { // a NaN or infinity: report the first one
 #pragma unroll
 			for (int k = kPerThread - 1; k >= 0; k--)
@@ -118,28 +99,15 @@ __global__ void __launch_bounds__(kThreads) quantize_nf4_bf16_kernel(const uint1
 	uint32_t out[kPerThread / 8];
 	if (m - 0x00800000u < 0x7f000000u) { // absmax normal and finite: the cell table
 		const uint32_t lane8 = threadIdx.x % 16 * 8;
+		const auto code = [&](float y) { return nf4_code_cell(y, s_rows, lane8); };
 #pragma unroll
-		for (int o = 0; o < kPerThread / 8; o++) {
-			// nibbles from the top: elements 6, 7, 4, 5, 2, 3, 0, 1 of the word's eight
-			uint32_t word = 0;
-#pragma unroll
-			for (int k = 0; k < 8; k++) {
-				const int j = 6 - 2 * (k / 2) + k % 2;
-				word = pack_nibble(word, nf4_code_cell(mul_ftz(bf16_half(w[4 * o + j / 2], j), r), s_rows, lane8));
-			}
-			out[o] = word;
-		}
+		for (int o = 0; o < kPerThread / 8; o++)
+			out[o] = nf4_pack8(w + 4 * o, r, code);
 	} else {
+		const auto code = [&](float y) { return nf4_code(y, s_thr) << 28; };
 #pragma unroll
-		for (int o = 0; o < kPerThread / 8; o++) {
-			uint32_t word = 0;
-#pragma unroll
-			for (int k = 0; k < 8; k++) {
-				const uint32_t c = nf4_code(mul_ftz(bf16_half(w[4 * o + k / 2], k), r), s_thr);
-				word |= c << (k % 2 == 0 ? 8 * (k / 2) + 4 : 8 * (k / 2));
-			}
-			out[o] = word;
-		}
+		for (int o = 0; o < kPerThread / 8; o++)
+			out[o] = nf4_pack8(w + 4 * o, r, code);
 	}
 	const uint32_t byte0 = e / 2;
 	const uint32_t nbytes = (count + 1) / 2;

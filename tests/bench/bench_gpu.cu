@@ -4,12 +4,14 @@
 //
 //   bench_gpu [BLOCKSIZE]   the table (quantize with quantize_launch's kernel and with the general one)
 //   bench_gpu --verify      the code tables on every float, and the two quantize kernels' bytes
-//   bench_gpu --verify-tables   the NF4 cell table on every float, on the CPU (no GPU needed)
+//   bench_gpu --verify-tables   the NF4 cell table on every float, and the bf16 NF4 kernel's arithmetic
+//                           against the reference, on the CPU (no GPU needed)
 //
 // Effective bytes (DESIGN.md): quantize reads 2 bytes per parameter and writes 0.5 of codes plus the
 // constants (1 byte per block with double quantization, 4 without); dequantize the reverse. Times are
 // CUDA-event medians of 20 runs after 3 warm-ups; the layer's 404 MB are far larger than the 60 MB L2.
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,11 +25,17 @@
 #include "double_quant.cuh"
 #include "libquant.h"
 #include "quantize.cuh"
+#include "quantize_nf4_bf16.cuh"
 
 // libquant's constants (libquant/codebook.c), as its backend hands them to the kernels
 extern "C" const float lq_nf4_thresholds[15];
 extern "C" const float lq_fp4_thresholds_sorted[7];
 extern "C" const uint8_t lq_fp4_code_by_rank[8];
+// libquant's internals (lq_internal.h, a C header): the GPU's rcp.approx on the CPU, and the reference
+extern "C" float lq_rcp_approx(float x);
+extern "C" lq_status lq_rcp_approx_init(void);
+extern "C" lq_status lq_quantize_blocks_ref(const void *src, lq_dtype dtype, int64_t n, lq_qtype qtype, int32_t blocksize,
+					    uint8_t *packed, float *absmax, int64_t *bad_index);
 
 // Every float32 y the kernels can meet (|y| <= 1 + 2^-7 > 1 + 2^-22, and every NaN): the table lookups of
 // the 4-bit codes against the binary search.
@@ -80,6 +88,82 @@ static unsigned long long verify_cells_host(const lq::tables &tab)
 	part(0);
 	other.join();
 	return bad[0] + bad[1];
+}
+
+// The kernel's arithmetic of one thread (quantize_nf4_bf16.cuh: the maximum of 32 bf16, nf4_pack8 with the
+// cell table or the binary search), run on the CPU over a tensor as the kernel's threads would, against the
+// reference's bytes (libquant/quant4_ref.c). Returns the number of differing (size, block size) cases.
+static int emulate_kernel(const lq::tables &tab, int64_t n, uint64_t seed)
+{
+	std::vector<uint16_t> x((size_t)n);
+	uint64_t r = seed;
+	for (int64_t i = 0; i < n; i++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		uint16_t v = (uint16_t)(r >> 40);
+		const int kind = (int)((i / 64) % 6);
+		if ((v & 0x7f80) == 0x7f80)
+			v &= 0xbfff; // finite (the reference stops at a non-finite value)
+		if (kind == 0) // weights: |x| about 0.02, some on the NF4 thresholds times a scale
+			v = r % 7 == 0 ? lq_f32_to_bf16(lq_nf4_thresholds[(r >> 8) % 15] * 0.03f)
+				       : (uint16_t)((v & 0x807f) | 0x3c00);
+		else if (kind == 1)
+			v = 0;
+		else if (kind == 2)
+			v &= 0x807f; // subnormal or zero
+		else if (kind == 3)
+			v = (uint16_t)((v & 0x807f) | 0x0080);
+		x[(size_t)i] = v;
+	}
+	int differ = 0;
+	for (int bs = 32; bs <= 4096; bs *= 2) {
+		const int64_t nb = (n + bs - 1) / bs, np = (n + 1) / 2;
+		std::vector<uint8_t> p_ref((size_t)np), p((size_t)np);
+		std::vector<float> a_ref((size_t)nb), a((size_t)nb);
+		if (lq_quantize_blocks_ref(x.data(), LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, bs, p_ref.data(), a_ref.data(), nullptr) !=
+		    LQ_OK)
+			return 1;
+		const int group = bs / 32;
+		const int64_t threads = (n + 31) / 32;
+		std::vector<uint32_t> m((size_t)threads);
+		std::vector<std::array<uint32_t, 16>> w((size_t)threads);
+		for (int64_t t = 0; t < threads; t++) {
+			for (int i = 0; i < 16; i++) {
+				const int64_t e = 32 * t + 2 * i;
+				w[(size_t)t][(size_t)i] = (e < n ? x[(size_t)e] : 0u) | (e + 1 < n ? x[(size_t)e + 1] : 0u) << 16;
+			}
+			m[(size_t)t] = lq::bf16x32_max_abs_bits(w[(size_t)t].data());
+		}
+		for (int64_t t = 0; t < threads; t++) {
+			uint32_t bm = 0;
+			for (int64_t u = t / group * group; u < t / group * group + group && u < threads; u++)
+				bm = std::max(bm, m[(size_t)u]);
+			float amax = 0.0f;
+			if (bm >= 0x00800000u)
+				memcpy(&amax, &bm, sizeof amax);
+			if (t % group == 0)
+				a[(size_t)(32 * t / bs)] = amax;
+			const float rr = lq_rcp_approx(amax);
+			const bool cells = bm - 0x00800000u < 0x7f000000u;
+			for (int o = 0; o < 4; o++) {
+				const uint32_t word =
+					cells ? lq::nf4_pack8(&w[(size_t)t][(size_t)(4 * o)], rr,
+							      [&](float y) { return lq::nf4_code_cell_host(y, tab.nf4_cell); })
+					      : lq::nf4_pack8(&w[(size_t)t][(size_t)(4 * o)], rr,
+							      [&](float y) { return lq::nf4_code(y, tab.nf4_thresholds) << 28; });
+				for (int j = 0; j < 4; j++) {
+					const int64_t b = 16 * t + 4 * o + j;
+					if (b < np)
+						p[(size_t)b] = (uint8_t)(word >> (8 * j));
+				}
+			}
+		}
+		if (p != p_ref || memcmp(a.data(), a_ref.data(), (size_t)nb * 4) != 0) {
+			fprintf(stderr, "bench_gpu: the kernel's arithmetic on the CPU differs from the reference: %lld elements, blocksize %d\n",
+				(long long)n, bs);
+			differ++;
+		}
+	}
+	return differ;
 }
 
 #define CK(call)                                                                                           \
@@ -219,7 +303,15 @@ int main(int argc, char **argv)
 		unsigned long long bad = verify_cells_host(tab);
 		printf("bench_gpu --verify-tables: the NF4 cell table vs binary search, on the CPU, for every float of magnitude up to 1 + 2^-7: "
 		       "%llu differences\n", bad);
-		return bad ? 1 : 0;
+		if (lq_rcp_approx_init() != LQ_OK)
+			return 1;
+		int differ = 0;
+		const int64_t sizes[] = {1, 31, 32, 33, 64, 65, 4095, 8193, 100001, 1 << 18};
+		for (int64_t n : sizes)
+			differ += emulate_kernel(tab, n, 0x2545f4914f6cdd1dull ^ (uint64_t)n);
+		printf("bench_gpu --verify-tables: the bf16 NF4 kernel's arithmetic on the CPU vs the reference, %d sizes x 8 block sizes: "
+		       "%d differing\n", (int)(sizeof sizes / sizeof sizes[0]), differ);
+		return bad || differ ? 1 : 0;
 	}
 	if (verify) {
 		unsigned long long *d_bad, h_bad = 0;
