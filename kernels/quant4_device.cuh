@@ -158,7 +158,7 @@ __host__ __device__ __forceinline__ uint32_t zcell_offset(float y)
 //
 // On the device the table is in shared memory, a row of 16 copies of each cell's entry (128 bytes, the 32
 // banks), and lane l of a half-warp reads copy l: the 16 lanes of a 64-bit load never share a bank, so it
-// takes the two passes of any 64-bit load whatever the cells (one table: 4.6 on average for normal
+// takes the two passes of any 64-bit load whatever the cells (a single copy: 3.7 on average for normal
 // weights, by simulation, the cells colliding in banks). `lane8` is 8 * (lane % 16). Four instructions
 // after the product: fma, and-or (the address), the load, the multiply-add; a funnel shift then packs the
 // nibble (pack_nibble). nf4_code_cell_host computes the same from the cells; bench_gpu --verify checks it
