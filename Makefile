@@ -272,7 +272,9 @@ check: all $(B)/test_unit $(B)/stcmp $(FUZZ_TARGETS:%=$(B)/fuzz_replay_%) $(B)/s
 	$(Q)mandoc -Tlint -W warning $(MANPAGES) && echo "man pages: mandoc -Tlint clean"
 
 # test: everything: check, the tests under sanitizers are `make SANITIZE=address,undefined check`.
+# bench_gpu --verify-tables: the bf16 NF4 kernel's code table and arithmetic on the CPU (about 10 s).
 test: check $(B)/torch_mean_driver $(B)/torch_norm_driver $(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu)
+	$(Q)$(if $(filter 1,$(HAVE_CUDA)),$(B)/bench_gpu --verify-tables)
 	$(Q)tests/gpu/run.sh $(B)
 
 # A coverage-guided fuzzing session (clang with libFuzzer) of FUZZ_TARGET: safetensors (the header

@@ -74,6 +74,52 @@ static bool build_lut(const float *t, int nt, float offset, int cells, uint32_t 
 	return true;
 }
 
+static uint32_t float_bits(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	return u;
+}
+
+// nf4_code_cell's cells (quant4_device.cuh): cell c holds the y of [-1.96, 1.96] whose zcell_offset is 128 c.
+// For y in cell c the thresholds of earlier cells are below y and those of later cells above it (the map is
+// monotone), so the code is g, the number in earlier cells, plus one if the cell holds a threshold and y is
+// above it. Exact only when no cell holds two thresholds, none is in 0's cell (so that every y of a
+// threshold's cell has the threshold's sign), and the bits of the cell's floats are within 2^26 of the
+// threshold's, which is checked here. A cell's y are those with 128 c <= 4160 + round(y * 2048) < 128 c +
+// 128, within [(128 c - 4160.5) / 2048, (128 c - 4032.5) / 2048] (exact in double precision).
+static bool build_cells(const float *t, uint32_t cells[LQ_NF4_ZCELLS][2])
+{
+	uint32_t tc[15];
+	for (int i = 0; i < 15; i++) {
+		tc[i] = lq::zcell_offset(t[i]) / 128;
+		if (!(t[i] >= -1.96f && t[i] <= 1.96f) || (i > 0 && tc[i] <= tc[i - 1]) ||
+		    tc[i] == lq::zcell_offset(0.0f) / 128)
+			return false;
+		const uint32_t bt = float_bits(t[i]);
+		for (double end : {(128.0 * tc[i] - 4160.5) / 2048, (128.0 * tc[i] - 4032.5) / 2048}) {
+			const float y = (float)end;
+			const uint32_t by = float_bits(y);
+			if ((y < 0.0f) != (t[i] < 0.0f) || y == 0.0f || (by > bt ? by - bt : bt - by) >= (1u << 26))
+				return false;
+		}
+	}
+	for (uint32_t c = 0, g = 0; c < LQ_NF4_ZCELLS; c++) {
+		while (g < 15 && tc[g] < c)
+			g++;
+		const uint32_t base = g << 28, below = (1u << 28) - 1;
+		if (g < 15 && tc[g] == c) { // the cell of threshold g
+			const uint32_t bt = float_bits(t[g]);
+			cells[c][0] = t[g] > 0.0f ? 1u : 0xffffffffu;
+			cells[c][1] = t[g] > 0.0f ? base + below - bt : base + below + bt;
+		} else {
+			cells[c][0] = 0;
+			cells[c][1] = base;
+		}
+	}
+	return true;
+}
+
 bool lq::make_tables(const lq_cuda_tables *in, lq::tables *out)
 {
 	memset(out, 0, sizeof *out);
@@ -87,7 +133,8 @@ bool lq::make_tables(const lq_cuda_tables *in, lq::tables *out)
 	memcpy(out->code[1], in->code[1], 16 * sizeof(float));
 	memcpy(out->dynamic_map, in->dynamic_map, 256 * sizeof(float));
 	return build_lut(out->nf4_thresholds, 15, 64.0f, LQ_NF4_CELLS, out->nf4_lut) &&
-	       build_lut(out->fp4_thresholds, 7, 0.0f, LQ_FP4_CELLS, out->fp4_lut);
+	       build_lut(out->fp4_thresholds, 7, 0.0f, LQ_FP4_CELLS, out->fp4_lut) &&
+	       build_cells(out->nf4_thresholds, out->nf4_cell);
 }
 
 static lq_status fail(char *msg, size_t size, const char *what, cudaError_t e)

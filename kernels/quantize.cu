@@ -160,6 +160,15 @@ static cudaError_t launch(const void *x, int64_t count, lq_qtype qtype, int bloc
 cudaError_t quantize_launch(const void *x, lq_dtype dtype, int64_t count, lq_qtype qtype, int blocksize, uint8_t *packed,
 			    float *absmax, unsigned long long *bad, const tables *t, cudaStream_t stream)
 {
+	if (dtype == LQ_DTYPE_BF16 && qtype == LQ_QTYPE_NF4 && quantize_nf4_bf16_suits(x, count, blocksize, packed))
+		return quantize_nf4_bf16_launch(x, count, blocksize, packed, absmax, bad, t, stream);
+	return quantize_launch_general(x, dtype, count, qtype, blocksize, packed, absmax, bad, t, stream);
+}
+
+cudaError_t quantize_launch_general(const void *x, lq_dtype dtype, int64_t count, lq_qtype qtype, int blocksize,
+				    uint8_t *packed, float *absmax, unsigned long long *bad, const tables *t,
+				    cudaStream_t stream)
+{
 	if (count <= 0)
 		return cudaSuccess;
 	if (count >= ((int64_t)1 << 31))

@@ -397,3 +397,39 @@ TEST(dtype_half_conversions)
 			break;
 		}
 }
+
+/* bf16 (the GPU's bf16 NF4 kernel takes 32 elements a thread): the first non-finite element, wherever it
+ * lies in a thread's 32 and whatever the block size, with a second one after it in the same 32 or later. */
+TEST(quant_nonfinite_bf16_reports_first_index)
+{
+	lq_ctx *ctx = util_ctx(4);
+	if (!CHECK(ctx))
+		return;
+	const int64_t n = 100000 + 17;
+	uint16_t *x = malloc((size_t)n * 2);
+	uint8_t *p = malloc((size_t)n / 2 + 1);
+	float *a = malloc((size_t)(n / 32 + 1) * 4);
+	util_rng r = {1234};
+	const uint16_t bad[] = {0x7fc0, 0x7f80, 0xff80, 0xffc1};
+	const int32_t bs[] = {32, 64, 4096};
+	for (int k = 0; k < 4; k++)
+		for (int b = 0; b < 3; b++)
+			for (int trial = 0; trial < 3; trial++) {
+				for (int64_t i = 0; i < n; i++)
+					x[i] = lq_f32_to_bf16(util_normal(&r, 0.02f));
+				const int64_t first = (int64_t)(util_next(&r) % (uint64_t)(n - 40));
+				x[first] = bad[k];
+				x[first + 1 + (int64_t)(util_next(&r) % 31)] = bad[(k + 1) % 4];
+				x[n - 1] = bad[k];
+				int64_t got = -2, got_ref = -2;
+				test_context("bits %04x at %lld, blocksize %d", bad[k], (long long)first, bs[b]);
+				CHECK_INT(lq_quantize_blocks(ctx, x, LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, bs[b], p, a, &got),
+					  LQ_ERR_NONFINITE);
+				CHECK_INT(got, first);
+				CHECK_INT(lq_quantize_blocks_ref(x, LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, bs[b], p, a, &got_ref),
+					  LQ_ERR_NONFINITE);
+				CHECK_INT(got_ref, first);
+			}
+	free(x), free(p), free(a);
+	lq_ctx_free(ctx);
+}
