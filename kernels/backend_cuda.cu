@@ -8,6 +8,7 @@
 #include <cstring>
 #include <cuda_runtime.h>
 
+#include "cusolver_loader.cuh"
 #include "dequantize.cuh"
 #include "double_quant.cuh"
 #include "merge.cuh"

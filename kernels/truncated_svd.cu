@@ -26,78 +26,16 @@
 // included, and is far below what loraextract's criterion notices (1e-4 relative of the optimum's error);
 // the GPU check (tests/gpu/extract_gpu.sh) prints each SVD's estimate and which routine finished it. LQ_SVD_GPU=gesvd or gesvdp forces one (the GPU check compares them), LQ_SVD_TRACE=1 says on
 // standard error which ran, its h_err_sigma and its time.
-//
-// cuSOLVER's library (with cuBLAS, cuSPARSE and nvJitLink under it, hundreds of MB) is loaded with
-// dlopen on the first SVD, not linked: the programs link the CUDA runtime statically and run on machines
-// that have a driver and no toolkit, where the SVD then falls back to LAPACK (LQ_ERR_UNSUPPORTED).
 #include "truncated_svd.cuh"
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <chrono>
-#include <cusolverDn.h>
-#include <dlfcn.h>
-#include <mutex>
 
 namespace lq {
 
 namespace {
-
-#define LQ_SVD_STR2(x) #x
-#define LQ_SVD_STR(x) LQ_SVD_STR2(x)
-// the soname of the cuSOLVER this was compiled against ("libcusolver.so.12" for CUDA 13.0)
-const char kLibrary[] = "libcusolver.so." LQ_SVD_STR(CUSOLVER_VER_MAJOR);
-
-struct api {
-	decltype(&cusolverDnCreate) create;
-	decltype(&cusolverDnDestroy) destroy;
-	decltype(&cusolverDnSetStream) set_stream;
-	decltype(&cusolverDnCreateParams) create_params;
-	decltype(&cusolverDnDestroyParams) destroy_params;
-	decltype(&cusolverDnXgesvd_bufferSize) gesvd_buffer_size;
-	decltype(&cusolverDnXgesvd) gesvd;
-	decltype(&cusolverDnXgesvdp_bufferSize) gesvdp_buffer_size;
-	decltype(&cusolverDnXgesvdp) gesvdp;
-};
-
-api g_api;
-bool g_loaded;
-char g_error[512];
-std::once_flag g_once;
-
-bool sym(void *lib, const char *name, void *field, size_t size)
-{
-	void *p = dlsym(lib, name);
-	if (!p) {
-		snprintf(g_error, sizeof g_error, "%s has no %s", kLibrary, name);
-		return false;
-	}
-	memcpy(field, &p, size);
-	return true;
-}
-
-void load()
-{
-	void *lib = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
-	if (!lib) {
-		const char *e = dlerror();
-		snprintf(g_error, sizeof g_error, "cannot load cuSOLVER: %s", e ? e : kLibrary);
-		return;
-	}
-	api a;
-#define LQ_SVD_SYM(field, name) sym(lib, name, &a.field, sizeof a.field)
-	g_loaded = LQ_SVD_SYM(create, "cusolverDnCreate") && LQ_SVD_SYM(destroy, "cusolverDnDestroy") &&
-		   LQ_SVD_SYM(set_stream, "cusolverDnSetStream") && LQ_SVD_SYM(create_params, "cusolverDnCreateParams") &&
-		   LQ_SVD_SYM(destroy_params, "cusolverDnDestroyParams") &&
-		   LQ_SVD_SYM(gesvd_buffer_size, "cusolverDnXgesvd_bufferSize") && LQ_SVD_SYM(gesvd, "cusolverDnXgesvd") &&
-		   LQ_SVD_SYM(gesvdp_buffer_size, "cusolverDnXgesvdp_bufferSize") && LQ_SVD_SYM(gesvdp, "cusolverDnXgesvdp");
-#undef LQ_SVD_SYM
-	if (g_loaded)
-		g_api = a;
-	else
-		dlclose(lib);
-}
 
 // The buffers of one SVD, freed whatever happens.
 struct buffers {
@@ -113,69 +51,12 @@ struct buffers {
 	}
 };
 
-lq_status cuda_fail(char *msg, size_t size, const char *what, cudaError_t e)
-{
-	snprintf(msg, size, "CUDA error in %s: %s", what, cudaGetErrorString(e));
-	return LQ_ERR_DEVICE;
-}
-
-lq_status solver_fail(char *msg, size_t size, const char *what, cusolverStatus_t e)
-{
-	snprintf(msg, size, "cuSOLVER error %d in %s", (int)e, what);
-	return LQ_ERR_DEVICE;
-}
-
 } // namespace
-
-struct svd_state {
-	cusolverDnHandle_t handle;
-	cusolverDnParams_t params;
-};
-
-#define SVD_CUDA(call, what)                                                                           \
-	do {                                                                                           \
-		cudaError_t e_ = (call);                                                               \
-		if (e_ != cudaSuccess)                                                                 \
-			return cuda_fail(msg, msg_size, what, e_);                                     \
-	} while (0)
-#define SVD_SOLVER(call, what)                                                                         \
-	do {                                                                                           \
-		cusolverStatus_t e_ = (call);                                                          \
-		if (e_ != CUSOLVER_STATUS_SUCCESS)                                                     \
-			return solver_fail(msg, msg_size, what, e_);                                   \
-	} while (0)
-
-// cuSOLVER loaded and the device's handle made (on the first SVD), on `stream`.
-static lq_status ready(svd_state **state, cudaStream_t stream, char *msg, size_t msg_size)
-{
-	std::call_once(g_once, load);
-	if (!g_loaded) {
-		snprintf(msg, msg_size, "%s", g_error);
-		return LQ_ERR_UNSUPPORTED;
-	}
-	if (!*state) {
-		svd_state *st = static_cast<svd_state *>(calloc(1, sizeof *st));
-		if (!st) {
-			snprintf(msg, msg_size, "out of memory");
-			return LQ_ERR_NOMEM;
-		}
-		cusolverStatus_t e = g_api.create(&st->handle);
-		if (e == CUSOLVER_STATUS_SUCCESS && (e = g_api.create_params(&st->params)) != CUSOLVER_STATUS_SUCCESS)
-			g_api.destroy(st->handle);
-		if (e != CUSOLVER_STATUS_SUCCESS) {
-			free(st);
-			return solver_fail(msg, msg_size, "cusolverDnCreate", e);
-		}
-		*state = st;
-	}
-	SVD_SOLVER(g_api.set_stream((*state)->handle, stream), "cusolverDnSetStream");
-	return LQ_OK;
-}
 
 lq_status svd_truncate(svd_state **state, cudaStream_t stream, const float *m, int64_t rows, int64_t cols,
 		       int64_t rank, float *b, float *a, float *s, char *msg, size_t msg_size)
 {
-	lq_status rs = ready(state, stream, msg, msg_size);
+	lq_status rs = svd_ready(state, stream, msg, msg_size);
 	if (rs != LQ_OK)
 		return rs;
 	svd_state *st = *state;
@@ -346,7 +227,7 @@ lq_status svd_thin(svd_state **state, cudaStream_t stream, double *m, int64_t ro
 	const bool only_gesvd = force && strcmp(force, "gesvd") == 0, only_gesvdp = force && strcmp(force, "gesvdp") == 0;
 	const char *trace = getenv("LQ_SVD_TRACE");
 	const bool tracing = trace && *trace && strcmp(trace, "0") != 0;
-	lq_status rs = ready(state, stream, msg, msg_size);
+	lq_status rs = svd_ready(state, stream, msg, msg_size);
 	if (rs != LQ_OK)
 		return rs;
 	svd_state *st = *state;
@@ -486,15 +367,6 @@ lq_status svd_thin(svd_state **state, cudaStream_t stream, double *m, int64_t ro
 	}
 	SVD_CUDA(cudaStreamSynchronize(stream), "copying from the device");
 	return LQ_OK;
-}
-
-void svd_free(svd_state *state)
-{
-	if (!state)
-		return;
-	g_api.destroy_params(state->params);
-	g_api.destroy(state->handle);
-	free(state);
 }
 
 } // namespace lq

@@ -6,12 +6,10 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
+#include "cusolver_loader.cuh"
 #include "libquant.h"
 
 namespace lq {
-
-// A device's cuSOLVER state (its handle), made on the first SVD; nullptr until then.
-struct svd_state;
 
 // The rank-`rank` factors of the SVD of m (rows x cols float32, row-major, host), computed in double
 // precision on the current device, on `stream`: b[rows x rank] = float32(U[:, :rank] * S[:rank]),
@@ -30,8 +28,5 @@ lq_status svd_truncate(svd_state **state, cudaStream_t stream, const float *m, i
 // LQ_ERR_NOMEM; msg says which.
 lq_status svd_thin(svd_state **state, cudaStream_t stream, double *m, int64_t rows, int64_t cols, int64_t keep,
 		   double *s, double *u, double *vt, char *msg, size_t msg_size);
-
-// Frees the state (nullptr is a no-op).
-void svd_free(svd_state *state);
 
 } // namespace lq
