@@ -53,9 +53,9 @@ endif
 B := build
 
 # The CUDA backend is built when nvcc is there (HAVE_CUDA=0 leaves it out on any machine): kernels for
-# sm_80 and sm_90 plus PTX for later GPUs, the CUDA runtime linked statically. cuSOLVER (the SVD of
-# loramerge --combine on a GPU, kernels/truncated_svd.cu) is not linked: it is loaded with dlopen (-ldl)
-# when an SVD runs, so that the programs need no CUDA toolkit library to start.
+# sm_80 and sm_90 plus PTX for later GPUs, the CUDA runtime linked statically. cuSOLVER (the SVDs of
+# loramerge --combine and loraextract on a GPU) is not linked: it is loaded with dlopen (-ldl) when an SVD
+# runs (kernels/cusolver_loader.cu), so that the programs need no CUDA toolkit library to start.
 NVCC ?= nvcc
 ifndef HAVE_CUDA
 HAVE_CUDA := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1 || echo 0)

@@ -8,11 +8,13 @@
 #include <cstring>
 #include <cuda_runtime.h>
 
+#include "cusolver_loader.cuh"
 #include "dequantize.cuh"
 #include "double_quant.cuh"
 #include "merge.cuh"
 #include "quantize.cuh"
 #include "stats.cuh"
+#include "thin_svd.cuh"
 #include "truncated_svd.cuh"
 
 // A range is processed in pieces of at most this many elements (64 MiB of float32), which bounds the

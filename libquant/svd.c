@@ -203,7 +203,7 @@ LQ_API lq_status lq_svd_thin(lq_ctx *ctx, double *m, int64_t rows, int64_t cols,
 		if (!isfinite(m[i]))
 			return lq_fail(ctx, LQ_ERR_NONFINITE, "svd: element [%lld, %lld] is %s", (long long)(i / (size_t)cols),
 				       (long long)(i % (size_t)cols), isnan(m[i]) ? "NaN" : "infinite");
-	/* a GPU's cuSOLVER (kernels/truncated_svd.cu), whose failure is the caller's to handle: it asked for
+	/* a GPU's cuSOLVER (kernels/thin_svd.cu), whose failure is the caller's to handle: it asked for
 	 * that device, and LAPACK's SVD of a 7B model's weights takes minutes each. Only the kept vectors
 	 * come back to the host. */
 	if (ctx->backend->svd_thin)

@@ -15,7 +15,7 @@
 #include "util.h"
 
 /* The tolerance of the checks on a GPU, relative to sigma_1 (the singular values, the reconstruction) or
- * absolute (the orthonormality, whose scale is 1): the bound within which kernels/truncated_svd.cu accepts
+ * absolute (the orthonormality, whose scale is 1): the bound within which kernels/thin_svd.cu accepts
  * cuSOLVER's gesvdp (its error estimate h_err_sigma at most 1e-10 sigma_1; beyond, gesvd again). On the
  * GPU gesvdp's results were within 2.7e-13 of sigma_1 (h_err_sigma 2.5e-12 to 2.7e-12 at sigma_1 = 10 on
  * the low-rank cases), above the absolute 1e-12 LAPACK is held to: a tighter bound there than the code's
