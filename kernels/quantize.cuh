@@ -14,8 +14,9 @@ namespace lq {
 // into packed[0, ceil(count/2)) and absmax[0, ceil(count/blocksize)), for dtype F32, F16 or BF16 and
 // qtype NF4 or FP4 (cudaErrorInvalidValue for any other). *bad receives the smallest index of a
 // non-finite element (initialize it to all ones). Asynchronous on `stream`.
-// bf16 to NF4 goes to quantize_nf4_bf16_launch where it suits (the same bytes in fewer instructions);
-// quantize_launch_general always takes the general kernel (bench_gpu times and checks one against the other).
+// The general kernel (quantize_launch_general) for now: the bf16 NF4 kernel (quantize_nf4_bf16_launch,
+// the same bytes in fewer instructions) waits for its check on a GPU; bench_gpu times and checks one
+// against the other.
 cudaError_t quantize_launch(const void *x, lq_dtype dtype, int64_t count, lq_qtype qtype, int blocksize, uint8_t *packed,
 			    float *absmax, unsigned long long *bad, const tables *t, cudaStream_t stream);
 cudaError_t quantize_launch_general(const void *x, lq_dtype dtype, int64_t count, lq_qtype qtype, int blocksize,

@@ -2,7 +2,7 @@
 // gate, up: 11008 x 4096; down: 4096 x 11008; 202 M parameters, bf16), data already on the device,
 // against a device-to-device copy of the same bytes (the copy bandwidth of this GPU).
 //
-//   bench_gpu [BLOCKSIZE]   the table (quantize with quantize_launch's kernel and with the general one)
+//   bench_gpu [BLOCKSIZE]   the table (quantize with the bf16 NF4 kernel, candidate_launch, and with the general one)
 //   bench_gpu --verify      the code tables on every float, and the two quantize kernels' bytes
 //   bench_gpu --verify-tables   the NF4 cell table on every float, and the bf16 NF4 kernel's arithmetic
 //                           against the reference, on the CPU (no GPU needed)
@@ -73,6 +73,17 @@ __global__ void verify_codes(lq::tables tab, unsigned long long *mismatches)
 
 // The same for nf4_code_cell on the CPU (the host computes it with the same operations): every float of
 // magnitude up to 1 + 2^-7, in two threads. Needs no GPU.
+// The bf16 NF4 kernel where it suits (quantize_nf4_bf16.cu), else the general one: what quantize_launch will
+// take once this program's checks have passed on a GPU (kernels/quantize.cu).
+static cudaError_t candidate_launch(const void *x, lq_dtype dtype, int64_t count, lq_qtype qtype, int blocksize,
+				    uint8_t *packed, float *absmax, unsigned long long *bad, const lq::tables *t,
+				    cudaStream_t stream)
+{
+	if (dtype == LQ_DTYPE_BF16 && qtype == LQ_QTYPE_NF4 && lq::quantize_nf4_bf16_suits(x, count, blocksize, packed))
+		return lq::quantize_nf4_bf16_launch(x, count, blocksize, packed, absmax, bad, t, stream);
+	return lq::quantize_launch_general(x, dtype, count, qtype, blocksize, packed, absmax, bad, t, stream);
+}
+
 static unsigned long long verify_cells_host(const lq::tables &tab)
 {
 	unsigned long long bad[2] = {0, 0};
@@ -210,7 +221,7 @@ static float median_ms(F f)
 }
 
 // Quantizes n random bf16 elements (with zero, subnormal, tiny and huge blocks and, when `nonfinite`, a NaN
-// and an infinity) at every block size with the general kernel and with quantize_launch's, and compares
+// and an infinity) at every block size with the general kernel and with candidate_launch's, and compares
 // all they write. Returns the number of differing launches.
 static int compare_kernels(const lq::tables &tab, int64_t n, bool nonfinite, uint64_t seed)
 {
@@ -264,7 +275,7 @@ static int compare_kernels(const lq::tables &tab, int64_t n, bool nonfinite, uin
 			CK(cudaMemset(p[k], 0xa5, nb));
 			CK(cudaMemset(a[k], 0xa5, na * 4));
 			CK(cudaMemset(bad[k], 0xff, 8));
-			CK((k == 0 ? lq::quantize_launch_general : lq::quantize_launch)(x, LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, bs, p[k],
+			CK((k == 0 ? lq::quantize_launch_general : candidate_launch)(x, LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, bs, p[k],
 											 a[k], bad[k], &tab, 0));
 			hp[k].resize(nb);
 			ha[k].resize(na * 4);
@@ -327,7 +338,7 @@ int main(int argc, char **argv)
 		for (int64_t n : sizes)
 			for (int nonfinite = 0; nonfinite < 2; nonfinite++)
 				differ += compare_kernels(tab, n, nonfinite, 0x9e3779b97f4a7c15ull ^ (uint64_t)n);
-		printf("bench_gpu --verify: bf16 to NF4, quantize_launch's kernel vs the general one, %d sizes x 8 block sizes, "
+		printf("bench_gpu --verify: bf16 to NF4, the bf16 NF4 kernel vs the general one, %d sizes x 8 block sizes, "
 		       "with and without non-finite values: %d differing launches\n", (int)(sizeof sizes / sizeof sizes[0]), differ);
 		return h_bad || differ ? 1 : 0;
 	}
@@ -367,7 +378,7 @@ int main(int argc, char **argv)
 	CK(cudaMemcpy(x, host.data(), (size_t)total * 2, cudaMemcpyHostToDevice));
 	CK(cudaMemset(bad, 0xff, 8));
 
-	// quantize every matrix of the layer: quantize_launch's kernel (for bf16 to NF4, quantize_nf4_bf16.cu) or
+	// quantize every matrix of the layer: candidate_launch's kernel (for bf16 to NF4, quantize_nf4_bf16.cu) or
 	// the general one, the double quantization as one launch for the layer, one per tensor, or none
 	enum { DQ_NONE, DQ_PER_TENSOR, DQ_LAYER };
 	auto quantize = [&](bool general, int dq, uint8_t *p, float *a, uint8_t *q, float *nst) {
@@ -376,7 +387,7 @@ int main(int argc, char **argv)
 		int njobs = 0;
 		for (const shape &s : layer) {
 			int64_t n = s.rows * s.cols;
-			CK((general ? lq::quantize_launch_general : lq::quantize_launch)(x + off, LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, bs,
+			CK((general ? lq::quantize_launch_general : candidate_launch)(x + off, LQ_DTYPE_BF16, n, LQ_QTYPE_NF4, bs,
 											     p + off / 2, a + off / bs, bad, &tab, 0));
 			if (dq == DQ_PER_TENSOR)
 				CK(lq::double_quant_launch(a + off / bs, n / bs, 0.05f, q + off / bs, nst + off / bs / 256, d_map, 0));

@@ -16,7 +16,9 @@
 #    with the launches per tensor, and with the general kernel (the numbers before), in the same run, and
 #    the check that they write the same bytes; then bitsandbytes' own (tests/gpu/bench_bnb.py) when
 #    PYTHONPATH finds it (.bnb: tests/gpu/pack_bnb.sh); the kernel's ncu profile where ncu is.
-# Exit status 1 if any check fails.
+# Exit status 1 if any check fails. Until this has passed on a GPU, quantize_launch (the programs) takes the
+# general kernel and step 2 tests that; once it has, kernels/quantize.cu routes bf16 to NF4 to the new kernel
+# (bench_gpu's candidate_launch) and step 2 covers it too.
 set -u
 bin=${1:-.gpu/bin}
 lib=$(cd "$bin/.." && pwd)/lib
