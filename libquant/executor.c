@@ -5,6 +5,10 @@
  *   caller thread   compute on the pool: input → output   (the task's op)
  *   writer thread   slot output → sink                    (then the task's constants and task_done)
  *
+ * and a fourth where a task measures what it computed (op->measure: loramerge --fidelity's sums), between
+ * compute and writer: the measure thread, so that the figures of one chunk are summed while the next ones
+ * are computed, on the cores the I/O leaves idle, not after them.
+ *
  * What happens to a task's bytes is its operation's business (op.h): the table below gives each lq_op
  * its lq_op_impl, which says how the input is cut into chunks and what each stage does with a chunk.
  * Memory is bounded by the ring and by one task's state per slot, whatever the model's size. Each slot
@@ -32,7 +36,7 @@ static const lq_op_impl *op_of(const lq_task *t)
 	return (unsigned)t->op < sizeof ops / sizeof ops[0] ? ops[t->op] : NULL;
 }
 
-enum slot_state { SLOT_FREE, SLOT_FULL, SLOT_COMPUTED };
+enum slot_state { SLOT_FREE, SLOT_FULL, SLOT_COMPUTED, SLOT_MEASURED };
 
 typedef struct slot {
 	enum slot_state state;
@@ -44,6 +48,8 @@ typedef struct slot {
 	lq_held *in_whole;   /* the buffer c.in points into when the input was read whole (the slot's
 			      * reference, let go when the slot is free again), else NULL: c.in is in */
 	void *task_state;    /* last chunk: the task's state, the writer's from then on */
+	void *state_ref;     /* every chunk: the task's state as compute left it (the measure's to read) */
+	unsigned char *aux;  /* op->aux_bytes: what compute leaves for the measure */
 } slot;
 
 typedef struct exec {
@@ -61,12 +67,18 @@ typedef struct exec {
 	lq_status status; /* the first failure; LQ_OK while running */
 	char err[LQ_ERRBUF];
 	lq_run run;       /* what the compute stage's op functions see */
+	bool measuring;   /* a task measures: the measure thread runs, the writer waits for it */
 } exec;
 
 static uint64_t task_chunks(const lq_op_impl *op, const lq_task *t)
 {
 	uint64_t u = op->units(t);
 	return u == 0 ? 1 : (u - 1) / op->chunk_units(t) + 1;
+}
+
+static bool task_measures(const lq_op_impl *op, const lq_task *t)
+{
+	return op->measure && op->measures && op->measures(t);
 }
 
 static int32_t second_input(const lq_op_impl *op, const lq_task *t)
@@ -142,7 +154,7 @@ static lq_status read_chunk(exec *ex, const lq_op_impl *op, const lq_task *t, sl
 	uint64_t u0 = c * per, u1 = u0 + per < units ? u0 + per : units;
 	s->c = (lq_chunk){.elem0 = (int64_t)u0, .nelem = (int64_t)(u1 - u0), .first = c == 0, .last = c == nchunks - 1,
 			  .in = s->in, .offset = op->input_bytes(t, 0, u0), .len = (size_t)op->input_bytes(t, u0, u1),
-			  .out = s->out};
+			  .out = s->out, .aux = s->aux};
 	lq_status st = LQ_OK;
 	if (s->c.first && op->read_side) {
 		st = op->read_side(ex->source, &ex->ctx->reuse, t, &s->side, &s->whole);
@@ -210,7 +222,7 @@ static void *writer_main(void *arg)
 		const uint64_t nchunks = task_chunks(op, t);
 		for (uint64_t c = 0; c < nchunks; c++, seq++) {
 			slot *s = &ex->slots[seq % NSLOTS];
-			if (!wait_for(ex, s, SLOT_COMPUTED))
+			if (!wait_for(ex, s, ex->measuring ? SLOT_MEASURED : SLOT_COMPUTED))
 				return NULL;
 			lq_status st = op->write(ex->sink, t, &s->c, s->c.last ? s->task_state : NULL);
 			if (st == LQ_OK && s->c.last && ex->sink->task_done) {
@@ -233,6 +245,32 @@ static void *writer_main(void *arg)
 				return NULL;
 			}
 			set_slot(ex, s, SLOT_FREE);
+		}
+	}
+	return NULL;
+}
+
+/* ----------------------------------------------------------------------------------- measure */
+
+static void *measure_main(void *arg)
+{
+	exec *ex = arg;
+	uint64_t seq = 0;
+	for (size_t ti = 0; ti < ex->ntasks; ti++) {
+		const lq_task *t = &ex->tasks[ti];
+		const lq_op_impl *op = op_of(t);
+		const uint64_t nchunks = task_chunks(op, t);
+		const bool measures = task_measures(op, t);
+		for (uint64_t c = 0; c < nchunks; c++, seq++) {
+			slot *s = &ex->slots[seq % NSLOTS];
+			if (!wait_for(ex, s, SLOT_COMPUTED))
+				return NULL;
+			lq_status st = measures ? op->measure(ex->ctx, t, &s->c, s->state_ref) : LQ_OK;
+			if (st != LQ_OK) {
+				fail(ex, st, st == LQ_ERR_NOMEM ? "out of memory" : lq_status_string(st));
+				return NULL;
+			}
+			set_slot(ex, s, SLOT_MEASURED);
 		}
 	}
 	return NULL;
@@ -261,6 +299,7 @@ static lq_status compute_chunk(exec *ex, const lq_op_impl *op, const lq_task *t,
 		s->whole = NULL;
 	}
 	s->c.out_len = 0;
+	s->state_ref = *state;
 	if (st == LQ_OK && op->compute)
 		st = op->compute(&ex->run, t, &s->c, *state);
 	if (st == LQ_OK && s->c.last) {
@@ -274,8 +313,8 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 		     const lq_sink *sink, lq_progress_fn progress, void *progress_arg)
 {
 	lq_clear_error(ctx);
-	size_t out_size = LQ_CHUNK_BYTES / 4, scratch = 0;
-	bool second = false;
+	size_t out_size = LQ_CHUNK_BYTES / 4, scratch = 0, aux = 0;
+	bool second = false, measuring = false;
 	for (size_t i = 0; i < ntasks; i++) {
 		const lq_op_impl *op = op_of(&tasks[i]);
 		if (!op)
@@ -286,12 +325,15 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 		out_size = op->out_bytes > out_size ? op->out_bytes : out_size;
 		scratch = op->scratch_bytes > scratch ? op->scratch_bytes : scratch;
 		second |= second_input(op, &tasks[i]) >= 0;
+		measuring |= task_measures(op, &tasks[i]);
+		const size_t a = op->aux_bytes ? op->aux_bytes(&tasks[i]) : 0;
+		aux = a > aux ? a : aux;
 	}
 	exec *ex = calloc(1, sizeof *ex);
 	if (!ex)
 		return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
 	*ex = (exec){.ctx = ctx, .tasks = tasks, .ntasks = ntasks, .source = source, .sink = sink,
-		     .progress = progress, .progress_arg = progress_arg, .run = {.ctx = ctx}};
+		     .progress = progress, .progress_arg = progress_arg, .run = {.ctx = ctx}, .measuring = measuring};
 	for (size_t i = 0; i < ntasks; i++)
 		ex->total_bytes += tasks[i].nbytes;
 	pthread_mutex_init(&ex->lock, NULL);
@@ -304,17 +346,22 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 		s->out = LQ_BACKEND(ctx, host_alloc)->host_alloc(ctx, out_size);
 		if (second)
 			s->in2 = LQ_BACKEND(ctx, host_alloc)->host_alloc(ctx, LQ_CHUNK_BYTES);
-		if (!s->in || !s->out || (second && !s->in2))
+		if (aux)
+			s->aux = malloc(aux);
+		if (!s->in || !s->out || (second && !s->in2) || (aux && !s->aux))
 			fail_locked(ex, LQ_ERR_NOMEM, "out of memory for staging buffers");
 	}
-	pthread_t reader, writer;
+	pthread_t reader, writer, measurer;
 	int threads_started = 0;
+	bool measurer_started = false;
 	if (ex->status == LQ_OK && pthread_create(&reader, NULL, reader_main, ex) == 0) {
 		threads_started = 1;
 		if (pthread_create(&writer, NULL, writer_main, ex) == 0)
 			threads_started = 2;
 	}
-	if (threads_started < 2)
+	if (threads_started == 2 && measuring)
+		measurer_started = pthread_create(&measurer, NULL, measure_main, ex) == 0;
+	if (threads_started < 2 || measuring != measurer_started)
 		fail(ex, LQ_ERR_NOMEM, "out of memory or threads");
 
 	/* The compute stage runs here, on the caller's thread and the pool. */
@@ -342,6 +389,8 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 		pthread_join(reader, NULL);
 	if (threads_started == 2)
 		pthread_join(writer, NULL);
+	if (measurer_started)
+		pthread_join(measurer, NULL);
 	if (state && state_op->free_state)
 		state_op->free_state(state);
 	free(ex->run.scratch);
@@ -357,6 +406,7 @@ lq_status lq_execute(lq_ctx *ctx, const lq_task *tasks, size_t ntasks, const lq_
 		LQ_BACKEND(ctx, host_free)->host_free(ctx, s->in);
 		LQ_BACKEND(ctx, host_free)->host_free(ctx, s->in2);
 		LQ_BACKEND(ctx, host_free)->host_free(ctx, s->out);
+		free(s->aux);
 	}
 	lq_status st = ex->status;
 	if (st != LQ_OK)
@@ -373,12 +423,14 @@ uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t
 {
 	(void)ctx;
 	uint64_t largest_state = 0;
-	size_t out_size = LQ_CHUNK_BYTES / 4, scratch = 0;
+	size_t out_size = LQ_CHUNK_BYTES / 4, scratch = 0, aux = 0;
 	bool second = false;
 	for (size_t i = 0; i < ntasks; i++) {
 		const lq_op_impl *op = op_of(&tasks[i]);
 		if (!op)
 			continue;
+		const size_t a = op->aux_bytes ? op->aux_bytes(&tasks[i]) : 0;
+		aux = a > aux ? a : aux;
 		uint64_t bytes = op->state_bytes(&tasks[i]);
 		largest_state = bytes > largest_state ? bytes : largest_state;
 		out_size = op->out_bytes > out_size ? op->out_bytes : out_size;
@@ -387,6 +439,6 @@ uint64_t lq_execute_memory_bound(const lq_ctx *ctx, const lq_task *tasks, size_t
 	}
 	/* the buffers of every slot, the compute stage's scratch, and one task's state per slot plus the one
 	 * being computed */
-	return NSLOTS * (uint64_t)(LQ_CHUNK_BYTES + (second ? LQ_CHUNK_BYTES : 0) + out_size) + scratch +
+	return NSLOTS * (uint64_t)(LQ_CHUNK_BYTES + (second ? LQ_CHUNK_BYTES : 0) + out_size + aux) + scratch +
 	       (NSLOTS + 1) * largest_state;
 }

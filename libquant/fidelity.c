@@ -278,9 +278,9 @@ static void piece_widened(const fidelity_job *j, int64_t i0, int64_t n, bool w16
 	lanes_sums(y, w, r->match ? m : y, na, nb, padded, delta2, dot, residual2, noise2);
 }
 
-static void piece_item(void *arg, int64_t p)
+/* The sums of piece p of the job's range into *out. */
+static void piece_sums(const fidelity_job *j, int64_t p, lq_fidelity_sums *out)
 {
-	const fidelity_job *j = arg;
 	const lq_fidelity_range *r = j->r;
 	const int64_t i0 = p * LQ_STATS_PIECE, n = j->n - i0 < LQ_STATS_PIECE ? j->n - i0 : LQ_STATS_PIECE;
 	/* W16 is W itself when the float base is what was merged, and Wq is W when its 4-bit form was */
@@ -295,9 +295,35 @@ static void piece_item(void *arg, int64_t p)
 	} else {
 		piece_widened(j, i0, n, w16_is_w, wq_is_w, delta2, dot, residual2, noise2);
 	}
-	j->pieces[p] = (lq_fidelity_sums){.elements = r->delta ? (uint64_t)n : 0,
-					  .delta2 = r->delta ? lanes_total(delta2) : 0, .dot = r->match ? lanes_total(dot) : 0,
-					  .residual2 = r->match ? lanes_total(residual2) : 0, .noise2 = lanes_total(noise2)};
+	*out = (lq_fidelity_sums){.elements = r->delta ? (uint64_t)n : 0,
+				  .delta2 = r->delta ? lanes_total(delta2) : 0, .dot = r->match ? lanes_total(dot) : 0,
+				  .residual2 = r->match ? lanes_total(residual2) : 0, .noise2 = lanes_total(noise2)};
+}
+
+static void piece_item(void *arg, int64_t p)
+{
+	const fidelity_job *j = arg;
+	piece_sums(j, p, &j->pieces[p]);
+}
+
+static void add_piece(lq_fidelity_sums *s, const lq_fidelity_sums *p)
+{
+	s->elements += p->elements;
+	s->delta2 += p->delta2;
+	s->dot += p->dot;
+	s->residual2 += p->residual2;
+	s->noise2 += p->noise2;
+}
+
+void lq_fidelity_add_here(const lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s)
+{
+	const fidelity_job j = {.ctx = ctx, .r = r, .n = n};
+	for (int64_t p = 0; p * LQ_STATS_PIECE < n; p++) {
+		lq_fidelity_sums piece;
+		piece_sums(&j, p, &piece);
+		add_piece(s, &piece);
+	}
+	s->has_noise |= r->noise;
 }
 
 lq_status lq_fidelity_add(lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s)
@@ -309,13 +335,8 @@ lq_status lq_fidelity_add(lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq
 	if (!j.pieces)
 		return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
 	lq_pool_run(ctx->pool, npieces, piece_item, &j);
-	for (int64_t p = 0; p < npieces; p++) {
-		s->elements += j.pieces[p].elements;
-		s->delta2 += j.pieces[p].delta2;
-		s->dot += j.pieces[p].dot;
-		s->residual2 += j.pieces[p].residual2;
-		s->noise2 += j.pieces[p].noise2;
-	}
+	for (int64_t p = 0; p < npieces; p++)
+		add_piece(s, &j.pieces[p]);
 	s->has_noise |= r->noise;
 	free(j.pieces);
 	return LQ_OK;

@@ -313,8 +313,11 @@ typedef struct lq_fidelity_range {
 	bool delta, match, noise;
 } lq_fidelity_range;
 
-/* Adds the terms of n elements of r to s, piece by piece (libquant.h, lq_fidelity_sums). */
+/* Adds the terms of n elements of r to s, piece by piece (libquant.h, lq_fidelity_sums): on the context's
+ * pool, or with _here on the calling thread alone (the executor's measure thread, beside the pool's work);
+ * the same bits either way. */
 lq_status lq_fidelity_add(lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s);
+void lq_fidelity_add_here(const lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s);
 
 /* The fastest kernels this CPU runs, found once. */
 typedef struct lq_cpu_kernels {

@@ -53,6 +53,8 @@ typedef struct lq_chunk {
 	size_t len2;
 	unsigned char *out;      /* the output staging buffer (op->out_bytes): compute fills out_len bytes */
 	size_t out_len;
+	unsigned char *aux;      /* the slot's buffer of op->aux_bytes (or NULL): compute leaves in it what
+				  * measure reads */
 } lq_chunk;
 
 typedef struct lq_op_impl {
@@ -81,6 +83,14 @@ typedef struct lq_op_impl {
 	/* Writer thread: the chunk's bytes to the sink; on the last chunk `state` is the task's (the writer
 	 * owns it then), the task's constants go out too; before, state is NULL. */
 	lq_status (*write)(const lq_sink *sink, const lq_task *t, const lq_chunk *c, void *state);
+	/* Measure thread, every chunk of a task that `measures` (NULL: none), after its compute and before its
+	 * write: figures of the chunk (its in, out and aux) added to the state's result, beside the compute of
+	 * the chunks after it. It must not use the pool (the compute stage's) nor touch what compute writes;
+	 * the state's figures are the measure's until the writer reads the result after the last chunk. */
+	bool (*measures)(const lq_task *t);
+	lq_status (*measure)(lq_ctx *ctx, const lq_task *t, const lq_chunk *c, void *state);
+	/* Bytes of each slot's aux buffer that a task needs (NULL: none). */
+	size_t (*aux_bytes)(const lq_task *t);
 	/* What the sink's task_done receives, from the last chunk's state (NULL: nothing). */
 	const lq_task_result *(*result)(const void *state);
 	void (*free_state)(void *state);

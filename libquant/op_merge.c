@@ -6,9 +6,10 @@
  * inputs, read whole before the first chunk and kept as float32 to the last. A float base read as its
  * 4-bit quantize-dequantize (as_4bit: loramerge --base-as) is read whole and quantized first, its codes
  * kept in the state (half a byte a parameter) and dequantized chunk by chunk as a 4-bit base's are.
- * With fidelity, the float32 result of each chunk is measured against the base (fidelity.c) before it is
- * rounded or quantized; when the output's scales are known only after the last chunk (a requantization
- * with double quantization), the results and codes are kept to be measured then.
+ * With fidelity, the float32 result of each chunk is measured against the base (fidelity.c), on the
+ * executor's measure thread while the next chunks are merged: the result is left in the slot's aux
+ * buffer; when the output's scales are known only after the last chunk (a requantization with double
+ * quantization), the results and codes are kept, and measured after the last chunk on the pool.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -100,6 +101,15 @@ static bool result_unrounded(const lq_merge_args *m)
 static bool fidelity_at_end(const lq_merge_args *m)
 {
 	return m->fidelity && m->nloras && m->requantize && m->requant.quant.double_quant && !m->measure_given;
+}
+
+/* Whether the merge's fidelity is measured chunk by chunk, on the executor's measure thread (op->measure)
+ * while the next chunks are merged. Measured after the last chunk, it is summed on the pool by the
+ * compute stage: alone on the measure thread, a whole weight's terms took longer than the few chunks the
+ * slots let the compute stage run ahead. */
+static bool merge_measures(const lq_task *t)
+{
+	return t->merge.fidelity && t->merge.nloras && !fidelity_at_end(&t->merge);
 }
 
 /* The bytes of a given M of n elements: codes or values. */
@@ -500,11 +510,14 @@ static lq_status merge_begin(lq_run *run, const lq_task *t, void *side, lq_held 
 
 /* -------------------------------------------------------------------------------- compute */
 
-/* Where a chunk's float32 result is: in the scratch buffer, or, when its fidelity is measured after the last
- * chunk, in its place among the kept results (the merge writes it there, no copy). */
+/* Where a chunk's float32 result is: in the scratch buffer; where it is measured, in the slot's aux buffer
+ * (the measure thread reads it there while the next chunk is merged), or, when its fidelity is measured
+ * after the last chunk, in its place among the kept results (the merge writes it there, no copy). */
 static float *result_of(lq_run *run, const lq_task *t, const merge_state *ts, const lq_chunk *c)
 {
-	return fidelity_at_end(&t->merge) ? ts->kept_y + c->elem0 : run->scratch;
+	if (fidelity_at_end(&t->merge))
+		return ts->kept_y + c->elem0;
+	return merge_measures(t) ? (float *)c->aux : run->scratch;
 }
 
 /* A merged element (element `i` of chunk c) that is not finite: refused, never written. An adapter that
@@ -550,18 +563,21 @@ static void fidelity_base(const lq_merge_args *m, const merge_state *ts, const l
 	}
 }
 
-/* The chunk's fidelity terms, its result y in the scratch buffer and its output written in c->out; when the
- * output's scales come only with the last chunk, the chunk's result, codes and base kept for then. */
-static lq_status fidelity_chunk(lq_run *run, const lq_task *t, const lq_chunk *c, merge_state *ts)
+/* Compute stage: when the output's scales come only with the last chunk, the chunk's codes and base kept
+ * for then (its result is kept where the merge wrote it). */
+static void keep_for_end(const lq_task *t, const lq_chunk *c, merge_state *ts)
+{
+	memcpy(ts->kept_out + c->elem0 / 2, c->out, c->out_len);
+	if (!ts->kept_whole)
+		memcpy(ts->kept_base + c->offset, c->in, c->len);
+	(void)t;
+}
+
+/* Measure thread: the chunk's fidelity terms, its result y in the aux buffer and its output in c->out. */
+static void fidelity_chunk(const lq_ctx *ctx, const lq_task *t, const lq_chunk *c, merge_state *ts)
 {
 	const lq_merge_args *m = &t->merge;
-	if (fidelity_at_end(m)) {
-		memcpy(ts->kept_out + c->elem0 / 2, c->out, c->out_len);
-		if (!ts->kept_whole)
-			memcpy(ts->kept_base + c->offset, c->in, c->len);
-		return LQ_OK;
-	}
-	lq_fidelity_range r = {.y = result_of(run, t, ts, c), .delta = true, .match = true};
+	lq_fidelity_range r = {.y = (const float *)c->aux, .delta = true, .match = true};
 	fidelity_base(m, ts, c, &r);
 	if (m->measure_given && m->measured.quantized)
 		r.m = codes_side(ts->measured + c->elem0 / 2, ts->measured_absmax, &m->measured.quant, m->base.dtype, c->elem0);
@@ -572,12 +588,12 @@ static lq_status fidelity_chunk(lq_run *run, const lq_task *t, const lq_chunk *c
 		r.m = codes_side(c->out, ts->requant.absmax, &m->requant.quant, m->base.dtype, c->elem0);
 	else
 		r.m = (lq_fidelity_side){.values = c->out, .dtype = m->out_dtype};
-	return lq_fidelity_add(run->ctx, &r, c->nelem, &ts->result.fidelity);
+	lq_fidelity_add_here(ctx, &r, c->nelem, &ts->result.fidelity);
 }
 
 /* After the last chunk of a requantization with double quantization: every term, over the kept chunks
  * (the base as the chunks gave it), in the chunks' order. */
-static lq_status fidelity_end(lq_run *run, const lq_task *t, merge_state *ts)
+static lq_status fidelity_end(lq_ctx *ctx, const lq_task *t, merge_state *ts)
 {
 	const lq_merge_args *m = &t->merge;
 	const int64_t n = (int64_t)merge_units(t), step = (int64_t)merge_chunk_units(t);
@@ -590,11 +606,24 @@ static lq_status fidelity_end(lq_run *run, const lq_task *t, merge_state *ts)
 				       .m = codes_side(ts->kept_out + e0 / 2, ts->requant.absmax, &m->requant.quant,
 						       m->base.dtype, e0)};
 		fidelity_base(m, ts, &c, &r);
-		lq_status st = lq_fidelity_add(run->ctx, &r, n - e0 < step ? n - e0 : step, &ts->result.fidelity);
+		lq_status st = lq_fidelity_add(ctx, &r, n - e0 < step ? n - e0 : step, &ts->result.fidelity);
 		if (st != LQ_OK)
 			return st;
 	}
 	return LQ_OK;
+}
+
+/* Measure thread, every chunk of a merge measured chunk by chunk: its terms. */
+static lq_status merge_measure(lq_ctx *ctx, const lq_task *t, const lq_chunk *c, void *state)
+{
+	fidelity_chunk(ctx, t, c, state);
+	return LQ_OK;
+}
+
+/* The slot's aux buffer of a merge measured chunk by chunk: the float32 result of its largest chunk. */
+static size_t merge_aux_bytes(const lq_task *t)
+{
+	return merge_measures(t) ? (size_t)merge_chunk_units(t) * 4 : 0;
 }
 
 /* The float32 result of a chunk (scratch) as the output's type, rounded to W's type first, as the merge
@@ -627,7 +656,8 @@ static lq_status write_rounded(lq_run *run, const lq_task *t, lq_chunk *c)
 {
 	const lq_merge_args *m = &t->merge;
 	const int64_t npieces = (c->nelem + LQ_STATS_PIECE - 1) / LQ_STATS_PIECE;
-	rounding_job j = {run->scratch, m->base.dtype, m->out_dtype, c->out, c->nelem, malloc((size_t)npieces * 8 + 8)};
+	rounding_job j = {result_of(run, t, NULL, c), m->base.dtype, m->out_dtype, c->out, c->nelem,
+			  malloc((size_t)npieces * 8 + 8)};
 	if (!j.bad)
 		return lq_fail(run->ctx, LQ_ERR_NOMEM, "out of memory");
 	lq_pool_run(run->ctx->pool, npieces, rounding_item, &j);
@@ -648,8 +678,7 @@ static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_
 	const bool measured = m->fidelity && m->nloras;
 	if (!m->requantize) {
 		c->out_len = (size_t)c->nelem * lq_dtype_size(m->out_dtype);
-		lq_status st = measured ? write_rounded(run, t, c) : LQ_OK;
-		return st == LQ_OK && measured ? fidelity_chunk(run, t, c, ts) : st;
+		return measured ? write_rounded(run, t, c) : LQ_OK; /* measured on the measure thread */
 	}
 	/* PEFT's 4-bit merge: the float32 sum quantized again, as QUANTIZE4 does */
 	int64_t bad = -1;
@@ -659,14 +688,14 @@ static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_
 		return fail_nonfinite_merge(run, t, c, bad, y);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
-	if (measured && (st = fidelity_chunk(run, t, c, ts)) != LQ_OK)
-		return st;
+	if (measured && fidelity_at_end(m))
+		keep_for_end(t, c, ts);
 	if (!c->last)
-		return LQ_OK;
+		return LQ_OK; /* a chunk measured by itself is, on the measure thread */
 	st = lq_group_out_finish(ctx, t, &m->requant, &ts->requant);
 	ts->result.nested_offset = ts->requant.offset;
 	if (st == LQ_OK && measured && fidelity_at_end(m)) {
-		st = fidelity_end(run, t, ts);
+		st = fidelity_end(ctx, t, ts);
 		kept_release(ts);
 	}
 	return st;
@@ -775,6 +804,9 @@ const lq_op_impl lq_op_merge = {
 	.free_side = merge_side_free,
 	.begin = merge_begin,
 	.compute = merge_compute,
+	.measures = merge_measures,
+	.measure = merge_measure,
+	.aux_bytes = merge_aux_bytes,
 	.write = merge_write,
 	.result = merge_result,
 	.free_state = merge_free,
