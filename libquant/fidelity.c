@@ -225,7 +225,7 @@ sums_in_place(const float *y, const side_reader *w, enum side_kind wk, const sid
 }
 
 /* The sums of a piece read in place: the loop specialized for a float bfloat16 base measured against its
- * 4-bit form (a float merge's M its values, a requantization's its codes), else general. */
+ * 4-bit form (a float merge: M its values), else general. */
 LQ_CLONES static void
 lanes_sums_in_place(const float *y, const lq_fidelity_side *w, const lq_fidelity_side *m, const lq_fidelity_side *a,
 		    const lq_fidelity_side *b, int64_t i0, int64_t n, double *delta2, double *dot, double *residual2,
@@ -241,9 +241,6 @@ lanes_sums_in_place(const float *y, const lq_fidelity_side *w, const lq_fidelity
 	if (wk == SIDE_BF16 && pb == &rw && ak == SIDE_CODES_BF16 && pa != &rw && mk == SIDE_BF16)
 		sums_in_place(y, &rw, SIDE_BF16, pm, SIDE_BF16, pa, SIDE_CODES_BF16, pb, SIDE_BF16, i0, n, delta2, dot,
 			      residual2, noise2);
-	else if (wk == SIDE_BF16 && pb == &rw && ak == SIDE_CODES_BF16 && pa != &rw && mk == SIDE_CODES_BF16)
-		sums_in_place(y, &rw, SIDE_BF16, pm, SIDE_CODES_BF16, pa, SIDE_CODES_BF16, pb, SIDE_BF16, i0, n, delta2,
-			      dot, residual2, noise2);
 	else
 		sums_in_place(y, &rw, wk, pm, mk, pa, ak, pb, bk, i0, n, delta2, dot, residual2, noise2);
 }
@@ -286,7 +283,11 @@ static void piece_sums(const fidelity_job *j, int64_t p, lq_fidelity_sums *out)
 	/* W16 is W itself when the float base is what was merged, and Wq is W when its 4-bit form was */
 	const bool w16_is_w = same_side(&r->w16, &r->w), wq_is_w = same_side(&r->wq, &r->w);
 	double delta2[LANES], dot[LANES], residual2[LANES], noise2[LANES];
-	if (n % LANES == 0 && side_in_place(&r->w) && (!r->match || side_in_place(&r->m)) &&
+	/* in place where at most one side is codes: two sides decoded lane group by lane group cost more than
+	 * the dequantization kernel's pass into a widened copy (a requantization's M and the base's Wq) */
+	const int codes = (r->w.codes != NULL) + (r->match && r->m.codes) + (r->noise && !w16_is_w && r->w16.codes) +
+			  (r->noise && !wq_is_w && r->wq.codes);
+	if (n % LANES == 0 && codes <= 1 && side_in_place(&r->w) && (!r->match || side_in_place(&r->m)) &&
 	    (!r->noise || ((w16_is_w || side_in_place(&r->w16)) && (wq_is_w || side_in_place(&r->wq))))) {
 		/* the noise's sides as below: W the second where it is one of them */
 		const lq_fidelity_side *a = w16_is_w ? &r->w : &r->w16, *b = wq_is_w ? &r->w : &r->wq;
