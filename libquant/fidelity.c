@@ -117,12 +117,7 @@ lanes_sums(const float *y, const float *w, const float *m, const float *a, const
 typedef uint32_t lanes_u32 __attribute__((vector_size(LANES * sizeof(uint32_t))));
 typedef uint16_t lanes_u16 __attribute__((vector_size(LANES * sizeof(uint16_t))));
 
-static bool side_in_place(const lq_fidelity_side *s)
-{
-	return s->dtype == LQ_DTYPE_BF16 || s->dtype == LQ_DTYPE_F32;
-}
-
-/* How a side's lanes are read: its kind, fixed for a piece. */
+/* How a side's lanes are read: its kind, fixed for a piece (SIDE_OTHER: widened, not read in place). */
 enum side_kind { SIDE_BF16, SIDE_F32, SIDE_CODES_BF16, SIDE_CODES_F32, SIDE_OTHER };
 
 static enum side_kind kind_of(const lq_fidelity_side *s)
@@ -287,8 +282,8 @@ static void piece_sums(const fidelity_job *j, int64_t p, lq_fidelity_sums *out)
 	 * the dequantization kernel's pass into a widened copy (a requantization's M and the base's Wq) */
 	const int codes = (r->w.codes != NULL) + (r->match && r->m.codes) + (r->noise && !w16_is_w && r->w16.codes) +
 			  (r->noise && !wq_is_w && r->wq.codes);
-	if (n % LANES == 0 && codes <= 1 && side_in_place(&r->w) && (!r->match || side_in_place(&r->m)) &&
-	    (!r->noise || ((w16_is_w || side_in_place(&r->w16)) && (wq_is_w || side_in_place(&r->wq))))) {
+	if (n % LANES == 0 && codes <= 1 && kind_of(&r->w) != SIDE_OTHER && (!r->match || kind_of(&r->m) != SIDE_OTHER) &&
+	    (!r->noise || ((w16_is_w || kind_of(&r->w16) != SIDE_OTHER) && (wq_is_w || kind_of(&r->wq) != SIDE_OTHER)))) {
 		/* the noise's sides as below: W the second where it is one of them */
 		const lq_fidelity_side *a = w16_is_w ? &r->w : &r->w16, *b = wq_is_w ? &r->w : &r->wq;
 		const lq_fidelity_side *na = r->noise ? (w16_is_w ? b : a) : &r->w, *nb = r->noise ? (w16_is_w ? a : b) : &r->w;
@@ -307,13 +302,14 @@ static void piece_item(void *arg, int64_t p)
 	piece_sums(j, p, &j->pieces[p]);
 }
 
-static void add_piece(lq_fidelity_sums *s, const lq_fidelity_sums *p)
+void lq_fidelity_sums_add(lq_fidelity_sums *a, const lq_fidelity_sums *b)
 {
-	s->elements += p->elements;
-	s->delta2 += p->delta2;
-	s->dot += p->dot;
-	s->residual2 += p->residual2;
-	s->noise2 += p->noise2;
+	a->elements += b->elements;
+	a->delta2 += b->delta2;
+	a->dot += b->dot;
+	a->residual2 += b->residual2;
+	a->noise2 += b->noise2;
+	a->has_noise |= b->has_noise;
 }
 
 void lq_fidelity_add_here(const lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s)
@@ -322,7 +318,7 @@ void lq_fidelity_add_here(const lq_ctx *ctx, const lq_fidelity_range *r, int64_t
 	for (int64_t p = 0; p * LQ_STATS_PIECE < n; p++) {
 		lq_fidelity_sums piece;
 		piece_sums(&j, p, &piece);
-		add_piece(s, &piece);
+		lq_fidelity_sums_add(s, &piece);
 	}
 	s->has_noise |= r->noise;
 }
@@ -337,7 +333,7 @@ lq_status lq_fidelity_add(lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq
 		return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");
 	lq_pool_run(ctx->pool, npieces, piece_item, &j);
 	for (int64_t p = 0; p < npieces; p++)
-		add_piece(s, &j.pieces[p]);
+		lq_fidelity_sums_add(s, &j.pieces[p]);
 	s->has_noise |= r->noise;
 	free(j.pieces);
 	return LQ_OK;

@@ -565,12 +565,11 @@ static void fidelity_base(const lq_merge_args *m, const merge_state *ts, const l
 
 /* Compute stage: when the output's scales come only with the last chunk, the chunk's codes and base kept
  * for then (its result is kept where the merge wrote it). */
-static void keep_for_end(const lq_task *t, const lq_chunk *c, merge_state *ts)
+static void keep_for_end(const lq_chunk *c, merge_state *ts)
 {
 	memcpy(ts->kept_out + c->elem0 / 2, c->out, c->out_len);
 	if (!ts->kept_whole)
 		memcpy(ts->kept_base + c->offset, c->in, c->len);
-	(void)t;
 }
 
 /* Measure thread: the chunk's fidelity terms, its result y in the aux buffer and its output in c->out. */
@@ -656,6 +655,7 @@ static lq_status write_rounded(lq_run *run, const lq_task *t, lq_chunk *c)
 {
 	const lq_merge_args *m = &t->merge;
 	const int64_t npieces = (c->nelem + LQ_STATS_PIECE - 1) / LQ_STATS_PIECE;
+	/* a float merge's result is never kept for the end: result_of needs no state */
 	rounding_job j = {result_of(run, t, NULL, c), m->base.dtype, m->out_dtype, c->out, c->nelem,
 			  malloc((size_t)npieces * 8 + 8)};
 	if (!j.bad)
@@ -689,7 +689,7 @@ static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
 	if (measured && fidelity_at_end(m))
-		keep_for_end(t, c, ts);
+		keep_for_end(c, ts);
 	if (!c->last)
 		return LQ_OK; /* a chunk measured by itself is, on the measure thread */
 	st = lq_group_out_finish(ctx, t, &m->requant, &ts->requant);

@@ -85,16 +85,6 @@ void fidelity_sort(fidelity_report *r)
 		qsort(r->v, r->n, sizeof *r->v, by_name);
 }
 
-static void sums_add(lq_fidelity_sums *a, const lq_fidelity_sums *b)
-{
-	a->elements += b->elements;
-	a->delta2 += b->delta2;
-	a->dot += b->dot;
-	a->residual2 += b->residual2;
-	a->noise2 += b->noise2;
-	a->has_noise |= b->has_noise;
-}
-
 /* The figures of sums s into o. */
 static void add_figures(cJSON *o, const lq_fidelity_sums *s, fidelity_limits limits)
 {
@@ -119,7 +109,7 @@ fidelity_layer *fidelity_layers(const fidelity_report *r, size_t *n)
 		fidelity_layer l = {.layer = layer};
 		for (size_t i = 0; i < r->n; i++)
 			if (r->v[i].layer == layer) {
-				sums_add(&l.sums, &r->v[i].sums);
+				lq_fidelity_sums_add(&l.sums, &r->v[i].sums);
 				l.modules++;
 			}
 		if (l.modules)
@@ -132,7 +122,7 @@ lq_fidelity_sums fidelity_overall(const fidelity_report *r)
 {
 	lq_fidelity_sums all = {0};
 	for (size_t i = 0; i < r->n; i++)
-		sums_add(&all, &r->v[i].sums);
+		lq_fidelity_sums_add(&all, &r->v[i].sums);
 	return all;
 }
 

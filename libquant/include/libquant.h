@@ -411,6 +411,10 @@ typedef struct lq_fidelity_sums {
 	double noise2;     /* sum of (W16 - Wq)^2 */
 } lq_fidelity_sums;
 
+/* Adds b's sums to a's (a range's after the ranges before it, a module's into its layer's): plain
+ * additions, so the order of the calls is the order of the sums. */
+LQ_API void lq_fidelity_sums_add(lq_fidelity_sums *a, const lq_fidelity_sums *b);
+
 /* What a task computed beyond its outputs' bytes, handed to the sink's task_done. */
 typedef struct lq_task_result {
 	float nested_offset;       /* a 4-bit output with double quantization (QUANTIZE4, MERGE requantized) */
