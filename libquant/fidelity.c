@@ -67,12 +67,23 @@ typedef struct lanes_acc {
 	lanes_f64 d2, dt, r2, n2;
 } lanes_acc;
 
+/* A lane group as doubles, lane by lane. Written out rather than with __builtin_convertvector, which GCC 12
+ * lowers to two half-width conversions and an insertion where one instruction converts the whole group. */
+static inline __attribute__((always_inline)) void lanes_wide(const lanes_f32 *x, lanes_f64 *out)
+{
+	*out = (lanes_f64){(*x)[0], (*x)[1], (*x)[2], (*x)[3], (*x)[4], (*x)[5], (*x)[6], (*x)[7]};
+}
+
 static inline __attribute__((always_inline)) void lanes_add(lanes_acc *s, const lanes_f32 *yf, const lanes_f32 *wf,
 							   const lanes_f32 *mf, const lanes_f32 *af, const lanes_f32 *bf)
 {
-	const lanes_f64 yk = __builtin_convertvector(*yf, lanes_f64), wk = __builtin_convertvector(*wf, lanes_f64),
-			mk = __builtin_convertvector(*mf, lanes_f64), d = yk - wk, e = mk - yk,
-			q = __builtin_convertvector(*af, lanes_f64) - __builtin_convertvector(*bf, lanes_f64);
+	lanes_f64 yk, wk, mk, ak, bk;
+	lanes_wide(yf, &yk);
+	lanes_wide(wf, &wk);
+	lanes_wide(mf, &mk);
+	lanes_wide(af, &ak);
+	lanes_wide(bf, &bk);
+	const lanes_f64 d = yk - wk, e = mk - yk, q = ak - bk;
 	s->d2 += d * d;
 	s->dt += (mk - wk) * d;
 	s->r2 += e * e;
@@ -115,6 +126,10 @@ lanes_sums(const float *y, const float *w, const float *m, const float *a, const
  * (which cost more than the sums). The same values as widen() gives, bit for bit: the code's value times
  * the block's scale with subnormals flushed (lq_mul_ftz), rounded to bfloat16 as lq_bf16_encode does. */
 typedef uint32_t lanes_u32 __attribute__((vector_size(LANES * sizeof(uint32_t))));
+
+/* 2^-100: its product with a table value other than zero (each at least 2^-8 in magnitude, at most 1) is a
+ * normal float */
+#define SAFE_SCALE 0x1p-100f
 typedef uint16_t lanes_u16 __attribute__((vector_size(LANES * sizeof(uint16_t))));
 
 /* How a side's lanes are read: its kind, fixed for a piece (SIDE_OTHER: widened, not read in place). */
@@ -173,11 +188,19 @@ static inline __attribute__((always_inline)) void side_lanes(const side_reader *
 #endif
 		v *= scale; /* a table value is normal or zero: lq_ftz leaves it */
 		memcpy(&u, &v, sizeof u);
-		const lanes_u32 sub = (u & 0x7f800000u) == 0; /* the product flushed */
-		u = (u & ~sub) | (u & 0x80000000u & sub);
-		if (kind == SIDE_CODES_BF16) {
-			const lanes_u32 nan = (u & 0x7fffffffu) > 0x7f800000u;
-			u = (((u >> 16) | 0x40) << 16 & nan) | ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16 << 16 & ~nan);
+		/* A scale of zero, or of a magnitude from SAFE_SCALE to the largest float, makes no product
+		 * subnormal and none a NaN: the flush and the NaN's case would change nothing, and are left out
+		 * of the common blocks. */
+		const float mag = __builtin_fabsf(scale);
+		if (!(mag == 0 || (mag >= SAFE_SCALE && mag <= __FLT_MAX__))) {
+			const lanes_u32 sub = (u & 0x7f800000u) == 0; /* the product flushed */
+			u = (u & ~sub) | (u & 0x80000000u & sub);
+			if (kind == SIDE_CODES_BF16) {
+				const lanes_u32 nan = (u & 0x7fffffffu) > 0x7f800000u;
+				u = (((u >> 16) | 0x40) << 16 & nan) | ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16 << 16 & ~nan);
+			}
+		} else if (kind == SIDE_CODES_BF16) {
+			u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
 		}
 	} else if (kind == SIDE_BF16) {
 		lanes_u16 h;
@@ -236,6 +259,9 @@ lanes_sums_in_place(const float *y, const lq_fidelity_side *w, const lq_fidelity
 	if (wk == SIDE_BF16 && pb == &rw && ak == SIDE_CODES_BF16 && pa != &rw && mk == SIDE_BF16)
 		sums_in_place(y, &rw, SIDE_BF16, pm, SIDE_BF16, pa, SIDE_CODES_BF16, pb, SIDE_BF16, i0, n, delta2, dot,
 			      residual2, noise2);
+	else if (wk == SIDE_CODES_BF16 && pb == &rw && ak == SIDE_BF16 && pa != &rw && pm && mk == SIDE_CODES_BF16)
+		sums_in_place(y, &rw, SIDE_CODES_BF16, pm, SIDE_CODES_BF16, pa, SIDE_BF16, pb, SIDE_CODES_BF16, i0, n,
+			      delta2, dot, residual2, noise2);
 	else
 		sums_in_place(y, &rw, wk, pm, mk, pa, ak, pb, bk, i0, n, delta2, dot, residual2, noise2);
 }
@@ -278,11 +304,11 @@ static void piece_sums(const fidelity_job *j, int64_t p, lq_fidelity_sums *out)
 	/* W16 is W itself when the float base is what was merged, and Wq is W when its 4-bit form was */
 	const bool w16_is_w = same_side(&r->w16, &r->w), wq_is_w = same_side(&r->wq, &r->w);
 	double delta2[LANES], dot[LANES], residual2[LANES], noise2[LANES];
-	/* in place where at most one side is codes: two sides decoded lane group by lane group cost more than
-	 * the dequantization kernel's pass into a widened copy (a requantization's M and the base's Wq) */
+	/* in place where at most two sides are codes (a requantization's M and the base's Wq): decoded lane
+	 * group by lane group, they cost less than the dequantization kernel's pass into widened copies */
 	const int codes = (r->w.codes != NULL) + (r->match && r->m.codes) + (r->noise && !w16_is_w && r->w16.codes) +
 			  (r->noise && !wq_is_w && r->wq.codes);
-	if (n % LANES == 0 && codes <= 1 && kind_of(&r->w) != SIDE_OTHER && (!r->match || kind_of(&r->m) != SIDE_OTHER) &&
+	if (n % LANES == 0 && codes <= 2 && kind_of(&r->w) != SIDE_OTHER && (!r->match || kind_of(&r->m) != SIDE_OTHER) &&
 	    (!r->noise || ((w16_is_w || kind_of(&r->w16) != SIDE_OTHER) && (wq_is_w || kind_of(&r->wq) != SIDE_OTHER)))) {
 		/* the noise's sides as below: W the second where it is one of them */
 		const lq_fidelity_side *a = w16_is_w ? &r->w : &r->w16, *b = wq_is_w ? &r->w : &r->wq;

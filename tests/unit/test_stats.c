@@ -223,7 +223,8 @@ TEST(fidelity_sums_read_sides_in_place)
 	float *w = malloc((size_t)n * 4), *y = malloc((size_t)n * 4), *m = malloc((size_t)n * 4),
 	      *wq = malloc((size_t)n * 4), *absmax = malloc((size_t)n * 4);
 	uint16_t *wb = malloc((size_t)n * 2), *mb = malloc((size_t)n * 2), *deq = malloc((size_t)n * 4);
-	uint8_t *codes = malloc((size_t)n / 2 + 1);
+	uint8_t *codes = malloc((size_t)n / 2 + 1), *mcodes = malloc((size_t)n / 2 + 1);
+	float *mabsmax = malloc((size_t)n * 4), *mq = malloc((size_t)n * 4);
 	for (size_t qt = 0; qt < 2; qt++)
 		for (size_t bsi = 0; bsi < 2; bsi++)
 			for (int deq_f32 = 0; deq_f32 < 2; deq_f32++) {
@@ -260,10 +261,26 @@ TEST(fidelity_sums_read_sides_in_place)
 				expected_fidelity(y, wq, m, w, wq, n, &want);
 				CHECK(same_bits(got.delta2, want.delta2) && same_bits(got.dot, want.dot) &&
 				      same_bits(got.residual2, want.residual2) && same_bits(got.noise2, want.noise2));
+				/* W and M both codes, W16 values (a requantization measured after its last chunk) */
+				CHECK_INT(lq_quantize_blocks_ref(m, LQ_DTYPE_F32, n, qtypes[qt], bs, mcodes, mabsmax, NULL), LQ_OK);
+				lq_dequantize_blocks_ref(mcodes, mabsmax, n, qtypes[qt], bs, dt, deq);
+				for (int64_t i = 0; i < n; i++)
+					mq[i] = lq_load_f32(deq, dt, i);
+				const lq_fidelity_side MQ = {.codes = mcodes, .absmax = mabsmax, .qtype = qtypes[qt],
+							     .blocksize = bs, .dtype = dt};
+				const lq_fidelity_range r3 = {.w = Q, .m = MQ, .w16 = W, .wq = Q, .y = y, .delta = true,
+							      .match = true, .noise = true};
+				got = (lq_fidelity_sums){0};
+				CHECK_INT(lq_fidelity_add(ctx, &r3, n, &got), LQ_OK);
+				expected_fidelity(y, wq, mq, w, wq, n, &want);
+				CHECK(same_bits(got.delta2, want.delta2) && same_bits(got.dot, want.dot) &&
+				      same_bits(got.residual2, want.residual2) && same_bits(got.noise2, want.noise2));
 				/* one block of codes in a range of zeros, with a scale that any other term would swamp */
 				/* subnormal (flushed first); normal, its products subnormal (flushed after); past bfloat16's
-				 * largest value; 1 + 3/256, whose product with the code 1.0 is a tie that rounds to even */
-				const float special[] = {1e-39f, -1e-39f, 3.4e38f, 2e-38f, 1.01171875f};
+				 * largest value; 1 + 3/256, whose product with the code 1.0 is a tie that rounds to even;
+				 * the least scale read without the flush (2^-100) and the float below it; infinite; NaN */
+				const float special[] = {1e-39f, -1e-39f, 3.4e38f, 2e-38f, 1.01171875f, 0x1p-100f,
+							 0x1.fffffep-101f, INFINITY, NAN};
 				for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
 					const float scale = special[k];
 					const lq_fidelity_side Qs = {.codes = codes, .absmax = &scale, .qtype = qtypes[qt],
@@ -280,11 +297,22 @@ TEST(fidelity_sums_read_sides_in_place)
 					got = (lq_fidelity_sums){0};
 					CHECK_INT(lq_fidelity_add(ctx, &rs, bs, &got), LQ_OK);
 					expected_fidelity(y, w, w, wq, w, bs, &want);
-					CHECK(same_bits(got.noise2, want.noise2));
+					CHECK(isnan(want.noise2) ? isnan(got.noise2) : same_bits(got.noise2, want.noise2));
 					/* flushed; the largest code past bfloat16's largest value (infinite), or float32's own */
-					CHECK(k < 2 ? got.noise2 == 0 : k > 2 || (deq_f32 ? isfinite(got.noise2) && got.noise2 > 1e76 : isinf(got.noise2)));
+					CHECK(k < 2 ? got.noise2 == 0 : k != 2 || (deq_f32 ? isfinite(got.noise2) && got.noise2 > 1e76 : isinf(got.noise2)));
+					/* the same block as both code sides, against bfloat16 values */
+					const lq_fidelity_range rq = {.w = Qs, .m = Qs, .w16 = W, .wq = Qs, .y = y, .delta = true,
+								      .match = true, .noise = true};
+					got = (lq_fidelity_sums){0};
+					CHECK_INT(lq_fidelity_add(ctx, &rq, bs, &got), LQ_OK);
+					expected_fidelity(y, wq, wq, w, wq, bs, &want);
+					CHECK(isnan(want.noise2) ? isnan(got.noise2) && isnan(got.delta2)
+								 : same_bits(got.noise2, want.noise2) && same_bits(got.delta2, want.delta2) &&
+									   same_bits(got.dot, want.dot) &&
+									   same_bits(got.residual2, want.residual2));
 				}
 			}
-	free(w), free(y), free(m), free(wq), free(absmax), free(wb), free(mb), free(deq), free(codes);
+	free(w), free(y), free(m), free(wq), free(absmax), free(wb), free(mb), free(deq), free(codes), free(mcodes),
+		free(mabsmax), free(mq);
 	lq_ctx_free(ctx);
 }
