@@ -171,6 +171,8 @@ static void merge_item(void *arg, int64_t item)
 		bad = lq_first_nonfinite(w, LQ_DTYPE_F32, r0 * cols, (r1 - r0) * cols);
 	}
 	mj->bad[item] = bad < 0 ? -1 : r0 * cols + bad;
+	if (job->rows_merged)
+		job->rows_merged(job->rows_merged_arg, r0 * cols, r1 * cols);
 	free(d);
 }
 
@@ -199,6 +201,11 @@ static lq_status cpu_merge_rows(lq_ctx *ctx, const lq_merge_job *job, uint64_t k
 	mj.rows_per_item = (nrows + items - 1) / (items ? items : 1);
 	if (mj.rows_per_item < 1)
 		mj.rows_per_item = 1;
+	/* the rows of an item a multiple of rows_align, unless that leaves a thread without an item */
+	const int64_t align = job->rows_align > 1 ? job->rows_align : 1,
+		      aligned = (mj.rows_per_item + align - 1) / align * align;
+	if ((nrows + aligned - 1) / aligned >= lq_ctx_threads(ctx))
+		mj.rows_per_item = aligned;
 	const int64_t nitems = (nrows + mj.rows_per_item - 1) / mj.rows_per_item;
 	if (!(mj.bad = malloc((size_t)nitems * sizeof *mj.bad)))
 		return lq_fail(ctx, LQ_ERR_NOMEM, "out of memory");

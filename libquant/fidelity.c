@@ -338,6 +338,12 @@ void lq_fidelity_sums_add(lq_fidelity_sums *a, const lq_fidelity_sums *b)
 	a->has_noise |= b->has_noise;
 }
 
+void lq_fidelity_piece(const lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, int64_t p, lq_fidelity_sums *out)
+{
+	const fidelity_job j = {.ctx = ctx, .r = r, .n = n};
+	piece_sums(&j, p, out);
+}
+
 void lq_fidelity_add_here(const lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s)
 {
 	const fidelity_job j = {.ctx = ctx, .r = r, .n = n};

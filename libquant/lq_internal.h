@@ -318,6 +318,9 @@ typedef struct lq_fidelity_range {
  * the same bits either way. */
 lq_status lq_fidelity_add(lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s);
 void lq_fidelity_add_here(const lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, lq_fidelity_sums *s);
+/* The terms of piece p alone (elements [p * LQ_STATS_PIECE, ...) of the n), into *out; its caller adds the
+ * pieces in order (lq_fidelity_sums_add) and sets has_noise, as lq_fidelity_add does. */
+void lq_fidelity_piece(const lq_ctx *ctx, const lq_fidelity_range *r, int64_t n, int64_t p, lq_fidelity_sums *out);
 
 /* The fastest kernels this CPU runs, found once. */
 typedef struct lq_cpu_kernels {
@@ -350,6 +353,12 @@ typedef struct lq_merge_job {
 	bool keep_last_unrounded;               /* the last sum stays float32 (a requantization follows) */
 	const int32_t *replace_of;              /* per row of W: the replacement row taking its place, or -1 */
 	const float *replace;                   /* the replacement rows, float32 already rounded to W's type */
+	/* CPU only, optional: called on a pool thread as soon as the rows of elements [e0, e1) of this job are
+	 * merged (and, with keep_last_unrounded, still float32 in w), while they are in cache; the rows each
+	 * call covers a multiple of rows_align where that leaves every thread work */
+	void (*rows_merged)(void *arg, int64_t e0, int64_t e1);
+	void *rows_merged_arg;
+	int64_t rows_align;
 } lq_merge_job;
 
 /* Merges rows [r0, r1) in place; d is scratch for LQ_MERGE_GROUP rows (LQ_MERGE_GROUP * cols floats). */

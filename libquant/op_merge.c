@@ -6,10 +6,11 @@
  * inputs, read whole before the first chunk and kept as float32 to the last. A float base read as its
  * 4-bit quantize-dequantize (as_4bit: loramerge --base-as) is read whole and quantized first, its codes
  * kept in the state (half a byte a parameter) and dequantized chunk by chunk as a 4-bit base's are.
- * With fidelity, the float32 result of each chunk is measured against the base (fidelity.c), on the
- * executor's measure thread while the next chunks are merged: the result is left in the slot's aux
- * buffer; when the output's scales are known only after the last chunk (a requantization with double
- * quantization), the results and codes are kept, and measured after the last chunk on the pool.
+ * With fidelity, the float32 result of each chunk is measured against the base (fidelity.c): a float
+ * merge's piece by piece as the pool rounds it to the output's type; a requantization's on the executor's
+ * measure thread while the next chunks are merged (the result left in the slot's aux buffer), or, when the
+ * output's scales are known only after the last chunk (double quantization), over the results and codes
+ * kept until then, on the pool.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -103,13 +104,14 @@ static bool fidelity_at_end(const lq_merge_args *m)
 	return m->fidelity && m->nloras && m->requantize && m->requant.quant.double_quant && !m->measure_given;
 }
 
-/* Whether the merge's fidelity is measured chunk by chunk, on the executor's measure thread (op->measure)
- * while the next chunks are merged. Measured after the last chunk, it is summed on the pool by the
- * compute stage: alone on the measure thread, a whole weight's terms took longer than the few chunks the
- * slots let the compute stage run ahead. */
+/* Whether a requantization's fidelity is measured chunk by chunk, on the executor's measure thread
+ * (op->measure) while the next chunks are merged. Measured after the last chunk, it is summed on the pool
+ * by the compute stage: alone on the measure thread, a whole weight's terms took longer than the few
+ * chunks the slots let the compute stage run ahead. A float merge's is summed piece by piece as its result
+ * is rounded to the output's type, in cache (write_rounded). */
 static bool merge_measures(const lq_task *t)
 {
-	return t->merge.fidelity && t->merge.nloras && !fidelity_at_end(&t->merge);
+	return t->merge.fidelity && t->merge.nloras && t->merge.requantize && !fidelity_at_end(&t->merge);
 }
 
 /* The bytes of a given M of n elements: codes or values. */
@@ -572,11 +574,12 @@ static void keep_for_end(const lq_chunk *c, merge_state *ts)
 		memcpy(ts->kept_base + c->offset, c->in, c->len);
 }
 
-/* Measure thread: the chunk's fidelity terms, its result y in the aux buffer and its output in c->out. */
-static void fidelity_chunk(const lq_ctx *ctx, const lq_task *t, const lq_chunk *c, merge_state *ts)
+/* What chunk c's fidelity terms read: its result y and its output in c->out, or the M given. */
+static void chunk_range(const lq_task *t, const lq_chunk *c, const merge_state *ts, const float *y,
+			lq_fidelity_range *out)
 {
 	const lq_merge_args *m = &t->merge;
-	lq_fidelity_range r = {.y = (const float *)c->aux, .delta = true, .match = true};
+	lq_fidelity_range r = {.y = y, .delta = true, .match = true};
 	fidelity_base(m, ts, c, &r);
 	if (m->measure_given && m->measured.quantized)
 		r.m = codes_side(ts->measured + c->elem0 / 2, ts->measured_absmax, &m->measured.quant, m->base.dtype, c->elem0);
@@ -587,7 +590,7 @@ static void fidelity_chunk(const lq_ctx *ctx, const lq_task *t, const lq_chunk *
 		r.m = codes_side(c->out, ts->requant.absmax, &m->requant.quant, m->base.dtype, c->elem0);
 	else
 		r.m = (lq_fidelity_side){.values = c->out, .dtype = m->out_dtype};
-	lq_fidelity_add_here(ctx, &r, c->nelem, &ts->result.fidelity);
+	*out = r;
 }
 
 /* After the last chunk of a requantization with double quantization: every term, over the kept chunks
@@ -612,10 +615,14 @@ static lq_status fidelity_end(lq_ctx *ctx, const lq_task *t, merge_state *ts)
 	return LQ_OK;
 }
 
-/* Measure thread, every chunk of a merge measured chunk by chunk: its terms. */
+/* Measure thread, every chunk of a requantization measured chunk by chunk: its terms, its result y in the
+ * aux buffer. */
 static lq_status merge_measure(lq_ctx *ctx, const lq_task *t, const lq_chunk *c, void *state)
 {
-	fidelity_chunk(ctx, t, c, state);
+	merge_state *ts = state;
+	lq_fidelity_range r;
+	chunk_range(t, c, ts, (const float *)c->aux, &r);
+	lq_fidelity_add_here(ctx, &r, c->nelem, &ts->result.fidelity);
 	return LQ_OK;
 }
 
@@ -626,18 +633,25 @@ static size_t merge_aux_bytes(const lq_task *t)
 }
 
 /* The float32 result of a chunk (scratch) as the output's type, rounded to W's type first, as the merge
- * itself writes it (merge.c): for a merge whose fidelity is measured. In pieces on the pool. */
+ * itself writes it (merge.c), for a merge whose fidelity is measured: piece by piece, each piece's
+ * fidelity terms taken while it is in cache (the pieces of lq_fidelity_add: the same bits). On the CPU the
+ * merge hands over each item's rows as soon as they are merged (rows_merged): the pieces within them are
+ * done there, the rest (those across two items, or all, after a GPU) on the pool after the merge. */
 typedef struct rounding_job {
 	const float *y;
 	lq_dtype dtype, out_dtype;
 	void *out;
-	int64_t n;
-	int64_t *bad; /* per piece: its first element the output's type cannot hold, or -1 */
+	int64_t n, npieces;
+	const lq_ctx *ctx;
+	lq_fidelity_range range;
+	int64_t *bad;              /* per piece: its first element the output's type cannot hold, or -1 */
+	lq_fidelity_sums *pieces;  /* per piece: its terms */
+	unsigned char *done;       /* per piece: rounded and measured already */
+	int64_t *left;             /* the pieces not done by the merge */
 } rounding_job;
 
-static void rounding_item(void *arg, int64_t p)
+static void rounding_piece(rounding_job *j, int64_t p)
 {
-	rounding_job *j = arg;
 	const int64_t i = p * LQ_STATS_PIECE, k = j->n - i < LQ_STATS_PIECE ? j->n - i : LQ_STATS_PIECE;
 	if (j->dtype == j->out_dtype) { /* storing rounds once, as rounding first would */
 		lq_store_f32_n(j->out, j->out_dtype, i, k, j->y + i);
@@ -649,36 +663,101 @@ static void rounding_item(void *arg, int64_t p)
 	/* a finite sum that the output's type cannot hold, found while the piece is in cache */
 	const int64_t bad = lq_first_nonfinite(j->out, j->out_dtype, i, k);
 	j->bad[p] = bad < 0 ? -1 : i + bad;
+	lq_fidelity_piece(j->ctx, &j->range, j->n, p, &j->pieces[p]);
+	j->done[p] = 1;
 }
 
-static lq_status write_rounded(lq_run *run, const lq_task *t, lq_chunk *c)
+/* The merge's hook: the pieces wholly within elements [e0, e1) (the last one, short, where e1 ends the
+ * chunk). */
+static void rounding_rows_merged(void *arg, int64_t e0, int64_t e1)
+{
+	rounding_job *j = arg;
+	for (int64_t p = (e0 + LQ_STATS_PIECE - 1) / LQ_STATS_PIECE; p < j->npieces; p++) {
+		const int64_t end = (p + 1) * LQ_STATS_PIECE < j->n ? (p + 1) * LQ_STATS_PIECE : j->n;
+		if (end > e1)
+			break;
+		rounding_piece(j, p);
+	}
+}
+
+static void rounding_item(void *arg, int64_t k)
+{
+	rounding_job *j = arg;
+	rounding_piece(j, j->left[k]);
+}
+
+static void rounding_free(rounding_job *j)
+{
+	free(j->bad);
+	free(j->pieces);
+	free(j->done);
+	free(j->left);
+}
+
+static lq_status rounding_begin(lq_run *run, const lq_task *t, const lq_chunk *c, merge_state *ts, rounding_job *j)
 {
 	const lq_merge_args *m = &t->merge;
 	const int64_t npieces = (c->nelem + LQ_STATS_PIECE - 1) / LQ_STATS_PIECE;
-	/* a float merge's result is never kept for the end: result_of needs no state */
-	rounding_job j = {result_of(run, t, NULL, c), m->base.dtype, m->out_dtype, c->out, c->nelem,
-			  malloc((size_t)npieces * 8 + 8)};
-	if (!j.bad)
+	*j = (rounding_job){.y = result_of(run, t, ts, c), .dtype = m->base.dtype, .out_dtype = m->out_dtype,
+			    .out = c->out, .n = c->nelem, .npieces = npieces, .ctx = run->ctx,
+			    .bad = malloc((size_t)npieces * sizeof *j->bad + 1),
+			    .pieces = malloc((size_t)npieces * sizeof *j->pieces + 1), .done = calloc((size_t)npieces + 1, 1),
+			    .left = malloc((size_t)npieces * sizeof *j->left + 1)};
+	chunk_range(t, c, ts, j->y, &j->range);
+	if (!j->bad || !j->pieces || !j->done || !j->left) {
+		rounding_free(j);
 		return lq_fail(run->ctx, LQ_ERR_NOMEM, "out of memory");
-	lq_pool_run(run->ctx->pool, npieces, rounding_item, &j);
+	}
+	return LQ_OK;
+}
+
+/* After the merge: the pieces it did not do, then the first element the output cannot hold, or the
+ * pieces' terms added in order. */
+static lq_status rounding_end(lq_run *run, const lq_task *t, lq_chunk *c, merge_state *ts, rounding_job *j)
+{
+	int64_t nleft = 0;
+	for (int64_t p = 0; p < j->npieces; p++)
+		if (!j->done[p])
+			j->left[nleft++] = p;
+	lq_pool_run(run->ctx->pool, nleft, rounding_item, j);
 	int64_t bad = -1;
-	for (int64_t p = 0; p < npieces && bad < 0; p++)
-		bad = j.bad[p]; /* the pieces in element order: the first found is the smallest */
-	free(j.bad);
-	return bad >= 0 ? fail_nonfinite_merge(run, t, c, bad, NULL) : LQ_OK;
+	for (int64_t p = 0; p < j->npieces && bad < 0; p++)
+		bad = j->bad[p]; /* the pieces in element order: the first found is the smallest */
+	lq_status st = LQ_OK;
+	if (bad >= 0) {
+		st = fail_nonfinite_merge(run, t, c, bad, NULL);
+	} else {
+		for (int64_t p = 0; p < j->npieces; p++)
+			lq_fidelity_sums_add(&ts->result.fidelity, &j->pieces[p]);
+		ts->result.fidelity.has_noise |= j->range.noise;
+	}
+	rounding_free(j);
+	return st;
+}
+
+/* The rows an item of the merge covers, a multiple of this, make whole pieces: LQ_STATS_PIECE / gcd. */
+static int64_t piece_rows(int64_t cols)
+{
+	int64_t a = LQ_STATS_PIECE, b = cols > 0 ? cols : 1;
+	while (b) {
+		const int64_t r = a % b;
+		a = b;
+		b = r;
+	}
+	return LQ_STATS_PIECE / a;
 }
 
 /* After the rows of a chunk are merged (in c->out, or as float32 in the scratch buffer for a
  * requantization or a measured merge) and found finite: the output's length, or the requantization; the
  * fidelity terms. */
-static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_state *ts)
+static lq_status merge_finish(lq_run *run, const lq_task *t, lq_chunk *c, merge_state *ts, rounding_job *rounding)
 {
 	const lq_merge_args *m = &t->merge;
 	lq_ctx *ctx = run->ctx;
 	const bool measured = m->fidelity && m->nloras;
 	if (!m->requantize) {
 		c->out_len = (size_t)c->nelem * lq_dtype_size(m->out_dtype);
-		return measured ? write_rounded(run, t, c) : LQ_OK; /* measured on the measure thread */
+		return rounding ? rounding_end(run, t, c, ts, rounding) : LQ_OK;
 	}
 	/* PEFT's 4-bit merge: the float32 sum quantized again, as QUANTIZE4 does */
 	int64_t bad = -1;
@@ -711,17 +790,26 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 	lq_ctx *ctx = run->ctx;
 	const int64_t cols = m->cols, nrows = c->nelem / (cols ? cols : 1), row0 = c->elem0 / (cols ? cols : 1);
 	float *scratch = result_of(run, t, ts, c);
-	const lq_merge_job job = {.kernels = ctx->cpu, .w = scratch, .row0 = row0, .rows = m->rows, .cols = cols,
-				  .dtype = m->base.dtype, .loras = m->loras, .nloras = m->nloras, .a = ts->a, .b = ts->b,
-				  .bt = ts->bt, .magnitude = ts->magnitude, .col_factor = ts->col_factor,
-				  .row_plan = &ts->row_plan, .keep_last_unrounded = result_unrounded(m),
-				  .replace_of = ts->replace_of, .replace = ts->replace};
 	/* the merge, and the dequantization of a 4-bit base within it, made to fail by the unit tests */
 	lq_status st = lq_test_injected(ctx, LQ_TEST_STEP_MERGE);
 	if (st == LQ_OK && base_4bit(m))
 		st = lq_test_injected(ctx, LQ_TEST_STEP_DEQUANTIZE);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
+	/* a measured float merge rounds and measures its rows as the CPU merges them */
+	rounding_job rounding, *rj = NULL;
+	if (!m->requantize && m->fidelity && m->nloras) {
+		if ((st = rounding_begin(run, t, c, ts, &rounding)) != LQ_OK)
+			return st;
+		rj = &rounding;
+	}
+	const lq_merge_job job = {.kernels = ctx->cpu, .w = scratch, .row0 = row0, .rows = m->rows, .cols = cols,
+				  .dtype = m->base.dtype, .loras = m->loras, .nloras = m->nloras, .a = ts->a, .b = ts->b,
+				  .bt = ts->bt, .magnitude = ts->magnitude, .col_factor = ts->col_factor,
+				  .row_plan = &ts->row_plan, .keep_last_unrounded = result_unrounded(m),
+				  .replace_of = ts->replace_of, .replace = ts->replace,
+				  .rows_merged = rj ? rounding_rows_merged : NULL, .rows_merged_arg = rj,
+				  .rows_align = rj ? piece_rows(cols) : 1};
 	const lq_backend *be = LQ_BACKEND(ctx, merge_rows);
 	if (!be->merge_suits(ctx, &job))
 		be = &lq_backend_cpu;
@@ -734,13 +822,15 @@ static lq_status merge_compute(lq_run *run, const lq_task *t, lq_chunk *c, void 
 			    codes ? ts->base_absmax + c->elem0 / m->base.quant.blocksize : NULL,
 			    m->base.quant.qtype, m->base.quant.blocksize, result_unrounded(m) ? (void *)y : (void *)c->out,
 			    result_unrounded(m) ? LQ_DTYPE_F32 : m->out_dtype, &bad);
+	if (st != LQ_OK && rj)
+		rounding_free(rj);
 	if (st == LQ_ERR_NONFINITE)
 		return fail_nonfinite_merge(run, t, c, bad, result_unrounded(m) ? y : NULL);
 	if (st != LQ_OK)
 		return lq_fail_task(ctx, st, t->origin, t->name);
 	if (y != scratch && result_unrounded(m))
 		memcpy(scratch, y, (size_t)c->nelem * 4);
-	return merge_finish(run, t, c, ts);
+	return merge_finish(run, t, c, ts, rj);
 }
 
 static lq_status merge_write(const lq_sink *sink, const lq_task *t, const lq_chunk *c, void *state)

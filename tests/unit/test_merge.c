@@ -231,10 +231,14 @@ static void check_fidelity(const merge_case *c, const lq_fidelity_sums *got, con
 }
 
 /* The merge of task t (just run with its fidelity measured, its output in m) run again with that output
- * given as M (lq_merge_args.measure_given: qinspect --adapter BASE MERGED) and written nowhere: the same
- * sums, bit for bit. */
-static void measure_given(lq_ctx *ctx, const merge_case *c, const lq_task *t, mem *m)
+ * given as M (lq_merge_args.measure_given: qinspect --adapter BASE MERGED) and written nowhere, on one
+ * thread (the merge's items cut otherwise: other pieces measured as their rows are merged, others after):
+ * the same sums, bit for bit. */
+static void measure_given(const merge_case *c, const lq_task *t, mem *m)
 {
+	lq_ctx *ctx = util_ctx(1);
+	if (!ctx)
+		return;
 	const int64_t n = c->rows * c->cols, nb = lq_quant_nblocks(n, 64);
 	lq_task g = *t;
 	mem again = *m;
@@ -260,6 +264,7 @@ static void measure_given(lq_ctx *ctx, const merge_case *c, const lq_task *t, me
 		 again.fidelity.has_noise != m->fidelity.has_noise || again.fidelity.noise2 != m->fidelity.noise2)
 		test_fail(__FILE__, __LINE__, "%s: M given: dot %.17g residual2 %.17g, the merge's own %.17g %.17g", c->name,
 			  again.fidelity.dot, again.fidelity.residual2, m->fidelity.dot, m->fidelity.residual2);
+	lq_ctx_free(ctx);
 }
 
 static void run_case(const merge_case *c, util_rng *rng, bool fidelity)
@@ -390,7 +395,7 @@ static void run_case(const merge_case *c, util_rng *rng, bool fidelity)
 		float *wq = c->quantized_base ? NULL : nf4_roundtrip(ctx, base, n, c->dtype);
 		check_fidelity(c, &m.fidelity, base, wq ? base : NULL, wq, y, held, n);
 		free(held), free(wq);
-		measure_given(ctx, c, &t, &m);
+		measure_given(c, &t, &m);
 	}
 	free(base), free(y);
 	if (st == LQ_OK && c->requantize) {
