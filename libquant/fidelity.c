@@ -1,12 +1,11 @@
 /*
  * fidelity.c: the merge-fidelity sums (libquant.h, lq_fidelity_sums) of a range of a weight's elements.
- * Each piece of LQ_STATS_PIECE elements is widened to float32 (a 4-bit side dequantized and rounded to
- * its type, as the merge reads it), summed in double with separate multiplications and additions
- * (-ffp-contract=off) in eight interleaved lanes (piece_item), on the pool; the pieces' sums are then
- * added in order, so that every
- * backend and thread count gives the same bits. The merge hands its float32 result, computed by either
- * backend, to these sums on the host.
- */
+ * Each piece of LQ_STATS_PIECE elements is summed in double with separate multiplications and additions
+ * (-ffp-contract=off) in eight interleaved lanes, its sides read in place (bfloat16 or float32 values, or
+ * 4-bit codes decoded in registers) or, for other types, widened to float32 first (a 4-bit side
+ * dequantized and rounded to its type, as the merge reads it); the pieces' sums are then added in order,
+ * so that every backend and thread count gives the same bits. The merge hands its float32 result, computed
+ * by either backend, to these sums on the host. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +73,16 @@ static inline __attribute__((always_inline)) void lanes_wide(const lanes_f32 *x,
 	*out = (lanes_f64){(*x)[0], (*x)[1], (*x)[2], (*x)[3], (*x)[4], (*x)[5], (*x)[6], (*x)[7]};
 }
 
+static inline __attribute__((always_inline)) void lanes_add_wide(lanes_acc *s, const lanes_f64 *y, const lanes_f64 *w,
+								const lanes_f64 *m, const lanes_f64 *a, const lanes_f64 *b)
+{
+	const lanes_f64 d = *y - *w, e = *m - *y, q = *a - *b;
+	s->d2 += d * d;
+	s->dt += (*m - *w) * d;
+	s->r2 += e * e;
+	s->n2 += q * q;
+}
+
 static inline __attribute__((always_inline)) void lanes_add(lanes_acc *s, const lanes_f32 *yf, const lanes_f32 *wf,
 							   const lanes_f32 *mf, const lanes_f32 *af, const lanes_f32 *bf)
 {
@@ -83,11 +92,7 @@ static inline __attribute__((always_inline)) void lanes_add(lanes_acc *s, const 
 	lanes_wide(mf, &mk);
 	lanes_wide(af, &ak);
 	lanes_wide(bf, &bk);
-	const lanes_f64 d = yk - wk, e = mk - yk, q = ak - bk;
-	s->d2 += d * d;
-	s->dt += (mk - wk) * d;
-	s->r2 += e * e;
-	s->n2 += q * q;
+	lanes_add_wide(s, &yk, &wk, &mk, &ak, &bk);
 }
 
 /* The sums stay in registers, stored once at the end (summed through the pointers, which may alias, every
@@ -122,15 +127,13 @@ lanes_sums(const float *y, const float *w, const float *m, const float *a, const
 /* ------------------------------------------------------------ sides read in place (the common case) */
 
 /* The sides of the common merges, bfloat16 or float32 values, or 4-bit codes dequantized to either, are
- * loaded lane group by lane group straight from their bytes, in registers: no widened copy of the piece
+ * loaded two lane groups at a time straight from their bytes, in registers: no widened copy of the piece
  * (which cost more than the sums). The same values as widen() gives, bit for bit: the code's value times
  * the block's scale with subnormals flushed (lq_mul_ftz), rounded to bfloat16 as lq_bf16_encode does. */
-typedef uint32_t lanes_u32 __attribute__((vector_size(LANES * sizeof(uint32_t))));
 
 /* 2^-100: its product with a table value other than zero (each at least 2^-8 in magnitude, at most 1) is a
  * normal float */
 #define SAFE_SCALE 0x1p-100f
-typedef uint16_t lanes_u16 __attribute__((vector_size(LANES * sizeof(uint16_t))));
 
 /* How a side's lanes are read: its kind, fixed for a piece (SIDE_OTHER: widened, not read in place). */
 enum side_kind { SIDE_BF16, SIDE_F32, SIDE_CODES_BF16, SIDE_CODES_F32, SIDE_OTHER };
@@ -144,13 +147,19 @@ static enum side_kind kind_of(const lq_fidelity_side *s)
 	return s->dtype == LQ_DTYPE_BF16 ? SIDE_BF16 : SIDE_F32;
 }
 
-/* A side as read in place: its bytes, and for codes the table as two lane groups (the values of codes
- * 0-7 and 8-15) and log2 of the block size (a power of two, a multiple of LANES). */
+/* Sides are read two lane groups at a time (a pair: 16 elements, within one block, every block size being
+ * a power of two of at least LQ_BLOCKSIZE_MIN), each step of the decoding one operation on the pair. */
+#define PAIR (2 * LANES)
+typedef float pair_f32 __attribute__((vector_size(PAIR * sizeof(float))));
+typedef uint32_t pair_u32 __attribute__((vector_size(PAIR * sizeof(uint32_t))));
+typedef uint16_t pair_u16 __attribute__((vector_size(PAIR * sizeof(uint16_t))));
+
+/* A side as read in place: its bytes, and for codes the table (16 values) and log2 of the block size. */
 typedef struct side_reader {
 	const void *values;
 	const uint8_t *codes;
 	const float *absmax;
-	lanes_f32 lo, hi;
+	pair_f32 table;
 	int block_shift;
 } side_reader;
 
@@ -158,33 +167,34 @@ static void side_reader_init(side_reader *r, const lq_fidelity_side *s)
 {
 	*r = (side_reader){.values = s->values, .codes = s->codes, .absmax = s->absmax};
 	if (s->codes) {
-		const float *table = lq_code_table(s->qtype);
-		memcpy(&r->lo, table, sizeof r->lo);
-		memcpy(&r->hi, table + LANES, sizeof r->hi);
+		memcpy(&r->table, lq_code_table(s->qtype), sizeof r->table);
 		while (((int64_t)1 << r->block_shift) < s->blocksize)
 			r->block_shift++;
 	}
 }
 
-/* The lane group of a side at element i, by its kind (a constant where the caller specializes). */
-static inline __attribute__((always_inline)) void side_lanes(const side_reader *r, enum side_kind kind, int64_t i,
-							     lanes_f32 *f)
+/* The pair of lane groups of a side at element i (a multiple of PAIR), by its kind (a constant where the
+ * caller specializes). */
+static inline __attribute__((always_inline)) void side_pair(const side_reader *r, enum side_kind kind, int64_t i,
+							    pair_f32 *f)
 {
-	lanes_u32 u;
+	pair_u32 u;
 	if (kind == SIDE_CODES_BF16 || kind == SIDE_CODES_F32) {
-		/* a lane group is within one block; element i's code is the high nibble of byte i / 2 when i is
-		 * even */
-		uint32_t word;
-		memcpy(&word, r->codes + i / 2, sizeof word);
-		const lanes_u32 shift = {4, 0, 12, 8, 20, 16, 28, 24};
-		const lanes_u32 code = (((lanes_u32){0} + word) >> shift) & 15;
+		/* the pair's two words of codes, each in its group's lanes; element i's code is the high nibble of
+		 * byte i / 2 when i is even */
+		uint32_t word[2];
+		memcpy(word, r->codes + i / 2, sizeof word);
+		const pair_u32 words = {word[0], word[0], word[0], word[0], word[0], word[0], word[0], word[0],
+					word[1], word[1], word[1], word[1], word[1], word[1], word[1], word[1]};
+		const pair_u32 shift = {4, 0, 12, 8, 20, 16, 28, 24, 4, 0, 12, 8, 20, 16, 28, 24};
+		const pair_u32 code = (words >> shift) & 15;
 		const float scale = lq_ftz(r->absmax[i >> r->block_shift]);
-		lanes_f32 v;
+		pair_f32 v;
 #if defined(__GNUC__) && !defined(__clang__)
-		v = __builtin_shuffle(r->lo, r->hi, code);
+		v = __builtin_shuffle(r->table, code);
 #else
-		for (int k = 0; k < LANES; k++)
-			v[k] = code[k] < LANES ? r->lo[code[k]] : r->hi[code[k] - LANES];
+		for (int k = 0; k < PAIR; k++)
+			v[k] = r->table[code[k]];
 #endif
 		v *= scale; /* a table value is normal or zero: lq_ftz leaves it */
 		memcpy(&u, &v, sizeof u);
@@ -193,26 +203,35 @@ static inline __attribute__((always_inline)) void side_lanes(const side_reader *
 		 * of the common blocks. */
 		const float mag = __builtin_fabsf(scale);
 		if (!(mag == 0 || (mag >= SAFE_SCALE && mag <= __FLT_MAX__))) {
-			const lanes_u32 sub = (u & 0x7f800000u) == 0; /* the product flushed */
+			const pair_u32 sub = (u & 0x7f800000u) == 0; /* the product flushed */
 			u = (u & ~sub) | (u & 0x80000000u & sub);
 			if (kind == SIDE_CODES_BF16) {
-				const lanes_u32 nan = (u & 0x7fffffffu) > 0x7f800000u;
+				const pair_u32 nan = (u & 0x7fffffffu) > 0x7f800000u;
 				u = (((u >> 16) | 0x40) << 16 & nan) | ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16 << 16 & ~nan);
 			}
 		} else if (kind == SIDE_CODES_BF16) {
 			u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
 		}
 	} else if (kind == SIDE_BF16) {
-		lanes_u16 h;
+		pair_u16 h;
 		memcpy(&h, (const uint16_t *)r->values + i, sizeof h);
-		u = __builtin_convertvector(h, lanes_u32) << 16;
+		/* widened lane by lane, as lanes_wide: one instruction */
+		u = (pair_u32){h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]}
+		    << 16;
 	} else {
 		memcpy(&u, (const float *)r->values + i, sizeof u);
 	}
 	memcpy(f, &u, sizeof *f);
 }
 
-/* The lanes' sums of elements [i0, i0 + n) (a whole number of lanes) read in place: W, M (y for it where
+/* Group g (0 or 1) of a pair as doubles, lane by lane (as lanes_wide). */
+static inline __attribute__((always_inline)) void pair_wide(const pair_f32 *x, int g, lanes_f64 *out)
+{
+	const float *v = (const float *)x + g * LANES;
+	*out = (lanes_f64){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+}
+
+/* The lanes' sums of elements [i0, i0 + n) (a whole number of pairs) read in place: W, M (y for it where
  * m is NULL), the noise's sides a, b (either W itself). The kinds are constants where the caller
  * specializes the loop for the common merges. */
 static inline __attribute__((always_inline)) void
@@ -221,23 +240,32 @@ sums_in_place(const float *y, const side_reader *w, enum side_kind wk, const sid
 	      double *delta2, double *dot, double *residual2, double *noise2)
 {
 	lanes_acc s = {0};
-	for (int64_t k = i0; k < i0 + n; k += LANES) {
-		lanes_f32 yf, wf, mf, af, bf;
+	for (int64_t k = i0; k < i0 + n; k += PAIR) {
+		pair_f32 yf, wf, mf, af, bf;
 		memcpy(&yf, y + k, sizeof yf);
-		side_lanes(w, wk, k, &wf);
+		side_pair(w, wk, k, &wf);
 		if (m)
-			side_lanes(m, mk, k, &mf);
+			side_pair(m, mk, k, &mf);
 		else
 			mf = yf;
 		if (a == w)
 			af = wf;
 		else
-			side_lanes(a, ak, k, &af);
+			side_pair(a, ak, k, &af);
 		if (b == w)
 			bf = wf;
 		else
-			side_lanes(b, bk, k, &bf);
-		lanes_add(&s, &yf, &wf, &mf, &af, &bf);
+			side_pair(b, bk, k, &bf);
+		/* the first group, then the second: each lane's elements in order */
+		for (int g = 0; g < 2; g++) {
+			lanes_f64 yd, wd, md, ad, bd;
+			pair_wide(&yf, g, &yd);
+			pair_wide(&wf, g, &wd);
+			pair_wide(&mf, g, &md);
+			pair_wide(&af, g, &ad);
+			pair_wide(&bf, g, &bd);
+			lanes_add_wide(&s, &yd, &wd, &md, &ad, &bd);
+		}
 	}
 	lanes_store(&s, delta2, dot, residual2, noise2);
 }
@@ -308,7 +336,7 @@ static void piece_sums(const fidelity_job *j, int64_t p, lq_fidelity_sums *out)
 	 * group by lane group, they cost less than the dequantization kernel's pass into widened copies */
 	const int codes = (r->w.codes != NULL) + (r->match && r->m.codes) + (r->noise && !w16_is_w && r->w16.codes) +
 			  (r->noise && !wq_is_w && r->wq.codes);
-	if (n % LANES == 0 && codes <= 2 && kind_of(&r->w) != SIDE_OTHER && (!r->match || kind_of(&r->m) != SIDE_OTHER) &&
+	if (n % PAIR == 0 && codes <= 2 && kind_of(&r->w) != SIDE_OTHER && (!r->match || kind_of(&r->m) != SIDE_OTHER) &&
 	    (!r->noise || ((w16_is_w || kind_of(&r->w16) != SIDE_OTHER) && (wq_is_w || kind_of(&r->wq) != SIDE_OTHER)))) {
 		/* the noise's sides as below: W the second where it is one of them */
 		const lq_fidelity_side *a = w16_is_w ? &r->w : &r->w16, *b = wq_is_w ? &r->w : &r->wq;
