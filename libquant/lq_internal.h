@@ -484,7 +484,7 @@ void lq_error_piece(const void *x, lq_dtype x_dtype, const void *ref, lq_dtype r
 		    int64_t first, lq_error_sums *s);
 
 /* Large buffers kept from one task for the next (reuse.c): take one of at least `bytes` (the smallest kept
- * one that holds them, or a fresh one, in huge pages where the kernel gives them on request), its size in
+ * one that holds them, or a fresh one), its size in
  * *capacity; give it back with that capacity when done (kept if it is among the LQ_REUSE_SLOTS largest,
  * else freed). Thread-safe. Five: a measured requantization holds four of a weight's (its results, codes,
  * the base read whole and the base's codes) while the reader takes the next weight's whole. */

@@ -3,27 +3,18 @@
  * is measured after its last chunk keeps every result of its weight (op_merge.c): taken fresh from the
  * kernel for each weight, those pages are faulted in and zeroed again each time, which cost more than the
  * measurement itself. Kept here instead, a few at a time, the largest, so that what is held stays within
- * the bound of the largest tensor; in huge pages where the kernel gives them on request.
+ * the bound of the largest tensor.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "lq_internal.h"
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
 static void *fresh(size_t bytes)
 {
-	void *p = NULL;
-	if (bytes < HUGE_PAGE)
-		return malloc(bytes ? bytes : 1);
-	if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	(void)madvise(p, (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
-#endif
-	return p;
+	/* plain pages: asked for huge pages (MADV_HUGEPAGE), the kernel compacts memory to find them as they
+	 * are first touched, which cost a measured merge more than the fewer faults saved */
+	return malloc(bytes ? bytes : 1);
 }
 
 void *lq_reuse_take(lq_reuse *r, size_t bytes, size_t *capacity)
