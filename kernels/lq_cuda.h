@@ -107,10 +107,10 @@ lq_status lq_cuda_error_pieces(lq_cuda *g, const void *x, lq_dtype x_dtype, cons
 lq_status lq_cuda_svd(lq_cuda *g, const float *m, int64_t rows, int64_t cols, int64_t rank, float *b, float *a,
 		      float *s, char *msg, size_t msg_size);
 
-/* The whole thin SVD of m (rows x cols, row-major, double precision; overwritten) by cuSOLVER in double
- * precision (kernels/thin_svd.cu): s[k], u[rows x keep], vt[keep x cols] row-major (the keep leading
- * singular vectors, 1 <= keep <= k), k = min(rows, cols), as
- * libquant/svd.c's lq_svd_thin by LAPACK; the signs cuSOLVER's. LQ_ERR_UNSUPPORTED when cuSOLVER's
+/* The whole thin SVD of m (rows x cols, row-major, double precision; only read: copied to the GPU) by
+ * cuSOLVER in double precision (kernels/thin_svd.cu): s[k], u[rows x keep], vt[keep x cols] row-major (the
+ * keep leading singular vectors, 1 <= keep <= k), k = min(rows, cols), as libquant/svd.c's lq_svd_thin by
+ * LAPACK; the signs cuSOLVER's. LQ_ERR_UNSUPPORTED when cuSOLVER's
  * library cannot be loaded or its SVD does not converge (msg says which), LQ_ERR_DEVICE, LQ_ERR_ARG (an
  * invalid LQ_SVD_GPU), LQ_ERR_NOMEM. */
 lq_status lq_cuda_svd_thin(lq_cuda *g, double *m, int64_t rows, int64_t cols, int64_t keep, double *s, double *u,

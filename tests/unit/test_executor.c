@@ -164,9 +164,11 @@ TEST(executor_equals_in_memory)
 TEST(executor_failures_name_the_tensor)
 {
 	util_rng r = {43};
+	lq_ctx *ctx = util_ctx(0);
+	if (!ctx)
+		return;
 	setup s;
 	make_setup(&s, &r);
-	lq_ctx *ctx = util_ctx(0);
 	/* a NaN in the second chunk of a 2-D tensor: the message gives the row and column */
 	s.tasks[0].ndim = 2;
 	s.tasks[0].shape[0] = (int64_t)s.in_len[0] / 2 / 41;
@@ -293,6 +295,8 @@ TEST(executor_compute_failures_keep_their_message)
 	const char *cuda = "CUDA error in the merge kernels: an illegal memory access was encountered";
 	util_rng r = {44};
 	lq_ctx *ctx = util_ctx(2);
+	if (!ctx)
+		return;
 	setup s;
 	make_setup(&s, &r);
 	s.tasks[0].origin = "model.safetensors";
@@ -341,6 +345,8 @@ TEST(executor_refuses_nonfinite_merges)
 {
 	util_rng r = {45};
 	lq_ctx *ctx = util_ctx(2);
+	if (!ctx)
+		return;
 	merge_setup m;
 	for (int requantize = 0; requantize < 2; requantize++) {
 		/* row 5 of B huge: the delta of row 5 is about 1e39, beyond float32 and bf16 */
@@ -402,6 +408,8 @@ TEST(executor_refuses_an_overflowing_double_quant_offset)
 {
 	util_rng r = {46};
 	lq_ctx *ctx = util_ctx(2);
+	if (!ctx)
+		return;
 	setup s;
 	make_setup(&s, &r);
 	s.tasks[0].origin = "model.safetensors";

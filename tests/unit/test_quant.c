@@ -121,6 +121,8 @@ TEST(quant_nonfinite_reports_first_index)
 {
 	lq_ctx_options o = {.threads = 4};
 	lq_ctx *ctx = util_ctx(o.threads);
+	if (!ctx)
+		return;
 	const int64_t n = 200000;
 	float *x = malloc((size_t)n * 4);
 	uint8_t *p = malloc((size_t)n / 2);
@@ -151,6 +153,8 @@ TEST(quant_nonfinite_reports_first_index)
 TEST(quant_rejects_bad_arguments)
 {
 	lq_ctx *ctx = util_ctx(0);
+	if (!ctx)
+		return;
 	float x[64] = {0};
 	uint8_t p[32];
 	float a[1];
