@@ -639,6 +639,16 @@ static int under_modules_to_save(const cJSON *mts, const char *path)
 	return -1;
 }
 
+const char *peft_saved_module(const peft_adapter *a, const char *tensor)
+{
+	/* checked when the adapter was opened: null, or a list of non-empty names */
+	const cJSON *mts = a->config ? fmt_json_member(a->config, "modules_to_save") : NULL;
+	if (!mts || !cJSON_IsArray(mts))
+		return NULL;
+	const int i = under_modules_to_save(mts, tensor);
+	return i >= 0 ? cJSON_GetArrayItem(mts, i)->valuestring : NULL;
+}
+
 typedef struct lora_entry {
 	char *raw; /* module path after the prefix strip, before the key maps */
 	role role;
@@ -1018,7 +1028,7 @@ static lq_status read_keys(peft_adapter *a, const config_view *cv, const key_map
 		for (const cJSON *e = cv->modules_to_save->child; e && st == LQ_OK; e = e->next, i++)
 			if (!b.mts_hit[i]) {
 				char q[Q];
-				st = warn(a, "%s: modules_to_save '%s': no tensor of it in the adapter; the base's is kept", wpath,
+				st = warn(a, "%s: modules_to_save '%s': no tensor of it in the adapter (the base must have no such module)", wpath,
 					  fmt_quote(e->valuestring, q, sizeof q));
 			}
 	}

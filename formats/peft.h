@@ -117,6 +117,11 @@ lq_status peft_adapter_open(peft_adapter *a, const char *path, const peft_key_ma
  * peft_adapter_open refuses a config that has one. */
 bool peft_pattern_lookup(const cJSON *patterns, const char *module, double *value);
 
+/* The entry of an opened adapter's modules_to_save under which the base's tensor `tensor` lies (PEFT's rule:
+ * a module whose name ends with the entry wraps every tensor below it), or NULL. PEFT loads each such
+ * tensor from the adapter, and cannot load an adapter that lacks one (a KeyError). */
+const char *peft_saved_module(const peft_adapter *a, const char *tensor);
+
 const char *peft_adapter_error(const peft_adapter *a);
 
 #endif /* FORMATS_PEFT_H */

@@ -187,6 +187,25 @@ static lq_status plan_token_rows(const char *adapter, const peft_adapter *pa, co
 }
 
 /* Attaches every adapter's modules to the base's items, in adapter order. */
+/* Every tensor of the base under the adapter's modules_to_save must be saved in it: PEFT loads each one from
+ * the adapter and fails (a KeyError) on one it lacks, so such an adapter is refused, not merged half. */
+static lq_status check_saved_modules(const char *adapter, const peft_adapter *pa, const merge_plan *p, char *err)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const char *entry = peft_saved_module(pa, p->items[i].name);
+		if (!entry)
+			continue;
+		bool saved = false;
+		for (size_t k = 0; k < pa->nreplacements && !saved; k++)
+			saved = !pa->replacements[k].rows && pa->replacements[k].source == PEFT_FROM_MODULES_TO_SAVE &&
+				strcmp(pa->replacements[k].target, p->items[i].name) == 0;
+		if (!saved)
+			return fmt_fail(err, LQ_ERR_CORRUPT, "%s: modules_to_save '%s' holds the base's '%s', which the adapter "
+					"does not save (PEFT cannot load it)", adapter, entry, p->items[i].name);
+	}
+	return LQ_OK;
+}
+
 lq_status merge_plan_adapters(const merge_request *o, peft_adapter **ad, const hf_select *sel, merge_plan *p, char *err)
 {
 	for (size_t a = 0; a < o->nadapters; a++) {
@@ -247,6 +266,9 @@ lq_status merge_plan_adapters(const merge_request *o, peft_adapter **ad, const h
 			it->dtype = rfloat ? rdt : LQ_DTYPE_U8;
 			it->st_dtype = r->t->dtype;
 		}
+		const lq_status saved = check_saved_modules(o->adapters[a], pa, p, err);
+		if (saved != LQ_OK)
+			return saved;
 		for (size_t k = 0; k < pa->nmodules; k++) {
 			const peft_module *pm = &pa->modules[k];
 			merge_item *it = merge_plan_find(p, pm->weight);
