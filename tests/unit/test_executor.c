@@ -133,10 +133,12 @@ static lq_status run(lq_ctx *ctx, setup *s, lq_progress_fn progress)
 TEST(executor_equals_in_memory)
 {
 	util_rng r = {42};
-	setup s;
-	make_setup(&s, &r);
 	lq_ctx_options o = {.threads = 2};
 	lq_ctx *ctx = util_ctx(o.threads);
+	if (!ctx)
+		return;
+	setup s;
+	make_setup(&s, &r);
 	if (!CHECK_INT(run(ctx, &s, NULL), LQ_OK))
 		test_fail(__FILE__, __LINE__, "%s", lq_ctx_error_string(ctx));
 	CHECK_INT(s.io.done_calls, 3);
