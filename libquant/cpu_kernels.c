@@ -15,6 +15,7 @@ static const lq_cpu_kernels avx2_kernels = {
 	.name = "cpu-avx2",
 	.quantize_range = lq_quantize_range_avx2,
 	.dequantize_range = lq_dequantize_range_avx2,
+	.double_quant_block = lq_double_quant_block_avx2,
 };
 
 static const lq_cpu_kernels avx2_fma_kernels = {
@@ -22,6 +23,7 @@ static const lq_cpu_kernels avx2_fma_kernels = {
 	.quantize_range = lq_quantize_range_avx2,
 	.dequantize_range = lq_dequantize_range_avx2,
 	.delta_rows = lq_delta_rows_avx2,
+	.double_quant_block = lq_double_quant_block_avx2,
 };
 
 static const lq_cpu_kernels avx512_kernels = {

@@ -274,6 +274,8 @@ void lq_dequantize_range_avx512(const uint8_t *packed, const float *absmax, int6
 void lq_rcp_approx_avx512(const float *x, int64_t n, float *r);
 void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
 				  float *nested_absmax);
+void lq_double_quant_block_avx2(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
+				float *nested_absmax);
 #endif
 
 /* The delta rows row .. row + nrows - 1 (nrows <= LQ_MERGE_GROUP) of a LoRA, each by lq_lora_delta_row's

@@ -246,4 +246,63 @@ void lq_dequantize_range_avx2(const uint8_t *packed, const float *absmax, int64_
 	}
 }
 
+/* lq_dynamic_code of eight values that are not NaN, by the cells of step_cells.c (lq_dynamic_cell: 64 a
+ * binade of |v| from 2^-22, mirrored for v < 0): one gather of the cell's word, one compare. As the
+ * AVX-512 kernel's dynamic_codes16, eight at a time. */
+static inline __m256i dynamic_codes8(__m256 v, const lq_step_table *t)
+{
+	const int32_t half = LQ_DYNAMIC_CELLS / 2;
+	const __m256i bits = _mm256_castps_si256(v), neg = _mm256_srai_epi32(bits, 31);
+	const __m256i a = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
+	__m256i p = _mm256_srli_epi32(_mm256_sub_epi32(_mm256_max_epu32(a, _mm256_set1_epi32(0x34800000)),
+						       _mm256_set1_epi32(0x34800000)), 17);
+	p = _mm256_min_epu32(p, _mm256_set1_epi32(half - 1));
+	const __m256i c = _mm256_blendv_epi8(_mm256_add_epi32(p, _mm256_set1_epi32(half)),
+					     _mm256_sub_epi32(_mm256_set1_epi32(half - 1), p), neg);
+	const __m256i w = _mm256_i32gather_epi32((const int *)t->word, c, 4);
+	/* the low 17 bits of v, inverted for v < 0, against the cell's step (at most 2^17): both below 2^31,
+	 * so the signed compare orders them */
+	const __m256i low = _mm256_and_si256(_mm256_xor_si256(bits, neg), _mm256_set1_epi32(0x1ffff));
+	const __m256i below = _mm256_cmpgt_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0x3ffff)), low);
+	return _mm256_add_epi32(_mm256_srli_epi32(w, 18), _mm256_add_epi32(below, _mm256_set1_epi32(1)));
+}
+
+void lq_double_quant_block_avx2(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
+				float *nested_absmax)
+{
+	const int64_t j0 = k * LQ_NESTED_BLOCKSIZE;
+	const int64_t j1 = j0 + LQ_NESTED_BLOCKSIZE < nblocks ? j0 + LQ_NESTED_BLOCKSIZE : nblocks;
+	if (j1 - j0 < LQ_NESTED_BLOCKSIZE) {
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* the partial last */
+		return;
+	}
+	/* c = absmax - offset (IEEE, no flushing), the maximum of |c| flushed: as the reference */
+	const __m256 off = _mm256_set1_ps(offset);
+	__m256i m = _mm256_setzero_si256();
+	for (int64_t j = j0; j < j1; j += 8) {
+		const __m256i a = _mm256_castps_si256(_mm256_sub_ps(_mm256_loadu_ps(absmax + j), off));
+		m = _mm256_max_epu32(m, _mm256_and_si256(a, _mm256_set1_epi32(0x7fffffff)));
+	}
+	const uint32_t max_bits = (uint32_t)hmax_epi32(m); /* below 2^31: the signed maximum */
+	if (max_bits >= 0x7f800000u) {
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* a NaN or infinity */
+		return;
+	}
+	const float amax = lq_ftz(lq_f32_from_bits(max_bits));
+	const lq_step_table *t = lq_dynamic_steps();
+	if (amax == 0.0f || !t) {
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* 0 * (1/0): NaN */
+		return;
+	}
+	nested_absmax[k] = amax;
+	const __m256 r = _mm256_set1_ps(lq_rcp_approx(amax));
+	for (int64_t j = j0; j < j1; j += 8) {
+		const __m256 c = _mm256_sub_ps(_mm256_loadu_ps(absmax + j), off);
+		const __m256i codes = dynamic_codes8(ftz8(_mm256_mul_ps(ftz8(c), r)), t);
+		/* eight codes (0..255) to eight bytes */
+		const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(codes), _mm256_extracti128_si256(codes, 1));
+		_mm_storel_epi64((__m128i *)(absmax_q + j), _mm_packus_epi16(w, w));
+	}
+}
+
 #endif /* __x86_64__ */

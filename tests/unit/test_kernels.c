@@ -424,7 +424,7 @@ TEST(kernels_rcp_approx_avx512_equals_reference)
 }
 
 /* Double quantization with an offset of 0 and 1.0 in every nested block, so that v = c: every step of the
- * dynamic code and its neighbours, and the edges of the cells the AVX-512 kernel looks codes up by. */
+ * dynamic code and its neighbours, and the edges of the cells the AVX2 and AVX-512 kernels look codes up by. */
 TEST(kernels_double_quant_on_every_step)
 {
 	const lq_step_table *t = lq_dynamic_steps();
