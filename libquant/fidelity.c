@@ -66,11 +66,12 @@ typedef struct lanes_acc {
 	lanes_f64 d2, dt, r2, n2;
 } lanes_acc;
 
-/* A lane group as doubles, lane by lane. Written out rather than with __builtin_convertvector, which GCC 12
- * lowers to two half-width conversions and an insertion where one instruction converts the whole group. */
-static inline __attribute__((always_inline)) void lanes_wide(const lanes_f32 *x, lanes_f64 *out)
+/* The lane group of floats at v as doubles, lane by lane. Written out rather than with
+ * __builtin_convertvector, which GCC 12 lowers to two half-width conversions and an insertion where one
+ * instruction converts the whole group. */
+static inline __attribute__((always_inline)) void lanes_wide(const float *v, lanes_f64 *out)
 {
-	*out = (lanes_f64){(*x)[0], (*x)[1], (*x)[2], (*x)[3], (*x)[4], (*x)[5], (*x)[6], (*x)[7]};
+	*out = (lanes_f64){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
 }
 
 static inline __attribute__((always_inline)) void lanes_add_wide(lanes_acc *s, const lanes_f64 *y, const lanes_f64 *w,
@@ -87,11 +88,11 @@ static inline __attribute__((always_inline)) void lanes_add(lanes_acc *s, const 
 							   const lanes_f32 *mf, const lanes_f32 *af, const lanes_f32 *bf)
 {
 	lanes_f64 yk, wk, mk, ak, bk;
-	lanes_wide(yf, &yk);
-	lanes_wide(wf, &wk);
-	lanes_wide(mf, &mk);
-	lanes_wide(af, &ak);
-	lanes_wide(bf, &bk);
+	lanes_wide((const float *)yf, &yk);
+	lanes_wide((const float *)wf, &wk);
+	lanes_wide((const float *)mf, &mk);
+	lanes_wide((const float *)af, &ak);
+	lanes_wide((const float *)bf, &bk);
 	lanes_add_wide(s, &yk, &wk, &mk, &ak, &bk);
 }
 
@@ -215,20 +216,13 @@ static inline __attribute__((always_inline)) void side_pair(const side_reader *r
 	} else if (kind == SIDE_BF16) {
 		pair_u16 h;
 		memcpy(&h, (const uint16_t *)r->values + i, sizeof h);
-		/* widened lane by lane, as lanes_wide: one instruction */
+		/* widened lane by lane, as in lanes_wide: one instruction */
 		u = (pair_u32){h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]}
 		    << 16;
 	} else {
 		memcpy(&u, (const float *)r->values + i, sizeof u);
 	}
 	memcpy(f, &u, sizeof *f);
-}
-
-/* Group g (0 or 1) of a pair as doubles, lane by lane (as lanes_wide). */
-static inline __attribute__((always_inline)) void pair_wide(const pair_f32 *x, int g, lanes_f64 *out)
-{
-	const float *v = (const float *)x + g * LANES;
-	*out = (lanes_f64){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
 }
 
 /* The lanes' sums of elements [i0, i0 + n) (a whole number of pairs) read in place: W, M (y for it where
@@ -259,11 +253,11 @@ sums_in_place(const float *y, const side_reader *w, enum side_kind wk, const sid
 		/* the first group, then the second: each lane's elements in order */
 		for (int g = 0; g < 2; g++) {
 			lanes_f64 yd, wd, md, ad, bd;
-			pair_wide(&yf, g, &yd);
-			pair_wide(&wf, g, &wd);
-			pair_wide(&mf, g, &md);
-			pair_wide(&af, g, &ad);
-			pair_wide(&bf, g, &bd);
+			lanes_wide((const float *)&yf + g * LANES, &yd);
+			lanes_wide((const float *)&wf + g * LANES, &wd);
+			lanes_wide((const float *)&mf + g * LANES, &md);
+			lanes_wide((const float *)&af + g * LANES, &ad);
+			lanes_wide((const float *)&bf + g * LANES, &bd);
 			lanes_add_wide(&s, &yd, &wd, &md, &ad, &bd);
 		}
 	}

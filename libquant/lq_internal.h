@@ -151,6 +151,12 @@ void lq_double_quant_ref(const float *absmax, int64_t nblocks, uint8_t *absmax_q
 /* Double-quantizes nested block k (256 absmax values) once the offset is known. */
 void lq_double_quant_block(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
 			   float *nested_absmax);
+/* What the SIMD kernels of lq_double_quant_block share around their loops, given the bits of the largest
+ * |absmax - offset| of whole nested block k: a NaN or infinity, a maximum of zero (flushed) or no step
+ * table, and the reference codes the block here (NULL returned); else the block's nested absmax is stored,
+ * *rcp set to its reciprocal (lq_rcp_approx) and the step table returned for the kernel's loop. */
+const lq_step_table *lq_double_quant_block_begin(const float *absmax, int64_t nblocks, float offset, int64_t k,
+						 uint32_t max_bits, uint8_t *absmax_q, float *nested_absmax, float *rcp);
 void lq_dequantize_absmax_ref(const uint8_t *absmax_q, const float *nested_absmax, float offset,
 			      int64_t nblocks, float *absmax);
 void lq_dequantize_blocks_ref(const uint8_t *packed, const float *absmax, int64_t n, lq_qtype qtype,

@@ -108,7 +108,7 @@ static bool fidelity_at_end(const lq_merge_args *m)
  * (op->measure) while the next chunks are merged. Measured after the last chunk, it is summed on the pool
  * by the compute stage: alone on the measure thread, a whole weight's terms took longer than the few
  * chunks the slots let the compute stage run ahead. A float merge's is summed piece by piece as its result
- * is rounded to the output's type, in cache (write_rounded). */
+ * is rounded to the output's type, in cache (rounding_job). */
 static bool merge_measures(const lq_task *t)
 {
 	return t->merge.fidelity && t->merge.nloras && t->merge.requantize && !fidelity_at_end(&t->merge);

@@ -270,10 +270,9 @@ static inline __m256i dynamic_codes8(__m256 v, const lq_step_table *t)
 void lq_double_quant_block_avx2(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
 				float *nested_absmax)
 {
-	const int64_t j0 = k * LQ_NESTED_BLOCKSIZE;
-	const int64_t j1 = j0 + LQ_NESTED_BLOCKSIZE < nblocks ? j0 + LQ_NESTED_BLOCKSIZE : nblocks;
-	if (j1 - j0 < LQ_NESTED_BLOCKSIZE) {
-		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* the partial last */
+	const int64_t j0 = k * LQ_NESTED_BLOCKSIZE, j1 = j0 + LQ_NESTED_BLOCKSIZE;
+	if (j1 > nblocks) { /* the partial last */
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax);
 		return;
 	}
 	/* c = absmax - offset (IEEE, no flushing), the maximum of |c| flushed: as the reference */
@@ -283,19 +282,12 @@ void lq_double_quant_block_avx2(const float *absmax, int64_t nblocks, float offs
 		const __m256i a = _mm256_castps_si256(_mm256_sub_ps(_mm256_loadu_ps(absmax + j), off));
 		m = _mm256_max_epu32(m, _mm256_and_si256(a, _mm256_set1_epi32(0x7fffffff)));
 	}
-	const uint32_t max_bits = (uint32_t)hmax_epi32(m); /* below 2^31: the signed maximum */
-	if (max_bits >= 0x7f800000u) {
-		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* a NaN or infinity */
+	float rcp; /* the maximum's bits are below 2^31: the signed maximum */
+	const lq_step_table *t = lq_double_quant_block_begin(absmax, nblocks, offset, k, (uint32_t)hmax_epi32(m),
+							     absmax_q, nested_absmax, &rcp);
+	if (!t)
 		return;
-	}
-	const float amax = lq_ftz(lq_f32_from_bits(max_bits));
-	const lq_step_table *t = lq_dynamic_steps();
-	if (amax == 0.0f || !t) {
-		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* 0 * (1/0): NaN */
-		return;
-	}
-	nested_absmax[k] = amax;
-	const __m256 r = _mm256_set1_ps(lq_rcp_approx(amax));
+	const __m256 r = _mm256_set1_ps(rcp);
 	for (int64_t j = j0; j < j1; j += 8) {
 		const __m256 c = _mm256_sub_ps(_mm256_loadu_ps(absmax + j), off);
 		const __m256i codes = dynamic_codes8(ftz8(_mm256_mul_ps(ftz8(c), r)), t);

@@ -401,10 +401,9 @@ static inline __m512i dynamic_codes16(__m512 v, const lq_step_table *t)
 void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float offset, int64_t k, uint8_t *absmax_q,
 				  float *nested_absmax)
 {
-	const int64_t j0 = k * LQ_NESTED_BLOCKSIZE;
-	const int64_t j1 = j0 + LQ_NESTED_BLOCKSIZE < nblocks ? j0 + LQ_NESTED_BLOCKSIZE : nblocks;
-	if (j1 - j0 < LQ_NESTED_BLOCKSIZE) {
-		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* the partial last */
+	const int64_t j0 = k * LQ_NESTED_BLOCKSIZE, j1 = j0 + LQ_NESTED_BLOCKSIZE;
+	if (j1 > nblocks) { /* the partial last */
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax);
 		return;
 	}
 	/* c = absmax - offset (IEEE, no flushing), the maximum of |c| flushed: as the reference */
@@ -414,19 +413,12 @@ void lq_double_quant_block_avx512(const float *absmax, int64_t nblocks, float of
 		__m512i a = _mm512_castps_si512(_mm512_sub_ps(_mm512_loadu_ps(absmax + j), off));
 		m = _mm512_max_epu32(m, _mm512_and_si512(a, _mm512_set1_epi32(0x7fffffff)));
 	}
-	uint32_t max_bits = _mm512_reduce_max_epu32(m);
-	if (max_bits >= 0x7f800000u) {
-		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* a NaN or infinity */
+	float rcp;
+	const lq_step_table *t = lq_double_quant_block_begin(absmax, nblocks, offset, k, _mm512_reduce_max_epu32(m),
+							     absmax_q, nested_absmax, &rcp);
+	if (!t)
 		return;
-	}
-	const float amax = lq_ftz(lq_f32_from_bits(max_bits));
-	const lq_step_table *t = lq_dynamic_steps();
-	if (amax == 0.0f || !t) {
-		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax); /* 0 * (1/0): NaN */
-		return;
-	}
-	nested_absmax[k] = amax;
-	const __m512 r = _mm512_set1_ps(lq_rcp_approx(amax));
+	const __m512 r = _mm512_set1_ps(rcp);
 	for (int64_t j = j0; j < j1; j += 16) {
 		__m512 c = _mm512_sub_ps(_mm512_loadu_ps(absmax + j), off);
 		__m512 v = ftz16(_mm512_mul_ps(ftz16(c), r));

@@ -78,6 +78,21 @@ void lq_double_quant_block(const float *absmax, int64_t nblocks, float offset, i
 		absmax_q[j] = lq_dynamic_code(lq_mul_ftz(absmax[j] - offset, r));
 }
 
+const lq_step_table *lq_double_quant_block_begin(const float *absmax, int64_t nblocks, float offset, int64_t k,
+						 uint32_t max_bits, uint8_t *absmax_q, float *nested_absmax, float *rcp)
+{
+	const float amax = lq_ftz(lq_f32_from_bits(max_bits));
+	const lq_step_table *t = lq_dynamic_steps();
+	/* a NaN or infinity; a maximum of zero (0 * (1/0): NaN) */
+	if (max_bits >= 0x7f800000u || amax == 0.0f || !t) {
+		lq_double_quant_block(absmax, nblocks, offset, k, absmax_q, nested_absmax);
+		return NULL;
+	}
+	nested_absmax[k] = amax;
+	*rcp = lq_rcp_approx(amax);
+	return t;
+}
+
 void lq_double_quant_ref(const float *absmax, int64_t nblocks, uint8_t *absmax_q, float *nested_absmax,
 			 float *offset)
 {
